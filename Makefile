@@ -1,0 +1,32 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make run   - install, then run the main job on the bundled example dataset
+#   make test  - install, then lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/polyclass: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/polyclass
+
+run: install
+	$(BIN)/polyclass demo
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+bench: install
+	$(BIN)/python benchmarks/bench_metrics.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

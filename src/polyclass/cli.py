@@ -1,0 +1,48 @@
+"""The ``polyclass`` command line: the one module that knows every box.
+
+Each command parses its options, calls one function of a subpackage and renders
+the result with Rich. Heavy imports happen inside the commands so ``--help`` and
+``--version`` answer at once.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from polyclass._version import __version__
+
+app = typer.Typer(
+    name="polyclass",
+    help="From a labelled table to an evaluated, registered, served multiclass classifier.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"polyclass {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """polyclass: train, evaluate, register, serve and monitor multiclass classifiers."""
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error for a person and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
