@@ -6,7 +6,6 @@ import hashlib
 import os
 import platform
 import shutil
-import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -98,9 +97,9 @@ def save_artifact(
     safe_metadata = to_json_safe(metadata, "metadata")
     replace_existing = _check_target(target, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    )
+    # mkdir (not mkdtemp) so the directory gets the usual umask permissions, not 0700
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.partial"
+    staging.mkdir()
     try:
         entries: dict[str, dict[str, Any]] = {}
         for name, array in checked.items():
