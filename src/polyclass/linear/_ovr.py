@@ -1,0 +1,234 @@
+"""One-vs-rest: one binary classifier per class, the class against all the others."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.base import clone
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.parallel import Parallel, delayed
+
+from polyclass.linear._combine import ovr_normalize
+from polyclass.linear._multiclass_common import (
+    FitBinary,
+    MulticlassWrapper,
+    binary_scores,
+    binary_threshold,
+    check_binary_scorer,
+    check_n_jobs,
+    check_sample_weight,
+    check_targets,
+    fast_fit_function,
+    fold_class_weight,
+    n_rows,
+)
+
+
+def _has(attr: str) -> Any:
+    def check(self: OneVsRestClassifier) -> bool:
+        source = self.estimators_[0] if hasattr(self, "estimators_") else self.estimator
+        getattr(source, attr)
+        return True
+
+    return check
+
+
+def _fit_generic(estimator: Any, X: Any, y01: npt.NDArray[np.intp], sample_weight: Any) -> Any:
+    estimator = clone(estimator)
+    if sample_weight is None:
+        return estimator.fit(X, y01)
+    return estimator.fit(X, y01, sample_weight=sample_weight)
+
+
+def _fit_fast(
+    fit: FitBinary,
+    estimator: Any,
+    X: Any,
+    y_bool: npt.NDArray[np.bool_],
+    sample_weight: npt.NDArray[Any] | None,
+) -> Any:
+    weights = fold_class_weight(estimator.class_weight, y_bool, sample_weight, X.dtype)
+    return fit(estimator, X, y_bool, weights)
+
+
+class OneVsRestClassifier(MulticlassWrapper):
+    """One-vs-rest multiclass strategy: one binary classifier per class.
+
+    Each class is fitted against all the others. Predictions take the class with the
+    largest decision value; probabilities are each model's positive-class probability,
+    normalised to sum to one (as scikit-learn's ``OneVsRestClassifier``). With two
+    classes a single model is fitted.
+
+    When ``estimator`` is polyclass's ``LogisticRegression`` a fast path validates X
+    once, fits the binary problems in parallel threads without copying X, and predicts
+    with one matrix product; the fitted models are the same as the generic path's.
+
+    Parameters
+    ----------
+    estimator : classifier
+        A binary classifier with ``fit`` and ``decision_function`` or
+        ``predict_proba``; cloned once per class. Its ``class_weight`` (if any) applies
+        within each binary problem, to the labels 0 (rest) and 1 (the class).
+    n_jobs : int, default=None
+        Binary problems fitted at once; ``None`` means 1, ``-1`` all cores. The fast
+        path uses threads (the solvers release the GIL), the generic path joblib's
+        default backend.
+    verbose : int, default=0
+        joblib verbosity while fitting.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The fitted binary models, one per class (one with two classes); each was fitted
+        on labels 0 and 1.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when X had string column names.
+
+    See Also
+    --------
+    OneVsOneClassifier : one model per pair of classes.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from polyclass.linear import OneVsRestClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = OneVsRestClassifier(LogisticRegression(max_iter=1000)).fit(X, y)
+    >>> model.predict(X[:3])
+    array([0, 0, 0])
+    >>> model.predict_proba(X[:1]).sum().round(6)
+    np.float64(1.0)
+    """
+
+    _strategy: ClassVar[str] = "ovr"
+
+    def __init__(self, estimator: Any, *, n_jobs: int | None = None, verbose: int = 0) -> None:
+        self.estimator = estimator
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> OneVsRestClassifier:
+        """Fit one binary model per class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels (binary or multiclass).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights, passed to every binary problem.
+
+        Returns
+        -------
+        self : OneVsRestClassifier
+        """
+        owner = type(self).__name__
+        check_n_jobs(self.n_jobs, owner)
+        check_binary_scorer(self.estimator, owner)
+        fast = fast_fit_function(self.estimator)
+        if fast is not None:
+            return self._fit_fast(fast, X, y, sample_weight)
+        self._predictor = None
+        self.classes_, y_encoded = check_targets(y, owner)
+        problems = [1] if len(self.classes_) == 2 else list(range(len(self.classes_)))
+        weights = None
+        if sample_weight is not None:
+            weights = check_sample_weight(sample_weight, n_rows(X), np.float64)
+        self.estimators_ = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+            delayed(_fit_generic)(self.estimator, X, (y_encoded == k).astype(np.intp), weights)
+            for k in problems
+        )
+        first = self.estimators_[0]
+        if hasattr(first, "n_features_in_"):
+            self.n_features_in_ = first.n_features_in_
+        if hasattr(first, "feature_names_in_"):
+            self.feature_names_in_ = first.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def _fit_fast(self, fit: FitBinary, X: Any, y: Any, sample_weight: Any) -> OneVsRestClassifier:
+        owner = type(self).__name__
+        X, y = self._fast_X(X, reset=True, y=y)
+        self.classes_, y_encoded = check_targets(y, owner)
+        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        problems = [1] if len(self.classes_) == 2 else list(range(len(self.classes_)))
+        template = clone(self.estimator)
+        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose, prefer="threads")(
+            delayed(_fit_fast)(fit, template, X, y_encoded == k, weights) for k in problems
+        )
+        coef = np.stack([np.asarray(r[0], dtype=X.dtype) for r in results], axis=1)
+        intercept = np.array([r[1] for r in results], dtype=X.dtype)
+        n_iter = np.array([r[2] for r in results], dtype=np.int64)
+        self._set_stacked(coef, intercept, n_iter)
+        return self
+
+    def _scores(self, X: Any) -> npt.NDArray[Any]:
+        """(n_samples, n_models) confidences of the binary models."""
+        predictor = self._fast_predictor()
+        if predictor is not None:
+            return predictor.scores(self._fast_X(X, reset=False))
+        return np.column_stack([binary_scores(e, X) for e in self.estimators_])
+
+    def predict(self, X: Any) -> npt.NDArray[Any]:
+        """Class with the largest decision value (binary: the model's own threshold).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        scores = self._scores(X)
+        if len(self.classes_) == 2:
+            threshold = binary_threshold(self.estimators_[0])
+            return self.classes_.take((scores[:, 0] > threshold).astype(np.intp))
+        best: npt.NDArray[np.intp] = scores.argmax(axis=1)
+        return self.classes_.take(best)
+
+    @available_if(_has("predict_proba"))  # type: ignore[untyped-decorator]
+    def predict_proba(self, X: Any) -> npt.NDArray[Any]:
+        """Each model's positive-class probability, rows normalised to sum to one.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        predictor = self._fast_predictor()
+        if predictor is not None:
+            return predictor.predict_proba(self._fast_X(X, reset=False))
+        positive = np.column_stack([np.asarray(e.predict_proba(X))[:, 1] for e in self.estimators_])
+        return ovr_normalize(positive)
+
+    @available_if(_has("decision_function"))  # type: ignore[untyped-decorator]
+    def decision_function(self, X: Any) -> npt.NDArray[Any]:
+        """Each model's decision value; 1-D with two classes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) or (n_samples,)
+        """
+        predictor = self._fast_predictor()
+        if predictor is not None:
+            return predictor.decision_function(self._fast_X(X, reset=False))
+        if len(self.estimators_) == 1:
+            return np.asarray(self.estimators_[0].decision_function(X))
+        return np.column_stack([np.ravel(e.decision_function(X)) for e in self.estimators_])
