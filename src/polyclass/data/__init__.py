@@ -1,0 +1,85 @@
+"""Load, describe, check, explore and split a labelled table.
+
+``Schema``, ``Feature`` and ``DataError`` import without pandas (the serving
+path needs them); the table functions import pandas when first used.
+
+Examples
+--------
+>>> from polyclass.data import check_data, explore, infer_schema, load_table, stratified_split
+>>> from polyclass.datasets import penguins_path
+>>> df = load_table(penguins_path())
+>>> schema = infer_schema(df, "species")
+>>> checked = check_data(df, "species", schema)
+>>> split = stratified_split(checked.apply(df)["species"], test_size=0.2, val_size=0.2, seed=0)
+>>> len(split.train) + len(split.val) + len(split.test)
+344
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from polyclass.data._errors import DataError
+from polyclass.data._schema import KINDS, Feature, FeatureKind, Schema, ValueType, infer_schema
+
+if TYPE_CHECKING:
+    from polyclass.data._checks import CheckResult, DataIssue, check_data
+    from polyclass.data._explore import explore
+    from polyclass.data._load import SUPPORTED_EXTENSIONS, iter_table_chunks, load_table
+    from polyclass.data._split import (
+        SplitIndices,
+        min_class_size,
+        split_sizes,
+        stratified_split,
+    )
+
+__all__ = [
+    "KINDS",
+    "SUPPORTED_EXTENSIONS",
+    "CheckResult",
+    "DataError",
+    "DataIssue",
+    "Feature",
+    "FeatureKind",
+    "Schema",
+    "SplitIndices",
+    "ValueType",
+    "check_data",
+    "explore",
+    "infer_schema",
+    "iter_table_chunks",
+    "load_table",
+    "min_class_size",
+    "split_sizes",
+    "stratified_split",
+]
+
+# names whose modules import pandas: loaded on first use
+_LAZY: dict[str, str] = {
+    "CheckResult": "polyclass.data._checks",
+    "DataIssue": "polyclass.data._checks",
+    "check_data": "polyclass.data._checks",
+    "explore": "polyclass.data._explore",
+    "SUPPORTED_EXTENSIONS": "polyclass.data._load",
+    "iter_table_chunks": "polyclass.data._load",
+    "load_table": "polyclass.data._load",
+    "SplitIndices": "polyclass.data._split",
+    "min_class_size": "polyclass.data._split",
+    "split_sizes": "polyclass.data._split",
+    "stratified_split": "polyclass.data._split",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'polyclass.data' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
