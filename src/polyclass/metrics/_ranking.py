@@ -1,0 +1,269 @@
+"""Sorted scores and cumulative counts: the sufficient statistics of every score metric.
+
+A binary score metric is three stages after validation:
+
+1. sort the scores (descending) and find the distinct thresholds -- :func:`sort_scores`;
+2. cumulative weighted counts of positives (``tps``) and negatives (``fps``) at each
+   distinct threshold -- :func:`curve_counts`;
+3. the metric from the counts -- :func:`auc_from_counts`,
+   :func:`average_precision_from_counts`.
+
+Stages 2 and 3 accept any leading batch dimensions ``(..., n)``: a bootstrap that
+resamples by multiplying the weights ``(B, n)`` is one vectorized call and gives, per
+resample, what the public function gives on that resample.
+
+Without sample weights the counts are integers, so they are computed by a faster route
+(:func:`unweighted_counts`: sort positives and negatives separately, then merge the two
+sorted runs) that gives the very same ``tps``/``fps`` arrays; every public function then
+goes through the same stage 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "SortedScores",
+    "auc_from_counts",
+    "average_precision_from_counts",
+    "binary_counts",
+    "curve_counts",
+    "sort_scores",
+    "unweighted_counts",
+]
+
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class SortedScores:
+    """Scores sorted in descending order with the weights of each class in that order.
+
+    Attributes
+    ----------
+    order : ndarray of intp, shape (m,)
+        Indices into the input arrays, descending score, ties in input order (a stable
+        sort, as scikit-learn does). Samples of zero weight are left out, so ``m <= n``.
+    scores : ndarray of float64, shape (m,)
+        ``y_score[order]``.
+    pos_w, neg_w : ndarray of float64, shape (m,)
+        Weight of each sorted sample if it is positive (resp. negative), else 0.
+    threshold_idx : ndarray of intp, shape (T,)
+        Index of the last sample of each run of equal scores (scikit-learn's tie
+        grouping); ``scores[threshold_idx]`` are the distinct thresholds, decreasing.
+    """
+
+    order: NDArray[np.intp]
+    scores: F64
+    pos_w: F64
+    neg_w: F64
+    threshold_idx: NDArray[np.intp]
+
+    @property
+    def thresholds(self) -> F64:
+        """Distinct score values, decreasing."""
+        return self.scores[self.threshold_idx]
+
+
+def _threshold_idx(scores_desc: F64) -> NDArray[np.intp]:
+    n = scores_desc.shape[0]
+    distinct = np.flatnonzero(scores_desc[1:] != scores_desc[:-1])
+    out = np.empty(distinct.shape[0] + 1, dtype=np.intp)
+    out[:-1] = distinct
+    out[-1] = n - 1
+    return out
+
+
+def sort_scores(
+    y_true_bool: NDArray[np.bool_],
+    y_score: F64,
+    sample_weight: F64 | None = None,
+) -> SortedScores:
+    """Sort validated binary inputs by decreasing score; drop zero-weight samples.
+
+    Parameters
+    ----------
+    y_true_bool : ndarray of bool, shape (n,)
+        True where the sample is positive.
+    y_score : ndarray of float64, shape (n,)
+        Finite scores.
+    sample_weight : ndarray of float64, shape (n,), optional
+        Non-negative weights; samples of weight 0 are dropped (they create no threshold).
+
+    Returns
+    -------
+    SortedScores
+    """
+    y_true_bool = np.asarray(y_true_bool, dtype=bool)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        keep = sample_weight != 0
+        if not keep.all():
+            kept = np.flatnonzero(keep)
+            sub = sort_scores(y_true_bool[kept], y_score[kept], sample_weight[kept])
+            return SortedScores(
+                kept[sub.order], sub.scores, sub.pos_w, sub.neg_w, sub.threshold_idx
+            )
+    # Stable descending order: reverse a stable ascending sort of the negated scores.
+    order = np.argsort(-y_score, kind="stable")
+    scores = y_score[order]
+    is_pos = y_true_bool[order]
+    w = np.ones(order.shape[0]) if sample_weight is None else sample_weight[order]
+    pos_w = np.where(is_pos, w, 0.0)
+    neg_w = np.where(is_pos, 0.0, w)
+    return SortedScores(order, scores, pos_w, neg_w, _threshold_idx(scores))
+
+
+def curve_counts(
+    pos_w: NDArray[Any], neg_w: NDArray[Any], threshold_idx: NDArray[np.intp]
+) -> tuple[F64, F64]:
+    """Cumulative weighted positives and negatives at each distinct threshold.
+
+    Parameters
+    ----------
+    pos_w, neg_w : ndarray, shape (..., n)
+        Weights in sorted (descending score) order, e.g. ``SortedScores.pos_w`` or a
+        batch ``(B, n)`` of reweighted copies of it.
+    threshold_idx : ndarray of intp, shape (T,)
+        ``SortedScores.threshold_idx``.
+
+    Returns
+    -------
+    tps, fps : ndarray of float64, shape (..., T)
+        ``tps[..., t]`` is the weight of positives with score ``>= thresholds[t]``.
+    """
+    tps = np.cumsum(pos_w, axis=-1, dtype=np.float64)[..., threshold_idx]
+    fps = np.cumsum(neg_w, axis=-1, dtype=np.float64)[..., threshold_idx]
+    return tps, fps
+
+
+def unweighted_counts(y_true_bool: NDArray[np.bool_], y_score: F64) -> tuple[F64, F64, F64]:
+    """``(tps, fps, thresholds)`` without weights, without an argsort of all the scores.
+
+    The positive and the negative scores are sorted separately (a plain sort, several
+    times faster than argsort), then the two sorted runs are merged by a stable argsort,
+    which is linear on two runs. The counts are integers, hence identical to
+    ``curve_counts`` on ``sort_scores``.
+    """
+    # np.compress is several times faster than boolean indexing.
+    pos = np.sort(np.compress(y_true_bool, y_score))
+    n_pos = pos.shape[0]
+    both = np.concatenate((pos, np.sort(np.compress(~y_true_bool, y_score))))
+    del pos
+    perm = np.argsort(both, kind="stable")
+    asc = both[perm]
+    del both
+    is_pos_asc = perm < n_pos
+    del perm
+    desc = asc[::-1]
+    idx = _threshold_idx(desc)
+    thresholds = desc[idx]
+    del asc, desc
+    # An integer cumsum is several times faster than one into float64; exact either way.
+    int_dtype = np.int32 if is_pos_asc.shape[0] < 2**31 else np.int64
+    tps = np.cumsum(is_pos_asc[::-1], dtype=int_dtype)[idx].astype(np.float64)
+    del is_pos_asc
+    fps = idx.astype(np.float64)
+    fps += 1.0
+    fps -= tps
+    return tps, fps, thresholds
+
+
+def binary_counts(
+    y_true_bool: NDArray[np.bool_], y_score: F64, sample_weight: F64 | None
+) -> tuple[F64, F64, F64]:
+    """``(tps, fps, thresholds)`` at the distinct thresholds, by the fastest exact route."""
+    if sample_weight is None:
+        return unweighted_counts(y_true_bool, y_score)
+    ss = sort_scores(y_true_bool, y_score, sample_weight)
+    tps, fps = curve_counts(ss.pos_w, ss.neg_w, ss.threshold_idx)
+    return tps, fps, ss.thresholds
+
+
+def _rowdot(a: NDArray[Any], b: NDArray[Any]) -> NDArray[np.float64]:
+    if a.ndim == 1:
+        return np.asarray(np.dot(a, b), dtype=np.float64)
+    return np.asarray(np.einsum("...i,...i->...", a, b), dtype=np.float64)
+
+
+def auc_from_counts(
+    fps: NDArray[Any], tps: NDArray[Any], max_fpr: float | None = None
+) -> NDArray[np.float64]:
+    """ROC AUC (trapezoidal rule through (0, 0) and every threshold) from counts.
+
+    Parameters
+    ----------
+    fps, tps : ndarray, shape (..., T)
+        Cumulative counts from :func:`curve_counts` (any leading batch dimensions).
+    max_fpr : float in (0, 1], optional
+        Standardized partial AUC over ``[0, max_fpr]`` with the McClish correction, as
+        ``sklearn.metrics.roc_auc_score(max_fpr=...)``.
+
+    Returns
+    -------
+    ndarray of float64, shape (...)
+        A 0-d array for 1-D input (wrap it in ``float``); NaN where a class has no
+        weight (the caller warns).
+
+    Notes
+    -----
+    The area is ``sum(dfps * (tps + tps_prev)) / (2 * P * N)``. With integer counts every
+    term and partial sum is an exact integer (below 2**53), so the result is the correctly
+    rounded Mann-Whitney statistic, whatever route produced the counts.
+    """
+    fps = np.asarray(fps, dtype=np.float64)
+    tps = np.asarray(tps, dtype=np.float64)
+    n_neg = fps[..., -1]
+    n_pos = tps[..., -1]
+    if max_fpr is None or max_fpr == 1:
+        dfps = np.diff(fps, axis=-1, prepend=0.0)
+        area2 = _rowdot(dfps, tps) + _rowdot(dfps[..., 1:], tps[..., :-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(area2 / (2.0 * (n_neg * n_pos)), dtype=np.float64)
+    zero = np.zeros((*fps.shape[:-1], 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fpr = np.concatenate((zero, fps / n_neg[..., None]), axis=-1)
+        tpr = np.concatenate((zero, tps / n_pos[..., None]), axis=-1)
+        x0, x1 = fpr[..., :-1], fpr[..., 1:]
+        y0, y1 = tpr[..., :-1], tpr[..., 1:]
+        xc = np.minimum(x1, max_fpr)
+        width = xc - x0
+        inside = width > 0
+        span = np.where(inside, x1 - x0, 1.0)
+        yc = y0 + (y1 - y0) * ((xc - x0) / span)
+        partial = np.where(inside, width * (y0 + yc), 0.0).sum(axis=-1) * 0.5
+    min_area = 0.5 * max_fpr**2
+    max_area = max_fpr
+    out = 0.5 * (1 + (partial - min_area) / (max_area - min_area))
+    out = np.where((n_neg > 0) & (n_pos > 0), out, np.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
+def average_precision_from_counts(fps: NDArray[Any], tps: NDArray[Any]) -> NDArray[np.float64]:
+    """Average precision ``sum_n (R_n - R_{n-1}) P_n`` from counts (not interpolated).
+
+    Parameters
+    ----------
+    fps, tps : ndarray, shape (..., T)
+        Cumulative counts from :func:`curve_counts` (any leading batch dimensions).
+
+    Returns
+    -------
+    ndarray of float64, shape (...)
+        0 where there is no positive weight, as scikit-learn returns (the caller warns).
+    """
+    fps = np.asarray(fps, dtype=np.float64)
+    tps = np.asarray(tps, dtype=np.float64)
+    n_pos = tps[..., -1]
+    dtps = np.diff(tps, axis=-1, prepend=0.0)
+    predicted = tps + fps
+    precision = np.divide(tps, predicted, out=np.zeros_like(tps), where=predicted != 0)
+    total = _rowdot(dtps, precision)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ap = np.where(n_pos > 0, total / n_pos, 0.0)
+    return np.asarray(np.maximum(ap, 0.0), dtype=np.float64)
