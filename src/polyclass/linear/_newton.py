@@ -30,8 +30,10 @@ Precond = Callable[[Array], Array]
 # The exact Hessian as preconditioner is used up to this many coefficients ...
 _MAX_DENSE_COEF = 600
 # ... computed on at most this many rows (and at least ROWS_PER_COEF per coefficient).
-_MIN_SUBSAMPLE = 4000
-_ROWS_PER_COEF = 16
+_MIN_SUBSAMPLE = 2000
+_ROWS_PER_COEF = 8
+# A cached preconditioner is rebuilt when CG needed more iterations than this.
+_REFRESH_AFTER_CG = 3
 
 
 @dataclass
@@ -78,7 +80,14 @@ class _Preconditioner:
         else:
             self.X2 = np.square(loss.X)
 
-    def __call__(self, w: Array, state: CurvatureState) -> Precond:
+        self.cached: Precond | None = None
+
+    def __call__(self, w: Array, state: CurvatureState, last_cg: int) -> Precond:
+        if self.cached is None or last_cg > _REFRESH_AFTER_CG:
+            self.cached = self._build(w, state)
+        return self.cached
+
+    def _build(self, w: Array, state: CurvatureState) -> Precond:
         loss = self.loss
         if self.sub is not None:
             sub = self.sub
@@ -162,6 +171,7 @@ def newton_cg(
     f, g, state = loss.value_grad(Z, w)
     exact_z = loss.X.dtype == np.float64
     message = ""
+    last_cg = 0
     for it in range(max_iter + 1):
         gmax = float(np.max(np.abs(g))) if g.size else 0.0
         if verbose:
@@ -170,10 +180,10 @@ def newton_cg(
             return SolveResult(w, it, True, "")
         if it == max_iter:
             break
-        precond = precond_builder(w, state)
+        precond = precond_builder(w, state, last_cg)
         gnorm = float(np.linalg.norm(g))
         rtol = min(0.5, np.sqrt(gnorm))
-        d, _ = _pcg(
+        d, last_cg = _pcg(
             partial(loss.hessp, state),
             -g,
             precond,
@@ -186,17 +196,21 @@ def newton_cg(
             d = -g
             gd = float(g @ d)
         U = loss.linear(d)
-        t = 1.0
-        accepted = False
+        # the full step usually passes: evaluate it with its gradient straight away
+        w_t = w + d
+        Z_t = Z + U if exact_z else loss.linear(w_t)
+        f_t, g_t, state_t = loss.value_grad(Z_t, w_t)
+        if f_t <= f + 1e-4 * gd:
+            w, Z, f, g, state = w_t, Z_t, f_t, g_t, state_t
+            continue
+        t = 0.5
         for _ in range(40):
             w_t = w + t * d
             Z_t = Z + t * U
-            f_t = loss.value(Z_t, w_t)
-            if f_t <= f + 1e-4 * t * gd:
-                accepted = True
+            if loss.value(Z_t, w_t) <= f + 1e-4 * t * gd:
                 break
             t *= 0.5
-        if not accepted:
+        else:
             message = "line search could not decrease the objective"
             return SolveResult(w, it + 1, False, message)
         w = w_t

@@ -1,0 +1,196 @@
+"""polyclass logistic regression against scikit-learn's, side by side in one run.
+
+Usage: ``python benchmarks/bench_logreg.py [--quick] [--only SUBSTRING]``.
+``--quick`` shrinks every problem about 30-fold so the script finishes in seconds.
+
+For every problem and every strategy it prints the fit time of each library, the
+speed-up, the objective each fit reached (scikit-learn's objective, evaluated on both
+fitted models by the same code), and the peak memory of our fit beyond X, as a multiple
+of X's size (measured with ``tracemalloc``, which NumPy reports its buffers to).
+
+A strategy is one entry of ``STRATEGIES``: how to build ours, how to build the
+baseline, and how to compute the objective a fitted model reached.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from polyclass import LogisticRegression
+
+# --- objectives -----------------------------------------------------------------------
+
+
+def logistic_objective(
+    coef: np.ndarray, intercept: np.ndarray, X: Any, y01_or_codes: np.ndarray, C: float = 1.0
+) -> float:
+    """scikit-learn's objective ``C * sum(loss) + ||coef||^2 / 2`` (binary if one row)."""
+    coef = np.asarray(coef, dtype=np.float64)
+    Z = np.asarray(X @ coef.T, dtype=np.float64) + np.asarray(intercept, dtype=np.float64)
+    if coef.shape[0] == 1:
+        z = Z[:, 0]
+        data = float(np.sum(np.logaddexp(0.0, z) - y01_or_codes * z))
+    else:
+        m = Z.max(axis=1)
+        lse = np.log(np.exp(Z - m[:, None]).sum(axis=1)) + m
+        data = float(np.sum(lse - Z[np.arange(Z.shape[0]), y01_or_codes]))
+    return C * data + 0.5 * float(np.sum(coef * coef))
+
+
+def multinomial_objective(model: Any, X: Any, y: np.ndarray) -> float:
+    codes = np.searchsorted(model.classes_, y)
+    target = codes if len(model.classes_) > 2 else codes.astype(np.float64)
+    return logistic_objective(model.coef_, model.intercept_, X, target, float(model.C))
+
+
+# --- strategies: adding one is adding one entry ---------------------------------------
+
+
+@dataclass
+class Strategy:
+    name: str
+    ours: Callable[[], Any]
+    baseline: Callable[[], Any]
+    objective: Callable[[Any, Any, np.ndarray], float]
+    target: float = 3.0
+
+
+STRATEGIES: list[Strategy] = [
+    Strategy(
+        "multinomial",
+        ours=lambda: LogisticRegression(),
+        baseline=lambda: SkLogisticRegression(),
+        objective=multinomial_objective,
+    ),
+]
+
+# --- problems ---------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    name: str
+    make: Callable[[bool], tuple[Any, np.ndarray]]
+
+
+def dense(standardise: bool) -> Callable[[bool], tuple[Any, np.ndarray]]:
+    def make(quick: bool) -> tuple[Any, np.ndarray]:
+        X, y = make_classification(
+            n_samples=10_000 if quick else 300_000,
+            n_features=50,
+            n_informative=30,
+            n_classes=7,
+            n_clusters_per_class=1,
+            random_state=0,
+        )
+        if standardise:
+            X = StandardScaler().fit_transform(X)
+        return np.ascontiguousarray(X), y
+
+    return make
+
+
+def sparse_text(quick: bool) -> tuple[Any, np.ndarray]:
+    """Bag-of-words-like CSR: Zipf-distributed columns, ~0.5% non-zeros, tf-idf-ish."""
+    rng = np.random.default_rng(0)
+    n, p, k = (3_000, 5_000, 5) if quick else (100_000, 20_000, 5)
+    nnz_row = rng.poisson(0.005 * p, size=n) + 1
+    col_p = 1.0 / (np.arange(p) + 20.0)
+    col_p /= col_p.sum()
+    cols = rng.choice(p, size=int(nnz_row.sum()), p=col_p)
+    rows = np.repeat(np.arange(n), nnz_row)
+    X = sp.csr_matrix((np.ones(cols.size), (rows, cols)), shape=(n, p))
+    X.sum_duplicates()
+    X.data = np.log1p(X.data) * np.log(n / (1.0 + np.bincount(X.indices, minlength=p)))[X.indices]
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ X)
+    W = rng.normal(size=(k, p)) * (rng.random((k, p)) < 0.05) * 8.0
+    scores = np.asarray(X @ W.T) + rng.gumbel(size=(n, k))
+    return X, np.argmax(scores, axis=1)
+
+
+PROBLEMS = [
+    Problem("dense 300k x 50, 7 classes, standardised", dense(True)),
+    Problem("dense 300k x 50, 7 classes, raw (ill-conditioned)", dense(False)),
+    Problem("sparse 100k x 20k CSR (~0.5% nnz), 5 classes", sparse_text),
+]
+
+# --- running ----------------------------------------------------------------------------
+
+
+def nbytes(X: Any) -> int:
+    if sp.issparse(X):
+        return int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)
+    return int(X.nbytes)
+
+
+def timed_fit(make: Callable[[], Any], X: Any, y: np.ndarray) -> tuple[Any, float, bool]:
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t0 = time.perf_counter()
+        model = make().fit(X, y)
+        elapsed = time.perf_counter() - t0
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return model, elapsed, warned
+
+
+def peak_ratio(make: Callable[[], Any], X: Any, y: np.ndarray) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            make().fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak / nbytes(X)
+
+
+def main(argv: list[str]) -> None:
+    quick = "--quick" in argv
+    only = argv[argv.index("--only") + 1] if "--only" in argv else ""
+    print(
+        f"{'problem / strategy':<62} {'ours s':>7} {'sk s':>7} {'speed-up':>8} "
+        f"{'objective ours':>16} {'objective sk':>16} {'peak/X':>6}"
+    )
+    for problem in PROBLEMS:
+        X, y = problem.make(quick)
+        for strategy in STRATEGIES:
+            label = f"{problem.name} / {strategy.name}"
+            if only and only not in label:
+                continue
+            ours, t_ours, w_ours = timed_fit(strategy.ours, X, y)
+            base, t_base, w_base = timed_fit(strategy.baseline, X, y)
+            f_ours = strategy.objective(ours, X, y)
+            f_base = strategy.objective(base, X, y)
+            peak = peak_ratio(strategy.ours, X, y)
+            speed = t_base / t_ours
+            flag = "ok" if speed >= strategy.target and f_ours <= f_base else "MISS"
+            notes = "".join(
+                [" (ours did not converge)" if w_ours else "", " (sk did not converge)" if w_base else ""]
+            )
+            print(
+                f"{label:<62} {t_ours:7.2f} {t_base:7.2f} {speed:7.1f}x "
+                f"{f_ours:16.6f} {f_base:16.6f} {peak:5.2f}x {flag}{notes}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
