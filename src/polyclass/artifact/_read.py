@@ -100,8 +100,7 @@ def _open(directory: str | Path) -> tuple[Path, dict[str, Any], int]:
     version = document.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ArtifactError(
-            f"{manifest} has format_version={version!r}; expected a positive integer. "
-            f"{_RESTORE}.",
+            f"{manifest} has format_version={version!r}; expected a positive integer. {_RESTORE}.",
             path=manifest,
         )
     if version not in _READERS:
@@ -123,8 +122,7 @@ def _read_v1(path: Path, document: dict[str, Any], load: bool) -> Artifact:
     entries = document.get("arrays")
     if not isinstance(metadata, dict) or not isinstance(entries, dict):
         raise ArtifactError(
-            f"{manifest} is malformed: 'metadata' and 'arrays' must be JSON objects. "
-            f"{_RESTORE}.",
+            f"{manifest} is malformed: 'metadata' and 'arrays' must be JSON objects. {_RESTORE}.",
             path=manifest,
         )
     expected = {MANIFEST_NAME}

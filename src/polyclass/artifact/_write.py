@@ -133,9 +133,7 @@ def save_artifact(
 
 def _check_arrays(arrays: Mapping[str, ArrayLike]) -> dict[str, NDArray[Any]]:
     if not isinstance(arrays, Mapping):
-        raise ArtifactError(
-            f"arrays must be a dict of name -> array, got {type(arrays).__name__}."
-        )
+        raise ArtifactError(f"arrays must be a dict of name -> array, got {type(arrays).__name__}.")
     checked: dict[str, NDArray[Any]] = {}
     folded: dict[str, str] = {}
     for name, value in arrays.items():

@@ -1,0 +1,45 @@
+"""The model registry: immutable numbered versions, movable aliases, lineage.
+
+Metadata in SQL through SQLAlchemy Core (a SQLite file under ``./.polyclass/`` by
+default, any SQLAlchemy URL such as PostgreSQL for a team); artifact directories in
+a folder beside it. ``Registry.resolve`` turns ``name``, ``name:3``,
+``name@production`` or a path into the artifact directory to load.
+"""
+
+from __future__ import annotations
+
+from polyclass.registry._errors import (
+    AliasInUseError,
+    ArchiveError,
+    IntegrityError,
+    InvalidNameError,
+    RegistryError,
+    RollbackError,
+    UnknownAliasError,
+    UnknownModelError,
+    UnknownVersionError,
+)
+from polyclass.registry._refs import Ref, parse_ref, validate_alias, validate_name
+from polyclass.registry._store import ENV_ROOT, ENV_URL, Registry
+from polyclass.registry._types import ModelVersion, RegisteredModel
+
+__all__ = [
+    "ENV_ROOT",
+    "ENV_URL",
+    "AliasInUseError",
+    "ArchiveError",
+    "IntegrityError",
+    "InvalidNameError",
+    "ModelVersion",
+    "Ref",
+    "RegisteredModel",
+    "Registry",
+    "RegistryError",
+    "RollbackError",
+    "UnknownAliasError",
+    "UnknownModelError",
+    "UnknownVersionError",
+    "parse_ref",
+    "validate_alias",
+    "validate_name",
+]
