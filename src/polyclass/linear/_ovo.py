@@ -22,8 +22,11 @@ from polyclass.linear._multiclass_common import (
     check_n_jobs,
     check_sample_weight,
     check_targets,
+    check_weight_sum,
     fast_fit_function,
     fold_class_weight,
+    run_threads,
+    validate_fast_params,
 )
 
 
@@ -68,11 +71,13 @@ def _fit_pair_fast(
     i: int,
     j: int,
     sample_weight: npt.NDArray[Any] | None,
+    problem: tuple[Any, Any],
 ) -> Any:
     rows = _pair_rows(y_encoded, i, j)
     y_bool = y_encoded[rows] == j
     weights = None if sample_weight is None else sample_weight[rows]
     weights = fold_class_weight(estimator.class_weight, y_bool, weights, X.dtype)
+    check_weight_sum(weights, f"{problem[0]!r} vs {problem[1]!r}")
     # The one copy per pair: the solver needs the pair's rows as one matrix.
     return fit(estimator, X[rows], y_bool, weights)
 
@@ -168,6 +173,7 @@ class OneVsOneClassifier(MulticlassWrapper):
         check_binary_scorer(self.estimator, owner)
         fast = fast_fit_function(self.estimator)
         if fast is not None:
+            validate_fast_params(self.estimator)
             X, y = self._fast_X(X, reset=True, y=y)
         else:
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], ensure_all_finite=False)
@@ -180,10 +186,11 @@ class OneVsOneClassifier(MulticlassWrapper):
         self.pairwise_indices_ = None
         if fast is not None:
             template = clone(self.estimator)
-            results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_fit_pair_fast)(fast, template, X, y_encoded, i, j, weights)
+            arguments = [
+                (fast, template, X, y_encoded, i, j, weights, tuple(self.classes_[[i, j]]))
                 for i, j in pairs
-            )
+            ]
+            results = run_threads(_fit_pair_fast, arguments, self.n_jobs)
             coef = np.stack([np.asarray(r[0], dtype=X.dtype) for r in results], axis=1)
             intercept = np.array([r[1] for r in results], dtype=X.dtype)
             n_iter = np.array([r[2] for r in results], dtype=np.int64)

@@ -20,9 +20,12 @@ from polyclass.linear._multiclass_common import (
     check_n_jobs,
     check_sample_weight,
     check_targets,
+    check_weight_sum,
     fast_fit_function,
     fold_class_weight,
     n_rows,
+    run_threads,
+    validate_fast_params,
 )
 
 
@@ -48,8 +51,10 @@ def _fit_fast(
     X: Any,
     y_bool: npt.NDArray[np.bool_],
     sample_weight: npt.NDArray[Any] | None,
+    problem: str,
 ) -> Any:
     weights = fold_class_weight(estimator.class_weight, y_bool, sample_weight, X.dtype)
+    check_weight_sum(weights, problem)
     return fit(estimator, X, y_bool, weights)
 
 
@@ -157,14 +162,17 @@ class OneVsRestClassifier(MulticlassWrapper):
 
     def _fit_fast(self, fit: FitBinary, X: Any, y: Any, sample_weight: Any) -> OneVsRestClassifier:
         owner = type(self).__name__
+        validate_fast_params(self.estimator)
         X, y = self._fast_X(X, reset=True, y=y)
         self.classes_, y_encoded = check_targets(y, owner)
         weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         problems = [1] if len(self.classes_) == 2 else list(range(len(self.classes_)))
         template = clone(self.estimator)
-        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose, prefer="threads")(
-            delayed(_fit_fast)(fit, template, X, y_encoded == k, weights) for k in problems
-        )
+        arguments = [
+            (fit, template, X, y_encoded == k, weights, f"{self.classes_[k]!r} vs rest")
+            for k in problems
+        ]
+        results = run_threads(_fit_fast, arguments, self.n_jobs)
         coef = np.stack([np.asarray(r[0], dtype=X.dtype) for r in results], axis=1)
         intercept = np.array([r[1] for r in results], dtype=X.dtype)
         n_iter = np.array([r[2] for r in results], dtype=np.int64)
