@@ -28,7 +28,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "OneVsRestClassifier": ("polyclass.linear", "OneVsRestClassifier"),
     "OneVsOneClassifier": ("polyclass.linear", "OneVsOneClassifier"),
     "train": ("polyclass.pipeline", "train"),
-    "load": ("polyclass.artifact", "load"),
+    "load": ("polyclass.model", "load"),
 }
 
 

@@ -48,5 +48,11 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+from polyclass.pipeline._cli import evaluate_command, predict_command, train_command  # noqa: E402
+
+app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
+app.command("predict")(predict_command)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,200 @@
+"""A trained model as users hold it: preprocessing, estimator and decision rule in one.
+
+``Model`` predicts from a DataFrame, a list of dicts or a dict of columns, applying the
+same preprocessing as in training. It is saved as a pickle-free artifact (JSON + .npy)
+and loaded with every checksum verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polyclass.artifact import ArtifactError, read_artifact, save_artifact
+from polyclass.data import Schema
+from polyclass.preprocess import Preprocessor
+
+MODEL_KIND = "polyclass.model"
+MODEL_VERSION = 1
+_ESTIMATOR_TYPES = ("LogisticRegression", "OneVsRestClassifier", "OneVsOneClassifier")
+
+
+def _estimator_class(type_name: str) -> Any:
+    if type_name not in _ESTIMATOR_TYPES:
+        raise ArtifactError(
+            f"model.json names estimator type {type_name!r}; this polyclass knows "
+            f"{list(_ESTIMATOR_TYPES)}. Upgrade polyclass to load it."
+        )
+    import polyclass.linear
+
+    return getattr(polyclass.linear, type_name)
+
+
+@dataclass
+class Decision:
+    """How probabilities become a predicted class.
+
+    ``kind`` is ``'argmax'`` (the estimator's own rule), ``'threshold'`` (binary:
+    predict ``positive_class`` when its probability is at least ``threshold``) or
+    ``'cost'`` (multiclass: the class of least expected cost under ``cost_matrix``).
+    """
+
+    kind: str = "argmax"
+    threshold: float | None = None
+    positive_class: Any = None
+    cost_matrix: list[list[float]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "threshold": self.threshold,
+            "positive_class": _plain(self.positive_class),
+            "cost_matrix": self.cost_matrix,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Decision:
+        return cls(d["kind"], d.get("threshold"), d.get("positive_class"), d.get("cost_matrix"))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass
+class Model:
+    """A fitted preprocessing + classifier + decision rule, ready to predict.
+
+    Examples
+    --------
+    >>> import polyclass
+    >>> model = polyclass.load("out/model")          # doctest: +SKIP
+    >>> model.predict([{"bill_length_mm": 39.1, "island": "Torgersen"}])  # doctest: +SKIP
+    """
+
+    schema: Schema
+    preprocessor: Preprocessor
+    estimator: Any
+    decision: Decision = field(default_factory=Decision)
+    info: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def classes_(self) -> NDArray[Any]:
+        """The class labels, in the column order of :meth:`predict_proba`."""
+        return np.asarray(self.estimator.classes_)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The input columns the model expects."""
+        return list(self.schema.feature_names)
+
+    def transform(self, data: Any) -> Any:
+        """The preprocessed design matrix for ``data``."""
+        return self.preprocessor.transform(data)
+
+    def predict_proba(self, data: Any) -> NDArray[np.float64]:
+        """Class probabilities, one row per input row, columns in ``classes_`` order."""
+        return np.asarray(self.estimator.predict_proba(self.transform(data)))
+
+    def predict(self, data: Any) -> NDArray[Any]:
+        """Predicted class labels, using the model's decision rule."""
+        X = self.transform(data)
+        return self.predict_from_matrix(X)
+
+    def predict_from_matrix(self, X: Any) -> NDArray[Any]:
+        """Predicted labels for an already preprocessed matrix."""
+        d = self.decision
+        if d.kind == "argmax":
+            return np.asarray(self.estimator.predict(X))
+        proba = np.asarray(self.estimator.predict_proba(X))
+        return self.decide(proba)
+
+    def decide(self, proba: NDArray[np.float64]) -> NDArray[Any]:
+        """Labels from probabilities under the decision rule (argmax when none)."""
+        classes = self.classes_
+        d = self.decision
+        if d.kind == "threshold" and d.threshold is not None:
+            pos = int(np.flatnonzero(classes == d.positive_class)[0])
+            neg = 1 - pos
+            return np.where(proba[:, pos] >= d.threshold, classes[pos], classes[neg])
+        if d.kind == "cost" and d.cost_matrix is not None:
+            expected = proba @ np.asarray(d.cost_matrix, dtype=np.float64)
+            return classes[np.argmin(expected, axis=1)]
+        return classes[np.argmax(proba, axis=1)]
+
+    # --- storage ---------------------------------------------------------------------
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model as an artifact directory (model.json + .npy, no pickle)."""
+        pre_meta, pre_arrays = self.preprocessor.to_state()
+        est_meta, est_arrays = self.estimator.to_state()
+        arrays: dict[str, NDArray[Any]] = {}
+        arrays.update({f"pre.{k}": v for k, v in pre_arrays.items()})
+        arrays.update({f"est.{k}": v for k, v in est_arrays.items()})
+        metadata = {
+            "kind": MODEL_KIND,
+            "model_version": MODEL_VERSION,
+            "schema": self.schema.to_dict(),
+            "preprocessor": pre_meta,
+            "estimator": {"type": type(self.estimator).__name__, "state": est_meta},
+            "decision": self.decision.to_dict(),
+            "info": self.info,
+        }
+        path = save_artifact(directory, metadata, arrays, overwrite=overwrite)
+        self.path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        """Read a model artifact, verifying every checksum; never unpickles."""
+        artifact = read_artifact(path)
+        meta = artifact.metadata
+        if meta.get("kind") != MODEL_KIND:
+            raise ArtifactError(
+                f"{artifact.path} holds a {meta.get('kind')!r} artifact, not a polyclass model."
+            )
+        if int(meta.get("model_version", 0)) > MODEL_VERSION:
+            raise ArtifactError(
+                f"{artifact.path} was written by a newer polyclass (model version "
+                f"{meta['model_version']}); upgrade polyclass to load it."
+            )
+        pre = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("pre.")}
+        est = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
+        estimator_cls = _estimator_class(meta["estimator"]["type"])
+        return cls(
+            schema=Schema.from_dict(meta["schema"]),
+            preprocessor=Preprocessor.from_state(meta["preprocessor"], pre),
+            estimator=estimator_cls.from_state(meta["estimator"]["state"], est),
+            decision=Decision.from_dict(meta["decision"]),
+            info=dict(meta.get("info", {})),
+            path=artifact.path,
+        )
+
+
+def load(model: str | Path, *, registry: str | None = None) -> Model:
+    """Load a model from a path, or from the registry by ``name``, ``name@alias`` or
+    ``name:version``.
+
+    Parameters
+    ----------
+    model : str or Path
+        An artifact directory, or a registry reference.
+    registry : str, optional
+        The registry URL (default: ``POLYCLASS_REGISTRY`` or ``./.polyclass``).
+
+    Returns
+    -------
+    Model
+    """
+    path = Path(model)
+    if path.exists():
+        return Model.load(path)
+    from polyclass.registry import Registry
+
+    version = Registry(registry).resolve(str(model))
+    return Model.load(version.artifact_path)

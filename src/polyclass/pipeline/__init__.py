@@ -1,0 +1,50 @@
+"""The main job: ``train`` runs the whole project from a table to a registered model.
+
+Names load on first use, so the CLI can list its commands without importing the
+whole training stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from polyclass.pipeline._config import ConfigError, TrainConfig
+    from polyclass.pipeline._evaluate import evaluate_model
+    from polyclass.pipeline._predict import predict_file
+    from polyclass.pipeline._train import STEPS, TrainResult, train
+
+__all__ = [
+    "STEPS",
+    "ConfigError",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate_model",
+    "predict_file",
+    "train",
+]
+
+_LAZY: dict[str, str] = {
+    "ConfigError": "polyclass.pipeline._config",
+    "TrainConfig": "polyclass.pipeline._config",
+    "evaluate_model": "polyclass.pipeline._evaluate",
+    "predict_file": "polyclass.pipeline._predict",
+    "STEPS": "polyclass.pipeline._train",
+    "TrainResult": "polyclass.pipeline._train",
+    "train": "polyclass.pipeline._train",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'polyclass.pipeline' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,140 @@
+"""The options of one training run, from the CLI, a TOML file or Python."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+STRATEGIES = ("multinomial", "ovr", "ovo")
+SEARCHES = ("grid", "random")
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+class ConfigError(ValueError):
+    """An option of the training run is invalid; the message names it and the fix."""
+
+
+@dataclass
+class TrainConfig:
+    """Every option of ``polyclass train``; the defaults are the embedded ones.
+
+    Parameters
+    ----------
+    data : str or Path
+        CSV or Parquet file with one row per example.
+    target : str
+        Name of the column holding the class labels.
+    metric : str
+        ``'auto'`` (the metrics library's recommendation for this class balance and
+        these costs) or a metric name: ``accuracy``, ``balanced_accuracy``, ``f1_macro``,
+        ``f1_weighted``, ``f1``, ``mcc``, ``roc_auc``, ``average_precision``,
+        ``log_loss``, ``expected_cost``.
+    positive_class : str, optional
+        The positive class of a binary problem (default: the minority class).
+    cost_fp, cost_fn : float, optional
+        Binary problems: the cost of a false positive and of a false negative.
+    cost_matrix : str or Path, optional
+        Multiclass problems: a CSV whose first column and header both list the classes;
+        cell (i, j) is the cost of predicting j when the truth is i.
+    """
+
+    data: str | Path
+    target: str
+    metric: str = "auto"
+    positive_class: str | None = None
+    cost_fp: float | None = None
+    cost_fn: float | None = None
+    cost_matrix: str | Path | None = None
+    column_types: dict[str, str] = field(default_factory=dict)
+    drop: list[str] = field(default_factory=list)
+    test_size: float = 0.2
+    val_size: float = 0.2
+    seed: int = 0
+    strategies: list[str] = field(default_factory=lambda: list(STRATEGIES))
+    C: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0])
+    l1_ratio: list[float] = field(default_factory=lambda: [0.0])
+    class_weight: list[str] = field(default_factory=lambda: list(CLASS_WEIGHTS))
+    search: str = "grid"
+    n_trials: int = 30
+    cv: int = 5
+    n_bootstrap: int = 1000
+    out: str | Path = "out"
+    name: str | None = None
+    registry: str | None = None
+    register: bool = True
+    n_jobs: int = 1
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on the first invalid option."""
+        if not str(self.target):
+            raise ConfigError("target is empty: pass the name of the label column (--target).")
+        _check_subset("strategies", self.strategies, STRATEGIES)
+        _check_subset("class_weight", self.class_weight, CLASS_WEIGHTS)
+        if self.search not in SEARCHES:
+            raise ConfigError(f"search must be one of {SEARCHES}, got {self.search!r}.")
+        for name in ("test_size", "val_size"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.9:
+                raise ConfigError(f"{name} must be a fraction in (0, 0.9), got {value!r}.")
+        if self.test_size + self.val_size >= 0.9:
+            raise ConfigError(
+                f"test_size + val_size = {self.test_size + self.val_size:g} leaves too little "
+                "data to train on; keep their sum below 0.9."
+            )
+        if not self.C or any(not (c > 0) for c in self.C):
+            raise ConfigError(f"C must be a non-empty list of positive numbers, got {self.C!r}.")
+        if not self.l1_ratio or any(not 0.0 <= r <= 1.0 for r in self.l1_ratio):
+            raise ConfigError(f"l1_ratio values must lie in [0, 1], got {self.l1_ratio!r}.")
+        if self.cv < 2:
+            raise ConfigError(f"cv must be at least 2 folds, got {self.cv}.")
+        if self.n_trials < 1:
+            raise ConfigError(f"n_trials must be at least 1, got {self.n_trials}.")
+        for name in ("cost_fp", "cost_fn"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ConfigError(f"{name} must be a non-negative number, got {value!r}.")
+        if (self.cost_fp is None) != (self.cost_fn is None):
+            raise ConfigError("give both --cost-fp and --cost-fn, or neither.")
+        if self.cost_matrix is not None and self.cost_fp is not None:
+            raise ConfigError(
+                "give either --cost-fp/--cost-fn (binary) or --cost-matrix, not both."
+            )
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        """Read options from a TOML file (keys as in this class); ``overrides`` win.
+
+        The file may hold the options at the top level or under a ``[train]`` table.
+        """
+        p = Path(path)
+        try:
+            document = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist.") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}.") from None
+        options = dict(document.get("train", document))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f"config file {p} has unknown option(s) {unknown}; known options: {sorted(known)}."
+            )
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**options)
+        except TypeError as exc:
+            raise ConfigError(f"config file {p}: {exc}.") from None
+
+
+def _check_subset(name: str, values: list[str], allowed: tuple[str, ...]) -> None:
+    if not values:
+        raise ConfigError(f"{name} is empty; choose from {list(allowed)}.")
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ConfigError(f"{name} has unknown value(s) {bad}; choose from {list(allowed)}.")

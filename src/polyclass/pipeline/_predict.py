@@ -1,0 +1,85 @@
+"""Batch prediction of a file, streamed in chunks so files larger than memory work."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from polyclass.data import DataError, iter_table_chunks
+from polyclass.model import Model
+
+OUTPUT_EXTENSIONS = (".csv", ".parquet")
+
+
+def _prediction_frame(model: Model, chunk: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+    X = model.transform(chunk)
+    proba = np.asarray(model.estimator.predict_proba(X))
+    labels = (
+        model.predict_from_matrix(X) if model.decision.kind == "argmax" else model.decide(proba)
+    )
+    out = pd.DataFrame({c: chunk[c].to_numpy() for c in keep})
+    out["prediction"] = labels
+    for j, c in enumerate(model.classes_):
+        out[f"proba_{c}"] = proba[:, j]
+    return out
+
+
+def predict_file(
+    model: Model,
+    data: str | Path,
+    output: str | Path,
+    *,
+    chunksize: int = 100_000,
+    keep_columns: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Predict every row of ``data`` into ``output`` (.csv or .parquet); return the row count.
+
+    Rows are read and written ``chunksize`` at a time. The output is written under a
+    temporary name and renamed at the end, so a failed run leaves no partial file.
+    """
+    out = Path(output)
+    if out.suffix.lower() not in OUTPUT_EXTENSIONS:
+        raise DataError(
+            f"output {out} must end in {' or '.join(OUTPUT_EXTENSIONS)}; "
+            "the extension chooses the format."
+        )
+    keep = list(keep_columns or [])
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    writer: Any = None
+    rows = 0
+    try:
+        for chunk in iter_table_chunks(data, chunksize):
+            missing = [c for c in keep if c not in chunk.columns]
+            if missing:
+                raise DataError(f"--keep column(s) {missing} are not in {data}.")
+            frame = _prediction_frame(model, chunk, keep)
+            if out.suffix.lower() == ".csv":
+                frame.to_csv(tmp, mode="a", header=rows == 0, index=False)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+            rows += len(frame)
+            if progress is not None:
+                progress(rows)
+        if writer is not None:
+            writer.close()
+            writer = None
+        if rows == 0:
+            raise DataError(f"{data} has no rows to predict.")
+        os.replace(tmp, out)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return rows

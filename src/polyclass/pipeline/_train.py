@@ -1,0 +1,439 @@
+"""The main job: from a labelled table to an evaluated, reported, registered model.
+
+Each numbered step of ``train`` is what a careful data scientist does by hand, in
+the same order; ``progress(step, done, total)`` reports where the run is.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from polyclass import metrics
+from polyclass._version import __version__
+from polyclass.artifact import fingerprint_table
+from polyclass.data import DataError, check_data, explore, infer_schema, load_table
+from polyclass.data import stratified_split as split_rows
+from polyclass.evaluation import coefficient_table, evaluate, permutation_importance
+from polyclass.model import Decision, Model
+from polyclass.pipeline._config import TrainConfig
+from polyclass.pipeline._costs import Costs, read_costs
+from polyclass.pipeline._labels import labels_of
+from polyclass.pipeline._scoring import Scorer, named_scorer, scorer_from_advice
+from polyclass.pipeline._tune import (
+    Candidate,
+    best_result,
+    cross_validate,
+    search_space,
+    strategy_summary,
+)
+from polyclass.preprocess import Preprocessor
+from polyclass.report import write_report
+
+Progress = Callable[[str, int, int], None]
+STEPS = (
+    "define the problem",
+    "load and check the data",
+    "explore",
+    "split",
+    "tune (cross-validation)",
+    "evaluate on validation",
+    "final fit and test",
+    "report",
+    "save and register",
+)
+# Above this many training rows, hyperparameters are tuned on a stratified sample
+# of this size (the final model is still fitted on every row).
+TUNE_MAX_ROWS = 50_000
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` produced: the model, its test metrics and where things went."""
+
+    model: Model
+    test_metrics: dict[str, Any]
+    validation_metrics: dict[str, Any]
+    scorer: dict[str, Any]
+    strategies: list[dict[str, Any]]
+    best_params: dict[str, Any]
+    report_path: Path
+    metrics_path: Path
+    artifact_path: Path
+    registered: dict[str, Any] | None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _choose_scorer(
+    config: TrainConfig, y: NDArray[Any], classes: NDArray[Any], costs: Costs | None
+) -> Scorer:
+    if config.metric == "expected_cost":
+        if costs is None:
+            raise ValueError(
+                "metric 'expected_cost' needs costs: pass --cost-fp/--cost-fn or --cost-matrix."
+            )
+        return Scorer(
+            "expected_cost",
+            "expected_cost",
+            "label",
+            {},
+            False,
+            ["chosen with --metric expected_cost"],
+            costs.matrix,
+        )
+    if config.metric != "auto":
+        return named_scorer(config.metric, len(classes))
+    advice = metrics.recommend_metric(y, costs=None if costs is None else costs.for_advice())
+    scorer = scorer_from_advice(advice.metric, dict(advice.kwargs), list(advice.reasons))
+    if costs is not None:
+        scorer.cost_matrix = costs.matrix
+    return scorer
+
+
+def train(
+    config: TrainConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Run the whole project on a table: check, explore, tune, evaluate, report, register.
+
+    Parameters
+    ----------
+    config : TrainConfig, optional
+        All options; alternatively pass them as keyword arguments
+        (``train(data="penguins.csv", target="species")``).
+    progress : callable, optional
+        Called as ``progress(step, done, total)`` while the run advances.
+
+    Returns
+    -------
+    TrainResult
+
+    Examples
+    --------
+    >>> import polyclass
+    >>> from polyclass.datasets import penguins_path
+    >>> result = polyclass.train(data=penguins_path(), target="species",
+    ...                          out="out", register=False)   # doctest: +SKIP
+    >>> result.test_metrics["accuracy"]                        # doctest: +SKIP
+    0.98...
+    """
+    cfg = config if config is not None else TrainConfig(**options)
+    say: Progress = progress if progress is not None else (lambda step, done, total: None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[step] = now - clock
+        clock = now
+        say(step, 1, 1)
+
+    # 1-2. Define the problem, load and check the data.
+    say(STEPS[1], 0, 1)
+    frame = load_table(cfg.data)
+    schema = infer_schema(
+        frame, cfg.target, overrides=cfg.column_types or None, drop=cfg.drop or None
+    )
+    checked = check_data(
+        frame,
+        cfg.target,
+        schema,
+        n_splits=cfg.cv,
+        test_size=cfg.test_size,
+        val_size=cfg.val_size,
+        seed=cfg.seed,
+    )
+    frame = checked.apply(frame).reset_index(drop=True)
+    schema = checked.schema
+    y = labels_of(frame[cfg.target])
+    classes = np.unique(y)
+    positive_class = _positive_class(cfg, y, classes)
+    costs = read_costs(cfg, classes, positive_class)
+    lap(STEPS[1])
+
+    scorer = _choose_scorer(cfg, y, classes, costs)
+    lap(STEPS[0])
+
+    # 3. Explore.
+    summary = explore(frame, schema, seed=cfg.seed)
+    lap(STEPS[2])
+
+    # 4. Split.
+    parts = split_rows(y, test_size=cfg.test_size, val_size=cfg.val_size, seed=cfg.seed)
+    train_rows, val_rows, test_rows = parts.train, parts.val, parts.test
+    lap(STEPS[3])
+
+    # 5. Tune on the training part (a stratified sample of it when it is large).
+    tune_rows = train_rows
+    if len(train_rows) > TUNE_MAX_ROWS:
+        tune_rows = _stratified_sample(train_rows, y[train_rows], TUNE_MAX_ROWS, cfg.seed)
+    candidates = search_space(
+        cfg.strategies,
+        cfg.C,
+        cfg.l1_ratio,
+        cfg.class_weight,
+        n_classes=len(classes),
+        search=cfg.search,
+        n_trials=cfg.n_trials,
+        seed=cfg.seed,
+    )
+    results = cross_validate(
+        frame.iloc[tune_rows],
+        y[tune_rows],
+        schema,
+        candidates,
+        scorer,
+        classes=classes,
+        positive_class=positive_class,
+        n_splits=cfg.cv,
+        seed=cfg.seed,
+        n_jobs=cfg.n_jobs,
+        progress=lambda done, total: say(STEPS[4], done, total),
+    )
+    best = best_result(results, scorer)
+    strategies = strategy_summary(results, scorer)
+    lap(STEPS[4])
+
+    # 6. Evaluate on validation; choose the operating point there when costs are given.
+    model = _fit_model(frame.iloc[train_rows], y[train_rows], schema, best.candidate, cfg)
+    val_proba = model.predict_proba(frame.iloc[val_rows])
+    decision = _choose_decision(costs, y[val_rows], val_proba, classes, positive_class)
+    model.decision = decision
+    validation = evaluate(
+        y[val_rows],
+        val_proba,
+        classes,
+        y_pred=model.decide(val_proba)
+        if decision.kind != "argmax"
+        else model.predict(frame.iloc[val_rows]),
+        positive_class=positive_class,
+        n_bootstrap=cfg.n_bootstrap,
+        random_state=cfg.seed,
+    )
+    lap(STEPS[5])
+
+    # 7. Final fit on train + validation, then test once.
+    fit_rows = np.concatenate([train_rows, val_rows])
+    final = _fit_model(frame.iloc[fit_rows], y[fit_rows], schema, best.candidate, cfg)
+    final.decision = decision
+    test_frame = frame.iloc[test_rows]
+    test_proba = final.predict_proba(test_frame)
+    test_pred = final.decide(test_proba) if decision.kind != "argmax" else final.predict(test_frame)
+    test = evaluate(
+        y[test_rows],
+        test_proba,
+        classes,
+        y_pred=test_pred,
+        positive_class=positive_class,
+        n_bootstrap=cfg.n_bootstrap,
+        random_state=cfg.seed,
+    )
+    test["objective"] = {
+        "metric": scorer.name,
+        "value": scorer.score(y[test_rows], test_pred, test_proba, classes, positive_class),
+    }
+    coefficients = _coefficients(final)
+    importance = permutation_importance(
+        final.predict_proba,
+        test_frame[schema.feature_names],
+        y[test_rows],
+        classes=classes,
+        n_repeats=5,
+        random_state=cfg.seed,
+    )
+    lap(STEPS[6])
+
+    # 8-9. Report, save, register.
+    name = cfg.name or _default_name(cfg)
+    out = Path(cfg.out)
+    fingerprint = fingerprint_table(frame)
+    final.info = {
+        "name": name,
+        "target": cfg.target,
+        "classes": [_plain(c) for c in classes],
+        "positive_class": _plain(positive_class),
+        "metric": scorer.to_dict(),
+        "best_params": best.candidate.params(),
+        "test_metrics": _headline(test),
+        "data_fingerprint": fingerprint,
+        "n_rows": len(frame),
+        "trained_by": _user(),
+        "polyclass_version": __version__,
+    }
+    artifact_path = final.save(out / "model", overwrite=True)
+    registered: dict[str, Any] | None = None
+    if cfg.register:
+        registered = _register(cfg, name, artifact_path, final.info)
+    lap(STEPS[8])
+
+    context = {
+        "problem": {
+            "target": cfg.target,
+            "classes": [_plain(c) for c in classes],
+            "positive_class": _plain(positive_class),
+            "costs": None if costs is None else costs.to_dict(),
+            "metric": scorer.to_dict(),
+            "data_path": str(cfg.data),
+        },
+        "data": summary,
+        "warnings": [w.to_dict() for w in checked.warnings],
+        "strategies": {
+            "summary": strategies,
+            "candidates": [r.to_dict() for r in results],
+            "best": best.candidate.params(),
+            "tuned_on_rows": len(tune_rows),
+            "cv_folds": cfg.cv,
+        },
+        "validation": validation,
+        "test": test,
+        "coefficients": coefficients,
+        "importance": importance,
+        "threshold": decision.to_dict(),
+        "model": {
+            "name": name,
+            "version": None if registered is None else registered["version"],
+            "artifact": str(artifact_path),
+            "fingerprint": fingerprint,
+        },
+        "split": {"train": len(train_rows), "validation": len(val_rows), "test": len(test_rows)},
+        "timings": timings,
+    }
+    report_path, metrics_path = write_report(out, context)
+    lap(STEPS[7])
+
+    return TrainResult(
+        model=final,
+        test_metrics=test,
+        validation_metrics=validation,
+        scorer=scorer.to_dict(),
+        strategies=strategies,
+        best_params=best.candidate.params(),
+        report_path=report_path,
+        metrics_path=metrics_path,
+        artifact_path=artifact_path,
+        registered=registered,
+        warnings=[w.to_dict() for w in checked.warnings],
+        timings=timings,
+    )
+
+
+def _fit_model(
+    frame: pd.DataFrame, y: NDArray[Any], schema: Any, candidate: Candidate, cfg: TrainConfig
+) -> Model:
+    pre = Preprocessor(schema).fit(frame)
+    estimator = candidate.build(cfg.n_jobs)
+    estimator.fit(pre.transform(frame), y)
+    return Model(schema=schema, preprocessor=pre, estimator=estimator)
+
+
+def _positive_class(cfg: TrainConfig, y: NDArray[Any], classes: NDArray[Any]) -> Any:
+    if len(classes) != 2:
+        if cfg.positive_class is not None:
+            raise DataError(
+                f"--positive-class applies to binary targets; {cfg.target!r} has "
+                f"{len(classes)} classes. Drop the option."
+            )
+        return None
+    if cfg.positive_class is None:
+        counts = [(int((y == c).sum()), i) for i, c in enumerate(classes)]
+        return classes[min(counts)[1]]  # the minority class, the usual 'event'
+    for c in classes:
+        if str(c) == str(cfg.positive_class):
+            return c
+    raise DataError(
+        f"--positive-class {cfg.positive_class!r} is not a class of {cfg.target!r}; "
+        f"the classes are {[_plain(c) for c in classes]}."
+    )
+
+
+def _choose_decision(
+    costs: Costs | None,
+    y_val: NDArray[Any],
+    proba: NDArray[np.float64],
+    classes: NDArray[Any],
+    positive_class: Any,
+) -> Decision:
+    if costs is None:
+        return Decision()
+    if len(classes) == 2:
+        pos = int(np.flatnonzero(classes == positive_class)[0])
+        choice = metrics.select_threshold(
+            y_val == positive_class,
+            proba[:, pos],
+            criterion="cost",
+            cost_fp=costs.cost_fp,
+            cost_fn=costs.cost_fn,
+        )
+        return Decision("threshold", float(choice.threshold), positive_class)
+    return Decision("cost", cost_matrix=costs.matrix.tolist())
+
+
+def _coefficients(model: Model) -> dict[str, Any]:
+    names = list(model.preprocessor.get_feature_names_out())
+    est = model.estimator
+    if hasattr(est, "coef_"):
+        return coefficient_table(np.asarray(est.coef_), names, model.classes_)
+    return {"note": "coefficients are per sub-model for this strategy", "features": names}
+
+
+def _stratified_sample(rows: NDArray[Any], y: NDArray[Any], size: int, seed: int) -> NDArray[Any]:
+    """About ``size`` of ``rows``, keeping each class's share (at least 20 rows a class)."""
+    rng = np.random.default_rng(seed)
+    fraction = size / len(rows)
+    picked = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        take = min(len(members), max(20, round(fraction * len(members))))
+        picked.append(rng.choice(members, size=take, replace=False))
+    return np.sort(rows[np.concatenate(picked)])
+
+
+def _register(cfg: TrainConfig, name: str, artifact: Path, info: dict[str, Any]) -> dict[str, Any]:
+    from polyclass.registry import Registry
+
+    version = Registry(cfg.registry).register(
+        name,
+        artifact,
+        lineage={
+            "data_fingerprint": info["data_fingerprint"],
+            "parameters": info["best_params"],
+            "metrics": info["test_metrics"],
+            "data_path": str(cfg.data),
+            "target": cfg.target,
+        },
+    )
+    return {"name": version.name, "version": version.version, "path": str(version.artifact_path)}
+
+
+def _headline(test: dict[str, Any]) -> dict[str, Any]:
+    keys = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "log_loss", "mcc")
+    return {k: test[k] for k in keys if k in test and isinstance(test[k], (int, float))}
+
+
+def _default_name(cfg: TrainConfig) -> str:
+    stem = Path(cfg.data).stem
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in stem)
+    return cleaned.strip("-.") or "model"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
