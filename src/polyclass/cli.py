@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from polyclass._version import __version__
+from polyclass.registry._cli import registry_app
 
 app = typer.Typer(
     name="polyclass",
@@ -53,6 +54,7 @@ from polyclass.pipeline._cli import evaluate_command, predict_command, train_com
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
+app.add_typer(registry_app, name="registry")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,253 @@
+"""``polyclass registry ...``: list, show, version and move models from the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from polyclass.artifact import ArtifactError
+from polyclass.registry._errors import InvalidNameError, RegistryError
+from polyclass.registry._refs import parse_ref
+from polyclass.registry._store import ENV_ROOT, ENV_URL, Registry
+from polyclass.registry._types import ModelVersion
+
+registry_app = typer.Typer(
+    name="registry",
+    help="Registered models: versions, aliases (production, staging...), lineage.",
+    no_args_is_help=True,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+RegistryURL = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar=ENV_URL,
+        show_default=False,
+        help="SQLAlchemy URL or directory of the registry [default: ./.polyclass].",
+    ),
+]
+Root = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        envvar=ENV_ROOT,
+        show_default=False,
+        help="Artifact folder [default: artifacts/ beside a SQLite file].",
+    ),
+]
+Alias = Annotated[str, typer.Option("--alias", help="The alias to move.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    return typer.Exit(2)
+
+
+@contextmanager
+def _registry(url: str | None, root: Path | None) -> Iterator[Registry]:
+    try:
+        with Registry(url, root) as registry:
+            yield registry
+    except (RegistryError, ArtifactError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _metrics(version: ModelVersion) -> str:
+    metrics = version.lineage.get("metrics") or {}
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in metrics.items()
+        if isinstance(v, int | float | str)
+    )
+
+
+@registry_app.command("list")
+def list_models(registry: RegistryURL = None, root: Root = None) -> None:
+    """List registered models with their latest version and aliases."""
+    with _registry(registry, root) as reg:
+        models = reg.list_models()
+        if not models:
+            console.print(f"No models registered in {escape(reg.url)} yet.")
+            return
+        table = Table(title=f"Models in {escape(reg.url)}")
+        for column in ("name", "latest", "versions", "aliases", "created"):
+            table.add_column(column)
+        for model in models:
+            aliases = ", ".join(f"{a}→{v}" for a, v in model.aliases.items())
+            latest = "-" if model.latest_version is None else str(model.latest_version)
+            table.add_row(
+                model.name, latest, str(model.version_count), aliases, model.created_at[:19]
+            )
+        console.print(table)
+
+
+@registry_app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a path.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Show one version: its artifact, aliases and lineage."""
+    with _registry(registry, root) as reg:
+        found = reg.resolve(ref)
+        record: dict[str, Any] = {
+            "name": found.name,
+            "version": found.version,
+            "path": str(found.path),
+            "artifact_sha256": found.artifact_sha256,
+            "created_at": found.created_at,
+            "user": found.user,
+            "aliases": list(found.aliases),
+            "lineage": found.lineage,
+        }
+        if as_json:
+            console.print_json(json.dumps(record))
+            return
+        table = Table(title=escape(found.ref), show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        for key in ("name", "version", "path", "artifact_sha256", "created_at", "user"):
+            table.add_row(key, escape(str(record[key])))
+        table.add_row("aliases", ", ".join(found.aliases) or "-")
+        lineage = dict(found.lineage)
+        table.add_row("data_fingerprint", str(lineage.pop("data_fingerprint", None) or "-"))
+        table.add_row("metrics", escape(_metrics(found)) or "-")
+        lineage.pop("metrics", None)
+        for key in ("user", "created_at"):
+            lineage.pop(key, None)
+        for key, value in lineage.items():
+            shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            table.add_row(escape(key), escape(shown))
+        console.print(table)
+
+
+@registry_app.command("versions")
+def versions(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """List every version of a model."""
+    with _registry(registry, root) as reg:
+        table = Table(title=f"Versions of {escape(name)}")
+        for column in ("version", "created", "user", "aliases", "data", "metrics"):
+            table.add_column(column)
+        for version in reg.versions(name):
+            fingerprint = version.lineage.get("data_fingerprint") or "-"
+            table.add_row(
+                str(version.version),
+                version.created_at[:19],
+                escape(version.user),
+                ", ".join(version.aliases),
+                str(fingerprint)[:12],
+                escape(_metrics(version)),
+            )
+        console.print(table)
+
+
+def _moved(found: ModelVersion, alias: str) -> None:
+    console.print(f"{escape(found.name)}@{escape(alias)} → version {found.version}")
+
+
+@registry_app.command("alias")
+def alias(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. staging.")],
+    version: Annotated[int, typer.Argument(help="The version the alias points to.")],
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Point an alias of a model at a version."""
+    with _registry(registry, root) as reg:
+        _moved(reg.set_alias(name, alias_name, version), alias_name)
+
+
+@registry_app.command("promote")
+def promote(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    version: Annotated[int, typer.Argument(help="The version to promote.")],
+    alias_name: Alias = "production",
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Point the production alias (or --alias) at a version."""
+    with _registry(registry, root) as reg:
+        _moved(reg.promote(name, version, alias_name), alias_name)
+
+
+@registry_app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    alias_name: Alias = "production",
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Move the production alias (or --alias) back to the version it pointed to before."""
+    with _registry(registry, root) as reg:
+        _moved(reg.rollback(name, alias_name), alias_name)
+
+
+@registry_app.command("delete")
+def delete(
+    ref: Annotated[str, typer.Argument(help="NAME:VERSION or NAME@ALIAS.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete even if aliases point to it.")
+    ] = False,
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Delete one version (refused while an alias points to it, unless --force)."""
+    with _registry(registry, root) as reg:
+        parsed = parse_ref(ref)
+        if parsed.kind == "latest":
+            raise InvalidNameError(
+                f"Deleting needs an explicit version: write {parsed.name}:VERSION (see "
+                f"polyclass registry versions {parsed.name})."
+            )
+        found = reg.resolve(ref)
+        if found.version is None:  # pragma: no cover - parse_ref refused paths above
+            raise InvalidNameError(f"{ref!r} is not a registered version.")
+        reg.delete(found.name, found.version, force=force)
+        console.print(f"Deleted {escape(found.ref)}.")
+
+
+@registry_app.command("export")
+def export(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a path.")],
+    dest: Annotated[Path, typer.Argument(help="A .tar.gz path or an existing directory.")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing archive.")
+    ] = False,
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Export a version (artifact, lineage, checksums) to a .tar.gz archive."""
+    with _registry(registry, root) as reg:
+        written = reg.export(ref, dest, overwrite=overwrite)
+        console.print(f"Wrote {escape(str(written))}")
+
+
+@registry_app.command("import")
+def import_(
+    archive: Annotated[Path, typer.Argument(help="A .tar.gz written by export.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Register under this name instead.")
+    ] = None,
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Verify an exported archive and register it as a new version."""
+    with _registry(registry, root) as reg:
+        found = reg.import_(archive, name=name)
+        console.print(f"Imported {escape(found.ref)} from {escape(str(archive))}")
