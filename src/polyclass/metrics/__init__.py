@@ -8,7 +8,44 @@ intervals, threshold selection by cost and advice on which metric fits a problem
 from __future__ import annotations
 
 # --- label metrics (confusion-matrix based) ---
+from sklearn.exceptions import UndefinedMetricWarning
+
+from polyclass.metrics._accuracy import (
+    accuracy_score,
+    balanced_accuracy_score,
+    hamming_loss,
+    top_k_accuracy_score,
+)
+from polyclass.metrics._agreement import cohen_kappa_score, matthews_corrcoef
+from polyclass.metrics._confusion import confusion_matrix, multilabel_confusion_matrix
+from polyclass.metrics._prf import (
+    f1_score,
+    fbeta_score,
+    jaccard_score,
+    precision_recall_fscore_support,
+    precision_score,
+    recall_score,
+    specificity_score,
+)
+
 # --- score metrics (ranking, curves, probabilistic) ---
 # --- beyond sklearn: streaming states, uncertainty, thresholds, advice ---
 
-__all__: list[str] = []
+__all__: list[str] = [
+    "UndefinedMetricWarning",
+    "accuracy_score",
+    "balanced_accuracy_score",
+    "cohen_kappa_score",
+    "confusion_matrix",
+    "f1_score",
+    "fbeta_score",
+    "hamming_loss",
+    "jaccard_score",
+    "matthews_corrcoef",
+    "multilabel_confusion_matrix",
+    "precision_recall_fscore_support",
+    "precision_score",
+    "recall_score",
+    "specificity_score",
+    "top_k_accuracy_score",
+]

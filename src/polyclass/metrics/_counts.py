@@ -1,0 +1,182 @@
+"""The sufficient statistic of every label metric: the confusion matrix, counted fast.
+
+``label_confusion`` takes validated 1-D labels to the sorted classes present and the
+(K, K) matrix of (true, predicted) counts, rows = true. For integer labels with a
+small range it is one ``np.bincount`` of ``t * R + p`` (no lookup-table pass, no sort);
+other labels are encoded first and counted the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polyclass.metrics._encode import encode, unique_labels
+
+# Count pairs directly over the integer range when the (R, R) table is this small.
+_MAX_PAIR_TABLE = 1 << 22
+
+
+@dataclass(frozen=True)
+class LabelConfusion:
+    """Sorted labels present in y_true or y_pred, and their confusion counts."""
+
+    classes: NDArray[Any]
+    cm: NDArray[Any]
+    true_present: NDArray[np.bool_]  # which classes occur in y_true (weights aside)
+
+    @property
+    def y_type(self) -> str:
+        return "binary" if len(self.classes) <= 2 else "multiclass"
+
+
+def confusion_counts(
+    t_codes: NDArray[Any],
+    p_codes: NDArray[Any],
+    n_classes: int,
+    sample_weight: NDArray[Any] | None = None,
+) -> NDArray[Any]:
+    """Count (true, predicted) code pairs into a (K, K) matrix, rows = true.
+
+    Codes are integers in ``[0, n_classes)``. Returns int64 counts without weights and
+    float64 sums of weights with them.
+
+    Examples
+    --------
+    >>> confusion_counts(np.array([0, 1, 1]), np.array([0, 1, 0]), 2)
+    array([[1, 0],
+           [1, 1]])
+    """
+    k = int(n_classes)
+    pair = np.multiply(t_codes, k, dtype=np.int64)
+    pair += p_codes
+    counts = np.bincount(pair, weights=sample_weight, minlength=k * k)
+    if sample_weight is None:
+        counts = counts.astype(np.int64, copy=False)
+    return counts.reshape(k, k)
+
+
+def _as_int(y: NDArray[Any]) -> NDArray[Any]:
+    if y.dtype.kind == "b":
+        return y.view(np.uint8)
+    if y.dtype == np.uint64:
+        return y.astype(np.int64)
+    return y
+
+
+def _classes_dtype(t: NDArray[Any], p: NDArray[Any]) -> np.dtype[Any]:
+    if t.dtype.kind == "b" and p.dtype.kind == "b":
+        return np.dtype(bool)
+    return np.result_type(t.dtype, p.dtype)
+
+
+def _direct_int(
+    t: NDArray[Any], p: NDArray[Any], w: NDArray[np.float64] | None
+) -> LabelConfusion | None:
+    """Pair counting over the integer range [lo, hi]; None when the range is too wide."""
+    ti, pi = _as_int(t), _as_int(p)
+    lo = min(int(ti.min()), int(pi.min()))
+    hi = max(int(ti.max()), int(pi.max()))
+    r = hi - lo + 1
+    if r * r > max(_MAX_PAIR_TABLE if t.size > (1 << 16) else 0, 16 * t.size + 256):
+        return None
+    pair = np.multiply(ti, r, dtype=np.int64)
+    pair += pi
+    if lo:
+        pair -= lo * (r + 1)
+    counts = np.bincount(pair, weights=w, minlength=r * r).reshape(r, r)
+    if w is None or bool((w > 0).all()):
+        seen = counts
+    else:
+        seen = np.bincount(pair, minlength=r * r).reshape(r, r)
+    del pair
+    present = seen.any(axis=0) | seen.any(axis=1)
+    idx = np.flatnonzero(present)
+    if len(idx) < r:
+        counts = counts[np.ix_(idx, idx)]
+    if w is None:
+        counts = counts.astype(np.int64, copy=False)
+    classes = (idx + lo).astype(_classes_dtype(t, p))
+    true_present = np.asarray(seen.any(axis=1))[idx]
+    return LabelConfusion(classes, np.ascontiguousarray(counts), true_present)
+
+
+def _float_as_int(y: NDArray[Any]) -> NDArray[Any] | None:
+    """Integral float labels as int64 when exactly representable, else None."""
+    if y.size and (abs(float(y.min())) >= 2**53 or abs(float(y.max())) >= 2**53):
+        return None
+    return y.astype(np.int64)
+
+
+def _encode_by_sort(y: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
+    uniq, inverse = np.unique(y, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def label_confusion(
+    func: str,
+    t: NDArray[Any],
+    p: NDArray[Any],
+    w: NDArray[np.float64] | None,
+) -> LabelConfusion:
+    """Classes present in ``t`` or ``p`` (sorted) and their (K, K) confusion counts.
+
+    ``t`` and ``p`` are validated 1-D label arrays (see ``_targets.check_targets``).
+    """
+    kinds = {t.dtype.kind, p.dtype.kind}
+    if kinds <= set("biuf"):
+        if "f" in kinds:
+            ti = _float_as_int(t) if t.dtype.kind == "f" else t
+            pi = _float_as_int(p) if p.dtype.kind == "f" else p
+        else:
+            ti, pi = t, p
+        if ti is not None and pi is not None:
+            found = _direct_int(ti, pi, w)
+            if found is not None:
+                if "f" in kinds:
+                    found = LabelConfusion(
+                        found.classes.astype(_classes_dtype(t, p)), found.cm, found.true_present
+                    )
+                return found
+        classes = unique_labels(t, p)
+        k = len(classes)
+        tc = encode(func, "y_true", t, classes)
+        cm = confusion_counts(tc, encode(func, "y_pred", p, classes), k, w)
+        return LabelConfusion(classes, cm, np.bincount(tc, minlength=k) > 0)
+    ct, it = _encode_by_sort(t)
+    cp, ip = _encode_by_sort(p)
+    classes = np.union1d(ct, cp)
+    if len(ct) != len(classes) or not np.array_equal(ct, classes):
+        it = np.searchsorted(classes, ct)[it]
+    if len(cp) != len(classes) or not np.array_equal(cp, classes):
+        ip = np.searchsorted(classes, cp)[ip]
+    true_present = np.zeros(len(classes), dtype=bool)
+    true_present[np.searchsorted(classes, ct)] = True
+    return LabelConfusion(classes, confusion_counts(it, ip, len(classes), w), true_present)
+
+
+def embed(cm: NDArray[Any], classes: NDArray[Any], into: NDArray[Any]) -> NDArray[Any]:
+    """Place ``cm`` (over sorted ``classes``) into a zero matrix over sorted ``into``.
+
+    Every class must be in ``into``. Leading batch dimensions are kept.
+    """
+    if len(classes) == len(into) and np.array_equal(classes, into):
+        return cm
+    pos = np.searchsorted(into, classes)
+    out = np.zeros((*cm.shape[:-2], len(into), len(into)), dtype=cm.dtype)
+    out[..., pos[:, None], pos[None, :]] = cm
+    return out
+
+
+def label_positions(classes: NDArray[Any], labels: NDArray[Any]) -> NDArray[np.intp]:
+    """Index of each of ``labels`` in ``classes`` (by equality, as a dict would), -1 if absent."""
+    table: dict[Any, int] = {}
+    for i, c in enumerate(classes.tolist()):
+        table.setdefault(c, i)
+    out = np.empty(len(labels), dtype=np.intp)
+    for j, lab in enumerate(labels.tolist()):
+        out[j] = table.get(lab, -1)
+    return out
