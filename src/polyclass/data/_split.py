@@ -10,6 +10,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from polyclass.data._errors import DataError
+from polyclass.data._schema import to_python
 
 __all__ = ["SplitIndices", "min_class_size", "split_sizes", "stratified_split"]
 
@@ -132,7 +133,7 @@ def stratified_split(
     codes, classes = _encode(y)
     counts = np.bincount(codes, minlength=len(classes))
     need = min_class_size(test_size, val_size, 1)
-    small = [(classes[k], int(c)) for k, c in enumerate(counts) if c < need]
+    small = [(to_python(classes[k]), int(c)) for k, c in enumerate(counts) if c < need]
     if small:
         desc = ", ".join(f"{label!r} ({c} rows)" for label, c in small)
         raise DataError(

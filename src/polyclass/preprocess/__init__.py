@@ -13,4 +13,10 @@ from polyclass.preprocess._preprocessor import (
     Preprocessor,
 )
 
-__all__ = ["RARE", "SPARSE_MAX_DENSITY", "SPARSE_MIN_ONEHOT", "OneHotColumn", "Preprocessor"]
+__all__ = [
+    "RARE",
+    "SPARSE_MAX_DENSITY",
+    "SPARSE_MIN_ONEHOT",
+    "OneHotColumn",
+    "Preprocessor",
+]

@@ -87,11 +87,11 @@ class Preprocessor:
     >>> df = load_penguins()
     >>> pre = Preprocessor(infer_schema(df, "species")).fit(df)
     >>> pre.transform(df).shape
-    (344, 15)
+    (344, 14)
     >>> row = {"island": "Dream", "bill_length_mm": 40.1, "bill_depth_mm": 18.0,
     ...        "flipper_length_mm": 190.0, "body_mass_g": 3800.0, "sex": "male", "year": 2008}
     >>> pre.transform([row]).shape
-    (1, 15)
+    (1, 14)
     """
 
     def __init__(
