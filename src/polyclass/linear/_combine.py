@@ -89,7 +89,7 @@ def ovo_decision(
     Examples
     --------
     >>> ovo_decision([[1, 0, 0]], [[0.5, -2.0, -1.0]], 3).round(3)
-    array([[ 1.278,  1.1  , -0.375]])
+    array([[ 1.2 ,  2.2 , -0.25]])
     """
     pred = np.asarray(predictions)
     conf = np.asarray(confidences)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Self
@@ -21,7 +22,12 @@ from sklearn.utils import get_tags
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from polyclass.linear._combine import LinearMulticlassPredictor
@@ -120,7 +126,13 @@ def check_targets(y: Any, owner: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.
             f"{np.shape(y)} (a multilabel indicator matrix?). Pass one label per row, or "
             "use sklearn.multiclass.OneVsRestClassifier for multilabel targets."
         )
+    if y is None:
+        raise ValueError(
+            f"{owner} requires y to be passed, but the target y is None. Pass the class "
+            "labels, one per row of X."
+        )
     y = column_or_1d(y, warn=True)
+    check_array(y, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name="y")
     check_classification_targets(y)
     classes, y_encoded = np.unique(y, return_inverse=True)
     if len(classes) < 2:
@@ -134,7 +146,9 @@ def check_targets(y: Any, owner: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.
 def n_rows(X: Any) -> int:
     """Number of rows of an array-like, sparse matrix or data frame."""
     shape = getattr(X, "shape", None)
-    return int(shape[0]) if shape is not None and len(shape) > 0 else len(X)
+    if shape is not None and len(shape) > 0:
+        return int(shape[0])
+    return int(np.asarray(X).shape[0])
 
 
 def check_sample_weight(
@@ -143,7 +157,7 @@ def check_sample_weight(
     """Validated per-row weights (a new array), or None."""
     if sample_weight is None:
         return None
-    if np.ndim(sample_weight) == 0:
+    if isinstance(sample_weight, numbers.Real):
         return np.full(n_samples, float(sample_weight), dtype=dtype)
     try:
         weights = np.array(sample_weight, dtype=dtype)

@@ -138,6 +138,8 @@ class OneVsRestClassifier(MulticlassWrapper):
         owner = type(self).__name__
         check_n_jobs(self.n_jobs, owner)
         check_binary_scorer(self.estimator, owner)
+        if y is None:
+            check_targets(y, owner)  # raises the error for a missing y
         fast = fast_fit_function(self.estimator)
         if fast is not None:
             return self._fit_fast(fast, X, y, sample_weight)
