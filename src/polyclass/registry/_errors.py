@@ -51,12 +51,18 @@ class UnknownVersionError(RegistryError, LookupError):
         self.name = name
         self.version = version
         self.versions = list(versions)
-        listing = ", ".join(map(str, self.versions)) if self.versions else "none"
-        asked = f"version {version}" if version is not None else "any version"
-        super().__init__(
-            f"Model {name!r} has no {asked}. Its versions: {listing}. "
-            f"Use one of them, e.g. {name}:{self.versions[-1] if self.versions else 1}."
-        )
+        if not self.versions:
+            message = (
+                f"Model {name!r} has no versions left (all were deleted). Register a new "
+                "one with polyclass train."
+            )
+        else:
+            listing = ", ".join(map(str, self.versions))
+            message = (
+                f"Model {name!r} has no version {version}. Its versions: {listing}. "
+                f"Use one of them, e.g. {name}:{self.versions[-1]}."
+            )
+        super().__init__(message)
 
 
 class UnknownAliasError(RegistryError, LookupError):

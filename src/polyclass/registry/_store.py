@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
 from polyclass._version import __version__
 from polyclass.artifact import MANIFEST_NAME, ArtifactError, verify_artifact
@@ -123,11 +123,18 @@ class Registry:
         self.root.mkdir(parents=True, exist_ok=True)
         try:
             self._engine = schema.make_engine(self._url)
-            self._create_schema()
-        except ModuleNotFoundError as exc:
+        except (ModuleNotFoundError, NoSuchModuleError) as exc:
             raise RegistryError(
-                f"The database driver for {self.url} is not installed ({exc.name}). "
-                f"Install it, e.g. pip install psycopg for PostgreSQL."
+                f"No database driver for {self.url} ({exc}). Install it (for PostgreSQL: "
+                "pip install psycopg, URL postgresql+psycopg://...) or fix the URL."
+            ) from None
+        try:
+            self._create_schema()
+        except OperationalError as exc:
+            self._engine.dispose()
+            raise RegistryError(
+                f"Cannot open the registry database {self.url}: {exc.orig}. Check the "
+                "--registry URL, that the server is running, and your permissions."
             ) from None
 
     # ------------------------------------------------------------------ lifecycle
