@@ -1,0 +1,139 @@
+"""``polyclass registry ...`` through Typer's CliRunner on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from polyclass.artifact import save_artifact
+from polyclass.registry import Registry
+from polyclass.registry._cli import registry_app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'reg' / 'registry.db'}"
+
+
+@pytest.fixture
+def populated(url: str, tmp_path: Path) -> str:
+    art = save_artifact(tmp_path / "art", {}, {"w": np.ones(3)})
+    with Registry(url) as registry:
+        for metric in (0.8, 0.9):
+            registry.register(
+                "penguins",
+                art,
+                lineage={"data_fingerprint": "ab" * 32, "metrics": {"macro_f1": metric}},
+            )
+        registry.register("wine", art)
+    return url
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(registry_app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_list_and_versions(populated: str) -> None:
+    code, out, _ = run("list", "--registry", populated)
+    assert code == 0
+    assert "penguins" in out and "wine" in out
+    code, out, _ = run("versions", "penguins", "--registry", populated)
+    assert code == 0
+    assert "macro_f1=0.8" in out and "macro_f1=0.9" in out
+    assert "abababababab" in out
+
+
+def test_empty_registry(url: str) -> None:
+    code, out, _ = run("list", "--registry", url)
+    assert code == 0 and "No models registered" in out
+
+
+def test_promote_show_rollback(populated: str) -> None:
+    code, out, _ = run("promote", "penguins", "1", "--registry", populated)
+    assert code == 0 and "penguins@production → version 1" in out
+    run("promote", "penguins", "2", "--registry", populated)
+    code, out, _ = run("show", "penguins@production", "--registry", populated, "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["version"] == 2 and shown["aliases"] == ["production"]
+    assert shown["lineage"]["metrics"] == {"macro_f1": 0.9}
+    code, out, _ = run("show", "penguins:2", "--registry", populated)
+    assert code == 0 and "production" in out and "macro_f1=0.9" in out
+    code, out, _ = run("rollback", "penguins", "--registry", populated)
+    assert code == 0 and "version 1" in out
+    code, out, _ = run("alias", "penguins", "staging", "2", "--registry", populated)
+    assert code == 0 and "penguins@staging → version 2" in out
+    code, out, _ = run("promote", "penguins", "2", "--alias", "canary", "--registry", populated)
+    assert code == 0 and "penguins@canary" in out
+
+
+def test_errors_go_to_stderr_with_exit_code_2(populated: str) -> None:
+    code, out, err = run("show", "nope", "--registry", populated)
+    assert code == 2
+    assert out == ""
+    assert "No model named 'nope'" in err and "penguins" in err
+    code, _, err = run("show", "penguins:9", "--registry", populated)
+    assert code == 2 and "Its versions: 1, 2" in err
+    code, _, err = run("rollback", "penguins", "--registry", populated)
+    assert code == 2 and "no alias 'production'" in err
+    code, _, err = run("alias", "penguins", "bad name", "1", "--registry", populated)
+    assert code == 2 and "Invalid alias" in err
+
+
+def test_delete(populated: str) -> None:
+    run("promote", "penguins", "1", "--registry", populated)
+    code, _, err = run("delete", "penguins", "--registry", populated)
+    assert code == 2 and "explicit version" in err
+    code, _, err = run("delete", "penguins:1", "--registry", populated)
+    assert code == 2 and "--force" in err
+    code, out, _ = run("delete", "penguins@production", "--force", "--registry", populated)
+    assert code == 0 and "Deleted penguins:1" in out
+    code, out, _ = run("delete", "penguins:2", "--registry", populated)
+    assert code == 0
+    with Registry(populated) as registry:
+        assert registry.versions("penguins") == []
+
+
+def test_export_import(populated: str, tmp_path: Path) -> None:
+    archive = tmp_path / "p.tar.gz"
+    code, out, _ = run("export", "penguins:2", str(archive), "--registry", populated)
+    assert code == 0 and archive.is_file()
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    code, out, _ = run("import", str(archive), "--registry", other)
+    assert code == 0 and "Imported penguins:1" in out
+    code, out, _ = run("import", str(archive), "--name", "copy", "--registry", other)
+    assert code == 0 and "Imported copy:1" in out
+    code, _, err = run("export", "penguins:2", str(archive), "--registry", populated)
+    assert code == 2 and "already exists" in err
+    code, out, _ = run("export", "penguins:2", str(archive), "--overwrite", "--registry", populated)
+    assert code == 0
+    (tmp_path / "junk.tar.gz").write_bytes(b"junk")
+    code, _, err = run("import", str(tmp_path / "junk.tar.gz"), "--registry", other)
+    assert code == 2 and "not a readable" in err
+
+
+def test_registry_from_environment(
+    populated: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    result = runner.invoke(registry_app, ["list"], env={"POLYCLASS_REGISTRY": populated})
+    assert result.exit_code == 0 and "penguins" in result.stdout
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLYCLASS_REGISTRY", raising=False)
+    result = runner.invoke(registry_app, ["list"])
+    assert result.exit_code == 0 and "No models registered" in result.stdout
+    assert (tmp_path / ".polyclass" / "registry.db").is_file()
+
+
+def test_wired_into_the_main_cli(populated: str) -> None:
+    from polyclass.cli import app
+
+    result = runner.invoke(app, ["registry", "list", "--registry", populated])
+    assert result.exit_code == 0, result.output
+    assert "penguins" in result.stdout
