@@ -29,23 +29,32 @@ from polyclass.metrics._prf import (
 )
 
 # --- score metrics (ranking, curves, probabilistic) ---
+from polyclass.metrics._auc import average_precision_score, roc_auc_score
+from polyclass.metrics._curves import auc, det_curve, precision_recall_curve, roc_curve
+
 # --- beyond sklearn: streaming states, uncertainty, thresholds, advice ---
 
 __all__: list[str] = [
     "UndefinedMetricWarning",
     "accuracy_score",
+    "auc",
+    "average_precision_score",
     "balanced_accuracy_score",
     "cohen_kappa_score",
     "confusion_matrix",
+    "det_curve",
     "f1_score",
     "fbeta_score",
     "hamming_loss",
     "jaccard_score",
     "matthews_corrcoef",
     "multilabel_confusion_matrix",
+    "precision_recall_curve",
     "precision_recall_fscore_support",
     "precision_score",
     "recall_score",
+    "roc_auc_score",
+    "roc_curve",
     "specificity_score",
     "top_k_accuracy_score",
 ]
