@@ -37,7 +37,16 @@ def _is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v))
 
 
+def show(value: Any) -> str:
+    """``repr`` of a value, NumPy scalars shown as the plain Python value."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) and not isinstance(value, np.ndarray) else value)
+
+
 def _wrong_type(name: str, expected: str, row: int, value: Any) -> DataError:
+    item = getattr(value, "item", None)
+    if callable(item) and not isinstance(value, np.ndarray):
+        value = item()
     return DataError(
         f"Column {name!r} expects {_TYPE_WORDS.get(expected, expected)}, but row {row} holds "
         f"{value!r} ({type(value).__name__}). Send {_TYPE_WORDS.get(expected, expected)} "
@@ -137,6 +146,8 @@ class _ArraySource(ColumnSource):
     def _keys(self, name: str, value_type: ValueType) -> tuple[NDArray[Any], NDArray[np.intp]]:
         """Distinct normalised values (with ``_MISSING``) and each row's index into them."""
         arr = self._arrays[name]
+        if arr.size == 0:
+            return np.empty(0, dtype=object), np.empty(0, dtype=np.intp)
         kind = arr.dtype.kind
         fast = {"str": "US", "bool": "b", "int": "iuf", "float": "iuf"}[value_type]
         if kind in fast or (value_type == "bool" and kind in "iu"):

@@ -10,7 +10,13 @@ from numpy.typing import NDArray
 
 from polyclass.data import DataError, Schema
 from polyclass.preprocess._imputer import fit_median, impute_numeric
-from polyclass.preprocess._input import MISSING_CODE, UNSEEN_CODE, ColumnSource, as_source
+from polyclass.preprocess._input import (
+    MISSING_CODE,
+    UNSEEN_CODE,
+    ColumnSource,
+    as_source,
+    show,
+)
 from polyclass.preprocess._onehot import OneHotColumn
 from polyclass.preprocess._scaler import fit_scale
 
@@ -264,7 +270,7 @@ class Preprocessor:
             row = int(np.flatnonzero(unseen)[0])
             known = list(oh.categories[:10]) + (["..."] if len(oh.categories) > 10 else [])
             raise DataError(
-                f"Column {oh.name!r} has the unseen category {source.value_at(oh.name, row)!r} "
+                f"Column {oh.name!r} has the unseen category {show(source.value_at(oh.name, row))} "
                 f"in row {row}. Known categories: {known}. Fix the value, or build the "
                 "preprocessor with handle_unknown='ignore' to encode it as all zeros."
             )
