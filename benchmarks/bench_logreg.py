@@ -182,8 +182,8 @@ def main(argv: list[str]) -> None:
             peak = peak_ratio(strategy.ours, X, y)
             speed = t_base / t_ours
             flag = "ok" if speed >= strategy.target and f_ours <= f_base else "MISS"
-            notes = "".join(
-                [" (ours did not converge)" if w_ours else "", " (sk did not converge)" if w_base else ""]
+            notes = (" (ours did not converge)" if w_ours else "") + (
+                " (sk did not converge)" if w_base else ""
             )
             print(
                 f"{label:<62} {t_ours:7.2f} {t_base:7.2f} {speed:7.1f}x "

@@ -23,8 +23,8 @@ from sklearn.utils.validation import (
 
 from polyclass.linear._lbfgs import lbfgs
 from polyclass.linear._loss import Array, LogisticLoss
-from polyclass.linear._newton import _MAX_DENSE_COEF, SolveResult, newton_cg
-from polyclass.linear._proximal import fista
+from polyclass.linear._newton import _MAX_DENSE_COEF, SolveResult, hessian_on_rows, newton_cg
+from polyclass.linear._proximal import fista, proximal_newton
 from polyclass.linear._scores import (
     linear_scores,
     log_proba_from_scores,
@@ -80,10 +80,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     max_iter : int, default=100
         Most outer iterations of the solver; reaching it warns ``ConvergenceWarning``.
     solver : {'auto', 'lbfgs', 'newton-cg', 'proximal'}, default='auto'
-        ``'auto'`` takes ``'newton-cg'`` (exact Hessian-vector products, preconditioned
-        by a subsampled Hessian) when the coefficients are few and the penalty smooth,
-        ``'lbfgs'`` for other smooth problems and ``'proximal'`` (accelerated proximal
-        gradient) whenever an L1 part is present, the only solver that supports it.
+        ``'auto'`` takes, for a smooth penalty, ``'newton-cg'`` (exact Hessian-vector
+        products; preconditioned by a subsampled Hessian when X is dense and the
+        coefficients few, by the Hessian's diagonal when X is sparse) and ``'lbfgs'``
+        for a dense X with many coefficients; whenever an L1 part is present it takes
+        ``'proximal'`` (accelerated proximal gradient), the only solver supporting it.
     warm_start : bool, default=False
         Start from the previous ``coef_`` and ``intercept_`` when their shapes fit.
     random_state : int, RandomState instance or None, default=None
@@ -403,7 +404,10 @@ def _pick_solver(est: LogisticRegression, X: Any, n_classes: int) -> str:
         return "proximal"
     K = 1 if n_classes == 2 else n_classes
     n_coef = K * (X.shape[1] + int(est.fit_intercept))
-    if not sp.issparse(X) and n_coef <= _MAX_DENSE_COEF:
+    # Newton-CG: preconditioned by a subsampled Hessian when X is dense and the
+    # coefficients few, by the Hessian's diagonal when X is sparse (its square shares
+    # X's index arrays). A dense wide X would need a dense copy for that diagonal.
+    if sp.issparse(X) or n_coef <= _MAX_DENSE_COEF:
         return "newton-cg"
     return "lbfgs"
 
@@ -431,8 +435,12 @@ def _solve(
     seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max)
     rng = np.random.default_rng(seed)
     tol, max_iter, verbose = float(est.tol), int(est.max_iter), int(est.verbose)
-    if solver == "proximal":
-        result = fista(loss, w0, l1, tol, max(max_iter, 0) * 10, verbose)
+    if solver == "proximal" and loss.n_coef <= _MAX_DENSE_COEF:
+        hessian = hessian_on_rows(loss, rng)
+        result = proximal_newton(loss, w0, l1, tol, max_iter, hessian, verbose)
+    elif solver == "proximal":
+        # one iteration = ten accelerated proximal-gradient steps
+        result = fista(loss, w0, l1, tol, max_iter * 10, verbose)
         result.n_iter = -(-result.n_iter // 10)
     elif solver == "newton-cg":
         result = newton_cg(loss, w0, tol, max_iter, rng, verbose)

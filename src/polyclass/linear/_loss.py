@@ -213,7 +213,8 @@ class LogisticLoss:
 
 def dense_hessian(loss: LogisticLoss, state: CurvatureState) -> Array:
     """Full Hessian of a dense-X loss, shape (n_coef, n_coef); for small problems."""
-    X = np.asarray(loss.X, dtype=np.float64)
+    X = loss.X.toarray() if sp.issparse(loss.X) else np.asarray(loss.X, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
     if loss.fit_intercept:
         X = np.hstack([X, np.ones((loss.n, 1))])
     q = loss.q

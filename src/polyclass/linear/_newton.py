@@ -57,6 +57,20 @@ def _subsample(loss: LogisticLoss, rows: np.ndarray) -> LogisticLoss:
     return sub
 
 
+def hessian_on_rows(
+    loss: LogisticLoss, rng: np.random.Generator, rows_factor: int = 4
+) -> Callable[[Array, CurvatureState], Array]:
+    """The full Hessian as a function of the point, exact when n is moderate, else on
+    a random row subsample of ``rows_factor`` times the preconditioner's size."""
+    m = rows_factor * _subsample_size(loss)
+    if m >= loss.n:
+        return lambda w, state: dense_hessian(loss, state)
+    rows = np.sort(rng.choice(loss.n, size=m, replace=False))
+    sub = _subsample(loss, rows)
+    sub.sw *= 1.0 / sub.sw.sum()
+    return lambda w, state: dense_hessian(sub, sub.value_grad(sub.linear(w), w)[2])
+
+
 class _Preconditioner:
     """Builds ``M^{-1}`` at the current point."""
 
