@@ -28,21 +28,46 @@ from polyclass.metrics._prf import (
     specificity_score,
 )
 
+# isort: split
 # --- score metrics (ranking, curves, probabilistic) ---
 from polyclass.metrics._auc import average_precision_score, roc_auc_score
 from polyclass.metrics._curves import auc, det_curve, precision_recall_curve, roc_curve
 
+# isort: split
 # --- beyond sklearn: streaming states, uncertainty, thresholds, advice ---
+from polyclass.metrics._advice import MetricAdvice, MetricChoice, recommend_metric
+from polyclass.metrics._bootstrap import bootstrap_ci
+from polyclass.metrics._decision import bayes_decision, expected_cost
+from polyclass.metrics._intervals import (
+    ConfidenceInterval,
+    DelongTest,
+    PrecisionRecallIntervals,
+    delong_test,
+    precision_recall_intervals,
+    roc_auc_ci,
+    wilson_interval,
+)
+from polyclass.metrics._thresholds import ThresholdChoice, select_threshold
 
 __all__: list[str] = [
+    "ConfidenceInterval",
+    "DelongTest",
+    "MetricAdvice",
+    "MetricChoice",
+    "PrecisionRecallIntervals",
+    "ThresholdChoice",
     "UndefinedMetricWarning",
     "accuracy_score",
     "auc",
     "average_precision_score",
     "balanced_accuracy_score",
+    "bayes_decision",
+    "bootstrap_ci",
     "cohen_kappa_score",
     "confusion_matrix",
+    "delong_test",
     "det_curve",
+    "expected_cost",
     "f1_score",
     "fbeta_score",
     "hamming_loss",
@@ -51,10 +76,15 @@ __all__: list[str] = [
     "multilabel_confusion_matrix",
     "precision_recall_curve",
     "precision_recall_fscore_support",
+    "precision_recall_intervals",
     "precision_score",
     "recall_score",
+    "recommend_metric",
+    "roc_auc_ci",
     "roc_auc_score",
     "roc_curve",
+    "select_threshold",
     "specificity_score",
     "top_k_accuracy_score",
+    "wilson_interval",
 ]
