@@ -122,5 +122,5 @@ def _hash_values(values: ArrayLike) -> NDArray[np.uint8]:
     if missing.any():
         objects = objects.copy()
         objects[missing] = None
-    hashed = pd.util.hash_array(objects, categorize=False)
+    hashed = pd.util.hash_array(objects, categorize=True)  # same values, faster
     return np.ascontiguousarray(hashed, dtype="<u8").view(np.uint8)

@@ -249,8 +249,10 @@ def _read_npy(
                 )
             digest.update(buffer[position : position + got].data)
             position += got
-        while rest := raw.read(_CHUNK):
+        rest = raw.read(1)  # read(_CHUNK) here would allocate _CHUNK bytes just to find EOF
+        while rest:  # trailing bytes: hash them so the checksum comparison reports it
             digest.update(rest)
+            rest = raw.read(_CHUNK)
     _compare(file, digest.hexdigest(), sha256)
     if fortran_order:
         return flat.reshape(shape[::-1]).transpose()
