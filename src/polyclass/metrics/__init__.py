@@ -32,6 +32,7 @@ from polyclass.metrics._prf import (
 # --- score metrics (ranking, curves, probabilistic) ---
 from polyclass.metrics._auc import average_precision_score, roc_auc_score
 from polyclass.metrics._curves import auc, det_curve, precision_recall_curve, roc_curve
+from polyclass.metrics._probabilistic import brier_score_loss, log_loss
 
 # isort: split
 # --- beyond sklearn: streaming states, uncertainty, thresholds, advice ---
@@ -63,6 +64,7 @@ __all__: list[str] = [
     "balanced_accuracy_score",
     "bayes_decision",
     "bootstrap_ci",
+    "brier_score_loss",
     "cohen_kappa_score",
     "confusion_matrix",
     "delong_test",
@@ -72,6 +74,7 @@ __all__: list[str] = [
     "fbeta_score",
     "hamming_loss",
     "jaccard_score",
+    "log_loss",
     "matthews_corrcoef",
     "multilabel_confusion_matrix",
     "precision_recall_curve",
