@@ -118,19 +118,27 @@ def check_binary_scorer(estimator: object, owner: str) -> None:
         )
 
 
-def check_targets(y: Any, owner: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
-    """``classes_`` and the encoded ``y`` for a binary or multiclass target."""
-    if getattr(y, "ndim", 1) == 2 and np.shape(y)[1] > 1:
-        raise ValueError(
-            f"{owner} takes a 1-D target of class labels; got a 2-D y of shape "
-            f"{np.shape(y)} (a multilabel indicator matrix?). Pass one label per row, or "
-            "use sklearn.multiclass.OneVsRestClassifier for multilabel targets."
-        )
+def check_target_shape(y: Any, owner: str) -> None:
+    """A missing or multilabel y is refused before X is looked at."""
     if y is None:
         raise ValueError(
             f"{owner} requires y to be passed, but the target y is None. Pass the class "
             "labels, one per row of X."
         )
+    ndim = getattr(y, "ndim", None)
+    if ndim is None and isinstance(y, list | tuple):
+        ndim = np.ndim(y)
+    if ndim == 2 and np.shape(y)[1] > 1:
+        raise ValueError(
+            f"{owner} takes a 1-D target of class labels; got a 2-D y of shape "
+            f"{np.shape(y)} (a multilabel indicator matrix?). Pass one label per row, or "
+            "use sklearn.multiclass.OneVsRestClassifier for multilabel targets."
+        )
+
+
+def check_targets(y: Any, owner: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
+    """``classes_`` and the encoded ``y`` for a binary or multiclass target."""
+    check_target_shape(y, owner)
     y = column_or_1d(y, warn=True)
     check_array(y, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name="y")
     check_classification_targets(y)

@@ -21,6 +21,7 @@ from polyclass.linear._multiclass_common import (
     check_binary_scorer,
     check_n_jobs,
     check_sample_weight,
+    check_target_shape,
     check_targets,
     check_weight_sum,
     fast_fit_function,
@@ -171,8 +172,7 @@ class OneVsOneClassifier(MulticlassWrapper):
         owner = type(self).__name__
         check_n_jobs(self.n_jobs, owner)
         check_binary_scorer(self.estimator, owner)
-        if y is None:
-            check_targets(y, owner)  # raises the error for a missing y
+        check_target_shape(y, owner)
         fast = fast_fit_function(self.estimator)
         if fast is not None:
             validate_fast_params(self.estimator)
