@@ -16,7 +16,7 @@ $(BIN)/polyclass: pyproject.toml
 install: $(BIN)/polyclass
 
 run: install
-	$(BIN)/polyclass demo
+	$(BIN)/polyclass train examples/penguins.csv --target species --out out/penguins
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples

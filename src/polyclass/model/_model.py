@@ -57,6 +57,17 @@ class Decision:
             "cost_matrix": self.cost_matrix,
         }
 
+    def describe(self) -> str:
+        """The rule in plain words."""
+        if self.kind == "threshold":
+            return (
+                f"predict {self.positive_class!r} when its probability is at least "
+                f"{self.threshold:.4g} (chosen on validation to minimise expected cost)"
+            )
+        if self.kind == "cost":
+            return "predict the class of least expected cost under the given cost matrix"
+        return "predict the most likely class (the estimator's own rule)"
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Decision:
         return cls(d["kind"], d.get("threshold"), d.get("positive_class"), d.get("cost_matrix"))
@@ -122,11 +133,14 @@ class Model:
         if d.kind == "threshold" and d.threshold is not None:
             pos = int(np.flatnonzero(classes == d.positive_class)[0])
             neg = 1 - pos
-            return np.where(proba[:, pos] >= d.threshold, classes[pos], classes[neg])
+            labels: NDArray[Any] = np.where(
+                proba[:, pos] >= d.threshold, classes[pos], classes[neg]
+            )
+            return labels
         if d.kind == "cost" and d.cost_matrix is not None:
             expected = proba @ np.asarray(d.cost_matrix, dtype=np.float64)
-            return classes[np.argmin(expected, axis=1)]
-        return classes[np.argmax(proba, axis=1)]
+            return np.asarray(classes[np.argmin(expected, axis=1)])
+        return np.asarray(classes[np.argmax(proba, axis=1)])
 
     # --- storage ---------------------------------------------------------------------
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
@@ -197,4 +211,4 @@ def load(model: str | Path, *, registry: str | None = None) -> Model:
     from polyclass.registry import Registry
 
     version = Registry(registry).resolve(str(model))
-    return Model.load(version.artifact_path)
+    return Model.load(version.path)

@@ -157,15 +157,7 @@ def _print_summary(result: Any) -> None:
             p["class_weight"],
         )
     console.print(table)
-    test = result.test_metrics
-    summary = Table(title="Held-out test set (used once)")
-    summary.add_column("metric")
-    summary.add_column("value")
-    for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "mcc", "log_loss"):
-        value = test.get(key)
-        if isinstance(value, (int, float)):
-            summary.add_row(key, f"{value:.4f}")
-    console.print(summary)
+    console.print(_metrics_table("Held-out test set (used once)", result.test_metrics))
     for w in result.warnings:
         console.print(f"[yellow]data warning[/] {w.get('column') or ''}: {w.get('message')}")
     console.print(f"report:   {result.report_path}")
@@ -174,6 +166,19 @@ def _print_summary(result: Any) -> None:
     if result.registered:
         r = result.registered
         console.print(f"registered: [bold]{r['name']}:{r['version']}[/]")
+
+
+def _metrics_table(title: str, evaluation: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    for col in ("metric", "value", "95% interval"):
+        table.add_column(col)
+    for key, entry in evaluation.get("metrics", {}).items():
+        if entry.get("value") is None:
+            continue
+        ci = entry.get("ci")
+        interval = "" if not ci else f"{ci[0]:.4f} to {ci[1]:.4f}"
+        table.add_row(key, f"{entry['value']:.4f}", interval)
+    return table
 
 
 def evaluate_command(
@@ -188,9 +193,7 @@ def evaluate_command(
 
     with _user_errors():
         result, report, metrics_json = evaluate_model(load(model, registry=registry), data, out)
-    for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1"):
-        if isinstance(result.get(key), (int, float)):
-            console.print(f"{key:<18} {result[key]:.4f}")
+    console.print(_metrics_table(f"{model} on {data}", result))
     console.print(f"report:  {report}\nmetrics: {metrics_json}")
 
 

@@ -61,14 +61,15 @@ def evaluate_model(
             "target": target,
             "classes": [c.item() if isinstance(c, np.generic) else c for c in classes],
             "positive_class": positive,
-            "metric": model.info.get("metric"),
+            "metric": (model.info.get("metric") or {}).get("name"),
+            "metric_reasons": (model.info.get("metric") or {}).get("reasons", []),
             "data_path": str(data),
         },
         "test": result,
         "threshold": model.decision.to_dict(),
         "model": {
             "name": model.info.get("name"),
-            "artifact": None if model.path is None else str(model.path),
+            "artifact_path": None if model.path is None else str(model.path),
             "fingerprint": model.info.get("data_fingerprint"),
         },
     }

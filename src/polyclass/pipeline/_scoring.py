@@ -65,7 +65,7 @@ class Scorer:
         fn: Callable[..., Any] = getattr(metrics, self.function)
         kwargs = dict(self.kwargs)
         if self.kind == "label":
-            if kwargs.get("average") == "binary" or ("pos_label" in kwargs and len(classes) == 2):
+            if kwargs.get("average") == "binary" and "pos_label" not in kwargs:
                 kwargs["pos_label"] = positive_class
             return float(fn(y_true, y_pred, **kwargs))
         if self.kind == "positive":
@@ -123,5 +123,4 @@ def scorer_from_advice(function: str, kwargs: dict[str, Any], reasons: list[str]
         name = f"{name}_{kwargs['average']}"
     if "beta" in kwargs:
         name = f"{name}(beta={kwargs['beta']:g})"
-    clean = {k: v for k, v in kwargs.items() if k != "pos_label"}
-    return Scorer(name, function, kind, clean, greater, list(reasons))
+    return Scorer(name, function, kind, dict(kwargs), greater, list(reasons))

@@ -74,7 +74,11 @@ class TrainResult:
 
 
 def _choose_scorer(
-    config: TrainConfig, y: NDArray[Any], classes: NDArray[Any], costs: Costs | None
+    config: TrainConfig,
+    y: NDArray[Any],
+    classes: NDArray[Any],
+    costs: Costs | None,
+    positive_class: Any,
 ) -> Scorer:
     if config.metric == "expected_cost":
         if costs is None:
@@ -92,7 +96,11 @@ def _choose_scorer(
         )
     if config.metric != "auto":
         return named_scorer(config.metric, len(classes))
-    advice = metrics.recommend_metric(y, costs=None if costs is None else costs.for_advice())
+    advice = metrics.recommend_metric(
+        y,
+        costs=None if costs is None else costs.for_advice(),
+        pos_label=None if len(classes) != 2 else positive_class,
+    )
     scorer = scorer_from_advice(advice.metric, dict(advice.kwargs), list(advice.reasons))
     if costs is not None:
         scorer.cost_matrix = costs.matrix
@@ -163,7 +171,7 @@ def train(
     costs = read_costs(cfg, classes, positive_class)
     lap(STEPS[1])
 
-    scorer = _choose_scorer(cfg, y, classes, costs)
+    scorer = _choose_scorer(cfg, y, classes, costs, positive_class)
     lap(STEPS[0])
 
     # 3. Explore.
@@ -222,6 +230,9 @@ def train(
         n_bootstrap=cfg.n_bootstrap,
         random_state=cfg.seed,
     )
+    _add_objective(
+        validation, scorer, y[val_rows], model.decide(val_proba), val_proba, classes, positive_class
+    )
     lap(STEPS[5])
 
     # 7. Final fit on train + validation, then test once.
@@ -240,10 +251,7 @@ def train(
         n_bootstrap=cfg.n_bootstrap,
         random_state=cfg.seed,
     )
-    test["objective"] = {
-        "metric": scorer.name,
-        "value": scorer.score(y[test_rows], test_pred, test_proba, classes, positive_class),
-    }
+    _add_objective(test, scorer, y[test_rows], test_pred, test_proba, classes, positive_class)
     coefficients = _coefficients(final)
     importance = permutation_importance(
         final.predict_proba,
@@ -284,7 +292,9 @@ def train(
             "classes": [_plain(c) for c in classes],
             "positive_class": _plain(positive_class),
             "costs": None if costs is None else costs.to_dict(),
-            "metric": scorer.to_dict(),
+            "metric": scorer.name,
+            "metric_reasons": list(scorer.reasons),
+            "scorer": scorer.to_dict(),
             "data_path": str(cfg.data),
         },
         "data": summary,
@@ -292,19 +302,20 @@ def train(
         "strategies": {
             "summary": strategies,
             "candidates": [r.to_dict() for r in results],
-            "best": best.candidate.params(),
+            "chosen": best.candidate.params(),
+            "metric": scorer.name,
+            "n_splits": cfg.cv,
             "tuned_on_rows": len(tune_rows),
-            "cv_folds": cfg.cv,
         },
         "validation": validation,
         "test": test,
         "coefficients": coefficients,
         "importance": importance,
-        "threshold": decision.to_dict(),
+        "threshold": {**decision.to_dict(), "description": decision.describe()},
         "model": {
             "name": name,
             "version": None if registered is None else registered["version"],
-            "artifact": str(artifact_path),
+            "artifact_path": str(artifact_path),
             "fingerprint": fingerprint,
         },
         "split": {"train": len(train_rows), "validation": len(val_rows), "test": len(test_rows)},
@@ -373,8 +384,8 @@ def _choose_decision(
             y_val == positive_class,
             proba[:, pos],
             criterion="cost",
-            cost_fp=costs.cost_fp,
-            cost_fn=costs.cost_fn,
+            cost_fp=float(costs.matrix[1 - pos, pos]),
+            cost_fn=float(costs.matrix[pos, 1 - pos]),
         )
         return Decision("threshold", float(choice.threshold), positive_class)
     return Decision("cost", cost_matrix=costs.matrix.tolist())
@@ -414,12 +425,32 @@ def _register(cfg: TrainConfig, name: str, artifact: Path, info: dict[str, Any])
             "target": cfg.target,
         },
     )
-    return {"name": version.name, "version": version.version, "path": str(version.artifact_path)}
+    return {"name": version.name, "version": version.version, "path": str(version.path)}
 
 
-def _headline(test: dict[str, Any]) -> dict[str, Any]:
-    keys = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "log_loss", "mcc")
-    return {k: test[k] for k in keys if k in test and isinstance(test[k], (int, float))}
+def _add_objective(
+    evaluation: dict[str, Any],
+    scorer: Scorer,
+    y_true: NDArray[Any],
+    y_pred: NDArray[Any],
+    proba: NDArray[np.float64],
+    classes: NDArray[Any],
+    positive_class: Any,
+) -> None:
+    """Make the optimised metric one of the evaluation's metrics (the report's headline)."""
+    if scorer.name not in evaluation["metrics"]:
+        evaluation["metrics"][scorer.name] = {
+            "value": scorer.score(y_true, y_pred, proba, classes, positive_class),
+            "ci": None,
+            "greater_is_better": scorer.greater_is_better,
+        }
+
+
+def _headline(evaluation: dict[str, Any]) -> dict[str, float]:
+    """Metric name -> value, for the model's lineage and the CLI summary."""
+    return {
+        k: float(v["value"]) for k, v in evaluation["metrics"].items() if v.get("value") is not None
+    }
 
 
 def _default_name(cfg: TrainConfig) -> str:

@@ -1,0 +1,126 @@
+"""The main job end to end on the bundled penguins table, with real files and SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import polyclass
+from polyclass.artifact import ArtifactError
+from polyclass.datasets import penguins_path
+from polyclass.pipeline import ConfigError, TrainConfig, train
+from polyclass.registry import Registry
+
+FAST = {"C": [0.1, 1.0], "class_weight": ["none"], "cv": 3, "n_bootstrap": 200}
+
+
+@pytest.fixture(scope="module")
+def trained(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[polyclass.pipeline.TrainResult, Path]:
+    root = tmp_path_factory.mktemp("train")
+    url = f"sqlite:///{root / 'registry.db'}"
+    result = train(
+        data=penguins_path(),
+        target="species",
+        out=root / "out",
+        registry=url,
+        name="penguins",
+        **FAST,
+    )
+    return result, root
+
+
+def test_train_produces_report_artifact_and_registered_version(trained):
+    result, _ = trained
+    assert result.report_path.is_file() and result.metrics_path.is_file()
+    assert (result.artifact_path / "model.json").is_file()
+    assert result.registered is not None and result.registered["version"] == 1
+    metrics_json = json.loads(result.metrics_path.read_text())
+    assert "test" in metrics_json
+    # every strategy was cross-validated and compared
+    assert {s["strategy"] for s in result.strategies} == {"multinomial", "ovr", "ovo"}
+    # penguins is an easy problem: a working pipeline is near perfect
+    assert result.test_metrics["metrics"]["accuracy"]["value"] > 0.93
+
+
+def test_loaded_model_predicts_like_the_trained_one(trained):
+    result, _ = trained
+    frame = pd.read_csv(penguins_path()).dropna(subset=["species"])
+    loaded = polyclass.load(result.artifact_path)
+    np.testing.assert_array_equal(loaded.predict(frame), result.model.predict(frame))
+    np.testing.assert_allclose(loaded.predict_proba(frame), result.model.predict_proba(frame))
+    # list of dicts, as a server receives them
+    records = frame.drop(columns=["species"]).head(5).to_dict(orient="records")
+    np.testing.assert_array_equal(loaded.predict(records), loaded.predict(frame.head(5)))
+
+
+def test_load_by_registry_reference(trained):
+    result, root = trained
+    url = f"sqlite:///{root / 'registry.db'}"
+    by_name = polyclass.load("penguins:1", registry=url)
+    assert list(by_name.classes_) == list(result.model.classes_)
+    assert Registry(url).resolve("penguins").version == 1
+
+
+def test_tampered_artifact_is_refused(trained, tmp_path):
+    result, _ = trained
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(result.artifact_path, copy)
+    victim = next(p for p in copy.iterdir() if p.suffix == ".npy")
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError):
+        polyclass.load(copy)
+
+
+def test_binary_problem_with_costs_chooses_a_threshold(tmp_path):
+    frame = pd.read_csv(penguins_path())
+    frame = frame[frame["species"].isin(["Adelie", "Chinstrap"])]
+    path = tmp_path / "two.csv"
+    frame.to_csv(path, index=False)
+    result = train(
+        data=path,
+        target="species",
+        out=tmp_path / "out",
+        register=False,
+        positive_class="Chinstrap",
+        cost_fp=1.0,
+        cost_fn=5.0,
+        **FAST,
+    )
+    decision = result.model.decision
+    assert decision.kind == "threshold" and decision.positive_class == "Chinstrap"
+    assert 0.0 <= decision.threshold <= 1.0
+    assert [s["strategy"] for s in result.strategies] == ["binary"]
+
+
+def test_missing_target_names_the_columns(tmp_path):
+    with pytest.raises(ValueError, match="species"):
+        train(data=penguins_path(), target="specie", out=tmp_path, register=False, **FAST)
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ConfigError, match="strategies"):
+        TrainConfig(data="x.csv", target="y", strategies=["softmax"])
+    with pytest.raises(ConfigError, match="cost-fn"):
+        TrainConfig(data="x.csv", target="y", cost_fp=1.0)
+    with pytest.raises(ConfigError, match="test_size"):
+        TrainConfig(data="x.csv", target="y", test_size=1.5)
+
+
+def test_config_file_gives_the_same_options(tmp_path):
+    toml = tmp_path / "project.toml"
+    toml.write_text('[train]\ntarget = "species"\ncv = 3\nC = [1.0]\nunknown_key = 1\n')
+    with pytest.raises(ConfigError, match="unknown_key"):
+        TrainConfig.from_toml(toml, data="x.csv")
+    toml.write_text('[train]\ntarget = "species"\ncv = 3\nC = [1.0]\n')
+    cfg = TrainConfig.from_toml(toml, data="x.csv")
+    assert cfg.cv == 3 and cfg.C == [1.0] and cfg.target == "species"
