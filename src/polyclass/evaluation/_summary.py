@@ -13,7 +13,6 @@ from numpy.typing import NDArray
 from polyclass.evaluation import _backend as M
 from polyclass.evaluation._calibration import calibration_summary
 from polyclass.evaluation._curves import pr_and_threshold_curves, roc_curves
-from polyclass.evaluation._intervals import bootstrap_confusion, delong_interval, wilson
 
 FloatArray = NDArray[np.float64]
 
@@ -109,6 +108,52 @@ def _metric(
         "ci_method": method if pair is not None else None,
         "greater_is_better": greater,
     }
+
+
+def _bootstrap(
+    t: NDArray[np.intp],
+    pred: NDArray[np.intp],
+    labels: NDArray[np.intp],
+    w: FloatArray | None,
+    n_bootstrap: int,
+    level: float,
+    random_state: int | None,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals (stratified by true class) of the label metrics."""
+    if n_bootstrap == 0:
+        return {}
+    jobs: dict[str, tuple[str, dict[str, Any]]] = {
+        "accuracy": ("accuracy_score", {}),
+        "balanced_accuracy": ("balanced_accuracy_score", {}),
+        "matthews_corrcoef": ("matthews_corrcoef", {}),
+        "f1_macro": ("f1_score", {"average": "macro", "labels": labels, "zero_division": 0}),
+        "f1_weighted": ("f1_score", {"average": "weighted", "labels": labels, "zero_division": 0}),
+    }
+    out: dict[str, tuple[float, float]] = {}
+    for key, (metric, kwargs) in jobs.items():
+        ci = M.bootstrap_ci(
+            metric,
+            t,
+            pred,
+            sample_weight=w,
+            n_resamples=n_bootstrap,
+            confidence_level=level,
+            random_state=random_state,
+            **kwargs,
+        )
+        out[key] = (float(ci.low), float(ci.high))
+    return out
+
+
+def _delong(
+    y: NDArray[np.bool_], score: FloatArray, w: FloatArray | None, level: float
+) -> tuple[float, float] | None:
+    """DeLong interval of the binary ROC AUC, or None with fewer than 2 of either class."""
+    weights = np.ones(y.shape[0]) if w is None else w
+    if (weights[y] > 0).sum() < 2 or (weights[~y] > 0).sum() < 2:
+        return None
+    ci = M.roc_auc_ci(y, score, confidence_level=level, sample_weight=w, pos_label=True)
+    return float(ci.low), float(ci.high)
 
 
 def evaluate(
@@ -248,8 +293,8 @@ def evaluate(
     support = cm.sum(axis=1)
     predicted = cm.sum(axis=0)
     tp = np.diag(cm)
-    prec_ci = wilson(tp, predicted, level)
-    rec_ci = wilson(tp, support, level)
+    prec_ci = np.column_stack(M.wilson_interval(tp, predicted, level))
+    rec_ci = np.column_stack(M.wilson_interval(tp, support, level))
     averages: dict[str, dict[str, Any]] = {}
     for avg in ("micro", "macro", "weighted"):
         ap_, ar_, af_, _ = M.precision_recall_fscore_support(
@@ -261,17 +306,7 @@ def evaluate(
             "f1": _num(af_),
             "support": _num(support.sum()),
         }
-    boot: dict[str, tuple[float, float]] = {}
-    if n_bootstrap > 0:
-        boot = bootstrap_confusion(
-            t,
-            pred,
-            n_classes,
-            sample_weight=w,
-            n_bootstrap=int(n_bootstrap),
-            confidence_level=level,
-            random_state=random_state,
-        )
+    boot = _bootstrap(t, pred, label_idx, w, int(n_bootstrap), level, random_state)
     averages["macro"]["f1_ci"] = _pair(boot.get("f1_macro"))
     averages["weighted"]["f1_ci"] = _pair(boot.get("f1_weighted"))
     averages["micro"]["f1_ci"] = _pair(boot.get("accuracy"))  # micro F1 == accuracy
@@ -308,10 +343,7 @@ def evaluate(
     ap_by_name = {c["name"]: c["average_precision"] for c in pr["per_class"]}
     if pos is not None:
         roc_auc_value = auc_by_name[names[pos]]
-        ci = None
-        if w is None:
-            dl = delong_interval(onehot[:, pos], p[:, pos], level)
-            ci = None if dl is None else (dl[1], dl[2])
+        ci = _delong(onehot[:, pos], p[:, pos], w, level)
         roc["auc_ci"] = _pair(ci)
         metrics["roc_auc"] = _metric(
             np.nan if roc_auc_value is None else roc_auc_value, ci, "delong"

@@ -67,6 +67,20 @@ def fmt(v: Any, digits: int = 3) -> str:
     return esc(v)
 
 
+def fmt_stat(v: Any) -> str:
+    """A data statistic with as many decimals as its size deserves (1,680; 13.00; 0.362)."""
+    if not is_num(v):
+        return fmt(v)
+    a = abs(float(v))
+    if a >= 1000:
+        return f"{float(v):,.0f}"
+    if a >= 100:
+        return f"{float(v):.1f}"
+    if a >= 10:
+        return f"{float(v):.2f}"
+    return f"{float(v):.3f}"
+
+
 def fmt_count(v: Any) -> str:
     if is_num(v) and float(v) == int(v):
         return f"{int(v):,}"

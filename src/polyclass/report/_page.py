@@ -55,7 +55,7 @@ font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
 .card .sub{font-size:12.5px;color:var(--muted);margin-top:4px}
 .table-wrap{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:13.5px;font-variant-numeric:tabular-nums;margin:.2rem 0}
-th{text-align:left;font-weight:600;font-size:11.5px;letter-spacing:.04em;text-transform:uppercase;
+th{text-align:left;font-weight:600;font-size:12.5px;
 color:var(--muted);border-bottom:1.5px solid var(--line);padding:7px 12px;white-space:nowrap}
 td{padding:6px 12px;border-bottom:1px solid #eef1f4;vertical-align:top}
 th.num,td.num{text-align:right}

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from polyclass._version import __version__
+from polyclass.report._data import data_section
 from polyclass.report._html import fmt, metric_name
 from polyclass.report._page import page
 from polyclass.report._plots import esc
 from polyclass.report._results import evaluation_section, explain_section
 from polyclass.report._sections import (
-    data_section,
     headline,
     model_section,
     problem_section,

@@ -18,7 +18,6 @@ from polyclass.report._html import (
     missing,
     records_table,
     table,
-    value,
 )
 from polyclass.report._plots import Bar, bar_chart, esc
 
@@ -113,11 +112,11 @@ def summary_section(context: Mapping[str, Any]) -> str:
     data = _mapping(context.get("data"))
     warnings = context.get("warnings") or []
     rows = _first(data, "n_rows", "rows")
-    cols = _first(data, "n_columns", "columns")
+    cols = _first(data, "n_features", "n_columns", "columns")
     cards.append(
         f'<div class="card"><div class="label">Data</div><div class="mid">'
         f"{fmt_count(rows) if is_num(rows) else '—'} <small>rows</small></div>"
-        f'<div class="sub">{fmt_count(cols) if is_num(cols) else "—"} columns · '
+        f'<div class="sub">{fmt_count(cols) if is_num(cols) else "—"} features · '
         f'<a href="#warnings">{len(warnings)} warning{"s" if len(warnings) != 1 else ""}</a>'
         "</div></div>"
     )
@@ -195,104 +194,6 @@ def problem_section(problem: Any) -> str:
         lis = "".join(f"<li>{esc(r)}</li>" for r in reasons)
         parts.append(
             f"<h3>Why {esc(metric_name(problem.get('metric', 'this metric')))}</h3><ul>{lis}</ul>"
-        )
-    parts.append("</section>")
-    return "".join(parts)
-
-
-def _balance(data: Mapping[str, Any]) -> str:
-    raw = _first(data, "class_balance", "class_counts", "target_counts")
-    rows: list[tuple[str, float]] = []
-    if isinstance(raw, Mapping):
-        for k, v in raw.items():
-            count = v.get("count") if isinstance(v, Mapping) else v
-            if is_num(count):
-                rows.append((str(k), float(count)))
-    elif isinstance(raw, Sequence) and not isinstance(raw, str):
-        for r in raw:
-            if isinstance(r, Mapping):
-                name = _first(r, "class", "label", "name")
-                count = _first(r, "count", "n", "rows")
-                if is_num(count):
-                    rows.append((str(name), float(count)))
-    if not rows:
-        return ""
-    total = sum(c for _, c in rows) or 1.0
-    bars = [Bar(n, c, note=fmt_pct(c / total)) for n, c in rows]
-    return bar_chart(bars, title="Class balance", x_label="rows", width=520)
-
-
-def _missingness(data: Mapping[str, Any]) -> str:
-    raw = _first(data, "missing", "missingness", "missing_fraction")
-    rows: list[tuple[str, float]] = []
-    if isinstance(raw, Mapping):
-        for k, v in raw.items():
-            frac = _first(v, "fraction", "rate", "share") if isinstance(v, Mapping) else v
-            if is_num(frac) and float(frac) > 0:
-                rows.append((str(k), float(frac)))
-    if not rows:
-        return '<p class="note">No missing values reported.</p>' if raw is not None else ""
-    rows.sort(key=lambda r: -r[1])
-    bars = [Bar(n, f, note=fmt_pct(f)) for n, f in rows[:25]]
-    return bar_chart(
-        bars,
-        title="Missing values (share of rows)",
-        x_label="share missing",
-        width=520,
-        x_range=(0.0, max(f for _, f in rows) * 1.05),
-    )
-
-
-def data_section(data: Any) -> str:
-    """Size, class balance, missingness, column kinds, summaries, correlations."""
-    parts = ['<section id="data"><h2>Data</h2>']
-    if not isinstance(data, Mapping) or not data:
-        return parts[0] + missing("No data summary was given.") + "</section>"
-    used: set[str] = set()
-    overview = []
-    for key in ("source", "path", "n_rows", "rows", "n_columns", "columns", "n_features"):
-        if key in data and not isinstance(data[key], Mapping | list):
-            overview.append((key, data[key]))
-            used.add(key)
-    if overview:
-        parts.append(kv_table(overview))
-    charts = _balance(data) + _missingness(data)
-    used.update(
-        {
-            "class_balance",
-            "class_counts",
-            "target_counts",
-            "missing",
-            "missingness",
-            "missing_fraction",
-        }
-    )
-    if charts:
-        parts.append(f'<div class="charts">{charts}</div>')
-    kinds = _first(data, "column_kinds", "kinds", "dtypes", "types")
-    used.update({"column_kinds", "kinds", "dtypes", "types"})
-    if isinstance(kinds, Mapping) and kinds:
-        parts.append("<h3>Columns</h3>" + kv_table(kinds))
-    features = _first(data, "features", "per_feature", "feature_summaries", "summaries")
-    used.update({"features", "per_feature", "feature_summaries", "summaries"})
-    if isinstance(features, Mapping) and features:
-        records = [
-            {"feature": k, **v} if isinstance(v, Mapping) else {"feature": k, "value": v}
-            for k, v in features.items()
-        ]
-        parts.append("<h3>Per-feature summary</h3>" + records_table(records))
-    elif isinstance(features, list) and features:
-        parts.append("<h3>Per-feature summary</h3>" + value(features))
-    corr = _first(data, "correlations", "top_correlations")
-    used.update({"correlations", "top_correlations"})
-    if corr:
-        parts.append("<h3>Strongest correlations</h3>" + value(corr))
-    rest = {k: v for k, v in data.items() if k not in used}
-    if rest:
-        parts.append(
-            "<details><summary>Everything else the data check found</summary>"
-            + kv_table(rest)
-            + "</details>"
         )
     parts.append("</section>")
     return "".join(parts)
