@@ -8,6 +8,9 @@ a folder beside it. ``Registry.resolve`` turns ``name``, ``name:3``,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from polyclass.registry._env import ENV_ROOT, ENV_URL
 from polyclass.registry._errors import (
     AliasInUseError,
     ArchiveError,
@@ -20,8 +23,10 @@ from polyclass.registry._errors import (
     UnknownVersionError,
 )
 from polyclass.registry._refs import Ref, parse_ref, validate_alias, validate_name
-from polyclass.registry._store import ENV_ROOT, ENV_URL, Registry
 from polyclass.registry._types import ModelVersion, RegisteredModel
+
+if TYPE_CHECKING:
+    from polyclass.registry._store import Registry
 
 __all__ = [
     "ENV_ROOT",
@@ -43,3 +48,14 @@ __all__ = [
     "validate_alias",
     "validate_name",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Registry (and SQLAlchemy behind it) loads on first use, so `polyclass --help`
+    # and code that only catches RegistryError stay fast.
+    if name == "Registry":
+        from polyclass.registry._store import Registry
+
+        globals()["Registry"] = Registry
+        return Registry
+    raise AttributeError(f"module 'polyclass.registry' has no attribute {name!r}")

@@ -6,18 +6,20 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from polyclass.artifact import ArtifactError
+from polyclass.registry._env import ENV_ROOT, ENV_URL
 from polyclass.registry._errors import InvalidNameError, RegistryError
 from polyclass.registry._refs import parse_ref
-from polyclass.registry._store import ENV_ROOT, ENV_URL, Registry
 from polyclass.registry._types import ModelVersion
+
+if TYPE_CHECKING:
+    from polyclass.registry._store import Registry
 
 registry_app = typer.Typer(
     name="registry",
@@ -55,6 +57,10 @@ def _fail(message: str) -> typer.Exit:
 
 @contextmanager
 def _registry(url: str | None, root: Path | None) -> Iterator[Registry]:
+    # NumPy and SQLAlchemy load only when a command runs, so --help answers at once
+    from polyclass.artifact import ArtifactError
+    from polyclass.registry._store import Registry
+
     try:
         with Registry(url, root) as registry:
             yield registry

@@ -23,6 +23,7 @@ from polyclass._version import __version__
 from polyclass.artifact import MANIFEST_NAME, ArtifactError, verify_artifact
 from polyclass.registry import _schema as schema
 from polyclass.registry._archive import read_archive, write_archive
+from polyclass.registry._env import DEFAULT_DIR, ENV_ROOT, ENV_URL
 from polyclass.registry._errors import (
     AliasInUseError,
     ArchiveError,
@@ -44,11 +45,6 @@ from polyclass.registry._files import (
 from polyclass.registry._refs import Ref, parse_ref, validate_alias, validate_name
 from polyclass.registry._types import ModelVersion, RegisteredModel
 
-#: Environment variable naming the registry (an SQLAlchemy URL or a directory).
-ENV_URL = "POLYCLASS_REGISTRY"
-#: Environment variable naming the artifact folder for non-SQLite registries.
-ENV_ROOT = "POLYCLASS_REGISTRY_ROOT"
-DEFAULT_DIR = Path(".polyclass")
 _ATTEMPTS = 5
 
 
