@@ -294,7 +294,6 @@ def train(
             "costs": None if costs is None else costs.to_dict(),
             "metric": scorer.name,
             "metric_reasons": list(scorer.reasons),
-            "scorer": scorer.to_dict(),
             "data_path": str(cfg.data),
         },
         "data": summary,
@@ -302,7 +301,8 @@ def train(
         "strategies": {
             "summary": strategies,
             "candidates": [r.to_dict() for r in results],
-            "chosen": best.candidate.params(),
+            "chosen": best.candidate.strategy,
+            "chosen_params": best.candidate.params(),
             "metric": scorer.name,
             "n_splits": cfg.cv,
             "tuned_on_rows": len(tune_rows),
