@@ -174,8 +174,11 @@ def wilson_interval(
         denom = 1.0 + z2 / n_b
         center = (p + z2 / (2.0 * n_b)) / denom
         half = z * np.sqrt(p * (1.0 - p) / n_b + z2 / (4.0 * n_b * n_b)) / denom
-    low = np.where(n_b > 0, np.clip(center - half, 0.0, 1.0), np.nan)
-    high = np.where(n_b > 0, np.clip(center + half, 0.0, 1.0), np.nan)
+    # The bounds are exactly 0 at p = 0 and 1 at p = 1; keep rounding from moving them.
+    low = np.where(k_b == 0, 0.0, np.clip(center - half, 0.0, 1.0))
+    high = np.where(k_b == n_b, 1.0, np.clip(center + half, 0.0, 1.0))
+    low = np.where(n_b > 0, low, np.nan)
+    high = np.where(n_b > 0, high, np.nan)
     if low.ndim == 0:
         return float(low), float(high)
     return low, high
