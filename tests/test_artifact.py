@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 import os
 import shutil
@@ -374,3 +376,19 @@ def test_fingerprint_bad_input() -> None:
         fingerprint_table([1, 2, 3])
     with pytest.raises(ArtifactError, match="2 dimensions"):
         fingerprint_table({"a": np.ones((2, 2))})
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "polyclass.artifact._checksum",
+        "polyclass.artifact._fingerprint",
+        "polyclass.artifact._read",
+        "polyclass.artifact._write",
+        "polyclass.registry._refs",
+        "polyclass.registry._store",
+    ],
+)
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -48,6 +48,7 @@ def read_artifact(directory: str | Path) -> Artifact:
     Examples
     --------
     >>> import tempfile, numpy as np
+    >>> from polyclass.artifact import save_artifact
     >>> path = save_artifact(tempfile.mkdtemp() + "/m", {"k": 1}, {"w": np.arange(3)})
     >>> art = read_artifact(path)
     >>> art.metadata, art.arrays["w"].tolist()
@@ -73,6 +74,7 @@ def verify_artifact(directory: str | Path) -> None:
     Examples
     --------
     >>> import tempfile, numpy as np
+    >>> from polyclass.artifact import save_artifact
     >>> verify_artifact(save_artifact(tempfile.mkdtemp() + "/m", {}, {"w": np.ones(2)}))
     """
     path, document, version = _open(directory)
