@@ -48,10 +48,12 @@ from polyclass.metrics._intervals import (
     roc_auc_ci,
     wilson_interval,
 )
+from polyclass.metrics._label_state import ConfusionMatrixState
 from polyclass.metrics._thresholds import ThresholdChoice, select_threshold
 
 __all__: list[str] = [
     "ConfidenceInterval",
+    "ConfusionMatrixState",
     "DelongTest",
     "MetricAdvice",
     "MetricChoice",

@@ -14,7 +14,11 @@ from numpy.typing import NDArray
 
 from polyclass.metrics._counts import confusion_counts, label_confusion, label_positions
 from polyclass.metrics._from_confusion import select
-from polyclass.metrics._setcounts import setcounts_from_confusion, setcounts_from_multilabel
+from polyclass.metrics._setcounts import (
+    SetCounts,
+    setcounts_from_confusion,
+    setcounts_from_multilabel,
+)
 from polyclass.metrics._setwise import as_labels
 from polyclass.metrics._targets import check_targets
 from polyclass.metrics._validation import check_choice
@@ -141,13 +145,26 @@ def multilabel_confusion_matrix(
             )
         lc = label_confusion(func, t.y_true, t.y_pred, t.sample_weight)
         c = setcounts_from_confusion(
-            func, lc.cm, lc.classes, average=None, labels=labels, pos_label=None, keep=None
+            func, lc.cm, lc.classes, average=None, labels=labels, pos_label=None, keep=None,
+            margins=lc.margins,
         )
+    return _stack_mcm(c)
+
+
+def _stack_mcm(c: SetCounts) -> Array:
     tp = c.tp
     fp = c.pred_sum - tp
     fn = c.true_sum - tp
-    tn = c.tn
-    return np.stack([tn, fp, fn, tp], axis=-1).reshape(-1, 2, 2)
+    return np.stack([c.tn, fp, fn, tp], axis=-1).reshape(-1, 2, 2)
+
+
+def multilabel_confusion_from_cm(cm: Array, classes: Array, *, labels: Any = None) -> Array:
+    """multilabel_confusion_matrix (one-vs-rest) from a (K, K) matrix over ``classes``."""
+    c = setcounts_from_confusion(
+        "multilabel_confusion_matrix", cm, classes, average=None, labels=labels,
+        pos_label=None, keep=None,
+    )
+    return _stack_mcm(c)
 
 
 from polyclass.metrics._registry import CONFUSION_METRICS  # noqa: E402

@@ -27,6 +27,9 @@ class LabelConfusion:
     classes: NDArray[Any]
     cm: NDArray[Any]
     true_present: NDArray[np.bool_]  # which classes occur in y_true (weights aside)
+    # With weights: per-class weight sums of y_true and y_pred summed in sample order
+    # (as scikit-learn does), so printed supports match it to the last digit.
+    margins: tuple[NDArray[Any], NDArray[Any]] | None = None
 
     @property
     def y_type(self) -> str:
@@ -101,7 +104,19 @@ def _direct_int(
         counts = counts.astype(np.int64, copy=False)
     classes = (idx + lo).astype(_classes_dtype(t, p))
     true_present = np.asarray(seen.any(axis=1))[idx]
-    return LabelConfusion(classes, np.ascontiguousarray(counts), true_present)
+    margins = None
+    if w is not None:
+        size = hi + 1 - min(lo, 0)
+        sel = idx + max(lo, 0)
+        margins = (
+            np.bincount(_shift(ti, lo), weights=w, minlength=size)[sel],
+            np.bincount(_shift(pi, lo), weights=w, minlength=size)[sel],
+        )
+    return LabelConfusion(classes, np.ascontiguousarray(counts), true_present, margins)
+
+
+def _shift(a: NDArray[Any], lo: int) -> NDArray[Any]:
+    return a if lo >= 0 else np.subtract(a, lo, dtype=np.int64)
 
 
 def _float_as_int(y: NDArray[Any]) -> NDArray[Any] | None:
@@ -138,14 +153,20 @@ def label_confusion(
             if found is not None:
                 if "f" in kinds:
                     found = LabelConfusion(
-                        found.classes.astype(_classes_dtype(t, p)), found.cm, found.true_present
+                        found.classes.astype(_classes_dtype(t, p)),
+                        found.cm,
+                        found.true_present,
+                        found.margins,
                     )
                 return found
         classes = unique_labels(t, p)
         k = len(classes)
         tc = encode(func, "y_true", t, classes)
-        cm = confusion_counts(tc, encode(func, "y_pred", p, classes), k, w)
-        return LabelConfusion(classes, cm, np.bincount(tc, minlength=k) > 0)
+        pc = encode(func, "y_pred", p, classes)
+        cm = confusion_counts(tc, pc, k, w)
+        return LabelConfusion(
+            classes, cm, np.bincount(tc, minlength=k) > 0, _margins(tc, pc, k, w)
+        )
     ct, it = _encode_by_sort(t)
     cp, ip = _encode_by_sort(p)
     classes = np.union1d(ct, cp)
@@ -155,7 +176,18 @@ def label_confusion(
         ip = np.searchsorted(classes, cp)[ip]
     true_present = np.zeros(len(classes), dtype=bool)
     true_present[np.searchsorted(classes, ct)] = True
-    return LabelConfusion(classes, confusion_counts(it, ip, len(classes), w), true_present)
+    k = len(classes)
+    return LabelConfusion(
+        classes, confusion_counts(it, ip, k, w), true_present, _margins(it, ip, k, w)
+    )
+
+
+def _margins(
+    tc: NDArray[Any], pc: NDArray[Any], k: int, w: NDArray[np.float64] | None
+) -> tuple[NDArray[Any], NDArray[Any]] | None:
+    if w is None:
+        return None
+    return np.bincount(tc, weights=w, minlength=k), np.bincount(pc, weights=w, minlength=k)
 
 
 def embed(cm: NDArray[Any], classes: NDArray[Any], into: NDArray[Any]) -> NDArray[Any]:

@@ -52,6 +52,7 @@ def setcounts_from_confusion(
     labels: Any,
     pos_label: Any,
     keep: Array | str | None,
+    margins: tuple[Array, Array] | None = None,
 ) -> SetCounts:
     """Counts for the labels a set-wise metric reports on, from ``(..., K, K)`` matrices.
 
@@ -77,6 +78,10 @@ def setcounts_from_confusion(
     elif keep is not None:
         mask = np.asarray(keep, dtype=bool)
     tp, pred_sum, true_sum, total = class_counts(cm)
+    if margins is not None:
+        # scikit-learn rebuilds the sums from its 2x2 matrices: tp + (sum - tp)
+        true_sum = tp + (margins[0] - tp)
+        pred_sum = tp + (margins[1] - tp)
     return SetCounts(
         select(tp, idx),
         select(pred_sum, idx),
