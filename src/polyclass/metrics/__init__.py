@@ -33,6 +33,7 @@ from polyclass.metrics._prf import (
 from polyclass.metrics._auc import average_precision_score, roc_auc_score
 from polyclass.metrics._curves import auc, det_curve, precision_recall_curve, roc_curve
 from polyclass.metrics._probabilistic import brier_score_loss, log_loss
+from polyclass.metrics._score_state import ScoreCurveState
 
 # isort: split
 # --- beyond sklearn: streaming states, uncertainty, thresholds, advice ---
@@ -58,6 +59,7 @@ __all__: list[str] = [
     "MetricAdvice",
     "MetricChoice",
     "PrecisionRecallIntervals",
+    "ScoreCurveState",
     "ThresholdChoice",
     "UndefinedMetricWarning",
     "accuracy_score",

@@ -55,7 +55,7 @@ def check_labels(func: str, name: str, y: NDArray[Any]) -> NDArray[Any]:
 
 
 def binary_inputs(
-    func: str, y_true: Any, y_score: Any, sample_weight: Any
+    func: str, y_true: Any, y_score: Any, sample_weight: Any, *, require_weight: bool = True
 ) -> tuple[NDArray[Any], F64, F64 | None]:
     """Validate 1-D labels, 1-D finite scores and weights; return them as arrays."""
     yt = column_or_1d(func, "y_true", y_true)
@@ -74,7 +74,8 @@ def binary_inputs(
     ys = check_finite_scores(func, "y_score", ys).astype(np.float64, copy=False)
     w = check_sample_weight(func, sample_weight, n)
     check_labels(func, "y_true", yt)
-    check_positive_total(func, w)
+    if require_weight:
+        check_positive_total(func, w)
     return yt, ys, w
 
 
