@@ -286,14 +286,20 @@ def _decode_param(value: Any) -> Any:
     return value
 
 
-def _label_array(classes: npt.NDArray[Any]) -> npt.NDArray[Any]:
+def label_array(classes: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Class labels as an array ``np.save`` can write without pickle (no object dtype)."""
     if classes.dtype != object:
         return classes
-    if all(isinstance(c, str) for c in classes):
-        return classes.astype(str)
+    plain = np.asarray(classes.tolist())
+    if (
+        plain.dtype != object
+        and plain.shape == classes.shape
+        and plain.tolist() == classes.tolist()
+    ):
+        return plain
     raise ValueError(
-        "Only numeric or string class labels can be stored without pickle; got labels "
-        f"of types {sorted({type(c).__name__ for c in classes})}. Encode y first."
+        "Only labels that are all numbers or all strings can be stored without pickle; got "
+        f"labels of types {sorted({type(c).__name__ for c in classes})}. Encode y first."
     )
 
 
@@ -384,7 +390,7 @@ class MulticlassWrapper(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):  # 
             "coef": predictor.coef,
             "intercept": predictor.intercept,
             "n_iter": np.array([int(e.n_iter_[0]) for e in self.estimators_], dtype=np.int64),
-            "classes": _label_array(self.classes_),
+            "classes": label_array(self.classes_),
         }
         return meta, arrays
 
@@ -405,9 +411,14 @@ class MulticlassWrapper(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):  # 
         missing = {"coef", "intercept", "n_iter", "classes"} - set(arrays)
         if missing:
             raise ValueError(f"The stored arrays lack {sorted(missing)}; the state is incomplete.")
+        if meta.get("estimator") != "LogisticRegression":
+            raise ValueError(
+                "A stored multiclass model wraps polyclass's LogisticRegression; this one "
+                f"names {meta.get('estimator')!r}. The state is corrupt or from elsewhere."
+            )
         module = importlib.import_module("polyclass.linear._logistic")
         params = {k: _decode_param(v) for k, v in meta["estimator_params"].items()}
-        model = cls(getattr(module, meta["estimator"])(**params), n_jobs=meta["n_jobs"])
+        model = cls(module.LogisticRegression(**params), n_jobs=meta["n_jobs"])
         model.classes_ = np.asarray(arrays["classes"])
         model.n_features_in_ = int(meta["n_features_in"])
         if meta["feature_names_in"] is not None:
