@@ -208,6 +208,28 @@ def test_killed_registration_leaves_no_version(url: str, art: Path) -> None:
         assert [v.version for v in registry.versions("m")] == [1]
 
 
+def test_clean_removes_only_old_leftovers(url: str, art: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import os
+        import polyclass.registry._store as store
+        store.fsync_dir = lambda path: os._exit(9)
+        store.Registry({url!r}).register("m", {str(art)!r})
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    with Registry(url) as registry:
+        kept = registry.register("m", art)
+        (registry.root / ".staging" / "stale").mkdir(parents=True)
+        orphans = [p for p in _store_dirs(registry, "m") if p != kept.path]
+        assert len(orphans) == 1
+        assert registry.clean() == []  # too young: could be a registration in flight
+        removed = registry.clean(min_age_seconds=-1)
+        assert sorted(removed) == sorted([*orphans, registry.root / ".staging" / "stale"])
+        assert _store_dirs(registry, "m") == [kept.path]
+        registry.verify("m:1")
+
+
 def test_two_processes_register_at_once(url: str, art: Path, tmp_path: Path) -> None:
     go = tmp_path / "go"
     code = textwrap.dedent(
@@ -485,6 +507,18 @@ def test_import_refuses_altered_archives(reg: Registry, art: Path, tmp_path: Pat
         reg.import_(tmp_path / "nope.tar.gz")
     assert [v.version for v in reg.versions("m")] == [1]
     assert _staging(reg) == []
+
+
+def test_schema_compiles_for_other_databases() -> None:
+    """The tables are portable Core: their DDL compiles for PostgreSQL and MySQL too."""
+    from sqlalchemy.dialects import mysql, postgresql
+    from sqlalchemy.schema import CreateTable
+
+    from polyclass.registry._schema import metadata
+
+    for dialect in (postgresql.dialect(), mysql.dialect()):
+        for table in metadata.sorted_tables:
+            assert "CREATE TABLE polyclass_" in str(CreateTable(table).compile(dialect=dialect))
 
 
 def test_model_version_is_plain_data(reg: Registry, art: Path) -> None:

@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from polyclass.registry._errors import (
     UnknownVersionError,
 )
 from polyclass.registry._files import (
+    STAGING,
     copy_artifact_files,
     fsync_dir,
     manifest_sha256,
@@ -622,6 +624,34 @@ class Registry:
             conn.execute(sql_delete(v).where(v.c.name == name, v.c.version == version))
         # Files go after the commit: a crash here leaves an unreferenced directory only.
         remove_tree(found.path, self.root)
+
+    def clean(self, *, min_age_seconds: float = 3600.0) -> list[Path]:
+        """Remove leftovers of interrupted work; return what was removed.
+
+        A registration killed before its commit leaves an unreferenced directory
+        (a staging copy, or a version directory without a row); deletions leave
+        nothing visible. Only entries older than ``min_age_seconds`` are removed, so
+        a registration in flight in another process is never touched.
+        """
+        cutoff = time.time() - min_age_seconds
+        with self._read() as conn:
+            referenced = {
+                self.root / p
+                for p in conn.execute(select(schema.versions.c.artifact_path)).scalars()
+            }
+        candidates: list[Path] = []
+        staging = self.root / STAGING
+        if staging.is_dir():
+            candidates.extend(staging.iterdir())
+        for model_dir in self.root.iterdir():
+            if model_dir.is_dir() and model_dir.name != STAGING:
+                candidates.extend(p for p in model_dir.iterdir() if p not in referenced)
+        removed = []
+        for path in sorted(candidates):
+            if path.is_dir() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
 
     # ------------------------------------------------------------------ export / import
 
