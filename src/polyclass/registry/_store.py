@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import shutil
@@ -10,18 +9,18 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
 from polyclass._version import __version__
-from polyclass.artifact import MANIFEST_NAME, ArtifactError, verify_artifact
+from polyclass.artifact import MANIFEST_NAME, verify_artifact
+from polyclass.registry import _queries as q
 from polyclass.registry import _schema as schema
 from polyclass.registry._archive import read_archive, write_archive
 from polyclass.registry._env import DEFAULT_DIR, ENV_ROOT, ENV_URL
@@ -33,8 +32,6 @@ from polyclass.registry._errors import (
     RegistryError,
     RollbackError,
     UnknownAliasError,
-    UnknownModelError,
-    UnknownVersionError,
 )
 from polyclass.registry._files import (
     STAGING,
@@ -44,21 +41,11 @@ from polyclass.registry._files import (
     new_staging_dir,
     remove_tree,
 )
-from polyclass.registry._refs import Ref, parse_ref, validate_alias, validate_name
+from polyclass.registry._lineage import current_user, lineage_record, now
+from polyclass.registry._refs import parse_ref, validate_alias, validate_name
 from polyclass.registry._types import ModelVersion, RegisteredModel
 
 _ATTEMPTS = 5
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in some containers
-        return "unknown"
 
 
 class Registry:
@@ -247,7 +234,7 @@ class Registry:
         """Move a verified staging directory into place and commit its row."""
         try:
             document = json.loads((staging / MANIFEST_NAME).read_bytes())
-            record = _lineage_record(lineage, document.get("metadata", {}))
+            record = lineage_record(lineage, document.get("metadata", {}))
             sha256 = manifest_sha256(staging)
             for attempt in range(_ATTEMPTS):
                 try:
@@ -274,9 +261,7 @@ class Registry:
             try:
                 models = schema.models
                 if conn.execute(select(models.c.name).where(models.c.name == name)).first() is None:
-                    conn.execute(
-                        insert(models).values(name=name, last_version=0, created_at=_now())
-                    )
+                    conn.execute(insert(models).values(name=name, last_version=0, created_at=now()))
                 # the UPDATE takes the row's write lock: concurrent registrars queue here
                 conn.execute(
                     update(models)
@@ -289,7 +274,7 @@ class Registry:
                     ).scalar_one()
                 )
                 relative = f"{name}/v{version}-{uuid.uuid4().hex[:8]}"
-                record["created_at"] = created_at = _now()
+                record["created_at"] = created_at = now()
                 conn.execute(
                     insert(schema.versions).values(
                         name=name,
@@ -348,7 +333,7 @@ class Registry:
         if isinstance(version, bool) or not isinstance(version, int | np.integer):
             raise InvalidNameError(f"version must be a whole number, got {version!r}.")
         with self._read() as conn:
-            return self._version(conn, name, int(version))
+            return q.get_version(conn, self.root, name, int(version))
 
     def resolve(self, ref: str | Path) -> ModelVersion:
         """Find the artifact a reference names.
@@ -375,23 +360,23 @@ class Registry:
         ...
         polyclass.registry._errors.UnknownModelError: No model named 'penguins' ...
         """
-        if isinstance(ref, Path) or _looks_like_path(ref):
-            return self._from_path(Path(ref))
+        if isinstance(ref, Path) or q.looks_like_path(ref):
+            return q.version_from_path(Path(ref))
         if not isinstance(ref, str):
             raise InvalidNameError(f"A model reference must be a str or Path, got {ref!r}.")
         parsed = parse_ref(ref)
         local = Path(ref)
         if parsed.kind == "latest" and (local / MANIFEST_NAME).is_file():
             with self._read() as conn:
-                registered = self._model_exists(conn, parsed.name)
+                registered = q.model_exists(conn, parsed.name)
             if registered:
                 raise InvalidNameError(
                     f"{ref!r} is both a directory here and a registered model. Write "
                     f"./{ref} for the directory or {ref}:latest for the registry."
                 )
-            return self._from_path(local)
+            return q.version_from_path(local)
         with self._read() as conn:
-            return self._resolve(conn, parsed)
+            return q.resolve_ref(conn, self.root, parsed)
 
     def list_models(self) -> list[RegisteredModel]:
         """Every registered model name with its latest version, count and aliases."""
@@ -424,21 +409,21 @@ class Registry:
         """Every version of ``name``, oldest first."""
         name = validate_name(name)
         with self._read() as conn:
-            self._require_model(conn, name)
-            aliases = self._aliases(conn, name)
+            q.require_model(conn, name)
+            aliases = q.aliases_of(conn, name)
             rows = conn.execute(
                 select(schema.versions)
                 .where(schema.versions.c.name == name)
                 .order_by(schema.versions.c.version)
             ).all()
-        return [self._to_version(row, aliases) for row in rows]
+        return [q.to_version(row, self.root, aliases) for row in rows]
 
     def aliases(self, name: str) -> dict[str, int]:
         """Alias -> version for model ``name``."""
         name = validate_name(name)
         with self._read() as conn:
-            self._require_model(conn, name)
-            return self._aliases(conn, name)
+            q.require_model(conn, name)
+            return q.aliases_of(conn, name)
 
     def alias_history(self, name: str, alias: str | None = None) -> list[dict[str, Any]]:
         """Every alias change of ``name`` (optionally one alias), oldest first."""
@@ -448,7 +433,7 @@ class Registry:
         if alias is not None:
             query = query.where(h.c.alias == validate_alias(alias))
         with self._read() as conn:
-            self._require_model(conn, name)
+            q.require_model(conn, name)
             rows = conn.execute(query.order_by(h.c.id)).all()
         return [
             {
@@ -495,11 +480,11 @@ class Registry:
         """
         name, alias = validate_name(name), validate_alias(alias)
         with self._write() as conn:
-            self._version(conn, name, int(version))
-            current = self._aliases(conn, name).get(alias)
+            q.get_version(conn, self.root, name, int(version))
+            current = q.aliases_of(conn, name).get(alias)
             if current != version:
                 self._move_alias(conn, name, alias, int(version), current, "set")
-            return self._version(conn, name, int(version))
+            return q.get_version(conn, self.root, name, int(version))
 
     def promote(self, name: str, version: int, alias: str = "production") -> ModelVersion:
         """Point ``alias`` (default ``production``) at ``version``; see :meth:`set_alias`."""
@@ -517,8 +502,8 @@ class Registry:
         """
         name, alias = validate_name(name), validate_alias(alias)
         with self._write() as conn:
-            current_aliases = self._aliases(conn, name)
-            self._require_model(conn, name)
+            current_aliases = q.aliases_of(conn, name)
+            q.require_model(conn, name)
             if alias not in current_aliases:
                 raise UnknownAliasError(name, alias, current_aliases)
             h = schema.alias_history
@@ -554,7 +539,7 @@ class Registry:
                     f"polyclass registry alias {name} {alias} VERSION."
                 )
             self._move_alias(conn, name, alias, target, current, "rollback")
-            return self._version(conn, name, target)
+            return q.get_version(conn, self.root, name, target)
 
     def _move_alias(
         self,
@@ -565,15 +550,17 @@ class Registry:
         current: int | None,
         action: str,
     ) -> None:
-        now = _now()
+        stamp = now()
         a = schema.aliases
         if current is None:
-            conn.execute(insert(a).values(name=name, alias=alias, version=version, updated_at=now))
+            conn.execute(
+                insert(a).values(name=name, alias=alias, version=version, updated_at=stamp)
+            )
         else:
             conn.execute(
                 update(a)
                 .where(a.c.name == name, a.c.alias == alias)
-                .values(version=version, updated_at=now)
+                .values(version=version, updated_at=stamp)
             )
         conn.execute(
             insert(schema.alias_history).values(
@@ -582,8 +569,8 @@ class Registry:
                 action=action,
                 version=version,
                 previous_version=current,
-                changed_at=now,
-                changed_by=_current_user(),
+                changed_at=stamp,
+                changed_by=current_user(),
             )
         )
 
@@ -597,8 +584,8 @@ class Registry:
         """
         name = validate_name(name)
         with self._write() as conn:
-            found = self._version(conn, name, int(version))
-            pointing = sorted(a for a, v in self._aliases(conn, name).items() if v == version)
+            found = q.get_version(conn, self.root, name, int(version))
+            pointing = sorted(a for a, v in q.aliases_of(conn, name).items() if v == version)
             if pointing and not force:
                 raise AliasInUseError(
                     f"{name}:{version} is the target of alias "
@@ -616,8 +603,8 @@ class Registry:
                         action="remove",
                         version=None,
                         previous_version=version,
-                        changed_at=_now(),
-                        changed_by=_current_user(),
+                        changed_at=now(),
+                        changed_by=current_user(),
                     )
                 )
             v = schema.versions
@@ -698,8 +685,8 @@ class Registry:
             "user": found.user,
             "lineage": found.lineage,
             "aliases": list(found.aliases),
-            "exported_at": _now(),
-            "exported_by": _current_user(),
+            "exported_at": now(),
+            "exported_by": current_user(),
             "polyclass_version": __version__,
         }
         return write_archive(found.path, manifest, target)
@@ -747,127 +734,3 @@ class Registry:
         }
         lineage.pop("created_at", None)
         return self._register_staged(target, staging, lineage)
-
-    # ------------------------------------------------------------------ helpers
-
-    def _model_exists(self, conn: Connection, name: str) -> bool:
-        m = schema.models
-        return conn.execute(select(m.c.name).where(m.c.name == name)).first() is not None
-
-    def _require_model(self, conn: Connection, name: str) -> None:
-        if not self._model_exists(conn, name):
-            known = conn.execute(select(schema.models.c.name).order_by(schema.models.c.name))
-            raise UnknownModelError(name, list(known.scalars()))
-
-    def _aliases(self, conn: Connection, name: str) -> dict[str, int]:
-        a = schema.aliases
-        rows = conn.execute(select(a.c.alias, a.c.version).where(a.c.name == name))
-        return {row.alias: row.version for row in sorted(rows)}
-
-    def _version_numbers(self, conn: Connection, name: str) -> list[int]:
-        v = schema.versions
-        rows = conn.execute(select(v.c.version).where(v.c.name == name).order_by(v.c.version))
-        return list(rows.scalars())
-
-    def _version(self, conn: Connection, name: str, version: int) -> ModelVersion:
-        v = schema.versions
-        row = conn.execute(select(v).where(v.c.name == name, v.c.version == version)).first()
-        if row is None:
-            self._require_model(conn, name)
-            raise UnknownVersionError(name, version, self._version_numbers(conn, name))
-        return self._to_version(row, self._aliases(conn, name))
-
-    def _resolve(self, conn: Connection, ref: Ref) -> ModelVersion:
-        if ref.kind == "version" and ref.version is not None:
-            return self._version(conn, ref.name, ref.version)
-        self._require_model(conn, ref.name)
-        if ref.kind == "alias" and ref.alias is not None:
-            aliases = self._aliases(conn, ref.name)
-            if ref.alias not in aliases:
-                raise UnknownAliasError(ref.name, ref.alias, aliases)
-            return self._version(conn, ref.name, aliases[ref.alias])
-        numbers = self._version_numbers(conn, ref.name)
-        if not numbers:
-            raise UnknownVersionError(ref.name, None, [])
-        return self._version(conn, ref.name, numbers[-1])
-
-    def _to_version(self, row: Row[Any], aliases: dict[str, int]) -> ModelVersion:
-        return ModelVersion(
-            name=row.name,
-            version=row.version,
-            path=self.root / row.artifact_path,
-            artifact_sha256=row.artifact_sha256,
-            created_at=row.created_at,
-            user=row.created_by,
-            lineage=dict(row.lineage),
-            aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
-        )
-
-    def _from_path(self, path: Path) -> ModelVersion:
-        directory = path.expanduser().absolute()
-        if not (directory / MANIFEST_NAME).is_file():
-            problem = f"no {MANIFEST_NAME} in it" if directory.is_dir() else "it does not exist"
-            raise ArtifactError(
-                f"No artifact at {directory}: {problem}. "
-                "Pass an artifact directory, or a registry reference (NAME, NAME:VERSION, "
-                "NAME@ALIAS).",
-                path=directory,
-            )
-        try:
-            document = json.loads((directory / MANIFEST_NAME).read_bytes())
-        except ValueError:
-            document = {}
-        metadata = document.get("metadata") if isinstance(document, dict) else None
-        return ModelVersion(
-            name=directory.name,
-            version=None,
-            path=directory,
-            artifact_sha256=manifest_sha256(directory),
-            created_at=str(document.get("created_at", "")) if isinstance(document, dict) else "",
-            user="",
-            lineage=dict(metadata.get("lineage", {})) if isinstance(metadata, dict) else {},
-        )
-
-
-def _looks_like_path(ref: object) -> bool:
-    if not isinstance(ref, str):
-        return False
-    return "/" in ref or os.sep in ref or ref.startswith((".", "~"))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _lineage_record(lineage: Mapping[str, Any], metadata: Any) -> dict[str, Any]:
-    if not isinstance(lineage, Mapping):
-        raise InvalidNameError(f"lineage must be a dict, got {type(lineage).__name__}.")
-    try:
-        record: dict[str, Any] = json.loads(
-            json.dumps(dict(lineage), default=_jsonable, allow_nan=False)
-        )
-    except (TypeError, ValueError) as exc:
-        raise RegistryError(
-            f"lineage cannot be stored as JSON ({exc}). Use None, bool, numbers (finite), "
-            "str, lists and dicts with string keys."
-        ) from None
-    fingerprint = record.get("data_fingerprint")
-    if fingerprint is None and isinstance(metadata, dict):
-        fingerprint = metadata.get("data_fingerprint")
-    if fingerprint is not None and not isinstance(fingerprint, str):
-        raise RegistryError(
-            f"lineage['data_fingerprint'] must be a str (see "
-            f"polyclass.artifact.fingerprint_table), got {fingerprint!r}."
-        )
-    for key in ("parameters", "metrics"):
-        if not isinstance(record.setdefault(key, {}), dict):
-            raise RegistryError(f"lineage[{key!r}] must be a dict, got {record[key]!r}.")
-    record["data_fingerprint"] = fingerprint
-    record["user"] = str(record.get("user") or _current_user())
-    record["polyclass_version"] = str(record.get("polyclass_version") or __version__)
-    record["created_at"] = _now()
-    return record
