@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr, ndtri
-from sklearn.exceptions import UndefinedMetricWarning
 
 from ._decision import check_cost_matrix, confusion_expected_cost
 from ._encode import encode, unique_labels
@@ -171,8 +170,8 @@ class _ConfusionEvaluator(_Evaluator):
     def batch(self, counts: NDArray[np.int64]) -> F64:
         with warnings.catch_warnings():
             # An ill-defined ratio on some resample is expected; the estimate on the
-            # whole data has already warned if it applies to the data.
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            # whole data has already warned about what applies to the data.
+            warnings.simplefilter("ignore")
             return np.asarray(self.fn(self._matrices(counts)), dtype=np.float64)
 
     def jackknife(self) -> tuple[F64, F64]:
@@ -194,7 +193,7 @@ class _ConfusionEvaluator(_Evaluator):
             mats = np.repeat(base[None], len(c), axis=0).reshape(len(c), -1)
             mats[np.arange(len(c)), c] -= wv
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                warnings.simplefilter("ignore")
                 values[lo : lo + step] = self.fn(mats.reshape(len(c), self.k, self.k))
         return values, mult.astype(np.float64)
 
@@ -281,7 +280,15 @@ class _LoopEvaluator(_Evaluator):
 
     def _call(self, rows: NDArray[np.intp]) -> float:
         extra = {} if self.w is None else {"sample_weight": self.w[rows]}
-        return float(self.fn(self.y_true[rows], self.y_pred[rows], **extra, **self.kwargs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return float(
+                    self.fn(self.y_true[rows], self.y_pred[rows], **extra, **self.kwargs)
+                )
+            except ValueError:
+                # Undefined on this resample (e.g. a class is missing): left out later.
+                return float("nan")
 
     def batch(self, counts: NDArray[np.int64]) -> F64:
         return np.array([self._call(np.repeat(self.atoms.rows, c)) for c in counts])
@@ -492,7 +499,14 @@ def bootstrap_ci(
     # The estimate is the public function on the whole data: it validates everything
     # and raises the metric's own errors.
     weight_kw = {} if w is None else {"sample_weight": w}
-    estimate = float(fn(yt, yp, **weight_kw, **metric_kwargs))
+    raw = fn(yt, yp, **weight_kw, **metric_kwargs)
+    if np.ndim(raw) != 0:
+        raise ValueError(
+            f"{func}: the metric returned an array of shape {np.shape(raw)}, not one number. "
+            "Pass an averaging option (e.g. average='macro') or a callable that returns a "
+            "single float."
+        )
+    estimate = float(raw)
 
     strata = (
         encode(func, "y_true", yt, unique_labels(yt)) if stratify else np.zeros(n, dtype=np.intp)
