@@ -271,6 +271,7 @@ def roc_auc_score(
         partial_auc: BinaryMetric = lambda y, s, w: _binary_auc(y, s, w, max_fpr)  # noqa: E731
         return _multilabel(func, "auc", partial_auc, yt_raw, y_score, average, sample_weight)
     yt = column_or_1d(func, "y_true", yt_raw)
+    check_consistent_length(func, y_true=yt, y_score=np.asarray(y_score))
     check_labels(func, "y_true", yt)
     ys_raw = np.asarray(y_score)
     classes = classes_of(yt)
@@ -425,6 +426,7 @@ def average_precision_score(
             )
         return _multilabel(func, "ap", _binary_ap, yt_raw, y_score, average, sample_weight)
     yt = column_or_1d(func, "y_true", yt_raw)
+    check_consistent_length(func, y_true=yt, y_score=np.asarray(y_score))
     check_labels(func, "y_true", yt)
     classes = classes_of(yt)
     if classes.shape[0] > 2:
