@@ -18,6 +18,7 @@ promoted to float64.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -213,8 +214,8 @@ class LogisticLoss:
 
 def dense_hessian(loss: LogisticLoss, state: CurvatureState) -> Array:
     """Full Hessian of a dense-X loss, shape (n_coef, n_coef); for small problems."""
-    X = loss.X.toarray() if sp.issparse(loss.X) else np.asarray(loss.X, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
+    raw: Any = loss.X
+    X = np.asarray(raw.toarray() if sp.issparse(raw) else raw, dtype=np.float64)
     if loss.fit_intercept:
         X = np.hstack([X, np.ones((loss.n, 1))])
     q = loss.q
