@@ -28,9 +28,11 @@ import scipy.sparse as sp
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+from sklearn.multiclass import OneVsOneClassifier as SkOneVsOne
+from sklearn.multiclass import OneVsRestClassifier as SkOneVsRest
 from sklearn.preprocessing import StandardScaler
 
-from polyclass import LogisticRegression
+from polyclass import LogisticRegression, OneVsOneClassifier, OneVsRestClassifier
 
 # --- objectives -----------------------------------------------------------------------
 
@@ -57,6 +59,23 @@ def multinomial_objective(model: Any, X: Any, y: np.ndarray) -> float:
     return logistic_objective(model.coef_, model.intercept_, X, target, float(model.C))
 
 
+def wrapper_objective(model: Any, X: Any, y: np.ndarray) -> float:
+    """Sum of the binary sub-problems' objectives of a one-vs-rest or one-vs-one wrapper."""
+    codes = np.searchsorted(model.classes_, y)
+    k = len(model.classes_)
+    if isinstance(model, OneVsRestClassifier | SkOneVsRest):
+        problems = [(slice(None), codes == c) for c in ([1] if k == 2 else range(k))]
+    else:
+        problems = []
+        for i, j in zip(*np.triu_indices(k, 1), strict=True):
+            rows = np.flatnonzero((codes == i) | (codes == j))
+            problems.append((rows, codes[rows] == j))
+    return sum(
+        logistic_objective(e.coef_, e.intercept_, X[rows], y01.astype(np.float64), float(e.C))
+        for e, (rows, y01) in zip(model.estimators_, problems, strict=True)
+    )
+
+
 # --- strategies: adding one is adding one entry ---------------------------------------
 
 
@@ -75,6 +94,30 @@ STRATEGIES: list[Strategy] = [
         ours=lambda: LogisticRegression(),
         baseline=lambda: SkLogisticRegression(),
         objective=multinomial_objective,
+    ),
+    Strategy(
+        "one-vs-rest",
+        ours=lambda: OneVsRestClassifier(LogisticRegression()),
+        baseline=lambda: SkOneVsRest(SkLogisticRegression()),
+        objective=wrapper_objective,
+    ),
+    Strategy(
+        "one-vs-rest, ours n_jobs=-1",
+        ours=lambda: OneVsRestClassifier(LogisticRegression(), n_jobs=-1),
+        baseline=lambda: SkOneVsRest(SkLogisticRegression()),
+        objective=wrapper_objective,
+    ),
+    Strategy(
+        "one-vs-one",
+        ours=lambda: OneVsOneClassifier(LogisticRegression()),
+        baseline=lambda: SkOneVsOne(SkLogisticRegression()),
+        objective=wrapper_objective,
+    ),
+    Strategy(
+        "one-vs-one, ours n_jobs=-1",
+        ours=lambda: OneVsOneClassifier(LogisticRegression(), n_jobs=-1),
+        baseline=lambda: SkOneVsOne(SkLogisticRegression()),
+        objective=wrapper_objective,
     ),
 ]
 
