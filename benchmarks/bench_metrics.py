@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _harness import run_all
 
-CASE_MODULES = ["cases_label", "cases_scores", "cases_small"]
+CASE_MODULES = ["cases_label", "cases_scores", "cases_small", "cases_small_scores"]
 
 
 def main(argv: list[str]) -> None:
