@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -217,7 +218,8 @@ def evaluate(
         ``recall``); ``per_class`` rows (precision, recall, F1 with Wilson intervals,
         support, ROC AUC, AP); ``averages`` (micro, macro, weighted rows);
         ``confusion_matrix`` (``counts``, ``normalized`` by row); ``roc``, ``pr``,
-        ``calibration`` and ``threshold_tradeoff`` curves.
+        ``calibration`` and ``threshold_tradeoff`` curves; ``notes`` (warnings the
+        metrics raised, e.g. a class that never occurs in ``y_true``).
 
     Examples
     --------
@@ -227,6 +229,40 @@ def evaluate(
     >>> round(out["metrics"]["accuracy"]["value"], 3), out["positive_class"]
     (0.667, 'b')
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = _evaluate(
+            y_true,
+            proba,
+            classes,
+            y_pred=y_pred,
+            sample_weight=sample_weight,
+            confidence_level=confidence_level,
+            n_bootstrap=n_bootstrap,
+            random_state=random_state,
+            positive_class=positive_class,
+            max_curve_points=max_curve_points,
+            n_calibration_bins=n_calibration_bins,
+        )
+    # metric warnings (a class never true, an undefined resample) become notes
+    out["notes"] = sorted({str(w.message) for w in caught})
+    return out
+
+
+def _evaluate(
+    y_true: Any,
+    proba: Any,
+    classes: Sequence[Any] | NDArray[Any],
+    *,
+    y_pred: Any = None,
+    sample_weight: Any = None,
+    confidence_level: float = 0.95,
+    n_bootstrap: int = 1000,
+    random_state: int | None = 0,
+    positive_class: Any = None,
+    max_curve_points: int = 400,
+    n_calibration_bins: int = 10,
+) -> dict[str, Any]:
     _check_params(confidence_level, n_bootstrap)
     classes_arr = np.asarray(classes, dtype=object)
     if classes_arr.ndim != 1 or classes_arr.shape[0] < 2:
