@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -306,6 +307,8 @@ def test_clear_errors(cls: Any) -> None:
         cls(LogisticRegression(), n_jobs=0).fit(X, y)
     with pytest.raises(TypeError, match="decision_function or predict_proba"):
         cls(StandardScaler()).fit(X, y)
+    with pytest.raises(TypeError, match="takes no sample_weight"):
+        cls(KNeighborsClassifier()).fit(X, y, sample_weight=np.ones(len(y)))
     with pytest.raises(ValueError, match="labels are 0"):
         cls(LogisticRegression(class_weight={0: 1.0, 7: 2.0})).fit(X, y)
     model.fit(X, y)

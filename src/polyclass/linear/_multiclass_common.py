@@ -26,6 +26,7 @@ from sklearn.utils.validation import (
     check_array,
     check_is_fitted,
     column_or_1d,
+    has_fit_parameter,
     validate_data,
 )
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
@@ -115,6 +116,14 @@ def check_binary_scorer(estimator: object, owner: str) -> None:
             f"{owner} needs a binary classifier with fit and decision_function or "
             f"predict_proba; got {type(estimator).__name__}. Wrap a classifier such as "
             "polyclass.LogisticRegression()."
+        )
+
+
+def check_weight_support(estimator: object, sample_weight: object, owner: str) -> None:
+    if sample_weight is not None and not has_fit_parameter(estimator, "sample_weight"):
+        raise TypeError(
+            f"{owner} got sample_weight, but {type(estimator).__name__}.fit takes no "
+            "sample_weight. Drop the weights or wrap an estimator that supports them."
         )
 
 

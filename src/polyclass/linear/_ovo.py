@@ -24,6 +24,7 @@ from polyclass.linear._multiclass_common import (
     check_target_shape,
     check_targets,
     check_weight_sum,
+    check_weight_support,
     fast_fit_function,
     fold_class_weight,
     run_threads,
@@ -172,6 +173,7 @@ class OneVsOneClassifier(MulticlassWrapper):
         owner = type(self).__name__
         check_n_jobs(self.n_jobs, owner)
         check_binary_scorer(self.estimator, owner)
+        check_weight_support(self.estimator, sample_weight, owner)
         check_target_shape(y, owner)
         fast = fast_fit_function(self.estimator)
         if fast is not None:
