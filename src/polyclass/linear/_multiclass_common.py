@@ -8,7 +8,6 @@ coefficients.
 
 from __future__ import annotations
 
-import importlib
 import math
 import numbers
 import os
@@ -32,6 +31,7 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from polyclass.linear._combine import LinearMulticlassPredictor
+from polyclass.linear._logistic import LogisticRegression, _validate_params, fit_binary_logistic
 
 FitBinary = Callable[[Any, Any, npt.NDArray[np.bool_], npt.NDArray[Any] | None], Any]
 
@@ -44,23 +44,12 @@ def fast_fit_function(estimator: object) -> FitBinary | None:
 
     Subclasses take the generic path: they may override ``fit``.
     """
-    try:
-        module = importlib.import_module("polyclass.linear._logistic")
-    except ImportError:
-        return None
-    cls = getattr(module, "LogisticRegression", None)
-    fit = getattr(module, "fit_binary_logistic", None)
-    if cls is None or fit is None or type(estimator) is not cls:
-        return None
-    return fit  # type: ignore[no-any-return]
+    return fit_binary_logistic if type(estimator) is LogisticRegression else None
 
 
-def validate_fast_params(estimator: object) -> None:
+def validate_fast_params(estimator: LogisticRegression) -> None:
     """The wrapped LogisticRegression's own parameter checks, before X is touched."""
-    module = importlib.import_module("polyclass.linear._logistic")
-    check = getattr(module, "_validate_params", None)
-    if check is not None:
-        check(estimator)
+    _validate_params(estimator)
 
 
 def _n_cpus() -> int:
@@ -425,9 +414,8 @@ class MulticlassWrapper(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):  # 
                 "A stored multiclass model wraps polyclass's LogisticRegression; this one "
                 f"names {meta.get('estimator')!r}. The state is corrupt or from elsewhere."
             )
-        module = importlib.import_module("polyclass.linear._logistic")
         params = {k: _decode_param(v) for k, v in meta["estimator_params"].items()}
-        model = cls(module.LogisticRegression(**params), n_jobs=meta["n_jobs"])
+        model = cls(LogisticRegression(**params), n_jobs=meta["n_jobs"])
         model.classes_ = np.asarray(arrays["classes"])
         model.n_features_in_ = int(meta["n_features_in"])
         if meta["feature_names_in"] is not None:
