@@ -398,6 +398,9 @@ def _evaluate(
         per_ap = np.array([np.nan if ap_by_name[nm] is None else ap_by_name[nm] for nm in names])
         ok = np.isfinite(per_ap)
         metrics["average_precision"] = _metric(per_ap[ok].mean() if ok.any() else np.nan)
+        metrics["average_precision_weighted"] = _metric(
+            (per_ap[ok] * support[ok]).sum() / support[ok].sum() if ok.any() else np.nan
+        )
     calibration = calibration_summary(onehot, p, names, pos, w, n_calibration_bins)
     metrics["expected_calibration_error"] = _metric(calibration["ece"], greater=False)
 

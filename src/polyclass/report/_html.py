@@ -34,6 +34,7 @@ METRIC_NAMES = {
     "roc_auc_ovr": "ROC AUC (one-vs-rest, macro)",
     "roc_auc_ovr_weighted": "ROC AUC (one-vs-rest, weighted)",
     "average_precision": "Average precision",
+    "average_precision_weighted": "Average precision (weighted)",
     "expected_calibration_error": "Expected calibration error",
 }
 

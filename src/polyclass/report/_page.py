@@ -74,7 +74,9 @@ background:linear-gradient(90deg,#dbe7f5 var(--w),transparent var(--w))}
 .charts{display:flex;flex-wrap:wrap;gap:26px 40px;align-items:flex-start}
 .charts.small{gap:18px 26px}
 .with-note{display:flex;flex-wrap:wrap;gap:10px 36px;align-items:flex-start}
-.with-note .note{max-width:40ch;margin-top:28px}
+.with-note .notes{max-width:42ch;margin-top:22px}
+.notice{background:var(--warnbg);border-radius:6px;padding:8px 14px;font-size:13px;max-width:80ch}
+.notice ul{margin:.3rem 0 0}
 figure.chart{margin:0;max-width:100%}
 figcaption{font-weight:600;font-size:13px;margin:0 0 6px}
 svg.plot{display:block;max-width:100%;height:auto;overflow:visible}

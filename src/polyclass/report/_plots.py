@@ -11,6 +11,7 @@ Every string that reaches the markup goes through :func:`esc`.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,12 +60,20 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     return ticks
 
 
-def fmt_tick(v: float) -> str:
+def fmt_tick(v: float, ticks: Sequence[float] = ()) -> str:
+    """A tick label with just enough decimals to tell neighbouring ticks apart."""
     if v == 0:
         return "0"
-    if abs(v) >= 1000 or abs(v) < 0.01:
+    if abs(v) >= 1e9 or abs(v) < 1e-6:
         return f"{v:.3g}"
-    return f"{v:.2f}".rstrip("0").rstrip(".")
+    step = min((abs(b - a) for a, b in itertools.pairwise(ticks)), default=0.0)
+    decimals = 0
+    if step > 0:
+        while decimals < 6 and abs(round(step, decimals) - step) > step * 1e-6:
+            decimals += 1
+    else:
+        decimals = 2
+    return f"{v:,.{decimals}f}" if abs(v) >= 1000 else f"{v:.{decimals}f}"
 
 
 @dataclass
@@ -113,14 +122,16 @@ def _axes(fr: Frame, x_label: str, y_label: str) -> list[str]:
     out = []
     x0, x1 = fr.left, fr.width - fr.right
     y0, y1 = fr.height - fr.bottom, fr.top
-    for t in nice_ticks(*fr.y_range):
+    y_ticks = nice_ticks(*fr.y_range)
+    for t in y_ticks:
         y = fr.sy(t)
         out.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" stroke="{GRID}"/>')
         out.append(
             f'<text x="{x0 - 6}" y="{y + 3.5:.1f}" text-anchor="end" class="tick">'
-            f"{fmt_tick(t)}</text>"
+            f"{fmt_tick(t, y_ticks)}</text>"
         )
-    for t in nice_ticks(*fr.x_range):
+    x_ticks = nice_ticks(*fr.x_range)
+    for t in x_ticks:
         x = fr.sx(t)
         out.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y1}" stroke="{GRID}"/>')
         out.append(
@@ -353,12 +364,13 @@ def bar_chart(
         y_range=(0.0, float(len(rows))),
     )
     body = []
-    for t in nice_ticks(*x_range):
+    ticks = nice_ticks(*x_range)
+    for t in ticks:
         x = fr.sx(t)
         body.append(
             f'<line x1="{x:.1f}" y1="{fr.top}" x2="{x:.1f}" y2="{height - fr.bottom}" '
             f'stroke="{GRID}"/><text x="{x:.1f}" y="{height - fr.bottom + 15}" '
-            f'text-anchor="middle" class="tick">{fmt_tick(t)}</text>'
+            f'text-anchor="middle" class="tick">{fmt_tick(t, ticks)}</text>'
         )
     zero = fr.sx(0.0) if x_range[0] <= 0.0 <= x_range[1] else fr.left
     if not dots and x_range[0] < 0.0 < x_range[1]:

@@ -59,6 +59,7 @@ KNOWN_KEYS = (
     "model",
     "timings",
     "generated_at",
+    "split",
 )
 
 
@@ -96,6 +97,7 @@ def _atomic_write(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -150,7 +152,7 @@ def render_html(context: Mapping[str, Any]) -> str:
                 threshold=threshold,
             ),
             explain_section(context.get("coefficients"), context.get("importance")),
-            model_section(context.get("model"), context.get("timings")),
+            model_section(context.get("model"), context.get("timings"), context.get("split")),
         ]
     )
     footer = (
@@ -216,6 +218,8 @@ def write_report(out_dir: str | os.PathLike[str], context: Mapping[str, Any]) ->
             else worth recording.
         ``timings`` : dict
             Step name -> seconds.
+        ``split`` : dict
+            Rows per part, e.g. ``{"train": 206, "validation": 69, "test": 69}``.
         ``generated_at`` : str
             Timestamp shown in the header (default: now, UTC).
 

@@ -43,6 +43,7 @@ SCALAR_ORDER = (
     "roc_auc_ovr",
     "roc_auc_ovr_weighted",
     "average_precision",
+    "average_precision_weighted",
     "log_loss",
     "expected_calibration_error",
 )
@@ -123,6 +124,7 @@ def _per_class_table(ev: Mapping[str, Any]) -> str:
             ap = (m.get("average_precision") or {}).get("value")
         elif avg == "weighted":
             auc = (m.get("roc_auc_ovr_weighted") or {}).get("value")
+            ap = (m.get("average_precision_weighted") or {}).get("value")
         elif avg == "micro":
             auc = (((ev.get("roc") or {}).get("micro")) or {}).get("auc")
             ap = (((ev.get("pr") or {}).get("micro")) or {}).get("average_precision")
@@ -273,6 +275,7 @@ def _calibration_chart(ev: Mapping[str, Any]) -> str:
         y_label = "Observed accuracy"
     chart = reliability_chart(bins, title=title, y_label=y_label)
     text = (
+        '<div class="notes">'
         f'<p class="note">Expected calibration error {fmt(cal.get("ece"))}, maximum '
         f"{fmt(cal.get('mce'))} over {len(bins)} non-empty bins. Points on the dashed "
         "diagonal are perfectly calibrated; above it the model is under-confident, below "
@@ -283,7 +286,7 @@ def _calibration_chart(ev: Mapping[str, Any]) -> str:
         worst = sorted(per, key=lambda c: -(c.get("ece") or 0.0))[:3]
         listed = ", ".join(f"{esc(c['name'])} ({fmt(c.get('ece'))})" for c in worst)
         text += f'<p class="note">One-vs-rest ECE, worst classes: {listed}.</p>'
-    return f'<div class="with-note">{chart}{text}</div>'
+    return f'<div class="with-note">{chart}{text}</div></div>'
 
 
 def _threshold_charts(ev: Mapping[str, Any], marker: float | None) -> str:
@@ -377,6 +380,10 @@ def evaluation_section(
         "intervals of the averages come from the bootstrap. Micro-averaged F1 equals "
         "accuracy for single-label problems.</p>",
     ]
+    notes = [str(n) for n in ev.get("notes") or []]
+    if notes:
+        items = "".join(f"<li>{esc(n)}</li>" for n in notes)
+        parts.append(f'<div class="notice"><b>Notes from the metrics</b><ul>{items}</ul></div>')
     cm = ev.get("confusion_matrix") or {}
     if cm.get("counts"):
         parts.append(

@@ -324,13 +324,23 @@ def threshold_section(threshold: Any) -> str:
     return "".join(parts)
 
 
-def model_section(model: Any, timings: Any) -> str:
-    """Model identity (name, version, artifact, fingerprint) and step timings."""
+def model_section(model: Any, timings: Any, split: Any = None) -> str:
+    """Model identity (name, version, artifact, fingerprint), the split, step timings."""
     parts = ['<section id="model"><h2>Model and run</h2>']
     if isinstance(model, Mapping) and model:
         parts.append(kv_table(model, code_keys=_CODE_KEYS))
     else:
         parts.append(missing("The model was not saved or registered in this run."))
+    if isinstance(split, Mapping) and split:
+        total = sum(float(v) for v in split.values() if is_num(v))
+        rows = [
+            [esc(k), fmt_count(v), fmt_pct(float(v) / total) if is_num(v) and total else "—"]
+            for k, v in split.items()
+        ]
+        parts.append(
+            '<h3 id="split">Split</h3>'
+            + table(["Part", "Rows", "Share"], rows, numeric=[False, True, True])
+        )
     parts.append('<h3 id="timings">Timings</h3>')
     if isinstance(timings, Mapping) and timings:
         total = sum(float(v) for v in timings.values() if is_num(v))
