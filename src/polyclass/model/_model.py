@@ -210,5 +210,6 @@ def load(model: str | Path, *, registry: str | None = None) -> Model:
         return Model.load(path)
     from polyclass.registry import Registry
 
-    version = Registry(registry).resolve(str(model))
+    with Registry(registry) as store:
+        version = store.resolve(str(model))
     return Model.load(version.path)

@@ -414,17 +414,18 @@ def _stratified_sample(rows: NDArray[Any], y: NDArray[Any], size: int, seed: int
 def _register(cfg: TrainConfig, name: str, artifact: Path, info: dict[str, Any]) -> dict[str, Any]:
     from polyclass.registry import Registry
 
-    version = Registry(cfg.registry).register(
-        name,
-        artifact,
-        lineage={
-            "data_fingerprint": info["data_fingerprint"],
-            "parameters": info["best_params"],
-            "metrics": info["test_metrics"],
-            "data_path": str(cfg.data),
-            "target": cfg.target,
-        },
-    )
+    with Registry(cfg.registry) as registry:
+        version = registry.register(
+            name,
+            artifact,
+            lineage={
+                "data_fingerprint": info["data_fingerprint"],
+                "parameters": info["best_params"],
+                "metrics": info["test_metrics"],
+                "data_path": str(cfg.data),
+                "target": cfg.target,
+            },
+        )
     return {"name": version.name, "version": version.version, "path": str(version.path)}
 
 
@@ -448,9 +449,9 @@ def _add_objective(
 
 def _headline(evaluation: dict[str, Any]) -> dict[str, float]:
     """Metric name -> value, for the model's lineage and the CLI summary."""
-    return {
-        k: float(v["value"]) for k, v in evaluation["metrics"].items() if v.get("value") is not None
-    }
+    values = {k: v.get("value") for k, v in evaluation["metrics"].items()}
+    # NaN (an undefined metric) is not JSON: leave it out of the lineage.
+    return {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}
 
 
 def _default_name(cfg: TrainConfig) -> str:
