@@ -137,10 +137,9 @@ class OneVsOneClassifier(MulticlassWrapper):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from polyclass.linear import OneVsOneClassifier
+    >>> from polyclass import LogisticRegression, OneVsOneClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> model = OneVsOneClassifier(LogisticRegression(max_iter=1000)).fit(X, y)
+    >>> model = OneVsOneClassifier(LogisticRegression(), n_jobs=2).fit(X, y)
     >>> model.predict(X[:3])
     array([0, 0, 0])
     >>> model.predict_proba(X[:1]).sum().round(6)

@@ -104,10 +104,9 @@ class OneVsRestClassifier(MulticlassWrapper):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> from polyclass.linear import OneVsRestClassifier
+    >>> from polyclass import LogisticRegression, OneVsRestClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> model = OneVsRestClassifier(LogisticRegression(max_iter=1000)).fit(X, y)
+    >>> model = OneVsRestClassifier(LogisticRegression(), n_jobs=2).fit(X, y)
     >>> model.predict(X[:3])
     array([0, 0, 0])
     >>> model.predict_proba(X[:1]).sum().round(6)
