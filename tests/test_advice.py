@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 from typing import Any
 
 import numpy as np
@@ -177,3 +179,12 @@ def test_errors(y: list[int], costs: Any, match: str) -> None:
 def test_unknown_pos_label() -> None:
     with pytest.raises(ValueError, match="pos_label=3 is not a label"):
         recommend_metric([0, 1, 1], {"fp": 1, "fn": 2}, pos_label=3)
+
+
+@pytest.mark.parametrize(
+    "module", ["_advice", "_bootstrap", "_decision", "_intervals", "_thresholds"]
+)
+def test_docstring_examples_run(module: str) -> None:
+    mod = importlib.import_module(f"polyclass.metrics.{module}")
+    result = doctest.testmod(mod)
+    assert result.failed == 0 and result.attempted > 0

@@ -132,13 +132,19 @@ SCORE_CASES: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("weights", ["none", "integer", "float with zeros"])
 @pytest.mark.parametrize(("name", "reference", "kwargs"), SCORE_CASES)
 def test_score_metrics_equal_a_loop_and_jackknife(
-    name: str, reference: Callable[..., Any], kwargs: dict[str, Any], weighted: bool
+    name: str, reference: Callable[..., Any], kwargs: dict[str, Any], weights: str
 ) -> None:
     y, s = score_data(7)
-    w = np.random.default_rng(8).integers(1, 4, len(y)).astype(float) if weighted else None
+    rng = np.random.default_rng(8)
+    w = None
+    if weights == "integer":  # few distinct weights: AP's closed-form jackknife
+        w = rng.integers(1, 4, len(y)).astype(float)
+    elif weights == "float with zeros":  # many distinct weights: the generic jackknife
+        w = rng.uniform(0.1, 2.0, len(y))
+        w[[5, 6, 50]] = 0.0
     ev = setup(name, y, s, w, True, kwargs)
     assert isinstance(ev, _ScoreEvaluator)
     record: list[np.ndarray] = []

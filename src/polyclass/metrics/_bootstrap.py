@@ -57,6 +57,8 @@ from ._validation import (
 F64 = NDArray[np.float64]
 # Elements (resamples x atoms) evaluated at once: bounds the memory of a chunk.
 _CHUNK_ELEMENTS = 1 << 21
+# Average precision's closed-form jackknife loops over distinct weights up to this many.
+_MAX_AP_WEIGHTS = 64
 # Score metrics evaluated in batch, with the keyword arguments that path understands.
 _SCORE_METRICS = {
     "roc_auc_score": {"max_fpr", "average", "multi_class", "labels"},
@@ -239,9 +241,67 @@ class _ScoreEvaluator(_Evaluator):
                     (w_pos * auc - w * v10) / (w_pos - w),
                     (w_neg * auc - w * v01) / (w_neg - w),
                 )
-            keep = w > 0
-            return values[keep], np.ones(int(keep.sum()))
-        # Generic: each leave-one-out weight vector through the batched stages. Rows
+            return values, np.ones(len(values))
+        # Rows of zero weight were dropped by the sort; leaving one out changes nothing.
+        n_zero = len(pos) - len(self.ss.order)
+        if self.name == "average_precision_score":
+            uniq_w = np.unique(self.ss.pos_w + self.ss.neg_w)
+            if len(uniq_w) <= _MAX_AP_WEIGHTS:
+                values = self._ap_jackknife(uniq_w)
+                return _with_unchanged(values, np.ones(len(values)), n_zero, self._full())
+        values, mult = self._generic_jackknife()
+        return _with_unchanged(values, mult, n_zero, self._full())
+
+    def _full(self) -> float:
+        return float(self._value(self.ss.pos_w, self.ss.neg_w))
+
+    def _ap_jackknife(self, uniq_w: F64) -> F64:
+        """Leave-one-out average precision of every sorted row, ``O(T)`` per weight value.
+
+        With ``q(a, b) = a / (a + b)`` (0 when ``a + b == 0``), ``AP = sum_k dtps_k
+        q(tps_k, fps_k) / P``. Leaving out a row of weight ``u`` in tie group ``g``
+        lowers ``tps_k`` (a positive) or ``fps_k`` (a negative) by ``u`` for every
+        ``k >= g``, and a positive also lowers ``dtps_g`` and ``P`` by ``u``: a prefix sum
+        plus a suffix sum that depends only on ``u``.
+        """
+        ss = self.ss
+        tps, fps = curve_counts(ss.pos_w, ss.neg_w, ss.threshold_idx)
+        dtps = np.diff(tps, prepend=0.0)
+        n_pos = tps[-1]
+
+        def q(a: F64, b: F64) -> F64:
+            d = a + b
+            return np.divide(a, d, out=np.zeros_like(a), where=d > 0)
+
+        terms = dtps * q(tps, fps)
+        before = np.cumsum(terms) - terms  # sum over k < g
+        group = np.searchsorted(ss.threshold_idx, np.arange(len(ss.order)))
+        u_row = ss.pos_w + ss.neg_w
+        is_pos = ss.pos_w > 0
+        out = np.empty(len(ss.order))
+        for u in uniq_w:
+            rows = np.flatnonzero(u_row == u)
+            g = group[rows]
+            # A positive of weight u left out.
+            a = dtps * q(tps - u, fps)
+            after_a = np.cumsum(a[::-1])[::-1] - a  # sum over k > g
+            s_pos = before[g] + (dtps[g] - u) * q(tps[g] - u, fps[g]) + after_a[g]
+            p_pos = n_pos - u
+            # A negative of weight u left out.
+            b = dtps * q(tps, fps - u)
+            from_b = np.cumsum(b[::-1])[::-1]  # sum over k >= g
+            s_neg = before[g] + from_b[g]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                val = np.where(
+                    is_pos[rows],
+                    np.where(p_pos > 0, s_pos / p_pos, 0.0),
+                    np.where(n_pos > 0, s_neg / n_pos, 0.0),
+                )
+            out[rows] = np.maximum(val, 0.0)
+        return out
+
+    def _generic_jackknife(self) -> tuple[F64, F64]:
+        # Each leave-one-out weight vector through the batched stages, O(n) each. Rows
         # in the same (tie group, class, weight) give the same value.
         ss = self.ss
         group = np.zeros(len(ss.order), dtype=np.intp)
@@ -261,6 +321,13 @@ class _ScoreEvaluator(_Evaluator):
             keepw[np.arange(len(rows)), rows] = 0.0
             values[lo : lo + step] = self._value(keepw * ss.pos_w, keepw * ss.neg_w)
         return values, mult.astype(np.float64)
+
+
+def _with_unchanged(values: F64, mult: F64, n_same: int, full: float) -> tuple[F64, F64]:
+    """Add ``n_same`` leave-one-out values equal to the full-data value."""
+    if n_same == 0:
+        return values, mult
+    return np.append(values, full), np.append(mult, float(n_same))
 
 
 class _LoopEvaluator(_Evaluator):
