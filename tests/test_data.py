@@ -93,6 +93,21 @@ def test_chunks_keep_training_dtypes(tmp_path: Path) -> None:
     assert first["zip"].tolist() == ["02134", "02135"]
 
 
+def test_csv_read_in_chunks_keeps_types(tmp_path: Path) -> None:
+    n = 25_000  # three chunks of 10,000 rows with two columns
+    text = np.where(np.arange(n) < 12_000, None, "t").astype(object)
+    df = pd.DataFrame({"text": text, "num": np.r_[np.arange(n - 1), 0.5]})
+    path = tmp_path / "big.csv"
+    df.to_csv(path, index=False)
+    back = load_table(path)
+    assert back["text"].dtype == "str" and back["text"].isna().sum() == 12_000
+    assert back["num"].dtype == np.float64 and back["num"].iloc[-1] == 0.5
+    assert back.index.equals(pd.RangeIndex(n))
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b\n")
+    assert list(load_table(header_only).columns) == ["a", "b"]
+
+
 def test_load_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"No such file: '.*nope\.csv'"):
         load_table(tmp_path / "nope.csv")
