@@ -23,6 +23,19 @@ from polyclass.report._html import (
 )
 from polyclass.report._plots import PALETTE, Bar, bar_chart, esc
 
+TOP_BARS = 20  # longest bar charts (association with the target)
+FOLD_ROWS = 15  # feature tables longer than this start folded
+
+
+def _fold(title: str, body: str, n_rows: int) -> str:
+    """A heading and its table, folded into <details> when the table is long."""
+    if n_rows <= FOLD_ROWS:
+        return f"<h3>{esc(title)}</h3>{body}"
+    return (
+        f"<h3>{esc(title)}</h3><details><summary>Show all {n_rows:,} rows</summary>{body}</details>"
+    )
+
+
 KNOWN = {
     "n_rows",
     "rows",
@@ -170,16 +183,34 @@ def _features_tables(features: Mapping[str, Any], missingness: Any) -> str:
             )
     out = ""
     if numeric:
-        out += "<h3>Numeric features</h3>" + table(
-            ["Feature", "dtype", "Missing", "Mean", "Std", "Min", "Median", "Max", "Distribution"],
-            numeric,
-            numeric=[False, False, True, True, True, True, True, True, False],
+        out += _fold(
+            "Numeric features",
+            table(
+                [
+                    "Feature",
+                    "dtype",
+                    "Missing",
+                    "Mean",
+                    "Std",
+                    "Min",
+                    "Median",
+                    "Max",
+                    "Distribution",
+                ],
+                numeric,
+                numeric=[False, False, True, True, True, True, True, True, False],
+            ),
+            len(numeric),
         )
     if other:
-        out += "<h3>Categorical and boolean features</h3>" + table(
-            ["Feature", "Kind", "Missing", "Distinct", "Most frequent"],
-            other,
-            numeric=[False, False, True, True, False],
+        out += _fold(
+            "Categorical and boolean features",
+            table(
+                ["Feature", "Kind", "Missing", "Distinct", "Most frequent"],
+                other,
+                numeric=[False, False, True, True, False],
+            ),
+            len(other),
         )
     return out
 
@@ -213,11 +244,12 @@ def _per_class_table(per_class: Mapping[str, Any]) -> str:
                     fmt(mean) + (f" <span class='ci'>± {fmt(std)}</span>" if is_num(std) else "")
                 )
         rows.append([f"<code>{esc(name)}</code>", *cells])
-    return (
-        "<h3>By class</h3><p class='note'>Numeric features: mean ± standard deviation in each "
-        "class. Categorical features: the most common value in each class and its share.</p>"
-        + table(["Feature", *classes], rows, numeric=[False] + [True] * len(classes))
+    note = (
+        "<p class='note'>Numeric features: mean ± standard deviation in each class. "
+        "Categorical features: the most common value in each class and its share.</p>"
     )
+    body = table(["Feature", *classes], rows, numeric=[False] + [True] * len(classes))
+    return _fold("By class", note + body, len(rows))
 
 
 def _correlations(corr: Any) -> str:
@@ -230,12 +262,12 @@ def _correlations(corr: Any) -> str:
             Bar(str(a.get("feature")), float(a["value"]), note=_measure(a.get("measure")))
             for a in assoc
             if isinstance(a, Mapping) and is_num(a.get("value"))
-        ]
+        ][:TOP_BARS]
         if bars:
             out += bar_chart(
                 bars,
                 title="Association with the target",
-                x_label="strength (0 to 1)",
+                x_label="η (correlation ratio); Cramér's V where marked",
                 width=480,
                 x_range=(0.0, 1.0),
             )
