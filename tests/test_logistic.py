@@ -314,3 +314,16 @@ def test_fit_binary_logistic_needs_both_classes() -> None:
     X, _ = _data(2)
     with pytest.raises(ValueError, match="both a positive and a negative"):
         fit_binary_logistic(LogisticRegression(), X, np.ones(X.shape[0], dtype=bool), None)
+
+
+def test_many_coefficient_lasso_matches_liblinear() -> None:
+    # more than 600 coefficients: the accelerated proximal-gradient path
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 700, density=0.05, format="csr", random_state=0)
+    y = (X @ rng.normal(size=700) + 0.3 * rng.normal(size=300) > 0).astype(int)
+    common = {"C": 2.0, "l1_ratio": 1.0, "fit_intercept": False}
+    ref = SkLogisticRegression(solver="liblinear", tol=1e-10, max_iter=10_000, **common)
+    ref.fit(X, y)
+    ours = LogisticRegression(tol=1e-8, max_iter=5000, **common).fit(X, y)
+    assert _objective(ours, X, y) <= _objective(ref, X, y) * (1 + 1e-8)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max())
