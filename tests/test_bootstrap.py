@@ -80,16 +80,22 @@ LABEL_CASES: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize("stratify", [True, False])
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("weights", ["none", "few values", "continuous"])
 @pytest.mark.parametrize(("name", "reference", "kwargs"), LABEL_CASES)
 def test_label_metrics_equal_a_loop_over_the_same_resamples(
-    name: str, reference: Callable[..., Any], kwargs: dict[str, Any], weighted: bool,
+    name: str, reference: Callable[..., Any], kwargs: dict[str, Any], weights: str,
     stratify: bool,
 ) -> None:
     y, p = label_data(1)
-    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y)) if weighted else None
+    rng = np.random.default_rng(2)
+    w = {
+        "none": None,
+        "few values": rng.choice([0.5, 2.0], len(y)),  # resampled as (cell, weight) groups
+        "continuous": rng.uniform(0.5, 2.0, len(y)),  # resampled as rows
+    }[weights]
     ev = setup(name, y, p, w, stratify, kwargs)
     assert isinstance(ev, _ConfusionEvaluator)
+    assert ev.atoms.by_row == (weights == "continuous")
     record: list[np.ndarray] = []
     theta = _run(ev, 30, np.random.default_rng(5), record)
     counts = np.concatenate(record)
@@ -105,13 +111,18 @@ def test_label_metrics_equal_a_loop_over_the_same_resamples(
             assert np.all(drawn == np.sum(y == cls))
 
 
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("weights", ["none", "few values", "continuous"])
 @pytest.mark.parametrize(("name", "reference", "kwargs"), LABEL_CASES)
 def test_confusion_jackknife_equals_leave_one_out(
-    name: str, reference: Callable[..., Any], kwargs: dict[str, Any], weighted: bool
+    name: str, reference: Callable[..., Any], kwargs: dict[str, Any], weights: str
 ) -> None:
     y, p = label_data(3, n=40)
-    w = np.random.default_rng(4).integers(1, 4, len(y)).astype(float) if weighted else None
+    rng = np.random.default_rng(4)
+    w = {
+        "none": None,
+        "few values": rng.integers(1, 3, len(y)).astype(float),
+        "continuous": rng.uniform(0.5, 2.0, len(y)),
+    }[weights]
     ev = setup(name, y, p, w, True, kwargs)
     values, mult = ev.jackknife()
     loo = []

@@ -57,6 +57,9 @@ from ._validation import (
 F64 = NDArray[np.float64]
 # Elements (resamples x atoms) evaluated at once: bounds the memory of a chunk.
 _CHUNK_ELEMENTS = 1 << 21
+# Resample groups of equal (cell, weight) instead of rows when groups hold this many
+# rows on average.
+_MIN_ROWS_PER_ATOM = 8
 # Average precision's closed-form jackknife loops over distinct weights up to this many.
 _MAX_AP_WEIGHTS = 64
 # Score metrics evaluated in batch, with the keyword arguments that path understands.
@@ -144,19 +147,27 @@ class _ConfusionEvaluator(_Evaluator):
         fn: Callable[[NDArray[Any]], NDArray[Any]],
     ) -> None:
         self.k, self.fn = k, fn
+        kk = k * k
         cell = t * k + p
+        self.weighted = w is not None
+        self.cm = np.bincount(cell, weights=w, minlength=kk).reshape(k, k)
+        # Rows with the same (cell, weight) are interchangeable: when they are few
+        # groups, resample the groups (multinomial) instead of the rows.
         if w is None:
-            cells, first, mult = np.unique(cell, return_index=True, return_counts=True)
-            self.cell = cells.astype(np.intp)
-            self.w = np.ones(len(cells))
+            uniq_w, w_code = np.ones(1), np.zeros(len(cell), dtype=np.intp)
+        else:
+            uniq_w, w_code = np.unique(w, return_inverse=True)
+        if len(uniq_w) * kk <= max(64, len(cell) // _MIN_ROWS_PER_ATOM):
+            key, first, mult = np.unique(
+                w_code * kk + cell, return_index=True, return_counts=True
+            )
+            self.cell = (key % kk).astype(np.intp)
+            self.w = uniq_w[key // kk]
             self.atoms = _Atoms(first.astype(np.intp), strata[first], mult.astype(np.int64), False)
         else:
-            self.cell, self.w = cell.astype(np.intp), w
+            self.cell = cell.astype(np.intp)
+            self.w = np.ones(len(cell)) if w is None else w
             self.atoms = _row_atoms(strata)
-        self.cm = np.bincount(
-            cell, weights=w, minlength=k * k
-        ).reshape(k, k)
-        self.weighted = w is not None
 
     def _matrices(self, counts: NDArray[Any]) -> NDArray[Any]:
         b = counts.shape[0]
@@ -179,15 +190,15 @@ class _ConfusionEvaluator(_Evaluator):
     def jackknife(self) -> tuple[F64, F64]:
         # Removing a row of weight w from cell c gives cm - w * e_c: one value per
         # distinct (cell, weight).
-        if self.weighted:
+        if self.atoms.by_row:
             pairs = np.stack([self.cell.astype(np.float64), self.w], axis=1)
             uniq, mult = np.unique(pairs, axis=0, return_counts=True)
             cells, ws = uniq[:, 0].astype(np.intp), uniq[:, 1]
-            base: NDArray[Any] = self.cm.astype(np.float64)
         else:
-            cells, mult = self.cell, self.atoms.multiplicity
-            ws = np.ones(len(cells), dtype=np.int64)
-            base = self.cm
+            cells, ws, mult = self.cell, self.w, self.atoms.multiplicity
+        base: NDArray[Any] = self.cm
+        if not self.weighted:
+            ws = ws.astype(np.int64)
         values = np.empty(len(cells))
         step = max(1, _CHUNK_ELEMENTS // (self.k * self.k))
         for lo in range(0, len(cells), step):
