@@ -1,11 +1,12 @@
 """Bootstrap confidence intervals for any metric, vectorized over the resamples.
 
 A resample is a vector of counts: how many times each *atom* of the data is drawn.
-An atom is a row, or -- for label metrics without sample weights -- a cell of the
-confusion matrix, since rows in the same cell are interchangeable: drawing ``n_s``
-rows uniformly from a stratum gives the same distribution of confusion matrices as
-drawing them from a multinomial over that stratum's cells, at a cost of ``O(K^2)``
-instead of ``O(n)`` per resample. Stratified resampling (the default) draws, within
+An atom is a row or, for label metrics, a group of rows with the same (true,
+predicted, weight) -- such rows are interchangeable: drawing ``n_s`` rows uniformly
+from a stratum gives the same distribution of confusion matrices as drawing from a
+multinomial over that stratum's groups, at a cost of ``O(groups)`` instead of ``O(n)``
+per resample. Groups are used when they are few (no weights, or a few weight values
+such as class weights); continuous weights resample rows. Stratified resampling (the default) draws, within
 each true class, as many rows as that class has, so every resample keeps the class
 counts of the data.
 
