@@ -6,9 +6,9 @@ predicted, weight) -- such rows are interchangeable: drawing ``n_s`` rows unifor
 from a stratum gives the same distribution of confusion matrices as drawing from a
 multinomial over that stratum's groups, at a cost of ``O(groups)`` instead of ``O(n)``
 per resample. Groups are used when they are few (no weights, or a few weight values
-such as class weights); continuous weights resample rows. Stratified resampling (the default) draws, within
-each true class, as many rows as that class has, so every resample keeps the class
-counts of the data.
+such as class weights); continuous weights resample rows. Stratified resampling (the
+default) draws, within each true class, as many rows as that class has, so every
+resample keeps the class counts of the data.
 
 Resamples are evaluated in chunks, never one by one:
 
