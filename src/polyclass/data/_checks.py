@@ -325,18 +325,26 @@ def check_data(
     for feature in schema.features:
         name = feature.name
         s = df[name] if keep_rows is None else df[name][keep_rows]
-        n_missing = int(s.isna().sum())
-        n_unique = int(s.nunique(dropna=True))
+        isna = s.isna().to_numpy()
+        n_missing = int(isna.sum())
+        x: NDArray[np.float64] | None = None
+        if feature.kind == "numeric" and pd.api.types.is_float_dtype(s.dtype):
+            # floats: min/max tell "constant" without hashing every value
+            x = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            present = x[~isna]
+            n_unique = 0 if present.size == 0 else 1 if present.min() == present.max() else 2
+        else:
+            n_unique = int(s.nunique(dropna=True))
         if n_missing:
             missing_by[name] = n_missing
-            positions = np.flatnonzero(s.isna().to_numpy())
+            positions = np.flatnonzero(isna)
             if original_rows is not None:
                 positions = original_rows[positions]
             warnings.append(DataIssue(name, "missing_values", (
                 f"Column {name!r} has {n_missing} missing value(s) ({n_missing / n:.1%}; "
                 f"rows {_rows(positions)}); they are imputed.")))
-        if feature.kind == "numeric" and pd.api.types.is_float_dtype(s.dtype):
-            n_inf = int(np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+        if x is not None:
+            n_inf = int(np.isinf(x).sum())
             if n_inf:
                 inf_by[name] = n_inf
                 warnings.append(DataIssue(name, "infinite_values", (
