@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
@@ -39,9 +40,20 @@ METRIC_NAMES = {
 }
 
 
+_FBETA = re.compile(r"^fbeta(?:_(macro|micro|weighted))?\(beta=([0-9.]+)\)$")
+
+
 def metric_name(key: Any) -> str:
-    """Readable name of a metric key (unknown keys are shown as given)."""
-    return METRIC_NAMES.get(str(key), str(key))
+    """Readable name of a metric key (unknown keys are shown as given).
+
+    ``fbeta(beta=2.23607)`` reads ``F-beta (β=2.24)``.
+    """
+    text = str(key)
+    match = _FBETA.match(text)
+    if match:
+        avg = f"{match.group(1)} " if match.group(1) else ""
+        return f"{avg.capitalize()}F-beta (β={float(match.group(2)):.3g})".strip()
+    return METRIC_NAMES.get(text, text)
 
 
 def is_num(v: Any) -> TypeGuard[float]:

@@ -85,6 +85,7 @@ svg.plot .tick{font-size:11px;fill:#59636e}
 svg.plot .axis{font-size:12px;fill:#2f363d}
 svg.plot .cell{font-size:11px}
 svg.plot .note{font-size:11px;fill:#59636e}
+svg.plot .marker{font-size:11.5px;font-weight:600;fill:var(--ink)}
 svg.plot .frame{fill:none;stroke:#c9d1d9}
 svg.plot path:hover{stroke-width:3.2}
 .legend{list-style:none;margin:8px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:3px 16px;

@@ -136,7 +136,7 @@ def _axes(fr: Frame, x_label: str, y_label: str) -> list[str]:
         out.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y1}" stroke="{GRID}"/>')
         out.append(
             f'<text x="{x:.1f}" y="{y0 + 15}" text-anchor="middle" class="tick">'
-            f"{fmt_tick(t)}</text>"
+            f"{fmt_tick(t, x_ticks)}</text>"
         )
     out.append(f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" class="frame"/>')
     out.append(
@@ -228,14 +228,22 @@ def line_chart(
             f'<line x1="{fr.left}" y1="{y:.1f}" x2="{fr.width - fr.right}" y2="{y:.1f}" '
             f'stroke="#b0b7bf" stroke-dasharray="4 4"><title>{esc(hline[1])}</title></line>'
         )
+    label = ""
     if vline is not None and x_range[0] <= vline[0] <= x_range[1]:
         x = fr.sx(vline[0])
         body.append(
             f'<line x1="{x:.1f}" y1="{fr.top}" x2="{x:.1f}" y2="{fr.height - fr.bottom}" '
             f'stroke="{INK}" stroke-width="1.2" stroke-dasharray="3 3"/>'
-            f'<text x="{x + 4:.1f}" y="{fr.top + 12}" class="note">{esc(vline[1])}</text>'
+        )
+        # label at the foot of the line, haloed so curves never hide it
+        right = x < (fr.left + fr.width - fr.right) / 2
+        label = (
+            f'<text x="{x + (5 if right else -5):.1f}" y="{fr.height - fr.bottom - 8}" '
+            f'text-anchor="{"start" if right else "end"}" class="note marker" '
+            f'paint-order="stroke" stroke="#fff" stroke-width="4">{esc(vline[1])}</text>'
         )
     body.extend(_path(fr, s) for s in series)
+    body.append(label)
     svg = (
         f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" aria-label="{esc(title)}">{"".join(body)}</svg>'
@@ -393,13 +401,14 @@ def bar_chart(
         tip = esc(f"{r.name}: {r.value:.4g}")
         if r.low is not None and r.high is not None:
             x_lo, x_hi = fr.sx(r.low), fr.sx(r.high)
+            err = color if dots else "#3d444d"
             body.append(
                 f'<line x1="{x_lo:.1f}" y1="{cy:.1f}" x2="{x_hi:.1f}" y2="{cy:.1f}" '
-                f'stroke="{color}" stroke-width="1.5"/>'
+                f'stroke="{err}" stroke-width="1.3"/>'
                 f'<line x1="{x_lo:.1f}" y1="{cy - 4:.1f}" x2="{x_lo:.1f}" y2="{cy + 4:.1f}" '
-                f'stroke="{color}" stroke-width="1.5"/>'
+                f'stroke="{err}" stroke-width="1.3"/>'
                 f'<line x1="{x_hi:.1f}" y1="{cy - 4:.1f}" x2="{x_hi:.1f}" y2="{cy + 4:.1f}" '
-                f'stroke="{color}" stroke-width="1.5"/>'
+                f'stroke="{err}" stroke-width="1.3"/>'
             )
         xv = fr.sx(r.value)
         if dots:
@@ -444,20 +453,20 @@ def reliability_chart(
     )
     body.append(_path(fr, main))
     # counts as a strip of bars under the diagram
-    hist_h = 56
+    hist_h = 60
     total_h = fr.height + hist_h
     cmax = max((b["count"] for b in bins), default=1.0) or 1.0
-    base = total_h - 8
+    base = total_h - 4
     for b in bins:
         x0, x1 = fr.sx(b["lower"]), fr.sx(b["upper"])
-        h = (hist_h - 14) * b["count"] / cmax
+        h = (hist_h - 16) * b["count"] / cmax
         lo, hi, count = b["lower"], b["upper"], b["count"]
         tip = esc(f"{lo:.1f}{EN_DASH}{hi:.1f}: {count:.0f} rows")
         body.append(
             f'<rect x="{x0 + 1:.1f}" y="{base - h:.1f}" width="{max(x1 - x0 - 2, 1):.1f}" '
             f'height="{max(h, 0.5):.1f}" fill="{PALETTE[3]}"><title>{tip}</title></rect>'
         )
-    body.append(f'<text x="{fr.left}" y="{fr.height + 6}" class="note">rows per bin</text>')
+    body.append(f'<text x="{fr.left}" y="{fr.height + 8}" class="note">rows per bin</text>')
     svg = (
         f'<svg class="plot" viewBox="0 0 {width} {total_h}" width="{width}" height="{total_h}" '
         f'role="img" aria-label="{esc(title)}">{"".join(body)}</svg>'

@@ -143,7 +143,7 @@ def render_html(context: Mapping[str, Any]) -> str:
                 threshold=threshold,
                 collapse_curves=True,
             ),
-            threshold_section(context.get("threshold")),
+            threshold_section(context.get("threshold"), _classes(context)),
             evaluation_section(
                 context.get("test"),
                 section_id="test",
@@ -160,6 +160,15 @@ def render_html(context: Mapping[str, Any]) -> str:
         "nothing from the network. The same numbers are in <code>metrics.json</code>."
     )
     return page(title=title, heading=heading, meta=meta, toc=TOC, body=body, footer=footer)
+
+
+def _classes(context: Mapping[str, Any]) -> list[Any]:
+    """The class labels, from the problem or else from an evaluation."""
+    for key in ("problem", "test", "validation"):
+        classes = _mapping(context.get(key)).get("classes")
+        if isinstance(classes, list) and classes:
+            return classes
+    return []
 
 
 def _mapping(v: Any) -> Mapping[str, Any]:

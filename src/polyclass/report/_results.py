@@ -483,7 +483,9 @@ def explain_section(coefficients: Any, importance: Any) -> str:
             "deviation. It measures the whole pipeline, so it is in the units of the input "
             "table.</p>"
         )
-        parts.append(bar_chart(bars, title="Top features", x_label=f"drop in {metric}"))
+        parts.append(
+            bar_chart(bars, title="Top features", x_label=f"drop in {metric_name(metric)}")
+        )
         if len(feats) > 20:
             parts.append(f'<p class="note">Top 20 of {len(feats)} features shown.</p>')
     else:

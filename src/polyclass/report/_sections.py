@@ -303,7 +303,25 @@ def threshold_value(threshold: Any) -> float | None:
     return float(threshold) if is_num(threshold) else None
 
 
-def threshold_section(threshold: Any) -> str:
+def _cost_matrix(matrix: Any, classes: Sequence[Any]) -> str:
+    """A cost matrix as a table: rows the true class, columns the predicted class."""
+    names = [str(c) for c in classes]
+    ok = (
+        isinstance(matrix, list)
+        and len(matrix) == len(names)
+        and all(isinstance(r, list) and len(r) == len(names) for r in matrix)
+    )
+    if not ok:
+        return kv_table({"cost matrix": matrix})
+    rows = [[f"<b>{esc(n)}</b>", *(fmt(v) for v in r)] for n, r in zip(names, matrix, strict=True)]
+    return (
+        "<h3>Cost matrix</h3><p class='note'>Cost of predicting the column's class when the "
+        "row's class is true.</p>"
+        + table(["true \\ predicted", *names], rows, numeric=[False] + [True] * len(names))
+    )
+
+
+def threshold_section(threshold: Any, classes: Sequence[Any] = ()) -> str:
     """The chosen operating point or cost-minimising decision rule."""
     parts = ['<section id="threshold"><h2>Operating point</h2>']
     if threshold is None or threshold == {}:
@@ -314,10 +332,16 @@ def threshold_section(threshold: Any) -> str:
     if isinstance(threshold, Mapping):
         desc = threshold.get("description") or threshold.get("reason")
         if desc:
-            parts.append(f'<p class="lede">{esc(desc)}</p>')
-        parts.append(
-            kv_table({k: v for k, v in threshold.items() if k not in ("description", "reason")})
-        )
+            parts.append(f'<p class="lede">{esc(str(desc)[:1].upper() + str(desc)[1:])}.</p>')
+        shown = {
+            k: v
+            for k, v in threshold.items()
+            if k not in ("description", "reason", "cost_matrix") and v is not None
+        }
+        if shown:
+            parts.append(kv_table(shown))
+        if threshold.get("cost_matrix") is not None:
+            parts.append(_cost_matrix(threshold["cost_matrix"], classes))
     else:
         parts.append(kv_table({"threshold": threshold}))
     parts.append("</section>")
