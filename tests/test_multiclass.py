@@ -316,6 +316,13 @@ def test_clear_errors(cls: Any) -> None:
         model.predict(X[:, :3])
 
 
+def test_ovo_pair_without_weight_is_refused() -> None:
+    X, y, _ = problem(3, seed=16)
+    weights = np.where(y == 2, 1.0, 0.0)  # the pair (0, 1) has nothing to fit
+    with pytest.raises(ValueError, match="0 vs 1 sum to zero"):
+        OneVsOneClassifier(LogisticRegression()).fit(X, y, sample_weight=weights)
+
+
 @pytest.mark.parametrize("cls", [OneVsRestClassifier, OneVsOneClassifier])
 def test_convergence_warning_reaches_the_caller(cls: Any) -> None:
     X, y, _ = problem(3, seed=14)

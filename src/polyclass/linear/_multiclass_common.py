@@ -214,6 +214,11 @@ def fold_class_weight(
     return weights if sample_weight is None else sample_weight * weights
 
 
+def plain(label: Any) -> Any:
+    """A NumPy scalar label as the Python value, for readable messages."""
+    return label.item() if isinstance(label, np.generic) else label
+
+
 def check_weight_sum(weights: npt.NDArray[Any] | None, problem: str) -> None:
     if weights is not None and not np.sum(weights) > 0:
         raise ValueError(

@@ -27,6 +27,7 @@ from polyclass.linear._multiclass_common import (
     check_weight_support,
     fast_fit_function,
     fold_class_weight,
+    plain,
     run_threads,
     validate_fast_params,
 )
@@ -190,7 +191,16 @@ class OneVsOneClassifier(MulticlassWrapper):
         if fast is not None:
             template = clone(self.estimator)
             arguments = [
-                (fast, template, X, y_encoded, i, j, weights, tuple(self.classes_[[i, j]]))
+                (
+                    fast,
+                    template,
+                    X,
+                    y_encoded,
+                    i,
+                    j,
+                    weights,
+                    (plain(self.classes_[i]), plain(self.classes_[j])),
+                )
                 for i, j in pairs
             ]
             results = run_threads(_fit_pair_fast, arguments, self.n_jobs)

@@ -26,6 +26,7 @@ from polyclass.linear._multiclass_common import (
     fast_fit_function,
     fold_class_weight,
     n_rows,
+    plain,
     run_threads,
     validate_fast_params,
 )
@@ -172,7 +173,7 @@ class OneVsRestClassifier(MulticlassWrapper):
         problems = [1] if len(self.classes_) == 2 else list(range(len(self.classes_)))
         template = clone(self.estimator)
         arguments = [
-            (fit, template, X, y_encoded == k, weights, f"{self.classes_[k]!r} vs rest")
+            (fit, template, X, y_encoded == k, weights, f"{plain(self.classes_[k])!r} vs rest")
             for k in problems
         ]
         results = run_threads(_fit_fast, arguments, self.n_jobs)
