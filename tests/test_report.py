@@ -340,3 +340,34 @@ def test_bad_arguments(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(NotADirectoryError, match="not a directory"):
         write_report(blocker, {})
+
+
+def test_decision_rules_render_readably(tmp_path: Path) -> None:
+    ctx = build_context("wine")
+    ctx["threshold"] = {
+        "kind": "cost",
+        "threshold": None,
+        "positive_class": None,
+        "cost_matrix": [[0, 1, 4], [1, 0, 1], [9, 1, 0]],
+        "description": "predict the class of least expected cost under the given cost matrix",
+    }
+    text = render_html(ctx)
+    section = text[text.index('id="threshold"') : text.index('id="test"')]
+    assert "Cost matrix" in section and "true \\ predicted" in section
+    assert "Predict the class of least expected cost" in section
+    assert "positive class" not in section  # None-valued fields are left out
+    assert all(f"<b>{c}</b>" in section for c in ctx["test"]["classes"])
+
+
+def test_metric_names_read_well() -> None:
+    from polyclass.report._html import metric_name
+
+    assert metric_name("f1_macro") == "Macro F1"
+    assert metric_name("fbeta(beta=2.23607)") == "F-beta (β=2.24)"
+    assert metric_name("something_new") == "something_new"
+
+
+def test_files_are_readable_by_others(tmp_path: Path) -> None:
+    html_path, json_path = write_report(tmp_path, {})
+    assert html_path.stat().st_mode & 0o777 == 0o644
+    assert json_path.stat().st_mode & 0o777 == 0o644
