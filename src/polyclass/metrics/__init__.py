@@ -27,6 +27,7 @@ from polyclass.metrics._prf import (
     recall_score,
     specificity_score,
 )
+from polyclass.metrics._report import classification_report
 
 # isort: split
 # --- score metrics (ranking, curves, probabilistic) ---
@@ -69,6 +70,7 @@ __all__: list[str] = [
     "bayes_decision",
     "bootstrap_ci",
     "brier_score_loss",
+    "classification_report",
     "cohen_kappa_score",
     "confusion_matrix",
     "delong_test",

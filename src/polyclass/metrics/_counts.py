@@ -29,7 +29,8 @@ class LabelConfusion:
     true_present: NDArray[np.bool_]  # which classes occur in y_true (weights aside)
     # With weights: per-class weight sums of y_true and y_pred summed in sample order
     # (as scikit-learn does), so printed supports match it to the last digit.
-    margins: tuple[NDArray[Any], NDArray[Any]] | None = None
+    # (true sums, predicted sums, total weight)
+    margins: tuple[NDArray[Any], NDArray[Any], NDArray[Any]] | None = None
 
     @property
     def y_type(self) -> str:
@@ -111,6 +112,7 @@ def _direct_int(
         margins = (
             np.bincount(_shift(ti, lo), weights=w, minlength=size)[sel],
             np.bincount(_shift(pi, lo), weights=w, minlength=size)[sel],
+            np.asarray(w.sum()),
         )
     return LabelConfusion(classes, np.ascontiguousarray(counts), true_present, margins)
 
@@ -184,10 +186,14 @@ def label_confusion(
 
 def _margins(
     tc: NDArray[Any], pc: NDArray[Any], k: int, w: NDArray[np.float64] | None
-) -> tuple[NDArray[Any], NDArray[Any]] | None:
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]] | None:
     if w is None:
         return None
-    return np.bincount(tc, weights=w, minlength=k), np.bincount(pc, weights=w, minlength=k)
+    return (
+        np.bincount(tc, weights=w, minlength=k),
+        np.bincount(pc, weights=w, minlength=k),
+        np.asarray(w.sum()),
+    )
 
 
 def embed(cm: NDArray[Any], classes: NDArray[Any], into: NDArray[Any]) -> NDArray[Any]:

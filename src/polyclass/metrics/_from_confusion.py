@@ -361,6 +361,10 @@ def balanced_accuracy_from_confusion(
         if adjusted:
             chance = 1 / n_valid
             score = (score - chance) / (1 - chance)
+    if adjusted and cm.ndim == 2 and n_valid == 1:
+        # scikit-learn divides NumPy scalars by 1 - 1/1 = 0 and NumPy warns
+        what = "invalid value" if np.isnan(score) else "divide by zero"
+        warnings.warn(f"{what} encountered in scalar divide", RuntimeWarning, stacklevel=2)
     return np.asarray(score)
 
 

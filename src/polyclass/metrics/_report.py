@@ -117,7 +117,7 @@ def report_from_cm(
     digits: int = 2,
     output_dict: bool = False,
     zero_division: Any = "warn",
-    margins: tuple[Array, Array] | None = None,
+    margins: tuple[Array, Array, Array] | None = None,
 ) -> str | dict[str, Any]:
     """classification_report from a (K, K) matrix over sorted ``classes``."""
     check_zero_division(_FUNC, zero_division)

@@ -36,7 +36,10 @@ class SetCounts:
 
     @property
     def tn(self) -> Array:
-        return np.asarray(self.neg_sum - (self.pred_sum - self.tp))
+        # scikit-learn's order of operations: total - tp - fp - fn
+        fp = self.pred_sum - self.tp
+        fn = self.true_sum - self.tp
+        return np.asarray(self.total - self.tp - fp - fn)
 
 
 def y_type_of(n_classes: int) -> str:
@@ -52,7 +55,7 @@ def setcounts_from_confusion(
     labels: Any,
     pos_label: Any,
     keep: Array | str | None,
-    margins: tuple[Array, Array] | None = None,
+    margins: tuple[Array, Array, Array] | None = None,
 ) -> SetCounts:
     """Counts for the labels a set-wise metric reports on, from ``(..., K, K)`` matrices.
 
@@ -82,6 +85,7 @@ def setcounts_from_confusion(
         # scikit-learn rebuilds the sums from its 2x2 matrices: tp + (sum - tp)
         true_sum = tp + (margins[0] - tp)
         pred_sum = tp + (margins[1] - tp)
+        total = margins[2]
     return SetCounts(
         select(tp, idx),
         select(pred_sum, idx),
@@ -95,7 +99,9 @@ def _weighted_count(x: Array, axis: int, w: Array | None) -> Array:
     if w is None:
         return np.asarray(np.count_nonzero(x, axis=axis).astype(np.int64))
     if axis == 0:
-        return np.asarray(w @ x.astype(np.float64))
+        # row-major order of the nonzeros, as scikit-learn's sparse count does
+        rows, cols = np.nonzero(x)
+        return np.bincount(cols, weights=w[rows], minlength=x.shape[1])
     return np.asarray(np.count_nonzero(x, axis=1) * w)
 
 
@@ -131,6 +137,9 @@ def setcounts_from_multilabel(
     tp = _weighted_count(t & p, axis, w)
     pred_sum = _weighted_count(p, axis, w)
     true_sum = _weighted_count(t, axis, w)
+    if w is not None:  # scikit-learn rebuilds the sums from its 2x2 matrices
+        pred_sum = tp + (pred_sum - tp)
+        true_sum = tp + (true_sum - tp)
     if average == "samples":
         total = np.asarray(t.shape[1] * (np.ones(n) if w is None else w))
         return SetCounts(tp, pred_sum, true_sum, total, None, w)

@@ -134,6 +134,11 @@ def check_sample_weight(
     if (w < 0).any():
         bad = int(np.flatnonzero(w < 0)[0])
         raise ValueError(f"{func}: sample_weight must be non-negative; index {bad} is {w[bad]}.")
+    if n_samples and not w.any():
+        raise ValueError(
+            f"{func}: sample weights must contain at least one non-zero number; all "
+            f"{n_samples} are zero."
+        )
     return w
 
 
