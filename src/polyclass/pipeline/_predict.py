@@ -54,7 +54,9 @@ def predict_file(
     writer: Any = None
     rows = 0
     try:
-        for chunk in iter_table_chunks(data, chunksize):
+        # Training dtypes, so a chunk whose text column looks numeric keeps its type.
+        dtypes = model.schema.csv_dtypes()
+        for chunk in iter_table_chunks(data, chunksize, dtype=dtypes):
             missing = [c for c in keep if c not in chunk.columns]
             if missing:
                 raise DataError(f"--keep column(s) {missing} are not in {data}.")
