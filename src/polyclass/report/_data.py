@@ -78,7 +78,7 @@ def _balance_chart(raw: Any) -> str:
         return ""
     total = sum(c for _, c in rows) or 1.0
     bars = [Bar(n, c, note=fmt_pct(c / total)) for n, c in rows]
-    return bar_chart(bars, title="Class balance", x_label="rows", width=480)
+    return bar_chart(bars, title="Class balance", x_label="rows", width=440)
 
 
 def _missing_chart(raw: Any) -> str:
@@ -99,7 +99,7 @@ def _missing_chart(raw: Any) -> str:
         bars,
         title="Missing values (share of rows)",
         x_label="share of rows missing",
-        width=480,
+        width=440,
         x_range=(0.0, max(f for _, f, _ in rows) * 1.08),
     )
 
@@ -240,9 +240,8 @@ def _per_class_table(per_class: Mapping[str, Any]) -> str:
                 cells.append(f"{esc(best)} <span class='ci'>{fmt_pct(mix[best], 0)}</span>")
             else:
                 mean, std = r.get("mean"), r.get("std")
-                cells.append(
-                    fmt(mean) + (f" <span class='ci'>± {fmt(std)}</span>" if is_num(std) else "")
-                )
+                spread = f" <span class='ci'>± {fmt_stat(std)}</span>" if is_num(std) else ""
+                cells.append(fmt_stat(mean) + spread)
         rows.append([f"<code>{esc(name)}</code>", *cells])
     note = (
         "<p class='note'>Numeric features: mean ± standard deviation in each class. "
@@ -268,7 +267,7 @@ def _correlations(corr: Any) -> str:
                 bars,
                 title="Association with the target",
                 x_label="η (correlation ratio); Cramér's V where marked",
-                width=480,
+                width=440,
                 x_range=(0.0, 1.0),
             )
     pairs = corr.get("numeric_pairs") or []

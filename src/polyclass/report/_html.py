@@ -81,12 +81,14 @@ def fmt(v: Any, digits: int = 3) -> str:
 
 
 def fmt_stat(v: Any) -> str:
-    """A data statistic with as many decimals as its size deserves (1,680; 13.00; 0.362)."""
+    """A data statistic with as many decimals as its size deserves (16,800; 1680; 13.00; 0.362)."""
     if not is_num(v):
         return fmt(v)
     a = abs(float(v))
-    if a >= 1000:
+    if a >= 10_000:
         return f"{float(v):,.0f}"
+    if a >= 1000:
+        return f"{float(v):.0f}"
     if a >= 100:
         return f"{float(v):.1f}"
     if a >= 10:
