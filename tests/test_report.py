@@ -117,7 +117,13 @@ def _context(name: str, evil: bool = False) -> dict[str, Any]:
             lr.coef_, list(X.columns), classes, intercept=lr.intercept_
         ),
         "importance": permutation_importance(
-            model.predict_proba, X_te, y_te, "log_loss", n_repeats=2, classes=classes
+            model.predict_proba,
+            X_te,
+            y_te,
+            "log_loss",
+            n_repeats=2,
+            classes=classes,
+            max_samples=200,
         ),
         "model": {
             "name": f"{name}-model",
