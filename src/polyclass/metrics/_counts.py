@@ -18,6 +18,9 @@ from polyclass.metrics._encode import encode, unique_labels
 
 # Count pairs directly over the integer range when the (R, R) table is this small.
 _MAX_PAIR_TABLE = 1 << 22
+# Unweighted integer labels are counted chunk by chunk while the range is this small.
+_CHUNK = 1 << 18
+_MAX_CHUNKED_RANGE = 128
 
 
 @dataclass(frozen=True)
@@ -77,26 +80,74 @@ def _classes_dtype(t: NDArray[Any], p: NDArray[Any]) -> np.dtype[Any]:
     return np.result_type(t.dtype, p.dtype)
 
 
+def _pair_counts_chunked(
+    ti: NDArray[Any], pi: NDArray[Any]
+) -> tuple[NDArray[np.int64], int, int] | None:
+    """Unweighted pair counts over [lo, hi] in one cache-friendly pass over the data.
+
+    Each chunk's min/max, pair codes and bincount run while the chunk is in cache; the
+    small table is re-laid out when a chunk widens the range. None if the range is
+    too wide for a small table.
+    """
+    n = ti.size
+    buf = np.empty(min(n, _CHUNK), dtype=np.int64)
+    table: NDArray[np.int64] | None = None
+    lo = hi = 0
+    for start in range(0, n, _CHUNK):
+        a = ti[start : start + _CHUNK]
+        b = pi[start : start + _CHUNK]
+        c_lo = min(int(a.min()), int(b.min()))
+        c_hi = max(int(a.max()), int(b.max()))
+        if table is None or c_lo < lo or c_hi > hi:
+            new_lo, new_hi = (c_lo, c_hi) if table is None else (min(lo, c_lo), max(hi, c_hi))
+            r_new = new_hi - new_lo + 1
+            if r_new > _MAX_CHUNKED_RANGE:
+                return None
+            grown = np.zeros((r_new, r_new), dtype=np.int64)
+            if table is not None:
+                off = lo - new_lo
+                r_old = hi - lo + 1
+                grown[off : off + r_old, off : off + r_old] = table.reshape(r_old, r_old)
+            table, lo, hi = grown.reshape(-1), new_lo, new_hi
+        r = hi - lo + 1
+        x = buf[: a.size]
+        np.multiply(a, r, out=x, dtype=np.int64)
+        x += b
+        if lo:
+            x -= lo * (r + 1)
+        table += np.bincount(x, minlength=r * r)
+    if table is None:
+        return None
+    r = hi - lo + 1
+    return table.reshape(r, r), lo, hi
+
+
 def _direct_int(
     t: NDArray[Any], p: NDArray[Any], w: NDArray[np.float64] | None
 ) -> LabelConfusion | None:
     """Pair counting over the integer range [lo, hi]; None when the range is too wide."""
     ti, pi = _as_int(t), _as_int(p)
-    lo = min(int(ti.min()), int(pi.min()))
-    hi = max(int(ti.max()), int(pi.max()))
-    r = hi - lo + 1
-    if r * r > max(_MAX_PAIR_TABLE if t.size > (1 << 16) else 0, 16 * t.size + 256):
-        return None
-    pair = np.multiply(ti, r, dtype=np.int64)
-    pair += pi
-    if lo:
-        pair -= lo * (r + 1)
-    counts = np.bincount(pair, weights=w, minlength=r * r).reshape(r, r)
-    if w is None or bool((w > 0).all()):
+    chunked = _pair_counts_chunked(ti, pi) if w is None else None
+    if chunked is not None:
+        counts, lo, hi = chunked
+        r = hi - lo + 1
         seen = counts
     else:
-        seen = np.bincount(pair, minlength=r * r).reshape(r, r)
-    del pair
+        lo = min(int(ti.min()), int(pi.min()))
+        hi = max(int(ti.max()), int(pi.max()))
+        r = hi - lo + 1
+        if r * r > max(_MAX_PAIR_TABLE if t.size > (1 << 16) else 0, 16 * t.size + 256):
+            return None
+        pair = np.multiply(ti, r, dtype=np.int64)
+        pair += pi
+        if lo:
+            pair -= lo * (r + 1)
+        counts = np.bincount(pair, weights=w, minlength=r * r).reshape(r, r)
+        if w is None or bool((w > 0).all()):
+            seen = counts
+        else:
+            seen = np.bincount(pair, minlength=r * r).reshape(r, r)
+        del pair
     present = seen.any(axis=0) | seen.any(axis=1)
     idx = np.flatnonzero(present)
     if len(idx) < r:
