@@ -215,7 +215,7 @@ def train(
     lap(STEPS[4])
 
     # 6. Evaluate on validation; choose the operating point there when costs are given.
-    model = _fit_model(frame.iloc[train_rows], y[train_rows], schema, best.candidate, cfg)
+    model = _fit_model(frame, train_rows, y, schema, best.candidate, cfg)
     val_proba = model.predict_proba(frame.iloc[val_rows])
     decision = _choose_decision(costs, y[val_rows], val_proba, classes, positive_class)
     model.decision = decision
@@ -237,7 +237,7 @@ def train(
 
     # 7. Final fit on train + validation, then test once.
     fit_rows = np.concatenate([train_rows, val_rows])
-    final = _fit_model(frame.iloc[fit_rows], y[fit_rows], schema, best.candidate, cfg)
+    final = _fit_model(frame, fit_rows, y, schema, best.candidate, cfg)
     final.decision = decision
     test_frame = frame.iloc[test_rows]
     test_proba = final.predict_proba(test_frame)
@@ -341,11 +341,24 @@ def train(
 
 
 def _fit_model(
-    frame: pd.DataFrame, y: NDArray[Any], schema: Any, candidate: Candidate, cfg: TrainConfig
+    frame: pd.DataFrame,
+    rows: NDArray[Any],
+    y: NDArray[Any],
+    schema: Any,
+    candidate: Candidate,
+    cfg: TrainConfig,
 ) -> Model:
-    pre = Preprocessor(schema).fit(frame)
+    """Fit preprocessing and the estimator on ``frame``'s ``rows``.
+
+    The row subset is dropped as soon as it is transformed, so the estimator's fit
+    does not run beside a second copy of the table (peak memory on large data).
+    """
+    part = frame.iloc[rows]
+    pre = Preprocessor(schema).fit(part)
+    X = pre.transform(part)
+    del part
     estimator = candidate.build(cfg.n_jobs)
-    estimator.fit(pre.transform(frame), y)
+    estimator.fit(X, y[rows])
     return Model(schema=schema, preprocessor=pre, estimator=estimator)
 
 
