@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from _label_oracle import compare
 
 LABEL_KINDS = ["int", "negint", "str", "bool", "float", "object"]

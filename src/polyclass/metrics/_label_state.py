@@ -71,6 +71,10 @@ class ConfusionMatrixState:
         self.counts_: Array = np.zeros((0, 0), dtype=np.int64)
         self.seen_: Array = np.zeros(0, dtype=bool)
         self.seen_true_: Array = np.zeros(0, dtype=bool)
+        # Whether any update had sample weights: then the rate metrics are computed in
+        # float64 like scikit-learn's weighted sums (confusion_matrix keeps int counts
+        # for integer weights, as scikit-learn's does).
+        self.weighted_ = False
         if labels is not None:
             lab = as_label_array("ConfusionMatrixState", "labels", labels)
             if lab.size == 0:
@@ -124,6 +128,7 @@ class ConfusionMatrixState:
         if t.sample_weight is not None and t.weight_is_int:
             cm = cm.astype(np.int64)
         self._add(lc.classes, cm, np.ones(len(lc.classes), dtype=bool), lc.true_present)
+        self.weighted_ |= t.sample_weight is not None
         return self
 
     def merge(self, other: ConfusionMatrixState) -> ConfusionMatrixState:
@@ -135,6 +140,7 @@ class ConfusionMatrixState:
             )
         if len(other.classes_):
             self._add(other.classes_, other.counts_, other.seen_, other.seen_true_)
+        self.weighted_ |= other.weighted_
         return self
 
     @property
@@ -160,6 +166,7 @@ class ConfusionMatrixState:
             "counts": counts,
             "seen": self.seen_.tolist(),
             "seen_true": self.seen_true_.tolist(),
+            "weighted": self.weighted_,
         }
         return json.dumps(doc)
 
@@ -190,6 +197,7 @@ class ConfusionMatrixState:
             seen = np.array(doc["seen"], dtype=bool)
             seen_true = np.array(doc["seen_true"], dtype=bool)
             fixed = bool(doc["fixed_labels"])
+            weighted = bool(doc["weighted"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(
                 f"ConfusionMatrixState.from_json: malformed document ({exc})."
@@ -204,6 +212,7 @@ class ConfusionMatrixState:
             )
         state = cls()
         state.fixed_labels = fixed
+        state.weighted_ = weighted
         state.classes_, state.counts_, state.seen_, state.seen_true_ = (
             classes, counts, seen, seen_true
         )
@@ -211,16 +220,22 @@ class ConfusionMatrixState:
 
     # --- metrics --------------------------------------------------------------------
 
-    def _view(self) -> tuple[Array, Array, Array]:
-        """Labels seen in the data, their counts and which occurred in y_true."""
+    def _view(self, *, as_counts: bool = False) -> tuple[Array, Array, Array]:
+        """Labels seen in the data, their counts and which occurred in y_true.
+
+        Counts are float64 once weights were used, unless ``as_counts``.
+        """
         if not self.seen_.any():
             raise ValueError(
                 "ConfusionMatrixState: no samples yet; call update(y_true, y_pred) first."
             )
+        counts = self.counts_
+        if self.weighted_ and not as_counts:
+            counts = counts.astype(np.float64, copy=False)
         idx = np.flatnonzero(self.seen_)
         if len(idx) == len(self.classes_):
-            return self.classes_, self.counts_, self.seen_true_
-        return self.classes_[idx], self.counts_[np.ix_(idx, idx)], self.seen_true_[idx]
+            return self.classes_, counts, self.seen_true_
+        return self.classes_[idx], counts[np.ix_(idx, idx)], self.seen_true_[idx]
 
     def accuracy_score(self, *, normalize: bool = True) -> float:
         """As ``accuracy_score`` on all the data seen."""
@@ -256,7 +271,7 @@ class ConfusionMatrixState:
 
     def confusion_matrix(self, *, labels: Any = None, normalize: str | None = None) -> Array:
         """As ``confusion_matrix`` on all the data seen."""
-        classes, cm, seen_true = self._view()
+        classes, cm, seen_true = self._view(as_counts=True)
         return confusion_matrix_from_cm(
             cm, classes, labels=labels, normalize=normalize, true_present=seen_true
         )
