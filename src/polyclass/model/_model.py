@@ -94,6 +94,8 @@ class Model:
     decision: Decision = field(default_factory=Decision)
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: Reference statistics for monitoring, as (JSON meta, arrays); see polyclass.monitor.
+    reference: tuple[dict[str, Any], dict[str, NDArray[Any]]] | None = None
 
     @property
     def classes_(self) -> NDArray[Any]:
@@ -159,6 +161,9 @@ class Model:
             "decision": self.decision.to_dict(),
             "info": self.info,
         }
+        if self.reference is not None:
+            arrays.update({f"ref.{k}": v for k, v in self.reference[1].items()})
+            metadata["reference"] = self.reference[0]
         path = save_artifact(directory, metadata, arrays, overwrite=overwrite)
         self.path = path
         return path
@@ -179,6 +184,7 @@ class Model:
             )
         pre = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("pre.")}
         est = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
+        ref = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("ref.")}
         estimator_cls = _estimator_class(meta["estimator"]["type"])
         return cls(
             schema=Schema.from_dict(meta["schema"]),
@@ -187,6 +193,7 @@ class Model:
             decision=Decision.from_dict(meta["decision"]),
             info=dict(meta.get("info", {})),
             path=artifact.path,
+            reference=(dict(meta["reference"]), ref) if "reference" in meta else None,
         )
 
 

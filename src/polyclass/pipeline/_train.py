@@ -24,6 +24,7 @@ from polyclass.data import DataError, check_data, explore, infer_schema, load_ta
 from polyclass.data import stratified_split as split_rows
 from polyclass.evaluation import coefficient_table, evaluate, permutation_importance
 from polyclass.model import Decision, Model
+from polyclass.monitor import compute_reference
 from polyclass.pipeline._config import TrainConfig
 from polyclass.pipeline._costs import Costs, read_costs
 from polyclass.pipeline._labels import labels_of
@@ -280,6 +281,11 @@ def train(
         "trained_by": _user(),
         "polyclass_version": __version__,
     }
+    # Reference statistics for monitoring: fitted rows' inputs, held-out (test) scores.
+    final.reference = compute_reference(
+        frame.iloc[fit_rows], schema, y=y[fit_rows], classes=final.classes_, proba=test_proba,
+        predicted=test_pred, score_rows="test", performance=final.info["test_metrics"],
+    ).to_state()
     artifact_path = final.save(out / "model", overwrite=True)
     registered: dict[str, Any] | None = None
     if cfg.register:
