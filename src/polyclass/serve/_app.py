@@ -1,0 +1,196 @@
+"""The ASGI application: routes, middleware, and the start and stop of its parts.
+
+``create_app(config)`` loads the model (refusing an artifact whose checksums fail) and
+returns a Starlette app. Its lifespan starts the prediction and feedback logs and the
+registry poller; at shutdown, after uvicorn has let in-flight requests finish, it
+stops polling and flushes the logs, so no answered prediction goes unlogged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from polyclass.serve._endpoints import Endpoints, Logs, json_response
+from polyclass.serve._errors import RequestError
+from polyclass.serve._manager import ModelManager
+from polyclass.serve._metrics import ServerMetrics
+from polyclass.serve._observe import Observe
+from polyclass.serve._openapi import docs_page, openapi_document
+from polyclass.serve._predlog import (
+    ROTATE_BYTES,
+    ROTATE_SECONDS,
+    FeedbackLog,
+    PredictionLog,
+    log_folder,
+)
+from polyclass.serve._security import MAX_BODY_BYTES, Tokens, read_tokens
+from polyclass.serve._served import ServedModel
+
+__all__ = ["CONFIG_ENV", "ServeConfig", "create_app", "create_app_from_env"]
+
+#: Environment variable carrying the JSON config to each uvicorn worker.
+CONFIG_ENV = "POLYCLASS_SERVE_CONFIG"
+
+
+@dataclass
+class ServeConfig:
+    """Everything ``polyclass serve`` can be told.
+
+    Parameters
+    ----------
+    model : str
+        ``name``, ``name@alias``, ``name:version`` or an artifact directory.
+    registry : str, optional
+        Registry URL or directory.
+    log_dir : str, optional
+        Root of the prediction log (``<log_dir>/logs/<model>/``); default the folder
+        holding the registry's artifacts (``./.polyclass``).
+    prediction_log : bool
+        Record every prediction (default True).
+    token_file : str, optional
+        Bearer tokens, one per line; admin and feedback routes then need one.
+    max_body_bytes : int
+        Larger bodies are answered 413.
+    poll_interval : float
+        Seconds between registry look-ups for a moving reference; 0 = never.
+    access_log : bool
+        One JSON line per request on stderr.
+    """
+
+    model: str
+    registry: str | None = None
+    log_dir: str | None = None
+    prediction_log: bool = True
+    token_file: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    poll_interval: float = 5.0
+    access_log: bool = True
+    rotate_bytes: int = ROTATE_BYTES
+    rotate_seconds: float = ROTATE_SECONDS
+
+    def to_env(self) -> str:
+        """The config as JSON, for :data:`CONFIG_ENV`."""
+        return json.dumps(asdict(self))
+
+
+def _routes(e: Endpoints) -> list[Route]:
+    v2m = "/v2/models/{name}"
+    v2v = "/v2/models/{name}/versions/{version}"
+    return [
+        Route("/v2", e.v2_server, methods=["GET"]),
+        Route("/v2/health/live", e.v2_live, methods=["GET"]),
+        Route("/v2/health/ready", e.v2_ready, methods=["GET"]),
+        Route(v2m, e.v2_model, methods=["GET"]),
+        Route(v2v, e.v2_model, methods=["GET"]),
+        Route(v2m + "/ready", e.v2_model_ready, methods=["GET"]),
+        Route(v2v + "/ready", e.v2_model_ready, methods=["GET"]),
+        Route(v2m + "/infer", e.v2_infer, methods=["POST"]),
+        Route(v2v + "/infer", e.v2_infer, methods=["POST"]),
+        Route("/invocations", e.invocations, methods=["POST"]),
+        Route("/ping", e.ping, methods=["GET"]),
+        Route("/health", e.ping, methods=["GET"]),
+        Route("/version", e.version, methods=["GET"]),
+        Route("/feedback", e.feedback, methods=["POST"]),
+        Route("/admin/reload", e.reload, methods=["POST"]),
+        Route("/metrics", e.metrics_route, methods=["GET"]),
+        Route("/openapi.json", e.openapi, methods=["GET"]),
+        Route("/docs", e.docs, methods=["GET"]),
+    ]
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RequestError):  # pragma: no cover - registered for RequestError
+        raise exc
+    return json_response(exc.body(), exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    words = {404: f"No route {request.url.path}; see /docs for the routes.",
+             405: f"{request.method} is not allowed on {request.url.path}; see /docs."}
+    return json_response({"error": words.get(status, str(getattr(exc, "detail", exc))),
+                  "loc": ["path"] if status in (404, 405) else []}, status)
+
+
+def create_app(config: ServeConfig, *, manager: ModelManager | None = None,
+               access_stream: Any = None) -> Starlette:
+    """The server for ``config`` (loads the model now; raises on a bad artifact).
+
+    Examples
+    --------
+    >>> app = create_app(ServeConfig("out/model"))  # doctest: +SKIP
+    """
+    manager = manager or ModelManager(config.model, registry=config.registry,
+                                      poll_interval=config.poll_interval)
+    tokens = Tokens(read_tokens(config.token_file) if config.token_file else None)
+    metrics = ServerMetrics()
+    logs = Logs()
+    document = openapi_document(manager.current)
+    endpoints = Endpoints(manager, metrics, tokens, logs, config.max_body_bytes,
+                          docs_page(document), document)
+    metrics.set_loaded(manager.current.name, manager.current.version_label, None)
+
+    def on_switch(new: ServedModel, old: ServedModel | None) -> None:
+        metrics.set_loaded(new.name, new.version_label,
+                           old.version_label if old is not None else None)
+        doc = openapi_document(new)
+        endpoints.openapi_bytes = json.dumps(doc).encode()
+        endpoints.docs_html = docs_page(doc)
+        if logs.predictions is not None:
+            metrics.log_errors.set(logs.predictions.errors)
+
+    manager.add_listener(on_switch)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.prediction_log:
+            root = Path(config.log_dir) if config.log_dir else manager.log_root()
+            folder = log_folder(root, manager.current.name)
+            options = {"rotate_bytes": config.rotate_bytes,
+                       "rotate_seconds": config.rotate_seconds}
+            logs.predictions = PredictionLog(folder, **options)
+            logs.feedback = FeedbackLog(folder, **options)
+        manager.start()
+        try:
+            yield
+        finally:
+            endpoints.shutting_down = True
+            manager.stop()
+            for log in (logs.predictions, logs.feedback):
+                if log is not None:
+                    log.close()
+
+    stream = access_stream if access_stream is not None else (
+        sys.stderr if config.access_log else None)
+    middleware = [Middleware(Observe, metrics=metrics,  # type: ignore[arg-type]
+                             version=lambda: manager.current.version_label,
+                             max_body=config.max_body_bytes, access_log=stream)]
+    app = Starlette(routes=_routes(endpoints), middleware=middleware, lifespan=lifespan,
+                    exception_handlers={RequestError: _request_error,
+                                        HTTPException: _http_error})
+    app.state.endpoints = endpoints
+    app.state.manager = manager
+    app.state.logs = logs
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """The app for a uvicorn worker, configured by :data:`CONFIG_ENV` (JSON)."""
+    raw = os.environ.get(CONFIG_ENV)
+    if not raw:
+        raise RuntimeError(f"{CONFIG_ENV} is not set; start the server with `polyclass serve`.")
+    return create_app(ServeConfig(**json.loads(raw)))

@@ -1,0 +1,187 @@
+"""The route handlers: Open Inference Protocol v2, MLflow scoring, feedback, admin, ops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import numpy as np
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from polyclass import __version__
+from polyclass.serve._errors import RequestError, not_found
+from polyclass.serve._feedback import parse_feedback
+from polyclass.serve._manager import ModelManager
+from polyclass.serve._metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from polyclass.serve._mlflow import mlflow_response, parse_invocation, parse_json
+from polyclass.serve._plan import Table
+from polyclass.serve._predlog import FeedbackLog, PredictionLog
+from polyclass.serve._protocol_v2 import (
+    infer_response,
+    model_metadata,
+    parse_infer,
+    server_metadata,
+)
+from polyclass.serve._security import Tokens
+from polyclass.serve._served import Prediction, ServedModel
+
+__all__ = ["Endpoints", "Logs", "json_response"]
+
+_JSON = "application/json"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status,
+                    media_type=_JSON)
+
+
+@dataclass
+class Logs:
+    """The prediction and feedback logs (None until the app has started)."""
+
+    predictions: PredictionLog | None = None
+    feedback: FeedbackLog | None = None
+
+
+class Endpoints:
+    """Every route's handler, bound to the server's shared parts."""
+
+    def __init__(self, manager: ModelManager, metrics: ServerMetrics, tokens: Tokens,
+                 logs: Logs, max_body: int, docs_html: str, openapi: dict[str, Any]) -> None:
+        self.manager = manager
+        self.metrics = metrics
+        self.tokens = tokens
+        self.logs = logs
+        self.max_body = max_body
+        self.docs_html = docs_html
+        self.openapi_bytes = orjson.dumps(openapi)
+        self.shutting_down = False
+
+    # ------------------------------------------------------------------ helpers
+    async def _body(self, request: Request) -> bytes:
+        chunks = []
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > self.max_body:
+                raise RequestError(413, f"The request body exceeds {self.max_body} bytes; "
+                                   "send fewer rows per request.", ["body"])
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _model(self, request: Request) -> ServedModel:
+        """The served model, checked against the name and version in the path."""
+        model = self.manager.current
+        request.scope["state"]["model_version"] = model.version_label
+        params = request.path_params
+        name = params.get("name")
+        if name is not None and name != model.name:
+            raise not_found(f"No model named {name!r} here; this server serves "
+                            f"{model.name!r}.", "path", "name")
+        version = params.get("version")
+        if version is not None and version != model.version_label:
+            raise not_found(f"Version {version!r} of {model.name!r} is not loaded; this "
+                            f"server serves version {model.version_label} (it follows "
+                            f"{self.manager.ref}).", "path", "version")
+        return model
+
+    def _predict(self, request: Request, model: ServedModel, table: Table) -> Prediction:
+        prediction = model.predict(table)
+        n = len(prediction.index)
+        state = request.scope["state"]
+        state["rows"] = n
+        counts = np.bincount(prediction.index, minlength=len(model.classes))
+        self.metrics.count_predictions(
+            model.name, model.version_label,
+            [(model.class_strs[i], int(c)) for i, c in enumerate(counts.tolist()) if c], n)
+        log = self.logs.predictions
+        if log is not None and n:
+            enc = prediction.encoded
+            inputs: dict[str, tuple[str, Any]] = {}
+            num = iter(range(enc.numeric.shape[1]))
+            cat = iter(enc.categorical)
+            for f in model.plan.feature_names:
+                kind = model.plan.kinds[f]
+                inputs[f] = (kind, enc.numeric[:, next(num)] if kind == "numeric"
+                             else next(cat))
+            log.record(state["request_id"], model.name,
+                       -1 if model.version is None else model.version, model.class_strs,
+                       prediction.index, prediction.proba, inputs)
+        return prediction
+
+    # ------------------------------------------------------------ OIP v2 routes
+    async def v2_server(self, request: Request) -> Response:
+        return json_response(server_metadata())
+
+    async def v2_live(self, request: Request) -> Response:
+        return json_response({"live": True})
+
+    async def v2_ready(self, request: Request) -> Response:
+        ready = not self.shutting_down
+        return json_response({"ready": ready}, 200 if ready else 503)
+
+    async def v2_model(self, request: Request) -> Response:
+        return json_response(model_metadata(self._model(request)))
+
+    async def v2_model_ready(self, request: Request) -> Response:
+        model = self._model(request)
+        return json_response({"name": model.name, "ready": not self.shutting_down},
+                     200 if not self.shutting_down else 503)
+
+    async def v2_infer(self, request: Request) -> Response:
+        model = self._model(request)
+        document = parse_json(await self._body(request))
+        table, outputs, request_id = parse_infer(document, model.plan)
+        prediction = self._predict(request, model, table)
+        return Response(infer_response(model, prediction, outputs, request_id),
+                        media_type=_JSON)
+
+    # ------------------------------------------------------------ MLflow routes
+    async def invocations(self, request: Request) -> Response:
+        model = self._model(request)
+        body = await self._body(request)
+        table, _ = parse_invocation(body, request.headers.get("content-type", ""), model.plan)
+        prediction = self._predict(request, model, table)
+        proba = request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
+        return Response(mlflow_response(model, prediction, proba=proba), media_type=_JSON)
+
+    async def ping(self, request: Request) -> Response:
+        model = self.manager.current
+        return json_response({"status": "ok", "model": model.name,
+                      "model_version": model.version_label})
+
+    async def version(self, request: Request) -> Response:
+        model = self.manager.current
+        return json_response({"polyclass": __version__, "model": model.name,
+                      "model_version": model.version_label, "follows": self.manager.ref})
+
+    # ------------------------------------------------------ feedback and admin
+    async def feedback(self, request: Request) -> Response:
+        self.tokens.check(request.headers.get("authorization"))
+        items = parse_feedback(parse_json(await self._body(request)))
+        if self.logs.feedback is not None:
+            self.logs.feedback.record(items)
+        return json_response({"accepted": len(items)})
+
+    async def reload(self, request: Request) -> Response:
+        self.tokens.check(request.headers.get("authorization"))
+        result = await anyio.to_thread.run_sync(self.manager.reload)
+        request.scope["state"]["model_version"] = result.model.version_label
+        body = {"switched": result.switched, "model": result.model.name,
+                "model_version": result.model.version_label,
+                "previous_version": result.previous.version_label if result.previous else None,
+                "error": result.error}
+        return json_response(body, 200 if result.error is None else 409)
+
+    # -------------------------------------------------------------------- ops
+    async def metrics_route(self, request: Request) -> Response:
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(self.openapi_bytes, media_type=_JSON)
+
+    async def docs(self, request: Request) -> Response:
+        return HTMLResponse(self.docs_html)

@@ -1,0 +1,91 @@
+"""Prometheus metrics of one server: requests, latency, predictions, in-flight, version.
+
+Each app owns a ``CollectorRegistry`` (no global state, so tests can build many apps).
+With several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``polyclass serve``
+does) and every worker's numbers are summed at ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+__all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServerMetrics:
+    """The counters, histograms and gauges ``GET /metrics`` exposes."""
+
+    def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: they double the scrape for nothing
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        r = self.registry
+        self.requests = Counter(
+            "polyclass_http_requests", "HTTP requests answered, by route template, method "
+            "and status.", ["route", "method", "status"], registry=r)
+        self.latency = Histogram(
+            "polyclass_http_request_duration_seconds", "Time from the request's first byte "
+            "to the end of the response, by route template and status.",
+            ["route", "status"], buckets=_BUCKETS, registry=r)
+        self.in_flight = Gauge(
+            "polyclass_http_requests_in_flight", "Requests being answered now.",
+            registry=r, multiprocess_mode="livesum")
+        self.predictions = Counter(
+            "polyclass_predictions", "Predicted rows, by model, version and predicted class.",
+            ["model", "version", "label"], registry=r)
+        self.rows = Histogram(
+            "polyclass_request_rows", "Rows per prediction request.", ["model"],
+            buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000), registry=r)
+        self.loaded = Gauge(
+            "polyclass_model_loaded", "1 for the model version being served.",
+            ["model", "version"], registry=r, multiprocess_mode="livemax")
+        self.reloads = Counter(
+            "polyclass_model_switches", "Times the served version changed (promotion, "
+            "rollback, reload).", ["model"], registry=r)
+        self.log_errors = Gauge(
+            "polyclass_prediction_log_write_errors", "Failed prediction-log segment writes "
+            "(rows are kept and retried).", registry=r, multiprocess_mode="livemax")
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        code = str(status)
+        self.requests.labels(route, method, code).inc()
+        self.latency.labels(route, code).observe(seconds)
+
+    def count_predictions(self, model: str, version: str, labels: Iterable[tuple[str, int]],
+                          n_rows: int) -> None:
+        """Add ``count`` predictions of each ``(label, count)``."""
+        for label, count in labels:
+            self.predictions.labels(model, version, label).inc(count)
+        self.rows.labels(model).observe(n_rows)
+
+    def set_loaded(self, model: str, version: str, previous: str | None) -> None:
+        """Mark ``version`` as served (and ``previous`` as not)."""
+        if previous is not None and previous != version:
+            self.loaded.labels(model, previous).set(0)
+            self.reloads.labels(model).inc()
+        self.loaded.labels(model, version).set(1)
+
+    def exposition(self) -> bytes:
+        """The text format, summed over workers in multiprocess mode."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            combined = CollectorRegistry()
+            multiprocess.MultiProcessCollector(combined)
+            return bytes(generate_latest(combined))
+        return bytes(generate_latest(self.registry))
+

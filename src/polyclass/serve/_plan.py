@@ -1,0 +1,283 @@
+"""The preprocessing plan: a fitted Preprocessor compiled for the request path.
+
+A request arrives as columns of plain JSON values (or one numeric matrix). The plan
+turns them into the design matrix with NumPy and dict look-ups only, with the
+Preprocessor's exact semantics (median imputation, missing indicators, standardising,
+one-hot with rare and unseen categories, the ``missing`` and ``handle_unknown``
+policies), and keeps the raw values for the prediction log. A differential test holds
+it equal to ``Preprocessor.transform``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polyclass.preprocess import Preprocessor
+from polyclass.serve._errors import RequestError, unprocessable
+
+__all__ = ["Encoded", "InputPlan", "Table"]
+
+_NOT_FOUND = -3
+_UNSEEN = -1
+_WORDS = {"str": "text", "int": "whole numbers", "float": "numbers", "bool": "true/false"}
+
+
+@dataclass
+class Table:
+    """Rows of a request as columns, with where each value sits in the request.
+
+    ``columns`` maps a feature name to its values (a list or a 1-D array).
+    ``locs[name]`` is ``(prefix, suffix)``: the value of row ``r`` sits at
+    ``prefix + [r] + suffix``. ``matrix`` is set instead when every feature came in
+    one numeric array of shape (n_rows, n_features), in the model's feature order.
+    """
+
+    n_rows: int
+    columns: dict[str, Any] = field(default_factory=dict)
+    locs: dict[str, tuple[list[str | int], list[str | int]]] = field(default_factory=dict)
+    matrix: NDArray[np.float64] | None = None
+    matrix_loc: list[str | int] = field(default_factory=list)
+
+    def loc(self, name: str, row: int) -> list[str | int]:
+        """Where row ``row`` of column ``name`` sits in the request."""
+        if self.matrix is not None:
+            return [*self.matrix_loc, row]
+        prefix, suffix = self.locs.get(name, ([], []))
+        return [*prefix, row, *suffix]
+
+
+@dataclass
+class Encoded:
+    """The design matrix and the raw inputs it came from (for the prediction log)."""
+
+    X: NDArray[Any]
+    numeric: NDArray[np.float64]  # (n, n_numeric) raw numbers, NaN where missing
+    categorical: list[Sequence[Any]]  # one list per categorical feature; None = missing
+
+
+def _shown(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_error(name: str, expected: str, row: int, v: Any, table: Table) -> RequestError:
+    word = _WORDS.get(expected, expected)
+    return unprocessable(
+        f"Column {name!r} expects {word}, but row {row} holds {_shown(v)} "
+        f"({type(v).__name__}). Send {word}, or null for a missing value.",
+        *table.loc(name, row),
+    )
+
+
+def _normalise(value_type: str, v: Any) -> Any:
+    """``v`` as the type categories are stored as; None when missing; raises TypeError."""
+    if v is None or (type(v) is float and math.isnan(v)):
+        return None
+    if value_type == "str":
+        if isinstance(v, str):
+            return v
+    elif value_type == "bool":
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, np.integer)) and v in (0, 1):
+            return bool(v)
+    elif not isinstance(v, (bool, np.bool_)):
+        if value_type == "int":
+            if isinstance(v, (int, np.integer)):
+                return int(v)
+            if isinstance(v, (float, np.floating)) and float(v).is_integer():
+                return int(v)
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            return float(v)
+    raise TypeError(value_type)
+
+
+@dataclass(frozen=True)
+class _Categorical:
+    name: str
+    value_type: str
+    start: int  # first output column of the block
+    lookup: dict[Any, int]  # normalised category -> output column within the block
+    fill: int  # output column for a missing value
+    refuse_missing: bool
+    known: tuple[Any, ...]
+    fill_value: Any
+
+
+class InputPlan:
+    """A fitted Preprocessor compiled into arrays and dicts for fast, exact encoding.
+
+    Parameters
+    ----------
+    pre : Preprocessor
+        Fitted.
+
+    Examples
+    --------
+    >>> from polyclass.data import infer_schema
+    >>> from polyclass.datasets import load_penguins
+    >>> df = load_penguins()
+    >>> pre = Preprocessor(infer_schema(df, "species")).fit(df)
+    >>> plan = InputPlan(pre)
+    >>> row = {"island": ["Dream"], "bill_length_mm": [40.1], "bill_depth_mm": [18.0],
+    ...        "flipper_length_mm": [190.0], "body_mass_g": [3800.0], "sex": ["male"],
+    ...        "year": [2008]}
+    >>> plan.encode(Table(1, row)).X.shape
+    (1, 14)
+    """
+
+    def __init__(self, pre: Preprocessor) -> None:
+        schema = pre.schema
+        self.feature_names: list[str] = list(schema.feature_names)
+        self.numeric_names: list[str] = list(pre.numeric_columns)
+        self.all_numeric = len(self.numeric_names) == len(self.feature_names)
+        self._medians = np.asarray(pre.medians_, dtype=np.float64)
+        self._means = np.asarray(pre.means_, dtype=np.float64)
+        self._scales = np.asarray(pre.scales_, dtype=np.float64)
+        self._indicators = np.array(
+            [self.numeric_names.index(n) for n in pre.indicator_columns_], dtype=np.intp)
+        refuse = pre.missing == "error"
+        self._refuse_numeric = [refuse and not schema.feature(n).allow_missing
+                                for n in self.numeric_names]
+        self.handle_unknown = pre.handle_unknown
+        self.dtype = np.dtype(pre.dtype)
+        self.n_dense = len(self.numeric_names) + len(self._indicators)
+        self.width = int(pre.n_features_out_)
+        blocks: list[_Categorical] = []
+        start = self.n_dense
+        for oh in pre.onehots_:
+            cols = oh.lookup()
+            lookup = {c: int(j) for c, j in zip(oh.categories, cols.tolist(), strict=True)}
+            blocks.append(_Categorical(
+                name=oh.name, value_type=oh.value_type, start=start, lookup=lookup,
+                fill=int(cols[oh.fill_code()]),
+                refuse_missing=refuse and not schema.feature(oh.name).allow_missing,
+                known=tuple(oh.categories), fill_value=oh.fill))
+            start += oh.width
+        self._blocks = blocks
+        self.kinds = {f.name: f.kind for f in schema.features}
+        self.value_types = {f.name: f.value_type for f in schema.features}
+
+    def example_row(self) -> dict[str, Any]:
+        """A typical row: training medians and most frequent categories (for the docs)."""
+        row: dict[str, Any] = {n: round(float(m), 4) for n, m in
+                               zip(self.numeric_names, self._medians.tolist(), strict=True)}
+        row.update({b.name: b.fill_value for b in self._blocks})
+        return {n: row[n] for n in self.feature_names}
+
+    # ----------------------------------------------------------------- numeric
+    def _numeric_column(self, name: str, values: Any, table: Table) -> NDArray[np.float64]:
+        try:
+            arr = values if isinstance(values, np.ndarray) else np.array(values)
+        except (ValueError, TypeError, OverflowError):  # ragged or odd values: look closer
+            arr = np.empty(0, dtype=object)
+        if arr.ndim == 1 and arr.dtype.kind in "fiub":
+            return arr.astype(np.float64, copy=False)
+        out = np.empty(table.n_rows, dtype=np.float64)
+        for r, v in enumerate(values):
+            if v is None:
+                out[r] = np.nan
+            elif isinstance(v, (int, float, np.number)) and not isinstance(v, complex):
+                try:
+                    out[r] = float(v)
+                except OverflowError:
+                    raise _type_error(name, "float", r, v, table) from None
+            else:
+                raise _type_error(name, "float", r, v, table)
+        return out
+
+    def _numeric(self, table: Table) -> NDArray[np.float64]:
+        n = table.n_rows
+        if table.matrix is not None:
+            raw = table.matrix
+        else:
+            raw = np.empty((n, len(self.numeric_names)), dtype=np.float64)
+            for j, name in enumerate(self.numeric_names):
+                raw[:, j] = self._numeric_column(name, table.columns[name], table)
+        return raw
+
+    def _refuse(self, name: str, row: int, table: Table) -> RequestError:
+        return unprocessable(
+            f"Column {name!r} has a missing value (null, NaN or infinity) in row {row}, but "
+            "this model allows none there: it saw no missing values in training and was "
+            "built with missing='error'. Send a value.", *table.loc(name, row))
+
+    # ------------------------------------------------------------- categorical
+    def _codes(self, block: _Categorical, values: Sequence[Any],
+               table: Table) -> tuple[list[int], list[Any]]:
+        """Output column of each row within the block (-1 = none) and the normalised values."""
+        get = block.lookup.get
+        vt = block.value_type
+        codes = [_NOT_FOUND] * len(values)
+        if vt in ("str", "bool"):
+            try:
+                codes = [get(v, _NOT_FOUND) if v is not None else _NOT_FOUND for v in values]
+            except TypeError:  # an unhashable value (a list or an object): look closer below
+                codes = [_NOT_FOUND] * len(values)
+            if _NOT_FOUND not in codes:
+                return codes, list(values)
+        keys: list[Any] = list(values)
+        for r, v in enumerate(values):
+            if codes[r] != _NOT_FOUND:
+                continue
+            try:
+                key = _normalise(vt, v)
+            except TypeError:
+                raise _type_error(block.name, vt, r, v, table) from None
+            keys[r] = key
+            if key is None:
+                if block.refuse_missing:
+                    raise self._refuse(block.name, r, table)
+                codes[r] = block.fill
+                continue
+            code = get(key, _UNSEEN)
+            if code == _UNSEEN and self.handle_unknown == "error":
+                known = list(block.known[:10]) + (["..."] if len(block.known) > 10 else [])
+                raise unprocessable(
+                    f"Column {block.name!r} has the unseen category {_shown(v)} in row {r}; "
+                    f"this model refuses unseen categories (handle_unknown='error'). Known "
+                    f"categories: {known}.", *table.loc(block.name, r))
+            codes[r] = code
+        return codes, keys
+
+    # ------------------------------------------------------------------ encode
+    def encode(self, table: Table) -> Encoded:
+        """The design matrix of ``table``, or a RequestError naming the bad value and its place."""
+        n = table.n_rows
+        for name, values in table.columns.items():
+            if len(values) != n:
+                raise unprocessable(
+                    f"Column {name!r} has {len(values)} values but the request has {n} rows. "
+                    "Give every column one value per row.", *table.locs.get(name, ([], []))[0])
+        raw = self._numeric(table)
+        n_num = raw.shape[1]
+        X = np.zeros((n, self.width), dtype=self.dtype)
+        if n_num:
+            missing = ~np.isfinite(raw)
+            if missing.any():
+                for j, refuse in enumerate(self._refuse_numeric):
+                    if refuse and missing[:, j].any():
+                        row = int(np.flatnonzero(missing[:, j])[0])
+                        raise self._refuse(self.numeric_names[j], row, table)
+                filled = np.where(missing, self._medians, raw)
+            else:
+                filled = raw
+            X[:, :n_num] = (filled - self._means) / self._scales
+            if len(self._indicators):
+                X[:, n_num:self.n_dense] = missing[:, self._indicators]
+        categorical: list[Sequence[Any]] = []
+        if self._blocks:
+            rows = np.arange(n)
+            for block in self._blocks:
+                codes, keys = self._codes(block, table.columns[block.name], table)
+                categorical.append(keys)
+                cols = np.asarray(codes, dtype=np.intp)
+                hit = cols >= 0
+                X[rows[hit], block.start + cols[hit]] = 1
+        return Encoded(X=X, numeric=raw, categorical=categorical)

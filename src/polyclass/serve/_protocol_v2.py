@@ -1,0 +1,246 @@
+"""The Open Inference Protocol (KServe V2), REST/JSON: infer requests, metadata, responses.
+
+An infer request carries either one numeric tensor of shape ``[n, n_features]``
+(FP16/FP32/FP64, INT*, UINT*; columns in the model's feature order; for models whose
+inputs are all numeric) or one tensor per input column, named after it, of shape
+``[n]`` or ``[n, 1]``: numeric columns as FP*/INT*/UINT*, categorical text as BYTES,
+boolean columns as BOOL. ``null`` marks a missing value. The response has the outputs
+``label`` (shape ``[n]``) and ``probabilities`` (shape ``[n, n_classes]``, FP64, the
+class order in its ``parameters.classes``, a JSON-encoded list of the labels as text).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+
+from polyclass import __version__
+from polyclass.serve._errors import bad_request, unprocessable
+from polyclass.serve._plan import InputPlan, Table
+from polyclass.serve._served import Prediction, ServedModel
+from polyclass.serve._tables import check_names
+
+__all__ = ["OUTPUTS", "infer_response", "model_metadata", "parse_infer", "server_metadata"]
+
+OUTPUTS = ("label", "probabilities")
+_FLOAT = {"FP16", "FP32", "FP64"}
+_INT = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+_DATATYPES = _FLOAT | _INT | {"BOOL", "BYTES"}
+
+
+def server_metadata() -> dict[str, Any]:
+    """``GET /v2``."""
+    return {"name": "polyclass", "version": __version__, "extensions": []}
+
+
+def _label_datatype(classes: list[Any]) -> str:
+    if all(isinstance(c, bool) for c in classes):
+        return "BOOL"
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return "INT64"
+    if all(isinstance(c, float) for c in classes):
+        return "FP64"
+    return "BYTES"
+
+
+def _input_datatype(plan: InputPlan, name: str) -> str:
+    if plan.kinds[name] == "numeric":
+        return "FP64"
+    return {"str": "BYTES", "bool": "BOOL", "int": "INT64", "float": "FP64"}[
+        plan.value_types[name]]
+
+
+def model_metadata(model: ServedModel) -> dict[str, Any]:
+    """``GET /v2/models/{name}``: inputs, outputs and the loaded version."""
+    plan = model.plan
+    meta: dict[str, Any] = {
+        "name": model.name,
+        "versions": [model.version_label],
+        "platform": "polyclass",
+        "inputs": [{"name": f, "datatype": _input_datatype(plan, f), "shape": [-1]}
+                   for f in plan.feature_names],
+        "outputs": [
+            {"name": "label", "datatype": _label_datatype(model.classes), "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64",
+             "shape": [-1, len(model.classes)]},
+        ],
+        "parameters": {"classes": model.classes, "model_version": model.version_label},
+    }
+    if plan.all_numeric:
+        meta["parameters"]["tensor_input"] = {
+            "datatype": "FP64", "shape": [-1, len(plan.feature_names)],
+            "columns": plan.feature_names}
+    return meta
+
+
+def _flatten(data: Any, loc: list[str | int]) -> list[Any]:
+    if not isinstance(data, list):
+        raise unprocessable(f"'data' must be a list; got {type(data).__name__}.", *loc)
+    if not data or not isinstance(data[0], list):
+        return data
+    out: list[Any] = []
+    stack = [data]
+    while stack:  # nested row-major lists, any depth
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        else:
+            out.append(item)
+    return out
+
+
+def _tensor(i: int, tensor: Any) -> tuple[str, list[int], str, list[Any]]:
+    loc: list[str | int] = ["body", "inputs", i]
+    if not isinstance(tensor, dict):
+        raise unprocessable(f"Input {i} must be an object with name, shape, datatype and "
+                            f"data; got {type(tensor).__name__}.", *loc)
+    for key in ("name", "shape", "datatype", "data"):
+        if key not in tensor:
+            raise unprocessable(f"Input {i} lacks {key!r}; a tensor has name, shape, "
+                                "datatype and data.", *loc)
+    name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+    if not isinstance(name, str):
+        raise unprocessable("The input name must be a string.", *loc, "name")
+    if not isinstance(shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise unprocessable(f"The shape of input {name!r} must be a list of non-negative "
+                            f"integers; got {shape!r}.", *loc, "shape")
+    if datatype not in _DATATYPES:
+        raise unprocessable(f"Input {name!r} has datatype {datatype!r}; expected one of "
+                            f"{sorted(_DATATYPES)}.", *loc, "datatype")
+    data = _flatten(tensor["data"], [*loc, "data"])
+    if len(data) != math.prod(shape):
+        raise unprocessable(f"Input {name!r} has shape {shape} ({math.prod(shape)} values) "
+                            f"but its data holds {len(data)} values.", *loc, "data")
+    return name, shape, datatype, data
+
+
+def _check_values(name: str, datatype: str, data: list[Any], loc: list[str | int]) -> None:
+    """Refuse values that are not of the tensor's datatype (null = missing is allowed)."""
+    if datatype == "BYTES":
+        ok: Any = str
+    elif datatype == "BOOL":
+        ok = bool
+    elif datatype in _INT:
+        ok = int
+    else:
+        ok = (int, float)
+    for j, v in enumerate(data):
+        if v is None:
+            continue
+        if not isinstance(v, ok) or (datatype != "BOOL" and isinstance(v, bool)):
+            raise unprocessable(f"Input {name!r} is {datatype} but element {j} is {v!r} "
+                                f"({type(v).__name__}).", *loc, j)
+
+
+def _matrix_input(plan: InputPlan, shape: list[int], datatype: str,
+                  data: list[Any]) -> Table:
+    loc: list[str | int] = ["body", "inputs", 0, "data"]
+    p = len(plan.feature_names)
+    if datatype not in _FLOAT | _INT:
+        raise unprocessable(f"A single input tensor must be numeric (FP64, FP32, INT64...); "
+                            f"got {datatype}. Send one input per column for text and "
+                            "boolean columns.", "body", "inputs", 0, "datatype")
+    if not plan.all_numeric:
+        raise unprocessable(
+            "This model has categorical or boolean columns, so it takes one input per "
+            f"column (named {plan.feature_names}), not one numeric tensor.", "body", "inputs")
+    if len(shape) != 2 or shape[1] != p:
+        raise unprocessable(f"The input tensor has shape {shape}; expected [n_rows, {p}] "
+                            f"(columns {plan.feature_names}).", "body", "inputs", 0, "shape")
+    arr = np.array(data) if data else np.empty(0, dtype=np.float64)
+    if arr.dtype.kind not in "fiu" or arr.ndim != 1:
+        _check_values("input", datatype, data, loc)
+        arr = np.array([np.nan if v is None else v for v in data], dtype=np.float64)
+    elif datatype in _INT and arr.dtype.kind == "f":
+        _check_values("input", datatype, data, loc)
+    matrix = arr.astype(np.float64, copy=False).reshape(shape[0], p)
+    return Table(shape[0], matrix=matrix, matrix_loc=loc)
+
+
+def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
+    """The rows of an infer request, the outputs asked for, and its id (or None)."""
+    if not isinstance(document, dict):
+        raise bad_request("The body must be a JSON object with 'inputs'; got a "
+                          f"{type(document).__name__}.", "body")
+    unknown = sorted(set(document) - {"id", "inputs", "outputs", "parameters"})
+    if unknown:
+        raise unprocessable(f"Unknown key(s) {unknown}; an infer request takes 'id', "
+                            "'inputs', 'outputs' and 'parameters'.", "body", unknown[0])
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise unprocessable("'id' must be a string.", "body", "id")
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise unprocessable("'inputs' must be a non-empty list of tensors.", "body", "inputs")
+    outputs = _requested_outputs(document.get("outputs"))
+    tensors = [_tensor(i, t) for i, t in enumerate(inputs)]
+    if len(tensors) == 1 and tensors[0][0] not in plan.kinds:
+        _, shape, datatype, data = tensors[0]
+        return _matrix_input(plan, shape, datatype, data), outputs, request_id
+    check_names([t[0] for t in tensors], plan, ["body", "inputs"])
+    n_rows = None
+    columns: dict[str, Any] = {}
+    locs: dict[str, tuple[list[str | int], list[str | int]]] = {}
+    for i, (name, shape, datatype, data) in enumerate(tensors):
+        loc: list[str | int] = ["body", "inputs", i]
+        if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
+            raise unprocessable(f"Input {name!r} has shape {shape}; a column input has shape "
+                                "[n_rows] or [n_rows, 1].", *loc, "shape")
+        if n_rows is None:
+            n_rows = shape[0]
+        elif shape[0] != n_rows:
+            raise unprocessable(f"Input {name!r} has {shape[0]} rows; the first input has "
+                                f"{n_rows}. Send the same number of rows in every input.",
+                                *loc, "shape")
+        expected = _input_datatype(plan, name)
+        allowed = {"FP64": _FLOAT | _INT, "INT64": _INT | {"BYTES"}, "BYTES": {"BYTES"},
+                   "BOOL": {"BOOL"}}[expected]
+        if datatype not in allowed:
+            raise unprocessable(f"Input {name!r} is {plan.kinds[name]} and takes "
+                                f"{sorted(allowed)}; got {datatype}.", *loc, "datatype")
+        _check_values(name, datatype, data, [*loc, "data"])
+        columns[name] = data
+        locs[name] = ([*loc, "data"], [])
+    return Table(n_rows or 0, columns, locs), outputs, request_id
+
+
+def _requested_outputs(outputs: Any) -> list[str]:
+    if outputs is None:
+        return list(OUTPUTS)
+    if not isinstance(outputs, list):
+        raise unprocessable("'outputs' must be a list of {\"name\": ...} objects.",
+                            "body", "outputs")
+    names = []
+    for i, out in enumerate(outputs):
+        name = out.get("name") if isinstance(out, dict) else None
+        if name not in OUTPUTS:
+            raise unprocessable(f"Unknown output {name!r}; this model has the outputs "
+                                f"{list(OUTPUTS)}.", "body", "outputs", i)
+        names.append(name)
+    return names
+
+
+def infer_response(model: ServedModel, prediction: Prediction, outputs: list[str],
+                   request_id: Any) -> bytes:
+    """The JSON body of an infer response."""
+    n = len(prediction.index)
+    body: dict[str, Any] = {"model_name": model.name, "model_version": model.version_label}
+    if request_id is not None:
+        body["id"] = request_id
+    tensors = []
+    for name in outputs:
+        if name == "label":
+            tensors.append({"name": "label", "datatype": _label_datatype(model.classes),
+                            "shape": [n],
+                            "data": [model.classes[i] for i in prediction.index.tolist()]})
+        else:
+            k = len(model.classes)
+            tensors.append({"name": "probabilities", "datatype": "FP64", "shape": [n, k],
+                            "parameters": {"classes": orjson.dumps(model.class_strs).decode()},
+                            "data": prediction.proba.ravel()})
+    body["outputs"] = tensors
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)

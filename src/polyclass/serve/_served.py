@@ -1,0 +1,195 @@
+"""One loaded model version, predicting with NumPy only.
+
+The artifact is read with every checksum verified (``polyclass.artifact``); the
+preprocessing becomes an :class:`~polyclass.serve._plan.InputPlan`; the estimator is
+kept as its coefficient arrays and scored with one matrix product. Binary and
+multinomial logistic regression need nothing but NumPy; one-vs-rest and one-vs-one
+models use the NumPy predictor of ``polyclass.linear`` (which loads scikit-learn once,
+at model load, for those two kinds only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polyclass.artifact import ArtifactError, read_artifact, sha256_file
+from polyclass.model import Decision
+from polyclass.preprocess import Preprocessor
+from polyclass.serve._plan import Encoded, InputPlan, Table
+
+__all__ = ["Prediction", "ServedModel", "load_served"]
+
+_MODEL_KIND = "polyclass.model"
+_MODEL_VERSION = 1
+
+
+class _Scorer:
+    """Class probabilities and the estimator's own choice, from stored coefficients."""
+
+    def __init__(self, kind: str, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> None:
+        self.kind = kind
+        classes = np.asarray(arrays["classes"])
+        if kind == "LogisticRegression":
+            self.coef_t = np.ascontiguousarray(np.asarray(arrays["coef"], dtype=np.float64).T)
+            self.intercept = np.asarray(arrays["intercept"], dtype=np.float64)
+            n_out = 1 if len(classes) == 2 else len(classes)
+            n_features = int(meta["n_features_in"])
+            if self.coef_t.shape != (n_features, n_out) or self.intercept.shape != (n_out,):
+                raise ArtifactError(
+                    f"The stored LogisticRegression has coef of shape {self.coef_t.T.shape} "
+                    f"and intercept {self.intercept.shape}; {len(classes)} classes and "
+                    f"{n_features} features need ({n_out}, {n_features}) and ({n_out},). "
+                    "The artifact is corrupt; register the model again.")
+            self.predictor: Any = None
+        elif kind in ("OneVsRestClassifier", "OneVsOneClassifier"):
+            from polyclass.linear._combine import LinearMulticlassPredictor
+
+            strategy = "ovr" if kind == "OneVsRestClassifier" else "ovo"
+            self.predictor = LinearMulticlassPredictor(
+                strategy, np.asarray(arrays["coef"], dtype=np.float64),
+                np.asarray(arrays["intercept"], dtype=np.float64), classes)
+        else:
+            raise ArtifactError(
+                f"model.json names estimator type {kind!r}; this server knows "
+                "LogisticRegression, OneVsRestClassifier and OneVsOneClassifier. Upgrade "
+                "polyclass to serve it.")
+        self.classes = classes
+
+    def score(self, X: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+        """Probabilities (n, k) and the index of the class the estimator would predict."""
+        if self.predictor is not None:
+            proba = np.asarray(self.predictor.predict_proba(X), dtype=np.float64)
+            decision = self.predictor.decision_function(X)
+            if decision.ndim == 1:
+                return proba, (decision > 0).astype(np.intp)
+            return proba, np.asarray(decision.argmax(axis=1), dtype=np.intp)
+        scores = X @ self.coef_t
+        scores += self.intercept
+        if scores.shape[1] == 1:
+            s = scores[:, 0]
+            e = np.exp(-np.abs(s))
+            pos = np.where(s >= 0, 1.0, e) / (1.0 + e)
+            proba = np.empty((s.shape[0], 2), dtype=np.float64)
+            proba[:, 1] = pos
+            proba[:, 0] = 1.0 - pos
+            return proba, (s > 0).astype(np.intp)
+        best = scores.argmax(axis=1)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return np.asarray(scores, dtype=np.float64), best
+
+
+@dataclass
+class Prediction:
+    """What one request's rows became."""
+
+    index: NDArray[np.intp]  # predicted class index per row
+    proba: NDArray[np.float64]  # (n, k) in the order of ``ServedModel.classes``
+    encoded: Encoded
+
+
+@dataclass
+class ServedModel:
+    """A model version ready to answer requests.
+
+    Attributes
+    ----------
+    name : str
+        The registry name (the directory name when served from a path).
+    version : int or None
+        The registry version; None when served from a path.
+    version_label : str
+        What responses name: ``"3"``, or ``"sha256-<12 hex>"`` for a path.
+    classes : list
+        Class labels as plain Python values, in probability column order.
+    """
+
+    name: str
+    version: int | None
+    version_label: str
+    path: Path
+    sha256: str
+    plan: InputPlan
+    scorer: _Scorer
+    decision: Decision
+    classes: list[Any]
+    class_strs: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+    _cost: NDArray[np.float64] | None = None
+    _positive: int = 1
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The input columns, in order."""
+        return self.plan.feature_names
+
+    def decide(self, proba: NDArray[np.float64], best: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The predicted class index under the model's decision rule."""
+        d = self.decision
+        if d.kind == "threshold" and d.threshold is not None:
+            chosen = proba[:, self._positive] >= d.threshold
+            return np.where(chosen, self._positive, 1 - self._positive).astype(np.intp)
+        if d.kind == "cost" and self._cost is not None:
+            return np.asarray((proba @ self._cost).argmin(axis=1), dtype=np.intp)
+        return best
+
+    def predict(self, table: Table) -> Prediction:
+        """Encode ``table`` (raising RequestError on bad values) and predict."""
+        encoded = self.plan.encode(table)
+        proba, best = self.scorer.score(encoded.X)
+        return Prediction(index=self.decide(proba, best), proba=proba, encoded=encoded)
+
+
+def load_served(path: str | Path, *, name: str | None = None,
+                version: int | None = None) -> ServedModel:
+    """Read a model artifact (every checksum verified) into a :class:`ServedModel`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The artifact directory.
+    name : str, optional
+        The registry name; default the directory name.
+    version : int, optional
+        The registry version; None for an unregistered directory.
+
+    Raises
+    ------
+    ArtifactError
+        A file is missing, altered or of an unknown kind.
+    """
+    artifact = read_artifact(path)
+    meta = artifact.metadata
+    if meta.get("kind") != _MODEL_KIND:
+        raise ArtifactError(
+            f"{artifact.path} holds a {meta.get('kind')!r} artifact, not a polyclass model.")
+    if int(meta.get("model_version", 0)) > _MODEL_VERSION:
+        raise ArtifactError(
+            f"{artifact.path} was written by a newer polyclass (model version "
+            f"{meta['model_version']}); upgrade polyclass to serve it.")
+    pre_arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("pre.")}
+    est_arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
+    pre = Preprocessor.from_state(meta["preprocessor"], pre_arrays)
+    est = meta["estimator"]
+    scorer = _Scorer(str(est["type"]), dict(est["state"]), est_arrays)
+    decision = Decision.from_dict(meta["decision"])
+    classes = [c.item() if isinstance(c, np.generic) else c for c in scorer.classes.tolist()]
+    sha = sha256_file(Path(artifact.path) / "model.json")
+    label = str(version) if version is not None else f"sha256-{sha[:12]}"
+    served = ServedModel(
+        name=name or Path(artifact.path).name, version=version, version_label=label,
+        path=Path(artifact.path), sha256=sha, plan=InputPlan(pre), scorer=scorer,
+        decision=decision, classes=classes, class_strs=[str(c) for c in classes],
+        info=dict(meta.get("info", {})))
+    if decision.kind == "cost" and decision.cost_matrix is not None:
+        served._cost = np.asarray(decision.cost_matrix, dtype=np.float64)
+    if decision.kind == "threshold":
+        matches = [i for i, c in enumerate(classes) if c == decision.positive_class]
+        served._positive = matches[0] if matches else 1
+    return served
