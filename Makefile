@@ -26,7 +26,7 @@ test: lint
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: install
-	$(BIN)/python benchmarks/bench_metrics.py
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
