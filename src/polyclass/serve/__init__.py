@@ -5,6 +5,8 @@ needs NumPy only (no scikit-learn, pandas or SciPy for logistic-regression model
 every prediction is logged to Parquet off the request path; the served version
 follows a registry alias and switches without downtime.
 
+Names load on first use, so ``polyclass --help`` does not pay for Starlette.
+
 Examples
 --------
 >>> from polyclass.serve import ServeConfig, create_app
@@ -13,13 +15,17 @@ Examples
 
 from __future__ import annotations
 
-from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app, create_app_from_env
-from polyclass.serve._errors import RequestError
-from polyclass.serve._manager import ModelManager, ReloadResult
-from polyclass.serve._plan import InputPlan, Table
-from polyclass.serve._predlog import LOG_VERSION, FeedbackLog, PredictionLog, log_folder
-from polyclass.serve._security import MAX_BODY_BYTES, read_tokens
-from polyclass.serve._served import ServedModel, load_served
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app, create_app_from_env
+    from polyclass.serve._errors import RequestError
+    from polyclass.serve._manager import ModelManager, ReloadResult
+    from polyclass.serve._plan import InputPlan, Table
+    from polyclass.serve._predlog import LOG_VERSION, FeedbackLog, PredictionLog, log_folder
+    from polyclass.serve._security import MAX_BODY_BYTES, read_tokens
+    from polyclass.serve._served import ServedModel, load_served
 
 __all__ = [
     "CONFIG_ENV",
@@ -40,3 +46,26 @@ __all__ = [
     "log_folder",
     "read_tokens",
 ]
+
+_WHERE = {
+    "CONFIG_ENV": "_app", "ServeConfig": "_app", "create_app": "_app",
+    "create_app_from_env": "_app", "RequestError": "_errors", "ModelManager": "_manager",
+    "ReloadResult": "_manager", "InputPlan": "_plan", "Table": "_plan",
+    "LOG_VERSION": "_predlog", "FeedbackLog": "_predlog", "PredictionLog": "_predlog",
+    "log_folder": "_predlog", "MAX_BODY_BYTES": "_security", "read_tokens": "_security",
+    "ServedModel": "_served", "load_served": "_served",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = importlib.import_module(f"polyclass.serve.{_WHERE[name]}")
+    except KeyError:
+        raise AttributeError(f"module 'polyclass.serve' has no attribute {name!r}") from None
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
