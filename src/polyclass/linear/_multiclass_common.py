@@ -75,14 +75,17 @@ def run_threads(
     """``function(*a)`` for each ``a``, in threads when ``n_jobs`` allows more than one.
 
     NumPy and BLAS release the GIL, so threads run the solvers in parallel without
-    copying X. While they run, BLAS gets ``cores // workers`` threads each, as nested
-    BLAS threads on a busy core slow everything down (measured: 2 workers with 2 BLAS
-    threads each took 2-4x longer than 2 workers with one).
+    copying X. Parallelism comes from ``n_jobs`` only: every worker runs BLAS on one
+    thread. The solvers are dominated by matrix-vector products, which gain little from
+    BLAS threads, while BLAS threads on busy cores spin and lose a lot. Measured on the
+    2-core benchmark machine under load, 300,000 x 50 with 7 classes: sequential OvR
+    3.9-11.9 s with 2 BLAS threads against 1.7-2.6 s with one (OvO 7.3-13.5 s against
+    1.9-3.8 s); on an idle machine the two were equal.
     """
     workers = n_workers(n_jobs, len(arguments))
-    if workers == 1:
-        return [function(*a) for a in arguments]
-    with threadpool_limits(limits=max(1, _n_cpus() // workers), user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"):
+        if workers == 1:
+            return [function(*a) for a in arguments]
         results: list[Any] = Parallel(n_jobs=workers, prefer="threads")(
             delayed(function)(*a) for a in arguments
         )

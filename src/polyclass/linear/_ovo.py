@@ -108,8 +108,10 @@ class OneVsOneClassifier(MulticlassWrapper):
         ``predict_proba``; cloned once per pair. Its ``class_weight`` (if any) applies
         within each pair, to the labels 0 (first class) and 1 (second class).
     n_jobs : int, default=None
-        Pairs fitted at once; ``None`` means 1, ``-1`` all cores. The fast path uses
-        threads, the generic path joblib's default backend.
+        Pairs fitted at once; ``None`` means 1, ``-1`` all cores. The fast path
+        uses threads (the solvers release the GIL) and runs BLAS on one thread per
+        worker, so ``n_jobs`` is its only source of parallelism; the generic path uses
+        joblib's default backend.
 
     Attributes
     ----------

@@ -80,9 +80,10 @@ class OneVsRestClassifier(MulticlassWrapper):
         ``predict_proba``; cloned once per class. Its ``class_weight`` (if any) applies
         within each binary problem, to the labels 0 (rest) and 1 (the class).
     n_jobs : int, default=None
-        Binary problems fitted at once; ``None`` means 1, ``-1`` all cores. The fast
-        path uses threads (the solvers release the GIL), the generic path joblib's
-        default backend.
+        Binary problems fitted at once; ``None`` means 1, ``-1`` all cores. The fast path
+        uses threads (the solvers release the GIL) and runs BLAS on one thread per
+        worker, so ``n_jobs`` is its only source of parallelism; the generic path uses
+        joblib's default backend.
     verbose : int, default=0
         joblib verbosity while fitting.
 
