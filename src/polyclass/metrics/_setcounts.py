@@ -80,6 +80,9 @@ def setcounts_from_confusion(
                 mask = None
     elif keep is not None:
         mask = np.asarray(keep, dtype=bool)
+    if cm.ndim == 2 and cm.dtype.kind in "iu" and not np.trace(cm):
+        # scikit-learn's counts come out as floats when no sample is on the diagonal
+        cm = cm.astype(np.float64)
     tp, pred_sum, true_sum, total = class_counts(cm)
     if margins is not None:
         # scikit-learn rebuilds the sums from its 2x2 matrices: tp + (sum - tp)
