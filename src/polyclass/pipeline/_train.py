@@ -413,9 +413,21 @@ def _choose_decision(
 def _coefficients(model: Model) -> dict[str, Any]:
     names = list(model.preprocessor.get_feature_names_out())
     est = model.estimator
+    classes = model.classes_
     if hasattr(est, "coef_"):
-        return coefficient_table(np.asarray(est.coef_), names, model.classes_)
-    return {"note": "coefficients are per sub-model for this strategy", "features": names}
+        return coefficient_table(
+            np.asarray(est.coef_), names, classes, intercept=np.asarray(est.intercept_)
+        )
+    # one-vs-rest / one-vs-one: one binary sub-model per class or per pair of classes
+    coef = np.vstack([np.asarray(e.coef_).reshape(1, -1) for e in est.estimators_])
+    intercept = np.concatenate([np.asarray(e.intercept_).ravel() for e in est.estimators_])
+    if type(est).__name__ == "OneVsOneClassifier":
+        k = len(classes)
+        labels = [f"{classes[i]} vs {classes[j]}" for i in range(k) for j in range(i + 1, k)]
+        return coefficient_table(
+            coef, names, classes, intercept=intercept, row_labels=labels, kind="ovo"
+        )
+    return coefficient_table(coef, names, classes, intercept=intercept, kind="ovr")
 
 
 def _stratified_sample(rows: NDArray[Any], y: NDArray[Any], size: int, seed: int) -> NDArray[Any]:
