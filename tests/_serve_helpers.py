@@ -82,7 +82,7 @@ class ServerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr_path = cwd / f"server-{self.port}.stderr"
-        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115
+        self._stderr = open(self.stderr_path, "wb")
         full_env = {**os.environ, **(env or {})}
         full_env.pop("POLYCLASS_REGISTRY", None)
         self.proc = subprocess.Popen(
@@ -105,7 +105,8 @@ class ServerProcess:
 
     @property
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 60.0) -> int:

@@ -11,9 +11,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _serve_helpers import ROW, ROW2, Trained, expected_proba, oip_inputs, read_log, trained_registry
 from starlette.testclient import TestClient
 
+from _serve_helpers import (
+    ROW,
+    ROW2,
+    Trained,
+    expected_proba,
+    oip_inputs,
+    read_log,
+    trained_registry,
+)
 from polyclass.serve import ServeConfig, create_app
 
 INFER = "/v2/models/penguins/infer"
@@ -120,7 +128,7 @@ BAD: list[tuple[str, Any, int, list[Any], str]] = [
      422, ["body", "dataframe_records"], "Missing column"),
     ("/invocations", {"dataframe_split": {"columns": list(ROW), "data": [[1, 2]]}}, 422,
      ["body", "dataframe_split", "data", 0], "expected a list of 7"),
-    ("/invocations", {"dataframe_split": {"columns": list(ROW)[:-1] + ["island"],
+    ("/invocations", {"dataframe_split": {"columns": [*list(ROW)[:-1], "island"],
                                           "data": []}}, 422,
      ["body", "dataframe_split", "columns", 6], "twice"),
     ("/invocations", {"inputs": {**{k: [v] for k, v in ROW.items()}, "year": [1, 2]}}, 422,
