@@ -1,0 +1,446 @@
+"""Feature and prediction drift against stored reference statistics.
+
+Current values are counted into the reference's own bins (:class:`BinCounts`, per time
+window in one ``bincount``; counts of windows, segments or workers add exactly), then
+every statistic of :mod:`polyclass.monitor._stats` is computed from the two count
+vectors. Each column's verdict uses one method:
+
+- ``'auto'`` (default): with at most ``small_sample`` current values, a test at level
+  ``alpha`` — Kolmogorov-Smirnov for numeric columns, chi-square for categorical ones;
+  above that, a distance (tests flag negligible shifts on big samples) — Wasserstein
+  distance divided by the reference standard deviation >= 0.1 for numeric columns,
+  Jensen-Shannon distance >= 0.1 for categorical ones (Evidently's defaults);
+- or the column's configured method and threshold (``ks`` / ``chisquare``: drift when
+  p < threshold; ``psi``, ``jensenshannon``, ``wasserstein``: drift when >= threshold).
+
+PSI and the Jensen-Shannon distance of a numeric column are computed on its reference
+deciles (groups of the fine bins holding about 10% of the reference each: fine bins
+would make them measure sampling noise on small windows); KS and Wasserstein use the
+fine bins (at most 100). The dataset drifts when the share of drifted columns reaches ``drift_share``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polyclass.monitor._config import TESTS, MonitorConfig
+from polyclass.monitor._reference import (
+    OTHER,
+    CategoricalReference,
+    FeatureReference,
+    NumericReference,
+)
+from polyclass.monitor._stats import (
+    chisquare_from_counts,
+    jensenshannon_from_counts,
+    ks_from_counts,
+    psi,
+    wasserstein_from_bins,
+)
+
+#: Number of reference-quantile groups PSI is computed on (deciles).
+PSI_GROUPS = 10
+
+
+@dataclass
+class BinCounts:
+    """Current counts of one column over its reference bins, one row per group (window).
+
+    ``counts`` has shape (groups, bins), ``missing`` (groups,), ``sums`` (groups, bins)
+    holds the sum of the values in each bin (numeric columns; None otherwise).
+    """
+
+    counts: NDArray[np.int64]
+    missing: NDArray[np.int64]
+    sums: NDArray[np.float64] | None = None
+
+    def total(self) -> BinCounts:
+        """All groups added up (one group)."""
+        return BinCounts(
+            self.counts.sum(axis=0, keepdims=True),
+            self.missing.sum(keepdims=True),
+            None if self.sums is None else self.sums.sum(axis=0, keepdims=True),
+        )
+
+    def group(self, g: int) -> BinCounts:
+        """Group ``g`` alone."""
+        return BinCounts(
+            self.counts[g : g + 1],
+            self.missing[g : g + 1],
+            None if self.sums is None else self.sums[g : g + 1],
+        )
+
+    def __add__(self, other: BinCounts) -> BinCounts:
+        sums = None
+        if self.sums is not None and other.sums is not None:
+            sums = self.sums + other.sums
+        return BinCounts(self.counts + other.counts, self.missing + other.missing, sums)
+
+
+def _to_numpy_float(values: Any) -> NDArray[np.float64]:
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        import pyarrow as pa
+
+        if isinstance(values, pa.ChunkedArray | pa.Array):
+            if values.null_count:
+                values = values.fill_null(float("nan"))
+            return np.asarray(values.to_numpy(), dtype=np.float64)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _grouped_bincount(
+    codes: NDArray[np.intp],
+    width: int,
+    groups: NDArray[np.intp] | None,
+    n_groups: int,
+    weights: NDArray[np.float64] | None = None,
+) -> NDArray[Any]:
+    if groups is not None:
+        codes = groups * width + codes
+    out = np.bincount(codes, weights=weights, minlength=n_groups * width)
+    return out.reshape(n_groups, width)
+
+
+def count_numeric(
+    ref: NumericReference,
+    values: Any,
+    groups: NDArray[np.intp] | None = None,
+    n_groups: int = 1,
+) -> BinCounts:
+    """Count numeric ``values`` (NaN / ±inf / null = missing) into ``ref``'s bins."""
+    x = _to_numpy_float(values)
+    finite = np.isfinite(x)
+    k = ref.counts.size
+    if finite.all():
+        b = ref.binner(x)
+    else:
+        x = np.where(finite, x, 0.0)
+        b = ref.binner(x)
+        b[~finite] = k
+    counts = _grouped_bincount(b, k + 1, groups, n_groups).astype(np.int64)
+    sums = _grouped_bincount(b, k + 1, groups, n_groups, weights=x)
+    return BinCounts(counts[:, :k], counts[:, k], sums[:, :k])
+
+
+def _texts(values: Any) -> Any:
+    """``values`` as a pyarrow string array of logged texts (nulls where missing)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if not isinstance(values, pa.Array):
+        arr = np.asarray(values, dtype=object)
+        from polyclass.monitor._reference import _text
+
+        return pa.array([_text(v) for v in arr.tolist()], type=pa.string())
+    if pa.types.is_boolean(values.type):
+        return pc.if_else(values, "True", "False")
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return values
+    if pa.types.is_dictionary(values.type):
+        return _texts(values.cast(values.type.value_type))
+    from polyclass.monitor._reference import _text
+
+    return pa.array([_text(v) for v in values.to_pylist()], type=pa.string())
+
+
+def count_categorical(
+    ref: CategoricalReference,
+    values: Any,
+    groups: NDArray[np.intp] | None = None,
+    n_groups: int = 1,
+) -> BinCounts:
+    """Count categorical ``values`` (logged texts; null = missing) into ``ref``'s categories.
+
+    Values outside the reference categories go to the trailing :data:`OTHER` bucket.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = _texts(values)
+    k = len(ref.categories)
+    value_set = pa.array(list(ref.categories), type=arr.type)
+    idx = pc.index_in(arr, value_set=value_set)
+    codes = np.asarray(idx.fill_null(k).to_numpy(zero_copy_only=False), dtype=np.intp)
+    if arr.null_count:
+        missing = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        codes[missing] = k + 1
+    counts = _grouped_bincount(codes, k + 2, groups, n_groups).astype(np.int64)
+    return BinCounts(counts[:, : k + 1], counts[:, k + 1])
+
+
+def count_values(
+    ref: FeatureReference,
+    values: Any,
+    groups: NDArray[np.intp] | None = None,
+    n_groups: int = 1,
+) -> BinCounts:
+    """Count ``values`` into the bins of ``ref`` (numeric or categorical)."""
+    if isinstance(ref, NumericReference):
+        return count_numeric(ref, values, groups, n_groups)
+    return count_categorical(ref, values, groups, n_groups)
+
+
+def psi_groups(ref_counts: NDArray[np.int64], n_groups: int = PSI_GROUPS) -> NDArray[np.intp]:
+    """Group of each fine bin: contiguous runs of about ``1 / n_groups`` reference mass."""
+    total = ref_counts.sum()
+    if total == 0:
+        return np.zeros(ref_counts.size, dtype=np.intp)
+    before = (np.cumsum(ref_counts) - ref_counts) / total
+    return np.minimum((before * n_groups + 1e-9).astype(np.intp), n_groups - 1)
+
+
+@dataclass
+class FeatureDrift:
+    """The drift of one column (or of one prediction output) against its reference.
+
+    ``statistic`` is the value of ``method`` (a p-value for ``ks`` / ``chisquare``);
+    ``stats`` holds every statistic that applies. ``labels``, ``reference`` and
+    ``current`` describe the two distributions for display: categories, or the
+    reference-decile intervals of a numeric column (``edges``), with their proportions.
+    """
+
+    name: str
+    kind: str
+    method: str
+    threshold: float
+    statistic: float
+    drifted: bool
+    n: int
+    missing_share: float
+    reference_missing_share: float
+    stats: dict[str, float] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+    edges: list[float] | None = None
+    reference: list[float] = field(default_factory=list)
+    current: list[float] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        """How far the column moved, comparable across columns (Jensen-Shannon distance)."""
+        v = self.stats.get("jensenshannon", float("nan"))
+        return 0.0 if not np.isfinite(v) else v
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (non-finite numbers become None)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "method": self.method,
+            "threshold": self.threshold,
+            "statistic": _clean(self.statistic),
+            "drifted": self.drifted,
+            "n": self.n,
+            "missing_share": _clean(self.missing_share),
+            "reference_missing_share": _clean(self.reference_missing_share),
+            "stats": {k: _clean(v) for k, v in self.stats.items()},
+            "labels": self.labels,
+            "edges": None if self.edges is None else [_clean(e) for e in self.edges],
+            "reference": [_clean(v) for v in self.reference],
+            "current": [_clean(v) for v in self.current],
+        }
+
+
+def _clean(v: float) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole > 0 else float("nan")
+
+
+def _resolve(ref: FeatureReference, n: int, config: MonitorConfig) -> tuple[str, float]:
+    method, threshold = config.rule(ref.name)
+    numeric = isinstance(ref, NumericReference)
+    if method == "auto":
+        if n <= config.small_sample:
+            method = "ks" if numeric else "chisquare"
+        else:
+            method = "wasserstein" if numeric else "jensenshannon"
+    elif not numeric and method in ("ks", "wasserstein"):
+        raise ValueError(
+            f"Column {ref.name!r} is {ref.kind}; drift method {method!r} needs numbers. "
+            "Use 'chisquare', 'psi' or 'jensenshannon' for it."
+        )
+    return method, config.threshold(method) if threshold is None else threshold
+
+
+def feature_drift(
+    ref: FeatureReference, current: BinCounts, config: MonitorConfig | None = None
+) -> FeatureDrift:
+    """Every drift statistic of one column and the verdict of its method.
+
+    Parameters
+    ----------
+    ref : NumericReference or CategoricalReference
+    current : BinCounts
+        The current counts (summed over groups when there are several).
+    config : MonitorConfig, optional
+        Methods and thresholds (defaults when omitted).
+
+    Returns
+    -------
+    FeatureDrift
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polyclass.monitor import NumericReference
+    >>> rng = np.random.default_rng(0)
+    >>> ref = NumericReference.from_values("x", rng.normal(size=5000))
+    >>> drift = feature_drift(ref, count_numeric(ref, rng.normal(1.0, size=500)))
+    >>> drift.method, drift.drifted
+    ('ks', True)
+    """
+    cfg = config if config is not None else MonitorConfig()
+    cur = current.total() if current.counts.shape[0] != 1 else current
+    c = cur.counts[0]
+    n = int(c.sum())
+    n_missing = int(cur.missing[0])
+    r = ref.counts
+    method, threshold = _resolve(ref, n, cfg)
+    stats: dict[str, float] = {}
+    if n > 0 and ref.n > 0:
+        if isinstance(ref, NumericReference):
+            grp = psi_groups(r)
+            r10 = np.bincount(grp, weights=r, minlength=grp.max() + 1)
+            c10 = np.bincount(grp, weights=c, minlength=grp.max() + 1)
+            stats["jensenshannon"] = jensenshannon_from_counts(r10, c10)
+            stats["psi"] = psi(r10, c10)
+            stats["ks"], stats["ks_pvalue"] = ks_from_counts(r, c)
+            sums = cur.sums[0] if cur.sums is not None else np.zeros(c.size)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cur_means = np.where(c > 0, sums / np.maximum(c, 1), np.nan)
+            w = wasserstein_from_bins(ref.means, r, cur_means, c)
+            stats["wasserstein"] = w
+            scale = ref.std if np.isfinite(ref.std) and ref.std > 0 else 1.0
+            stats["wasserstein_norm"] = w / scale
+            if method == "chisquare":
+                stats["chisquare"], stats["chisquare_pvalue"] = chisquare_from_counts(r, c)
+        else:
+            stats["jensenshannon"] = jensenshannon_from_counts(r, c)
+            stats["psi"] = psi(r, c)
+            stats["chisquare"], stats["chisquare_pvalue"] = chisquare_from_counts(r, c)
+    key = {"ks": "ks_pvalue", "chisquare": "chisquare_pvalue",
+           "wasserstein": "wasserstein_norm"}.get(method, method)
+    statistic = stats.get(key, float("nan"))
+    if not np.isfinite(statistic):
+        drifted = False
+    elif method in TESTS:
+        drifted = statistic < threshold
+    else:
+        drifted = statistic >= threshold
+    labels, edges, ref_p, cur_p = _display(ref, c)
+    return FeatureDrift(
+        name=ref.name,
+        kind=ref.kind,
+        method=method,
+        threshold=float(threshold),
+        statistic=statistic,
+        drifted=bool(drifted),
+        n=n,
+        missing_share=_share(n_missing, n + n_missing),
+        reference_missing_share=_share(ref.missing, ref.n + ref.missing),
+        stats=stats,
+        labels=labels,
+        edges=edges,
+        reference=ref_p,
+        current=cur_p,
+    )
+
+
+def _display(
+    ref: FeatureReference, c: NDArray[np.int64]
+) -> tuple[list[str], list[float] | None, list[float], list[float]]:
+    if isinstance(ref, CategoricalReference):
+        r, cc = ref.counts.astype(np.float64), c.astype(np.float64)
+        labels = list(ref.labels)
+        if r[-1] == 0 and cc[-1] == 0:  # no "other" on either side: leave it out
+            r, cc, labels = r[:-1], cc[:-1], labels[:-1]
+        return labels, None, _props(r), _props(cc)
+    grp = psi_groups(ref.counts)
+    n_grp = int(grp.max()) + 1
+    r10 = np.bincount(grp, weights=ref.counts, minlength=n_grp)
+    c10 = np.bincount(grp, weights=c, minlength=n_grp)
+    starts = np.flatnonzero(np.diff(grp)) + 1  # first fine bin of each later group
+    inner = ref.edges[starts - 1].tolist()
+    edges = [ref.min, *inner, ref.max]
+    labels = [f"group {i + 1}" for i in range(n_grp)]
+    return labels, edges, _props(r10), _props(c10)
+
+
+def _props(x: NDArray[np.float64]) -> list[float]:
+    total = float(x.sum())
+    return [float(v) / total if total > 0 else 0.0 for v in x]
+
+
+@dataclass
+class DriftSummary:
+    """Per-column drift and the dataset-level verdict."""
+
+    features: list[FeatureDrift]
+    drift_share: float
+    threshold: float
+
+    @property
+    def n_drifted(self) -> int:
+        """Columns whose method flagged drift."""
+        return sum(f.drifted for f in self.features)
+
+    @property
+    def dataset_drift(self) -> bool:
+        """Whether the share of drifted columns reached the threshold."""
+        return bool(self.features) and self.drift_share >= self.threshold
+
+    def top(self, k: int = 5) -> list[FeatureDrift]:
+        """The ``k`` columns that moved most (largest Jensen-Shannon distance)."""
+        return sorted(self.features, key=lambda f: -f.score)[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "dataset_drift": self.dataset_drift,
+            "drift_share": _clean(self.drift_share),
+            "threshold": self.threshold,
+            "n_features": len(self.features),
+            "n_drifted": self.n_drifted,
+            "top": [f.name for f in self.top()],
+            "features": [f.to_dict() for f in self.features],
+        }
+
+
+def summarize_drift(
+    features: list[FeatureDrift], config: MonitorConfig | None = None
+) -> DriftSummary:
+    """Dataset-level verdict: share of evaluated columns (with current data) that drifted."""
+    cfg = config if config is not None else MonitorConfig()
+    evaluated = [f for f in features if f.n > 0]
+    share = _share(sum(f.drifted for f in evaluated), len(evaluated))
+    return DriftSummary(features, 0.0 if not np.isfinite(share) else share, cfg.drift_share)
+
+
+def class_mix_reference(
+    classes: tuple[str, ...], counts: NDArray[np.int64], name: str = "predicted class"
+) -> CategoricalReference:
+    """A categorical reference over the model's classes (for the predicted class mix)."""
+    return CategoricalReference(name, tuple(classes), np.append(counts, 0).astype(np.int64), 0)
+
+
+__all__ = [
+    "OTHER",
+    "BinCounts",
+    "DriftSummary",
+    "FeatureDrift",
+    "class_mix_reference",
+    "count_categorical",
+    "count_numeric",
+    "count_values",
+    "feature_drift",
+    "psi_groups",
+    "summarize_drift",
+]

@@ -1,0 +1,355 @@
+"""Live performance: predictions joined with feedback labels, per time window.
+
+The join follows the log contract: a feedback row ``(request_id, row, label)`` labels
+that row of that request, and ``row = -1`` labels every row of the request (a specific
+row wins over ``-1``; among several labels for one key the latest ``ts`` wins). Labels
+and predictions become integer codes, and one ``bincount`` of
+``window * L^2 + true * L + predicted`` gives every window's confusion matrix; each is
+a :class:`polyclass.metrics.ConfusionMatrixState` (so windows, segments and workers
+merge exactly, and every metric is the metrics library's). Intervals: Wilson for
+accuracy and per-class precision / recall; a percentile bootstrap for macro and weighted
+F1 that resamples each true class's row of the confusion matrix (multinomial), which is
+the stratified row bootstrap of :func:`polyclass.metrics.bootstrap_ci` on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polyclass.metrics import ConfusionMatrixState, wilson_interval
+from polyclass.monitor._logs import LogData
+
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$", re.I)
+_UNIT_US = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600,
+            "d": 86400, "day": 86400, "w": 604800, "week": 604800}
+_DENSE_LIMIT = 200_000_000
+
+
+def parse_window(text: str) -> int:
+    """A window length like ``'1h'``, ``'15min'``, ``'1d'`` in microseconds.
+
+    Examples
+    --------
+    >>> parse_window("1h") == 3600 * 10**6
+    True
+    """
+    m = _WINDOW.match(str(text))
+    if not m or float(m.group(1)) <= 0:
+        raise ValueError(
+            f"Window {text!r} is not a duration; write a number and a unit: '30s', "
+            "'15m', '1h', '1d' or '1w'."
+        )
+    return int(round(float(m.group(1)) * _UNIT_US[m.group(2).lower()] * 1_000_000))
+
+
+def window_index(ts: NDArray[np.int64], width: int, origin: int) -> NDArray[np.intp]:
+    """Window of each time: ``(ts - origin) // width`` (windows aligned to ``origin``)."""
+    return np.asarray((ts - origin) // width, dtype=np.intp)
+
+
+@dataclass
+class Joined:
+    """Which predictions got a label: row positions and integer codes over ``labels``."""
+
+    labels: list[str]
+    rows: NDArray[np.intp]
+    true: NDArray[np.intp]
+    pred: NDArray[np.intp]
+    n_feedback: int
+    n_feedback_unmatched: int
+    unknown_labels: list[str] = field(default_factory=list)
+
+
+def _codes(values: Any, labels: list[str]) -> tuple[NDArray[np.intp], list[str]]:
+    """Integer codes of string ``values`` over ``labels``, extended with unknown values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    idx = pc.index_in(values, value_set=pa.array(labels, type=pa.string()))
+    if idx.null_count:
+        extra = pc.unique(pc.filter(values, pc.is_null(idx))).drop_null().to_pylist()
+        labels = [*labels, *sorted(str(e) for e in extra)]
+        idx = pc.index_in(values, value_set=pa.array(labels, type=pa.string()))
+    arr = idx.to_numpy(zero_copy_only=False) if idx.null_count == 0 else (
+        idx.fill_null(-1).to_numpy(zero_copy_only=False))
+    return np.asarray(arr, dtype=np.intp), labels
+
+
+def join_feedback(data: LogData, classes: list[str]) -> Joined:
+    """Match feedback rows to predicted rows (see the module docstring for the rules)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n_fb = int(data.fb_ts.size)
+    empty = np.zeros(0, dtype=np.intp)
+    if n_fb == 0 or data.n_rows == 0:
+        return Joined(list(classes), empty, empty, empty, n_fb, n_fb)
+    fb_ids = data.fb_request_id
+    uniq = pc.unique(fb_ids)
+    # request index of each feedback row and of each prediction (-1: no feedback)
+    fb_u = np.asarray(pc.index_in(fb_ids, value_set=uniq).to_numpy(zero_copy_only=False),
+                      dtype=np.int64)
+    pr_u_arr = pc.index_in(data.request_id, value_set=uniq)
+    pr_u = np.asarray(pr_u_arr.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    width = int(max(int(data.row.max(initial=-1)), int(data.fb_row.max(initial=-1))) + 2)
+    fb_key = fb_u * width + (data.fb_row.astype(np.int64) + 1)
+    size = len(uniq) * width
+    order = np.arange(n_fb, dtype=np.int64)
+    if size <= _DENSE_LIMIT:
+        table = np.full(size, -1, dtype=np.int64)
+        hits = np.bincount(fb_key, minlength=size)
+        table[fb_key] = order
+        dup = hits[fb_key] > 1
+        if dup.any():  # several labels for one key: the latest ts (then the last) wins
+            sel = np.flatnonzero(dup)
+            o = sel[np.lexsort((sel, data.fb_ts[sel], fb_key[sel]))]
+            last = np.append(fb_key[o][1:] != fb_key[o][:-1], True)
+            table[fb_key[o][last]] = o[last]
+
+        def lookup(keys: NDArray[np.int64]) -> NDArray[np.int64]:
+            return table[keys]
+    else:
+        o = np.lexsort((order, data.fb_ts, fb_key))
+        last = np.append(fb_key[o][1:] != fb_key[o][:-1], True)
+        keys_sorted, pos_sorted = fb_key[o][last], o[last]
+
+        def lookup(keys: NDArray[np.int64]) -> NDArray[np.int64]:
+            i = np.minimum(np.searchsorted(keys_sorted, keys), keys_sorted.size - 1)
+            return np.where(keys_sorted[i] == keys, pos_sorted[i], -1)
+
+    cand = np.flatnonzero(pr_u >= 0)
+    base = pr_u[cand] * width
+    specific = lookup(base + data.row[cand].astype(np.int64) + 1)
+    whole = lookup(base)
+    fb_pos = np.where(specific >= 0, specific, whole)
+    got = fb_pos >= 0
+    rows = cand[got]
+    fb_pos = fb_pos[got]
+    used = np.zeros(n_fb, dtype=bool)
+    used[fb_pos] = True
+    labels = list(classes)
+    true_all, labels = _codes(data.fb_label, labels)
+    pred, labels = _codes(pc.take(data.prediction, pa.array(rows)), labels)
+    true = true_all[fb_pos]
+    ok = (true >= 0) & (pred >= 0)  # null labels or predictions cannot be scored
+    return Joined(
+        labels=labels,
+        rows=rows[ok],
+        true=true[ok],
+        pred=pred[ok],
+        n_feedback=n_fb,
+        n_feedback_unmatched=int(n_fb - used.sum()),
+        unknown_labels=labels[len(classes):],
+    )
+
+
+def state_from_counts(labels: list[str], counts: NDArray[np.int64]) -> ConfusionMatrixState:
+    """A ConfusionMatrixState holding ``counts`` (true x predicted over ``labels``).
+
+    Built through the state's own JSON form, so it is exactly the state that updating
+    with the underlying rows would give (labels fixed to ``labels``).
+    """
+    state = ConfusionMatrixState(labels=np.asarray(labels, dtype=str))
+    doc = json.loads(state.to_json())
+    order = np.argsort(np.asarray(labels, dtype=str), kind="stable")  # the state sorts
+    cm = np.asarray(counts, dtype=np.int64)[np.ix_(order, order)]
+    doc["counts"] = cm.tolist()
+    doc["counts_dtype"] = "int64"
+    doc["seen"] = ((cm.sum(axis=0) + cm.sum(axis=1)) > 0).tolist()
+    doc["seen_true"] = (cm.sum(axis=1) > 0).tolist()
+    return ConfusionMatrixState.from_json(json.dumps(doc))
+
+
+def _f1_bootstrap(cm: NDArray[np.int64], n_resamples: int, level: float,
+                  seed: int) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of macro / weighted F1 (and P, R) by per-class multinomials."""
+    rng = np.random.default_rng(seed)
+    support = cm.sum(axis=1)
+    present = (support + cm.sum(axis=0)) > 0
+    k = cm.shape[0]
+    sims = np.zeros((n_resamples, k, k), dtype=np.float64)
+    for i in np.flatnonzero(support > 0):
+        sims[:, i, :] = rng.multinomial(int(support[i]), cm[i] / support[i], size=n_resamples)
+    tp = np.einsum("bii->bi", sims)
+    predicted = sims.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = np.where(predicted > 0, tp / np.where(predicted > 0, predicted, 1), 0.0)
+        rec = np.where(support > 0, tp / np.where(support > 0, support, 1), 0.0)
+        denom = predicted + support
+        f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
+    w = support[present] / max(support.sum(), 1)
+    alpha = (1 - level) / 2
+    out = {}
+    for name, vals in (("precision", prec), ("recall", rec), ("f1", f1)):
+        v = vals[:, present]
+        for avg, agg in (("macro", v.mean(axis=1)), ("weighted", v @ w)):
+            lo, hi = np.quantile(agg, [alpha, 1 - alpha])
+            out[f"{name}_{avg}"] = (float(lo), float(hi))
+    return out
+
+
+def _num(v: Any) -> float | None:
+    f = float(v)
+    return f if np.isfinite(f) else None
+
+
+def window_metrics(
+    state: ConfusionMatrixState,
+    labels: list[str],
+    *,
+    confidence_level: float = 0.95,
+    n_resamples: int = 400,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Accuracy, per-class and averaged precision / recall / F1 with intervals, as JSON."""
+    n = int(state.n_samples)
+    if n == 0:
+        return {"n": 0}
+    cm_all = np.asarray(state.confusion_matrix(labels=np.asarray(labels, dtype=str)))
+    correct = int(np.trace(cm_all))
+    acc_lo, acc_hi = wilson_interval(correct, n, confidence_level)
+    p, r, f, s = state.precision_recall_fscore_support(
+        labels=np.asarray(labels, dtype=str), average=None, zero_division=0.0
+    )
+    tp = np.diag(cm_all)
+    predicted = cm_all.sum(axis=0)
+    support = cm_all.sum(axis=1)
+    p_lo, p_hi = wilson_interval(tp, predicted, confidence_level)
+    r_lo, r_hi = wilson_interval(tp, support, confidence_level)
+    per_class = {}
+    for i, lab in enumerate(labels):
+        if support[i] == 0 and predicted[i] == 0:
+            continue
+        per_class[lab] = {
+            "precision": _num(p[i]) if predicted[i] else None,
+            "precision_ci": [_num(p_lo[i]), _num(p_hi[i])] if predicted[i] else None,
+            "recall": _num(r[i]) if support[i] else None,
+            "recall_ci": [_num(r_lo[i]), _num(r_hi[i])] if support[i] else None,
+            "f1": _num(f[i]),
+            "support": int(s[i]),
+            "predicted": int(predicted[i]),
+        }
+    ci = _f1_bootstrap(cm_all, n_resamples, confidence_level, seed)
+    out: dict[str, Any] = {
+        "n": n,
+        "accuracy": correct / n,
+        "accuracy_ci": [acc_lo, acc_hi],
+        "balanced_accuracy": _num(state.balanced_accuracy_score()),
+    }
+    for avg in ("macro", "weighted"):
+        pa_, ra_, fa_, _ = state.precision_recall_fscore_support(average=avg, zero_division=0.0)
+        out[f"precision_{avg}"] = _num(pa_)
+        out[f"recall_{avg}"] = _num(ra_)
+        out[f"f1_{avg}"] = _num(fa_)
+        for m in ("precision", "recall", "f1"):
+            out[f"{m}_{avg}_ci"] = list(ci[f"{m}_{avg}"])
+    out["per_class"] = per_class
+    out["confusion_matrix"] = cm_all.tolist()
+    return out
+
+
+@dataclass
+class LivePerformance:
+    """Per-window confusion states of labelled predictions, and their metrics."""
+
+    labels: list[str]
+    origin: int
+    width: int
+    states: list[ConfusionMatrixState]
+    n_predictions: NDArray[np.int64]
+    n_labelled: NDArray[np.int64]
+    joined: Joined
+
+    def overall(self) -> ConfusionMatrixState:
+        """All windows merged (exactly the state of all labelled rows)."""
+        total = ConfusionMatrixState(labels=np.asarray(self.labels, dtype=str))
+        for s in self.states:
+            total.merge(s)
+        return total
+
+    def to_dict(self, *, confidence_level: float = 0.95) -> dict[str, Any]:
+        """JSON: overall and per-window metrics with window start / end (ISO, UTC)."""
+        from polyclass.monitor._timefmt import iso
+
+        windows = []
+        for w, st in enumerate(self.states):
+            start = self.origin + w * self.width
+            windows.append({
+                "start": iso(start),
+                "end": iso(start + self.width),
+                "n_predictions": int(self.n_predictions[w]),
+                "n_labelled": int(self.n_labelled[w]),
+                **window_metrics(st, self.labels, confidence_level=confidence_level,
+                                 seed=w),
+            })
+        total = int(self.n_predictions.sum())
+        labelled = int(self.n_labelled.sum())
+        return {
+            "labels": self.labels,
+            "n_predictions": total,
+            "n_labelled": labelled,
+            "label_coverage": labelled / total if total else None,
+            "n_feedback": self.joined.n_feedback,
+            "n_feedback_unmatched": self.joined.n_feedback_unmatched,
+            "unknown_labels": self.joined.unknown_labels,
+            "overall": window_metrics(self.overall(), self.labels,
+                                      confidence_level=confidence_level),
+            "windows": windows,
+        }
+
+
+def live_performance(
+    data: LogData,
+    classes: list[str],
+    *,
+    width: int,
+    origin: int | None = None,
+    n_windows: int | None = None,
+) -> LivePerformance:
+    """Join feedback to predictions and count one confusion matrix per window.
+
+    Parameters
+    ----------
+    data : LogData
+    classes : list of str
+        The model's classes as logged.
+    width : int
+        Window length in µs (see :func:`parse_window`).
+    origin : int, optional
+        Start of the first window (µs); default the first prediction's time floored to
+        a multiple of ``width``.
+    n_windows : int, optional
+        Number of windows (default: up to the last prediction).
+    """
+    joined = join_feedback(data, classes)
+    labels = joined.labels
+    if origin is None:
+        origin = int(data.ts.min() // width * width) if data.n_rows else 0
+    if n_windows is None:
+        n_windows = int((data.ts.max() - origin) // width + 1) if data.n_rows else 0
+    n_windows = max(n_windows, 0)
+    win = window_index(data.ts, width, origin)
+    inside = (win >= 0) & (win < n_windows)
+    n_pred = np.bincount(win[inside], minlength=n_windows).astype(np.int64)
+    L = len(labels)
+    wl = win[joined.rows]
+    keep = (wl >= 0) & (wl < n_windows)
+    cells = np.bincount((wl * (L * L) + joined.true * L + joined.pred)[keep],
+                        minlength=n_windows * L * L)[: n_windows * L * L]
+    counts = cells.reshape(n_windows, L, L).astype(np.int64)
+    states = [state_from_counts(labels, counts[w]) for w in range(n_windows)]
+    return LivePerformance(
+        labels=labels,
+        origin=origin,
+        width=width,
+        states=states,
+        n_predictions=n_pred,
+        n_labelled=counts.sum(axis=(1, 2)),
+        joined=joined,
+    )

@@ -1,0 +1,391 @@
+"""Read the prediction log and its feedback: Parquet segments written by ``polyclass serve``.
+
+Layout (the contract shared with the server)::
+
+    <root>/logs/<model_name>/predictions/part-<YYYYmmddTHHMMSSffffff>-<pid>-<seq>.parquet
+    <root>/logs/<model_name>/feedback/part-...parquet
+
+Only complete segments (``part-*.parquet``) are read; temporary ``.part-*.tmp`` files are
+ignored. A segment that cannot be read (truncated, not Parquet, wrong log version,
+missing columns, malformed probabilities) is *reported and skipped*: it lands in
+:attr:`LogData.problems` with the reason, and everything else is still read. A gap in
+a writer's sequence numbers (``-<pid>-<seq>``) is reported as possibly missing segments.
+Segments whose ``ts`` statistics fall wholly outside ``[since, until)`` are not read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+LOG_VERSION = "1"
+_SEGMENT = re.compile(r"^part-(\d{8}T\d{12})-(\d+)-(\d+)\.parquet$")
+_PRED_COLUMNS = ("request_id", "row", "ts", "model_version", "prediction")
+
+
+class LogError(ValueError):
+    """The log cannot be read at all (no folder, no readable segment)."""
+
+
+@dataclass(frozen=True)
+class SegmentProblem:
+    """A segment that was skipped (or a hint that some are missing), and why."""
+
+    path: str
+    kind: str  # 'predictions' | 'feedback'
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-able form."""
+        return {"path": self.path, "kind": self.kind, "reason": self.reason}
+
+
+@dataclass
+class LogData:
+    """Predicted rows and feedback read from a log, as NumPy arrays and Arrow columns.
+
+    Predictions: ``request_id`` (Arrow strings), ``row`` (int32), ``ts`` (int64 µs since
+    the epoch, UTC), ``model_version`` (int64), ``prediction`` (Arrow strings),
+    ``proba`` ((n, n_classes) float64 in the order of ``classes``, or None when not
+    read) and ``inputs`` (feature name -> Arrow column). Feedback: ``fb_request_id``,
+    ``fb_row``, ``fb_label``, ``fb_ts``.
+    """
+
+    log_dir: Path
+    classes: tuple[str, ...]
+    request_id: Any
+    row: NDArray[np.int32]
+    ts: NDArray[np.int64]
+    model_version: NDArray[np.int64]
+    prediction: Any
+    proba: NDArray[np.float64] | None
+    inputs: dict[str, Any]
+    fb_request_id: Any
+    fb_row: NDArray[np.int32]
+    fb_label: Any
+    fb_ts: NDArray[np.int64]
+    problems: list[SegmentProblem] = field(default_factory=list)
+    n_segments: int = 0
+    n_feedback_segments: int = 0
+    other_versions: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        """Predicted rows read."""
+        return int(self.ts.size)
+
+
+def list_segments(folder: Path) -> list[Path]:
+    """Complete segments of a folder in name (= time) order; temporary files excluded."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.startswith("part-")
+                  and p.name.endswith(".parquet"))
+
+
+def sequence_gaps(paths: Sequence[Path], kind: str) -> list[SegmentProblem]:
+    """Possibly missing segments: holes in a writer's (pid) run of sequence numbers."""
+    runs: dict[str, list[int]] = {}
+    for p in paths:
+        m = _SEGMENT.match(p.name)
+        if m:
+            runs.setdefault(m.group(2), []).append(int(m.group(3)))
+    problems = []
+    for pid, seqs in sorted(runs.items()):
+        have = set(seqs)
+        holes = [s for s in range(min(seqs), max(seqs) + 1) if s not in have]
+        if holes:
+            shown = ", ".join(map(str, holes[:10])) + (" ..." if len(holes) > 10 else "")
+            problems.append(SegmentProblem(
+                str(paths[0].parent), kind,
+                f"writer {pid}: segment number(s) {shown} absent between {min(seqs)} and "
+                f"{max(seqs)}; those rows are missing from this report (deleted or lost?).",
+            ))
+    return problems
+
+
+def to_micros(when: datetime | str | None) -> int | None:
+    """A time as µs since the epoch (naive datetimes and ISO strings without zone: UTC)."""
+    if when is None:
+        return None
+    if isinstance(when, str):
+        text = when.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{when!r} is not an ISO 8601 time; write e.g. 2026-01-31T14:00:00Z."
+            ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(round(when.timestamp() * 1_000_000))
+
+
+def _ts_range(pf: Any) -> tuple[int, int] | None:
+    """(min, max) of ``ts`` from row-group statistics, or None when unknown."""
+    try:
+        idx = pf.schema_arrow.get_field_index("ts")
+        lo = hi = None
+        for g in range(pf.metadata.num_row_groups):
+            st = pf.metadata.row_group(g).column(idx).statistics
+            if st is None or not st.has_min_max:
+                return None
+            mn, mx = to_micros(st.min), to_micros(st.max)
+            if mn is None or mx is None:
+                return None
+            lo = mn if lo is None else min(lo, mn)
+            hi = mx if hi is None else max(hi, mx)
+        return None if lo is None or hi is None else (lo, hi)
+    except Exception:  # statistics are an optimisation only
+        return None
+
+
+def _outside(pf: Any, since: int | None, until: int | None) -> bool:
+    if since is None and until is None:
+        return False
+    rng = _ts_range(pf)
+    if rng is None:
+        return False
+    return (since is not None and rng[1] < since) or (until is not None and rng[0] >= until)
+
+
+def _micros(col: Any) -> NDArray[np.int64]:
+    import pyarrow as pa
+
+    t = col.type
+    if not pa.types.is_timestamp(t):
+        raise ValueError(f"column 'ts' has type {t}, expected timestamp[us, tz=UTC]")
+    factor = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}[t.unit]
+    raw = col.cast(pa.int64())
+    if raw.null_count:
+        raise ValueError("column 'ts' holds null times")
+    out = np.asarray(raw.to_numpy(), dtype=np.int64)
+    return out // 1000 if factor is None else out * factor
+
+
+def _proba_matrix(col: Any, seg_classes: list[str], classes: tuple[str, ...]) -> NDArray[Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    k = len(seg_classes)
+    if col.null_count:
+        raise ValueError("column 'proba' holds null lists")
+    lengths = np.asarray(pc.list_value_length(col).to_numpy(zero_copy_only=False))
+    if lengths.size and (lengths != k).any():
+        raise ValueError(f"'proba' lists must have {k} values (one per class in 'classes')")
+    flat = np.asarray(pc.list_flatten(col).to_numpy(zero_copy_only=False), dtype=np.float64)
+    mat = flat.reshape(-1, k) if k else np.zeros((len(col), 0))
+    if tuple(seg_classes) == classes:
+        return mat
+    out = np.full((mat.shape[0], len(classes)), np.nan)
+    for j, c in enumerate(seg_classes):
+        if c in classes:
+            out[:, classes.index(c)] = mat[:, j]
+    return out
+
+
+def _read_segment(path: Path, columns: list[str], since: int | None,
+                  until: int | None) -> tuple[Any, list[str] | None] | None:
+    """(table, classes) of one segment, or None when it lies outside the time range."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    meta = pf.schema_arrow.metadata or {}
+    version = meta.get(b"polyclass_log_version", b"").decode()
+    if version != LOG_VERSION:
+        raise ValueError(
+            f"polyclass_log_version is {version or 'absent'!r}; this polyclass reads "
+            f"version {LOG_VERSION!r}"
+        )
+    classes = None
+    if b"classes" in meta:
+        classes = [str(c) for c in json.loads(meta[b"classes"].decode())]
+    names = set(pf.schema_arrow.names)
+    missing = [c for c in columns if c not in names and not c.startswith("in.")]
+    if missing:
+        raise ValueError(f"columns {missing} are missing")
+    if _outside(pf, since, until):
+        return None
+    table = pf.read(columns=[c for c in columns if c in names], use_threads=True)
+    return table, classes
+
+
+def read_log(
+    log_dir: str | Path,
+    *,
+    classes: Sequence[str] = (),
+    features: Sequence[str] = (),
+    since: datetime | str | int | None = None,
+    until: datetime | str | int | None = None,
+    model_version: int | None = None,
+    with_proba: bool = True,
+) -> LogData:
+    """Read every readable segment of a model's log into arrays.
+
+    Parameters
+    ----------
+    log_dir : str or Path
+        ``<root>/logs/<model_name>``: the folder holding ``predictions/`` and ``feedback/``.
+    classes : sequence of str
+        The model's classes (as logged, ``str(label)``): probabilities are returned in
+        this order whatever a segment's ``classes`` metadata says.
+    features : sequence of str
+        Input features to read (columns ``in.<feature>``; absent ones read as missing).
+    since, until : datetime, ISO string or µs since the epoch, optional
+        Keep predictions with ``since <= ts < until``.
+    model_version : int, optional
+        Keep only rows logged by this version (others are counted in ``other_versions``).
+    with_proba : bool, default=True
+        Read the probability lists (not needed for live metrics alone).
+
+    Returns
+    -------
+    LogData
+
+    Raises
+    ------
+    LogError
+        When ``log_dir`` has no ``predictions`` folder.
+    """
+    import pyarrow as pa
+
+    root = Path(log_dir)
+    pred_dir, fb_dir = root / "predictions", root / "feedback"
+    if not pred_dir.is_dir():
+        raise LogError(
+            f"No prediction log at {root} (expected a 'predictions' folder there). Serve "
+            "the model with `polyclass serve` first, or pass --log with the log folder."
+        )
+    lo = since if isinstance(since, int) or since is None else to_micros(since)
+    hi = until if isinstance(until, int) or until is None else to_micros(until)
+    cls = tuple(str(c) for c in classes)
+    problems: list[SegmentProblem] = []
+    columns = [*_PRED_COLUMNS, *(["proba"] if with_proba else []),
+               *(f"in.{f}" for f in features)]
+
+    parts: dict[str, list[Any]] = {k: [] for k in ("request_id", "prediction",
+                                                   *(f"in.{f}" for f in features))}
+    arrays: dict[str, list[NDArray[Any]]] = {"row": [], "ts": [], "model_version": [],
+                                             "proba": []}
+    other_versions: dict[int, int] = {}
+    segments = list_segments(pred_dir)
+    problems.extend(sequence_gaps(segments, "predictions"))
+    n_read = 0
+    for path in segments:
+        try:
+            got = _read_segment(path, columns, lo, hi)
+            if got is None:
+                continue
+            table, seg_classes = got
+            ts = _micros(table.column("ts"))
+            keep = np.ones(ts.size, dtype=bool)
+            if lo is not None:
+                keep &= ts >= lo
+            if hi is not None:
+                keep &= ts < hi
+            version = np.asarray(table.column("model_version").to_numpy(), dtype=np.int64)
+            if model_version is not None:
+                other = keep & (version != model_version)
+                for v, c in zip(*np.unique(version[other], return_counts=True), strict=True):
+                    other_versions[int(v)] = other_versions.get(int(v), 0) + int(c)
+                keep &= version == model_version
+            proba = None
+            if with_proba:
+                if seg_classes is None:
+                    raise ValueError("file metadata key 'classes' is missing")
+                proba = _proba_matrix(table.column("proba"), seg_classes, cls)
+            if not keep.all():
+                mask = pa.array(keep)
+                table = table.filter(mask)
+                ts, version = ts[keep], version[keep]
+                proba = None if proba is None else proba[keep]
+            row = np.asarray(table.column("row").to_numpy(), dtype=np.int32)
+            for name in parts:
+                if name in table.column_names:
+                    parts[name].append(table.column(name))
+                else:  # an input the server did not log: every value missing
+                    parts[name].append(pa.chunked_array([pa.nulls(len(ts))]))
+            arrays["row"].append(row)
+            arrays["ts"].append(ts)
+            arrays["model_version"].append(version)
+            if proba is not None:
+                arrays["proba"].append(proba)
+            n_read += 1
+        except Exception as exc:  # corrupt / truncated / foreign: report and go on
+            problems.append(SegmentProblem(str(path), "predictions", _reason(exc)))
+
+    fb: dict[str, list[Any]] = {"request_id": [], "label": [], "row": [], "ts": []}
+    fb_segments = list_segments(fb_dir)
+    problems.extend(sequence_gaps(fb_segments, "feedback"))
+    n_fb = 0
+    for path in fb_segments:
+        try:
+            got = _read_segment(path, ["request_id", "row", "label", "ts"], lo, None)
+            if got is None:
+                continue
+            table, _ = got
+            fb["ts"].append(_micros(table.column("ts")))
+            fb["row"].append(np.asarray(table.column("row").to_numpy(), dtype=np.int32))
+            fb["request_id"].append(table.column("request_id"))
+            fb["label"].append(table.column("label"))
+            n_fb += 1
+        except Exception as exc:
+            problems.append(SegmentProblem(str(path), "feedback", _reason(exc)))
+
+    def chunked(chunks: list[Any], typ: Any) -> Any:
+        pieces = [c for ch in chunks for c in ch.chunks]
+        return pa.chunked_array(pieces, type=typ) if pieces else pa.chunked_array([], type=typ)
+
+    def cat(chunks: list[NDArray[Any]], dtype: Any) -> NDArray[Any]:
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+
+    inputs = {}
+    for f in features:
+        pieces = parts[f"in.{f}"]
+        types = {str(c.type) for c in pieces if str(c.type) != "null"}
+        typ = pa.string() if not types else pieces[[str(c.type) for c in pieces].index(
+            sorted(types)[0])].type
+        if len(types) > 1:
+            problems.append(SegmentProblem(str(pred_dir), "predictions",
+                                           f"input 'in.{f}' has types {sorted(types)} in "
+                                           "different segments; read as missing where it "
+                                           "does not match " + str(typ)))
+        inputs[f] = chunked([c if c.type == typ else pa.chunked_array(
+            [pa.nulls(len(c), type=typ)]) for c in pieces], typ)
+    return LogData(
+        log_dir=root,
+        classes=cls,
+        request_id=chunked(parts["request_id"], pa.string()),
+        row=cat(arrays["row"], np.int32),
+        ts=cat(arrays["ts"], np.int64),
+        model_version=cat(arrays["model_version"], np.int64),
+        prediction=chunked(parts["prediction"], pa.string()),
+        proba=(np.concatenate(arrays["proba"]) if arrays["proba"]
+               else np.zeros((0, len(cls)))) if with_proba else None,
+        inputs=inputs,
+        fb_request_id=chunked(fb["request_id"], pa.string()),
+        fb_row=cat(fb["row"], np.int32),
+        fb_label=chunked(fb["label"], pa.string()),
+        fb_ts=cat(fb["ts"], np.int64),
+        problems=problems,
+        n_segments=n_read,
+        n_feedback_segments=n_fb,
+        other_versions=other_versions,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
