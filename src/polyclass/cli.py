@@ -54,6 +54,9 @@ from polyclass.pipeline._cli import evaluate_command, predict_command, train_com
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
+from polyclass.monitor._cli import monitor_command  # noqa: E402
+
+app.command("monitor")(monitor_command)
 from polyclass.serve._cli import serve_command  # noqa: E402
 app.command("serve")(serve_command)
 app.add_typer(registry_app, name="registry")

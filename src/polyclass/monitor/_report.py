@@ -1,0 +1,299 @@
+"""The monitoring report: one self-contained HTML page (inline SVG, no network).
+
+Sections: status and alerts, the log read (with skipped segments), feature drift (a
+table, then each feature's reference and current distributions drawn over each other,
+most-moved first), prediction drift, and the time series of every metric with its
+alert threshold. Charts and tables reuse the model report's building blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from polyclass.report._html import fmt, table
+from polyclass.report._page import CSS
+from polyclass.report._plots import PALETTE, Series, esc, line_chart
+
+_REF_FILL = "#c9d1da"
+_CUR_FILL = PALETTE[0]
+
+
+def _overlay_bars(labels: Sequence[str], ref: Sequence[float], cur: Sequence[float], *,
+                  title: str, width: int = 420, height: int = 200) -> str:
+    """Reference (wide, light) and current (narrow, dark) proportions drawn over each other."""
+    n = max(len(labels), 1)
+    left, right, top, bottom = 40, 8, 10, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max([*ref, *cur, 1e-9])
+    ymax = min(1.0, peak * 1.15)
+    slot = plot_w / n
+    body = []
+    for t in (0.0, ymax / 2, ymax):
+        y = top + plot_h - t / ymax * plot_h
+        body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+                    f'stroke="#e7eaee"/><text x="{left - 4}" y="{y + 3.5:.1f}" '
+                    f'text-anchor="end" class="tick">{t:.0%}</text>')
+    for i, lab in enumerate(labels):
+        x0 = left + i * slot
+        for value, frac, color, who in ((ref[i], 0.84, _REF_FILL, "reference"),
+                                        (cur[i], 0.42, _CUR_FILL, "current")):
+            h = value / ymax * plot_h
+            w = slot * frac
+            body.append(f'<rect x="{x0 + (slot - w) / 2:.1f}" y="{top + plot_h - h:.1f}" '
+                        f'width="{w:.1f}" height="{h:.1f}" fill="{color}">'
+                        f"<title>{esc(lab)} — {who} {value:.1%}</title></rect>")
+        if n <= 12:
+            short = lab if len(lab) <= 10 else lab[:9] + "…"
+            body.append(f'<text x="{x0 + slot / 2:.1f}" y="{top + plot_h + 14}" '
+                        f'text-anchor="middle" class="tick">{esc(short)}</text>')
+    svg = (f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" '
+           f'height="{height}" role="img" aria-label="{esc(title)}">{"".join(body)}</svg>')
+    legend = (f'<ul class="legend"><li><svg width="14" height="10"><rect width="14" height="10" '
+              f'fill="{_REF_FILL}"/></svg><span>reference</span></li><li><svg width="14" '
+              f'height="10"><rect width="14" height="10" fill="{_CUR_FILL}"/></svg>'
+              f"<span>current</span></li></ul>")
+    return f'<figure class="chart"><figcaption>{esc(title)}</figcaption>{svg}{legend}</figure>'
+
+
+def _interval_labels(edges: Sequence[float | None]) -> list[str]:
+    vals = [e if e is not None else float("nan") for e in edges]
+    out = []
+    for i in range(len(vals) - 1):
+        lo = "−∞" if i == 0 else f"{vals[i]:.4g}"
+        hi = "+∞" if i == len(vals) - 2 else f"{vals[i + 1]:.4g}"
+        out.append(f"({lo}, {hi}]")
+    return out
+
+
+def _feature_chart(f: dict[str, Any]) -> str:
+    labels = f["labels"] if f.get("edges") is None else _interval_labels(f["edges"])
+    ref = [v or 0.0 for v in f["reference"]]
+    cur = [v or 0.0 for v in f["current"]]
+    verdict = "drifted" if f["drifted"] else "stable"
+    title = f"{f['name']} — {verdict} ({f['method']} {fmt(f['statistic'], 4)})"
+    chart = _overlay_bars(labels, ref, cur, title=title)
+    if f.get("edges") is not None:
+        chart += ('<p class="note">Bars are the reference deciles of the column (about 10% '
+                  f"of the training rows each): {esc(', '.join(labels))}.</p>")
+    return f'<div class="feature-chart">{chart}</div>'
+
+
+def _series_chart(title: str, y_label: str, xs: list[float],
+                  lines: list[tuple[str, list[float | None], str]],
+                  threshold: float | None, threshold_label: str) -> str:
+    values = [v for _, ys, _ in lines for v in ys if v is not None and math.isfinite(v)]
+    if threshold is not None:
+        values.append(threshold)
+    if not values or not xs:
+        return ""
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * 0.1, 0.01)
+    y_range = (max(0.0, lo - pad), min(1.0, hi + pad)) if hi <= 1 else (lo - pad, hi + pad)
+    x_range = (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
+    series = [Series(name, xs, ys, color=PALETTE[i % len(PALETTE)], dash=dash, markers=True)
+              for i, (name, ys, dash) in enumerate(lines)]
+    if threshold is not None:
+        series.append(Series(threshold_label, [x_range[0], x_range[1]], [threshold, threshold],
+                             color="#CC3311", dash="5 4", width=1.4))
+    return line_chart(series, title=title, x_label="window (hours from the first)",
+                      y_label=y_label, x_range=x_range, y_range=y_range, width=560, height=260)
+
+
+def _hours(windows: list[dict[str, Any]]) -> list[float]:
+    from datetime import datetime
+
+    if not windows:
+        return []
+    t0 = datetime.fromisoformat(windows[0]["start"].replace("Z", "+00:00"))
+    return [(datetime.fromisoformat(w["start"].replace("Z", "+00:00")) - t0).total_seconds()
+            / 3600 for w in windows]
+
+
+def _alerts_html(d: dict[str, Any]) -> str:
+    if not d["alerts"]:
+        return '<p class="ok"><strong>All well:</strong> no alert fired.</p>'
+    items = "".join(
+        f"<li><strong>{esc(a['kind'].replace('_', ' '))}</strong>: {esc(a['message'])}</li>"
+        for a in d["alerts"])
+    cmd = d["alerts"][0]["retrain_command"]
+    return (f'<div class="alert"><p><strong>{len(d["alerts"])} alert(s)</strong></p>'
+            f"<ul>{items}</ul><p>Retraining command:</p><pre>{esc(cmd)}</pre></div>")
+
+
+def _log_html(d: dict[str, Any]) -> str:
+    log = d["log"]
+    rows = [[esc(k), esc(v)] for k, v in (
+        ("log folder", log["dir"]), ("prediction segments read", log["segments"]),
+        ("feedback segments read", log["feedback_segments"]), ("predicted rows", log["rows"]),
+        ("first / last prediction", f"{log['first']} / {log['last']}"),
+        ("window", log["window"]))]
+    out = table(["", ""], rows)
+    if log["other_versions"]:
+        out += (f'<p class="note">Rows of other model versions left out: '
+                f"{esc(json.dumps(log['other_versions']))}.</p>")
+    if log["problems"]:
+        probs = "".join(f"<li><code>{esc(p['path'])}</code> ({esc(p['kind'])}): "
+                        f"{esc(p['reason'])}</li>" for p in log["problems"])
+        out += (f'<div class="alert"><p><strong>{len(log["problems"])} segment problem(s)'
+                f"</strong>: skipped, the rest was read.</p><ul>{probs}</ul></div>")
+    return out
+
+
+def _drift_html(d: dict[str, Any]) -> str:
+    drift = d.get("drift")
+    if not drift:
+        return "<p>No drift computed.</p>" + "".join(f"<p>{esc(n)}</p>" for n in d["notes"])
+    verdict = "Dataset drift" if drift["dataset_drift"] else "No dataset drift"
+    head = (f"<p><strong>{verdict}</strong>: {drift['n_drifted']} of {drift['n_features']} "
+            f"features drifted (share {fmt(drift['drift_share'])}, threshold "
+            f"{fmt(drift['threshold'])}). Moved most: {esc(', '.join(drift['top']))}.</p>")
+    rows = []
+    feats = sorted(drift["features"], key=lambda f: -(f["stats"].get("jensenshannon") or 0))
+    for f in feats:
+        s = f["stats"]
+        rows.append([esc(f["name"]), esc(f["kind"]), esc(f["method"]),
+                     fmt(f["statistic"], 4), fmt(f["threshold"], 3),
+                     "<strong>yes</strong>" if f["drifted"] else "no",
+                     fmt(s.get("psi"), 3), fmt(s.get("ks"), 3),
+                     fmt(s.get("jensenshannon"), 3), fmt(s.get("wasserstein_norm"), 3),
+                     fmt(f["missing_share"], 3), fmt(f"{f['n']:,}")])
+    tbl = table(["feature", "kind", "method", "statistic", "threshold", "drifted", "PSI", "KS D",
+                 "JS distance", "Wasserstein / std", "missing", "rows"], rows,
+                numeric=[False, False, False, True, True, False, True, True, True, True, True,
+                         True])
+    charts = "".join(_feature_chart(f) for f in feats)
+    return head + tbl + f'<div class="charts">{charts}</div>'
+
+
+def _prediction_html(d: dict[str, Any]) -> str:
+    pred = d.get("prediction") or {}
+    out = ""
+    mix = pred.get("class_mix")
+    if mix:
+        out += _feature_chart({**mix, "name": "predicted class mix"})
+    rows = [[esc(s["name"]), esc(s["method"]), fmt(s["statistic"], 4),
+             "<strong>yes</strong>" if s["drifted"] else "no", fmt(s["stats"].get("psi"), 3),
+             fmt(s["stats"].get("ks"), 3)] for s in pred.get("scores", [])]
+    if rows:
+        out += ("<p>Score distributions (each class's probability) against the reference "
+                f"({esc(d['model'].get('score_rows') or 'held-out')} rows):</p>")
+        out += table(["score", "method", "statistic", "drifted", "PSI", "KS D"], rows,
+                     numeric=[False, False, True, False, True, True])
+    return out or "<p>No prediction reference stored in this model.</p>"
+
+
+def _performance_html(d: dict[str, Any]) -> str:
+    live = d.get("live") or {}
+    est = d.get("estimate") or {}
+    metric = d["performance_metric"]
+    thr = d["performance_threshold"]
+    out = []
+    overall = live.get("overall") or {}
+    if overall.get("n"):
+        def ci(key: str) -> str:
+            c = overall.get(f"{key}_ci")
+            return f"{fmt(c[0])} – {fmt(c[1])}" if c else "—"
+        rows = [[esc(k), fmt(overall.get(k), 4), ci(k)] for k in (
+            "accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
+            "balanced_accuracy")]
+        out.append(f"<p>{live['n_labelled']:,} of {live['n_predictions']:,} predictions carry a "
+                   f"label (coverage {fmt(live.get('label_coverage'))}).</p>")
+        out.append(table(["metric", "value", "95% interval"], rows,
+                         numeric=[False, True, False]))
+        pc = [[esc(lab), fmt(m.get("precision"), 3), fmt(m.get("recall"), 3),
+               fmt(m.get("f1"), 3), fmt(m.get("support"))]
+              for lab, m in overall.get("per_class", {}).items()]
+        out.append(table(["class", "precision", "recall", "F1", "support"], pc,
+                         numeric=[False, True, True, True, True]))
+    else:
+        out.append("<p>No feedback labels joined yet: the live metrics below are estimates "
+                   "from the model's probabilities (CBPE).</p>")
+    eo = est.get("overall") or {}
+    if eo.get("n"):
+        out.append(f"<p>Estimated (CBPE, assumes calibrated probabilities): accuracy "
+                   f"{fmt(eo.get('accuracy'), 4)} (±{fmt((eo['accuracy_ci'][1] - eo['accuracy_ci'][0]) / 2, 3)}), "  # noqa: E501
+                   f"macro F1 {fmt(eo.get('f1_macro'), 4)} on {eo['n']:,} rows.</p>")
+    windows = live.get("windows") or []
+    est_w = est.get("windows") or []
+    xs = _hours(est_w or windows)
+    live_by_start = {w["start"]: w for w in windows}
+    thr_label = f"alert threshold ({metric})"
+    for key, name in (("accuracy", "accuracy"), ("f1_macro", "macro F1")):
+        lines: list[tuple[str, list[float | None], str]] = []
+        src = est_w or windows
+        lines.append((f"live {name}", [live_by_start.get(w["start"], {}).get(key)
+                                       for w in src], ""))
+        if est_w:
+            lines.append((f"estimated {name} (CBPE)", [w.get(key) for w in est_w], "4 3"))
+        out.append(_series_chart(f"{name} per window", name, xs, lines,
+                                 thr if key == metric else None, thr_label))
+    dw = d.get("drift_windows") or []
+    if dw:
+        drift = d.get("drift") or {}
+        out.append(_series_chart("share of drifted features per window", "share",
+                                 _hours(dw), [("drift share", [w["drift_share"] for w in dw],
+                                               "")],
+                                 drift.get("threshold"), "dataset drift threshold"))
+    return "".join(out)
+
+
+_EXTRA_CSS = """
+.kicker{letter-spacing:.08em}.alert{border-left:4px solid #CC3311;background:#fff4f2;
+padding:8px 14px;margin:12px 0}.ok{border-left:4px solid #117733;background:#f1faf3;
+padding:8px 14px}.charts{display:flex;flex-wrap:wrap;gap:12px}.note{color:#6a737d;
+font-size:12.5px}pre{white-space:pre-wrap;background:#f6f8fa;padding:8px}
+"""
+
+
+def render_monitor_html(d: dict[str, Any]) -> str:
+    """The monitoring page for a ``MonitorResult.to_dict()``."""
+    model = d["model"]
+    name = f"{model['name']}" + (f" v{model['version']}" if model.get("version") else "")
+    status = "ALERT" if d["alerts"] else "OK"
+    sections = [
+        ("status", "Status", _alerts_html(d) + "".join(f'<p class="note">{esc(n)}</p>'
+                                                       for n in d["notes"])),
+        ("log", "Prediction log", _log_html(d)),
+        ("drift", "Feature drift", _drift_html(d)),
+        ("prediction", "Prediction drift", _prediction_html(d)),
+        ("performance", "Performance over time", _performance_html(d)),
+    ]
+    toc = "".join(f'<li><a href="#{i}">{esc(t)}</a></li>' for i, t, _ in sections)
+    body = "".join(f'<section id="{i}"><h2>{esc(t)}</h2>{html}</section>'
+                   for i, t, html in sections)
+    period = f"{d['log'].get('first') or '—'} → {d['log'].get('last') or '—'}"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="generator" content="polyclass">'
+        f"<title>{esc(name)} · monitoring · {status}</title>"
+        f"<style>{CSS}{_EXTRA_CSS}</style></head><body>"
+        '<header class="top"><div class="wrap"><div class="kicker">polyclass · monitoring'
+        f'</div><h1>{esc(name)}: {status}</h1><p class="meta"><span>{esc(period)}</span>'
+        f'<span>{d["log"]["rows"]:,} predictions</span></p></div></header>'
+        '<div class="wrap layout"><nav class="toc" aria-label="Contents"><div class="h">'
+        f'Contents</div><ol>{toc}</ol></nav><main>{body}</main></div>'
+        '<footer><div class="wrap">Written by polyclass monitor. Drift statistics are '
+        "computed on the model's stored reference bins; estimated metrics assume "
+        "calibrated probabilities.</div></footer></body></html>\n"
+    )
+
+
+def write_monitor_report(out_dir: str | Path, result: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``monitor.html`` and ``monitor.json`` into ``out_dir`` (atomically each)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in (("monitor.html", render_monitor_html(result)),
+                       ("monitor.json", json.dumps(result, indent=2, allow_nan=False))):
+        target = out / name
+        tmp = out / f".{name}.{os.getpid()}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+        paths.append(target)
+    return paths[0], paths[1]
