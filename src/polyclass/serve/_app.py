@@ -176,7 +176,7 @@ def create_app(config: ServeConfig, *, manager: ModelManager | None = None,
 
     stream = access_stream if access_stream is not None else (
         sys.stderr if config.access_log else None)
-    middleware = [Middleware(Observe, metrics=metrics,  # type: ignore[arg-type]
+    middleware = [Middleware(Observe, metrics=metrics,
                              version=lambda: manager.current.version_label,
                              max_body=config.max_body_bytes, access_log=stream)]
     app = Starlette(routes=_routes(endpoints), middleware=middleware, lifespan=lifespan,

@@ -29,7 +29,7 @@ class ServerMetrics:
     """The counters, histograms and gauges ``GET /metrics`` exposes."""
 
     def __init__(self) -> None:
-        disable_created_metrics()  # no *_created series: they double the scrape for nothing
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the scrape for nothing
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         r = self.registry
@@ -85,7 +85,7 @@ class ServerMetrics:
             from prometheus_client import multiprocess
 
             combined = CollectorRegistry()
-            multiprocess.MultiProcessCollector(combined)
+            multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
             return bytes(generate_latest(combined))
         return bytes(generate_latest(self.registry))
 

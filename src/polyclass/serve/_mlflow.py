@@ -114,7 +114,8 @@ def _parse_csv(body: bytes, plan: InputPlan) -> Table:
                                 f"has {len(header)}.", "body", "csv", line)
         for name, field in zip(header, row, strict=True):
             columns[name].append(_csv_value(plan, name, field, line))
-    locs = {n: (["body", "csv"], [n]) for n in header}
+    locs: dict[str, tuple[list[str | int], list[str | int]]] = {
+        n: (["body", "csv"], [n]) for n in header}
     return _CsvTable(len(rows), columns, locs)
 
 

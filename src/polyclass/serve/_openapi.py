@@ -102,7 +102,7 @@ def openapi_document(model: ServedModel) -> dict[str, Any]:
     ready = {"type": "object", "properties": {"name": {"type": "string"},
                                               "ready": {"type": "boolean"}}}
     plain = {"type": "object"}
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     feedback_item = {"type": "object", "required": ["request_id", "label"], "properties": {
         "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
         "label": {"type": ["string", "number", "boolean"]},

@@ -23,6 +23,7 @@ from polyclass.serve._errors import RequestError, unprocessable
 
 __all__ = ["Encoded", "InputPlan", "Table"]
 
+Loc = list[str | int]
 _NOT_FOUND = -3
 _UNSEEN = -1
 _WORDS = {"str": "text", "int": "whole numbers", "float": "numbers", "bool": "true/false"}
@@ -40,7 +41,7 @@ class Table:
 
     n_rows: int
     columns: dict[str, Any] = field(default_factory=dict)
-    locs: dict[str, tuple[list[str | int], list[str | int]]] = field(default_factory=dict)
+    locs: dict[str, tuple[Loc, Loc]] = field(default_factory=dict)
     matrix: NDArray[np.float64] | None = None
     matrix_loc: list[str | int] = field(default_factory=list)
 

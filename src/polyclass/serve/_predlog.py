@@ -239,8 +239,8 @@ class PredictionLog(SegmentLog):
                 columns[f"in.{name}"] = pa.array(values, mask=~np.isfinite(values),
                                                  type=pa.float64())
             elif kind == "boolean":
-                flat = [None if v is None else bool(v) for part in parts for v in part]
-                columns[f"in.{name}"] = pa.array(flat, type=pa.bool_())
+                flags = [None if v is None else bool(v) for part in parts for v in part]
+                columns[f"in.{name}"] = pa.array(flags, type=pa.bool_())
             else:
                 flat = [None if v is None else v if isinstance(v, str) else str(v)
                         for part in parts for v in part]

@@ -108,7 +108,7 @@ def _tensor(i: int, tensor: Any) -> tuple[str, list[int], str, list[Any]]:
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise unprocessable(f"The shape of input {name!r} must be a list of non-negative "
                             f"integers; got {shape!r}.", *loc, "shape")
-    if datatype not in _DATATYPES:
+    if not isinstance(datatype, str) or datatype not in _DATATYPES:
         raise unprocessable(f"Input {name!r} has datatype {datatype!r}; expected one of "
                             f"{sorted(_DATATYPES)}.", *loc, "datatype")
     data = _flatten(tensor["data"], [*loc, "data"])
@@ -231,7 +231,7 @@ def infer_response(model: ServedModel, prediction: Prediction, outputs: list[str
     body: dict[str, Any] = {"model_name": model.name, "model_version": model.version_label}
     if request_id is not None:
         body["id"] = request_id
-    tensors = []
+    tensors: list[dict[str, Any]] = []
     for name in outputs:
         if name == "label":
             tensors.append({"name": "label", "datatype": _label_datatype(model.classes),

@@ -62,7 +62,7 @@ def from_records(rows: Any, plan: InputPlan, loc: Loc) -> Table:
         columns = {n: [row[n] for row in rows] for n in names}
     else:
         columns = {n: [row.get(n) for row in rows] for n in names}
-    locs = {n: (list(loc), [n]) for n in names}
+    locs: dict[str, tuple[Loc, Loc]] = {n: (list(loc), [n]) for n in names}
     return Table(len(rows), columns, locs)
 
 
@@ -97,7 +97,7 @@ def from_rows(rows: Any, names: Sequence[str] | None, plan: InputPlan, loc: Loc)
                 f"{_listed(list(names))}.", *loc, r)
     values = list(zip(*rows, strict=True)) if n else [() for _ in names]
     columns = {name: list(col) for name, col in zip(names, values, strict=True)}
-    locs = {name: (list(loc), [j]) for j, name in enumerate(names)}
+    locs: dict[str, tuple[Loc, Loc]] = {name: (list(loc), [j]) for j, name in enumerate(names)}
     return Table(n, columns, locs)
 
 
