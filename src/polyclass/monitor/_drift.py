@@ -192,7 +192,8 @@ def psi_groups(ref_counts: NDArray[np.int64], n_groups: int = PSI_GROUPS) -> NDA
     if total == 0:
         return np.zeros(ref_counts.size, dtype=np.intp)
     before = (np.cumsum(ref_counts) - ref_counts) / total
-    return np.minimum((before * n_groups + 1e-9).astype(np.intp), n_groups - 1)
+    raw = np.minimum((before * n_groups + 1e-9).astype(np.intp), n_groups - 1)
+    return np.unique(raw, return_inverse=True)[1].astype(np.intp)  # numbered 0, 1, 2, ...
 
 
 @dataclass

@@ -24,7 +24,8 @@ _CUR_FILL = PALETTE[0]
 
 
 def _overlay_bars(labels: Sequence[str], ref: Sequence[float], cur: Sequence[float], *,
-                  title: str, width: int = 420, height: int = 200) -> str:
+                  title: str, ticks: Sequence[str] | None = None, width: int = 420,
+                  height: int = 200) -> str:
     """Reference (wide, light) and current (narrow, dark) proportions drawn over each other."""
     n = max(len(labels), 1)
     left, right, top, bottom = 40, 8, 10, 44
@@ -48,7 +49,8 @@ def _overlay_bars(labels: Sequence[str], ref: Sequence[float], cur: Sequence[flo
                         f'width="{w:.1f}" height="{h:.1f}" fill="{color}">'
                         f"<title>{esc(lab)} — {who} {value:.1%}</title></rect>")
         if n <= 12:
-            short = lab if len(lab) <= 10 else lab[:9] + "…"
+            tick = ticks[i] if ticks is not None else lab
+            short = tick if len(tick) <= 10 else tick[:9] + "…"
             body.append(f'<text x="{x0 + slot / 2:.1f}" y="{top + plot_h + 14}" '
                         f'text-anchor="middle" class="tick">{esc(short)}</text>')
     svg = (f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" '
@@ -76,10 +78,12 @@ def _feature_chart(f: dict[str, Any]) -> str:
     cur = [v or 0.0 for v in f["current"]]
     verdict = "drifted" if f["drifted"] else "stable"
     title = f"{f['name']} — {verdict} ({f['method']} {fmt(f['statistic'], 4)})"
-    chart = _overlay_bars(labels, ref, cur, title=title)
-    if f.get("edges") is not None:
-        chart += ('<p class="note">Bars are the reference deciles of the column (about 10% '
-                  f"of the training rows each): {esc(', '.join(labels))}.</p>")
+    numeric = f.get("edges") is not None
+    ticks = [str(i + 1) for i in range(len(labels))] if numeric else None
+    chart = _overlay_bars(labels, ref, cur, title=title, ticks=ticks)
+    if numeric:
+        chart += ('<p class="note">Bars 1, 2, ... are the reference deciles of the column '
+                  f"(about 10% of the training rows each): {esc(', '.join(labels))}.</p>")
     return f'<div class="feature-chart">{chart}</div>'
 
 
