@@ -143,7 +143,7 @@ def multilabel_confusion_matrix(
             raise ValueError(
                 "Samplewise metrics are not available outside of multilabel classification."
             )
-        lc = label_confusion(func, t.y_true, t.y_pred, t.sample_weight)
+        lc = label_confusion(func, t.y_true, t.y_pred, t.sample_weight, margins=True)
         c = setcounts_from_confusion(
             func, lc.cm, lc.classes, average=None, labels=labels, pos_label=None, keep=None,
             margins=lc.margins,

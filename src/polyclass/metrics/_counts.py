@@ -14,13 +14,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.metrics._encode import encode, unique_labels
+from polyclass.metrics._encode import encode, factorize_unicode, unique_labels
 
 # Count pairs directly over the integer range when the (R, R) table is this small.
 _MAX_PAIR_TABLE = 1 << 22
 # Unweighted integer labels are counted chunk by chunk while the range is this small.
 _CHUNK = 1 << 18
 _MAX_CHUNKED_RANGE = 128
+# String arrays longer than this are factorized by hashing instead of sorting.
+_HASH_MIN_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def _pair_counts_chunked(
 
 
 def _direct_int(
-    t: NDArray[Any], p: NDArray[Any], w: NDArray[np.float64] | None
+    t: NDArray[Any], p: NDArray[Any], w: NDArray[np.float64] | None, want_margins: bool
 ) -> LabelConfusion | None:
     """Pair counting over the integer range [lo, hi]; None when the range is too wide."""
     ti, pi = _as_int(t), _as_int(p)
@@ -157,7 +159,7 @@ def _direct_int(
     classes = (idx + lo).astype(_classes_dtype(t, p))
     true_present = np.asarray(seen.any(axis=1))[idx]
     margins = None
-    if w is not None:
+    if w is not None and want_margins:
         size = hi + 1 - min(lo, 0)
         sel = idx + max(lo, 0)
         margins = (
@@ -180,6 +182,10 @@ def _float_as_int(y: NDArray[Any]) -> NDArray[Any] | None:
 
 
 def _encode_by_sort(y: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
+    if y.dtype.kind == "U" and y.size > _HASH_MIN_SIZE:
+        found = factorize_unicode(y)
+        if found is not None:
+            return found
     uniq, inverse = np.unique(y, return_inverse=True)
     return uniq, inverse.reshape(-1)
 
@@ -189,11 +195,16 @@ def label_confusion(
     t: NDArray[Any],
     p: NDArray[Any],
     w: NDArray[np.float64] | None,
+    *,
+    margins: bool = False,
 ) -> LabelConfusion:
     """Classes present in ``t`` or ``p`` (sorted) and their (K, K) confusion counts.
 
     ``t`` and ``p`` are validated 1-D label arrays (see ``_targets.check_targets``).
+    ``margins=True`` also sums the weights per class in sample order (set-wise metrics
+    use them to match scikit-learn's rounding).
     """
+    wm = w if margins else None
     kinds = {t.dtype.kind, p.dtype.kind}
     if kinds <= set("biuf"):
         if "f" in kinds:
@@ -202,7 +213,7 @@ def label_confusion(
         else:
             ti, pi = t, p
         if ti is not None and pi is not None:
-            found = _direct_int(ti, pi, w)
+            found = _direct_int(ti, pi, w, margins)
             if found is not None:
                 if "f" in kinds:
                     found = LabelConfusion(
@@ -218,7 +229,7 @@ def label_confusion(
         pc = encode(func, "y_pred", p, classes)
         cm = confusion_counts(tc, pc, k, w)
         return LabelConfusion(
-            classes, cm, np.bincount(tc, minlength=k) > 0, _margins(tc, pc, k, w)
+            classes, cm, np.bincount(tc, minlength=k) > 0, _margins(tc, pc, k, wm)
         )
     ct, it = _encode_by_sort(t)
     cp, ip = _encode_by_sort(p)
@@ -231,7 +242,7 @@ def label_confusion(
     true_present[np.searchsorted(classes, ct)] = True
     k = len(classes)
     return LabelConfusion(
-        classes, confusion_counts(it, ip, k, w), true_present, _margins(it, ip, k, w)
+        classes, confusion_counts(it, ip, k, w), true_present, _margins(it, ip, k, wm)
     )
 
 

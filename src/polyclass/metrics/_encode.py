@@ -122,3 +122,35 @@ def _unknown_label(func: str, name: str, value: Any, classes: NDArray[Any]) -> V
         f"{func}: {name} contains the label {value!r}, which is not among the labels "
         f"[{shown}{more}]. Add it to `labels` or remove those samples."
     )
+
+
+def factorize_unicode(y: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]] | None:
+    """Sorted unique strings of a 1-D ``<U`` array and each element's index among them.
+
+    Hashes the code points (one pass per character) and factorizes the hashes with a
+    hash table (pandas), which is several times faster than sorting strings. Every
+    element is then checked against its class's representative, so a hash collision
+    cannot go unnoticed: it returns None and the caller sorts instead.
+    """
+    import pandas as pd
+
+    width = y.dtype.itemsize // 4
+    if width == 0 or y.size == 0:
+        return None
+    cols = np.ascontiguousarray(y).view(np.uint32).reshape(-1, width)
+    h = cols[:, 0].astype(np.uint64)
+    for j in range(1, width):
+        h *= np.uint64(1000003)
+        h += cols[:, j]
+    codes, uniques = pd.factorize(h)
+    codes = np.asarray(codes, dtype=np.intp)
+    # any one element per hash is its representative (the check below covers the rest)
+    where = np.empty(len(uniques), dtype=np.intp)
+    where[codes] = np.arange(len(codes), dtype=np.intp)
+    reps = y[where]
+    if not np.array_equal(reps[codes], y):
+        return None
+    order = np.argsort(reps)
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order), dtype=np.intp)
+    return reps[order], rank[codes]

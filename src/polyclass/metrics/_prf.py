@@ -65,9 +65,10 @@ def _counts_from_data(
         return setcounts_from_multilabel(
             func, targets, average=average, labels=labels, pos_label=pos_label
         )
-    lc = label_confusion(func, targets.y_true, targets.y_pred, targets.sample_weight)
+    lc = label_confusion(func, targets.y_true, targets.y_pred, targets.sample_weight, margins=True)
     return setcounts_from_confusion(
-        func, lc.cm, lc.classes, average=average, labels=labels, pos_label=pos_label, keep=None
+        func, lc.cm, lc.classes, average=average, labels=labels, pos_label=pos_label, keep=None,
+        margins=lc.margins,
     )
 
 

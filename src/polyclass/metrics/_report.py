@@ -175,7 +175,7 @@ def classification_report(
     digits = _check_digits(digits)
     t = check_targets(_FUNC, y_true, y_pred, sample_weight)
     if t.kind != "multilabel-indicator":
-        lc = label_confusion(_FUNC, t.y_true, t.y_pred, t.sample_weight)
+        lc = label_confusion(_FUNC, t.y_true, t.y_pred, t.sample_weight, margins=True)
         return report_from_cm(
             lc.cm, lc.classes, labels=labels, target_names=target_names, digits=digits,
             output_dict=output_dict, zero_division=zero_division, margins=lc.margins,
