@@ -98,8 +98,13 @@ def _pair_counts_chunked(
     for start in range(0, n, _CHUNK):
         a = ti[start : start + _CHUNK]
         b = pi[start : start + _CHUNK]
-        c_lo = min(int(a.min()), int(b.min()))
-        c_hi = max(int(a.max()), int(b.max()))
+        # One OR pass bounds small non-negative labels: 0 <= label <= (OR of all).
+        bits = int(np.bitwise_or.reduce(np.bitwise_or(a, b, out=buf[: a.size])))
+        if 0 <= bits < _MAX_CHUNKED_RANGE:
+            c_lo, c_hi = 0, bits
+        else:
+            c_lo = min(int(a.min()), int(b.min()))
+            c_hi = max(int(a.max()), int(b.max()))
         if table is None or c_lo < lo or c_hi > hi:
             new_lo, new_hi = (c_lo, c_hi) if table is None else (min(lo, c_lo), max(hi, c_hi))
             r_new = new_hi - new_lo + 1
