@@ -151,23 +151,36 @@ def pairwise_coupling(
     if n_classes == 2:
         return np.column_stack((1 - r[:, 0], r[:, 0]))
     first, second = pair_indices(n_classes)
-    one_hot_first = np.eye(n_classes)[first]
-    one_hot_second = np.eye(n_classes)[second]
-    out = np.empty((n_samples, n_classes))
+    # Q_cc sums r_sc^2 over the pairs c is in: r_j^2 where c is first, r_i^2 where second.
+    pair_columns = [(first == c, second == c) for c in range(n_classes)]
     size = n_classes + 1
+    # Flat positions of the entries of each row's (K + 1) x (K + 1) system. No BLAS here:
+    # tiny matrix products on busy cores cost more than these sums.
+    diagonal = np.arange(n_classes) * (size + 1)
+    upper = first * size + second
+    lower = second * size + first
+    border = np.concatenate(
+        (n_classes * size + np.arange(n_classes), np.arange(n_classes) * size + n_classes)
+    )
+    chunk = max(1, min(chunk_size, n_samples))
+    buffer = np.zeros((chunk, size * size))  # every entry but the corner is rewritten
     rhs = np.zeros((size, 1))
     rhs[n_classes] = 1.0
-    for start in range(0, n_samples, max(1, chunk_size)):
-        r_j = np.clip(r[start : start + chunk_size], MIN_PROB, 1 - MIN_PROB)  # r_ji
+    out = np.empty((n_samples, n_classes))
+    for start in range(0, n_samples, chunk):
+        r_j = np.clip(r[start : start + chunk], MIN_PROB, 1 - MIN_PROB)  # r_ji
         r_i = 1 - r_j  # r_ij
         n_rows = r_j.shape[0]
-        system = np.zeros((n_rows, size, size))
-        diag = (r_j * r_j) @ one_hot_first + (r_i * r_i) @ one_hot_second
-        system[:, np.arange(n_classes), np.arange(n_classes)] = diag
-        system[:, first, second] = -r_i * r_j
-        system[:, second, first] = -r_i * r_j
-        system[:, n_classes, :n_classes] = 1.0
-        system[:, :n_classes, n_classes] = 1.0
+        flat = buffer[:n_rows]
+        r_j2 = r_j * r_j
+        r_i2 = r_i * r_i
+        for c, (as_first, as_second) in enumerate(pair_columns):
+            flat[:, diagonal[c]] = r_j2[:, as_first].sum(axis=1) + r_i2[:, as_second].sum(axis=1)
+        off_diagonal = -r_i * r_j
+        flat[:, upper] = off_diagonal
+        flat[:, lower] = off_diagonal
+        flat[:, border] = 1.0
+        system = flat.reshape(n_rows, size, size)
         try:
             solution = np.linalg.solve(system, np.broadcast_to(rhs, (n_rows, size, 1)))
         except np.linalg.LinAlgError:
