@@ -7,7 +7,9 @@ Four rules, each documented in ``docs/architecture.md``:
 - ``performance``: with at least ``min_labels`` labelled rows, the live value of
   ``performance_metric`` is below its threshold (``performance_min``, default the
   model's test value minus ``performance_tolerance``);
-- ``estimated_performance``: the same check on the CBPE estimate (before labels).
+- ``estimated_performance``: while fewer than ``min_labels`` rows carry a label, the
+  CBPE estimate is below the same estimate on the model's held-out rows minus the
+  tolerance (or ``performance_min``).
 
 Every alert names the features that moved most and a retraining command.
 """
@@ -58,6 +60,19 @@ def performance_threshold(config: MonitorConfig, reference: dict[str, float]) ->
     return None if base is None else max(0.0, base - config.performance_tolerance)
 
 
+def estimate_threshold(config: MonitorConfig, reference: dict[str, float]) -> float | None:
+    """The threshold of the CBPE estimate: configured, else the estimate on the model's
+    held-out rows minus the tolerance (so a calibration bias cancels out), else the
+    live-metric threshold."""
+    if config.performance_min is not None:
+        return config.performance_min
+    metric = config.performance_metric
+    base = reference.get(f"cbpe_{_ESTIMATE_KEY.get(metric, metric)}")
+    if base is None:
+        return performance_threshold(config, reference)
+    return max(0.0, base - config.performance_tolerance)
+
+
 def default_retrain_command(name: str, target: str | None, data_path: str | None) -> str:
     """``polyclass train DATA --target T --name NAME`` with the lineage's data if known."""
     data = shlex.quote(data_path) if data_path else "FRESH_DATA.csv"
@@ -105,8 +120,11 @@ def evaluate_alerts(
                 f"Live {metric} is {value:.4f} on {live['n']} labelled rows, below "
                 f"{threshold:.4f}.", value, threshold)
     est = (result.get("estimate") or {}).get("overall") or {}
-    if threshold is not None and est.get("n", 0) >= max(config.min_labels, 1):
-        value = est.get(_ESTIMATE_KEY.get(metric, metric))
+    est_key = _ESTIMATE_KEY.get(metric, metric)
+    threshold = estimate_threshold(config, result.get("reference_performance") or {})
+    few_labels = live.get("n", 0) < max(config.min_labels, 1)
+    if threshold is not None and few_labels and est.get("n", 0) >= max(config.min_labels, 1):
+        value = est.get(est_key)
         if value is not None and value < threshold:
             add("estimated_performance",
                 f"Estimated {metric} (CBPE, from the model's probabilities, before labels) "

@@ -55,7 +55,11 @@ def window_index(ts: NDArray[np.int64], width: int, origin: int) -> NDArray[np.i
 
 @dataclass
 class Joined:
-    """Which predictions got a label: row positions and integer codes over ``labels``."""
+    """Which predictions got a label: row positions and integer codes over ``labels``.
+
+    ``n_feedback_unmatched`` counts feedback rows whose request was not predicted in the
+    period read (labels for older or unknown requests).
+    """
 
     labels: list[str]
     rows: NDArray[np.intp]
@@ -131,8 +135,8 @@ def join_feedback(data: LogData, classes: list[str]) -> Joined:
     got = fb_pos >= 0
     rows = cand[got]
     fb_pos = fb_pos[got]
-    used = np.zeros(n_fb, dtype=bool)
-    used[fb_pos] = True
+    seen = np.zeros(len(uniq), dtype=bool)  # feedback requests that were predicted
+    seen[pr_u[cand]] = True
     labels = list(classes)
     true_all, labels = _codes(data.fb_label, labels)
     pred, labels = _codes(pc.take(data.prediction, pa.array(rows)), labels)
@@ -144,7 +148,7 @@ def join_feedback(data: LogData, classes: list[str]) -> Joined:
         true=true[ok],
         pred=pred[ok],
         n_feedback=n_fb,
-        n_feedback_unmatched=int(n_fb - used.sum()),
+        n_feedback_unmatched=int((~seen[fb_u]).sum()),
         unknown_labels=labels[len(classes):],
     )
 

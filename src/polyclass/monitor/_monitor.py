@@ -17,6 +17,7 @@ import numpy as np
 from polyclass.monitor._alerts import (
     Alert,
     default_retrain_command,
+    estimate_threshold,
     evaluate_alerts,
     performance_threshold,
 )
@@ -116,6 +117,7 @@ class MonitorResult:
             "reference_performance": self.reference_performance,
             "performance_metric": self.config.performance_metric,
             "performance_threshold": self.performance_threshold,
+            "estimate_threshold": estimate_threshold(self.config, self.reference_performance),
             "notes": self.notes,
             "alert_command": self.alert_command,
             "timings": self.timings,

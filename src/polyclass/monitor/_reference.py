@@ -330,6 +330,20 @@ def _text(v: Any) -> str | None:
     return str(v)
 
 
+def _cbpe_baseline(
+    proba: NDArray[np.float64], predicted: NDArray[Any], classes: tuple[str, ...]
+) -> dict[str, float]:
+    """The CBPE estimate on the scored rows (``cbpe_<metric>``): what estimates of live
+    traffic are compared with, so a model's calibration bias cancels out."""
+    from polyclass.monitor._estimate import estimate_performance
+
+    index = {c: i for i, c in enumerate(classes)}
+    codes = np.asarray([index.get(str(v), -1) for v in predicted.tolist()], dtype=np.intp)
+    overall, _ = estimate_performance(proba, codes, list(classes))
+    keys = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro")
+    return {f"cbpe_{k}": float(overall[k]) for k in keys if overall.get(k) is not None}
+
+
 def compute_reference(
     data: Any,
     kinds: Mapping[str, str] | Any,
@@ -407,6 +421,10 @@ def compute_reference(
             NumericReference.from_values(f"proba[{c}]", p[:, k], n_bins=n_bins)
             for k, c in enumerate(cls_text)
         )
+        if predicted is not None:
+            perf = dict(performance or {})
+            perf.update(_cbpe_baseline(p, p_text, cls_text))
+            performance = perf
     return Reference(
         features=features,
         classes=cls_text,

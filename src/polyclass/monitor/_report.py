@@ -89,10 +89,9 @@ def _feature_chart(f: dict[str, Any]) -> str:
 
 def _series_chart(title: str, y_label: str, xs: list[float],
                   lines: list[tuple[str, list[float | None], str]],
-                  threshold: float | None, threshold_label: str) -> str:
+                  thresholds: list[tuple[float | None, str]]) -> str:
     values = [v for _, ys, _ in lines for v in ys if v is not None and math.isfinite(v)]
-    if threshold is not None:
-        values.append(threshold)
+    values += [t for t, _ in thresholds if t is not None]
     if not values or not xs:
         return ""
     lo, hi = min(values), max(values)
@@ -101,9 +100,10 @@ def _series_chart(title: str, y_label: str, xs: list[float],
     x_range = (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
     series = [Series(name, xs, ys, color=PALETTE[i % len(PALETTE)], dash=dash, markers=True)
               for i, (name, ys, dash) in enumerate(lines)]
-    if threshold is not None:
-        series.append(Series(threshold_label, [x_range[0], x_range[1]], [threshold, threshold],
-                             color="#CC3311", dash="5 4", width=1.4))
+    for j, (threshold, label) in enumerate(thresholds):
+        if threshold is not None:
+            series.append(Series(label, [x_range[0], x_range[1]], [threshold, threshold],
+                                 color=("#CC3311", "#EE7733")[j % 2], dash="5 4", width=1.4))
     return line_chart(series, title=title, x_label="window (hours from the first)",
                       y_label=y_label, x_range=x_range, y_range=y_range, width=560, height=260)
 
@@ -234,15 +234,19 @@ def _performance_html(d: dict[str, Any]) -> str:
                                        for w in src], ""))
         if est_w:
             lines.append((f"estimated {name} (CBPE)", [w.get(key) for w in est_w], "4 3"))
-        out.append(_series_chart(f"{name} per window", name, xs, lines,
-                                 thr if key == metric else None, thr_label))
+        marks: list[tuple[float | None, str]] = []
+        if key == metric:
+            marks = [(thr, thr_label)]
+            if est_w and d.get("estimate_threshold") != thr:
+                marks.append((d.get("estimate_threshold"), "alert threshold (estimate)"))
+        out.append(_series_chart(f"{name} per window", name, xs, lines, marks))
     dw = d.get("drift_windows") or []
     if dw:
         drift = d.get("drift") or {}
         out.append(_series_chart("share of drifted features per window", "share",
                                  _hours(dw), [("drift share", [w["drift_share"] for w in dw],
                                                "")],
-                                 drift.get("threshold"), "dataset drift threshold"))
+                                 [(drift.get("threshold"), "dataset drift threshold")]))
     return "".join(out)
 
 

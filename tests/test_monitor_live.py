@@ -1,0 +1,172 @@
+"""Log reading, the feedback join and live metrics against polyclass.metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _monitor_log import HOUR, T0, write_feedback, write_predictions
+from polyclass import metrics
+from polyclass.monitor._estimate import estimate_performance, expected_confusion
+from polyclass.monitor._live import (
+    join_feedback,
+    live_performance,
+    parse_window,
+    state_from_counts,
+    window_metrics,
+)
+from polyclass.monitor._logs import LogError, read_log
+
+CLASSES = ["ant", "bee", "cat"]
+
+
+def _traffic(tmp_path, n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet([2, 2, 2], size=n)
+    ts = T0 + np.sort(rng.integers(0, 3 * HOUR, size=n))
+    pred = [CLASSES[i] for i in proba.argmax(1)]
+    # requests of 1-3 rows
+    req, row, r = [], [], 0
+    while len(req) < n:
+        k = int(rng.integers(1, 4))
+        req += [f"q{r}"] * k
+        row += list(range(k))
+        r += 1
+    req, row = req[:n], row[:n]
+    half = n // 2
+    write_predictions(tmp_path, classes=CLASSES, proba=proba[:half], ts=ts[:half],
+                      predictions=pred[:half], request_ids=req[:half], rows=row[:half],
+                      inputs={"x": ("numeric", rng.normal(size=half))}, seq=1)
+    # second segment stores the classes in another order
+    order = [2, 0, 1]
+    write_predictions(tmp_path, classes=[CLASSES[i] for i in order],
+                      proba=proba[half:][:, order], ts=ts[half:], predictions=pred[half:],
+                      request_ids=req[half:], rows=row[half:],
+                      inputs={"x": ("numeric", rng.normal(size=n - half))}, seq=2)
+    truth = np.where(rng.random(n) < 0.7, proba.argmax(1), rng.integers(0, 3, n))
+    labels = [CLASSES[i] for i in truth]
+    # feedback: every other row by (request, row); plus a stale then a corrected label
+    fb_idx = np.arange(0, n, 2)
+    write_feedback(tmp_path, request_ids=[req[i] for i in fb_idx],
+                   rows=[row[i] for i in fb_idx], labels=[labels[i] for i in fb_idx],
+                   ts=ts[fb_idx] + 10, seq=1)
+    return dict(proba=proba, ts=ts, pred=pred, req=req, row=row, labels=labels,
+                fb_idx=fb_idx)
+
+
+def test_read_log_reorders_probabilities_and_reports_corrupt(tmp_path):
+    t = _traffic(tmp_path)
+    bad = tmp_path / "predictions" / "part-20260102T000000000000-4242-3.parquet"
+    bad.write_bytes(b"PAR1 truncated")
+    (tmp_path / "predictions" / ".part-20260102T000000000000-4242-9.tmp").write_bytes(b"x")
+    gap = tmp_path / "predictions" / "part-20260103T000000000000-4242-5.parquet"
+    gap.write_bytes(b"")
+    data = read_log(tmp_path, classes=CLASSES, features=["x", "absent"])
+    np.testing.assert_allclose(data.proba, t["proba"])
+    assert data.n_rows == 600 and data.n_segments == 2
+    reasons = {p.path.rsplit("/", 1)[-1]: p.reason for p in data.problems}
+    assert bad.name in reasons and gap.name in reasons
+    assert any("segment number(s) 4 absent" in p.reason for p in data.problems)
+    assert data.inputs["absent"].null_count == 600
+    with pytest.raises(LogError, match="No prediction log"):
+        read_log(tmp_path / "nowhere")
+
+
+def test_since_until_and_versions(tmp_path):
+    t = _traffic(tmp_path)
+    data = read_log(tmp_path, classes=CLASSES, since="2026-01-01T01:00:00Z",
+                    until=T0 + 2 * HOUR, model_version=1)
+    expected = ((t["ts"] >= T0 + HOUR) & (t["ts"] < T0 + 2 * HOUR)).sum()
+    assert data.n_rows == expected
+    none = read_log(tmp_path, classes=CLASSES, model_version=7)
+    assert none.n_rows == 0 and none.other_versions == {1: 600}
+
+
+def test_live_metrics_match_metrics_library_on_joined_rows(tmp_path):
+    t = _traffic(tmp_path)
+    data = read_log(tmp_path, classes=CLASSES)
+    perf = live_performance(data, CLASSES, width=HOUR, origin=T0, n_windows=3)
+    y_true = [t["labels"][i] for i in t["fb_idx"]]
+    y_pred = [t["pred"][i] for i in t["fb_idx"]]
+    overall = perf.to_dict()["overall"]
+    assert overall["n"] == len(t["fb_idx"])
+    assert overall["accuracy"] == pytest.approx(metrics.accuracy_score(y_true, y_pred))
+    for avg in ("macro", "weighted"):
+        assert overall[f"f1_{avg}"] == pytest.approx(
+            metrics.f1_score(y_true, y_pred, average=avg))
+        assert overall[f"precision_{avg}"] == pytest.approx(
+            metrics.precision_score(y_true, y_pred, average=avg))
+        lo, hi = overall[f"f1_{avg}_ci"]
+        assert lo <= overall[f"f1_{avg}"] <= hi
+    p = metrics.precision_score(y_true, y_pred, average=None, labels=CLASSES)
+    for i, c in enumerate(CLASSES):
+        assert overall["per_class"][c]["precision"] == pytest.approx(p[i])
+    low, high = metrics.wilson_interval(sum(a == b for a, b in zip(y_true, y_pred)), len(y_true))
+    assert overall["accuracy_ci"] == pytest.approx([low, high])
+    # windows merge exactly into the whole
+    merged = perf.overall()
+    whole = metrics.ConfusionMatrixState().update(y_true, y_pred)
+    np.testing.assert_array_equal(merged.confusion_matrix(), whole.confusion_matrix())
+    win = ((t["ts"][t["fb_idx"]] - T0) // HOUR)
+    for w in range(3):
+        sel = win == w
+        st = perf.states[w]
+        assert st.n_samples == sel.sum()
+        assert st.accuracy_score() == pytest.approx(
+            metrics.accuracy_score(np.array(y_true)[sel], np.array(y_pred)[sel]))
+
+
+def test_join_rules_request_level_latest_label_and_unknown(tmp_path):
+    write_predictions(tmp_path, classes=CLASSES, proba=np.eye(3)[[0, 1, 2, 0]],
+                      ts=T0 + np.arange(4), request_ids=["a", "a", "a", "b"],
+                      rows=[0, 1, 2, 0], inputs={})
+    write_feedback(tmp_path, request_ids=["a", "a", "b", "b", "zzz"], rows=[-1, 1, 0, 0, 0],
+                   labels=["cat", "ant", "bee", "dog", "ant"],
+                   ts=T0 + np.array([10, 11, 12, 13, 14]))
+    data = read_log(tmp_path, classes=CLASSES)
+    j = join_feedback(data, CLASSES)
+    got = {int(r): j.labels[t] for r, t in zip(j.rows, j.true)}
+    # a: rows 0 and 2 from the request-level label, row 1 its own; b: the latest label wins
+    assert got == {0: "cat", 1: "ant", 2: "cat", 3: "dog"}
+    assert j.unknown_labels == ["dog"] and j.n_feedback_unmatched == 1
+
+
+def test_state_from_counts_equals_update():
+    rng = np.random.default_rng(1)
+    y = rng.choice(["b", "a", "c"], 200)
+    p = rng.choice(["b", "a", "c"], 200)
+    labels = ["b", "a", "c"]
+    cm = np.zeros((3, 3), dtype=np.int64)
+    for a, b in zip(y, p):
+        cm[labels.index(a), labels.index(b)] += 1
+    st = state_from_counts(labels, cm)
+    ref = metrics.ConfusionMatrixState().update(y, p)
+    np.testing.assert_array_equal(st.confusion_matrix(), ref.confusion_matrix())
+    assert window_metrics(st, labels)["f1_macro"] == pytest.approx(
+        metrics.f1_score(y, p, average="macro"))
+
+
+def test_cbpe_expected_confusion_and_calibrated_estimate():
+    rng = np.random.default_rng(2)
+    proba = rng.dirichlet([1, 1, 1], size=20000)
+    pred = proba.argmax(1)
+    truth = np.array([rng.choice(3, p=q) for q in proba[:3000]])
+    cm = expected_confusion(proba, pred)[0]
+    direct = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            direct[i, j] = proba[pred == j, i].sum()
+    np.testing.assert_allclose(cm, direct)
+    overall, per = estimate_performance(proba[:3000], pred[:3000], CLASSES,
+                                        np.zeros(3000, dtype=np.intp), 1)
+    realised = (truth == pred[:3000]).mean()
+    lo, hi = overall["accuracy_ci"]
+    assert overall["estimated"] and lo - 0.01 <= realised <= hi + 0.01
+    assert per[0]["accuracy"] == pytest.approx(overall["accuracy"])
+
+
+def test_parse_window():
+    assert parse_window("90min") == 90 * 60 * 10**6
+    assert parse_window("1d") == 86400 * 10**6
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_window("hourly")
