@@ -205,3 +205,31 @@ def test_specificity_multiclass_by_hand() -> None:
     )
     with pytest.warns(metrics.UndefinedMetricWarning, match="Specificity is ill-defined"):
         assert metrics.specificity_score([1, 1], [1, 1], labels=[1], average="macro") == 0.0
+
+
+@pytest.mark.parametrize(
+    "dtype", ["int8", "int32", "uint16", "uint64", "int64", "bool", "float32", "str", "negative"]
+)
+def test_large_inputs_span_chunks(dtype: str) -> None:
+    """Inputs long enough for the chunked and hashed paths, with labels that first appear
+    late (the count table grows mid-stream)."""
+    rng = np.random.default_rng(9)
+    n = 600_000
+    t = rng.integers(0, 4, n)
+    p = np.where(rng.random(n) < 0.7, t, rng.integers(0, 4, n))
+    t[-10:] = 7  # new labels in the last chunk only
+    p[-5:] = 5
+    if dtype == "bool":
+        t, p = t % 2 == 1, p % 2 == 1
+    elif dtype == "str":
+        names = np.array(["a", "bb", "c", "dd", "e", "ff", "g", "hh"])
+        t, p = names[t], names[p]
+    elif dtype == "negative":
+        t, p = t - 3, p - 3
+    else:
+        t, p = t.astype(dtype), p.astype(dtype)
+    w = rng.random(n)
+    compare("confusion_matrix", t, p)
+    compare("confusion_matrix", t, p, sample_weight=w)
+    compare("f1_score", t, p, average="macro", zero_division=0)
+    compare("precision_recall_fscore_support", t, p, sample_weight=w, zero_division=0)
