@@ -233,3 +233,33 @@ def test_large_inputs_span_chunks(dtype: str) -> None:
     compare("confusion_matrix", t, p, sample_weight=w)
     compare("f1_score", t, p, average="macro", zero_division=0)
     compare("precision_recall_fscore_support", t, p, sample_weight=w, zero_division=0)
+
+
+LABEL_MODULES = [
+    "_accuracy", "_agreement", "_confusion", "_counts", "_from_confusion", "_label_state",
+    "_prf", "_report", "_targets",
+]
+
+
+@pytest.mark.parametrize("module", LABEL_MODULES)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"polyclass.metrics.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+def test_public_names_exported() -> None:
+    from polyclass import metrics
+
+    for name in [
+        "accuracy_score", "balanced_accuracy_score", "top_k_accuracy_score", "confusion_matrix",
+        "multilabel_confusion_matrix", "precision_score", "recall_score", "f1_score",
+        "fbeta_score", "precision_recall_fscore_support", "classification_report",
+        "matthews_corrcoef", "cohen_kappa_score", "jaccard_score", "hamming_loss",
+        "specificity_score", "ConfusionMatrixState", "UndefinedMetricWarning",
+    ]:
+        assert name in metrics.__all__
+        assert getattr(metrics, name) is not None
