@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 import polyclass.linear._combine as combine
 from polyclass import LogisticRegression, OneVsOneClassifier, OneVsRestClassifier
 from polyclass.linear._combine import LinearMulticlassPredictor
-from polyclass.linear._multiclass_common import label_array
+from polyclass.linear._multiclass_state import label_array
 
 
 def save(meta: dict[str, Any], arrays: dict[str, np.ndarray], directory: Path) -> None:

@@ -1,15 +1,13 @@
 """What the one-vs-rest and one-vs-one wrappers share.
 
-The base class (tags, ``n_classes_``, stored state), argument checks, the detection of
-the fast path (the wrapped estimator is exactly polyclass's ``LogisticRegression``),
-per-sub-problem weights, and the construction of fitted sub-estimators from
+The base class (tags, ``n_classes_``, stored state), the detection of the fast path
+(the wrapped estimator is exactly polyclass's ``LogisticRegression``), threads for the
+sub-problems, per-sub-problem weights, and fitted sub-estimators built from
 coefficients.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Self
@@ -19,24 +17,15 @@ import numpy.typing as npt
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import (
-    check_array,
-    check_is_fitted,
-    column_or_1d,
-    has_fit_parameter,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from polyclass.linear._combine import LinearMulticlassPredictor
 from polyclass.linear._logistic import LogisticRegression, _validate_params, fit_binary_logistic
+from polyclass.linear._multiclass_state import check_state, encode_state
 
 FitBinary = Callable[[Any, Any, npt.NDArray[np.bool_], npt.NDArray[Any] | None], Any]
-
-STATE_FORMAT = "polyclass.linear.multiclass"
-STATE_VERSION = 1
 
 
 def fast_fit_function(estimator: object) -> FitBinary | None:
@@ -92,101 +81,6 @@ def run_threads(
     return results
 
 
-def check_n_jobs(n_jobs: object, owner: str) -> None:
-    if n_jobs is not None and (not isinstance(n_jobs, int | np.integer) or n_jobs == 0):
-        raise ValueError(
-            f"The 'n_jobs' parameter of {owner} must be None, a positive int, or a "
-            f"negative int (-1 means all cores). Got {n_jobs!r} instead."
-        )
-
-
-def check_binary_scorer(estimator: object, owner: str) -> None:
-    if not hasattr(estimator, "fit") or not (
-        hasattr(estimator, "decision_function") or hasattr(estimator, "predict_proba")
-    ):
-        raise TypeError(
-            f"{owner} needs a binary classifier with fit and decision_function or "
-            f"predict_proba; got {type(estimator).__name__}. Wrap a classifier such as "
-            "polyclass.LogisticRegression()."
-        )
-
-
-def check_weight_support(estimator: object, sample_weight: object, owner: str) -> None:
-    if sample_weight is not None and not has_fit_parameter(estimator, "sample_weight"):
-        raise TypeError(
-            f"{owner} got sample_weight, but {type(estimator).__name__}.fit takes no "
-            "sample_weight. Drop the weights or wrap an estimator that supports them."
-        )
-
-
-def check_target_shape(y: Any, owner: str) -> None:
-    """A missing or multilabel y is refused before X is looked at."""
-    if y is None:
-        raise ValueError(
-            f"{owner} requires y to be passed, but the target y is None. Pass the class "
-            "labels, one per row of X."
-        )
-    ndim = getattr(y, "ndim", None)
-    if ndim is None and isinstance(y, list | tuple):
-        ndim = np.ndim(y)
-    if ndim == 2 and np.shape(y)[1] > 1:
-        raise ValueError(
-            f"{owner} takes a 1-D target of class labels; got a 2-D y of shape "
-            f"{np.shape(y)} (a multilabel indicator matrix?). Pass one label per row, or "
-            "use sklearn.multiclass.OneVsRestClassifier for multilabel targets."
-        )
-
-
-def check_targets(y: Any, owner: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
-    """``classes_`` and the encoded ``y`` for a binary or multiclass target."""
-    check_target_shape(y, owner)
-    y = column_or_1d(y, warn=True)
-    check_array(y, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name="y")
-    check_classification_targets(y)
-    classes, y_encoded = np.unique(y, return_inverse=True)
-    if len(classes) < 2:
-        raise ValueError(
-            f"{owner} needs at least two classes in y; got one class: {classes[0]!r}. "
-            "Check the target column, or drop the wrapper for a one-class problem."
-        )
-    return classes, y_encoded.astype(np.intp).ravel()
-
-
-def n_rows(X: Any) -> int:
-    """Number of rows of an array-like, sparse matrix or data frame."""
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) > 0:
-        return int(shape[0])
-    return int(np.asarray(X).shape[0])
-
-
-def check_sample_weight(
-    sample_weight: Any, n_samples: int, dtype: npt.DTypeLike
-) -> npt.NDArray[Any] | None:
-    """Validated per-row weights (a new array), or None."""
-    if sample_weight is None:
-        return None
-    if isinstance(sample_weight, numbers.Real):
-        return np.full(n_samples, float(sample_weight), dtype=dtype)
-    try:
-        weights = np.array(sample_weight, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"sample_weight must be numbers, one per row of X; could not convert: {exc}"
-        ) from None
-    if weights.ndim != 1 or weights.shape[0] != n_samples:
-        raise ValueError(
-            f"sample_weight must be 1-D with one weight per row of X ({n_samples}); got "
-            f"shape {weights.shape}. Pass an array of shape ({n_samples},)."
-        )
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError(
-            "sample_weight must be finite and non-negative; got "
-            f"min={np.min(weights)!r}, max={np.max(weights)!r}. Fix or drop those rows."
-        )
-    return weights
-
-
 def fold_class_weight(
     class_weight: Any,
     y_bool: npt.NDArray[np.bool_],
@@ -215,11 +109,6 @@ def fold_class_weight(
         ) from None
     weights = np.asarray(per_class, dtype=dtype)[labels]
     return weights if sample_weight is None else sample_weight * weights
-
-
-def plain(label: Any) -> Any:
-    """A NumPy scalar label as the Python value, for readable messages."""
-    return label.item() if isinstance(label, np.generic) else label
 
 
 def check_weight_sum(weights: npt.NDArray[Any] | None, problem: str) -> None:
@@ -258,55 +147,6 @@ def binary_scores(estimator: Any, X: Any) -> npt.NDArray[Any]:
 
 def binary_threshold(estimator: Any) -> float:
     return 0.0 if hasattr(estimator, "decision_function") else 0.5
-
-
-def _encode_param(name: str, value: Any) -> Any:
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return value if math.isfinite(value) else {"float": repr(value)}
-    if isinstance(value, dict):
-        return {
-            "dict": [[_encode_param(name, k), _encode_param(name, v)] for k, v in value.items()]
-        }
-    if (isinstance(value, type) and issubclass(value, np.generic)) or isinstance(value, np.dtype):
-        return {"dtype": np.dtype(value).name}
-    if name == "random_state" and isinstance(value, np.random.RandomState):
-        return None  # only seeds fitting; prediction does not depend on it
-    raise ValueError(
-        f"The estimator parameter {name}={value!r} cannot be stored as JSON. Set it to "
-        "None, a number, a string or a dict of those before fitting."
-    )
-
-
-def _decode_param(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "float" in value:
-            return float(value["float"])
-        if "dtype" in value:
-            return np.dtype(value["dtype"]).type
-        return {_decode_param(k): _decode_param(v) for k, v in value["dict"]}
-    return value
-
-
-def label_array(classes: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """Class labels as an array ``np.save`` can write without pickle (no object dtype)."""
-    if classes.dtype != object:
-        return classes
-    plain = np.asarray(classes.tolist())
-    if (
-        plain.dtype != object
-        and plain.shape == classes.shape
-        and plain.tolist() == classes.tolist()
-    ):
-        return plain
-    raise ValueError(
-        "Only labels that are all numbers or all strings can be stored without pickle; got "
-        f"labels of types {sorted({type(c).__name__ for c in classes})}. Encode y first."
-    )
 
 
 class MulticlassWrapper(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -380,49 +220,12 @@ class MulticlassWrapper(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):  # 
                 f"LogisticRegression; it wraps {type(self.estimator).__name__}. Use "
                 "polyclass.LogisticRegression, or store the model another way."
             )
-        params = self.estimator.get_params(deep=False)
-        names = getattr(self, "feature_names_in_", None)
-        meta = {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "strategy": self._strategy,
-            "estimator": type(self.estimator).__name__,
-            "estimator_params": {k: _encode_param(k, v) for k, v in sorted(params.items())},
-            "n_jobs": self.n_jobs,
-            "n_features_in": int(self.n_features_in_),
-            "feature_names_in": None if names is None else [str(n) for n in names],
-        }
-        arrays = {
-            "coef": predictor.coef,
-            "intercept": predictor.intercept,
-            "n_iter": np.array([int(e.n_iter_[0]) for e in self.estimators_], dtype=np.int64),
-            "classes": label_array(self.classes_),
-        }
-        return meta, arrays
+        return encode_state(self, predictor)
 
     @classmethod
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, npt.NDArray[Any]]) -> Self:
         """A fitted wrapper from ``to_state``'s output (as loaded from JSON and .npy)."""
-        if meta.get("format") != STATE_FORMAT or meta.get("version") != STATE_VERSION:
-            raise ValueError(
-                f"Not a stored multiclass model: expected format {STATE_FORMAT!r} version "
-                f"{STATE_VERSION}; got {meta.get('format')!r} version {meta.get('version')!r}."
-            )
-        if meta.get("strategy") != cls._strategy:
-            right = "OneVsRestClassifier" if meta.get("strategy") == "ovr" else "OneVsOneClassifier"
-            raise ValueError(
-                f"This state is a {meta.get('strategy')!r} model; load it with "
-                f"{right}.from_state, not {cls.__name__}.from_state."
-            )
-        missing = {"coef", "intercept", "n_iter", "classes"} - set(arrays)
-        if missing:
-            raise ValueError(f"The stored arrays lack {sorted(missing)}; the state is incomplete.")
-        if meta.get("estimator") != "LogisticRegression":
-            raise ValueError(
-                "A stored multiclass model wraps polyclass's LogisticRegression; this one "
-                f"names {meta.get('estimator')!r}. The state is corrupt or from elsewhere."
-            )
-        params = {k: _decode_param(v) for k, v in meta["estimator_params"].items()}
+        params = check_state(cls._strategy, cls.__name__, meta, arrays)
         model = cls(LogisticRegression(**params), n_jobs=meta["n_jobs"])
         model.classes_ = np.asarray(arrays["classes"])
         model.n_features_in_ = int(meta["n_features_in"])

@@ -16,19 +16,21 @@ from polyclass.linear._multiclass_common import (
     MulticlassWrapper,
     binary_scores,
     binary_threshold,
+    check_weight_sum,
+    fast_fit_function,
+    fold_class_weight,
+    run_threads,
+    validate_fast_params,
+)
+from polyclass.linear._multiclass_validation import (
     check_binary_scorer,
     check_n_jobs,
     check_sample_weight,
     check_target_shape,
     check_targets,
-    check_weight_sum,
     check_weight_support,
-    fast_fit_function,
-    fold_class_weight,
     n_rows,
     plain,
-    run_threads,
-    validate_fast_params,
 )
 
 
