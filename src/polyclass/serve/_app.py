@@ -90,7 +90,10 @@ class ServeConfig:
 def _routes(e: Endpoints) -> list[Route]:
     v2m = "/v2/models/{name}"
     v2v = "/v2/models/{name}/versions/{version}"
-    return [
+    return [  # the prediction routes first: the router tries routes in order
+        Route("/invocations", e.invocations, methods=["POST"]),
+        Route(v2m + "/infer", e.v2_infer, methods=["POST"]),
+        Route(v2v + "/infer", e.v2_infer, methods=["POST"]),
         Route("/v2", e.v2_server, methods=["GET"]),
         Route("/v2/health/live", e.v2_live, methods=["GET"]),
         Route("/v2/health/ready", e.v2_ready, methods=["GET"]),
@@ -98,9 +101,6 @@ def _routes(e: Endpoints) -> list[Route]:
         Route(v2v, e.v2_model, methods=["GET"]),
         Route(v2m + "/ready", e.v2_model_ready, methods=["GET"]),
         Route(v2v + "/ready", e.v2_model_ready, methods=["GET"]),
-        Route(v2m + "/infer", e.v2_infer, methods=["POST"]),
-        Route(v2v + "/infer", e.v2_infer, methods=["POST"]),
-        Route("/invocations", e.invocations, methods=["POST"]),
         Route("/ping", e.ping, methods=["GET"]),
         Route("/health", e.ping, methods=["GET"]),
         Route("/version", e.version, methods=["GET"]),

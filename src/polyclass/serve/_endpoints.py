@@ -100,16 +100,9 @@ class Endpoints:
         log = self.logs.predictions
         if log is not None and n:
             enc = prediction.encoded
-            inputs: dict[str, tuple[str, Any]] = {}
-            num = iter(range(enc.numeric.shape[1]))
-            cat = iter(enc.categorical)
-            for f in model.plan.feature_names:
-                kind = model.plan.kinds[f]
-                inputs[f] = (kind, enc.numeric[:, next(num)] if kind == "numeric"
-                             else next(cat))
-            log.record(state["request_id"], model.name,
-                       -1 if model.version is None else model.version, model.class_strs,
-                       prediction.index, prediction.proba, inputs)
+            log.record(state["request_id"], -1 if model.version is None else model.version,
+                       model.log_key, prediction.index, prediction.proba, enc.numeric,
+                       enc.categorical)
         return prediction
 
     # ------------------------------------------------------------ OIP v2 routes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -55,22 +56,38 @@ class ServerMetrics:
         self.reloads = Counter(
             "polyclass_model_switches", "Times the served version changed (promotion, "
             "rollback, reload).", ["model"], registry=r)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._predicted: dict[tuple[str, str, str], Any] = {}
+        self._rows: dict[str, Any] = {}
         self.log_errors = Gauge(
             "polyclass_prediction_log_write_errors", "Failed prediction-log segment writes "
             "(rows are kept and retried).", registry=r, multiprocess_mode="livemax")
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        code = str(status)
-        self.requests.labels(route, method, code).inc()
-        self.latency.labels(route, code).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() costs a lock and a dict walk: do it once per key
+            code = str(status)
+            children = (self.requests.labels(route, method, code),
+                        self.latency.labels(route, code))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def count_predictions(self, model: str, version: str, labels: Iterable[tuple[str, int]],
                           n_rows: int) -> None:
         """Add ``count`` predictions of each ``(label, count)``."""
         for label, count in labels:
-            self.predictions.labels(model, version, label).inc(count)
-        self.rows.labels(model).observe(n_rows)
+            key = (model, version, label)
+            child = self._predicted.get(key)
+            if child is None:
+                child = self._predicted[key] = self.predictions.labels(model, version, label)
+            child.inc(count)
+        rows = self._rows.get(model)
+        if rows is None:
+            rows = self._rows[model] = self.rows.labels(model)
+        rows.observe(n_rows)
 
     def set_loaded(self, model: str, version: str, previous: str | None) -> None:
         """Mark ``version`` as served (and ``previous`` as not)."""

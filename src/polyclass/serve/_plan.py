@@ -44,11 +44,12 @@ class Table:
     locs: dict[str, tuple[Loc, Loc]] = field(default_factory=dict)
     matrix: NDArray[np.float64] | None = None
     matrix_loc: list[str | int] = field(default_factory=list)
+    matrix_keys: dict[str, str | int] = field(default_factory=dict)  # feature -> its key
 
     def loc(self, name: str, row: int) -> list[str | int]:
         """Where row ``row`` of column ``name`` sits in the request."""
         if self.matrix is not None:
-            return [*self.matrix_loc, row]
+            return [*self.matrix_loc, row, self.matrix_keys.get(name, name)]
         prefix, suffix = self.locs.get(name, ([], []))
         return [*prefix, row, *suffix]
 
@@ -258,7 +259,9 @@ class InputPlan:
                     "Give every column one value per row.", *table.locs.get(name, ([], []))[0])
         raw = self._numeric(table)
         n_num = raw.shape[1]
-        X = np.zeros((n, self.width), dtype=self.dtype)
+        X = np.empty((n, self.width), dtype=self.dtype)
+        if self.width > n_num:
+            X[:, n_num:] = 0
         if n_num:
             missing = ~np.isfinite(raw)
             if missing.any():
@@ -269,7 +272,9 @@ class InputPlan:
                 filled = np.where(missing, self._medians, raw)
             else:
                 filled = raw
-            X[:, :n_num] = (filled - self._means) / self._scales
+            scaled = X[:, :n_num]
+            np.subtract(filled, self._means, out=scaled)
+            np.divide(scaled, self._scales, out=scaled)
             if len(self._indicators):
                 X[:, n_num:self.n_dense] = missing[:, self._indicators]
         categorical: list[Sequence[Any]] = []

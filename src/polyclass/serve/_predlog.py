@@ -35,6 +35,11 @@ LOG_VERSION = "1"
 ROTATE_BYTES = 64 * 1024 * 1024
 ROTATE_SECONDS = 10.0
 
+#: (model name, class labels as text, numeric inputs, (categorical input, kind) pairs,
+#: every input in the model's order): what rows must share to share a segment.
+LogKey = tuple[str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...],
+               tuple[str, ...]]
+
 
 def log_folder(root: str | Path, model_name: str) -> Path:
     """``<root>/logs/<model_name>``: where a model's predictions and feedback go."""
@@ -189,25 +194,26 @@ class PredictionLog(SegmentLog):
     def __init__(self, folder: str | Path, **kwargs: Any) -> None:
         super().__init__(Path(folder) / "predictions", self._table, **kwargs)
 
-    def record(self, request_id: str, model_name: str, model_version: int,
-               class_strs: Sequence[str], index: NDArray[np.intp], proba: NDArray[np.float64],
-               inputs: dict[str, tuple[str, Any]]) -> None:
+    def record(self, request_id: str, model_version: int, key: LogKey,
+               index: NDArray[np.intp], proba: NDArray[np.float64],
+               numeric: NDArray[np.float64], categorical: Sequence[Sequence[Any]]) -> None:
         """Buffer one request's rows (arrays are kept by reference, not copied).
 
-        ``inputs`` maps a feature to ``(kind, values)``: numeric values as a float
-        array (NaN = missing), categorical/boolean ones as a list (None = missing).
+        ``key`` names the model, its classes and its inputs (``ServedModel.log_key``);
+        ``numeric`` holds the numeric inputs (n, n_numeric), NaN = missing; each list
+        of ``categorical`` one categorical or boolean input, None = missing.
         """
         n = len(index)
-        key = (model_name, tuple(class_strs), tuple((k, v[0]) for k, v in inputs.items()))
-        nbytes = n * (8 * proba.shape[1] + 16 * len(inputs) + 64) + 128
+        nbytes = proba.nbytes + numeric.nbytes + index.nbytes + 56 * n * len(categorical) + 512
         ts = time.time_ns() // 1000
-        self._append(key, n, nbytes, (request_id, ts, model_version, index, proba, inputs))
+        self._append(key, n, nbytes,
+                     (request_id, ts, model_version, index, proba, numeric, categorical))
 
     @staticmethod
-    def _table(key: Any, payloads: list[Any]) -> Any:
+    def _table(key: LogKey, payloads: list[Any]) -> Any:
         import pyarrow as pa
 
-        model_name, class_strs, features = key
+        model_name, class_strs, numeric_names, categorical_kinds, order = key
         counts = np.array([len(p[3]) for p in payloads], dtype=np.int64)
         total = int(counts.sum())
         ids = np.empty(len(payloads), dtype=object)
@@ -231,20 +237,23 @@ class PredictionLog(SegmentLog):
             "proba": pa.ListArray.from_arrays(pa.array(offsets),
                                               pa.array(proba, type=pa.float64())),
         }
-        for name, kind in features:
-            parts = [p[5][name][1] for p in payloads]
-            if kind == "numeric":
-                values = (np.concatenate([np.asarray(v, dtype=np.float64) for v in parts])
-                          if parts else np.empty(0))
-                columns[f"in.{name}"] = pa.array(values, mask=~np.isfinite(values),
-                                                 type=pa.float64())
-            elif kind == "boolean":
+        inputs: dict[str, Any] = {}
+        numeric = np.concatenate([p[5] for p in payloads]) if total else np.empty(
+            (0, len(numeric_names)))
+        for j, name in enumerate(numeric_names):
+            values = np.ascontiguousarray(numeric[:, j])
+            inputs[name] = pa.array(values, mask=~np.isfinite(values), type=pa.float64())
+        for k, (name, kind) in enumerate(categorical_kinds):
+            parts = [p[6][k] for p in payloads]
+            if kind == "boolean":
                 flags = [None if v is None else bool(v) for part in parts for v in part]
-                columns[f"in.{name}"] = pa.array(flags, type=pa.bool_())
+                inputs[name] = pa.array(flags, type=pa.bool_())
             else:
                 flat = [None if v is None else v if isinstance(v, str) else str(v)
                         for part in parts for v in part]
-                columns[f"in.{name}"] = pa.array(flat, type=pa.string())
+                inputs[name] = pa.array(flat, type=pa.string())
+        for name in order:
+            columns[f"in.{name}"] = inputs[name]
         table = pa.table(columns)
         return table.replace_schema_metadata({"classes": json.dumps(list(class_strs)),
                                               "polyclass_log_version": LOG_VERSION})

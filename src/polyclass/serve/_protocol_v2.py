@@ -158,7 +158,8 @@ def _matrix_input(plan: InputPlan, shape: list[int], datatype: str,
     elif datatype in _INT and arr.dtype.kind == "f":
         _check_values("input", datatype, data, loc)
     matrix = arr.astype(np.float64, copy=False).reshape(shape[0], p)
-    return Table(shape[0], matrix=matrix, matrix_loc=loc)
+    return Table(shape[0], matrix=matrix, matrix_loc=loc,
+                 matrix_keys={f: j for j, f in enumerate(plan.feature_names)})
 
 
 def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:

@@ -11,6 +11,7 @@ at model load, for those two kinds only).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,16 @@ class ServedModel:
     info: dict[str, Any] = field(default_factory=dict)
     _cost: NDArray[np.float64] | None = None
     _positive: int = 1
+
+    @cached_property
+    def log_key(self) -> tuple[str, tuple[str, ...], tuple[str, ...],
+                               tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """What the prediction log groups rows by (see ``PredictionLog.record``)."""
+        plan = self.plan
+        categorical = tuple((f, plan.kinds[f]) for f in plan.feature_names
+                            if plan.kinds[f] != "numeric")
+        return (self.name, tuple(self.class_strs), tuple(plan.numeric_names), categorical,
+                tuple(plan.feature_names))
 
     @property
     def feature_names(self) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,17 @@ def from_records(rows: Any, plan: InputPlan, loc: Loc) -> Table:
     given += sorted(present - set(given))
     check_names(given, plan, loc)
     names = plan.feature_names
+    if plan.all_numeric and rows:
+        getter = itemgetter(*names)
+        try:
+            values = [getter(row) for row in rows]
+            arr = np.array(values, dtype=None)
+        except (KeyError, ValueError, TypeError, OverflowError):
+            arr = np.empty(0, dtype=object)
+        if arr.dtype.kind in "fiub":
+            matrix = arr.astype(np.float64, copy=False).reshape(len(rows), len(names))
+            return Table(len(rows), matrix=matrix, matrix_loc=list(loc),
+                         matrix_keys={n: n for n in names})
     if all(len(row) == len(names) for row in rows):
         columns = {n: [row[n] for row in rows] for n in names}
     else:
@@ -85,10 +97,11 @@ def from_rows(rows: Any, names: Sequence[str] | None, plan: InputPlan, loc: Loc)
             arr = np.empty(0, dtype=object)
         if arr.ndim == 2 and arr.shape[1] == width and arr.dtype.kind in "fiub":
             matrix = arr.astype(np.float64, copy=False)
+            position = {name: j for j, name in enumerate(names)}
             if given_order and list(names) != plan.feature_names:
-                position = {name: j for j, name in enumerate(names)}
                 matrix = matrix[:, [position[f] for f in plan.feature_names]]
-            return Table(n, matrix=matrix, matrix_loc=list(loc))
+            return Table(n, matrix=matrix, matrix_loc=list(loc),
+                         matrix_keys=dict(position))
     for r, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
             got = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
