@@ -23,6 +23,7 @@ from sklearn.svm import SVC
 
 from polyclass import LogisticRegression, OneVsOneClassifier, OneVsRestClassifier
 from polyclass.linear._combine import pair_indices, pairwise_coupling
+from polyclass.linear._multiclass_common import _n_cpus, n_workers
 
 OURS = {"ovr": OneVsRestClassifier, "ovo": OneVsOneClassifier}
 SKLEARN = {"ovr": skm.OneVsRestClassifier, "ovo": skm.OneVsOneClassifier}
@@ -145,10 +146,20 @@ def test_fast_path_matches_sklearn(
 
 
 @pytest.mark.parametrize("strategy", ["ovr", "ovo"])
-@pytest.mark.parametrize("sparse", [False, True])
-def test_fast_and_generic_paths_fit_the_same_models(strategy: str, sparse: bool) -> None:
+@pytest.mark.parametrize(
+    ("sparse", "params"),
+    [
+        (False, {"class_weight": "balanced"}),
+        (True, {"class_weight": "balanced"}),
+        (False, {"l1_ratio": 1.0, "C": 0.3}),
+        (True, {"l1_ratio": 0.5, "fit_intercept": False}),
+    ],
+)
+def test_fast_and_generic_paths_fit_the_same_models(
+    strategy: str, sparse: bool, params: dict[str, Any]
+) -> None:
     X, y, w = problem(5, sparse=sparse, seed=3)
-    params = {"tol": 1e-8, "class_weight": "balanced"}
+    params = {"tol": 1e-8, **params}
     fast = OURS[strategy](LogisticRegression(**params), n_jobs=2).fit(X, y, sample_weight=w)
     generic = OURS[strategy](Generic(**params)).fit(X, y, sample_weight=w)
     assert fast._predictor is not None and generic._predictor is None
@@ -248,6 +259,15 @@ def test_parallel_fits_are_identical() -> None:
         one = cls(LogisticRegression(), n_jobs=1).fit(X, y, sample_weight=w)
         two = cls(LogisticRegression(), n_jobs=-1).fit(X, y, sample_weight=w)
         assert_allclose(one.decision_function(X), two.decision_function(X), atol=1e-12)
+
+
+def test_n_jobs_means_what_joblib_means() -> None:
+    cpus = _n_cpus()
+    assert n_workers(None, 10) == 1
+    assert n_workers(3, 10) == 3
+    assert n_workers(3, 2) == 2  # never more workers than sub-problems
+    assert n_workers(-1, 100) == cpus
+    assert n_workers(-2, 100) == max(1, cpus - 1)
 
 
 def test_float32_estimator() -> None:
