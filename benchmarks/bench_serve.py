@@ -1,0 +1,300 @@
+"""polyclass serve against ``mlflow models serve`` on the same model, in one run.
+
+A 20-feature, 5-class logistic regression (the same standardised data; polyclass's
+multinomial model and a scikit-learn ``StandardScaler + LogisticRegression`` pipeline
+saved with ``mlflow.sklearn``) is served on 127.0.0.1 by each server with one worker
+(MLflow with ``--env-manager local``). Load comes from ``wrk`` (one client thread;
+``apt-get install wrk``) on loopback:
+
+* one-row ``inputs`` and one-row ``dataframe_split`` requests at peak (16 connections),
+* one-row ``inputs`` at about half of each server's own peak (a Lua ``delay()`` paces
+  4 connections; wrk's latencies exclude the pause), for p50/p99,
+* 1,000-row ``dataframe_split`` batches at peak (rows/s),
+* cold start (process start to the first 200 on the health route) and resident memory
+  of the worker process after the load.
+
+Every figure is printed with the ratio against MLflow. polyclass runs as shipped: JSON
+access log on (to /dev/null) and the prediction log on (to a temporary folder).
+
+MLflow is looked up with ``--mlflow`` (an ``mlflow`` executable), else on PATH; it is
+in the ``bench`` extra (``pip install -e .[bench]``). Without it, polyclass is measured
+alone. Run: ``python benchmarks/bench_serve.py [--duration 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+N_FEATURES, N_CLASSES, N_TRAIN = 20, 5, 5000
+COLUMNS = [f"f{j}" for j in range(N_FEATURES)]
+
+
+def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 1.5, size=(N_CLASSES, N_FEATURES))
+    y = rng.integers(0, N_CLASSES, N_TRAIN)
+    X = centers[y] + rng.normal(0, 2.0, size=(N_TRAIN, N_FEATURES)) * rng.uniform(
+        0.5, 20, N_FEATURES) + rng.uniform(-50, 50, N_FEATURES)
+    return X, np.array([f"class_{k}" for k in y])
+
+
+def save_polyclass(X: np.ndarray, y: np.ndarray, out: Path) -> Path:
+    import pandas as pd
+
+    from polyclass import LogisticRegression
+    from polyclass.data import infer_schema
+    from polyclass.model import Model
+    from polyclass.preprocess import Preprocessor
+
+    df = pd.DataFrame(X, columns=COLUMNS).assign(target=y)
+    schema = infer_schema(df, "target")
+    pre = Preprocessor(schema).fit(df)
+    est = LogisticRegression(max_iter=500).fit(pre.transform(df), y)
+    return Model(schema=schema, preprocessor=pre, estimator=est).save(out / "polyclass-model")
+
+
+def save_mlflow(mlflow_exe: str, X: np.ndarray, y: np.ndarray, out: Path) -> Path:
+    """Fit and save the scikit-learn pipeline with mlflow's own Python."""
+    path = out / "mlflow-model"
+    np.save(out / "X.npy", X)
+    np.save(out / "y.npy", y)
+    script = f"""
+import numpy as np, pandas as pd, mlflow.sklearn
+from mlflow.models import infer_signature
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+X = pd.DataFrame(np.load({str(out / 'X.npy')!r}), columns={COLUMNS!r})
+y = np.load({str(out / 'y.npy')!r})
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+mlflow.sklearn.save_model(model, {str(path)!r}, signature=infer_signature(X, model.predict(X)))
+"""
+    python = Path(mlflow_exe).parent / "python"
+    subprocess.run([str(python), "-c", script], check=True, env=_quiet_env())
+    return path
+
+
+def _quiet_env() -> dict[str, str]:
+    return {**os.environ, "MLFLOW_TRACKING_URI": "file:///tmp/bench-serve-mlruns",
+            "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, name: str, argv: list[str], port: int, health: str) -> None:
+        self.name = name
+        self.url = f"http://127.0.0.1:{port}"
+        self.health = health
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=_quiet_env(), start_new_session=True)
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.proc.returncode}: {argv}")
+            try:
+                if httpx.get(self.url + health, timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.01)
+        self.cold_start = time.perf_counter() - start
+
+    def worker_rss_mb(self) -> float:
+        """Resident memory of the largest process in the server's tree (the worker)."""
+        pids = [self.proc.pid]
+        out = subprocess.run(["ps", "-o", "pid=,rss=", "--ppid", str(self.proc.pid)],
+                             capture_output=True, text=True).stdout
+        rss = {self.proc.pid: _rss_kb(self.proc.pid)}
+        for line in out.split("\n"):
+            if line.strip():
+                pid, kb = (int(x) for x in line.split())
+                pids.append(pid)
+                rss[pid] = kb
+        return max(rss.values()) / 1024
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, body: bytes, *, connections: int, duration: float, rate: float | None,
+        workdir: Path) -> dict[str, float]:
+    """Run wrk; returns requests/s, p50/p99 latency (ms), and non-2xx count."""
+    body_file = workdir / "body.json"
+    body_file.write_bytes(body)
+    delay = ""
+    if rate is not None:  # pace each connection to reach about `rate` requests/s in all
+        delay = f"function delay() return {1000.0 * connections / rate:.3f} end\n"
+    script = workdir / "post.lua"
+    script.write_text(
+        f'local f = io.open("{body_file}", "rb"); local body = f:read("*a"); f:close()\n'
+        'wrk.method = "POST"; wrk.body = body\n'
+        'wrk.headers["Content-Type"] = "application/json"\n' + delay)
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+                          "-s", str(script), url], capture_output=True, text=True,
+                         check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    pct = {m.group(1): float(m.group(2)) * _UNITS[m.group(3)]
+           for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    return {"rps": rps, "p50": pct.get("50", float("nan")), "p99": pct.get("99", float("nan")),
+            "non2xx": float(bad.group(1)) if bad else 0.0, "socket_errors": float(bool(errors))}
+
+
+def bodies(X: np.ndarray) -> dict[str, bytes]:
+    row = [round(float(v), 6) for v in X[0]]
+    batch = np.round(X[:1000], 6).tolist()
+    return {
+        "inputs": json.dumps({"inputs": [dict(zip(COLUMNS, row, strict=True))]}).encode(),
+        "split1": json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [row]}}).encode(),
+        "split1000": json.dumps({"dataframe_split": {"columns": COLUMNS,
+                                                     "data": batch}}).encode(),
+    }
+
+
+def measure(server: Server, payloads: dict[str, bytes], duration: float,
+            workdir: Path) -> dict[str, Any]:
+    url = server.url + "/invocations"
+    for name, body in payloads.items():  # the same answer shape from both, and a warm-up
+        r = httpx.post(url, content=body, headers={"content-type": "application/json"},
+                       timeout=60)
+        if r.status_code != 200:
+            raise RuntimeError(f"{server.name} refused {name}: {r.status_code} {r.text[:300]}")
+        wrk(url, body, connections=4, duration=1, rate=None, workdir=workdir)
+    res: dict[str, Any] = {"cold_start_s": server.cold_start}
+    res["inputs"] = wrk(url, payloads["inputs"], connections=16, duration=duration, rate=None,
+                        workdir=workdir)
+    res["inputs_half"] = wrk(url, payloads["inputs"], connections=4, duration=duration,
+                             rate=res["inputs"]["rps"] / 2, workdir=workdir)
+    res["split1"] = wrk(url, payloads["split1"], connections=16, duration=duration, rate=None,
+                        workdir=workdir)
+    res["split1000"] = wrk(url, payloads["split1000"], connections=4, duration=duration,
+                           rate=None, workdir=workdir)
+    res["rss_mb"] = server.worker_rss_mb()
+    return res
+
+
+def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
+    def ratio(a: float, b: float | None, higher_is_better: bool = True) -> str:
+        if b is None or not b or not a:
+            return "-"
+        return f"{(a / b if higher_is_better else b / a):.1f}x"
+
+    def get(res: dict[str, Any] | None, *keys: str) -> float | None:
+        if res is None:
+            return None
+        value: Any = res
+        for k in keys:
+            value = value[k]
+        return float(value)
+
+    rows = [
+        ("one-row inputs, requests/s (peak)", ("inputs", "rps"), True, 5.0),
+        ("one-row inputs, p50 ms (peak)", ("inputs", "p50"), False, None),
+        ("one-row inputs, p99 ms (peak)", ("inputs", "p99"), False, None),
+        ("one-row inputs, requests/s (half peak)", ("inputs_half", "rps"), True, None),
+        ("one-row inputs, p50 ms (half peak)", ("inputs_half", "p50"), False, None),
+        ("one-row inputs, p99 ms (half peak)", ("inputs_half", "p99"), False, None),
+        ("one-row dataframe_split, requests/s", ("split1", "rps"), True, 5.0),
+        ("one-row dataframe_split, p99 ms", ("split1", "p99"), False, None),
+        ("1,000-row dataframe_split, requests/s", ("split1000", "rps"), True, None),
+        ("1,000-row dataframe_split, p99 ms", ("split1000", "p99"), False, None),
+        ("cold start, s", ("cold_start_s",), False, None),
+        ("worker RSS, MB", ("rss_mb",), False, None),
+    ]
+    print(f"\n{'measure':44s} {'polyclass':>11s} {'mlflow':>11s} {'ratio':>8s}  target")
+    for label, keys, higher, target in rows:
+        a, b = get(ours, *keys), get(theirs, *keys)
+        print(f"{label:44s} {a:11.2f} {'-' if b is None else f'{b:.2f}':>11s} "
+              f"{ratio(a or 0, b, higher):>8s}  {'' if target is None else f'>= {target}x'}")
+    rows_ours = get(ours, "split1000", "rps") or 0
+    rows_theirs = get(theirs, "split1000", "rps")
+    print(f"{'1,000-row batches, rows/s':44s} {rows_ours * 1000:11.0f} "
+          f"{'-' if rows_theirs is None else f'{rows_theirs * 1000:.0f}':>11s} "
+          f"{ratio(rows_ours, rows_theirs):>8s}  >= 10x")
+    print("targets: p99 < 10 ms at half peak, cold start < 2 s, RSS < 200 MB per worker")
+    for name, res in (("polyclass", ours), ("mlflow", theirs)):
+        if res is None:
+            continue
+        bad = sum(res[k]["non2xx"] + res[k]["socket_errors"]
+                  for k in ("inputs", "inputs_half", "split1", "split1000"))
+        if bad:
+            print(f"warning: {name} had non-2xx responses or socket errors under load")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--mlflow", default=shutil.which("mlflow"),
+                        help="the mlflow executable (default: on PATH)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk).")
+    X, y = make_data()
+    payloads = bodies(X)
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        work = Path(tmp)
+        model = save_polyclass(X, y, work)
+        port = free_port()
+        ours_server = Server("polyclass", [
+            sys.executable, "-m", "polyclass.cli", "serve", str(model), "--port", str(port),
+            "--log-dir", str(work / "logs"), "--workers", "1"], port, "/v2/health/ready")
+        try:
+            ours = measure(ours_server, payloads, args.duration, work)
+        finally:
+            ours_server.stop()
+        theirs = None
+        if args.mlflow:
+            ml_model = save_mlflow(args.mlflow, X, y, work)
+            port = free_port()
+            ml_server = Server("mlflow", [
+                args.mlflow, "models", "serve", "-m", str(ml_model), "-p", str(port),
+                "--env-manager", "local", "-w", "1", "-h", "127.0.0.1"], port, "/ping")
+            try:
+                theirs = measure(ml_server, payloads, args.duration, work)
+            finally:
+                ml_server.stop()
+        else:
+            print("mlflow not found: measuring polyclass alone (pip install -e .[bench]).")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          f"wrk -t1; {args.duration:.0f} s per run")
+    report(ours, theirs)
+
+
+if __name__ == "__main__":
+    main()
