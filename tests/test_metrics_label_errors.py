@@ -90,6 +90,8 @@ def test_weights_and_labels() -> None:
         metrics.accuracy_score([0, 1], [0, 1], sample_weight=[0, 0])
     with pytest.raises(ValueError, match="At least one label specified must be in y_true"):
         metrics.confusion_matrix([0, 1], [0, 1], labels=[5])
+    with pytest.raises(ValueError, match="labels lists 1 more than once"):
+        metrics.confusion_matrix([0, 1], [0, 1], labels=[1, 0, 1])
     with pytest.raises(ValueError, match="'labels' should contain at least one label"):
         metrics.confusion_matrix([0, 1], [0, 1], labels=[])
     with pytest.raises(ValueError, match="At least one label in `labels` must be present in `y1`"):

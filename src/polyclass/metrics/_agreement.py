@@ -14,7 +14,7 @@ from polyclass.metrics._from_confusion import (
     present_classes,
     select,
 )
-from polyclass.metrics._setwise import as_labels
+from polyclass.metrics._setwise import as_labels, check_unique_labels
 from polyclass.metrics._targets import check_targets
 from polyclass.metrics._validation import check_choice, check_real
 
@@ -65,6 +65,7 @@ def kappa_from_cm(
     if lab is not None:
         if len(lab) == 0:
             raise ValueError("'labels' should contain at least one label.")
+        check_unique_labels("cohen_kappa_score", lab)
         k = cm.shape[-1]
         cls = np.arange(k) if classes is None else np.asarray(classes)
         idx = label_positions(cls, lab)

@@ -19,7 +19,7 @@ from polyclass.metrics._setcounts import (
     setcounts_from_confusion,
     setcounts_from_multilabel,
 )
-from polyclass.metrics._setwise import as_labels
+from polyclass.metrics._setwise import as_labels, check_unique_labels
 from polyclass.metrics._targets import check_targets
 from polyclass.metrics._validation import check_choice
 
@@ -60,6 +60,7 @@ def confusion_matrix_from_cm(
     if lab is not None:
         if len(lab) == 0:
             raise ValueError("'labels' should contain at least one label.")
+        check_unique_labels(func, lab)
         idx = label_positions(classes, lab)
         in_true = cm.sum(axis=1) > 0 if true_present is None else true_present
         if not select(in_true, idx).any():

@@ -65,6 +65,17 @@ def as_labels(func: str, labels: Any) -> NDArray[Any] | None:
     return arr
 
 
+def check_unique_labels(func: str, labels: NDArray[Any]) -> None:
+    """Raise when a label is listed twice (a matrix cannot have two rows for it)."""
+    seen: set[Any] = set()
+    for value in labels.tolist():
+        if value in seen:
+            raise ValueError(
+                f"{func}: labels lists {value!r} more than once; pass each label once."
+            )
+        seen.add(value)
+
+
 def _render_classes(classes: NDArray[Any]) -> str:
     return str(np.asarray(classes))
 
