@@ -160,7 +160,12 @@ def test_reference_state_roundtrip_and_compute():
     np.testing.assert_array_equal(back.features["x"].edges, ref.features["x"].edges)
     assert back.features["c"].categories == ("u", "v")
     assert back.classes == ("a", "b", "c") and back.predicted_counts.tolist() == [50, 0, 0]
-    assert len(back.scores) == 3 and back.performance == {"accuracy": 0.9}
+    assert len(back.scores) == 3 and back.performance["accuracy"] == 0.9
+    # the CBPE estimate on the scored rows: mean probability of the predicted class
+    proba = rng.dirichlet([1, 1, 1], size=1)  # keep the generator moving as before
+    assert proba.shape == (1, 3)
+    assert back.performance["cbpe_accuracy"] == pytest.approx(
+        ref.performance["cbpe_accuracy"])
 
 
 def test_config_rules_and_errors(tmp_path):

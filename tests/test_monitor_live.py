@@ -101,7 +101,8 @@ def test_live_metrics_match_metrics_library_on_joined_rows(tmp_path):
     p = metrics.precision_score(y_true, y_pred, average=None, labels=CLASSES)
     for i, c in enumerate(CLASSES):
         assert overall["per_class"][c]["precision"] == pytest.approx(p[i])
-    low, high = metrics.wilson_interval(sum(a == b for a, b in zip(y_true, y_pred)), len(y_true))
+    correct = sum(a == b for a, b in zip(y_true, y_pred, strict=True))
+    low, high = metrics.wilson_interval(correct, len(y_true))
     assert overall["accuracy_ci"] == pytest.approx([low, high])
     # windows merge exactly into the whole
     merged = perf.overall()
@@ -125,7 +126,7 @@ def test_join_rules_request_level_latest_label_and_unknown(tmp_path):
                    ts=T0 + np.array([10, 11, 12, 13, 14]))
     data = read_log(tmp_path, classes=CLASSES)
     j = join_feedback(data, CLASSES)
-    got = {int(r): j.labels[t] for r, t in zip(j.rows, j.true)}
+    got = {int(r): j.labels[t] for r, t in zip(j.rows, j.true, strict=True)}
     # a: rows 0 and 2 from the request-level label, row 1 its own; b: the latest label wins
     assert got == {0: "cat", 1: "ant", 2: "cat", 3: "dog"}
     assert j.unknown_labels == ["dog"] and j.n_feedback_unmatched == 1
@@ -137,7 +138,7 @@ def test_state_from_counts_equals_update():
     p = rng.choice(["b", "a", "c"], 200)
     labels = ["b", "a", "c"]
     cm = np.zeros((3, 3), dtype=np.int64)
-    for a, b in zip(y, p):
+    for a, b in zip(y, p, strict=True):
         cm[labels.index(a), labels.index(b)] += 1
     st = state_from_counts(labels, cm)
     ref = metrics.ConfusionMatrixState().update(y, p)

@@ -52,7 +52,7 @@ class Binner:
             if self.edges.size == 0:
                 return np.zeros(x.shape, dtype=np.intp)
             if self.edges.size == 1:
-                return (x > self.edges[0]).astype(np.intp)
+                return np.asarray(x > self.edges[0], dtype=np.intp)
             # Edges too close for a grid to be exact in floating point: binary search.
             return np.searchsorted(self.edges, x, side="left").astype(np.intp)
         t = x - self.lo

@@ -81,7 +81,7 @@ def monitor_command(
         from polyclass.monitor._report import write_monitor_report
 
         try:
-            html_path, json_path = write_monitor_report(out, doc)
+            html_path, _ = write_monitor_report(out, doc)
         except OSError as exc:
             raise _fail(f"cannot write the report into {out}: {exc}. Pick another --out.") \
                 from None

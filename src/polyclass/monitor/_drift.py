@@ -7,7 +7,7 @@ vectors. Each column's verdict uses one method:
 
 - ``'auto'`` (default): with at most ``small_sample`` current values, a test at level
   ``alpha`` — Kolmogorov-Smirnov for numeric columns, chi-square for categorical ones;
-  above that, a distance (tests flag negligible shifts on big samples) — Wasserstein
+  above that, a distance (tests flag negligible shifts on big samples): Wasserstein
   distance divided by the reference standard deviation >= 0.1 for numeric columns,
   Jensen-Shannon distance >= 0.1 for categorical ones (Evidently's defaults);
 - or the column's configured method and threshold (``ks`` / ``chisquare``: drift when
@@ -16,7 +16,8 @@ vectors. Each column's verdict uses one method:
 PSI and the Jensen-Shannon distance of a numeric column are computed on its reference
 deciles (groups of the fine bins holding about 10% of the reference each: fine bins
 would make them measure sampling noise on small windows); KS and Wasserstein use the
-fine bins (at most 100). The dataset drifts when the share of drifted columns reaches ``drift_share``.
+fine bins (at most 100). The dataset drifts when the share of drifted columns reaches
+``drift_share``.
 """
 
 from __future__ import annotations
@@ -366,8 +367,8 @@ def _display(
         return labels, None, _props(r), _props(cc)
     grp = psi_groups(ref.counts)
     n_grp = int(grp.max()) + 1
-    r10 = np.bincount(grp, weights=ref.counts, minlength=n_grp)
-    c10 = np.bincount(grp, weights=c, minlength=n_grp)
+    r10 = np.asarray(np.bincount(grp, weights=ref.counts, minlength=n_grp), dtype=np.float64)
+    c10 = np.asarray(np.bincount(grp, weights=c, minlength=n_grp), dtype=np.float64)
     starts = np.flatnonzero(np.diff(grp)) + 1  # first fine bin of each later group
     inner = ref.edges[starts - 1].tolist()
     edges = [ref.min, *inner, ref.max]

@@ -82,7 +82,7 @@ def estimate_metrics(
 
     return {
         "estimated": True,
-        "n": int(round(n)),
+        "n": round(n),
         "accuracy": acc,
         "accuracy_ci": [max(0.0, acc - half), min(1.0, acc + half)],
         "precision_macro": avg(precision, None),

@@ -45,7 +45,7 @@ def parse_window(text: str) -> int:
             f"Window {text!r} is not a duration; write a number and a unit: '30s', "
             "'15m', '1h', '1d' or '1w'."
         )
-    return int(round(float(m.group(1)) * _UNIT_US[m.group(2).lower()] * 1_000_000))
+    return round(float(m.group(1)) * _UNIT_US[m.group(2).lower()] * 1_000_000)
 
 
 def window_index(ts: NDArray[np.int64], width: int, origin: int) -> NDArray[np.intp]:

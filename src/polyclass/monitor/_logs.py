@@ -128,7 +128,7 @@ def to_micros(when: datetime | str | None) -> int | None:
             ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return int(round(when.timestamp() * 1_000_000))
+    return round(when.timestamp() * 1_000_000)
 
 
 def _ts_range(pf: Any) -> tuple[int, int] | None:

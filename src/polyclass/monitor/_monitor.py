@@ -331,8 +331,8 @@ def monitor_gauges(
 
     Examples
     --------
-    >>> text = monitor_gauges("penguins@production", since="2026-01-01T00:00:00Z")  # doctest: +SKIP
-    >>> "polyclass_monitor_dataset_drift_share" in text                               # doctest: +SKIP
+    >>> text = monitor_gauges("penguins@production", since="2026-01-01")  # doctest: +SKIP
+    >>> "polyclass_monitor_dataset_drift_share" in text                    # doctest: +SKIP
     True
     """
     from polyclass.monitor._prometheus import failure_gauges, gauges

@@ -349,7 +349,7 @@ def compute_reference(
     kinds: Mapping[str, str] | Any,
     *,
     y: Sequence[Any] | NDArray[Any],
-    classes: Sequence[Any] | None = None,
+    classes: Sequence[Any] | NDArray[Any] | None = None,
     proba: NDArray[np.float64] | None = None,
     predicted: Sequence[Any] | NDArray[Any] | None = None,
     score_rows: str = "",
@@ -393,8 +393,10 @@ def compute_reference(
         values = column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column)
         if kind == "numeric":
             features[name] = NumericReference.from_values(name, values, n_bins=n_bins)
-        elif kind in ("categorical", "boolean"):
-            features[name] = CategoricalReference.from_values(name, values, kind=kind)
+        elif kind == "categorical":
+            features[name] = CategoricalReference.from_values(name, values, kind="categorical")
+        elif kind == "boolean":
+            features[name] = CategoricalReference.from_values(name, values, kind="boolean")
         else:
             raise ValueError(
                 f"compute_reference: feature {name!r} has kind {kind!r}; expected "

@@ -17,7 +17,7 @@ from typing import Any
 
 from polyclass.report._html import fmt, table
 from polyclass.report._page import CSS
-from polyclass.report._plots import PALETTE, Series, esc, line_chart
+from polyclass.report._plots import EN_DASH, PALETTE, Series, esc, line_chart
 
 _REF_FILL = "#c9d1da"
 _CUR_FILL = PALETTE[0]
@@ -66,7 +66,7 @@ def _interval_labels(edges: Sequence[float | None]) -> list[str]:
     vals = [e if e is not None else float("nan") for e in edges]
     out = []
     for i in range(len(vals) - 1):
-        lo = "−∞" if i == 0 else f"{vals[i]:.4g}"
+        lo = "-∞" if i == 0 else f"{vals[i]:.4g}"
         hi = "+∞" if i == len(vals) - 2 else f"{vals[i + 1]:.4g}"
         out.append(f"({lo}, {hi}]")
     return out
@@ -201,7 +201,7 @@ def _performance_html(d: dict[str, Any]) -> str:
     if overall.get("n"):
         def ci(key: str) -> str:
             c = overall.get(f"{key}_ci")
-            return f"{fmt(c[0])} – {fmt(c[1])}" if c else "—"
+            return f"{fmt(c[0])}{EN_DASH}{fmt(c[1])}" if c else "—"
         rows = [[esc(k), fmt(overall.get(k), 4), ci(k)] for k in (
             "accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
             "balanced_accuracy")]
