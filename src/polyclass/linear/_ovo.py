@@ -44,20 +44,29 @@ def _has(attr: str) -> Any:
     return check
 
 
-def _pair_rows(y_encoded: npt.NDArray[np.intp], i: int, j: int) -> npt.NDArray[np.intp]:
-    return np.flatnonzero((y_encoded == i) | (y_encoded == j))
+def _class_rows(y_encoded: npt.NDArray[np.intp], n_classes: int) -> list[npt.NDArray[np.intp]]:
+    """Row indices of each class, found in one pass (not one pass per pair)."""
+    order = np.argsort(y_encoded, kind="stable")
+    bounds = np.searchsorted(y_encoded[order], np.arange(n_classes + 1))
+    return [order[bounds[c] : bounds[c + 1]] for c in range(n_classes)]
+
+
+def _pair_rows(class_rows: list[npt.NDArray[np.intp]], i: int, j: int) -> npt.NDArray[np.intp]:
+    """Rows of classes i and j, in their original order (as scikit-learn takes them)."""
+    return np.sort(np.concatenate((class_rows[i], class_rows[j])))
 
 
 def _fit_pair_generic(
     estimator: Any,
     X: Any,
     y_encoded: npt.NDArray[np.intp],
+    class_rows: list[npt.NDArray[np.intp]],
     i: int,
     j: int,
     sample_weight: npt.NDArray[Any] | None,
     pairwise: bool,
 ) -> tuple[Any, npt.NDArray[np.intp]]:
-    rows = _pair_rows(y_encoded, i, j)
+    rows = _pair_rows(class_rows, i, j)
     X_pair = X[np.ix_(rows, rows)] if pairwise else X[rows]
     y01 = (y_encoded[rows] == j).astype(np.intp)
     estimator = clone(estimator)
@@ -73,12 +82,13 @@ def _fit_pair_fast(
     estimator: Any,
     X: Any,
     y_encoded: npt.NDArray[np.intp],
+    class_rows: list[npt.NDArray[np.intp]],
     i: int,
     j: int,
     sample_weight: npt.NDArray[Any] | None,
     problem: tuple[Any, Any],
 ) -> Any:
-    rows = _pair_rows(y_encoded, i, j)
+    rows = _pair_rows(class_rows, i, j)
     y_bool = y_encoded[rows] == j
     weights = None if sample_weight is None else sample_weight[rows]
     weights = fold_class_weight(estimator.class_weight, y_bool, weights, X.dtype)
@@ -193,6 +203,7 @@ class OneVsOneClassifier(MulticlassWrapper):
         )
         first, second = pair_indices(len(self.classes_))
         pairs = list(zip(first.tolist(), second.tolist(), strict=True))
+        class_rows = _class_rows(y_encoded, len(self.classes_))
         self.pairwise_indices_ = None
         if fast is not None:
             template = clone(self.estimator)
@@ -202,6 +213,7 @@ class OneVsOneClassifier(MulticlassWrapper):
                     template,
                     X,
                     y_encoded,
+                    class_rows,
                     i,
                     j,
                     weights,
@@ -218,7 +230,9 @@ class OneVsOneClassifier(MulticlassWrapper):
         self._predictor = None
         pairwise = bool(get_tags(self.estimator).input_tags.pairwise)
         fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_pair_generic)(self.estimator, X, y_encoded, i, j, weights, pairwise)
+            delayed(_fit_pair_generic)(
+                self.estimator, X, y_encoded, class_rows, i, j, weights, pairwise
+            )
             for i, j in pairs
         )
         self.estimators_ = [estimator for estimator, _ in fitted]
