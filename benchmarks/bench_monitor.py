@@ -129,7 +129,7 @@ def bench_live(tmp: Path) -> None:
     fb = pd.concat([pd.read_parquet(f, columns=["request_id", "row", "label"])
                     for f in sorted((tmp / "feedback").glob("part-*.parquet"))])
     j = pred.merge(fb, on=["request_id", "row"], how="inner")
-    hour = (j["ts"].astype("int64") // 1000 - T0) // (3600 * 10**6)  # ns -> µs
+    hour = (j["ts"].dt.as_unit("us").astype("int64") - T0) // (3600 * 10**6)
     code = {c: i for i, c in enumerate(CLASSES)}
     tt = j["label"].map(code).to_numpy()
     pp = j["prediction"].map(code).to_numpy()

@@ -41,6 +41,7 @@ class Binner:
             self.lo = lo
             self.cells = cells
             self.inv_width = cells / (hi - lo)
+            self.offset = 1.0 - lo * self.inv_width  # x * inv_width + offset = cell + 1
             # Left end of the cell *before* each cell: the bin there is a lower bound for
             # every value the grid puts in the cell, even after rounding.
             starts = lo + (np.arange(cells + 2, dtype=np.float64) - 2.0) / self.inv_width
@@ -55,12 +56,10 @@ class Binner:
                 return np.asarray(x > self.edges[0], dtype=np.intp)
             # Edges too close for a grid to be exact in floating point: binary search.
             return np.searchsorted(self.edges, x, side="left").astype(np.intp)
-        t = x - self.lo
-        t *= self.inv_width
-        np.clip(t, -1.0, float(self.cells), out=t)
-        cell = t.astype(np.intp)
-        cell += 1
-        b: NDArray[np.intp] = self.lut[cell]
+        t = x * self.inv_width
+        t += self.offset
+        np.clip(t, 0.0, float(self.cells + 1), out=t)
+        b: NDArray[np.intp] = self.lut[t.astype(np.intp)]
         idx = np.flatnonzero(x > self.upper[b])
         while idx.size:
             b[idx] += 1
