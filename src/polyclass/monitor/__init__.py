@@ -19,16 +19,45 @@ from polyclass.monitor._reference import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from polyclass.monitor._alerts import Alert
+    from polyclass.monitor._config import ColumnRule, MonitorConfig
+    from polyclass.monitor._drift import DriftSummary, FeatureDrift, feature_drift
+    from polyclass.monitor._logs import LogData, LogError, read_log
+    from polyclass.monitor._monitor import MonitorResult, monitor, monitor_gauges
 
 __all__ = [
+    "Alert",
     "CategoricalReference",
+    "ColumnRule",
+    "DriftSummary",
+    "FeatureDrift",
+    "LogData",
+    "LogError",
+    "MonitorConfig",
+    "MonitorResult",
     "NumericReference",
     "Reference",
     "compute_reference",
+    "feature_drift",
+    "monitor",
+    "monitor_gauges",
+    "read_log",
 ]
 
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Alert": "polyclass.monitor._alerts",
+    "ColumnRule": "polyclass.monitor._config",
+    "MonitorConfig": "polyclass.monitor._config",
+    "DriftSummary": "polyclass.monitor._drift",
+    "FeatureDrift": "polyclass.monitor._drift",
+    "feature_drift": "polyclass.monitor._drift",
+    "LogData": "polyclass.monitor._logs",
+    "LogError": "polyclass.monitor._logs",
+    "read_log": "polyclass.monitor._logs",
+    "MonitorResult": "polyclass.monitor._monitor",
+    "monitor": "polyclass.monitor._monitor",
+    "monitor_gauges": "polyclass.monitor._monitor",
+}
 
 
 def __getattr__(name: str) -> Any:
