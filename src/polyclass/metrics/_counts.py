@@ -82,18 +82,30 @@ def _classes_dtype(t: NDArray[Any], p: NDArray[Any]) -> np.dtype[Any]:
     return np.result_type(t.dtype, p.dtype)
 
 
-def _pair_counts_chunked(
-    ti: NDArray[Any], pi: NDArray[Any]
-) -> tuple[NDArray[np.int64], int, int] | None:
-    """Unweighted pair counts over [lo, hi] in one cache-friendly pass over the data.
+def _grow_table(
+    table: NDArray[Any], lo: int, hi: int, new_lo: int, new_hi: int
+) -> NDArray[Any]:
+    """Re-lay a flat (R, R) table over [lo, hi] into a zero table over [new_lo, new_hi]."""
+    r_old, r_new = hi - lo + 1, new_hi - new_lo + 1
+    grown = np.zeros((r_new, r_new), dtype=table.dtype)
+    off = lo - new_lo
+    grown[off : off + r_old, off : off + r_old] = table.reshape(r_old, r_old)
+    return grown.reshape(-1)
 
-    Each chunk's min/max, pair codes and bincount run while the chunk is in cache; the
-    small table is re-laid out when a chunk widens the range. None if the range is
-    too wide for a small table.
+
+def _pair_counts_chunked(
+    ti: NDArray[Any], pi: NDArray[Any], w: NDArray[np.float64] | None
+) -> tuple[NDArray[Any], NDArray[Any], int, int] | None:
+    """Pair counts (or weight sums) over [lo, hi] in one cache-friendly pass.
+
+    Each chunk's range check, pair codes and bincount run while the chunk is in cache;
+    the small table is re-laid out when a chunk widens the range. Also returns which
+    pairs occur at all (weights aside). None if the range is too wide for a small table.
     """
     n = ti.size
     buf = np.empty(min(n, _CHUNK), dtype=np.int64)
-    table: NDArray[np.int64] | None = None
+    table: NDArray[Any] | None = None
+    seen: NDArray[np.bool_] | None = None  # None: same as table > 0
     lo = hi = 0
     for start in range(0, n, _CHUNK):
         a = ti[start : start + _CHUNK]
@@ -105,28 +117,40 @@ def _pair_counts_chunked(
         else:
             c_lo = min(int(a.min()), int(b.min()))
             c_hi = max(int(a.max()), int(b.max()))
-        if table is None or c_lo < lo or c_hi > hi:
-            new_lo, new_hi = (c_lo, c_hi) if table is None else (min(lo, c_lo), max(hi, c_hi))
-            r_new = new_hi - new_lo + 1
-            if r_new > _MAX_CHUNKED_RANGE:
+        if table is None:
+            if c_hi - c_lo + 1 > _MAX_CHUNKED_RANGE:
                 return None
-            grown = np.zeros((r_new, r_new), dtype=np.int64)
-            if table is not None:
-                off = lo - new_lo
-                r_old = hi - lo + 1
-                grown[off : off + r_old, off : off + r_old] = table.reshape(r_old, r_old)
-            table, lo, hi = grown.reshape(-1), new_lo, new_hi
+            lo, hi = c_lo, c_hi
+            r = hi - lo + 1
+            table = np.zeros(r * r, dtype=np.int64 if w is None else np.float64)
+        elif c_lo < lo or c_hi > hi:
+            new_lo, new_hi = min(lo, c_lo), max(hi, c_hi)
+            if new_hi - new_lo + 1 > _MAX_CHUNKED_RANGE:
+                return None
+            table = _grow_table(table, lo, hi, new_lo, new_hi)
+            if seen is not None:
+                seen = _grow_table(seen, lo, hi, new_lo, new_hi)
+            lo, hi = new_lo, new_hi
         r = hi - lo + 1
         x = buf[: a.size]
         np.multiply(a, r, out=x, dtype=np.int64)
         x += b
         if lo:
             x -= lo * (r + 1)
-        table += np.bincount(x, minlength=r * r)
+        if w is None:
+            table += np.bincount(x, minlength=r * r)
+            continue
+        wc = w[start : start + _CHUNK]
+        if seen is None and not wc.all():
+            seen = table > 0  # earlier chunks had positive weights only
+        if seen is not None:
+            seen |= np.bincount(x, minlength=r * r) > 0
+        table += np.bincount(x, weights=wc, minlength=r * r)
     if table is None:
         return None
     r = hi - lo + 1
-    return table.reshape(r, r), lo, hi
+    occurs = table > 0 if seen is None else seen
+    return table.reshape(r, r), occurs.reshape(r, r), lo, hi
 
 
 def _direct_int(
@@ -134,11 +158,10 @@ def _direct_int(
 ) -> LabelConfusion | None:
     """Pair counting over the integer range [lo, hi]; None when the range is too wide."""
     ti, pi = _as_int(t), _as_int(p)
-    chunked = _pair_counts_chunked(ti, pi) if w is None else None
+    chunked = _pair_counts_chunked(ti, pi, w)
     if chunked is not None:
-        counts, lo, hi = chunked
+        counts, seen, lo, hi = chunked
         r = hi - lo + 1
-        seen = counts
     else:
         lo = min(int(ti.min()), int(pi.min()))
         hi = max(int(ti.max()), int(pi.max()))
