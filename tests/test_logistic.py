@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from polyclass import LogisticRegression
-from polyclass.linear._logistic import fit_binary_logistic
+from polyclass.linear._logistic import fit_binary_logistic, fit_binary_logistic_batch
 
 
 def _data(n_classes: int, seed: int = 0, n: int = 400, p: int = 8) -> tuple[Any, Any]:
@@ -328,3 +328,33 @@ def test_many_coefficient_lasso_matches_liblinear() -> None:
     ours = LogisticRegression(tol=1e-8, max_iter=5000, **common).fit(X, y)
     assert _objective(ours, X, y) <= _objective(ref, X, y) * (1 + 1e-8)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-3 * np.abs(ref.coef_).max())
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weights", [None, "shared", "per-problem"])
+def test_fit_binary_logistic_batch_equals_separate_fits(sparse: bool, weights: str | None) -> None:
+    X, y = _data(4, n=5000)  # > 2 row blocks, so the blocked Hessian product runs
+    Xf = sp.csr_matrix(X) if sparse else X
+    Y = np.stack([y == k for k in range(4)], axis=1)
+    rng = np.random.default_rng(0)
+    sw: Any = None
+    if weights == "shared":
+        sw = rng.uniform(0.5, 2.0, len(y))
+    elif weights == "per-problem":
+        sw = rng.uniform(0.5, 2.0, (len(y), 4))
+        sw[y > 1, 0] = 0.0  # problem 0 sees classes 0 and 1 only, like one-vs-one
+    est = LogisticRegression(C=0.3, tol=1e-8)
+    coef, intercept, n_iter = fit_binary_logistic_batch(est, Xf, Y, sw)
+    assert coef.shape == (4, X.shape[1]) and intercept.shape == (4,) and n_iter.shape == (4,)
+    for k in range(4):
+        w_k = None if sw is None else (sw if sw.ndim == 1 else sw[:, k])
+        c_k, b_k, _ = fit_binary_logistic(est, Xf, Y[:, k], w_k)
+        np.testing.assert_allclose(coef[k], c_k, rtol=1e-5, atol=1e-7)
+        assert intercept[k] == pytest.approx(b_k, rel=1e-5, abs=1e-7)
+
+
+def test_fit_binary_logistic_batch_refuses_one_sided_problem() -> None:
+    X, y = _data(3)
+    Y = np.stack([y == 0, np.zeros(len(y), dtype=bool)], axis=1)
+    with pytest.raises(ValueError, match=r"problems \[1\] lack one"):
+        fit_binary_logistic_batch(LogisticRegression(), X, Y, None)

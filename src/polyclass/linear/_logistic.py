@@ -20,6 +20,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from polyclass.linear._lbfgs import lbfgs
 from polyclass.linear._loss import Array, LogisticLoss
@@ -420,14 +421,22 @@ def _solve(
     sample_weight: NDArray[np.float64] | None,
     w0: Array | None,
 ) -> SolveResult:
-    """Run the chosen solver on validated data; warns if it did not converge."""
+    """Run the chosen solver on validated data; warns if it did not converge.
+
+    A 2-D ``y`` (n, m) is a batch of m binary problems (smooth penalty only), each with
+    its own column of ``sample_weight`` (or the shared 1-D weights).
+    """
     C = float(est.C)
-    sw_sum = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+    sw_sum: Any = float(X.shape[0]) if sample_weight is None else np.sum(sample_weight, axis=0)
+    l1: Any
     if np.isfinite(C):
         l2 = (1.0 - est.l1_ratio) / (C * sw_sum)
         l1 = est.l1_ratio / (C * sw_sum)
     else:
         l2 = l1 = 0.0
+    if y.ndim == 2 and est.l1_ratio > 0 and np.isfinite(C):
+        raise ValueError("a batch of binary problems supports only a smooth penalty")
+    l1 = float(np.max(l1))
     loss = LogisticLoss(X, y, sample_weight, n_classes, bool(est.fit_intercept), l2)
     if w0 is None:
         w0 = np.zeros(loss.n_coef)
@@ -435,6 +444,31 @@ def _solve(
     seed = check_random_state(est.random_state).randint(np.iinfo(np.int32).max)
     rng = np.random.default_rng(seed)
     tol, max_iter, verbose = float(est.tol), int(est.max_iter), int(est.verbose)
+    # One BLAS thread: the passes over X are memory-bound, and the Hessian-vector
+    # products walk X in cache-sized row blocks whose small products lose far more to
+    # BLAS thread start-up and spinning (on a busy machine, ~10x) than threads gain.
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = _run_solver(solver, loss, w0, l1, tol, max_iter, rng, verbose)
+    if not result.converged:
+        warnings.warn(
+            f"LogisticRegression (solver={solver!r}) did not converge: {result.message}. "
+            "Increase max_iter, loosen tol, or scale the features (e.g. StandardScaler).",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return result
+
+
+def _run_solver(
+    solver: str,
+    loss: LogisticLoss,
+    w0: Array,
+    l1: float,
+    tol: float,
+    max_iter: int,
+    rng: np.random.Generator,
+    verbose: int,
+) -> SolveResult:
     if solver == "proximal" and loss.n_coef <= _MAX_DENSE_COEF:
         hessian = hessian_on_rows(loss, rng)
         result = proximal_newton(loss, w0, l1, tol, max_iter, hessian, verbose)
@@ -446,13 +480,6 @@ def _solve(
         result = newton_cg(loss, w0, tol, max_iter, rng, verbose)
     else:
         result = lbfgs(loss, w0, tol, max_iter, verbose)
-    if not result.converged:
-        warnings.warn(
-            f"LogisticRegression (solver={solver!r}) did not converge: {result.message}. "
-            "Increase max_iter, loosen tol, or scale the features (e.g. StandardScaler).",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
     return result
 
 
@@ -493,3 +520,62 @@ def fit_binary_logistic(
     coef = result.w[:n_features].copy()
     intercept = float(result.w[n_features]) if estimator.fit_intercept else 0.0
     return coef, intercept, int(result.n_iter)
+
+
+def fit_binary_logistic_batch(
+    estimator: LogisticRegression,
+    X: Any,
+    Y: NDArray[np.bool_],
+    sample_weight: NDArray[np.floating] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int32]]:
+    """Fit m independent binary problems on the same X at once (one-vs-rest, one-vs-one).
+
+    Same contract as :func:`fit_binary_logistic`, with ``Y`` of shape (n, m) (column k
+    is problem k's positive rows) and ``sample_weight`` None, shared (n,) or per problem
+    (n, m); a zero weight leaves a row out of a problem. The result equals m separate
+    calls, but every pass over X serves all m problems (the Hessian is block diagonal),
+    so the cost is close to one multinomial fit rather than m binary ones. With an L1
+    part it falls back to m separate proximal fits. Memory: a few (n, m) float64
+    buffers besides X, which is not copied.
+
+    Returns
+    -------
+    coef : ndarray of shape (m, n_features)
+    intercept : ndarray of shape (m,)
+    n_iter : ndarray of shape (m,)
+    """
+    _validate_params(estimator)
+    Y = np.asarray(Y, dtype=bool)
+    n, p = X.shape
+    if Y.ndim != 2 or Y.shape[0] != n:
+        raise ValueError(f"Y must be a 2-D bool array with {n} rows; got shape {Y.shape}.")
+    m = Y.shape[1]
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if sw is not None and sw.shape not in ((n,), (n, m)):
+        raise ValueError(f"sample_weight must have shape ({n},) or ({n}, {m}); got {sw.shape}.")
+    live = np.ones((n, 1), dtype=bool) if sw is None else sw.reshape(n, -1) > 0
+    has_pos = np.any(Y & live, axis=0)
+    has_neg = np.any(~Y & live, axis=0)
+    if not np.all(has_pos & has_neg):
+        bad = np.flatnonzero(~(has_pos & has_neg))[:5].tolist()
+        raise ValueError(
+            "fit_binary_logistic_batch needs a positive and a negative row of positive "
+            f"weight in every problem; problems {bad} lack one."
+        )
+    if estimator.l1_ratio > 0 and np.isfinite(estimator.C):
+        fits = [
+            fit_binary_logistic(
+                estimator, X, Y[:, k], None if sw is None else (sw if sw.ndim == 1 else sw[:, k])
+            )
+            for k in range(m)
+        ]
+        return (
+            np.array([f[0] for f in fits]).reshape(m, p),
+            np.array([f[1] for f in fits], dtype=np.float64),
+            np.array([f[2] for f in fits], dtype=np.int32),
+        )
+    result = _solve(estimator, X, Y, 2, sw, None)
+    W = result.w.reshape(m, p + int(estimator.fit_intercept))
+    coef = W[:, :p].copy()
+    intercept = W[:, p].copy() if estimator.fit_intercept else np.zeros(m)
+    return coef, intercept, np.full(m, result.n_iter, dtype=np.int32)

@@ -44,17 +44,23 @@ class SolveResult:
     message: str
 
 
+def _block_size(loss: LogisticLoss) -> int:
+    """Coefficients coupled in the Hessian: one problem's for a binary batch, else all."""
+    return int(loss.q if loss.binary else loss.n_coef)
+
+
 def _subsample_size(loss: LogisticLoss) -> int:
-    return int(max(_MIN_SUBSAMPLE, _ROWS_PER_COEF * loss.n_coef))
+    return int(max(_MIN_SUBSAMPLE, _ROWS_PER_COEF * _block_size(loss)))
 
 
 def _subsample(loss: LogisticLoss, rows: np.ndarray) -> LogisticLoss:
     X = loss.X[rows]
     y = loss.y01 if loss.binary else loss.y_codes
-    sub = LogisticLoss(
-        X, y[rows], loss.sw[rows], 2 if loss.binary else loss.K, loss.fit_intercept, loss.l2
+    # the constructor renormalises the weights: the subsample's mean loss estimates the
+    # full one, under the same penalty
+    return LogisticLoss(
+        X, y[rows], loss.sw[rows], 2 if loss.binary else loss.K, loss.fit_intercept, loss.l2v
     )
-    return sub
 
 
 def hessian_on_rows(
@@ -66,9 +72,18 @@ def hessian_on_rows(
     if m >= loss.n:
         return lambda w, state: dense_hessian(loss, state)
     rows = np.sort(rng.choice(loss.n, size=m, replace=False))
-    sub = _subsample(loss, rows)
-    sub.sw *= 1.0 / sub.sw.sum()
+    sub = _subsample(loss, rows)  # its weights are renormalised to the full problem's scale
     return lambda w, state: dense_hessian(sub, sub.value_grad(sub.linear(w), w)[2])
+
+
+def _cholesky(H: Array) -> Any:
+    """Cholesky factor of ``H`` plus a tiny ridge, or None if it still fails."""
+    ridge = 1e-10 * max(float(np.trace(H)) / H.shape[0], 1e-300)
+    H[np.diag_indices_from(H)] += ridge
+    try:
+        return scipy.linalg.cho_factor(H, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
 
 
 class _Preconditioner:
@@ -79,15 +94,13 @@ class _Preconditioner:
         self.sub: LogisticLoss | None = None
         self.X2: np.ndarray | sp.spmatrix | None = None
         dense = not sp.issparse(loss.X)
-        if dense and loss.n_coef <= _MAX_DENSE_COEF:
+        if dense and _block_size(loss) <= _MAX_DENSE_COEF:
             m = _subsample_size(loss)
             if m >= loss.n:
                 self.sub = loss
             else:
                 rows = np.sort(rng.choice(loss.n, size=m, replace=False))
                 self.sub = _subsample(loss, rows)
-                # the subsample's weights sum to about m/n; rescale to the full problem
-                self.sub.sw *= 1.0 / self.sub.sw.sum()
         elif sp.issparse(loss.X):
             X: Any = loss.X
             self.X2 = sp.csr_matrix((X.data * X.data, X.indices, X.indptr), shape=X.shape)
@@ -106,16 +119,20 @@ class _Preconditioner:
         if self.sub is not None:
             sub = self.sub
             sub_state = state if sub is loss else sub.value_grad(sub.linear(w), w)[2]
-            H = dense_hessian(sub, sub_state)
-            ridge = 1e-10 * max(float(np.trace(H)) / H.shape[0], 1e-300)
-            H[np.diag_indices_from(H)] += ridge
-            try:
-                factor = scipy.linalg.cho_factor(H, lower=True, check_finite=False)
-            except np.linalg.LinAlgError:
-                return lambda r: r.copy()
+            blocks = range(loss.K) if loss.binary else [None]
+            factors = [_cholesky(dense_hessian(sub, sub_state, block=k)) for k in blocks]
+            size = _block_size(loss)
 
             def solve(r: Array) -> Array:
-                return loss.project(scipy.linalg.cho_solve(factor, r, check_finite=False))
+                z = np.empty_like(r)
+                for k, factor in enumerate(factors):
+                    part = r[k * size : (k + 1) * size]
+                    z[k * size : (k + 1) * size] = (
+                        part
+                        if factor is None
+                        else scipy.linalg.cho_solve(factor, part, check_finite=False)
+                    )
+                return loss.project(z)
 
             return solve
         assert self.X2 is not None
@@ -126,37 +143,46 @@ class _Preconditioner:
 
 
 def _pcg(
-    hessp: Callable[[Array], Array],
+    hessp_u: Callable[[Array], tuple[Array, Array]],
     b: Array,
     precond: Precond,
     rtol: float,
     maxiter: int,
-) -> tuple[Array, int]:
-    """Preconditioned CG for ``H x = b`` from x = 0; returns (x, iterations)."""
+) -> tuple[Array, Array | None, int]:
+    """Preconditioned CG for ``H x = b`` from x = 0; returns (x, X x, iterations).
+
+    ``hessp_u(d)`` returns ``H d`` and the linear predictor of ``d``; accumulating the
+    latter gives the solution's linear predictor without another pass over X.
+    """
     x = np.zeros_like(b)
+    Ux: Array | None = None
     r = b.copy()
     z = precond(r)
     d = z.copy()
     rz = float(r @ z)
     bnorm = float(np.linalg.norm(b))
     for i in range(1, maxiter + 1):
-        Hd = hessp(d)
+        Hd, Ud = hessp_u(d)
         dHd = float(d @ Hd)
         if dHd <= 0:  # flat or numerically negative curvature: stop here
             if i == 1:
-                x = d
-            return x, i
+                return d, Ud, i
+            return x, Ux, i
         alpha = rz / dHd
         x += alpha * d
+        if Ux is None:
+            Ux = alpha * Ud
+        else:
+            Ux += alpha * Ud
         r -= alpha * Hd
         if np.linalg.norm(r) <= rtol * bnorm:
-            return x, i
+            return x, Ux, i
         z = precond(r)
         rz_new = float(r @ z)
         d *= rz_new / rz
         d += z
         rz = rz_new
-    return x, maxiter
+    return x, Ux, maxiter
 
 
 def newton_cg(
@@ -175,7 +201,6 @@ def newton_cg(
         m = max(4 * _subsample_size(loss), loss.n // 16)
         rows = np.sort(rng.choice(loss.n, size=m, replace=False))
         sub = _subsample(loss, rows)
-        sub.sw *= 1.0 / sub.sw.sum()
         res = newton_cg(sub, w, max(tol, 1e-6), max_iter, rng, 0, allow_warm_subsample=True)
         if np.all(np.isfinite(res.w)):
             w = res.w
@@ -199,19 +224,25 @@ def newton_cg(
         # forcing term, tighter (superlinear) close to the optimum; CG steps are cheap
         # with the subsampled-Hessian preconditioner, dear with the diagonal one
         rtol = min(0.5, (1.0 if precond_builder.sub is not None else 3.0) * np.sqrt(gnorm))
-        d, last_cg = _pcg(
-            partial(loss.hessp, state),
+        d, U, last_cg = _pcg(
+            partial(loss.hessp_u, state),
             -g,
             precond,
             rtol,
             maxiter=max(20, min(loss.n_coef, 200)),
         )
+        d_raw = d.copy()
         loss.project(d)
         gd = float(g @ d)
         if not gd < 0:
             d = -g
             gd = float(g @ d)
-        U = loss.linear(d)
+            U = None
+        # CG's iterates are projected already; recompute X d only if that moved it
+        if U is None or np.max(np.abs(d - d_raw), initial=0.0) > 1e-12 * np.max(
+            np.abs(d), initial=1.0
+        ):
+            U = loss.linear(d)
         # the full step usually passes: evaluate it with its gradient straight away
         w_t = w + d
         Z_t = Z + U if exact_z else loss.linear(w_t)

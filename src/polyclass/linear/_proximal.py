@@ -78,9 +78,7 @@ def fista(
             return SolveResult(w, it, True, "")
         f_v, g_v = loss.grad(v) if beta != 0 else (f_w, g_w)
         L *= 0.9  # let the step grow again
-    message = (
-        f"reached max_iter={max_iter} with gradient mapping {gmap_max:.3g} > tol={tol:g}"
-    )
+    message = f"reached max_iter={max_iter} with gradient mapping {gmap_max:.3g} > tol={tol:g}"
     return SolveResult(w, max_iter, False, message)
 
 
