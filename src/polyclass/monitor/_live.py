@@ -87,18 +87,16 @@ def _codes(values: Any, labels: list[str]) -> tuple[NDArray[np.intp], list[str]]
 
 def join_feedback(data: LogData, classes: list[str]) -> Joined:
     """Match feedback rows to predicted rows (see the module docstring for the rules)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     n_fb = int(data.fb_ts.size)
     empty = np.zeros(0, dtype=np.intp)
     if n_fb == 0 or data.n_rows == 0:
         return Joined(list(classes), empty, empty, empty, n_fb, n_fb)
-    fb_ids = data.fb_request_id
-    uniq = pc.unique(fb_ids)
-    # request index of each feedback row and of each prediction (-1: no feedback)
-    fb_u = np.asarray(pc.index_in(fb_ids, value_set=uniq).to_numpy(zero_copy_only=False),
-                      dtype=np.int64)
+    # one hash pass over the feedback ids (codes + distinct ids), one over the predictions'
+    encoded = pc.dictionary_encode(data.fb_request_id).combine_chunks()
+    uniq = encoded.dictionary
+    fb_u = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     pr_u_arr = pc.index_in(data.request_id, value_set=uniq)
     pr_u = np.asarray(pr_u_arr.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
     width = int(max(int(data.row.max(initial=-1)), int(data.fb_row.max(initial=-1))) + 2)
@@ -139,7 +137,8 @@ def join_feedback(data: LogData, classes: list[str]) -> Joined:
     seen[pr_u[cand]] = True
     labels = list(classes)
     true_all, labels = _codes(data.fb_label, labels)
-    pred, labels = _codes(pc.take(data.prediction, pa.array(rows)), labels)
+    pred_all, labels = _codes(data.prediction, labels)
+    pred = pred_all[rows]
     true = true_all[fb_pos]
     ok = (true >= 0) & (pred >= 0)  # null labels or predictions cannot be scored
     return Joined(
