@@ -101,13 +101,17 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, name: str, argv: list[str], port: int, health: str) -> None:
+    def __init__(self, name: str, argv: list[str], port: int, health: str,
+                 path: str | None = None) -> None:
         self.name = name
         self.url = f"http://127.0.0.1:{port}"
         self.health = health
         start = time.perf_counter()
+        env = _quiet_env()
+        if path:  # `mlflow models serve` execs `uvicorn` from PATH: its own environment's
+            env["PATH"] = path + os.pathsep + env.get("PATH", "")
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env=_quiet_env(), start_new_session=True)
+                                     env=env, start_new_session=True)
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {self.proc.returncode}: {argv}")
@@ -164,7 +168,8 @@ def wrk(url: str, body: bytes, *, connections: int, duration: float, rate: float
         f'local f = io.open("{body_file}", "rb"); local body = f:read("*a"); f:close()\n'
         'wrk.method = "POST"; wrk.body = body\n'
         'wrk.headers["Content-Type"] = "application/json"\n' + delay)
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+    seconds = f"-d{max(1, round(duration))}s"
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", seconds, "--latency",
                           "-s", str(script), url], capture_output=True, text=True,
                          check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -278,13 +283,15 @@ def main() -> None:
             ours = measure(ours_server, payloads, args.duration, work)
         finally:
             ours_server.stop()
+        print("polyclass:", json.dumps(ours), flush=True)
         theirs = None
         if args.mlflow:
             ml_model = save_mlflow(args.mlflow, X, y, work)
             port = free_port()
             ml_server = Server("mlflow", [
                 args.mlflow, "models", "serve", "-m", str(ml_model), "-p", str(port),
-                "--env-manager", "local", "-w", "1", "-h", "127.0.0.1"], port, "/ping")
+                "--env-manager", "local", "-w", "1", "-h", "127.0.0.1"], port, "/ping",
+                path=str(Path(args.mlflow).parent))
             try:
                 theirs = measure(ml_server, payloads, args.duration, work)
             finally:

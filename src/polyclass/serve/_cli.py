@@ -44,6 +44,12 @@ def serve_command(
                                               "0 = only on POST /admin/reload."),
     access_log: bool = typer.Option(
         True, "--access-log/--no-access-log", help="One JSON line per request on stderr."),
+    log_rotate_mb: float = typer.Option(
+        64.0, "--log-rotate-mb", min=0.01, help="Cut a prediction-log segment when this many "
+                                                "MB of rows are buffered (memory bound)."),
+    log_rotate_seconds: float = typer.Option(
+        10.0, "--log-rotate-seconds", min=0.01, help="... or when the oldest buffered row "
+                                                     "is this old."),
     graceful_timeout: float | None = typer.Option(
         None, "--graceful-timeout", help="Seconds to let in-flight requests finish at "
                                          "shutdown (default: as long as they take)."),
@@ -60,7 +66,8 @@ def serve_command(
         model=model, registry=registry, log_dir=str(log_dir) if log_dir else None,
         prediction_log=prediction_log, token_file=str(token_file) if token_file else None,
         max_body_bytes=int(max_body_mb * 1024 * 1024), poll_interval=poll_interval,
-        access_log=access_log)
+        access_log=access_log, rotate_bytes=int(log_rotate_mb * 1024 * 1024),
+        rotate_seconds=log_rotate_seconds)
     try:
         manager = ModelManager(model, registry=registry, poll_interval=poll_interval)
         app = create_app(config, manager=manager)

@@ -111,6 +111,11 @@ class SegmentLog:
             return self._pending_bytes >= self.rotate_bytes or age >= self.rotate_seconds
 
     def _run(self) -> None:
+        try:  # load pyarrow now, before traffic, not in the middle of the first write
+            import pyarrow.parquet  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - pyarrow is a dependency
+            sys.stderr.write(f"polyclass serve: cannot import pyarrow ({exc}); the "
+                             "prediction log cannot be written.\n")
         tick = min(0.5, self.rotate_seconds / 4)
         while not self._closed:
             self._wake.wait(tick)

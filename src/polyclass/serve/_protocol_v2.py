@@ -136,6 +136,20 @@ def _check_values(name: str, datatype: str, data: list[Any], loc: list[str | int
                                 f"({type(v).__name__}).", *loc, j)
 
 
+def _column(name: str, datatype: str, data: list[Any], loc: list[str | int]) -> Any:
+    """A column's values, checked against its datatype (a NumPy array when numeric)."""
+    if datatype in _FLOAT or datatype in _INT:
+        try:
+            arr = np.array(data) if data else np.empty(0, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            arr = np.empty(0, dtype=object)
+        if arr.ndim == 1 and len(arr) == len(data) and (
+                arr.dtype.kind in "iu" or (arr.dtype.kind == "f" and datatype in _FLOAT)):
+            return arr
+    _check_values(name, datatype, data, loc)
+    return data
+
+
 def _matrix_input(plan: InputPlan, shape: list[int], datatype: str,
                   data: list[Any]) -> Table:
     loc: list[str | int] = ["body", "inputs", 0, "data"]
@@ -203,8 +217,7 @@ def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
         if datatype not in allowed:
             raise unprocessable(f"Input {name!r} is {plan.kinds[name]} and takes "
                                 f"{sorted(allowed)}; got {datatype}.", *loc, "datatype")
-        _check_values(name, datatype, data, [*loc, "data"])
-        columns[name] = data
+        columns[name] = _column(name, datatype, data, [*loc, "data"])
         locs[name] = ([*loc, "data"], [])
     return Table(n_rows or 0, columns, locs), outputs, request_id
 
