@@ -76,9 +76,5 @@ def _label_cases() -> list[Case]:
 
 
 def cases(quick: bool) -> list[Case]:
-    out = _label_cases()
-    try:  # score metrics contribute their own small cases
-        import cases_small_scores
-    except ModuleNotFoundError:
-        return out
-    return out + list(cases_small_scores.cases(quick))
+    # the score metrics' n=100 cases live in cases_small_scores.py
+    return _label_cases()
