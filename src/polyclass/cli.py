@@ -1,8 +1,9 @@
 """The ``polyclass`` command line: the one module that knows every box.
 
-Each command parses its options, calls one function of a subpackage and renders
-the result with Rich. Heavy imports happen inside the commands so ``--help`` and
-``--version`` answer at once.
+Each command lives beside the box it drives (``pipeline/_cli.py``, ``registry/_cli.py``,
+``serve/_cli.py``, ``monitor/_cli.py``): it parses options, calls that box and renders
+the result with Rich. Those modules import only Typer and Rich at the top and load the
+heavy parts inside the commands, so ``--help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import typer
 from rich.console import Console
 
 from polyclass._version import __version__
+from polyclass.monitor._cli import monitor_command
+from polyclass.pipeline._cli import evaluate_command, predict_command, train_command
 from polyclass.registry._cli import registry_app
+from polyclass.serve._cli import serve_command
 
 app = typer.Typer(
     name="polyclass",
@@ -21,7 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
 
 
 def _print_version(value: bool) -> None:
@@ -43,23 +46,12 @@ def main(
     """polyclass: train, evaluate, register, serve and monitor multiclass classifiers."""
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error for a person and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-from polyclass.pipeline._cli import evaluate_command, predict_command, train_command  # noqa: E402
-
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("predict")(predict_command)
-from polyclass.monitor._cli import monitor_command  # noqa: E402
-
-app.command("monitor")(monitor_command)
-from polyclass.serve._cli import serve_command  # noqa: E402
-app.command("serve")(serve_command)
 app.add_typer(registry_app, name="registry")
+app.command("serve")(serve_command)
+app.command("monitor")(monitor_command)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
