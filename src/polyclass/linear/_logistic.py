@@ -420,8 +420,12 @@ def _solve(
     n_classes: int,
     sample_weight: NDArray[np.float64] | None,
     w0: Array | None,
+    copy_for_hessian: bool = True,
 ) -> SolveResult:
     """Run the chosen solver on validated data; warns if it did not converge.
+
+    ``copy_for_hessian`` lets Newton-CG keep a float32 copy of a large dense X for its
+    Hessian products (half of X's size); the per-thread binary fits pass False.
 
     A 2-D ``y`` (n, m) is a batch of m binary problems (smooth penalty only), each with
     its own column of ``sample_weight`` (or the shared 1-D weights).
@@ -448,7 +452,7 @@ def _solve(
     # products walk X in cache-sized row blocks whose small products lose far more to
     # BLAS thread start-up and spinning (on a busy machine, ~10x) than threads gain.
     with threadpool_limits(limits=1, user_api="blas"):
-        result = _run_solver(solver, loss, w0, l1, tol, max_iter, rng, verbose)
+        result = _run_solver(solver, loss, w0, l1, tol, max_iter, rng, verbose, copy_for_hessian)
     if not result.converged:
         warnings.warn(
             f"LogisticRegression (solver={solver!r}) did not converge: {result.message}. "
@@ -468,6 +472,7 @@ def _run_solver(
     max_iter: int,
     rng: np.random.Generator,
     verbose: int,
+    copy_for_hessian: bool,
 ) -> SolveResult:
     if solver == "proximal" and loss.n_coef <= _MAX_DENSE_COEF:
         hessian = hessian_on_rows(loss, rng)
@@ -477,7 +482,9 @@ def _run_solver(
         result = fista(loss, w0, l1, tol, max_iter * 10, verbose)
         result.n_iter = -(-result.n_iter // 10)
     elif solver == "newton-cg":
-        result = newton_cg(loss, w0, tol, max_iter, rng, verbose)
+        result = newton_cg(
+            loss, w0, tol, max_iter, rng, verbose, half_precision_hessian=copy_for_hessian
+        )
     else:
         result = lbfgs(loss, w0, tol, max_iter, verbose)
     return result
@@ -515,7 +522,7 @@ def fit_binary_logistic(
             f"{'positive' if y.any() else 'negative'} rows."
         )
     sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    result = _solve(estimator, X, y, 2, sw, None)
+    result = _solve(estimator, X, y, 2, sw, None, copy_for_hessian=False)
     n_features = X.shape[1]
     coef = result.w[:n_features].copy()
     intercept = float(result.w[n_features]) if estimator.fit_intercept else 0.0

@@ -88,6 +88,9 @@ class LogisticLoss:
             self.y_codes = y.astype(np.intp)
         self.sw = sw
         self._rows = np.arange(self.n)
+        # optional float32 copy of a dense float64 X for Hessian-vector products only
+        self.X_hess: NDArray[np.float32] | None = None
+        self._ones_k = np.ones(self.K)
 
     # --- linear algebra on X --------------------------------------------------------
     def split(self, w: Array) -> tuple[Array, Array | None]:
@@ -127,13 +130,31 @@ class LogisticLoss:
             loss *= self.sw
             data = float(loss.sum())
         else:
-            m = Z.max(axis=1)
-            E = np.exp(Z - m[:, None])
-            lse = np.log(E.sum(axis=1))
-            lse += m
+            _, s, m = self._exp_rows(Z)
+            lse = np.log(s)
+            if m is not None:
+                lse += m
             lse -= Z[self._rows, self.y_codes]
             data = float(self.sw @ lse)
         return data + self.penalty(w)
+
+    def _exp_rows(self, Z: Array) -> tuple[Array, Array, Array | None]:
+        """``E = exp(Z - m)``, its row sums and the row shift m (None when not needed).
+
+        Row reductions of an (n, K) array with small K are slow in NumPy; the shift
+        is skipped when no entry can overflow or make a row sum underflow, and row
+        sums are a matrix-vector product.
+        """
+        if Z.max() < 300.0 and Z.min() > -300.0:
+            m = None
+            E = np.exp(Z)
+        else:
+            m = Z[:, 0].copy()
+            for k in range(1, self.K):
+                np.maximum(m, Z[:, k], out=m)
+            E = Z - m[:, None]
+            np.exp(E, out=E)
+        return E, E @ self._ones_k, m
 
     def value_grad(self, Z: Array, w: Array) -> tuple[float, Array, CurvatureState]:
         """Objective, gradient and curvature state at ``w`` (linear predictor ``Z``)."""
@@ -153,15 +174,14 @@ class LogisticLoss:
             h *= self.sw
             state = CurvatureState(h=h, P=None)
         else:
-            m = Z.max(axis=1)
-            P = Z - m[:, None]
-            zy = P[self._rows, self.y_codes]
-            np.exp(P, out=P)
-            s = P.sum(axis=1)
+            P, s, m = self._exp_rows(Z)
             lse = np.log(s)
-            lse -= zy
+            if m is not None:
+                lse += m
+            lse -= Z[self._rows, self.y_codes]
             data = float(self.sw @ lse)
-            P /= s[:, None]
+            inv = np.reciprocal(s, out=s)
+            P *= inv[:, None]
             R = P * self.sw[:, None]
             R[self._rows, self.y_codes] -= self.sw
             state = CurvatureState(h=None, P=P)
@@ -186,7 +206,7 @@ class LogisticLoss:
         assert state.P is not None
         P = state.P[rows]
         R = U * P
-        t = R.sum(axis=1)
+        t = R @ self._ones_k
         R -= P * t[:, None]
         R *= self.sw[rows, None]
         return R
@@ -202,17 +222,18 @@ class LogisticLoss:
         two products, so each Hessian-vector product reads X from memory once.
         """
         V, vb = self.split(v)
-        Vt = np.ascontiguousarray(V.T, dtype=self.X.dtype)
-        if sp.issparse(self.X) or self.n <= 2 * _CHUNK_ROWS:
-            U = np.asarray(self.X @ Vt, dtype=np.float64)
+        X = self.X if self.X_hess is None else self.X_hess
+        Vt = np.ascontiguousarray(V.T, dtype=X.dtype)
+        if sp.issparse(X) or self.n <= 2 * _CHUNK_ROWS:
+            U = np.asarray(X @ Vt, dtype=np.float64)
             if vb is not None:
                 U += vb
             out = self.back(self._curvature(state, U, slice(None)))
         else:
-            X = self.X
             U = np.empty((self.n, self.K))
             G = np.zeros((self.K, self.q))
             GW = G[:, : self.p]
+            ones = np.ones(_CHUNK_ROWS)
             for start in range(0, self.n, _CHUNK_ROWS):
                 rows = slice(start, min(start + _CHUNK_ROWS, self.n))
                 Xc = X[rows]
@@ -227,7 +248,7 @@ class LogisticLoss:
                 Rx = Rc if X.dtype == np.float64 else Rc.astype(X.dtype)
                 GW += (Xc.T @ Rx).T
                 if self.fit_intercept:
-                    G[:, self.p] += Rc.sum(axis=0)
+                    G[:, self.p] += ones[: Rc.shape[0]] @ Rc
             out = G.ravel()
         if self.l2 > 0:
             V, _ = self.split(v)
@@ -289,8 +310,9 @@ def dense_hessian(loss: LogisticLoss, state: CurvatureState, block: int | None =
     else:
         assert state.P is not None
         P, K = state.P, loss.K
-        B = (X[:, None, :] * P[:, :, None]).reshape(loss.n, K * q)
-        H = -(B.T @ (B * loss.sw[:, None]))
+        # B.T @ B with the same buffer on both sides runs as a symmetric rank-k update
+        B = (X[:, None, :] * (P * np.sqrt(loss.sw)[:, None])[:, :, None]).reshape(loss.n, K * q)
+        H = -(B.T @ B)
         Pw = P * loss.sw[:, None]
         for k in range(K):
             H[k * q : (k + 1) * q, k * q : (k + 1) * q] += X.T @ (X * Pw[:, k : k + 1])

@@ -34,6 +34,10 @@ _MIN_SUBSAMPLE = 2000
 _ROWS_PER_COEF = 8
 # A cached preconditioner is rebuilt when CG needed more iterations than this.
 _REFRESH_AFTER_CG = 3
+# The warm start solves a 1/_WARM_FRACTION row subsample first (recursively).
+_WARM_FRACTION = 16
+# Smallest dense X (n * p entries) worth a float32 copy for Hessian products.
+_HALF_HESSIAN_MIN_SIZE = 2_000_000
 
 
 @dataclass
@@ -193,18 +197,28 @@ def newton_cg(
     rng: np.random.Generator,
     verbose: int = 0,
     allow_warm_subsample: bool = True,
+    half_precision_hessian: bool = False,
 ) -> SolveResult:
     """Minimise ``loss`` from ``w0``; see the module docstring."""
     w = w0.copy()
     if allow_warm_subsample and not w.any() and loss.n > 8 * _subsample_size(loss):
         # Solve a 1/8 (or smaller) row subsample first; Newton then needs few full steps.
-        m = max(4 * _subsample_size(loss), loss.n // 16)
+        m = max(4 * _subsample_size(loss), loss.n // _WARM_FRACTION)
         rows = np.sort(rng.choice(loss.n, size=m, replace=False))
         sub = _subsample(loss, rows)
         res = newton_cg(sub, w, max(tol, 1e-6), max_iter, rng, 0, allow_warm_subsample=True)
         if np.all(np.isfinite(res.w)):
             w = res.w
         del sub
+    if (
+        half_precision_hessian
+        and not sp.issparse(loss.X)
+        and loss.X.dtype == np.float64
+        and loss.n * loss.p >= _HALF_HESSIAN_MIN_SIZE
+    ):
+        # CG only needs an approximate Hessian: reading a float32 copy of X halves the
+        # memory traffic of its products (gradients and objective stay float64)
+        loss.X_hess = np.asarray(loss.X, dtype=np.float32)
     precond_builder = _Preconditioner(loss, rng)
     Z = loss.linear(w)
     f, g, state = loss.value_grad(Z, w)
