@@ -232,12 +232,14 @@ def test_metrics_access_log_and_prediction_log(served: Any) -> None:
                         headers={"x-request-id": f"req-{i}"})
         ids.append(r.headers["x-request-id"])
     client.post(INFER, json={"inputs": oip_inputs([ROW])}, headers={"x-request-id": "oip-1"})
+    client.post("/invocations", json={"instances": [{**ROW, "bill_depth_mm": None}]},
+                headers={"x-request-id": "gap-1"})
     client.post("/invocations", json={"dataframe_records": [{**ROW, "island": 1}]})
     fb = client.post("/feedback", json=[{"request_id": "req-0", "label": "Adelie", "row": 0},
                                         {"request_id": "oip-1", "label": "Chinstrap"}])
     assert fb.json() == {"accepted": 2}
     text = client.get("/metrics").text
-    assert 'polyclass_http_requests_total{method="POST",route="/invocations",status="200"} 3.0' \
+    assert 'polyclass_http_requests_total{method="POST",route="/invocations",status="200"} 4.0' \
         in text
     assert 'route="/invocations",status="422"' in text
     assert 'polyclass_http_request_duration_seconds_bucket{le="0.005",route=' in text
@@ -252,8 +254,11 @@ def test_metrics_access_log_and_prediction_log(served: Any) -> None:
     folder = root / "logs" / "penguins"
     table = read_log(folder / "predictions")
     assert table is not None
-    assert sorted(set(table["request_id"].to_pylist())) == sorted([*ids, "oip-1"])
-    assert table.num_rows == 7
+    assert sorted(set(table["request_id"].to_pylist())) == sorted([*ids, "oip-1", "gap-1"])
+    assert table.num_rows == 8
+    gap = table.filter(table["request_id"].to_numpy(zero_copy_only=False) == "gap-1")
+    assert gap["in.bill_depth_mm"].to_pylist() == [None]
+    assert gap["in.bill_length_mm"].to_pylist() == [40.1]
     assert json.loads(table.schema.metadata[b"classes"]) == ["Adelie", "Chinstrap", "Gentoo"]
     one = table.filter(table["request_id"].to_numpy(zero_copy_only=False) == "req-1")
     assert one["row"].to_pylist() == [0, 1]

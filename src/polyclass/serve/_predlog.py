@@ -243,11 +243,14 @@ class PredictionLog(SegmentLog):
                                               pa.array(proba, type=pa.float64())),
         }
         inputs: dict[str, Any] = {}
-        numeric = np.concatenate([p[5] for p in payloads]) if total else np.empty(
-            (0, len(numeric_names)))
+        # one copy, column-major: each input column is contiguous and goes to Arrow as is
+        numeric = np.concatenate([p[5].T for p in payloads], axis=1) if total else np.empty(
+            (len(numeric_names), 0))
         for j, name in enumerate(numeric_names):
-            values = np.ascontiguousarray(numeric[:, j])
-            inputs[name] = pa.array(values, mask=~np.isfinite(values), type=pa.float64())
+            values = numeric[j]
+            finite = np.isfinite(values)
+            mask = None if finite.all() else ~finite
+            inputs[name] = pa.array(values, mask=mask, type=pa.float64())
         for k, (name, kind) in enumerate(categorical_kinds):
             parts = [p[6][k] for p in payloads]
             if kind == "boolean":
