@@ -176,6 +176,9 @@ def test_bad_input_is_4xx_with_its_place(served: Any,
 
 def test_wrong_content_type_route_and_method(served: Any) -> None:
     client, _, _ = served
+    binary = client.post(INFER, content=b"{}\x00\x01", headers={
+        "inference-header-content-length": "2", "content-type": "application/octet-stream"})
+    assert binary.status_code == 415 and "binary_data=False" in binary.json()["error"]
     assert _err(client, "/invocations", b"x", "application/xml").status_code == 415
     r = client.get("/nowhere")
     assert r.status_code == 404 and r.json()["loc"] == ["path"]

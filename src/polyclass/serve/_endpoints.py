@@ -126,6 +126,10 @@ class Endpoints:
 
     async def v2_infer(self, request: Request) -> Response:
         model = self._model(request)
+        if "inference-header-content-length" in request.headers:
+            raise RequestError(415, "The binary tensor data extension is not supported; send "
+                               "JSON tensors (tritonclient: binary_data=False on inputs and "
+                               "outputs).", ["header", "inference-header-content-length"])
         document = parse_json(await self._body(request))
         table, outputs, request_id = parse_infer(document, model.plan)
         prediction = self._predict(request, model, table)
