@@ -16,8 +16,9 @@ diagonal, so one pass over X serves all K problems.
 
 Everything on the n-row side is computed from the linear predictor ``Z = X @ W.T + b``
 so that a solver can move along a direction with ``Z + t * U`` without touching X
-again. X is never copied; float32 X is multiplied in float32 and the small results are
-promoted to float64.
+again. The loss never copies X (a solver may attach a float32 copy as ``X_hess``, used
+for Hessian-vector products only); float32 X is multiplied in float32 and the small
+results are promoted to float64.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """Line-search Newton-CG for the smooth logistic objective.
 
 Each outer step solves ``H d = -g`` approximately by preconditioned conjugate
-gradients with exact Hessian-vector products (two passes over X each), then does an
-Armijo backtracking search along ``d`` on the linear predictor ``Z + t * X d`` so a
-trial step costs no pass over X. The preconditioner is the exact Hessian on a row
-subsample (Cholesky-factorised) when the coefficients are few and X is dense, else the
-Hessian's diagonal. When n is much larger than the subsample, the solver first solves
-the subsampled problem and starts from its solution.
+gradients with exact Hessian-vector products (one read of a dense X each, in
+cache-sized row blocks), then does an Armijo backtracking search along ``d`` on the
+linear predictor ``Z + t * X d``. CG accumulates ``X d`` from its products, so a trial
+step costs no pass over X. The preconditioner is the exact Hessian on a row subsample
+(Cholesky-factorised) when the coupled coefficients are few and X is dense, else the
+Hessian's diagonal. When n is much larger than the subsample, the solver first solves a
+1/16 row subsample (recursively) and starts from its solution. For a large dense
+float64 X it may read a float32 copy of X in the Hessian products only (half the
+memory traffic; the products, and the ``X d`` increments, are then float32-accurate,
+while every gradient and objective value is computed in float64 from X itself).
 
 Stops when the largest absolute gradient entry is at most ``tol`` (scikit-learn's
 criterion on the same scaled objective).
@@ -202,7 +206,7 @@ def newton_cg(
     """Minimise ``loss`` from ``w0``; see the module docstring."""
     w = w0.copy()
     if allow_warm_subsample and not w.any() and loss.n > 8 * _subsample_size(loss):
-        # Solve a 1/8 (or smaller) row subsample first; Newton then needs few full steps.
+        # Solve a 1/16 row subsample first; Newton then needs few full steps.
         m = max(4 * _subsample_size(loss), loss.n // _WARM_FRACTION)
         rows = np.sort(rng.choice(loss.n, size=m, replace=False))
         sub = _subsample(loss, rows)
