@@ -358,3 +358,17 @@ def test_fit_binary_logistic_batch_refuses_one_sided_problem() -> None:
     Y = np.stack([y == 0, np.zeros(len(y), dtype=bool)], axis=1)
     with pytest.raises(ValueError, match=r"problems \[1\] lack one"):
         fit_binary_logistic_batch(LogisticRegression(), X, Y, None)
+
+
+def test_blas_limit_restored_after_threaded_fits() -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    X, y = _data(3, n=2000)
+    est = LogisticRegression()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda k: fit_binary_logistic(est, X, y == k, None), range(3)))
+    assert blas_threads() == before

@@ -20,8 +20,8 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from polyclass.linear._blas import one_blas_thread
 from polyclass.linear._lbfgs import lbfgs
 from polyclass.linear._loss import Array, LogisticLoss
 from polyclass.linear._newton import _MAX_DENSE_COEF, SolveResult, hessian_on_rows, newton_cg
@@ -451,7 +451,7 @@ def _solve(
     # One BLAS thread: the passes over X are memory-bound, and the Hessian-vector
     # products walk X in cache-sized row blocks whose small products lose far more to
     # BLAS thread start-up and spinning (on a busy machine, ~10x) than threads gain.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         result = _run_solver(solver, loss, w0, l1, tol, max_iter, rng, verbose, copy_for_hessian)
     if not result.converged:
         warnings.warn(

@@ -90,7 +90,7 @@ class LogisticLoss:
         self.sw = sw
         self._rows = np.arange(self.n)
         # optional float32 copy of a dense float64 X for Hessian-vector products only
-        self.X_hess: NDArray[np.float32] | None = None
+        self.X_hess: Any = None
         self._ones_k = np.ones(self.K)
 
     # --- linear algebra on X --------------------------------------------------------
