@@ -76,16 +76,21 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         ``n_samples / (n_classes * class_count)``.
     tol : float, default=1e-4
         Stop when the largest absolute entry of the gradient (of the objective divided
-        by ``C * sum(sample_weight)``, scikit-learn's criterion) is at most ``tol``; for
-        an L1 part, the same on the proximal gradient mapping.
+        by ``C * sum(sample_weight)``, scikit-learn's criterion) is at most ``tol``; with
+        an L1 part, the same on the minimum-norm subgradient (proximal Newton) or the
+        proximal gradient mapping (FISTA). ``tol=1e-4`` leaves about 1e-4 relative error
+        in the coefficients; ask for 1e-6 or less when they must match closely.
     max_iter : int, default=100
-        Most outer iterations of the solver; reaching it warns ``ConvergenceWarning``.
+        Most outer iterations of the solver (Newton steps, L-BFGS iterations, proximal
+        Newton steps, or tens of FISTA steps); reaching it warns ``ConvergenceWarning``.
     solver : {'auto', 'lbfgs', 'newton-cg', 'proximal'}, default='auto'
         ``'auto'`` takes, for a smooth penalty, ``'newton-cg'`` (exact Hessian-vector
         products; preconditioned by a subsampled Hessian when X is dense and the
         coefficients few, by the Hessian's diagonal when X is sparse) and ``'lbfgs'``
-        for a dense X with many coefficients; whenever an L1 part is present it takes
-        ``'proximal'`` (accelerated proximal gradient), the only solver supporting it.
+        for a dense X with many coefficients. Whenever an L1 part is present it takes
+        ``'proximal'``, the only solver supporting it: proximal Newton with coordinate
+        descent on the quadratic model for up to 600 coefficients, accelerated
+        proximal gradient (FISTA) beyond.
     warm_start : bool, default=False
         Start from the previous ``coef_`` and ``intercept_`` when their shapes fit.
     random_state : int, RandomState instance or None, default=None

@@ -7,7 +7,8 @@ linear predictor ``Z + t * X d``. CG accumulates ``X d`` from its products, so a
 step costs no pass over X. The preconditioner is the exact Hessian on a row subsample
 (Cholesky-factorised) when the coupled coefficients are few and X is dense, else the
 Hessian's diagonal. When n is much larger than the subsample, the solver first solves a
-1/16 row subsample (recursively) and starts from its solution. For a large dense
+row subsample (1/32 of the rows, at least four preconditioner subsamples; recursively)
+and starts from its solution. For a large dense
 float64 X it may read a float32 copy of X in the Hessian products only (half the
 memory traffic; the products, and the ``X d`` increments, are then float32-accurate,
 while every gradient and objective value is computed in float64 from X itself).
@@ -39,7 +40,7 @@ _ROWS_PER_COEF = 8
 # A cached preconditioner is rebuilt when CG needed more iterations than this.
 _REFRESH_AFTER_CG = 3
 # The warm start solves a 1/_WARM_FRACTION row subsample first (recursively).
-_WARM_FRACTION = 16
+_WARM_FRACTION = 32
 # Smallest dense X (n * p entries) worth a float32 copy for Hessian products.
 _HALF_HESSIAN_MIN_SIZE = 2_000_000
 
@@ -208,7 +209,7 @@ def newton_cg(
     """Minimise ``loss`` from ``w0``; see the module docstring."""
     w = w0.copy()
     if allow_warm_subsample and not w.any() and loss.n > 8 * _subsample_size(loss):
-        # Solve a 1/16 row subsample first; Newton then needs few full steps.
+        # Solve a 1/32 row subsample first; Newton then needs few full steps.
         m = max(4 * _subsample_size(loss), loss.n // _WARM_FRACTION)
         rows = np.sort(rng.choice(loss.n, size=m, replace=False))
         sub = _subsample(loss, rows)
