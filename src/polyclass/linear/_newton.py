@@ -8,10 +8,10 @@ step costs no pass over X. The preconditioner is the exact Hessian on a row subs
 (Cholesky-factorised) when the coupled coefficients are few and X is dense, else the
 Hessian's diagonal. When n is much larger than the subsample, the solver first solves a
 row subsample (1/32 of the rows, at least four preconditioner subsamples; recursively)
-and starts from its solution. For a large dense
-float64 X it may read a float32 copy of X in the Hessian products only (half the
-memory traffic; the products, and the ``X d`` increments, are then float32-accurate,
-while every gradient and objective value is computed in float64 from X itself).
+and starts from its solution. For a large dense float64 X it may read a float32 copy
+of X in the Hessian products only (half the memory traffic; the products, and the
+``X d`` increments, are then float32-accurate, while every gradient and objective
+value is computed in float64 from X itself).
 
 Stops when the largest absolute gradient entry is at most ``tol`` (scikit-learn's
 criterion on the same scaled objective).
