@@ -66,7 +66,7 @@ def _binary_auc(
         pos = np.sort(np.compress(y_bool, y_score))
         neg = np.sort(np.compress(~y_bool, y_score))
         return auc_from_sorted(pos, neg)
-    tps, fps, _ = binary_counts(y_bool, y_score, w)
+    tps, fps = binary_counts(y_bool, y_score, w)[:2]  # the thresholds are freed
     if fps[-1] <= 0 or tps[-1] <= 0:
         side = "negative" if fps[-1] <= 0 else "positive"
         warnings.warn(
@@ -86,7 +86,7 @@ def _binary_ap(y_bool: NDArray[np.bool_], y_score: F64, w: F64 | None) -> float:
     if not y_bool.any():
         warnings.warn(_NO_POSITIVE_AP, UserWarning, stacklevel=4)
         return 0.0
-    tps, fps, _ = binary_counts(y_bool, y_score, w)
+    tps, fps = binary_counts(y_bool, y_score, w)[:2]  # the thresholds are freed
     return float(average_precision_from_counts(fps, tps))
 
 

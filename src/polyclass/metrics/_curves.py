@@ -29,84 +29,128 @@ F64 = NDArray[np.float64]
 
 def _curve_counts(
     func: str, y_true: Any, y_score: Any, pos_label: Any, sample_weight: Any
-) -> tuple[F64, F64, F64, NDArray[Any]]:
+) -> tuple[list[F64], NDArray[Any]]:
+    """``[fps, tps, thresholds]`` (a list the caller hands on, see :func:`_roc`) and classes."""
     yt, ys, w = binary_inputs(func, y_true, y_score, sample_weight)
     classes = classes_of(yt)
     pos_label = pos_label_for_curve(func, classes, pos_label)
     tps, fps, thresholds = binary_counts(positives(yt, pos_label), ys, w)
-    return tps, fps, thresholds, classes
+    return [fps, tps, thresholds], classes
 
 
 def _keep_corners(first: F64, second: F64) -> NDArray[np.intp]:
+    """Points where either curve bends: ``np.diff(x, 2) != 0`` as ``dx[1:] != dx[:-1]``."""
     keep = np.empty(first.shape[0], dtype=bool)
     keep[0] = keep[-1] = True
-    np.logical_or(np.diff(first, 2) != 0, np.diff(second, 2) != 0, out=keep[1:-1])
+    step = np.diff(first)
+    np.not_equal(step[1:], step[:-1], out=keep[1:-1])
+    np.subtract(second[1:], second[:-1], out=step)
+    keep[1:-1] |= step[1:] != step[:-1]
     return np.flatnonzero(keep)
+
+
+def _keep_tp_changes(tps: F64) -> NDArray[np.intp]:
+    """Points where the true positives change from either neighbour."""
+    keep = np.empty(tps.shape[0], dtype=bool)
+    keep[0] = keep[-1] = True
+    step = np.diff(tps)
+    np.logical_or(step[:-1] != 0, step[1:] != 0, out=keep[1:-1])
+    return np.flatnonzero(keep)
+
+
+def _prepend(x: F64, idx: NDArray[np.intp] | None, first: float) -> F64:
+    """``[first, *x[idx]]`` (``idx=None``: all of ``x``) in one new array."""
+    n = x.shape[0] if idx is None else idx.shape[0]
+    out = np.empty(n + 1)
+    out[0] = first
+    if idx is None:
+        out[1:] = x
+    else:
+        np.take(x, idx, out=out[1:], mode="clip")  # "clip" is unbuffered; idx is valid
+    return out
 
 
 def roc_from_counts(
     fps: F64, tps: F64, thresholds: F64, drop_intermediate: bool = True
 ) -> tuple[F64, F64, F64]:
     """``(fpr, tpr, thresholds)`` from counts at decreasing thresholds, as ``roc_curve``."""
-    if drop_intermediate and fps.shape[0] > 2:
-        idx = _keep_corners(fps, tps)
-        fps, tps, thresholds = fps[idx], tps[idx], thresholds[idx]
-    n = fps.shape[0]
-    thr = np.empty(n + 1)
-    thr[0] = np.inf
-    thr[1:] = thresholds
-    fpr = np.empty(n + 1)
-    tpr = np.empty(n + 1)
-    if fps[-1] <= 0:
+    return _roc([fps, tps, thresholds], drop_intermediate, stacklevel=4)
+
+
+def _roc(counts: list[F64], drop_intermediate: bool, stacklevel: int = 3) -> tuple[F64, F64, F64]:
+    """:func:`roc_from_counts` on ``[fps, tps, thresholds]`` that the caller gives up.
+
+    The list is emptied so that each count array is freed as soon as its output exists:
+    the peak is the counts plus one output array.
+    """
+    fps, tps, thresholds = counts
+    counts.clear()
+    idx = _keep_corners(fps, tps) if drop_intermediate and fps.shape[0] > 2 else None
+    n_neg, n_pos = float(fps[-1]), float(tps[-1])
+    fpr = _prepend(fps, idx, 0.0)
+    del fps
+    if n_neg <= 0:
         warnings.warn(
             "No negative samples in y_true, false positive value should be meaningless",
             UndefinedMetricWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         fpr.fill(np.nan)
     else:
-        fpr[0] = 0.0
-        np.divide(fps, fps[-1], out=fpr[1:])
-    if tps[-1] <= 0:
+        fpr[1:] /= n_neg
+    tpr = _prepend(tps, idx, 0.0)
+    del tps
+    if n_pos <= 0:
         warnings.warn(
             "No positive samples in y_true, true positive value should be meaningless",
             UndefinedMetricWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         tpr.fill(np.nan)
     else:
-        tpr[0] = 0.0
-        np.divide(tps, tps[-1], out=tpr[1:])
-    return fpr, tpr, thr
+        tpr[1:] /= n_pos
+    return fpr, tpr, _prepend(thresholds, idx, np.inf)
 
 
 def pr_from_counts(
     fps: F64, tps: F64, thresholds: F64, drop_intermediate: bool = False
 ) -> tuple[F64, F64, F64]:
     """``(precision, recall, thresholds)`` from counts, as ``precision_recall_curve``."""
+    return _pr([fps, tps, thresholds], drop_intermediate, stacklevel=4)
+
+
+def _pr(counts: list[F64], drop_intermediate: bool, stacklevel: int = 3) -> tuple[F64, F64, F64]:
+    """:func:`pr_from_counts` on ``[fps, tps, thresholds]`` that the caller gives up."""
+    fps, tps, thresholds = counts
+    counts.clear()
     if drop_intermediate and fps.shape[0] > 2:
-        keep = np.empty(fps.shape[0], dtype=bool)
-        keep[0] = keep[-1] = True
-        np.logical_or(np.diff(tps[:-1]) != 0, np.diff(tps[1:]) != 0, out=keep[1:-1])
-        idx = np.flatnonzero(keep)
-        fps, tps, thresholds = fps[idx], tps[idx], thresholds[idx]
+        idx = _keep_tp_changes(tps)
+        fps = fps[idx]
+        tps = tps[idx]
+        thresholds = thresholds[idx]
+        del idx
     n = fps.shape[0]
-    predicted = tps + fps
     precision = np.empty(n + 1)
     precision[-1] = 1.0
-    np.divide(tps[::-1], predicted[::-1], out=precision[:-1], where=predicted[::-1] != 0)
-    precision[:-1][predicted[::-1] == 0] = 0.0
+    predicted = precision[:-1]  # tps + fps at increasing thresholds, then divided in place
+    np.add(tps[::-1], fps[::-1], out=predicted)
+    del fps
+    if predicted.min() > 0:
+        np.divide(tps[::-1], predicted, out=predicted)
+    else:  # no weight predicted positive: precision 0 there (it is 0 already)
+        np.divide(tps[::-1], predicted, out=predicted, where=predicted != 0)
     recall = np.empty(n + 1)
     recall[-1] = 0.0
     if tps[-1] == 0:
         warnings.warn(
             "No positive class found in y_true, recall is set to one for all thresholds.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         recall[:-1] = 1.0
     else:
         np.divide(tps[::-1], tps[-1], out=recall[:-1])
+    del tps
     return precision, recall, thresholds[::-1].copy()
 
 
@@ -151,8 +195,8 @@ def roc_curve(
     """
     func = "roc_curve"
     drop = check_bool(func, "drop_intermediate", drop_intermediate)
-    tps, fps, thresholds, _ = _curve_counts(func, y_true, y_score, pos_label, sample_weight)
-    return roc_from_counts(fps, tps, thresholds, drop)
+    counts, _ = _curve_counts(func, y_true, y_score, pos_label, sample_weight)
+    return _roc(counts, drop)
 
 
 def precision_recall_curve(
@@ -196,8 +240,8 @@ def precision_recall_curve(
     """
     func = "precision_recall_curve"
     drop = check_bool(func, "drop_intermediate", drop_intermediate)
-    tps, fps, thresholds, _ = _curve_counts(func, y_true, y_score, pos_label, sample_weight)
-    return pr_from_counts(fps, tps, thresholds, drop)
+    counts, _ = _curve_counts(func, y_true, y_score, pos_label, sample_weight)
+    return _pr(counts, drop)
 
 
 def det_curve(
@@ -240,31 +284,36 @@ def det_curve(
     """
     func = "det_curve"
     drop = check_bool(func, "drop_intermediate", drop_intermediate)
-    tps, fps, thresholds, classes = _curve_counts(
-        func, y_true, y_score, pos_label, sample_weight
-    )
-    tps = np.concatenate(([0.0], tps))
-    fps = np.concatenate(([0.0], fps))
-    thresholds = np.concatenate(([np.inf], thresholds))
+    counts, classes = _curve_counts(func, y_true, y_score, pos_label, sample_weight)
+    fps, tps, thresholds = counts
+    del counts
+    # Each rebinding frees the array it replaces: one extra array at a time.
+    tps = _prepend(tps, None, 0.0)
+    fps = _prepend(fps, None, 0.0)
+    thresholds = _prepend(thresholds, None, np.inf)
     if drop and fps.shape[0] > 2:
-        keep = np.empty(fps.shape[0], dtype=bool)
-        keep[0] = keep[-1] = True
-        np.logical_or(np.diff(tps[:-1]) != 0, np.diff(tps[1:]) != 0, out=keep[1:-1])
-        idx = np.flatnonzero(keep)
-        fps, tps, thresholds = fps[idx], tps[idx], thresholds[idx]
+        idx = _keep_tp_changes(tps)
+        fps = fps[idx]
+        tps = tps[idx]
+        thresholds = thresholds[idx]
+        del idx
     if classes.shape[0] != 2:
         raise ValueError(
             "Only one class is present in y_true. Detection error tradeoff curve is not "
             "defined in that case. Pass samples of both classes."
         )
-    fns = tps[-1] - tps
     p_count = tps[-1]
     n_count = fps[-1]
     first = int(np.searchsorted(fps, fps[0], side="right"))
     first_ind = first - 1 if first > 0 else None
     last_ind = int(np.searchsorted(tps, tps[-1])) + 1
     sl = slice(first_ind, last_ind)
-    return fps[sl][::-1] / n_count, fns[sl][::-1] / p_count, thresholds[sl][::-1].copy()
+    fpr = fps[sl][::-1] / n_count
+    del fps
+    fnr = np.subtract(p_count, tps[sl][::-1])  # false negatives
+    del tps
+    fnr /= p_count
+    return fpr, fnr, thresholds[sl][::-1].copy()
 
 
 def auc(x: Any, y: Any) -> float:

@@ -15,7 +15,13 @@ resample, what the public function gives on that resample.
 Without sample weights the counts are integers, so they are computed by a faster route
 (:func:`unweighted_counts`: sort positives and negatives separately, then merge the two
 sorted runs) that gives the very same ``tps``/``fps`` arrays; every public function then
-goes through the same stage 3.
+goes through the same stage 3. With weights, :func:`weighted_counts` sorts once with
+NumPy's default (vectorized, unstable) argsort: the order inside a run of tied scores
+does not change the counts at the end of the run (up to the rounding of float weights).
+
+Memory: the public functions keep their peak below three times the size of their
+inputs. Stage 3 reduces the counts in column chunks of bounded size (no temporaries as
+long as the counts), and the counting routes reuse their buffers in place.
 """
 
 from __future__ import annotations
@@ -35,9 +41,13 @@ __all__ = [
     "curve_counts",
     "sort_scores",
     "unweighted_counts",
+    "weighted_counts",
 ]
 
 F64 = NDArray[np.float64]
+# Elements (rows x columns) of the counts reduced at once by stage 3: the temporaries of
+# a chunk stay in cache and their size does not grow with n.
+_CHUNK_ELEMENTS = 1 << 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,12 +81,14 @@ class SortedScores:
 
 
 def _threshold_idx(scores_desc: F64) -> NDArray[np.intp]:
+    """Index of the last element of each run of equal values (one mask, one nonzero)."""
     n = scores_desc.shape[0]
-    distinct = np.flatnonzero(scores_desc[1:] != scores_desc[:-1])
-    out = np.empty(distinct.shape[0] + 1, dtype=np.intp)
-    out[:-1] = distinct
-    out[-1] = n - 1
-    return out
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    last = np.empty(n, dtype=bool)
+    np.not_equal(scores_desc[1:], scores_desc[:-1], out=last[:-1])
+    last[-1] = True
+    return np.flatnonzero(last)
 
 
 def sort_scores(
@@ -116,8 +128,8 @@ def sort_scores(
     is_pos = y_true_bool[order]
     w = np.ones(order.shape[0]) if sample_weight is None else sample_weight[order]
     pos_w = np.where(is_pos, w, 0.0)
-    neg_w = np.where(is_pos, 0.0, w)
-    return SortedScores(order, scores, pos_w, neg_w, _threshold_idx(scores))
+    np.copyto(w, 0.0, where=is_pos)  # w is ours: it becomes the negatives' weights
+    return SortedScores(order, scores, pos_w, w, _threshold_idx(scores))
 
 
 def curve_counts(
@@ -138,24 +150,28 @@ def curve_counts(
     tps, fps : ndarray of float64, shape (..., T)
         ``tps[..., t]`` is the weight of positives with score ``>= thresholds[t]``.
     """
-    tps = np.cumsum(pos_w, axis=-1, dtype=np.float64)[..., threshold_idx]
-    fps = np.cumsum(neg_w, axis=-1, dtype=np.float64)[..., threshold_idx]
-    return tps, fps
+    buf = np.cumsum(pos_w, axis=-1, dtype=np.float64)
+    tps = buf[..., threshold_idx]
+    np.cumsum(neg_w, axis=-1, dtype=np.float64, out=buf)
+    return tps, buf[..., threshold_idx]
 
 
 def unweighted_counts(y_true_bool: NDArray[np.bool_], y_score: F64) -> tuple[F64, F64, F64]:
     """``(tps, fps, thresholds)`` without weights, without an argsort of all the scores.
 
-    The positive and the negative scores are sorted separately (a plain sort, several
-    times faster than argsort), then the two sorted runs are merged by a stable argsort,
-    which is linear on two runs. The counts are integers, hence identical to
-    ``curve_counts`` on ``sort_scores``.
+    The positive and the negative scores are sorted separately, side by side in one
+    buffer (a plain in-place sort, several times faster than argsort), then the two
+    sorted runs are merged by a stable argsort, which is linear on two runs. The counts
+    are integers, hence identical to ``curve_counts`` on ``sort_scores``.
     """
+    n = y_score.shape[0]
+    n_pos = int(np.count_nonzero(y_true_bool))
+    both = np.empty(n)
     # np.compress is several times faster than boolean indexing.
-    pos = np.sort(np.compress(y_true_bool, y_score))
-    n_pos = pos.shape[0]
-    both = np.concatenate((pos, np.sort(np.compress(~y_true_bool, y_score))))
-    del pos
+    np.compress(y_true_bool, y_score, out=both[:n_pos])
+    both[:n_pos].sort()
+    np.compress(~y_true_bool, y_score, out=both[n_pos:])
+    both[n_pos:].sort()
     perm = np.argsort(both, kind="stable")
     asc = both[perm]
     del both
@@ -166,13 +182,56 @@ def unweighted_counts(y_true_bool: NDArray[np.bool_], y_score: F64) -> tuple[F64
     thresholds = desc[idx]
     del asc, desc
     # An integer cumsum is several times faster than one into float64; exact either way.
-    int_dtype = np.int32 if is_pos_asc.shape[0] < 2**31 else np.int64
-    tps = np.cumsum(is_pos_asc[::-1], dtype=int_dtype)[idx].astype(np.float64)
+    int_dtype = np.int32 if n < 2**31 else np.int64
+    cum = np.cumsum(is_pos_asc[::-1], dtype=int_dtype)
     del is_pos_asc
+    tps = cum[idx].astype(np.float64)
+    del cum
     fps = idx.astype(np.float64)
+    del idx
     fps += 1.0
     fps -= tps
     return tps, fps, thresholds
+
+
+def weighted_counts(
+    y_true_bool: NDArray[np.bool_], y_score: F64, sample_weight: F64
+) -> tuple[F64, F64, F64]:
+    """``(tps, fps, thresholds)`` with sample weights, from one unstable argsort.
+
+    Samples of zero weight are dropped (they create no threshold). Each weight is
+    signed (+ for a positive, - for a negative) so that one gather carries both
+    classes; the sorted scores come from a plain sort rather than a second gather.
+    Ties may be visited in any order: the counts at the end of a run of equal scores
+    are the same sums, added in another order.
+    """
+    keep = sample_weight != 0
+    if not keep.all():
+        kept = np.flatnonzero(keep)
+        y_true_bool, y_score, sample_weight = (
+            y_true_bool[kept],
+            y_score[kept],
+            sample_weight[kept],
+        )
+        del kept
+    del keep
+    signed = sample_weight.astype(np.float64, copy=True)
+    np.negative(signed, out=signed, where=~y_true_bool)
+    order = np.argsort(y_score)
+    signed = np.take(signed, order)
+    del order
+    desc = np.sort(y_score)[::-1]
+    idx = _threshold_idx(desc)
+    thresholds = desc[idx]
+    del desc
+    part = np.maximum(signed, 0.0)[::-1]  # positives' weights, decreasing score
+    np.cumsum(part, out=part)
+    tps = part[idx]
+    np.negative(signed, out=signed)
+    np.maximum(signed, 0.0, out=signed)  # negatives' weights
+    part = signed[::-1]
+    np.cumsum(part, out=part)
+    return tps, part[idx], thresholds
 
 
 def binary_counts(
@@ -181,15 +240,29 @@ def binary_counts(
     """``(tps, fps, thresholds)`` at the distinct thresholds, by the fastest exact route."""
     if sample_weight is None:
         return unweighted_counts(y_true_bool, y_score)
-    ss = sort_scores(y_true_bool, y_score, sample_weight)
-    tps, fps = curve_counts(ss.pos_w, ss.neg_w, ss.threshold_idx)
-    return tps, fps, ss.thresholds
+    return weighted_counts(y_true_bool, y_score, sample_weight)
 
 
 def _rowdot(a: NDArray[Any], b: NDArray[Any]) -> NDArray[np.float64]:
-    if a.ndim == 1:
-        return np.asarray(np.dot(a, b), dtype=np.float64)
+    """Row-wise dot product. Not ``np.dot``: a multithreaded BLAS call per chunk waits for
+    its threads, which on a busy machine costs milliseconds each time."""
     return np.asarray(np.einsum("...i,...i->...", a, b), dtype=np.float64)
+
+
+def _chunks(x: NDArray[Any]) -> range:
+    """Start columns of the chunks of ``x`` (shape ``(..., T)``) that stage 3 reduces."""
+    rows = x.size // max(x.shape[-1], 1)
+    step = max(1, _CHUNK_ELEMENTS // max(rows, 1))
+    return range(0, x.shape[-1], step)
+
+
+def _before(x: F64, a: int, b: int) -> F64:
+    """``x[..., a-1:b-1]``: the previous column of each of ``a..b-1``, 0 before the first."""
+    if a > 0:
+        return x[..., a - 1 : b - 1]
+    out = np.zeros((*x.shape[:-1], b - a))
+    out[..., 1:] = x[..., : b - 1]
+    return out
 
 
 def auc_from_counts(
@@ -213,31 +286,48 @@ def auc_from_counts(
 
     Notes
     -----
-    The area is ``sum(dfps * (tps + tps_prev)) / (2 * P * N)``. With integer counts every
-    term and partial sum is an exact integer (below 2**53), so the result is the correctly
-    rounded Mann-Whitney statistic, whatever route produced the counts.
+    The area is ``sum(dfps * (tps + tps_prev)) / (2 * P * N)``, summed chunk by chunk
+    of columns. With integer counts every term and partial sum is an exact integer
+    (below 2**53), so the result is the correctly rounded Mann-Whitney statistic,
+    whatever route produced the counts and however the sum is split.
     """
     fps = np.asarray(fps, dtype=np.float64)
     tps = np.asarray(tps, dtype=np.float64)
     n_neg = fps[..., -1]
     n_pos = tps[..., -1]
-    if max_fpr is None or max_fpr == 1:
-        dfps = np.diff(fps, axis=-1, prepend=0.0)
-        area2 = _rowdot(dfps, tps) + _rowdot(dfps[..., 1:], tps[..., :-1])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(area2 / (2.0 * (n_neg * n_pos)), dtype=np.float64)
-    zero = np.zeros((*fps.shape[:-1], 1))
+    if max_fpr is not None and max_fpr != 1:
+        return _partial_auc(fps, tps, n_neg, n_pos, max_fpr)
+    area2 = np.zeros(fps.shape[:-1])
+    chunks = _chunks(fps)
+    for a in chunks:
+        b = min(a + chunks.step, fps.shape[-1])
+        dfps = fps[..., a:b] - _before(fps, a, b)
+        height = tps[..., a:b] + _before(tps, a, b)
+        area2 += _rowdot(dfps, height)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fpr = np.concatenate((zero, fps / n_neg[..., None]), axis=-1)
-        tpr = np.concatenate((zero, tps / n_pos[..., None]), axis=-1)
-        x0, x1 = fpr[..., :-1], fpr[..., 1:]
-        y0, y1 = tpr[..., :-1], tpr[..., 1:]
-        xc = np.minimum(x1, max_fpr)
-        width = xc - x0
-        inside = width > 0
-        span = np.where(inside, x1 - x0, 1.0)
-        yc = y0 + (y1 - y0) * ((xc - x0) / span)
-        partial = np.where(inside, width * (y0 + yc), 0.0).sum(axis=-1) * 0.5
+        return np.asarray(area2 / (2.0 * (n_neg * n_pos)), dtype=np.float64)
+
+
+def _partial_auc(fps: F64, tps: F64, n_neg: F64, n_pos: F64, max_fpr: float) -> F64:
+    """McClish-standardized area over ``fpr <= max_fpr``; stops at the first chunk past it."""
+    partial = np.zeros(fps.shape[:-1])
+    chunks = _chunks(fps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for a in chunks:
+            b = min(a + chunks.step, fps.shape[-1])
+            x0 = _before(fps, a, b) / n_neg[..., None]
+            if np.all(x0[..., 0] >= max_fpr):
+                break  # fpr only grows: every later segment lies beyond max_fpr
+            x1 = fps[..., a:b] / n_neg[..., None]
+            y0 = _before(tps, a, b) / n_pos[..., None]
+            y1 = tps[..., a:b] / n_pos[..., None]
+            xc = np.minimum(x1, max_fpr)
+            width = xc - x0
+            inside = width > 0
+            span = np.where(inside, x1 - x0, 1.0)
+            yc = y0 + (y1 - y0) * ((xc - x0) / span)
+            partial += np.where(inside, width * (y0 + yc), 0.0).sum(axis=-1)
+    partial *= 0.5
     min_area = 0.5 * max_fpr**2
     max_area = max_fpr
     out = 0.5 * (1 + (partial - min_area) / (max_area - min_area))
@@ -277,10 +367,15 @@ def average_precision_from_counts(fps: NDArray[Any], tps: NDArray[Any]) -> NDArr
     fps = np.asarray(fps, dtype=np.float64)
     tps = np.asarray(tps, dtype=np.float64)
     n_pos = tps[..., -1]
-    dtps = np.diff(tps, axis=-1, prepend=0.0)
-    predicted = tps + fps
-    precision = np.divide(tps, predicted, out=np.zeros_like(tps), where=predicted != 0)
-    total = _rowdot(dtps, precision)
+    total = np.zeros(tps.shape[:-1])
+    chunks = _chunks(tps)
+    for a in chunks:
+        b = min(a + chunks.step, tps.shape[-1])
+        t = tps[..., a:b]
+        dtps = t - _before(tps, a, b)
+        predicted = t + fps[..., a:b]
+        precision = np.divide(t, predicted, out=np.zeros_like(t), where=predicted != 0)
+        total += _rowdot(dtps, precision)
     with np.errstate(divide="ignore", invalid="ignore"):
         ap = np.where(n_pos > 0, total / n_pos, 0.0)
     return np.asarray(np.maximum(ap, 0.0), dtype=np.float64)
