@@ -372,3 +372,30 @@ def test_blas_limit_restored_after_threaded_fits() -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda k: fit_binary_logistic(est, X, y == k, None), range(3)))
     assert blas_threads() == before
+
+
+def test_float32_hessian_copy_fills_and_agrees() -> None:
+    from polyclass.linear._loss import LogisticLoss
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(9000, 6))
+    loss = LogisticLoss(X, rng.integers(0, 3, 9000), None, 3, True, 1e-3)
+    w = rng.normal(size=loss.n_coef) * 0.1
+    state = loss.value_grad(loss.linear(w), w)[2]
+    v = rng.normal(size=loss.n_coef)
+    exact, U_exact = loss.hessp_u(state, v)
+    loss.X_hess = np.empty(X.shape, dtype=np.float32)
+    first, _ = loss.hessp_u(state, v)  # reads X, fills the copy
+    np.testing.assert_array_equal(loss.X_hess, X.astype(np.float32))
+    second, U_second = loss.hessp_u(state, v)  # reads the copy
+    np.testing.assert_allclose(first, exact, rtol=1e-12)
+    np.testing.assert_allclose(second, exact, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(U_second, U_exact, rtol=1e-5, atol=1e-5)
+
+
+def test_large_dense_fit_with_float32_hessian_matches_sklearn() -> None:
+    # n * p >= 2e6: Newton-CG reads a float32 copy of X in its Hessian products
+    X, y = _data(3, n=40_000, p=50)
+    ref = _reference(C=0.1).fit(X, y)
+    ours = LogisticRegression(C=0.1, tol=1e-6, random_state=0).fit(X, y)
+    _assert_matches(ours, ref, X, y)

@@ -91,6 +91,7 @@ class LogisticLoss:
         self._rows = np.arange(self.n)
         # optional float32 copy of a dense float64 X for Hessian-vector products only
         self.X_hess: Any = None
+        self.X_hess_filled = False
         self._ones_k = np.ones(self.K)
 
     # --- linear algebra on X --------------------------------------------------------
@@ -223,9 +224,13 @@ class LogisticLoss:
         two products, so each Hessian-vector product reads X from memory once.
         """
         V, vb = self.split(v)
-        X = self.X if self.X_hess is None else self.X_hess
+        # the first product fills the float32 copy block by block as it reads X
+        fill = self.X_hess is not None and not self.X_hess_filled
+        X = self.X if self.X_hess is None or fill else self.X_hess
         Vt = np.ascontiguousarray(V.T, dtype=X.dtype)
         if sp.issparse(X) or self.n <= 2 * _CHUNK_ROWS:
+            if fill:
+                self.X_hess[...] = X
             U = np.asarray(X @ Vt, dtype=np.float64)
             if vb is not None:
                 U += vb
@@ -238,6 +243,8 @@ class LogisticLoss:
             for start in range(0, self.n, _CHUNK_ROWS):
                 rows = slice(start, min(start + _CHUNK_ROWS, self.n))
                 Xc = X[rows]
+                if fill:
+                    self.X_hess[rows] = Xc
                 Uc = U[rows]
                 if X.dtype == np.float64:
                     np.matmul(Xc, Vt, out=Uc)
@@ -251,6 +258,8 @@ class LogisticLoss:
                 if self.fit_intercept:
                     G[:, self.p] += ones[: Rc.shape[0]] @ Rc
             out = G.ravel()
+        if fill:
+            self.X_hess_filled = True
         if self.l2 > 0:
             V, _ = self.split(v)
             out.reshape(self.K, self.q)[:, : self.p] += self.l2v[:, None] * V

@@ -226,7 +226,8 @@ def newton_cg(
         # CG only needs an approximate Hessian: reading a float32 copy of X halves the
         # memory traffic of its products (gradients and objective stay float64). Not
         # for sparse X: SciPy's float32 sparse products measured slower, not faster.
-        loss.X_hess = np.asarray(loss.X, dtype=np.float32)
+        loss.X_hess = np.empty(loss.X.shape, dtype=np.float32)  # filled by the first product
+        loss.X_hess_filled = False
     precond_builder = _Preconditioner(loss, rng)
     Z = loss.linear(w)
     f, g, state = loss.value_grad(Z, w)
