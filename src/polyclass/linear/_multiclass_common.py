@@ -19,8 +19,8 @@ from sklearn.utils import get_tags
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from polyclass.linear._blas import one_blas_thread
 from polyclass.linear._combine import LinearMulticlassPredictor
 from polyclass.linear._logistic import LogisticRegression, _validate_params, fit_binary_logistic
 from polyclass.linear._multiclass_state import check_state, encode_state
@@ -72,7 +72,7 @@ def run_threads(
     1.9-3.8 s); on an idle machine the two were equal.
     """
     workers = n_workers(n_jobs, len(arguments))
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         if workers == 1:
             return [function(*a) for a in arguments]
         results: list[Any] = Parallel(n_jobs=workers, prefer="threads")(
