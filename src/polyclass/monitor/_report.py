@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from polyclass.report._html import fmt, table
-from polyclass.report._page import CSS
-from polyclass.report._plots import EN_DASH, PALETTE, Series, esc, line_chart
+from polyclass.report.blocks import CSS, EN_DASH, PALETTE, Series, esc, fmt, line_chart, table
 
 _REF_FILL = "#c9d1da"
 _CUR_FILL = PALETTE[0]
