@@ -215,8 +215,10 @@ def weighted_counts(
         )
         del kept
     del keep
-    signed = sample_weight.astype(np.float64, copy=True)
-    np.negative(signed, out=signed, where=~y_true_bool)
+    signed = y_true_bool.astype(np.float64)  # 2 * is_pos - 1, times the weight: exact
+    signed *= 2.0
+    signed -= 1.0
+    signed *= sample_weight
     order = np.argsort(y_score)
     signed = np.take(signed, order)
     del order
