@@ -1,11 +1,36 @@
-"""Linear classifiers: logistic regression (binary and multinomial) on our own solvers."""
+"""Logistic regression for multiclass problems: multinomial, one-vs-rest, one-vs-one.
 
-from polyclass.linear._logistic import LogisticRegression
-from polyclass.linear._ovo import OneVsOneClassifier
-from polyclass.linear._ovr import OneVsRestClassifier
+The estimators load scikit-learn (their base classes) on first use;
+``LinearMulticlassPredictor`` predicts from stored coefficients with NumPy alone, for
+the serving path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from polyclass._lazy import attach
+
+if TYPE_CHECKING:
+    from polyclass.linear._combine import LinearMulticlassPredictor
+    from polyclass.linear._logistic import LogisticRegression
+    from polyclass.linear._ovo import OneVsOneClassifier
+    from polyclass.linear._ovr import OneVsRestClassifier
 
 __all__ = [
+    "LinearMulticlassPredictor",
     "LogisticRegression",
     "OneVsOneClassifier",
     "OneVsRestClassifier",
 ]
+
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "LinearMulticlassPredictor": "polyclass.linear._combine",
+        "LogisticRegression": "polyclass.linear._logistic",
+        "OneVsOneClassifier": "polyclass.linear._ovo",
+        "OneVsRestClassifier": "polyclass.linear._ovr",
+    },
+    __all__,
+)

@@ -6,8 +6,9 @@ whole training stack.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from polyclass._lazy import attach
 
 if TYPE_CHECKING:
     from polyclass.pipeline._config import ConfigError, TrainConfig
@@ -25,26 +26,16 @@ __all__ = [
     "train",
 ]
 
-_LAZY: dict[str, str] = {
-    "ConfigError": "polyclass.pipeline._config",
-    "TrainConfig": "polyclass.pipeline._config",
-    "evaluate_model": "polyclass.pipeline._evaluate",
-    "predict_file": "polyclass.pipeline._predict",
-    "STEPS": "polyclass.pipeline._train",
-    "TrainResult": "polyclass.pipeline._train",
-    "train": "polyclass.pipeline._train",
-}
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module_name = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'polyclass.pipeline' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "ConfigError": "polyclass.pipeline._config",
+        "TrainConfig": "polyclass.pipeline._config",
+        "evaluate_model": "polyclass.pipeline._evaluate",
+        "predict_file": "polyclass.pipeline._predict",
+        "STEPS": "polyclass.pipeline._train",
+        "TrainResult": "polyclass.pipeline._train",
+        "train": "polyclass.pipeline._train",
+    },
+    __all__,
+)

@@ -48,7 +48,7 @@ class _Scorer:
                     "The artifact is corrupt; register the model again.")
             self.predictor: Any = None
         elif kind in ("OneVsRestClassifier", "OneVsOneClassifier"):
-            from polyclass.linear._combine import LinearMulticlassPredictor
+            from polyclass.linear import LinearMulticlassPredictor
 
             strategy = "ovr" if kind == "OneVsRestClassifier" else "ovo"
             self.predictor = LinearMulticlassPredictor(
