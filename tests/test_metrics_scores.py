@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -179,6 +180,59 @@ def test_large_continuous_binary() -> None:
     same("roc_auc_score", y, s)
     same("average_precision_score", y, s)
     same("roc_curve", y, s)
+
+
+def test_large_weighted_binary_beyond_one_chunk() -> None:
+    """More columns than one chunk of the stage-3 reductions, float weights and ties."""
+    rng = np.random.default_rng(12)
+    n = 150_000
+    y = rng.integers(0, 2, n)
+    s = np.round(rng.random(n) + 0.2 * y, 4)
+    w = rng.random(n) * (rng.random(n) > 0.1)
+    for max_fpr in (None, 0.3):
+        same("roc_auc_score", y, s, sample_weight=w, max_fpr=max_fpr)
+    same("roc_auc_score", y, s, max_fpr=0.9)
+    same("average_precision_score", y, s, sample_weight=w)
+    same("average_precision_score", y, s)
+    for drop in (True, False):
+        for name in ("roc_curve", "precision_recall_curve", "det_curve"):
+            same(name, y, s, sample_weight=w, drop_intermediate=drop)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "weighted"),
+    [
+        ("roc_auc_score", {}, False),
+        ("roc_auc_score", {"max_fpr": 0.5}, False),
+        ("roc_auc_score", {}, True),
+        ("roc_curve", {}, False),
+        ("roc_curve", {"drop_intermediate": False}, False),
+        ("roc_curve", {}, True),
+        ("precision_recall_curve", {}, False),
+        ("precision_recall_curve", {"drop_intermediate": True}, True),
+        ("average_precision_score", {}, False),
+        ("average_precision_score", {}, True),
+        ("det_curve", {}, False),
+    ],
+)
+def test_peak_memory_at_most_three_times_the_inputs(
+    name: str, kwargs: dict[str, Any], weighted: bool
+) -> None:
+    rng = np.random.default_rng(13)
+    n = 200_000
+    y = rng.integers(0, 2, n)
+    s = rng.random(n) + 0.25 * y
+    w = rng.random(n) if weighted else None
+    inputs = y.nbytes + s.nbytes + (0 if w is None else w.nbytes)
+    fn = getattr(pcm, name)
+    fn(y, s, sample_weight=w, **kwargs)  # imports and caches out of the measurement
+    tracemalloc.start()
+    try:
+        fn(y, s, sample_weight=w, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 3 * inputs, f"{name}: peak {peak / inputs:.2f}x the input bytes"
 
 
 @settings(max_examples=60, deadline=None)
