@@ -160,8 +160,9 @@ def create_app(config: ServeConfig, *, manager: ModelManager | None = None,
         if config.prediction_log:
             root = Path(config.log_dir) if config.log_dir else manager.log_root()
             folder = log_folder(root, manager.current.name)
-            options = {"rotate_bytes": config.rotate_bytes,
-                       "rotate_seconds": config.rotate_seconds}
+            options: dict[str, Any] = {"rotate_bytes": config.rotate_bytes,
+                                       "rotate_seconds": config.rotate_seconds,
+                                       "system_allocator": True}
             logs.predictions = PredictionLog(folder, **options)
             logs.feedback = FeedbackLog(folder, **options)
         manager.start()

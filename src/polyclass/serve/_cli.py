@@ -45,7 +45,7 @@ def serve_command(
     access_log: bool = typer.Option(
         True, "--access-log/--no-access-log", help="One JSON line per request on stderr."),
     log_rotate_mb: float = typer.Option(
-        64.0, "--log-rotate-mb", min=0.01, help="Cut a prediction-log segment when this many "
+        8.0, "--log-rotate-mb", min=0.01, help="Cut a prediction-log segment when this many "
                                                 "MB of rows are buffered (memory bound)."),
     log_rotate_seconds: float = typer.Option(
         10.0, "--log-rotate-seconds", min=0.01, help="... or when the oldest buffered row "

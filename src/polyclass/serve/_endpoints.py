@@ -105,6 +105,12 @@ class Endpoints:
                        enc.categorical)
         return prediction
 
+    async def _log_room(self) -> None:
+        """Hold the answer back while the prediction log's writer is behind (memory bound)."""
+        log = self.logs.predictions
+        if log is not None and log.backlogged:
+            await log.await_room()
+
     # ------------------------------------------------------------ OIP v2 routes
     async def v2_server(self, request: Request) -> Response:
         return json_response(server_metadata())
@@ -133,8 +139,9 @@ class Endpoints:
         document = parse_json(await self._body(request))
         table, outputs, request_id = parse_infer(document, model.plan)
         prediction = self._predict(request, model, table)
-        return Response(infer_response(model, prediction, outputs, request_id),
-                        media_type=_JSON)
+        body = infer_response(model, prediction, outputs, request_id)
+        await self._log_room()
+        return Response(body, media_type=_JSON)
 
     # ------------------------------------------------------------ MLflow routes
     async def invocations(self, request: Request) -> Response:
@@ -143,7 +150,9 @@ class Endpoints:
         table, _ = parse_invocation(body, request.headers.get("content-type", ""), model.plan)
         prediction = self._predict(request, model, table)
         proba = request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
-        return Response(mlflow_response(model, prediction, proba=proba), media_type=_JSON)
+        body = mlflow_response(model, prediction, proba=proba)
+        await self._log_room()
+        return Response(body, media_type=_JSON)
 
     async def ping(self, request: Request) -> Response:
         model = self.manager.current

@@ -1,0 +1,147 @@
+"""The prediction log's writer on its own: segment contents, row groups, memory, failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from polyclass.serve import _predlog
+from polyclass.serve._predlog import FeedbackLog, PredictionLog
+
+KEY = ("m", ("a", "b", "c"), ("x1", "x2"),
+       (("s", "categorical"), ("flag", "boolean"), ("yr", "categorical")),
+       ("x1", "s", "x2", "flag", "yr"))
+
+
+def _payloads(seed: int = 0) -> list[tuple[Any, ...]]:
+    """Requests of 1 to 5 rows with NaN/inf numbers, None, unicode and unseen values."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for r, n in enumerate([1, 3, 1, 5, 2, 1, 4]):
+        numeric = rng.normal(size=(n, 2))
+        numeric[rng.random((n, 2)) < 0.2] = np.nan
+        if n == 3:
+            numeric[0, 1] = np.inf
+        categorical = [[["p", "q", None, "ü"][i] for i in rng.integers(0, 4, n)],
+                       [[True, False, None][i] for i in rng.integers(0, 3, n)],
+                       [[2008, 2009, None][i] for i in rng.integers(0, 3, n)]]
+        proba = rng.random((n, 3))
+        out.append((f"req-{r}", 7 if r % 2 else -1, proba.argmax(axis=1).astype(np.intp),
+                    proba, numeric, categorical))
+    return out
+
+
+def _expected(payloads: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """The contract's columns, built row by row from plain Python values."""
+    cols: dict[str, list[Any]] = {name: [] for name in (
+        "request_id", "row", "model_name", "model_version", "prediction", "proba",
+        "in.x1", "in.s", "in.x2", "in.flag", "in.yr")}
+    for rid, version, index, proba, numeric, (s, flag, yr) in payloads:
+        for i in range(len(index)):
+            cols["request_id"].append(rid)
+            cols["row"].append(i)
+            cols["model_name"].append("m")
+            cols["model_version"].append(version)
+            cols["prediction"].append("abc"[index[i]])
+            cols["proba"].append(proba[i].tolist())
+            for j, name in enumerate(("in.x1", "in.x2")):
+                v = float(numeric[i, j])
+                cols[name].append(v if np.isfinite(v) else None)
+            cols["in.s"].append(s[i])
+            cols["in.flag"].append(flag[i])
+            cols["in.yr"].append(None if yr[i] is None else str(yr[i]))
+    return cols
+
+
+def _segments(folder: Path) -> list[Path]:
+    return sorted(folder.glob("part-*.parquet"))
+
+
+def test_segment_holds_the_contract_columns_in_several_row_groups(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)  # a few requests per row group
+    payloads = _payloads()
+    log = PredictionLog(tmp_path)
+    for rid, version, index, proba, numeric, categorical in payloads:
+        log.record(rid, version, KEY, index, proba, numeric, categorical)
+    log.close()
+    [segment] = _segments(tmp_path / "predictions")
+    assert pq.ParquetFile(segment).num_row_groups > 1
+    table = pq.read_table(segment)
+    assert table.column_names == ["request_id", "row", "ts", "model_name", "model_version",
+                                  "prediction", "proba", "in.x1", "in.s", "in.x2", "in.flag",
+                                  "in.yr"]
+    types = {f.name: str(f.type) for f in table.schema}
+    assert types["row"] == "int32" and types["ts"] == "timestamp[us, tz=UTC]"
+    assert types["model_version"] == "int64" and types["in.flag"] == "bool"
+    assert types["in.s"] == types["prediction"] == types["request_id"] == "string"
+    assert types["proba"].startswith("list<") and types["in.x1"] == "double"
+    assert table.schema.metadata[b"polyclass_log_version"] == b"1"
+    assert json.loads(table.schema.metadata[b"classes"]) == ["a", "b", "c"]
+    for name, values in _expected(payloads).items():
+        assert table[name].to_pylist() == values, name
+    assert not list(tmp_path.rglob(".part-*"))
+
+
+def test_feedback_segment(tmp_path: Path) -> None:
+    log = FeedbackLog(tmp_path)
+    log.record([("r1", -1, "a"), ("r2", 3, "b")])
+    log.record([("r3", 0, "ü"), ("r4", 1, "a")])
+    log.close()
+    [segment] = _segments(tmp_path / "feedback")
+    table = pq.read_table(segment)
+    assert table["request_id"].to_pylist() == ["r1", "r2", "r3", "r4"]
+    assert table["row"].to_pylist() == [-1, 3, 0, 1]
+    assert table["label"].to_pylist() == ["a", "b", "ü", "a"]
+    assert str(table.schema.field("ts").type) == "timestamp[us, tz=UTC]"
+    assert table.schema.metadata[b"polyclass_log_version"] == b"1"
+
+
+def test_writing_a_segment_does_not_import_pandas(tmp_path: Path) -> None:
+    """pyarrow.array() imports pandas (tens of MB per server); the writer never calls it."""
+    script = f"""
+import sys, numpy as np
+from polyclass.serve._predlog import FeedbackLog, PredictionLog
+key = {KEY!r}
+log = PredictionLog({str(tmp_path)!r}, system_allocator=True)
+log.record("r", 1, key, np.array([0, 2]), np.full((2, 3), 1 / 3), np.ones((2, 2)),
+           [["p", None], [True, None], [2008, None]])
+log.close()
+fb = FeedbackLog({str(tmp_path)!r})
+fb.record([("r", -1, "a")])
+fb.close()
+print("pandas" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+    assert len(sorted(tmp_path.rglob("part-*.parquet"))) == 2
+
+
+def test_a_failing_writer_keeps_rows_and_does_not_stall_requests(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, rotate_bytes=1, rotate_seconds=3600)
+    folder = tmp_path / "predictions"
+    folder.rmdir()
+    folder.write_text("not a folder")  # every write now fails
+    payloads = _payloads()
+    for rid, version, index, proba, numeric, categorical in payloads:
+        log.record(rid, version, KEY, index, proba, numeric, categorical)
+    log.flush()
+    assert log.errors >= 1 and log.pending_rows == 17 and log.backlogged
+    anyio.run(log.await_room, 0.05)  # gives up waiting: the server keeps answering
+    folder.unlink()
+    folder.mkdir()
+    log.flush()
+    assert not log.backlogged and log.pending_rows == 0
+    log.close()
+    table = pa.concat_tables([pq.read_table(p) for p in _segments(folder)])
+    assert table["request_id"].to_pylist() == _expected(payloads)["request_id"]
