@@ -124,3 +124,38 @@ def test_config_file_gives_the_same_options(tmp_path):
     toml.write_text('[train]\ntarget = "species"\ncv = 3\nC = [1.0]\n')
     cfg = TrainConfig.from_toml(toml, data="x.csv")
     assert cfg.cv == 3 and cfg.C == [1.0] and cfg.target == "species"
+
+
+def test_multiclass_cost_matrix_sets_a_bayes_decision(tmp_path):
+    costs = tmp_path / "costs.csv"
+    costs.write_text(
+        "truth,Adelie,Chinstrap,Gentoo\nAdelie,0,1,1\nChinstrap,20,0,20\nGentoo,1,1,0\n"
+    )
+    result = train(
+        data=penguins_path(),
+        target="species",
+        out=tmp_path / "out",
+        register=False,
+        cost_matrix=costs,
+        **FAST,
+    )
+    assert result.model.decision.kind == "cost"
+    proba = np.array([[0.6, 0.4, 0.0]])
+    # a 40% Chinstrap is worth predicting when missing it costs 20x
+    assert result.model.decide(proba).tolist() == ["Chinstrap"]
+    assert result.scorer["name"] == "expected_cost"
+    assert "expected_cost" in json.loads(result.metrics_path.read_text())["test"]["metrics"]
+
+
+def test_cost_matrix_with_wrong_classes_is_refused(tmp_path):
+    costs = tmp_path / "costs.csv"
+    costs.write_text("truth,a,b\na,0,1\nb,1,0\n")
+    with pytest.raises(ConfigError, match="exactly the classes"):
+        train(
+            data=penguins_path(),
+            target="species",
+            out=tmp_path,
+            register=False,
+            cost_matrix=costs,
+            **FAST,
+        )

@@ -76,6 +76,15 @@ class Scorer:
             return float(fn(y_true == classes[1], proba[:, 1], **kwargs))
         return float(fn(y_true, proba, labels=classes, **kwargs))
 
+    def decide(
+        self, proba: NDArray[np.float64], classes: NDArray[Any], default: NDArray[Any]
+    ) -> NDArray[Any]:
+        """Labels to score: the least-expected-cost class when costs are known (the rule
+        the final model will use), else the estimator's own ``default`` prediction."""
+        if self.cost_matrix is None:
+            return default
+        return np.asarray(classes[np.argmin(proba @ self.cost_matrix, axis=1)])
+
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` beats value ``b``."""
         return a > b if self.greater_is_better else a < b

@@ -283,8 +283,14 @@ def train(
     }
     # Reference statistics for monitoring: fitted rows' inputs, held-out (test) scores.
     final.reference = compute_reference(
-        frame.iloc[fit_rows], schema, y=y[fit_rows], classes=final.classes_, proba=test_proba,
-        predicted=test_pred, score_rows="test", performance=final.info["test_metrics"],
+        frame.iloc[fit_rows],
+        schema,
+        y=y[fit_rows],
+        classes=final.classes_,
+        proba=test_proba,
+        predicted=test_pred,
+        score_rows="test",
+        performance=final.info["test_metrics"],
     ).to_state()
     artifact_path = final.save(out / "model", overwrite=True)
     registered: dict[str, Any] | None = None

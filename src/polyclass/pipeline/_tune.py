@@ -157,7 +157,7 @@ def cross_validate(
             estimator.fit(X_train, y_train)
             result.fit_seconds.append(time.perf_counter() - t0)
             proba = np.asarray(estimator.predict_proba(X_test))
-            y_pred = np.asarray(estimator.predict(X_test))
+            y_pred = scorer.decide(proba, classes, np.asarray(estimator.predict(X_test)))
             result.fold_scores.append(scorer.score(y_test, y_pred, proba, classes, positive_class))
             done += 1
             if progress is not None:
