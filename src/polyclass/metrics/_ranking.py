@@ -15,9 +15,10 @@ resample, what the public function gives on that resample.
 Without sample weights the counts are integers, so they are computed by a faster route
 (:func:`unweighted_counts`: sort positives and negatives separately, then merge the two
 sorted runs) that gives the very same ``tps``/``fps`` arrays; every public function then
-goes through the same stage 3. With weights, :func:`weighted_counts` sorts once with
-NumPy's default (vectorized, unstable) argsort: the order inside a run of tied scores
-does not change the counts at the end of the run (up to the rounding of float weights).
+goes through the same stage 3. With weights, :func:`weighted_counts` gives exactly
+``curve_counts`` on ``sort_scores`` with less memory. Both sort by
+:func:`stable_argsort`, a two-pass radix sort on NumPy's vectorized integer sort, which
+returns the permutation of a stable argsort several times faster.
 
 Memory: the public functions keep their peak below three times the size of their
 inputs. Stage 3 reduces the counts in column chunks of bounded size (no temporaries as
@@ -40,6 +41,7 @@ __all__ = [
     "binary_counts",
     "curve_counts",
     "sort_scores",
+    "stable_argsort",
     "unweighted_counts",
     "weighted_counts",
 ]
@@ -48,6 +50,12 @@ F64 = NDArray[np.float64]
 # Elements (rows x columns) of the counts reduced at once by stage 3: the temporaries of
 # a chunk stay in cache and their size does not grow with n.
 _CHUNK_ELEMENTS = 1 << 16
+# stable_argsort: below this many scores np.argsort is quicker than two radix passes.
+_RADIX_MIN = 1 << 12
+_SIGN = np.uint64(1 << 63)
+_LOW = np.uint64(0xFFFFFFFF)
+_HIGH = np.uint64(0xFFFFFFFF00000000)
+_SHIFT = np.uint64(32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +86,40 @@ class SortedScores:
     def thresholds(self) -> F64:
         """Distinct score values, decreasing."""
         return self.scores[self.threshold_idx]
+
+
+def stable_argsort(x: F64, descending: bool = False) -> NDArray[np.intp]:
+    """``np.argsort(x, kind="stable")`` (of ``-x`` when descending), several times faster.
+
+    A least-significant-digit radix sort with two 32-bit digits, each pass one call of
+    NumPy's vectorized integer sort: every float becomes a ``uint64`` key of the same
+    order (``x + 0.0`` first, so that ``-0.0`` and ``0.0`` tie); a pass sorts
+    ``digit << 32 | position``, so the position breaks ties and the pass is stable. The
+    result is the very permutation of the stable argsort (ties in input order).
+    """
+    n = x.shape[0]
+    if n < _RADIX_MIN or n >= 1 << 32:
+        return np.argsort(-x if descending else x, kind="stable")
+    bits = (x + 0.0).view(np.uint64)  # a new array, -0.0 made 0.0
+    # Order-preserving key: a negative float flips every bit, a positive one its sign.
+    flip = (bits.view(np.int64) >> 63).view(np.uint64)
+    flip |= _SIGN
+    bits ^= flip
+    del flip
+    if descending:
+        np.invert(bits, out=bits)
+    key = np.left_shift(bits, _SHIFT)  # low digit first
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort()
+    key &= _LOW
+    first = key.view(np.int64)  # order by the low digit
+    key = np.take(bits, first)
+    del bits
+    key &= _HIGH
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort()
+    key &= _LOW
+    return np.take(first, key.view(np.int64)).astype(np.intp, copy=False)
 
 
 def _threshold_idx(scores_desc: F64) -> NDArray[np.intp]:
@@ -122,8 +164,7 @@ def sort_scores(
             return SortedScores(
                 kept[sub.order], sub.scores, sub.pos_w, sub.neg_w, sub.threshold_idx
             )
-    # Stable descending order: reverse a stable ascending sort of the negated scores.
-    order = np.argsort(-y_score, kind="stable")
+    order = stable_argsort(y_score, descending=True)
     scores = y_score[order]
     is_pos = y_true_bool[order]
     w = np.ones(order.shape[0]) if sample_weight is None else sample_weight[order]
@@ -197,13 +238,12 @@ def unweighted_counts(y_true_bool: NDArray[np.bool_], y_score: F64) -> tuple[F64
 def weighted_counts(
     y_true_bool: NDArray[np.bool_], y_score: F64, sample_weight: F64
 ) -> tuple[F64, F64, F64]:
-    """``(tps, fps, thresholds)`` with sample weights, from one unstable argsort.
+    """``(tps, fps, thresholds)`` with sample weights: ``curve_counts`` on ``sort_scores``.
 
-    Samples of zero weight are dropped (they create no threshold). Each weight is
-    signed (+ for a positive, - for a negative) so that one gather carries both
-    classes; the sorted scores come from a plain sort rather than a second gather.
-    Ties may be visited in any order: the counts at the end of a run of equal scores
-    are the same sums, added in another order.
+    The same order (:func:`stable_argsort`) and the same sums in the same order, hence
+    the very same arrays, with less memory: each weight is signed (+ for a positive,
+    - for a negative) so that one gather carries both classes, and the cumulative sums
+    run in place.
     """
     keep = sample_weight != 0
     if not keep.all():
@@ -219,21 +259,21 @@ def weighted_counts(
     signed *= 2.0
     signed -= 1.0
     signed *= sample_weight
-    order = np.argsort(y_score)
+    order = stable_argsort(y_score, descending=True)
     signed = np.take(signed, order)
+    scores = np.take(y_score, order)
     del order
-    desc = np.sort(y_score)[::-1]
-    idx = _threshold_idx(desc)
-    thresholds = desc[idx]
-    del desc
-    part = np.maximum(signed, 0.0)[::-1]  # positives' weights, decreasing score
+    idx = _threshold_idx(scores)
+    thresholds = scores[idx]
+    del scores
+    part = np.maximum(signed, 0.0)  # the positives' weights
     np.cumsum(part, out=part)
     tps = part[idx]
+    del part
     np.negative(signed, out=signed)
-    np.maximum(signed, 0.0, out=signed)  # negatives' weights
-    part = signed[::-1]
-    np.cumsum(part, out=part)
-    return tps, part[idx], thresholds
+    np.maximum(signed, 0.0, out=signed)  # the negatives' weights
+    np.cumsum(signed, out=signed)
+    return tps, signed[idx], thresholds
 
 
 def binary_counts(
