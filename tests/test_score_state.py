@@ -13,6 +13,8 @@ from polyclass.metrics._ranking import (
     average_precision_from_counts,
     curve_counts,
     sort_scores,
+    stable_argsort,
+    weighted_counts,
 )
 
 
@@ -136,3 +138,38 @@ def test_batched_core_matches_public_functions_per_resample() -> None:
             pcm.average_precision_score(y, s, sample_weight=mult[i]), rel=1e-12)
         assert pauc[i] == pytest.approx(
             pcm.roc_auc_score(y, s, sample_weight=mult[i], max_fpr=0.25), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["distinct", "ties", "special", "signed_zeros"])
+def test_stable_argsort_is_the_stable_permutation(kind: str) -> None:
+    """The radix route (n >= 4096) returns np.argsort(kind="stable")'s permutation."""
+    rng = np.random.default_rng(5)
+    n = 9_000
+    if kind == "distinct":
+        x = rng.normal(size=n)
+    elif kind == "ties":
+        x = np.round(rng.normal(size=n), 1)
+    elif kind == "special":
+        x = rng.choice([-np.inf, np.inf, -1.0, 1.0, 5e-324, -5e-324, 1e308, 0.5], n)
+    else:
+        x = rng.choice([0.0, -0.0, 1.0, -1.0], n)
+    for desc in (False, True):
+        expected = np.argsort(-x if desc else x, kind="stable")
+        assert np.array_equal(stable_argsort(x, descending=desc), expected)
+    view = x[::3]  # strided input
+    assert np.array_equal(stable_argsort(view, descending=True), np.argsort(-view, kind="stable"))
+
+
+def test_weighted_counts_are_curve_counts_of_sorted_scores() -> None:
+    """The public weighted route and the bootstrap's stages give the very same counts."""
+    rng = np.random.default_rng(6)
+    n = 20_000
+    y = rng.integers(0, 2, n).astype(bool)
+    s = np.round(rng.normal(size=n), 2)
+    w = rng.random(n) * (rng.random(n) > 0.1)
+    tps, fps, thresholds = weighted_counts(y, s, w)
+    ss = sort_scores(y, s, w)
+    tps2, fps2 = curve_counts(ss.pos_w, ss.neg_w, ss.threshold_idx)
+    assert np.array_equal(tps, tps2)
+    assert np.array_equal(fps, fps2)
+    assert np.array_equal(thresholds, ss.thresholds)
