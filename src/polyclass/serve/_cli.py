@@ -59,7 +59,7 @@ def serve_command(
 
     from polyclass.artifact import ArtifactError
     from polyclass.registry import RegistryError
-    from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app
+    from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app, tune_process
     from polyclass.serve._manager import ModelManager
 
     config = ServeConfig(
@@ -81,6 +81,7 @@ def serve_command(
     options = {"host": host, "port": port, "access_log": False, "log_level": "warning",
                "timeout_graceful_shutdown": graceful_timeout, "server_header": False}
     if workers == 1:
+        tune_process()
         uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     manager.stop()
