@@ -25,6 +25,7 @@ from polyclass.linear._blas import one_blas_thread
 from polyclass.linear._lbfgs import lbfgs
 from polyclass.linear._loss import Array, LogisticLoss
 from polyclass.linear._newton import _MAX_DENSE_COEF, SolveResult, hessian_on_rows, newton_cg
+from polyclass.linear._newton_batch import newton_cg_batch
 from polyclass.linear._proximal import fista, proximal_newton
 from polyclass.linear._scores import (
     linear_scores,
@@ -539,16 +540,21 @@ def fit_binary_logistic_batch(
     X: Any,
     Y: NDArray[np.bool_],
     sample_weight: NDArray[np.floating] | None,
+    *,
+    copy_for_hessian: bool = True,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int32]]:
     """Fit m independent binary problems on the same X at once (one-vs-rest, one-vs-one).
 
     Same contract as :func:`fit_binary_logistic`, with ``Y`` of shape (n, m) (column k
     is problem k's positive rows) and ``sample_weight`` None, shared (n,) or per problem
-    (n, m); a zero weight leaves a row out of a problem. The result equals m separate
-    calls, but every pass over X serves all m problems (the Hessian is block diagonal),
-    so the cost is close to one multinomial fit rather than m binary ones. With an L1
-    part it falls back to m separate proximal fits. Memory: a few (n, m) float64
-    buffers besides X, which is not copied.
+    (n, m); a zero weight leaves a row out of a problem. When the solver is Newton-CG
+    (a smooth penalty and few coefficients, or any sparse X) every pass over X serves
+    all m problems while each keeps its own solver state (see ``_newton_batch``), so
+    each result is the one :func:`fit_binary_logistic` gives for that problem alone,
+    up to rounding, and independent of what else is in the batch. Otherwise (an L1
+    part, or L-BFGS) it runs m separate fits. ``copy_for_hessian`` lets Newton-CG keep a
+    float32 copy of a large dense X for its Hessian products (half of X's size).
+    Memory: a few (n, m) float64 buffers besides X, which is not copied.
 
     Returns
     -------
@@ -574,7 +580,7 @@ def fit_binary_logistic_batch(
             "fit_binary_logistic_batch needs a positive and a negative row of positive "
             f"weight in every problem; problems {bad} lack one."
         )
-    if estimator.l1_ratio > 0 and np.isfinite(estimator.C):
+    if _pick_solver(estimator, X, 2) != "newton-cg":
         fits = [
             fit_binary_logistic(
                 estimator, X, Y[:, k], None if sw is None else (sw if sw.ndim == 1 else sw[:, k])
@@ -586,8 +592,30 @@ def fit_binary_logistic_batch(
             np.array([f[1] for f in fits], dtype=np.float64),
             np.array([f[2] for f in fits], dtype=np.int32),
         )
-    result = _solve(estimator, X, Y, 2, sw, None)
-    W = result.w.reshape(m, p + int(estimator.fit_intercept))
-    coef = W[:, :p].copy()
-    intercept = W[:, p].copy() if estimator.fit_intercept else np.zeros(m)
-    return coef, intercept, np.full(m, result.n_iter, dtype=np.int32)
+    C = float(estimator.C)
+    sw_sum: Any = float(n) if sw is None else np.sum(sw, axis=0)
+    l2 = (1.0 - estimator.l1_ratio) / (C * sw_sum) if np.isfinite(C) else 0.0
+    loss = LogisticLoss(X, Y, sw, 2, bool(estimator.fit_intercept), l2)
+    seed = check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max)
+    with one_blas_thread():
+        result = newton_cg_batch(
+            loss,
+            float(estimator.tol),
+            int(estimator.max_iter),
+            np.random.default_rng(seed),
+            int(estimator.verbose),
+            half_precision_hessian=copy_for_hessian,
+        )
+    del loss
+    if not result.converged.all():
+        bad = np.flatnonzero(~result.converged)
+        warnings.warn(
+            f"LogisticRegression (solver='newton-cg') did not converge on {bad.size} of "
+            f"{m} binary problems (first: problem {bad[0]}, {result.messages[bad[0]]}). "
+            "Increase max_iter, loosen tol, or scale the features (e.g. StandardScaler).",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    coef = result.W[:, :p].copy()
+    intercept = result.W[:, p].copy() if estimator.fit_intercept else np.zeros(m)
+    return coef, intercept, result.n_iter.astype(np.int32)
