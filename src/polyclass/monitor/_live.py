@@ -23,12 +23,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from polyclass.metrics import ConfusionMatrixState, wilson_interval
+from polyclass.monitor._ids import match_ids
 from polyclass.monitor._logs import LogData
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$", re.I)
 _UNIT_US = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600,
             "d": 86400, "day": 86400, "w": 604800, "week": 604800}
-_DENSE_LIMIT = 200_000_000
 
 
 def parse_window(text: str) -> int:
@@ -70,84 +70,129 @@ class Joined:
     unknown_labels: list[str] = field(default_factory=list)
 
 
+def _chunks(values: Any) -> list[Any]:
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        return list(values.chunks)
+    return [values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())]
+
+
 def _codes(values: Any, labels: list[str]) -> tuple[NDArray[np.intp], list[str]]:
-    """Integer codes of string ``values`` over ``labels``, extended with unknown values."""
+    """Integer codes of string ``values`` over ``labels``, extended with unknown values.
+
+    ``values`` may hold plain or dictionary-encoded strings (as the log reader returns
+    them): a dictionary chunk is coded through its few distinct values. Unknown values
+    are appended to ``labels`` in sorted order; nulls get -1.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    idx = pc.index_in(values, value_set=pa.array(labels, type=pa.string()))
-    if idx.null_count:
-        extra = pc.unique(pc.filter(values, pc.is_null(idx))).drop_null().to_pylist()
-        labels = [*labels, *sorted(str(e) for e in extra)]
-        idx = pc.index_in(values, value_set=pa.array(labels, type=pa.string()))
-    arr = idx.to_numpy(zero_copy_only=False) if idx.null_count == 0 else (
-        idx.fill_null(-1).to_numpy(zero_copy_only=False))
-    return np.asarray(arr, dtype=np.intp), labels
+    chunks = _chunks(values)
+    distinct = [ch.dictionary if pa.types.is_dictionary(ch.type) else ch for ch in chunks]
+    known = pa.array(labels, type=pa.string())
+    extra: set[str] = set()
+    for d in distinct:
+        d = d.cast(pa.string()) if not pa.types.is_string(d.type) else d
+        unknown = pc.filter(d, pc.invert(pc.is_in(d, value_set=known)))
+        extra.update(str(e) for e in pc.unique(unknown).drop_null().to_pylist())
+    labels = [*labels, *sorted(extra)]
+    known = pa.array(labels, type=pa.string())
+    out = []
+    for ch, d in zip(chunks, distinct, strict=True):
+        d = d.cast(pa.string()) if not pa.types.is_string(d.type) else d
+        idx = np.asarray(pc.index_in(d, value_set=known).fill_null(-1)
+                         .to_numpy(zero_copy_only=False), dtype=np.intp)
+        if pa.types.is_dictionary(ch.type):
+            ind = ch.indices
+            pos = (ind if ind.null_count == 0 else ind.fill_null(0)).to_numpy()
+            codes = idx[pos] if idx.size else np.full(pos.size, -1, dtype=np.intp)
+            if ind.null_count:
+                codes[np.asarray(ind.is_null().to_numpy(zero_copy_only=False), bool)] = -1
+            out.append(codes)
+        else:
+            out.append(idx)
+    return (np.concatenate(out) if out else np.zeros(0, dtype=np.intp)), labels
+
+
+def class_codes(values: Any, classes: list[str]) -> NDArray[np.intp]:
+    """Position of each string value in ``classes``; -1 for other values and nulls."""
+    codes, _ = _codes(values, list(classes))
+    codes[codes >= len(classes)] = -1
+    return codes
 
 
 def join_feedback(data: LogData, classes: list[str]) -> Joined:
     """Match feedback rows to predicted rows (see the module docstring for the rules)."""
-    import pyarrow.compute as pc
-
     n_fb = int(data.fb_ts.size)
     empty = np.zeros(0, dtype=np.intp)
     if n_fb == 0 or data.n_rows == 0:
         return Joined(list(classes), empty, empty, empty, n_fb, n_fb)
-    # one hash pass over the feedback ids (codes + distinct ids), one over the predictions'
-    encoded = pc.dictionary_encode(data.fb_request_id).combine_chunks()
-    uniq = encoded.dictionary
-    fb_u = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    pr_u_arr = pc.index_in(data.request_id, value_set=uniq)
-    pr_u = np.asarray(pr_u_arr.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    width = int(max(int(data.row.max(initial=-1)), int(data.fb_row.max(initial=-1))) + 2)
-    fb_key = fb_u * width + (data.fb_row.astype(np.int64) + 1)
-    size = len(uniq) * width
-    order = np.arange(n_fb, dtype=np.int64)
-    if size <= _DENSE_LIMIT:
-        table = np.full(size, -1, dtype=np.int64)
-        hits = np.bincount(fb_key, minlength=size)
-        table[fb_key] = order
-        dup = hits[fb_key] > 1
-        if dup.any():  # several labels for one key: the latest ts (then the last) wins
-            sel = np.flatnonzero(dup)
-            o = sel[np.lexsort((sel, data.fb_ts[sel], fb_key[sel]))]
-            last = np.append(fb_key[o][1:] != fb_key[o][:-1], True)
-            table[fb_key[o][last]] = o[last]
-
-        def lookup(keys: NDArray[np.int64]) -> NDArray[np.int64]:
-            return table[keys]
-    else:
-        o = np.lexsort((order, data.fb_ts, fb_key))
-        last = np.append(fb_key[o][1:] != fb_key[o][:-1], True)
-        keys_sorted, pos_sorted = fb_key[o][last], o[last]
-
-        def lookup(keys: NDArray[np.int64]) -> NDArray[np.int64]:
-            i = np.minimum(np.searchsorted(keys_sorted, keys), keys_sorted.size - 1)
-            return np.where(keys_sorted[i] == keys, pos_sorted[i], -1)
-
+    # exact codes of the distinct feedback ids, for both sides (see _ids)
+    fb_u, pr_u = match_ids(data.request_id, data.fb_request_id)
+    n_codes = n_fb
+    order = None if fb_u.min(initial=0) >= 0 else np.flatnonzero(fb_u >= 0)  # null ids
+    fb_code = fb_u if order is None else fb_u[order]
+    fb_row = data.fb_row if order is None else data.fb_row[order]
+    # key space: request c owns slots base[c] (its row -1) .. base[c] + maxrow[c] + 1
+    itype = np.int32 if 2 * n_fb + 2 < 2**31 else np.int64
+    maxrow = np.full(n_codes, -1, dtype=np.int32)
+    np.maximum.at(maxrow, fb_code, fb_row.astype(np.int32, copy=False))
+    width: NDArray[Any] = maxrow.astype(itype)
+    width += 2
+    base: NDArray[Any] = np.cumsum(width, dtype=itype)
+    base -= width
+    size = int(base[-1] + width[-1]) if n_codes else 0
+    del width
+    fb_key = base[fb_code]
+    fb_key += fb_row
+    fb_key += 1
+    pos = np.arange(n_fb, dtype=itype) if order is None else order.astype(itype)
+    table = np.full(size, -1, dtype=itype)
+    table[fb_key] = pos
+    dup = table[fb_key] != pos  # a later row wrote the same key
+    if dup.any():  # several labels for one key: the latest ts (then the last) wins
+        mark = np.zeros(size, dtype=bool)
+        mark[fb_key[dup]] = True
+        every = np.flatnonzero(mark[fb_key])
+        sel, keys = pos[every].astype(np.int64), fb_key[every]
+        o = np.lexsort((sel, data.fb_ts[sel], keys))
+        last = np.append(keys[o][1:] != keys[o][:-1], True)
+        table[keys[o][last]] = sel[o][last]
+    del fb_key, pos, dup
     cand = np.flatnonzero(pr_u >= 0)
-    base = pr_u[cand] * width
-    specific = lookup(base + data.row[cand].astype(np.int64) + 1)
-    whole = lookup(base)
-    fb_pos = np.where(specific >= 0, specific, whole)
+    everyone = cand.size == pr_u.size
+    u = pr_u if everyone else pr_u[cand]
+    r = data.row if everyone else data.row[cand]
+    top = maxrow[u]
+    start = base[u]
+    key = start + np.minimum(r, top)
+    key += 1
+    fb_pos = table[key]
+    del key
+    fb_pos[r > top] = -1  # no label for that row itself
+    miss = np.flatnonzero(fb_pos < 0)
+    if miss.size:  # the request-level label (row -1), if any
+        fb_pos[miss] = table[start[miss]]
     got = fb_pos >= 0
     rows = cand[got]
     fb_pos = fb_pos[got]
-    seen = np.zeros(len(uniq), dtype=bool)  # feedback requests that were predicted
-    seen[pr_u[cand]] = True
+    seen = np.zeros(n_codes, dtype=bool)  # feedback requests that were predicted
+    seen[u] = True
     labels = list(classes)
     true_all, labels = _codes(data.fb_label, labels)
     pred_all, labels = _codes(data.prediction, labels)
     pred = pred_all[rows]
     true = true_all[fb_pos]
     ok = (true >= 0) & (pred >= 0)  # null labels or predictions cannot be scored
+    unmatched = n_fb - int(seen[fb_code].sum())
     return Joined(
         labels=labels,
         rows=rows[ok],
         true=true[ok],
         pred=pred[ok],
         n_feedback=n_fb,
-        n_feedback_unmatched=int((~seen[fb_u]).sum()),
+        n_feedback_unmatched=unmatched,
         unknown_labels=labels[len(classes):],
     )
 

@@ -16,6 +16,7 @@ Segments whose ``ts`` statistics fall wholly outside ``[since, until)`` are not 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from numpy.typing import NDArray
 LOG_VERSION = "1"
 _SEGMENT = re.compile(r"^part-(\d{8}T\d{12})-(\d+)-(\d+)\.parquet$")
 _PRED_COLUMNS = ("request_id", "row", "ts", "model_version", "prediction")
+#: Segments read side by side (Parquet decoding releases the GIL).
+_READERS = min(4, os.cpu_count() or 1)
 
 
 class LogError(ValueError):
@@ -53,10 +56,11 @@ class LogData:
     """Predicted rows and feedback read from a log, as NumPy arrays and Arrow columns.
 
     Predictions: ``request_id`` (Arrow strings), ``row`` (int32), ``ts`` (int64 µs since
-    the epoch, UTC), ``model_version`` (int64), ``prediction`` (Arrow strings),
-    ``proba`` ((n, n_classes) float64 in the order of ``classes``, or None when not
-    read) and ``inputs`` (feature name -> Arrow column). Feedback: ``fb_request_id``,
-    ``fb_row``, ``fb_label``, ``fb_ts``.
+    the epoch, UTC), ``model_version`` (int64), ``prediction`` (Arrow dictionary-encoded
+    strings), ``proba`` ((n, n_classes) float64 in the order of ``classes``, or None
+    when not read) and ``inputs`` (feature name -> Arrow column). Feedback:
+    ``fb_request_id`` (strings), ``fb_row``, ``fb_label`` (dictionary-encoded strings),
+    ``fb_ts``.
     """
 
     log_dir: Path
@@ -196,9 +200,13 @@ def _proba_matrix(col: Any, seg_classes: list[str], classes: tuple[str, ...]) ->
     return out
 
 
-def _read_segment(path: Path, columns: list[str], since: int | None,
-                  until: int | None) -> tuple[Any, list[str] | None] | None:
-    """(table, classes) of one segment, or None when it lies outside the time range."""
+def _read_segment(path: Path, columns: list[str], since: int | None, until: int | None,
+                  dictionary: Sequence[str] = ()) -> tuple[Any, list[str] | None] | None:
+    """(table, classes) of one segment, or None when it lies outside the time range.
+
+    Columns named in ``dictionary`` are read dictionary-encoded (Parquet stores them so:
+    no string is materialised for a column of a few distinct labels).
+    """
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
@@ -218,8 +226,127 @@ def _read_segment(path: Path, columns: list[str], since: int | None,
         raise ValueError(f"columns {missing} are missing")
     if _outside(pf, since, until):
         return None
-    table = pf.read(columns=[c for c in columns if c in names], use_threads=True)
+    wanted = [c for c in columns if c in names]
+    as_dict = [c for c in dictionary if c in names]
+    if as_dict:  # the dictionary option is given when the file is opened
+        pf = pq.ParquetFile(path, read_dictionary=as_dict, pre_buffer=True)
+    table = pf.read(columns=wanted, use_threads=True)
     return table, classes
+
+
+_DICT = "dictionary<values=string, indices=int32, ordered=0>"
+
+
+def _strings(col: Any, name: str) -> Any:
+    """A string column as pyarrow strings (large strings cast), or a ValueError."""
+    import pyarrow as pa
+
+    if pa.types.is_string(col.type):
+        return col
+    if pa.types.is_large_string(col.type) or (pa.types.is_dictionary(col.type)
+                                              and pa.types.is_string(col.type.value_type)):
+        return col.cast(pa.string())
+    raise ValueError(f"column {name!r} has type {col.type}, expected string")
+
+
+def _labels(col: Any, name: str) -> Any:
+    """A label column as dictionary-encoded strings (int32 indices), or a ValueError."""
+    import pyarrow as pa
+
+    if str(col.type) == _DICT:
+        return col
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    return _strings(col, name).dictionary_encode()
+
+
+@dataclass
+class _PredSegment:
+    request_id: Any
+    prediction: Any
+    row: NDArray[np.int32]
+    ts: NDArray[np.int64]
+    version: NDArray[np.int64]
+    proba: NDArray[np.float64] | None
+    inputs: dict[str, Any]
+    other_versions: dict[int, int]
+
+
+def _prediction_segment(path: Path, columns: list[str], features: Sequence[str],
+                        lo: int | None, hi: int | None, model_version: int | None,
+                        with_proba: bool, cls: tuple[str, ...]) -> _PredSegment | None:
+    import pyarrow as pa
+
+    got = _read_segment(path, columns, lo, hi, dictionary=("prediction",))
+    if got is None:
+        return None
+    table, seg_classes = got
+    ts = _micros(table.column("ts"))
+    keep = np.ones(ts.size, dtype=bool)
+    if lo is not None:
+        keep &= ts >= lo
+    if hi is not None:
+        keep &= ts < hi
+    version = np.asarray(table.column("model_version").to_numpy(), dtype=np.int64)
+    other_versions: dict[int, int] = {}
+    if model_version is not None:
+        other = keep & (version != model_version)
+        for v, c in zip(*np.unique(version[other], return_counts=True), strict=True):
+            other_versions[int(v)] = int(c)
+        keep &= version == model_version
+    proba = None
+    if with_proba:
+        if seg_classes is None:
+            raise ValueError("file metadata key 'classes' is missing")
+        proba = _proba_matrix(table.column("proba"), seg_classes, cls)
+    if not keep.all():
+        table = table.filter(pa.array(keep))
+        ts, version = ts[keep], version[keep]
+        proba = None if proba is None else proba[keep]
+    inputs = {}
+    for f in features:
+        name = f"in.{f}"
+        inputs[f] = (table.column(name) if name in table.column_names
+                     # an input the server did not log: every value missing
+                     else pa.chunked_array([pa.nulls(len(ts))]))
+    return _PredSegment(
+        request_id=_strings(table.column("request_id"), "request_id"),
+        prediction=_labels(table.column("prediction"), "prediction"),
+        row=np.asarray(table.column("row").to_numpy(), dtype=np.int32),
+        ts=ts, version=version, proba=proba, inputs=inputs, other_versions=other_versions,
+    )
+
+
+def _feedback_segment(path: Path, lo: int | None) -> tuple[Any, ...] | None:
+    got = _read_segment(path, ["request_id", "row", "label", "ts"], lo, None,
+                        dictionary=("label",))
+    if got is None:
+        return None
+    table, _ = got
+    return (_strings(table.column("request_id"), "request_id"),
+            np.asarray(table.column("row").to_numpy(), dtype=np.int32),
+            _labels(table.column("label"), "label"),
+            _micros(table.column("ts")))
+
+
+def _each(fn: Any, items: Sequence[Any], *args: Any) -> list[tuple[Any, Any]]:
+    """``[(fn(item, *args), None) or (None, exception)]`` in order, on a few threads.
+
+    Parquet decoding and NumPy release the GIL, so segments are read side by side.
+    """
+    def one(item: Any) -> tuple[Any, Any]:
+        try:
+            return fn(item, *args), None
+        except Exception as exc:  # corrupt / truncated / foreign: report and go on
+            return None, exc
+
+    workers = min(len(items), _READERS)
+    if workers <= 1:
+        return [one(i) for i in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, items))
 
 
 def read_log(
@@ -283,66 +410,41 @@ def read_log(
     segments = list_segments(pred_dir)
     problems.extend(sequence_gaps(segments, "predictions"))
     n_read = 0
-    for path in segments:
-        try:
-            got = _read_segment(path, columns, lo, hi)
-            if got is None:
-                continue
-            table, seg_classes = got
-            ts = _micros(table.column("ts"))
-            keep = np.ones(ts.size, dtype=bool)
-            if lo is not None:
-                keep &= ts >= lo
-            if hi is not None:
-                keep &= ts < hi
-            version = np.asarray(table.column("model_version").to_numpy(), dtype=np.int64)
-            if model_version is not None:
-                other = keep & (version != model_version)
-                for v, c in zip(*np.unique(version[other], return_counts=True), strict=True):
-                    other_versions[int(v)] = other_versions.get(int(v), 0) + int(c)
-                keep &= version == model_version
-            proba = None
-            if with_proba:
-                if seg_classes is None:
-                    raise ValueError("file metadata key 'classes' is missing")
-                proba = _proba_matrix(table.column("proba"), seg_classes, cls)
-            if not keep.all():
-                mask = pa.array(keep)
-                table = table.filter(mask)
-                ts, version = ts[keep], version[keep]
-                proba = None if proba is None else proba[keep]
-            row = np.asarray(table.column("row").to_numpy(), dtype=np.int32)
-            for name in parts:
-                if name in table.column_names:
-                    parts[name].append(table.column(name))
-                else:  # an input the server did not log: every value missing
-                    parts[name].append(pa.chunked_array([pa.nulls(len(ts))]))
-            arrays["row"].append(row)
-            arrays["ts"].append(ts)
-            arrays["model_version"].append(version)
-            if proba is not None:
-                arrays["proba"].append(proba)
-            n_read += 1
-        except Exception as exc:  # corrupt / truncated / foreign: report and go on
+    for path, (seg, exc) in zip(segments, _each(
+            _prediction_segment, segments, columns, features, lo, hi, model_version,
+            with_proba, cls), strict=True):
+        if exc is not None:
             problems.append(SegmentProblem(str(path), "predictions", _reason(exc)))
+            continue
+        if seg is None:
+            continue
+        for v, c in seg.other_versions.items():
+            other_versions[v] = other_versions.get(v, 0) + c
+        parts["request_id"].append(seg.request_id)
+        parts["prediction"].append(seg.prediction)
+        for f in features:
+            parts[f"in.{f}"].append(seg.inputs[f])
+        arrays["row"].append(seg.row)
+        arrays["ts"].append(seg.ts)
+        arrays["model_version"].append(seg.version)
+        if seg.proba is not None:
+            arrays["proba"].append(seg.proba)
+        n_read += 1
 
     fb: dict[str, list[Any]] = {"request_id": [], "label": [], "row": [], "ts": []}
     fb_segments = list_segments(fb_dir)
     problems.extend(sequence_gaps(fb_segments, "feedback"))
     n_fb = 0
-    for path in fb_segments:
-        try:
-            got = _read_segment(path, ["request_id", "row", "label", "ts"], lo, None)
-            if got is None:
-                continue
-            table, _ = got
-            fb["ts"].append(_micros(table.column("ts")))
-            fb["row"].append(np.asarray(table.column("row").to_numpy(), dtype=np.int32))
-            fb["request_id"].append(table.column("request_id"))
-            fb["label"].append(table.column("label"))
-            n_fb += 1
-        except Exception as exc:
+    for path, (got, exc) in zip(fb_segments, _each(_feedback_segment, fb_segments, lo),
+                                strict=True):
+        if exc is not None:
             problems.append(SegmentProblem(str(path), "feedback", _reason(exc)))
+            continue
+        if got is None:
+            continue
+        for key, value in zip(("request_id", "row", "label", "ts"), got, strict=True):
+            fb[key].append(value)
+        n_fb += 1
 
     def chunked(chunks: list[Any], typ: Any) -> Any:
         pieces = [c for ch in chunks for c in ch.chunks]
@@ -371,13 +473,13 @@ def read_log(
         row=cat(arrays["row"], np.int32),
         ts=cat(arrays["ts"], np.int64),
         model_version=cat(arrays["model_version"], np.int64),
-        prediction=chunked(parts["prediction"], pa.string()),
+        prediction=chunked(parts["prediction"], pa.dictionary(pa.int32(), pa.string())),
         proba=(np.concatenate(arrays["proba"]) if arrays["proba"]
                else np.zeros((0, len(cls)))) if with_proba else None,
         inputs=inputs,
         fb_request_id=chunked(fb["request_id"], pa.string()),
         fb_row=cat(fb["row"], np.int32),
-        fb_label=chunked(fb["label"], pa.string()),
+        fb_label=chunked(fb["label"], pa.dictionary(pa.int32(), pa.string())),
         fb_ts=cat(fb["ts"], np.int64),
         problems=problems,
         n_segments=n_read,

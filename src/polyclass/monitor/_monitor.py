@@ -30,7 +30,7 @@ from polyclass.monitor._drift import (
     summarize_drift,
 )
 from polyclass.monitor._estimate import estimate_performance
-from polyclass.monitor._live import live_performance, parse_window
+from polyclass.monitor._live import class_codes, live_performance, parse_window
 from polyclass.monitor._logs import LogData, read_log, to_micros
 from polyclass.monitor._reference import Reference
 from polyclass.monitor._timefmt import iso
@@ -254,12 +254,7 @@ def monitor(
     lap("drift")
 
     # --- prediction drift and the estimate ------------------------------------------
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    pred_codes = np.asarray(
-        pc.index_in(data.prediction, value_set=pa.array(classes, pa.string()))
-        .fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.intp)
+    pred_codes = class_codes(data.prediction, classes)
     prediction = (_prediction_drift(ref, data, cfg, pred_codes) if ref is not None
                   else {"class_mix": None, "scores": [], "drifted": False})
     estimate = None

@@ -56,6 +56,25 @@ def psi(ref_counts: Counts, cur_counts: Counts, *, eps: float = PSI_EPS) -> floa
     return float(np.sum((c - r) * np.log(c / r)))
 
 
+def ks_statistic(ref_counts: Counts, cur_counts: Counts) -> float:
+    """The KS statistic ``D = max |F_ref - F_cur|`` over the bin edges alone (NaN if empty).
+
+    The same ``D`` as :func:`ks_from_counts`, without its p-value (which SciPy computes
+    exactly, at about 0.1 s for a million current values).
+
+    Examples
+    --------
+    >>> ks_statistic([10, 10, 10, 10], [0, 10, 10, 20])
+    0.25
+    """
+    r = np.asarray(ref_counts, dtype=np.float64)
+    c = np.asarray(cur_counts, dtype=np.float64)
+    m, n = r.sum(), c.sum()
+    if m == 0 or n == 0:
+        return float("nan")
+    return float(np.max(np.abs(np.cumsum(r) / m - np.cumsum(c) / n)))
+
+
 def ks_from_counts(ref_counts: Counts, cur_counts: Counts) -> tuple[float, float]:
     """Two-sample KS statistic over bin edges and its asymptotic two-sided p-value.
 
@@ -72,7 +91,7 @@ def ks_from_counts(ref_counts: Counts, cur_counts: Counts) -> tuple[float, float
     m, n = r.sum(), c.sum()
     if m == 0 or n == 0:
         return float("nan"), float("nan")
-    d = float(np.max(np.abs(np.cumsum(r) / m - np.cumsum(c) / n)))
+    d = ks_statistic(r, c)
     big, small = max(m, n), min(m, n)
     en = big * small / (big + small)
     p = float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
