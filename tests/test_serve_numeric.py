@@ -1,0 +1,125 @@
+"""An all-numeric model: the one-pass number paths (np.fromiter) agree with the exact ones."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from polyclass import LogisticRegression
+from polyclass.data import infer_schema
+from polyclass.model import Model
+from polyclass.preprocess import Preprocessor
+from polyclass.serve import ServeConfig, create_app, load_served
+from polyclass.serve._jsonbody import JsonBody, float_rows
+from polyclass.serve._tables import from_records, from_rows
+
+COLUMNS = ["a", "b", "c"]
+INFER = "/v2/models/num/infer"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3)) * [1, 10, 100]
+    y = np.where(X[:, 0] + X[:, 1] / 10 > 0, "up", "down")
+    y[X[:, 2] > 120] = "far"
+    df = pd.DataFrame(X, columns=COLUMNS).assign(target=y)
+    schema = infer_schema(df, "target")
+    pre = Preprocessor(schema).fit(df)
+    est = LogisticRegression(max_iter=300).fit(pre.transform(df), y)
+    out = tmp_path_factory.mktemp("numeric") / "num"
+    return Model(schema=schema, preprocessor=pre, estimator=est).save(out)
+
+
+@pytest.fixture(scope="module")
+def client(model_dir: Path) -> Iterator[TestClient]:
+    config = ServeConfig(str(model_dir), prediction_log=False, access_log=False,
+                         poll_interval=0)
+    with TestClient(create_app(config)) as c:
+        yield c
+
+
+ROWS = [[0.5, -3.0, 20.0], [None, 4.0, 150.0], [-1.0, 0.0, None], [2, 7, -50]]
+
+
+def _post(client: TestClient, path: str, body: Any) -> Any:
+    return client.post(path, content=json.dumps(body),
+                       headers={"content-type": "application/json"})
+
+
+def test_every_format_gives_the_exact_paths_answer(client: TestClient, model_dir: Path) -> None:
+    served = load_served(model_dir)
+    plan = served.plan
+    slow = from_rows(ROWS, None, plan, ["body"])  # np.array + per-column fallback
+    fast = from_rows(ROWS, None, plan, ["body"], no_strings=True)
+    assert fast.matrix is not None
+    np.testing.assert_array_equal(plan.encode(slow).X, plan.encode(fast).X)
+    records = [dict(zip(COLUMNS, r, strict=True)) for r in ROWS]
+    np.testing.assert_array_equal(
+        plan.encode(from_records(records, plan, ["body"], no_strings=True)).X,
+        plan.encode(slow).X)
+    expected = [served.classes[i] for i in served.predict(slow).index]
+    bodies = [
+        {"dataframe_split": {"columns": COLUMNS, "data": ROWS}},
+        {"dataframe_split": {"columns": ["c", "a", "b"], "data": [[r[2], r[0], r[1]]
+                                                                  for r in ROWS]}},
+        {"inputs": ROWS},
+        {"instances": records},
+        {"dataframe_records": records},
+        {"dataframe_records": [{k: v for k, v in r.items() if v is not None}
+                               for r in records]},
+    ]
+    for body in bodies:
+        r = _post(client, "/invocations", body)
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == expected, body
+    tensor = {"name": "x", "shape": [4, 3], "datatype": "FP64"}
+    columns = [{"name": c, "shape": [4], "datatype": "FP32", "data": [r[j] for r in ROWS]}
+               for j, c in enumerate(COLUMNS)]
+    flat = [v for r in ROWS for v in r]
+    for inputs in ([{**tensor, "data": ROWS}], [{**tensor, "data": flat}], columns,
+                   [{**tensor, "data": ROWS, "datatype": "FP32"}]):
+        r = _post(client, INFER, {"inputs": inputs, "id": 'say "hi"'})  # a quote elsewhere
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"][0]["data"] == expected
+
+
+@pytest.mark.parametrize("body, loc", [
+    ({"dataframe_split": {"columns": COLUMNS, "data": [[1.0, 2.0, 3.0], [1.0, "2.5", 3.0]]}},
+     ["body", "dataframe_split", "data", 1, 1]),
+    ({"inputs": [[1.0, 2.0, 3.0], [1.0, 2.0, "3"]]}, ["body", "inputs", 1, 2]),
+    ({"dataframe_records": [{"a": 1.0, "b": 2.0, "c": 3.0}, {"a": "1", "b": 2.0, "c": 3.0}]},
+     ["body", "dataframe_records", 1, "a"]),
+])
+def test_a_number_sent_as_text_is_refused_with_its_place(client: TestClient, body: Any,
+                                                         loc: list[Any]) -> None:
+    r = _post(client, "/invocations", body)
+    assert r.status_code == 422, r.text
+    assert r.json()["loc"] == loc
+    assert "expects numbers" in r.json()["error"]
+
+
+def test_body_hints() -> None:
+    raw = b'{"inputs": [[1.0, 2.0], [3.0, "4"]], "id": "x"}'
+    document = json.loads(raw)
+    body = JsonBody(raw, document)
+    assert body.has_strings_in(document["inputs"])
+    raw = b'{"inputs": [[1.0, 2.0], [3.0, 4.0]], "id": "x"}'
+    document = json.loads(raw)
+    assert not JsonBody(raw, document).has_strings_in(document["inputs"])
+    assert not JsonBody(raw, document).has_booleans
+    assert JsonBody(b'{"a": [true]}', {"a": [True]}).has_booleans
+    quoted = b'{"id": "a\\"b", "inputs": [[1.0]]}'
+    assert JsonBody(quoted, json.loads(quoted)).has_strings_in([[1.0]])  # cannot tell: exact path
+    rows = float_rows([[1.0, None], [2, 3.5]], 2)
+    assert rows is not None and np.isnan(rows[0, 1]) and rows[1].tolist() == [2.0, 3.5]
+    assert float_rows([[1.0, 2.0], [3.0]], 2) is None
+    assert float_rows([[1.0, 2.0], [3.0, [4.0]]], 2) is None
+    assert float_rows([[1.0, 2.0], {"a": 1}], 2) is None
