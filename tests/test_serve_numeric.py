@@ -1,4 +1,5 @@
-"""An all-numeric model: the one-pass number paths (np.fromiter) agree with the exact ones."""
+"""An all-numeric model: the one-pass number paths (np.fromiter) agree with the exact ones,
+and OIP numeric tensors refuse what their datatype cannot hold, naming the place."""
 
 from __future__ import annotations
 
@@ -104,6 +105,48 @@ def test_a_number_sent_as_text_is_refused_with_its_place(client: TestClient, bod
     assert r.status_code == 422, r.text
     assert r.json()["loc"] == loc
     assert "expects numbers" in r.json()["error"]
+
+
+@pytest.mark.parametrize("datatype, data, place, words", [
+    ("FP64", [[1.0, 2.0, 3.0], [1.0, True, 3.0]], [1, 1], "True (bool)"),
+    ("FP64", [1.0, 2.0, 3.0, 1.0, 2.0, False], [5], "False (bool)"),
+    ("FP64", [[1.0, 2.0, 3.0], [1.0, "2.0", 3.0]], [1, 1], "(str)"),
+    ("FP32", [[1.0, 2.0, 3.0], [1.0, 2.0, 1e300]], [1, 2], "beyond the largest FP32"),
+    ("FP16", [[1.0, 2.0, 3.0], [70000.0, 2.0, 3.0]], [1, 0], "beyond the largest FP16"),
+    ("INT64", [[1, 2, 3], [2**63, 2, 3]], [1, 0], "outside the INT64 range"),
+    ("INT64", [[1, 2, 3], [2**70, 2, 3]], [1, 0], "outside the INT64 range"),
+    ("INT64", [[1, 2, 3], [1, True, 3]], [1, 1], "True (bool)"),
+    ("INT64", [[1, 2, 3], [1, 2.5, 3]], [1, 1], "2.5 (float)"),
+    ("INT32", [[1, 2, 3], [1, 2, 2**40]], [1, 2], "outside the INT32 range"),
+    ("UINT8", [[1, 2, 3], [-1, 2, 3]], [1, 0], "outside the UINT8 range"),
+    ("UINT64", [[1, 2, 3], [1, 2, "3"]], [1, 2], "(str)"),
+])
+def test_oip_tensor_refuses_values_its_datatype_cannot_hold(
+        client: TestClient, datatype: str, data: list[Any], place: list[int],
+        words: str) -> None:
+    tensor = {"name": "x", "shape": [2, 3], "datatype": datatype, "data": data}
+    r = _post(client, INFER, {"inputs": [tensor]})
+    assert r.status_code == 422, r.text
+    assert r.json()["loc"] == ["body", "inputs", 0, "data", *place]
+    assert words in r.json()["error"] and datatype in r.json()["error"]
+    if place[1:] == [1]:  # the bad value is in column b: the per-column path refuses it too
+        column = {"name": "b", "shape": [2], "datatype": datatype,
+                  "data": [d[1] for d in data]}
+        others = [{"name": c, "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]}
+                  for c in ("a", "c")]
+        r = _post(client, INFER, {"inputs": [others[0], column, others[1]]})
+        assert r.status_code == 422, r.text
+        assert r.json()["loc"] == ["body", "inputs", 1, "data", place[0]]
+
+
+def test_oip_tensor_accepts_what_its_datatype_holds(client: TestClient) -> None:
+    for datatype, data in [("FP64", [[2**70, 2, 3], [None, 1e300, -1.5]]),
+                           ("INT64", [[2**63 - 1, 2, 3], [-(2**63), None, 0]]),
+                           ("UINT64", [[2**64 - 1, 2, 3], [0, 1, 2]]),
+                           ("FP16", [[65504.0, 2, 3], [0.5, 1, 2]])]:
+        tensor = {"name": "x", "shape": [2, 3], "datatype": datatype, "data": data}
+        r = _post(client, INFER, {"inputs": [tensor]})
+        assert r.status_code == 200, (datatype, r.text)
 
 
 def test_body_hints() -> None:

@@ -136,12 +136,12 @@ class Endpoints:
             raise RequestError(415, "The binary tensor data extension is not supported; send "
                                "JSON tensors (tritonclient: binary_data=False on inputs and "
                                "outputs).", ["header", "inference-header-content-length"])
-        document = parse_json(await self._body(request))
-        table, outputs, request_id = parse_infer(document, model.plan)
+        body = await self._body(request)
+        table, outputs, request_id = parse_infer(parse_json(body), model.plan, body)
         prediction = self._predict(request, model, table)
-        body = infer_response(model, prediction, outputs, request_id)
+        answer = infer_response(model, prediction, outputs, request_id)
         await self._log_room()
-        return Response(body, media_type=_JSON)
+        return Response(answer, media_type=_JSON)
 
     # ------------------------------------------------------------ MLflow routes
     async def invocations(self, request: Request) -> Response:

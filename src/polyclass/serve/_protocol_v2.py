@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 
 from polyclass import __version__
 from polyclass.serve._errors import bad_request, unprocessable
+from polyclass.serve._jsonbody import JsonBody, float_rows, float_values
 from polyclass.serve._plan import InputPlan, Table
 from polyclass.serve._served import Prediction, ServedModel
 from polyclass.serve._tables import check_names
@@ -76,14 +78,19 @@ def model_metadata(model: ServedModel) -> dict[str, Any]:
     return meta
 
 
-def _flatten(data: Any, loc: list[str | int]) -> list[Any]:
-    if not isinstance(data, list):
-        raise unprocessable(f"'data' must be a list; got {type(data).__name__}.", *loc)
+Loc = list[str | int]
+#: The values each integer datatype holds; the largest magnitude each float one holds.
+_INT_RANGE = {t: (int(np.iinfo(t.lower()).min), int(np.iinfo(t.lower()).max)) for t in _INT}
+_FLOAT_MAX = {t: float(np.finfo(t.replace("FP", "float").lower()).max) for t in _FLOAT}
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    """Nested row-major lists (any depth) as one flat list."""
     if not data or not isinstance(data[0], list):
         return data
     out: list[Any] = []
     stack = [data]
-    while stack:  # nested row-major lists, any depth
+    while stack:
         item = stack.pop()
         if isinstance(item, list):
             stack.extend(reversed(item))
@@ -92,8 +99,20 @@ def _flatten(data: Any, loc: list[str | int]) -> list[Any]:
     return out
 
 
+def _place(data: list[Any], j: int) -> list[int]:
+    """Where flat element ``j`` sits in ``data``: [row, column] for nested rows, else [j]."""
+    dims = []
+    item: Any = data
+    while isinstance(item, list) and item:
+        dims.append(len(item))
+        item = item[0]
+    if len(dims) > 1 and math.prod(dims) == len(_flatten(data)):
+        return [int(i) for i in np.unravel_index(j, dims)]
+    return [j]
+
+
 def _tensor(i: int, tensor: Any) -> tuple[str, list[int], str, list[Any]]:
-    loc: list[str | int] = ["body", "inputs", i]
+    loc: Loc = ["body", "inputs", i]
     if not isinstance(tensor, dict):
         raise unprocessable(f"Input {i} must be an object with name, shape, datatype and "
                             f"data; got {type(tensor).__name__}.", *loc)
@@ -101,7 +120,8 @@ def _tensor(i: int, tensor: Any) -> tuple[str, list[int], str, list[Any]]:
         if key not in tensor:
             raise unprocessable(f"Input {i} lacks {key!r}; a tensor has name, shape, "
                                 "datatype and data.", *loc)
-    name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+    name, shape, datatype, data = (tensor["name"], tensor["shape"], tensor["datatype"],
+                                   tensor["data"])
     if not isinstance(name, str):
         raise unprocessable("The input name must be a string.", *loc, "name")
     if not isinstance(shape, list) or not all(
@@ -111,48 +131,101 @@ def _tensor(i: int, tensor: Any) -> tuple[str, list[int], str, list[Any]]:
     if not isinstance(datatype, str) or datatype not in _DATATYPES:
         raise unprocessable(f"Input {name!r} has datatype {datatype!r}; expected one of "
                             f"{sorted(_DATATYPES)}.", *loc, "datatype")
-    data = _flatten(tensor["data"], [*loc, "data"])
-    if len(data) != math.prod(shape):
-        raise unprocessable(f"Input {name!r} has shape {shape} ({math.prod(shape)} values) "
-                            f"but its data holds {len(data)} values.", *loc, "data")
+    if not isinstance(data, list):
+        raise unprocessable(f"'data' must be a list; got {type(data).__name__}.", *loc,
+                            "data")
     return name, shape, datatype, data
 
 
-def _check_values(name: str, datatype: str, data: list[Any], loc: list[str | int]) -> None:
-    """Refuse values that are not of the tensor's datatype (null = missing is allowed)."""
-    if datatype == "BYTES":
-        ok: Any = str
-    elif datatype == "BOOL":
-        ok = bool
-    elif datatype in _INT:
-        ok = int
-    else:
-        ok = (int, float)
-    for j, v in enumerate(data):
+def _count_error(name: str, shape: list[int], got: int, loc: Loc) -> Exception:
+    return unprocessable(f"Input {name!r} has shape {shape} ({math.prod(shape)} values) "
+                         f"but its data holds {got} values.", *loc)
+
+
+def _value_error(name: str, datatype: str, data: list[Any], j: int, v: Any,
+                 loc: Loc, why: str = "") -> Exception:
+    place = _place(data, j)
+    where = f"element {place[0] if len(place) == 1 else place}"
+    return unprocessable(f"Input {name!r} is {datatype} but {where} is {v!r} "
+                         f"({type(v).__name__}){why}. Send {datatype} values, or null for "
+                         "a missing value.", *loc, *place)
+
+
+def _exact_numbers(name: str, datatype: str, data: list[Any], flat: list[Any],
+                   loc: Loc) -> NDArray[np.float64]:
+    """Value by value: JSON numbers that fit ``datatype`` (null = missing), or a 422."""
+    integer = datatype in _INT
+    low, high = _INT_RANGE.get(datatype, (0, 0))
+    limit = _FLOAT_MAX.get(datatype, math.inf)
+    for j, v in enumerate(flat):
+        kind = type(v)
         if v is None:
             continue
-        if not isinstance(v, ok) or (datatype != "BOOL" and isinstance(v, bool)):
-            raise unprocessable(f"Input {name!r} is {datatype} but element {j} is {v!r} "
-                                f"({type(v).__name__}).", *loc, j)
+        if kind is not int and kind is not float:  # bool, str, list, object
+            raise _value_error(name, datatype, data, j, v, loc)
+        if integer:
+            if kind is float and not v.is_integer():
+                raise _value_error(name, datatype, data, j, v, loc)
+            if not low <= v <= high:
+                raise _value_error(name, datatype, data, j, v, loc,
+                                   f", outside the {datatype} range [{low}, {high}]")
+        elif abs(v) > limit:
+            raise _value_error(name, datatype, data, j, v, loc,
+                               f", beyond the largest {datatype} ({limit:g})")
+    return np.array([math.nan if v is None else v for v in flat], dtype=np.float64)
 
 
-def _column(name: str, datatype: str, data: list[Any], loc: list[str | int]) -> Any:
-    """A column's values, checked against its datatype (a NumPy array when numeric)."""
-    if datatype in _FLOAT or datatype in _INT:
+def _numbers(name: str, datatype: str, data: list[Any], count: int, shape: list[int],
+             loc: Loc, plain: bool) -> NDArray[np.float64]:
+    """The tensor's ``count`` values as float64 (NaN = missing), checked against ``datatype``.
+
+    ``plain``: the body surely holds no string and no boolean among the numbers
+    (``JsonBody``), so float tensors are converted in one ``np.fromiter``.
+    """
+    if plain and datatype in _FLOAT:
+        if data and type(data[0]) is list:
+            rows = float_rows(data, len(data[0]))
+            arr = None if rows is None else rows.reshape(-1)
+        else:
+            arr = float_values(data, len(data))
+        if arr is not None and len(arr) == count:
+            limit = _FLOAT_MAX[datatype]
+            if datatype == "FP64" or not (np.abs(arr) > limit).any():
+                return arr
+    flat = _flatten(data)
+    if len(flat) != count:
+        raise _count_error(name, shape, len(flat), loc)
+    if plain and datatype in _INT:
         try:
-            arr = np.array(data) if data else np.empty(0, dtype=np.float64)
+            ints = np.array(flat)
         except (ValueError, TypeError, OverflowError):
-            arr = np.empty(0, dtype=object)
-        if arr.ndim == 1 and len(arr) == len(data) and (
-                arr.dtype.kind in "iu" or (arr.dtype.kind == "f" and datatype in _FLOAT)):
-            return arr
-    _check_values(name, datatype, data, loc)
-    return data
+            ints = np.empty(0, dtype=object)
+        if ints.ndim == 1 and len(ints) == count and ints.dtype.kind in "iu":
+            low, high = _INT_RANGE[datatype]
+            if not count or (low <= ints.min() and ints.max() <= high):
+                return ints.astype(np.float64)
+    return _exact_numbers(name, datatype, data, flat, loc)
 
 
-def _matrix_input(plan: InputPlan, shape: list[int], datatype: str,
-                  data: list[Any]) -> Table:
-    loc: list[str | int] = ["body", "inputs", 0, "data"]
+def _column(name: str, datatype: str, data: list[Any], shape: list[int], loc: Loc,
+            plain: bool) -> Any:
+    """A column's values, checked against its datatype (a NumPy array when numeric)."""
+    count = math.prod(shape)
+    if datatype in _FLOAT or datatype in _INT:
+        return _numbers(name, datatype, data, count, shape, loc, plain)
+    flat = _flatten(data)
+    if len(flat) != count:
+        raise _count_error(name, shape, len(flat), loc)
+    ok: Any = str if datatype == "BYTES" else bool
+    for j, v in enumerate(flat):
+        if v is not None and not isinstance(v, ok):
+            raise _value_error(name, datatype, data, j, v, loc)
+    return flat
+
+
+def _matrix_input(plan: InputPlan, name: str, shape: list[int], datatype: str,
+                  data: list[Any], plain: bool) -> Table:
+    loc: Loc = ["body", "inputs", 0, "data"]
     p = len(plan.feature_names)
     if datatype not in _FLOAT | _INT:
         raise unprocessable(f"A single input tensor must be numeric (FP64, FP32, INT64...); "
@@ -165,19 +238,18 @@ def _matrix_input(plan: InputPlan, shape: list[int], datatype: str,
     if len(shape) != 2 or shape[1] != p:
         raise unprocessable(f"The input tensor has shape {shape}; expected [n_rows, {p}] "
                             f"(columns {plan.feature_names}).", "body", "inputs", 0, "shape")
-    arr = np.array(data) if data else np.empty(0, dtype=np.float64)
-    if arr.dtype.kind not in "fiu" or arr.ndim != 1:
-        _check_values("input", datatype, data, loc)
-        arr = np.array([np.nan if v is None else v for v in data], dtype=np.float64)
-    elif datatype in _INT and arr.dtype.kind == "f":
-        _check_values("input", datatype, data, loc)
-    matrix = arr.astype(np.float64, copy=False).reshape(shape[0], p)
-    return Table(shape[0], matrix=matrix, matrix_loc=loc,
+    values = _numbers(name, datatype, data, shape[0] * p, shape, loc, plain)
+    return Table(shape[0], matrix=values.reshape(shape[0], p), matrix_loc=loc,
                  matrix_keys={f: j for j, f in enumerate(plan.feature_names)})
 
 
-def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
-    """The rows of an infer request, the outputs asked for, and its id (or None)."""
+def parse_infer(document: Any, plan: InputPlan,
+                body: bytes | None = None) -> tuple[Table, list[str], Any]:
+    """The rows of an infer request, the outputs asked for, and its id (or None).
+
+    ``body``: the raw bytes ``document`` was parsed from; with them, float tensors that
+    surely hold only numbers are converted in one pass (see ``JsonBody``).
+    """
     if not isinstance(document, dict):
         raise bad_request("The body must be a JSON object with 'inputs'; got a "
                           f"{type(document).__name__}.", "body")
@@ -193,18 +265,25 @@ def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
         raise unprocessable("'inputs' must be a non-empty list of tensors.", "body", "inputs")
     outputs = _requested_outputs(document.get("outputs"))
     tensors = [_tensor(i, t) for i, t in enumerate(inputs)]
+    numeric_data = [t[3] for t in tensors if t[2] in _FLOAT or t[2] in _INT]
+    parsed = JsonBody(body, document) if body is not None else None
+    plain = parsed is not None and bool(numeric_data) and not parsed.has_booleans and (
+        not parsed.has_strings_in(*numeric_data))
     if len(tensors) == 1 and tensors[0][0] not in plan.kinds:
-        _, shape, datatype, data = tensors[0]
-        return _matrix_input(plan, shape, datatype, data), outputs, request_id
+        name, shape, datatype, data = tensors[0]
+        return _matrix_input(plan, name, shape, datatype, data, plain), outputs, request_id
     check_names([t[0] for t in tensors], plan, ["body", "inputs"])
     n_rows = None
     columns: dict[str, Any] = {}
-    locs: dict[str, tuple[list[str | int], list[str | int]]] = {}
+    locs: dict[str, tuple[Loc, Loc]] = {}
     for i, (name, shape, datatype, data) in enumerate(tensors):
-        loc: list[str | int] = ["body", "inputs", i]
+        loc: Loc = ["body", "inputs", i]
         if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
             raise unprocessable(f"Input {name!r} has shape {shape}; a column input has shape "
                                 "[n_rows] or [n_rows, 1].", *loc, "shape")
+        count = len(data) if not data or type(data[0]) is not list else len(_flatten(data))
+        if count != math.prod(shape):
+            raise _count_error(name, shape, count, [*loc, "data"])
         if n_rows is None:
             n_rows = shape[0]
         elif shape[0] != n_rows:
@@ -217,7 +296,7 @@ def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
         if datatype not in allowed:
             raise unprocessable(f"Input {name!r} is {plan.kinds[name]} and takes "
                                 f"{sorted(allowed)}; got {datatype}.", *loc, "datatype")
-        columns[name] = _column(name, datatype, data, [*loc, "data"])
+        columns[name] = _column(name, datatype, data, shape, [*loc, "data"], plain)
         locs[name] = ([*loc, "data"], [])
     return Table(n_rows or 0, columns, locs), outputs, request_id
 
