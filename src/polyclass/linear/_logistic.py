@@ -24,7 +24,13 @@ from sklearn.utils.validation import (
 from polyclass.linear._blas import one_blas_thread
 from polyclass.linear._lbfgs import lbfgs
 from polyclass.linear._loss import Array, LogisticLoss
-from polyclass.linear._newton import _MAX_DENSE_COEF, SolveResult, hessian_on_rows, newton_cg
+from polyclass.linear._newton import (
+    _HALF_HESSIAN_MIN_SIZE,
+    _MAX_DENSE_COEF,
+    SolveResult,
+    hessian_on_rows,
+    newton_cg,
+)
 from polyclass.linear._newton_batch import newton_cg_batch
 from polyclass.linear._proximal import fista, proximal_newton
 from polyclass.linear._scores import (
@@ -542,6 +548,7 @@ def fit_binary_logistic_batch(
     sample_weight: NDArray[np.floating] | None,
     *,
     copy_for_hessian: bool = True,
+    hessian_X: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int32]]:
     """Fit m independent binary problems on the same X at once (one-vs-rest, one-vs-one).
 
@@ -553,8 +560,9 @@ def fit_binary_logistic_batch(
     each result is the one :func:`fit_binary_logistic` gives for that problem alone,
     up to rounding, and independent of what else is in the batch. Otherwise (an L1
     part, or L-BFGS) it runs m separate fits. ``copy_for_hessian`` lets Newton-CG keep a
-    float32 copy of a large dense X for its Hessian products (half of X's size).
-    Memory: a few (n, m) float64 buffers besides X, which is not copied.
+    float32 copy of a large dense X for its Hessian products (half of X's size);
+    ``hessian_X`` is that copy made once by the caller (:func:`hessian_copy`) for
+    several batches. Memory: a few (n, m) float64 buffers besides X, which is not copied.
 
     Returns
     -------
@@ -605,6 +613,7 @@ def fit_binary_logistic_batch(
             np.random.default_rng(seed),
             int(estimator.verbose),
             half_precision_hessian=copy_for_hessian,
+            x_hess=hessian_X,
         )
     del loss
     if not result.converged.all():
@@ -619,3 +628,16 @@ def fit_binary_logistic_batch(
     coef = result.W[:, :p].copy()
     intercept = result.W[:, p].copy() if estimator.fit_intercept else np.zeros(m)
     return coef, intercept, result.n_iter.astype(np.int32)
+
+
+def hessian_copy(estimator: LogisticRegression, X: Any) -> NDArray[np.float32] | None:
+    """The float32 copy of X that :func:`fit_binary_logistic_batch` would make for its
+    Hessian products (None when it would make none), for batches that share it."""
+    if (
+        sp.issparse(X)
+        or X.dtype != np.float64
+        or X.shape[0] * X.shape[1] < _HALF_HESSIAN_MIN_SIZE
+        or _pick_solver(estimator, X, 2) != "newton-cg"
+    ):
+        return None
+    return np.asarray(X, dtype=np.float32)

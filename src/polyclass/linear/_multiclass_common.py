@@ -1,13 +1,14 @@
 """What the one-vs-rest and one-vs-one wrappers share.
 
 The base class (tags, ``n_classes_``, stored state), the detection of the fast path
-(the wrapped estimator is exactly polyclass's ``LogisticRegression``), threads for the
-sub-problems, per-sub-problem weights, and fitted sub-estimators built from
-coefficients.
+(the wrapped estimator is exactly polyclass's ``LogisticRegression``), batched fits of
+the binary sub-problems split across threads, per-sub-problem weights, and fitted
+sub-estimators built from coefficients.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Self
@@ -22,18 +23,22 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from polyclass.linear._blas import one_blas_thread
 from polyclass.linear._combine import LinearMulticlassPredictor
-from polyclass.linear._logistic import LogisticRegression, _validate_params, fit_binary_logistic
+from polyclass.linear._logistic import (
+    LogisticRegression,
+    _validate_params,
+    fit_binary_logistic,
+    fit_binary_logistic_batch,
+    hessian_copy,
+)
 from polyclass.linear._multiclass_state import check_state, encode_state
 
-FitBinary = Callable[[Any, Any, npt.NDArray[np.bool_], npt.NDArray[Any] | None], Any]
 
-
-def fast_fit_function(estimator: object) -> FitBinary | None:
-    """polyclass's binary logistic fit if ``estimator`` is exactly its LogisticRegression.
+def is_fast(estimator: object) -> bool:
+    """Whether ``estimator`` is exactly polyclass's LogisticRegression (the fast path).
 
     Subclasses take the generic path: they may override ``fit``.
     """
-    return fit_binary_logistic if type(estimator) is LogisticRegression else None
+    return type(estimator) is LogisticRegression
 
 
 def validate_fast_params(estimator: LogisticRegression) -> None:
@@ -117,6 +122,91 @@ def check_weight_sum(weights: npt.NDArray[Any] | None, problem: str) -> None:
             f"The sample weights of the binary problem {problem} sum to zero, so it has "
             "nothing to fit. Give some rows of those classes a positive weight."
         )
+
+
+def problem_weights(
+    class_weight: Any,
+    Y: npt.NDArray[np.bool_],
+    sample_weight: npt.NDArray[Any] | None,
+    dtype: npt.DTypeLike,
+    names: Sequence[str],
+) -> npt.NDArray[Any] | None:
+    """Row weights of the binary problems (columns of Y): None, shared (n,) or (n, m).
+
+    Class weights apply within each problem (see :func:`fold_class_weight`), so with a
+    ``class_weight`` every problem gets its own column.
+    """
+    if class_weight is None:
+        for name in names[:1]:
+            check_weight_sum(sample_weight, name)
+        return sample_weight
+    columns = []
+    for k, name in enumerate(names):
+        column = fold_class_weight(class_weight, Y[:, k], sample_weight, dtype)
+        check_weight_sum(column, name)
+        columns.append(np.ones(Y.shape[0], dtype=dtype) if column is None else column)
+    return np.stack(columns, axis=1)
+
+
+def fit_batch(
+    estimator: LogisticRegression,
+    X: Any,
+    Y: npt.NDArray[np.bool_],
+    weights: npt.NDArray[Any] | None,
+    hessian_X: npt.NDArray[np.float32] | None = None,
+    copy_for_hessian: bool = True,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+    """One batch; a problem whose positive or negative rows all weigh zero is fitted
+    alone (as the generic path would fit it), since a batch refuses it. ``hessian_X``:
+    a float32 copy of X shared between batches; without it the batch makes its own if
+    ``copy_for_hessian``."""
+    m = Y.shape[1]
+    if weights is None:
+        alone = np.zeros(m, dtype=bool)
+    else:
+        live = weights.reshape(Y.shape[0], -1) > 0
+        alone = ~(np.any(Y & live, axis=0) & np.any(~Y & live, axis=0))
+    if not alone.any():
+        return fit_binary_logistic_batch(
+            estimator, X, Y, weights, copy_for_hessian=copy_for_hessian, hessian_X=hessian_X
+        )
+    coef = np.empty((m, X.shape[1]))
+    intercept = np.empty(m)
+    n_iter = np.empty(m, dtype=np.int32)
+    for k in range(m):
+        w_k = None if weights is None else (weights if weights.ndim == 1 else weights[:, k])
+        coef[k], intercept[k], n_iter[k] = fit_binary_logistic(estimator, X, Y[:, k], w_k)
+    return coef, intercept, n_iter
+
+
+def fit_batches(
+    estimator: LogisticRegression,
+    X: Any,
+    Y: npt.NDArray[np.bool_],
+    weights: npt.NDArray[Any] | None,
+    n_jobs: int | None,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+    """The binary problems (columns of Y) on the same X: (m, p) coef, intercepts, n_iter.
+
+    The problems are split into one batch per worker (``n_jobs``) and the batches run
+    in threads. Every pass over X serves a whole batch, while each problem keeps its
+    own solver state, so the result does not depend on ``n_jobs`` (up to rounding).
+    """
+    m = Y.shape[1]
+    workers = n_workers(n_jobs, m)
+    # one float32 copy of X for all batches' Hessian products, not one per batch
+    shared = hessian_copy(estimator, X) if workers > 1 else None
+    bounds = np.linspace(0, m, workers + 1).round().astype(int)
+    arguments = []
+    for a, b in itertools.pairwise(bounds.tolist()):
+        w = weights if weights is None or weights.ndim == 1 else weights[:, a:b]
+        arguments.append((estimator, X, Y[:, a:b], w, shared))
+    results = run_threads(fit_batch, arguments, n_jobs)
+    return (
+        np.concatenate([r[0] for r in results], axis=0),
+        np.concatenate([r[1] for r in results]),
+        np.concatenate([r[2] for r in results]).astype(np.int64),
+    )
 
 
 def fitted_logistic(

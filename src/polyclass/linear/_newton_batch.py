@@ -63,22 +63,34 @@ def _values(loss: LogisticLoss, Z: Array, W: Array) -> Array:
 
 
 def _value_grad(loss: LogisticLoss, Z: Array, W: Array) -> tuple[Array, Array, CurvatureState]:
-    """Per problem objective (m,), gradient (m, q) and the curvature state."""
-    e = np.exp(-np.abs(Z))
+    """Per problem objective (m,), gradient (m, q) and the curvature state.
+
+    ``LogisticLoss.value_grad``'s arithmetic, in three (n, m) buffers instead of six.
+    """
+    e = np.abs(Z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
     L = np.log1p(e)
-    L += np.maximum(Z, 0.0)
-    L -= loss.y01 * Z
+    T = np.maximum(Z, 0.0)
+    L += T
+    np.multiply(loss.y01, Z, out=T)
+    L -= T
     L *= loss.sw
     f = np.asarray(L.sum(axis=0))
-    del L
-    prob = np.where(Z >= 0, 1.0, e)
-    prob /= 1.0 + e
-    del e
-    R = prob - loss.y01
+    # sigmoid(z) = 1/(1+e) for z >= 0, e/(1+e) for z < 0
+    prob = L
+    np.copyto(prob, e)
+    np.copyto(prob, 1.0, where=Z >= 0)
+    np.add(e, 1.0, out=T)
+    prob /= T
+    R = T
+    np.subtract(prob, loss.y01, out=R)
     R *= loss.sw
-    h = prob
-    h *= 1.0 - prob
+    h = e
+    np.subtract(1.0, prob, out=h)
+    h *= prob
     h *= loss.sw
+    del prob, L
     G = loss.back(R).reshape(loss.K, loss.q)
     if loss.l2 > 0:
         G[:, : loss.p] += loss.l2v[:, None] * W[:, : loss.p]
@@ -175,7 +187,9 @@ def _pcg_batch(
         alpha = np.zeros(m)
         alpha[run] = rz[run] / dHd[run]
         x += alpha[:, None] * d
-        Ux += Ud * alpha
+        Ud *= alpha
+        Ux += Ud
+        del Ud
         r -= alpha[:, None] * Hd
         done = run & (np.linalg.norm(r, axis=1) <= rtol * bnorm)
         iters[done] = i
@@ -203,8 +217,13 @@ def newton_cg_batch(
     allow_warm_subsample: bool = True,
     half_precision_hessian: bool = False,
     W0: Array | None = None,
+    x_hess: NDArray[np.float32] | None = None,
 ) -> BatchSolveResult:
-    """Minimise each binary problem of the batch ``loss`` (2-D y) from zero or ``W0``."""
+    """Minimise each binary problem of the batch ``loss`` (2-D y) from zero or ``W0``.
+
+    ``x_hess`` is a float32 copy of X made by the caller (shared by several batches);
+    it replaces the one ``half_precision_hessian`` would make.
+    """
     m, q = loss.K, loss.q
     W = np.zeros((m, q)) if W0 is None else W0.copy()
     if allow_warm_subsample and not W.any() and loss.n > 8 * _subsample_size(loss):
@@ -216,7 +235,10 @@ def newton_cg_batch(
         finite = np.all(np.isfinite(res.W), axis=1)
         W[finite] = res.W[finite]
         del sub, res
-    if (
+    if x_hess is not None:
+        loss.X_hess = x_hess
+        loss.X_hess_filled = True
+    elif (
         half_precision_hessian
         and not sp.issparse(loss.X)
         and loss.X.dtype == np.float64
@@ -264,18 +286,29 @@ def newton_cg_batch(
             Dfb = np.zeros_like(D)
             Dfb[fallback] = D[fallback]
             U[:, fallback] = loss.linear(Dfb.ravel())[:, fallback]
-        # the full step usually passes: evaluate it with its gradient straight away
+        # the full step usually passes: evaluate it with its gradient straight away.
+        # Memory: the old curvature state is not needed again, and Z + U goes into U.
+        state.h = None
         W_t = W + D
-        Z_t = Z + U if exact_z else loss.linear(W_t.ravel())
+        if exact_z:
+            U += Z
+            Z_t = U
+            del U
+        else:
+            Z_t = loss.linear(W_t.ravel())
         f_t, G_t, state_t = _value_grad(loss, Z_t, W_t)
         accept = active & (f_t <= f + 1e-4 * gd)
         back = active & ~accept
         if not back.any():
             W, Z, f, G, state = W_t, Z_t, f_t, G_t, state_t
+            del W_t, Z_t, f_t, G_t, state_t
             continue
+        del state_t
+        if exact_z:  # rare: some problems backtrack along U, recovered to rounding
+            U = Z_t - Z
         W[accept] = W_t[accept]
         Z[:, accept] = Z_t[:, accept]
-        del W_t, Z_t, f_t, G_t, state_t
+        del W_t, Z_t, f_t, G_t
         t = np.where(back, 0.5, 0.0)
         step = np.zeros(m)
         pending = back.copy()
@@ -293,7 +326,12 @@ def newton_cg_batch(
             messages[k] = "line search could not decrease the objective"
         active &= ~pending
         W += step[:, None] * D
-        Z = Z + U * step if exact_z else loss.linear(W.ravel())
+        if exact_z:
+            U *= step
+            Z += U
+        else:
+            Z = loss.linear(W.ravel())
+        del U
         f, G, state = _value_grad(loss, Z, W)
     for k in np.flatnonzero(active).tolist():
         messages[k] = f"reached max_iter={max_iter} with max |gradient| {gmax[k]:.3g} > tol={tol:g}"

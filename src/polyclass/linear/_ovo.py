@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import queue
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
@@ -14,13 +16,14 @@ from sklearn.utils.validation import validate_data
 
 from polyclass.linear._combine import ovo_decision, pair_indices, pairwise_coupling
 from polyclass.linear._multiclass_common import (
-    FitBinary,
     MulticlassWrapper,
     binary_scores,
     binary_threshold,
     check_weight_sum,
-    fast_fit_function,
+    fit_batch,
     fold_class_weight,
+    is_fast,
+    n_workers,
     run_threads,
     validate_fast_params,
 )
@@ -77,24 +80,69 @@ def _fit_pair_generic(
     return estimator, rows
 
 
-def _fit_pair_fast(
-    fit: FitBinary,
+def _fit_pairs_fast(
     estimator: Any,
     X: Any,
     y_encoded: npt.NDArray[np.intp],
     class_rows: list[npt.NDArray[np.intp]],
-    i: int,
-    j: int,
-    sample_weight: npt.NDArray[Any] | None,
-    problem: tuple[Any, Any],
-) -> Any:
-    rows = _pair_rows(class_rows, i, j)
-    y_bool = y_encoded[rows] == j
-    weights = None if sample_weight is None else sample_weight[rows]
-    weights = fold_class_weight(estimator.class_weight, y_bool, weights, X.dtype)
-    check_weight_sum(weights, f"{problem[0]!r} vs {problem[1]!r}")
-    # The one copy per pair: the solver needs the pair's rows as one matrix.
-    return fit(estimator, X[rows], y_bool, weights)
+    weights: npt.NDArray[Any] | None,
+    pairs: list[tuple[int, int]],
+    names: list[str],
+    n_jobs: int | None,
+) -> list[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]]:
+    """Each pair's binary problem fitted on that pair's rows only, pairs in threads.
+
+    A pair needs 2/K of the rows, so fitting on its own rows beats a batch over all rows
+    with zero weights outside the pair (measured 0.8 s against 2.5 s CPU for 21 pairs of
+    300,000 x 50). Gathering a pair's rows out of X row by row is slow (0.24 s for those
+    21 pairs), so a dense X is copied once with its rows grouped by class; a pair's rows
+    are then two contiguous blocks, copied into a buffer reused by the worker (a view
+    when the classes are adjacent). A sparse X is indexed per pair. No float32 copy of
+    the pair's rows for the Hessian products: it saved no measurable time here and
+    would cost 1/K of X per worker.
+    """
+    template = clone(estimator)
+    if sp.issparse(X):
+
+        def fit_sparse(i: int, j: int, name: str) -> Any:
+            rows = _pair_rows(class_rows, i, j)
+            y_bool = y_encoded[rows] == j
+            w = None if weights is None else weights[rows]
+            w = fold_class_weight(template.class_weight, y_bool, w, X.dtype)
+            check_weight_sum(w, name)
+            return fit_batch(template, X[rows], y_bool[:, None], w, copy_for_hessian=False)
+
+        arguments = [(i, j, name) for (i, j), name in zip(pairs, names, strict=True)]
+        return run_threads(fit_sparse, arguments, n_jobs)
+    order = np.concatenate(class_rows)
+    bounds = np.cumsum([0] + [len(rows) for rows in class_rows])
+    grouped = X[order]  # the one copy of X: rows grouped by class
+    grouped_w = None if weights is None else weights[order]
+    apart = [len(class_rows[i]) + len(class_rows[j]) for i, j in pairs if j != i + 1]
+    buffers: queue.SimpleQueue[npt.NDArray[Any]] = queue.SimpleQueue()
+    for _ in range(n_workers(n_jobs, len(pairs)) if apart else 0):
+        buffers.put(np.empty((max(apart), X.shape[1]), dtype=X.dtype))
+
+    def fit_dense(i: int, j: int, name: str) -> Any:
+        a, b, c, d = bounds[i], bounds[i + 1], bounds[j], bounds[j + 1]
+        y_bool = np.zeros(b - a + d - c, dtype=bool)
+        y_bool[b - a :] = True
+        w = None if grouped_w is None else np.concatenate((grouped_w[a:b], grouped_w[c:d]))
+        w = fold_class_weight(template.class_weight, y_bool, w, X.dtype)
+        check_weight_sum(w, name)
+        if b == c:
+            return fit_batch(template, grouped[a:d], y_bool[:, None], w, copy_for_hessian=False)
+        buffer = buffers.get()
+        try:
+            X_pair = buffer[: y_bool.shape[0]]
+            X_pair[: b - a] = grouped[a:b]
+            X_pair[b - a :] = grouped[c:d]
+            return fit_batch(template, X_pair, y_bool[:, None], w, copy_for_hessian=False)
+        finally:
+            buffers.put(buffer)
+
+    arguments = [(i, j, name) for (i, j), name in zip(pairs, names, strict=True)]
+    return run_threads(fit_dense, arguments, n_jobs)
 
 
 class OneVsOneClassifier(MulticlassWrapper):
@@ -191,40 +239,28 @@ class OneVsOneClassifier(MulticlassWrapper):
         check_binary_scorer(self.estimator, owner)
         check_weight_support(self.estimator, sample_weight, owner)
         check_target_shape(y, owner)
-        fast = fast_fit_function(self.estimator)
-        if fast is not None:
+        fast = is_fast(self.estimator)
+        if fast:
             validate_fast_params(self.estimator)
             X, y = self._fast_X(X, reset=True, y=y)
         else:
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], ensure_all_finite=False)
         self.classes_, y_encoded = check_targets(y, owner)
-        weights = check_sample_weight(
-            sample_weight, X.shape[0], X.dtype if fast is not None else np.float64
-        )
+        weights = check_sample_weight(sample_weight, X.shape[0], X.dtype if fast else np.float64)
         first, second = pair_indices(len(self.classes_))
         pairs = list(zip(first.tolist(), second.tolist(), strict=True))
         class_rows = _class_rows(y_encoded, len(self.classes_))
         self.pairwise_indices_ = None
-        if fast is not None:
-            template = clone(self.estimator)
-            arguments = [
-                (
-                    fast,
-                    template,
-                    X,
-                    y_encoded,
-                    class_rows,
-                    i,
-                    j,
-                    weights,
-                    (plain(self.classes_[i]), plain(self.classes_[j])),
-                )
-                for i, j in pairs
+        if fast:
+            names = [
+                f"{plain(self.classes_[i])!r} vs {plain(self.classes_[j])!r}" for i, j in pairs
             ]
-            results = run_threads(_fit_pair_fast, arguments, self.n_jobs)
-            coef = np.stack([np.asarray(r[0], dtype=X.dtype) for r in results], axis=1)
-            intercept = np.array([r[1] for r in results], dtype=X.dtype)
-            n_iter = np.array([r[2] for r in results], dtype=np.int64)
+            results = _fit_pairs_fast(
+                self.estimator, X, y_encoded, class_rows, weights, pairs, names, self.n_jobs
+            )
+            coef = np.stack([np.asarray(r[0][0], dtype=X.dtype) for r in results], axis=1)
+            intercept = np.array([r[1][0] for r in results], dtype=X.dtype)
+            n_iter = np.array([r[2][0] for r in results], dtype=np.int64)
             self._set_stacked(coef, intercept, n_iter)
             return self
         self._predictor = None

@@ -12,14 +12,12 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from polyclass.linear._combine import ovr_normalize
 from polyclass.linear._multiclass_common import (
-    FitBinary,
     MulticlassWrapper,
     binary_scores,
     binary_threshold,
-    check_weight_sum,
-    fast_fit_function,
-    fold_class_weight,
-    run_threads,
+    fit_batches,
+    is_fast,
+    problem_weights,
     validate_fast_params,
 )
 from polyclass.linear._multiclass_validation import (
@@ -48,19 +46,6 @@ def _fit_generic(estimator: Any, X: Any, y01: npt.NDArray[np.intp], sample_weigh
     if sample_weight is None:
         return estimator.fit(X, y01)
     return estimator.fit(X, y01, sample_weight=sample_weight)
-
-
-def _fit_fast(
-    fit: FitBinary,
-    estimator: Any,
-    X: Any,
-    y_bool: npt.NDArray[np.bool_],
-    sample_weight: npt.NDArray[Any] | None,
-    problem: str,
-) -> Any:
-    weights = fold_class_weight(estimator.class_weight, y_bool, sample_weight, X.dtype)
-    check_weight_sum(weights, problem)
-    return fit(estimator, X, y_bool, weights)
 
 
 class OneVsRestClassifier(MulticlassWrapper):
@@ -145,9 +130,8 @@ class OneVsRestClassifier(MulticlassWrapper):
         check_binary_scorer(self.estimator, owner)
         check_weight_support(self.estimator, sample_weight, owner)
         check_target_shape(y, owner)
-        fast = fast_fit_function(self.estimator)
-        if fast is not None:
-            return self._fit_fast(fast, X, y, sample_weight)
+        if is_fast(self.estimator):
+            return self._fit_fast(X, y, sample_weight)
         self._predictor = None
         self.classes_, y_encoded = check_targets(y, owner)
         problems = [1] if len(self.classes_) == 2 else list(range(len(self.classes_)))
@@ -167,23 +151,21 @@ class OneVsRestClassifier(MulticlassWrapper):
             del self.feature_names_in_
         return self
 
-    def _fit_fast(self, fit: FitBinary, X: Any, y: Any, sample_weight: Any) -> OneVsRestClassifier:
+    def _fit_fast(self, X: Any, y: Any, sample_weight: Any) -> OneVsRestClassifier:
         owner = type(self).__name__
         validate_fast_params(self.estimator)
         X, y = self._fast_X(X, reset=True, y=y)
         self.classes_, y_encoded = check_targets(y, owner)
         weights = check_sample_weight(sample_weight, X.shape[0], X.dtype)
         problems = [1] if len(self.classes_) == 2 else list(range(len(self.classes_)))
+        Y = y_encoded[:, None] == np.asarray(problems)[None, :]
+        names = [f"{plain(self.classes_[k])!r} vs rest" for k in problems]
         template = clone(self.estimator)
-        arguments = [
-            (fit, template, X, y_encoded == k, weights, f"{plain(self.classes_[k])!r} vs rest")
-            for k in problems
-        ]
-        results = run_threads(_fit_fast, arguments, self.n_jobs)
-        coef = np.stack([np.asarray(r[0], dtype=X.dtype) for r in results], axis=1)
-        intercept = np.array([r[1] for r in results], dtype=X.dtype)
-        n_iter = np.array([r[2] for r in results], dtype=np.int64)
-        self._set_stacked(coef, intercept, n_iter)
+        batch_weights = problem_weights(template.class_weight, Y, weights, X.dtype, names)
+        coef, intercept, n_iter = fit_batches(template, X, Y, batch_weights, self.n_jobs)
+        self._set_stacked(
+            np.ascontiguousarray(coef.T, dtype=X.dtype), intercept.astype(X.dtype), n_iter
+        )
         return self
 
     def _scores(self, X: Any) -> npt.NDArray[Any]:
