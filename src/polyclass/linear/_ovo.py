@@ -160,8 +160,10 @@ class OneVsOneClassifier(MulticlassWrapper):
     rows without a tie disagreed.
 
     When ``estimator`` is polyclass's ``LogisticRegression`` a fast path validates X
-    once, fits the pairs in parallel threads (one row subset per pair), and predicts
-    with one matrix product; the fitted models are the same as the generic path's.
+    once, fits each pair on that pair's rows only (cut from one copy of X with its rows
+    grouped by class, so within a pair the rows come class by class), in parallel
+    threads, and predicts with one matrix product; the fitted models are the same as
+    the generic path's.
 
     Parameters
     ----------

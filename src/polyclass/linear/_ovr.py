@@ -57,8 +57,10 @@ class OneVsRestClassifier(MulticlassWrapper):
     classes a single model is fitted.
 
     When ``estimator`` is polyclass's ``LogisticRegression`` a fast path validates X
-    once, fits the binary problems in parallel threads without copying X, and predicts
-    with one matrix product; the fitted models are the same as the generic path's.
+    once and fits the binary problems as a batch: every pass over X serves all of them,
+    while each keeps its own solver state, so each model is the one a separate fit
+    gives (up to rounding). It never copies X and predicts with one matrix product;
+    the fitted models are the same as the generic path's.
 
     Parameters
     ----------
@@ -67,10 +69,10 @@ class OneVsRestClassifier(MulticlassWrapper):
         ``predict_proba``; cloned once per class. Its ``class_weight`` (if any) applies
         within each binary problem, to the labels 0 (rest) and 1 (the class).
     n_jobs : int, default=None
-        Binary problems fitted at once; ``None`` means 1, ``-1`` all cores. The fast path
-        uses threads (the solvers release the GIL) and runs BLAS on one thread per
-        worker, so ``n_jobs`` is its only source of parallelism; the generic path uses
-        joblib's default backend.
+        Workers; ``None`` means 1, ``-1`` all cores. The fast path splits the problems
+        into one batch per worker, run in threads (the solvers release the GIL) with BLAS
+        on one thread each, so ``n_jobs`` is its only source of parallelism; the models
+        do not depend on it. The generic path uses joblib's default backend.
     verbose : int, default=0
         joblib verbosity while fitting.
 

@@ -1,0 +1,139 @@
+"""fit_binary_logistic_batch: m binary problems in shared passes, each as if fitted alone."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+
+from polyclass import LogisticRegression
+from polyclass.linear._logistic import (
+    fit_binary_logistic,
+    fit_binary_logistic_batch,
+    hessian_copy,
+)
+
+
+def _problems(n: int, p: int = 6, k: int = 4, seed: int = 0) -> tuple[Any, Any]:
+    X, y = make_classification(
+        n_samples=n,
+        n_features=p,
+        n_informative=min(4, p),
+        n_redundant=0,
+        n_classes=k,
+        n_clusters_per_class=1,
+        random_state=seed,
+    )
+    return X, np.stack([y == c for c in range(k)], axis=1)
+
+
+def _weights(kind: str | None, Y: Any) -> Any:
+    rng = np.random.default_rng(1)
+    n, m = Y.shape
+    if kind == "shared":
+        return rng.uniform(0.2, 3.0, n)
+    if kind == "per-problem":
+        sw = rng.uniform(0.2, 3.0, (n, m))
+        sw[Y[:, 2], 0] = 0.0  # a zero weight leaves a row out, as one-vs-one does
+        sw[Y[:, 3], 1] = 0.0
+        return sw
+    return None
+
+
+def _separate(est: Any, X: Any, Y: Any, sw: Any) -> list[tuple[Any, float, int]]:
+    return [
+        fit_binary_logistic(
+            est, X, Y[:, k], None if sw is None else (sw if sw.ndim == 1 else sw[:, k])
+        )
+        for k in range(Y.shape[1])
+    ]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("weights", [None, "shared", "per-problem"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("tol", [1e-4, 1e-8])
+def test_each_problem_is_its_separate_fit(
+    sparse: bool, weights: str | None, fit_intercept: bool, tol: float
+) -> None:
+    # tol=1e-4: the problems stop at different iterations, so a solver that stopped
+    # them together would differ from the separate fits by ~tol, not by rounding
+    X, Y = _problems(600)
+    Xf = sp.csr_matrix(X) if sparse else X
+    sw = _weights(weights, Y)
+    est = LogisticRegression(C=0.5, tol=tol, fit_intercept=fit_intercept)
+    coef, intercept, n_iter = fit_binary_logistic_batch(est, Xf, Y, sw)
+    for k, (c_k, b_k, it_k) in enumerate(_separate(est, Xf, Y, sw)):
+        assert_allclose(coef[k], c_k, rtol=0, atol=1e-12)
+        assert intercept[k] == pytest.approx(b_k, rel=0, abs=1e-12)
+        assert n_iter[k] == it_k
+
+
+def test_result_does_not_depend_on_the_other_problems() -> None:
+    X, Y = _problems(800, k=5, seed=2)
+    est = LogisticRegression(tol=1e-4)
+    whole = fit_binary_logistic_batch(est, X, Y, None)
+    parts = [fit_binary_logistic_batch(est, X, Y[:, cols], None) for cols in ([0, 1], [2, 3, 4])]
+    assert_allclose(whole[0], np.vstack([part[0] for part in parts]), rtol=0, atol=1e-13)
+    assert_array_equal(whole[2], np.concatenate([part[2] for part in parts]))
+
+
+def test_warm_start_and_subsampled_preconditioner_match_separate_fits() -> None:
+    # n > 16,000 rows: both fits first solve a row subsample and precondition with a
+    # subsampled Hessian; seeded alike, they draw the same rows
+    X, Y = _problems(20_000, p=5, k=3, seed=3)
+    est = LogisticRegression(tol=1e-6, random_state=0)
+    coef, intercept, _ = fit_binary_logistic_batch(est, X, Y, None, copy_for_hessian=False)
+    for k, (c_k, b_k, _) in enumerate(_separate(est, X, Y, None)):
+        assert_allclose(coef[k], c_k, rtol=1e-9, atol=1e-11)
+        assert intercept[k] == pytest.approx(b_k, rel=1e-9, abs=1e-11)
+
+
+def test_shared_float32_copy_for_hessian_products() -> None:
+    X, Y = _problems(40_000, p=50, k=2, seed=4)  # n * p >= 2e6: the float32 copy is used
+    est = LogisticRegression(tol=1e-6, random_state=0)
+    copy = hessian_copy(est, X)
+    assert copy is not None and copy.dtype == np.float32 and copy.shape == X.shape
+    assert hessian_copy(est, X[:1000]) is None  # too small to be worth it
+    assert hessian_copy(est, sp.csr_matrix(X[:1000])) is None
+    own = fit_binary_logistic_batch(est, X, Y, None)
+    shared = fit_binary_logistic_batch(est, X, Y, None, hessian_X=copy)
+    exact = fit_binary_logistic_batch(est, X, Y, None, copy_for_hessian=False)
+    scale = np.abs(exact[0]).max()
+    assert_allclose(own[0], exact[0], atol=1e-5 * scale)
+    assert_allclose(shared[0], exact[0], atol=1e-5 * scale)
+
+
+def test_lbfgs_runs_separate_fits() -> None:
+    X, Y = _problems(300)
+    est = LogisticRegression(solver="lbfgs", tol=1e-6)
+    coef, intercept, n_iter = fit_binary_logistic_batch(est, X, Y, None)
+    for k, (c_k, b_k, it_k) in enumerate(_separate(est, X, Y, None)):
+        assert_array_equal(coef[k], c_k)
+        assert intercept[k] == b_k and n_iter[k] == it_k
+
+
+def test_non_convergence_is_reported_per_problem() -> None:
+    X, Y = _problems(300)
+    with pytest.warns(ConvergenceWarning, match="did not converge on 4 of 4"):
+        _, _, n_iter = fit_binary_logistic_batch(
+            LogisticRegression(max_iter=1, tol=1e-14), X, Y, None
+        )
+    assert_array_equal(n_iter, [1, 1, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit_binary_logistic_batch(LogisticRegression(max_iter=100), X, Y, None)
+
+
+def test_float32_X() -> None:
+    X, Y = _problems(500)
+    est = LogisticRegression(tol=1e-6)
+    coef32, _, _ = fit_binary_logistic_batch(est, X.astype(np.float32), Y, None)
+    coef64, _, _ = fit_binary_logistic_batch(est, X, Y, None)
+    assert_allclose(coef32, coef64, atol=1e-4)
