@@ -26,6 +26,8 @@ _K1, _K2, _K3 = _U(0x9E3779B97F4A7C15), _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133
 _ONES = _U(0xFFFFFFFFFFFFFFFF)
 #: Ids hashed / compared per NumPy pass (small enough for the temporaries to stay in L2).
 BLOCK = 1 << 15
+#: Sorted keys scanned per block when finding runs of equal hashes.
+_SORTED_BLOCK = 1 << 17
 #: Threads hashing / comparing blocks side by side.
 _THREADS = min(2, os.cpu_count() or 1)
 
@@ -196,6 +198,7 @@ def equal_pairs(a: Strings, ia: NDArray[Any] | None, b: Strings,
         j = ib[lo:hi]
         sb = b.offsets[j]
         eq = la == (b.offsets[j + 1] - sb)
+        la = np.where(eq, la, 0)  # lengths differ: unequal already (and stay in bounds)
         longest = int(la.max(initial=0))
         for (wa, _), (wb, _) in zip(_words(a.words, sa, la, longest),
                                     _words(b.words, sb, la, longest), strict=True):
@@ -262,40 +265,46 @@ def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
         keys = keys[np.concatenate([f.valid if f.valid is not None else np.ones(m, bool),
                                     p.valid if p.valid is not None else np.ones(n, bool)])]
     keys.sort()
-    pos: NDArray[Any] = keys.astype(itype)  # the low bits: position (feedback < m <= prediction)
-    pos &= (1 << bits) - 1
-    keys >>= _U(bits)  # the hash bits that were sorted on
-    first = np.empty(keys.size, dtype=bool)
-    first[:1] = True
-    np.not_equal(keys[1:], keys[:-1], out=first[1:])
-    lead: NDArray[Any] = np.cumsum(first, dtype=itype)
-    lead -= 1
-    np.take(pos[first], lead, out=lead)  # each entry's run leader: its first feedback row
+    # one pass over the sorted keys, block by block: runs of equal hash bits, each
+    # entry's run leader (the run's first entry: its first feedback row, if any)
+    code: NDArray[Any] = np.full(total, -1, dtype=itype) if nulls else np.empty(total, itype)
+    mask, shift = (1 << bits) - 1, _U(bits)
+    dup_pos: list[NDArray[Any]] = []
+    dup_lead: list[NDArray[Any]] = []
+    prev_hash, prev_lead = None, -1
+    for lo in range(0, keys.size, _SORTED_BLOCK):
+        kb = keys[lo:lo + _SORTED_BLOCK]
+        pos: NDArray[Any] = kb.astype(itype)  # the low bits: position (feedback < m <= prediction)
+        pos &= mask
+        hb = kb >> shift
+        first = np.empty(kb.size, dtype=bool)
+        first[0] = prev_hash is None or hb[0] != prev_hash
+        np.not_equal(hb[1:], hb[:-1], out=first[1:])
+        leaders = np.concatenate([np.array([prev_lead], dtype=itype), pos[first]])
+        lead = leaders[np.cumsum(first)]  # entries before the block's first run: carried
+        code[pos] = lead
+        d = np.flatnonzero(~first & (pos < m))  # repeated feedback ids (or colliding ones)
+        if d.size:
+            dup_pos.append(pos[d])
+            dup_lead.append(lead[d])
+        prev_hash, prev_lead = hb[-1], int(lead[-1])
+    del keys
     bad = np.zeros(m, dtype=bool)  # leaders whose run holds different ids
     # every other id of a feedback-led run must equal its leader, byte for byte
-    dups = np.flatnonzero(~first & (pos < m))  # repeated feedback ids (or colliding ones)
-    if dups.size:
-        ld = lead[dups]
-        bad[ld[~equal_pairs(f, pos[dups], f, ld)]] = True
-    del first
-    spare = keys.view(itype)  # the keys' memory, no longer needed
-    code: NDArray[Any] = spare[:total] if spare.size >= total else np.empty(total, itype)
-    code[...] = -1
-    code[pos] = lead
-    del pos, lead
-    fb_code: NDArray[Any] = code[:m].copy()
-    cand: NDArray[Any] = code[m:]
-    led = cand < m
+    if dup_pos:
+        dp, dl = np.concatenate(dup_pos), np.concatenate(dup_lead)
+        bad[dl[~equal_pairs(f, dp, f, dl)]] = True
+    fb_code, pred_code = code[:m], code[m:]
+    led = pred_code < m
     if nulls:
-        led &= cand >= 0
+        led &= pred_code >= 0
     if led.all():  # every predicted id has a feedback candidate: compare in order
-        bad[cand[~equal_pairs(p, None, f, cand)]] = True
+        bad[pred_code[~equal_pairs(p, None, f, pred_code)]] = True
     else:
         rows = np.flatnonzero(led)  # in prediction order: one side reads sequentially
-        to = cand[rows]
+        to = pred_code[rows]
         bad[to[~equal_pairs(p, rows, f, to)]] = True
-    pred_code: NDArray[Any] = np.where(led, cand, -1).astype(itype, copy=False)
-    del keys, spare, code, cand
+        pred_code[~led] = -1
     if bad.any():  # exact, for the few ids whose runs held different ids
         fb_bad = np.flatnonzero(bad[np.maximum(fb_code, 0)] & (fb_code >= 0))
         pr_bad = np.flatnonzero(bad[np.maximum(pred_code, 0)] & (pred_code >= 0))

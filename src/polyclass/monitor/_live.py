@@ -27,6 +27,8 @@ from polyclass.monitor._ids import match_ids
 from polyclass.monitor._logs import LogData
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$", re.I)
+#: Rows counted per block (window codes of a block stay in cache).
+_ROWS = 1 << 20
 _UNIT_US = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600,
             "d": 86400, "day": 86400, "w": 604800, "week": 604800}
 
@@ -55,7 +57,7 @@ def window_index(ts: NDArray[np.int64], width: int, origin: int) -> NDArray[np.i
 
 @dataclass
 class Joined:
-    """Which predictions got a label: row positions and integer codes over ``labels``.
+    """Which predictions got a label: row positions and int32 codes over ``labels``.
 
     ``n_feedback_unmatched`` counts feedback rows whose request was not predicted in the
     period read (labels for older or unknown requests).
@@ -63,8 +65,8 @@ class Joined:
 
     labels: list[str]
     rows: NDArray[np.intp]
-    true: NDArray[np.intp]
-    pred: NDArray[np.intp]
+    true: NDArray[np.int32]
+    pred: NDArray[np.int32]
     n_feedback: int
     n_feedback_unmatched: int
     unknown_labels: list[str] = field(default_factory=list)
@@ -78,8 +80,8 @@ def _chunks(values: Any) -> list[Any]:
     return [values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())]
 
 
-def _codes(values: Any, labels: list[str]) -> tuple[NDArray[np.intp], list[str]]:
-    """Integer codes of string ``values`` over ``labels``, extended with unknown values.
+def _codes(values: Any, labels: list[str]) -> tuple[NDArray[np.int32], list[str]]:
+    """Integer codes (int32) of string ``values`` over ``labels``, extended with unknowns.
 
     ``values`` may hold plain or dictionary-encoded strings (as the log reader returns
     them): a dictionary chunk is coded through its few distinct values. Unknown values
@@ -102,47 +104,41 @@ def _codes(values: Any, labels: list[str]) -> tuple[NDArray[np.intp], list[str]]
     for ch, d in zip(chunks, distinct, strict=True):
         d = d.cast(pa.string()) if not pa.types.is_string(d.type) else d
         idx = np.asarray(pc.index_in(d, value_set=known).fill_null(-1)
-                         .to_numpy(zero_copy_only=False), dtype=np.intp)
+                         .to_numpy(zero_copy_only=False), dtype=np.int32)
         if pa.types.is_dictionary(ch.type):
             ind = ch.indices
             pos = (ind if ind.null_count == 0 else ind.fill_null(0)).to_numpy()
-            codes = idx[pos] if idx.size else np.full(pos.size, -1, dtype=np.intp)
+            codes = idx[pos] if idx.size else np.full(pos.size, -1, dtype=np.int32)
             if ind.null_count:
                 codes[np.asarray(ind.is_null().to_numpy(zero_copy_only=False), bool)] = -1
             out.append(codes)
         else:
             out.append(idx)
-    return (np.concatenate(out) if out else np.zeros(0, dtype=np.intp)), labels
+    return (np.concatenate(out) if out else np.zeros(0, dtype=np.int32)), labels
 
 
 def class_codes(values: Any, classes: list[str]) -> NDArray[np.intp]:
     """Position of each string value in ``classes``; -1 for other values and nulls."""
     codes, _ = _codes(values, list(classes))
     codes[codes >= len(classes)] = -1
-    return codes
+    return codes.astype(np.intp)
 
 
-def join_feedback(data: LogData, classes: list[str]) -> Joined:
-    """Match feedback rows to predicted rows (see the module docstring for the rules)."""
+def _lookup(data: LogData, fb_code: NDArray[Any], fb_row: NDArray[Any],
+            order: NDArray[np.intp] | None, u: NDArray[Any], r: NDArray[Any]) -> NDArray[Any]:
+    """The feedback row labelling each predicted (request code ``u``, row ``r``), or -1.
+
+    Request c owns the table slots ``base[c]`` (its row -1) .. ``base[c] + maxrow[c] + 1``.
+    """
     n_fb = int(data.fb_ts.size)
-    empty = np.zeros(0, dtype=np.intp)
-    if n_fb == 0 or data.n_rows == 0:
-        return Joined(list(classes), empty, empty, empty, n_fb, n_fb)
-    # exact codes of the distinct feedback ids, for both sides (see _ids)
-    fb_u, pr_u = match_ids(data.request_id, data.fb_request_id)
-    n_codes = n_fb
-    order = None if fb_u.min(initial=0) >= 0 else np.flatnonzero(fb_u >= 0)  # null ids
-    fb_code = fb_u if order is None else fb_u[order]
-    fb_row = data.fb_row if order is None else data.fb_row[order]
-    # key space: request c owns slots base[c] (its row -1) .. base[c] + maxrow[c] + 1
     itype = np.int32 if 2 * n_fb + 2 < 2**31 else np.int64
-    maxrow = np.full(n_codes, -1, dtype=np.int32)
+    maxrow = np.full(n_fb, -1, dtype=np.int32)
     np.maximum.at(maxrow, fb_code, fb_row.astype(np.int32, copy=False))
     width: NDArray[Any] = maxrow.astype(itype)
     width += 2
     base: NDArray[Any] = np.cumsum(width, dtype=itype)
     base -= width
-    size = int(base[-1] + width[-1]) if n_codes else 0
+    size = int(base[-1] + width[-1])
     del width
     fb_key = base[fb_code]
     fb_key += fb_row
@@ -160,37 +156,61 @@ def join_feedback(data: LogData, classes: list[str]) -> Joined:
         last = np.append(keys[o][1:] != keys[o][:-1], True)
         table[keys[o][last]] = sel[o][last]
     del fb_key, pos, dup
-    cand = np.flatnonzero(pr_u >= 0)
-    everyone = cand.size == pr_u.size
-    u = pr_u if everyone else pr_u[cand]
-    r = data.row if everyone else data.row[cand]
     top = maxrow[u]
     start = base[u]
     key = start + np.minimum(r, top)
     key += 1
-    fb_pos = table[key]
+    fb_pos: NDArray[Any] = table[key]
     del key
     fb_pos[r > top] = -1  # no label for that row itself
     miss = np.flatnonzero(fb_pos < 0)
     if miss.size:  # the request-level label (row -1), if any
         fb_pos[miss] = table[start[miss]]
+    return fb_pos
+
+
+def join_feedback(data: LogData, classes: list[str]) -> Joined:
+    """Match feedback rows to predicted rows (see the module docstring for the rules)."""
+    n_fb = int(data.fb_ts.size)
+    if n_fb == 0 or data.n_rows == 0:
+        none = np.zeros(0, dtype=np.int32)
+        return Joined(list(classes), np.zeros(0, dtype=np.intp), none, none, n_fb, n_fb)
+    # exact codes of the distinct feedback ids, for both sides (see _ids)
+    fb_u, pr_u = match_ids(data.request_id, data.fb_request_id)
+    n_codes = n_fb
+    order = None if fb_u.min(initial=0) >= 0 else np.flatnonzero(fb_u >= 0)  # null ids
+    fb_code = fb_u if order is None else fb_u[order]
+    fb_row = data.fb_row if order is None else data.fb_row[order]
+    everyone = bool(pr_u.min(initial=0) >= 0)
+    cand = None if everyone else np.flatnonzero(pr_u >= 0)
+    u = pr_u if cand is None else pr_u[cand]
+    r = data.row if cand is None else data.row[cand]
+    if order is None and np.array_equal(fb_code, np.arange(n_fb, dtype=fb_code.dtype)):
+        # every feedback row names its own request: it labels row `r` or (-1) all rows
+        fr = fb_row[u]
+        fb_pos = np.where((fr == r) | (fr == -1), u, -1)
+    else:
+        fb_pos = _lookup(data, fb_code, fb_row, order, u, r)
     got = fb_pos >= 0
-    rows = cand[got]
+    rows = np.flatnonzero(got) if cand is None else cand[got]
     fb_pos = fb_pos[got]
     seen = np.zeros(n_codes, dtype=bool)  # feedback requests that were predicted
     seen[u] = True
+    unmatched = n_fb - int(seen[fb_code].sum())
+    del u, r, got, seen
     labels = list(classes)
     true_all, labels = _codes(data.fb_label, labels)
     pred_all, labels = _codes(data.prediction, labels)
     pred = pred_all[rows]
     true = true_all[fb_pos]
     ok = (true >= 0) & (pred >= 0)  # null labels or predictions cannot be scored
-    unmatched = n_fb - int(seen[fb_code].sum())
+    if not ok.all():
+        rows, true, pred = rows[ok], true[ok], pred[ok]
     return Joined(
         labels=labels,
-        rows=rows[ok],
-        true=true[ok],
-        pred=pred[ok],
+        rows=rows,
+        true=true,
+        pred=pred,
         n_feedback=n_fb,
         n_feedback_unmatched=unmatched,
         unknown_labels=labels[len(classes):],
@@ -382,15 +402,26 @@ def live_performance(
     if n_windows is None:
         n_windows = int((data.ts.max() - origin) // width + 1) if data.n_rows else 0
     n_windows = max(n_windows, 0)
-    win = window_index(data.ts, width, origin)
-    inside = (win >= 0) & (win < n_windows)
-    n_pred = np.bincount(win[inside], minlength=n_windows).astype(np.int64)
     L = len(labels)
-    wl = win[joined.rows]
-    keep = (wl >= 0) & (wl < n_windows)
-    cells = np.bincount((wl * (L * L) + joined.true * L + joined.pred)[keep],
-                        minlength=n_windows * L * L)[: n_windows * L * L]
-    counts = cells.reshape(n_windows, L, L).astype(np.int64)
+    n_pred = np.zeros(n_windows, dtype=np.int64)
+    cells = np.zeros(n_windows * L * L, dtype=np.int64)
+
+    def count(into: NDArray[np.int64], win: NDArray[np.intp],
+              code: NDArray[Any] | None = None) -> None:
+        inside = (win >= 0) & (win < n_windows)
+        if code is not None:
+            win = win * (L * L) + code
+        into += np.bincount(win if inside.all() else win[inside], minlength=into.size)
+
+    # in blocks of rows: window and cell codes stay small temporaries
+    for lo in range(0, data.n_rows, _ROWS):
+        count(n_pred, window_index(data.ts[lo:lo + _ROWS], width, origin))
+    for lo in range(0, joined.rows.size, _ROWS):
+        rows = joined.rows[lo:lo + _ROWS]
+        code = joined.true[lo:lo + _ROWS] * L
+        code += joined.pred[lo:lo + _ROWS]
+        count(cells, window_index(data.ts[rows], width, origin), code)
+    counts = cells.reshape(n_windows, L, L)
     states = [state_from_counts(labels, counts[w]) for w in range(n_windows)]
     return LivePerformance(
         labels=labels,

@@ -174,6 +174,8 @@ def _micros(col: Any) -> NDArray[np.int64]:
     if raw.null_count:
         raise ValueError("column 'ts' holds null times")
     out = np.asarray(raw.to_numpy(), dtype=np.int64)
+    if factor == 1:
+        return out
     return out // 1000 if factor is None else out * factor
 
 
@@ -282,14 +284,17 @@ def _prediction_segment(path: Path, columns: list[str], features: Sequence[str],
         return None
     table, seg_classes = got
     ts = _micros(table.column("ts"))
-    keep = np.ones(ts.size, dtype=bool)
-    if lo is not None:
-        keep &= ts >= lo
-    if hi is not None:
-        keep &= ts < hi
+    keep = None
+    if lo is not None or hi is not None:
+        keep = np.ones(ts.size, dtype=bool)
+        if lo is not None:
+            keep &= ts >= lo
+        if hi is not None:
+            keep &= ts < hi
     version = np.asarray(table.column("model_version").to_numpy(), dtype=np.int64)
     other_versions: dict[int, int] = {}
     if model_version is not None:
+        keep = np.ones(ts.size, dtype=bool) if keep is None else keep
         other = keep & (version != model_version)
         for v, c in zip(*np.unique(version[other], return_counts=True), strict=True):
             other_versions[int(v)] = int(c)
@@ -299,7 +304,7 @@ def _prediction_segment(path: Path, columns: list[str], features: Sequence[str],
         if seg_classes is None:
             raise ValueError("file metadata key 'classes' is missing")
         proba = _proba_matrix(table.column("proba"), seg_classes, cls)
-    if not keep.all():
+    if keep is not None and not keep.all():
         table = table.filter(pa.array(keep))
         ts, version = ts[keep], version[keep]
         proba = None if proba is None else proba[keep]
