@@ -171,3 +171,120 @@ def test_parse_window():
     assert parse_window("1d") == 86400 * 10**6
     with pytest.raises(ValueError, match="not a duration"):
         parse_window("hourly")
+
+
+# --- the exact id join (_ids) and the join rules, against plain Python ----------------
+
+def _random_ids(rng, n, pool):
+    return [pool[i] if rng.random() > 0.05 else None for i in rng.integers(0, len(pool), n)]
+
+
+def _id_pool(rng, size=30):
+    alphabet = np.array(list("ab\x00é9"))  # multi-byte and NUL characters too
+    return ["".join(rng.choice(alphabet, int(rng.integers(0, 21)))) for _ in range(size)]
+
+
+def _check_match(pred, fb):
+    import polyclass.monitor._ids as ids
+
+    fb_code, pred_code = ids.match_ids(pred, fb)
+    first: dict[str, int] = {}
+    for i, v in enumerate(fb.to_pylist()):
+        if v is not None:
+            first.setdefault(v, i)
+    assert fb_code.tolist() == [-1 if v is None else first[v] for v in fb.to_pylist()]
+    assert pred_code.tolist() == [-1 if v is None else first.get(v, -1)
+                                  for v in pred.to_pylist()]
+
+
+@pytest.mark.parametrize("mode", ["plain", "collide", "small_blocks"])
+def test_match_ids_equals_python_dict(monkeypatch, mode):
+    import pyarrow as pa
+
+    import polyclass.monitor._ids as ids
+
+    if mode == "collide":  # every hash equal: the byte comparison and Arrow fallback decide
+        monkeypatch.setattr(ids, "_K3", np.uint64(0))
+    if mode == "small_blocks":  # runs and words crossing block edges, threads on
+        monkeypatch.setattr(ids, "BLOCK", 4)
+        monkeypatch.setattr(ids, "_SORTED_BLOCK", 3)
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        pool = _id_pool(rng)
+        pred = pa.chunked_array(
+            [pa.array(_random_ids(rng, int(rng.integers(0, 40)), pool), pa.string())
+             for _ in range(int(rng.integers(1, 4)))], type=pa.string())
+        fb = pa.array(_random_ids(rng, int(rng.integers(0, 40)), pool), pa.string())
+        if trial % 3 == 0:
+            fb = fb.slice(int(rng.integers(0, 3)))
+        if trial % 4 == 1:
+            fb = fb.cast(pa.large_string())
+        _check_match(pred, fb)
+
+
+def _python_join(pred_req, pred_row, fb_req, fb_row, fb_ts):
+    """The contract's rules, row by row: own row beats -1; latest ts, then last, wins."""
+    best: dict[tuple[str, int], int] = {}
+    for j, key in enumerate(zip(fb_req, fb_row, strict=True)):
+        if key not in best or (fb_ts[j], j) >= (fb_ts[best[key]], best[key]):
+            best[key] = j
+    out = {}
+    for i, (q, r) in enumerate(zip(pred_req, pred_row, strict=True)):
+        j = best.get((q, r), best.get((q, -1)))
+        if j is not None:
+            out[i] = j
+    return out
+
+
+@pytest.mark.parametrize("distinct", [True, False])
+def test_join_equals_python_rules(tmp_path, distinct):
+    rng = np.random.default_rng(3)
+    n_req = 300
+    req, row = [], []
+    for q in range(n_req):
+        k = 1 if distinct else int(rng.integers(1, 4))
+        req += [f"req-{q:04d}-{'x' * int(rng.integers(0, 12))}"] * k
+        row += list(range(k))
+    n = len(req)
+    ts = T0 + np.arange(n)
+    proba = rng.dirichlet([1, 1, 1], size=n)
+    write_predictions(tmp_path, classes=CLASSES, proba=proba, ts=ts, request_ids=req,
+                      rows=row, inputs={})
+    if distinct:  # one label per request, for its row or for the whole request
+        pick = rng.permutation(n)[: n // 2]
+        fb_req = [req[i] for i in pick] + ["unknown"]
+        fb_row = [int(rng.choice([0, -1])) for _ in pick] + [0]
+    else:
+        pick = rng.integers(0, n, 2 * n)
+        fb_req = [req[i] for i in pick]
+        fb_row = [row[i] if rng.random() < 0.7 else -1 for i in pick]
+    fb_ts = T0 + rng.integers(0, 5, len(fb_req))
+    labels = list(rng.choice(CLASSES, len(fb_req)))
+    write_feedback(tmp_path, request_ids=fb_req, rows=fb_row, labels=labels, ts=fb_ts)
+    data = read_log(tmp_path, classes=CLASSES)
+    j = join_feedback(data, CLASSES)
+    expected = _python_join(req, row, fb_req, fb_row, fb_ts)
+    got = {int(r): j.labels[t] for r, t in zip(j.rows, j.true, strict=True)}
+    assert got == {i: labels[f] for i, f in expected.items()}
+    pred = [CLASSES[k] for k in proba.argmax(1)]
+    assert [j.labels[p] for p in j.pred] == [pred[int(r)] for r in j.rows]
+    assert j.n_feedback_unmatched == sum(q not in set(req) for q in fb_req)
+
+
+def test_label_column_of_another_type_is_reported_not_fatal(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_predictions(tmp_path, classes=CLASSES, proba=np.eye(3), ts=T0 + np.arange(3),
+                      request_ids=["a", "b", "c"], inputs={})
+    write_feedback(tmp_path, request_ids=["a"], labels=["bee"], ts=T0 + np.array([5]))
+    bad = pa.table({"request_id": ["b"], "row": pa.array([0], pa.int32()),
+                    "label": pa.array([1], pa.int64()),
+                    "ts": pa.array([T0], pa.timestamp("us", tz="UTC"))}
+                   ).replace_schema_metadata({"polyclass_log_version": "1"})
+    pq.write_table(bad, tmp_path / "feedback" / "part-20260101T000000000000-4242-2.parquet")
+    data = read_log(tmp_path, classes=CLASSES)
+    assert data.n_feedback_segments == 1
+    assert any("'label' has type int64" in p.reason for p in data.problems)
+    j = join_feedback(data, CLASSES)
+    assert j.rows.tolist() == [0] and j.labels[j.true[0]] == "bee"

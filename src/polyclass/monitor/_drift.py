@@ -48,6 +48,8 @@ from polyclass.monitor._stats import (
 
 #: Number of reference-quantile groups PSI is computed on (deciles).
 PSI_GROUPS = 10
+#: Values binned per block (about 256 KB of float64: the lookup's passes stay in cache).
+_VALUES = 1 << 15
 
 
 @dataclass
@@ -117,16 +119,23 @@ def count_numeric(
 ) -> BinCounts:
     """Count numeric ``values`` (NaN / ±inf / null = missing) into ``ref``'s bins."""
     x = _to_numpy_float(values)
-    finite = np.isfinite(x)
     k = ref.counts.size
-    if finite.all():
-        b = ref.binner(x)
-    else:
-        x = np.where(finite, x, 0.0)
-        b = ref.binner(x)
-        b[~finite] = k
-    counts = _grouped_bincount(b, k + 1, groups, n_groups).astype(np.int64)
-    sums = _grouped_bincount(b, k + 1, groups, n_groups, weights=x)
+    binner = ref.binner
+    counts = np.zeros((n_groups, k + 1), dtype=np.int64)
+    sums = np.zeros((n_groups, k + 1), dtype=np.float64)
+    # block by block: the bin lookup's temporaries stay in cache
+    for lo in range(0, x.size, _VALUES):
+        xb = x[lo:lo + _VALUES]
+        finite = np.isfinite(xb)
+        if finite.all():
+            b = binner(xb)
+        else:
+            xb = np.where(finite, xb, 0.0)
+            b = binner(xb)
+            b[~finite] = k
+        g = None if groups is None else groups[lo:lo + _VALUES]
+        counts += _grouped_bincount(b, k + 1, g, n_groups)
+        sums += _grouped_bincount(b, k + 1, g, n_groups, weights=xb)
     return BinCounts(counts[:, :k], counts[:, k], sums[:, :k])
 
 
