@@ -28,10 +28,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,13 +55,15 @@ def log_folder(root: str | Path, model_name: str) -> Path:
     return Path(root) / "logs" / model_name
 
 
-@dataclass
-class _Batch:
-    key: Any  # batches with equal keys share a segment (same columns and classes)
-    n_rows: int
-    nbytes: int
-    created: float
-    payload: Any
+#: A buffered request: (key, n_rows, nbytes, created, payload), a plain tuple of strings,
+#: numbers, arrays and tuples, so the garbage collector stops tracking it after one look
+#: (a dataclass or a list inside would be scanned by every collection while buffered).
+_Batch = tuple[Any, int, int, float, tuple[Any, ...]]
+_KEY: Final = 0
+_ROWS: Final = 1
+_BYTES: Final = 2
+_CREATED: Final = 3
+_PAYLOAD: Final = 4
 
 
 def _release_heap() -> Callable[[], None]:
@@ -130,10 +131,10 @@ class SegmentLog:
         self._thread.start()
 
     # ------------------------------------------------------------ request path
-    def _append(self, key: Any, n_rows: int, nbytes: int, payload: Any) -> None:
+    def _append(self, key: Any, n_rows: int, nbytes: int, payload: tuple[Any, ...]) -> None:
         if self._closed:
             raise RuntimeError(f"The log {self.folder} is closed; no more rows can be added.")
-        batch = _Batch(key, n_rows, nbytes, time.monotonic(), payload)
+        batch: _Batch = (key, n_rows, nbytes, time.monotonic(), payload)
         with self._lock:
             self._pending.append(batch)
             self._pending_bytes += nbytes
@@ -168,7 +169,7 @@ class SegmentLog:
         with self._lock:
             if not self._pending:
                 return False
-            age = time.monotonic() - self._pending[0].created
+            age = time.monotonic() - self._pending[0][_CREATED]
             return self._pending_bytes >= self.rotate_bytes or age >= self.rotate_seconds
 
     def _run(self) -> None:
@@ -199,11 +200,11 @@ class SegmentLog:
             start = 0
             while start < len(batches):
                 stop = start
-                while stop < len(batches) and batches[stop].key == batches[start].key:
+                while stop < len(batches) and batches[stop][_KEY] == batches[start][_KEY]:
                     stop += 1
                 try:
                     self._write(batches[start:stop])
-                    self.rows_written += sum(b.n_rows for b in batches[start:stop])
+                    self.rows_written += sum(b[_ROWS] for b in batches[start:stop])
                 except Exception as exc:  # keep serving; keep the rows for the next try
                     self.errors += 1
                     sys.stderr.write(f"polyclass serve: cannot write a log segment in "
@@ -211,7 +212,7 @@ class SegmentLog:
                     with self._lock:
                         rest = batches[start:]
                         self._pending[:0] = rest
-                        self._pending_bytes += sum(b.nbytes for b in rest)
+                        self._pending_bytes += sum(b[_BYTES] for b in rest)
                     return
                 start = stop
             del batches  # the buffered arrays go now, not at the next flush
@@ -223,8 +224,8 @@ class SegmentLog:
         chunk: list[Any] = []
         size = 0
         for batch in group:
-            chunk.append(batch.payload)
-            size += batch.nbytes
+            chunk.append(batch[_PAYLOAD])
+            size += batch[_BYTES]
             if size >= CHUNK_BYTES:
                 yield chunk
                 chunk, size = [], 0
@@ -235,7 +236,7 @@ class SegmentLog:
         """One segment from batches that share a key, a row group per chunk."""
         import pyarrow.parquet as pq
 
-        key = group[0].key
+        key = group[0][_KEY]
         self._seq += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         name = f"part-{stamp}-{os.getpid()}-{self._seq}"
@@ -286,7 +287,7 @@ class SegmentLog:
     def pending_rows(self) -> int:
         """Rows buffered and not yet written."""
         with self._lock:
-            return sum(b.n_rows for b in self._pending)
+            return sum(b[_ROWS] for b in self._pending)
 
 
 # ---------------------------------------------------------------- Arrow columns
@@ -386,8 +387,8 @@ class PredictionLog(SegmentLog):
         n = len(index)
         nbytes = proba.nbytes + numeric.nbytes + index.nbytes + 56 * n * len(categorical) + 512
         ts = time.time_ns() // 1000
-        self._append(key, n, nbytes,
-                     (request_id, ts, model_version, index, proba, numeric, categorical))
+        self._append(key, n, nbytes, (request_id, ts, model_version, index, proba, numeric,
+                                      tuple(categorical)))
 
     @staticmethod
     def _file_metadata(key: LogKey) -> dict[str, str]:
@@ -456,7 +457,7 @@ class FeedbackLog(SegmentLog):
     def record(self, items: Sequence[tuple[str, int, str]]) -> None:
         """Buffer ``(request_id, row, label)`` items; row -1 means every row of the request."""
         ts = time.time_ns() // 1000
-        self._append("feedback", len(items), 64 * len(items) + 64, (ts, list(items)))
+        self._append("feedback", len(items), 64 * len(items) + 64, (ts, tuple(items)))
 
     @staticmethod
     def _record_batch(key: Any, payloads: list[Any]) -> Any:
