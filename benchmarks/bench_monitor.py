@@ -5,7 +5,9 @@ beside a direct SciPy / NumPy / pandas computation on the same data, with the ra
 
 1. Drift, 1M current rows x 50 columns (40 numeric, 10 categorical) against stored
    reference statistics (from 100,000 training rows): every statistic per column (PSI,
-   KS, Wasserstein, Jensen-Shannon; chi-square for categorical). Baseline: per column
+   KS, Wasserstein, Jensen-Shannon; chi-square for categorical). Ours computes the KS
+   p-value only for columns judged by KS (the default judges 1M rows by Wasserstein;
+   SciPy's exact p-value costs ~0.1 s per column at this size). Baseline: per column
    ``scipy.stats.ks_2samp`` + ``wasserstein_distance`` against the raw reference sample,
    ``np.histogram`` PSI and ``jensenshannon`` (what one writes without stored bins), and
    ``chisquare`` on ``np.unique`` counts.

@@ -218,3 +218,20 @@ def test_false_alarm_rate_at_most_level_and_shift_is_flagged(n_current):
     assert moved.drifted
     summary = summarize_drift([shifted, moved], cfg)
     assert summary.dataset_drift and summary.top(1)[0].name in ("x", "c")
+
+
+def test_categorical_counts_of_dictionary_chunks_equal_plain_strings():
+    import pyarrow as pa
+
+    ref = CategoricalReference.from_values("c", np.array(["a", "b", "c", "a"], dtype=object))
+    dict_type = pa.dictionary(pa.int32(), pa.string())
+    values = pa.chunked_array([pa.array(["a", "z", None, "b"]).dictionary_encode(),
+                               pa.array(["c", "c", None]).dictionary_encode(),
+                               pa.nulls(2, dict_type)], type=dict_type)
+    plain = values.cast(pa.string())
+    groups = np.arange(9) % 2
+    for g, n in ((None, 1), (groups, 2)):
+        a, b = count_categorical(ref, values, g, n), count_categorical(ref, plain, g, n)
+        np.testing.assert_array_equal(a.counts, b.counts)
+        np.testing.assert_array_equal(a.missing, b.missing)
+    assert count_categorical(ref, values).counts.tolist() == [[1, 1, 2, 1]]

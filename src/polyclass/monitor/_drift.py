@@ -162,16 +162,8 @@ def _texts(values: Any) -> Any:
     return pa.array([_text(v) for v in values.to_pylist()], type=pa.string())
 
 
-def count_categorical(
-    ref: CategoricalReference,
-    values: Any,
-    groups: NDArray[np.intp] | None = None,
-    n_groups: int = 1,
-) -> BinCounts:
-    """Count categorical ``values`` (logged texts; null = missing) into ``ref``'s categories.
-
-    Values outside the reference categories go to the trailing :data:`OTHER` bucket.
-    """
+def _category_codes(ref: CategoricalReference, values: Any) -> NDArray[np.intp]:
+    """Code of each value: its category, ``k`` (other) or ``k + 1`` (missing)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -183,6 +175,36 @@ def count_categorical(
     if arr.null_count:
         missing = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         codes[missing] = k + 1
+    return codes
+
+
+def count_categorical(
+    ref: CategoricalReference,
+    values: Any,
+    groups: NDArray[np.intp] | None = None,
+    n_groups: int = 1,
+) -> BinCounts:
+    """Count categorical ``values`` (logged texts; null = missing) into ``ref``'s categories.
+
+    Values outside the reference categories go to the trailing :data:`OTHER` bucket.
+    """
+    import pyarrow as pa
+
+    k = len(ref.categories)
+    if isinstance(values, pa.ChunkedArray | pa.DictionaryArray) and pa.types.is_dictionary(
+            values.type):  # as the log reader returns text inputs: code each dictionary
+        parts = []
+        for ch in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+            ind = ch.indices
+            pos = (ind if ind.null_count == 0 else ind.fill_null(0)).to_numpy()
+            dcodes = _category_codes(ref, ch.dictionary)
+            c = dcodes[pos] if dcodes.size else np.full(pos.size, k + 1, dtype=np.intp)
+            if ind.null_count:
+                c[np.asarray(ind.is_null().to_numpy(zero_copy_only=False), bool)] = k + 1
+            parts.append(c)
+        codes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+    else:
+        codes = _category_codes(ref, values)
     counts = _grouped_bincount(codes, k + 2, groups, n_groups).astype(np.int64)
     return BinCounts(counts[:, : k + 1], counts[:, k + 1])
 

@@ -58,7 +58,8 @@ class LogData:
     Predictions: ``request_id`` (Arrow strings), ``row`` (int32), ``ts`` (int64 µs since
     the epoch, UTC), ``model_version`` (int64), ``prediction`` (Arrow dictionary-encoded
     strings), ``proba`` ((n, n_classes) float64 in the order of ``classes``, or None
-    when not read) and ``inputs`` (feature name -> Arrow column). Feedback:
+    when not read) and ``inputs`` (feature name -> Arrow column; text inputs
+    dictionary-encoded). Feedback:
     ``fb_request_id`` (strings), ``fb_row``, ``fb_label`` (dictionary-encoded strings),
     ``fb_ts``.
     """
@@ -206,9 +207,10 @@ def _read_segment(path: Path, columns: list[str], since: int | None, until: int 
                   dictionary: Sequence[str] = ()) -> tuple[Any, list[str] | None] | None:
     """(table, classes) of one segment, or None when it lies outside the time range.
 
-    Columns named in ``dictionary`` are read dictionary-encoded (Parquet stores them so:
-    no string is materialised for a column of a few distinct labels).
+    String columns named in ``dictionary`` are read dictionary-encoded (Parquet stores
+    them so: no string is materialised for a column of a few distinct labels).
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
@@ -229,7 +231,8 @@ def _read_segment(path: Path, columns: list[str], since: int | None, until: int 
     if _outside(pf, since, until):
         return None
     wanted = [c for c in columns if c in names]
-    as_dict = [c for c in dictionary if c in names]
+    schema = pf.schema_arrow
+    as_dict = [c for c in dictionary if c in names and pa.types.is_string(schema.field(c).type)]
     if as_dict:  # the dictionary option is given when the file is opened
         pf = pq.ParquetFile(path, read_dictionary=as_dict, pre_buffer=True)
     table = pf.read(columns=wanted, use_threads=True)
@@ -279,7 +282,8 @@ def _prediction_segment(path: Path, columns: list[str], features: Sequence[str],
                         with_proba: bool, cls: tuple[str, ...]) -> _PredSegment | None:
     import pyarrow as pa
 
-    got = _read_segment(path, columns, lo, hi, dictionary=("prediction",))
+    got = _read_segment(path, columns, lo, hi,
+                        dictionary=("prediction", *(f"in.{f}" for f in features)))
     if got is None:
         return None
     table, seg_classes = got
