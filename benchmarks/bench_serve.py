@@ -7,11 +7,14 @@ saved with ``mlflow.sklearn``) is served on 127.0.0.1 by each server with one wo
 ``apt-get install wrk``) on loopback:
 
 * one-row ``inputs`` and one-row ``dataframe_split`` requests at peak (16 connections),
-* one-row ``inputs`` at about half of each server's own peak (a Lua ``delay()`` paces
-  4 connections; wrk's latencies exclude the pause), for p50/p99,
+* one-row ``inputs`` at half of each server's own measured peak, for p50/p99, from an
+  open-loop client (``paced``: wrk has no rate limit and wrk2 is not packaged): request
+  ``i`` is due at ``start + i / rate`` whatever the answers before it did, spread over 8
+  keep-alive connections; a request whose connection was still busy when it fell due is
+  timed from when it was due (no coordinated omission), else from when it was sent,
 * 1,000-row ``dataframe_split`` batches at peak (rows/s),
 * cold start (process start to the first 200 on the health route) and resident memory
-  of the worker process after the load.
+  of the worker process after the load (and its peak, VmHWM).
 
 Every figure is printed with the ratio against MLflow. polyclass runs as shipped: JSON
 access log on (to /dev/null) and the prediction log on (to a temporary folder).
@@ -24,6 +27,7 @@ alone. Run: ``python benchmarks/bench_serve.py [--duration 10]``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -123,18 +127,12 @@ class Server:
             time.sleep(0.01)
         self.cold_start = time.perf_counter() - start
 
-    def worker_rss_mb(self) -> float:
-        """Resident memory of the largest process in the server's tree (the worker)."""
-        pids = [self.proc.pid]
-        out = subprocess.run(["ps", "-o", "pid=,rss=", "--ppid", str(self.proc.pid)],
+    def worker_rss_mb(self, field: str = "VmRSS") -> float:
+        """Resident memory (or its peak, ``VmHWM``) of the largest process in the tree."""
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
                              capture_output=True, text=True).stdout
-        rss = {self.proc.pid: _rss_kb(self.proc.pid)}
-        for line in out.split("\n"):
-            if line.strip():
-                pid, kb = (int(x) for x in line.split())
-                pids.append(pid)
-                rss[pid] = kb
-        return max(rss.values()) / 1024
+        pids = [self.proc.pid] + [int(x) for x in out.split()]
+        return max(_rss_kb(pid, field) for pid in pids) / 1024
 
     def stop(self) -> None:
         try:
@@ -145,9 +143,13 @@ class Server:
             self.proc.wait()
 
 
-def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _rss_kb(pid: int, field: str = "VmRSS") -> int:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
@@ -155,19 +157,16 @@ def _rss_kb(pid: int) -> int:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url: str, body: bytes, *, connections: int, duration: float, rate: float | None,
+def wrk(url: str, body: bytes, *, connections: int, duration: float,
         workdir: Path) -> dict[str, float]:
-    """Run wrk; returns requests/s, p50/p99 latency (ms), and non-2xx count."""
+    """Run wrk at full speed; returns requests/s, p50/p99 latency (ms), and non-2xx count."""
     body_file = workdir / "body.json"
     body_file.write_bytes(body)
-    delay = ""
-    if rate is not None:  # pace each connection to reach about `rate` requests/s in all
-        delay = f"function delay() return {1000.0 * connections / rate:.3f} end\n"
     script = workdir / "post.lua"
     script.write_text(
         f'local f = io.open("{body_file}", "rb"); local body = f:read("*a"); f:close()\n'
         'wrk.method = "POST"; wrk.body = body\n'
-        'wrk.headers["Content-Type"] = "application/json"\n' + delay)
+        'wrk.headers["Content-Type"] = "application/json"\n')
     seconds = f"-d{max(1, round(duration))}s"
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", seconds, "--latency",
                           "-s", str(script), url], capture_output=True, text=True,
@@ -179,6 +178,65 @@ def wrk(url: str, body: bytes, *, connections: int, duration: float, rate: float
     errors = re.search(r"Socket errors: .*", out)
     return {"rps": rps, "p50": pct.get("50", float("nan")), "p99": pct.get("99", float("nan")),
             "non2xx": float(bad.group(1)) if bad else 0.0, "socket_errors": float(bool(errors))}
+
+
+async def _answer(reader: asyncio.StreamReader) -> int:
+    """Read one HTTP/1.1 response with a Content-Length; its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return int(head[9:12])
+
+
+async def _paced(url: str, body: bytes, rate: float, duration: float,
+                 connections: int) -> dict[str, float]:
+    host, port_path = url.removeprefix("http://").split(":", 1)
+    port, path = port_path.split("/", 1)
+    request = (f"POST /{path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
+               f"application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    streams = [await asyncio.open_connection(host, int(port)) for _ in range(connections)]
+    n = max(1, int(rate * duration))
+    latency = np.zeros(n)
+    failed = 0
+    clock = time.perf_counter
+    start = clock() + 0.05
+
+    async def connection(k: int) -> None:
+        nonlocal failed
+        reader, writer = streams[k]
+        free = 0.0  # when this connection's previous answer arrived
+        for i in range(k, n, connections):
+            due = start + i / rate
+            if due > clock():
+                await asyncio.sleep(due - clock())
+            sent = clock()
+            writer.write(request)
+            if await _answer(reader) != 200:
+                failed += 1
+            free_before, free = free, clock()
+            latency[i] = free - (due if free_before > due else sent)
+
+    await asyncio.gather(*(connection(k) for k in range(connections)))
+    elapsed = clock() - start
+    for _, writer in streams:
+        writer.close()
+    return {"rps": n / elapsed, "p50": float(np.percentile(latency, 50) * 1e3),
+            "p99": float(np.percentile(latency, 99) * 1e3),
+            "max": float(latency.max() * 1e3), "non2xx": float(failed), "socket_errors": 0.0}
+
+
+def paced(url: str, body: bytes, *, rate: float, duration: float,
+          connections: int = 8) -> dict[str, float]:
+    """Open-loop load at a fixed ``rate``: requests/s, p50/p99/max latency (ms), non-2xx."""
+    try:
+        import uvloop
+
+        return uvloop.run(_paced(url, body, rate, duration, connections))
+    except ImportError:
+        return asyncio.run(_paced(url, body, rate, duration, connections))
 
 
 def bodies(X: np.ndarray) -> dict[str, bytes]:
@@ -200,17 +258,18 @@ def measure(server: Server, payloads: dict[str, bytes], duration: float,
                        timeout=60)
         if r.status_code != 200:
             raise RuntimeError(f"{server.name} refused {name}: {r.status_code} {r.text[:300]}")
-        wrk(url, body, connections=4, duration=1, rate=None, workdir=workdir)
+        wrk(url, body, connections=4, duration=1, workdir=workdir)
     res: dict[str, Any] = {"cold_start_s": server.cold_start}
-    res["inputs"] = wrk(url, payloads["inputs"], connections=16, duration=duration, rate=None,
+    res["inputs"] = wrk(url, payloads["inputs"], connections=16, duration=duration,
                         workdir=workdir)
-    res["inputs_half"] = wrk(url, payloads["inputs"], connections=4, duration=duration,
-                             rate=res["inputs"]["rps"] / 2, workdir=workdir)
-    res["split1"] = wrk(url, payloads["split1"], connections=16, duration=duration, rate=None,
+    res["inputs_half"] = paced(url, payloads["inputs"], rate=res["inputs"]["rps"] / 2,
+                               duration=duration)
+    res["split1"] = wrk(url, payloads["split1"], connections=16, duration=duration,
                         workdir=workdir)
     res["split1000"] = wrk(url, payloads["split1000"], connections=4, duration=duration,
-                           rate=None, workdir=workdir)
+                           workdir=workdir)
     res["rss_mb"] = server.worker_rss_mb()
+    res["peak_rss_mb"] = server.worker_rss_mb("VmHWM")
     return res
 
 
@@ -232,15 +291,17 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
         ("one-row inputs, requests/s (peak)", ("inputs", "rps"), True, 5.0),
         ("one-row inputs, p50 ms (peak)", ("inputs", "p50"), False, None),
         ("one-row inputs, p99 ms (peak)", ("inputs", "p99"), False, None),
-        ("one-row inputs, requests/s (half peak)", ("inputs_half", "rps"), True, None),
-        ("one-row inputs, p50 ms (half peak)", ("inputs_half", "p50"), False, None),
-        ("one-row inputs, p99 ms (half peak)", ("inputs_half", "p99"), False, None),
+        ("one-row inputs, requests/s (half peak, paced)", ("inputs_half", "rps"), True, None),
+        ("one-row inputs, p50 ms (half peak, paced)", ("inputs_half", "p50"), False, None),
+        ("one-row inputs, p99 ms (half peak, paced)", ("inputs_half", "p99"), False, None),
+        ("one-row inputs, max ms (half peak, paced)", ("inputs_half", "max"), False, None),
         ("one-row dataframe_split, requests/s", ("split1", "rps"), True, 5.0),
         ("one-row dataframe_split, p99 ms", ("split1", "p99"), False, None),
         ("1,000-row dataframe_split, requests/s", ("split1000", "rps"), True, None),
         ("1,000-row dataframe_split, p99 ms", ("split1000", "p99"), False, None),
         ("cold start, s", ("cold_start_s",), False, None),
-        ("worker RSS, MB", ("rss_mb",), False, None),
+        ("worker RSS after the load, MB", ("rss_mb",), False, None),
+        ("worker peak RSS (VmHWM), MB", ("peak_rss_mb",), False, None),
     ]
     print(f"\n{'measure':44s} {'polyclass':>11s} {'mlflow':>11s} {'ratio':>8s}  target")
     for label, keys, higher, target in rows:
@@ -264,12 +325,14 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--duration", type=float, default=10.0,
+                        help="seconds per load run (wrk or the paced client)")
     parser.add_argument("--mlflow", default=shutil.which("mlflow"),
                         help="the mlflow executable (default: on PATH)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk).")
+    load_before = os.getloadavg()
     X, y = make_data()
     payloads = bodies(X)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
@@ -298,8 +361,10 @@ def main() -> None:
                 ml_server.stop()
         else:
             print("mlflow not found: measuring polyclass alone (pip install -e .[bench]).")
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          f"wrk -t1; {args.duration:.0f} s per run")
+    print(f"machine: {os.cpu_count()} CPUs, load average (1, 5, 15 min) before "
+          f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
+          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; wrk -t1; "
+          f"{args.duration:.0f} s per run")
     report(ours, theirs)
 
 
