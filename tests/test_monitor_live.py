@@ -179,8 +179,10 @@ def _random_ids(rng, n, pool):
     return [pool[i] if rng.random() > 0.05 else None for i in rng.integers(0, len(pool), n)]
 
 
-def _id_pool(rng, size=30):
+def _id_pool(rng, size=30, width=None):
     alphabet = np.array(list("ab\x00é9"))  # multi-byte and NUL characters too
+    if width is not None:  # fixed-width ids (as the server's): words start aligned
+        return ["".join(rng.choice(list("0123456789abcdef"), width)) for _ in range(size)]
     return ["".join(rng.choice(alphabet, int(rng.integers(0, 21)))) for _ in range(size)]
 
 
@@ -197,7 +199,7 @@ def _check_match(pred, fb):
                                   for v in pred.to_pylist()]
 
 
-@pytest.mark.parametrize("mode", ["plain", "collide", "small_blocks"])
+@pytest.mark.parametrize("mode", ["plain", "collide", "small_blocks", "fixed_width"])
 def test_match_ids_equals_python_dict(monkeypatch, mode):
     import pyarrow as pa
 
@@ -209,8 +211,10 @@ def test_match_ids_equals_python_dict(monkeypatch, mode):
         monkeypatch.setattr(ids, "BLOCK", 4)
         monkeypatch.setattr(ids, "_SORTED_BLOCK", 3)
     rng = np.random.default_rng(7)
+    if mode == "fixed_width":
+        monkeypatch.setattr(ids, "_K3", np.uint64(0))  # and compared word by word
     for trial in range(60):
-        pool = _id_pool(rng)
+        pool = _id_pool(rng, width=[8, 16, 32][trial % 3] if mode == "fixed_width" else None)
         pred = pa.chunked_array(
             [pa.array(_random_ids(rng, int(rng.integers(0, 40)), pool), pa.string())
              for _ in range(int(rng.integers(1, 4)))], type=pa.string())

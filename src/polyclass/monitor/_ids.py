@@ -103,10 +103,19 @@ def _words(words: NDArray[np.uint64], starts: NDArray[Any], lens: NDArray[Any],
            longest: int) -> Iterator[tuple[NDArray[np.uint64], NDArray[Any]]]:
     """Successive 8-byte words of the values (zero past their end) and bytes left before."""
     q = starts >> 3
+    rem = lens
+    if not (starts & 7).any():  # every value starts on a word (fixed-width ids often do)
+        for _ in range(0, longest, 8):
+            w = words[q]
+            if int(rem.min()) < 8:
+                w &= _MASKS[np.clip(rem, 0, 8)]
+            yield w, rem
+            q = q + 1
+            rem = rem - 8
+        return
     shift = ((starts & 7) << 3).astype(np.uint64)
     back = _U(64) - shift  # a shift by 64 gives 0 in NumPy: aligned values need no `hi`
     lo = words[q]
-    rem = lens
     for _ in range(0, longest, 8):
         q += 1
         hi = words[q]
