@@ -2,8 +2,9 @@
 
 The join follows the log contract: a feedback row ``(request_id, row, label)`` labels
 that row of that request, and ``row = -1`` labels every row of the request (a specific
-row wins over ``-1``; among several labels for one key the latest ``ts`` wins). Labels
-and predictions become integer codes, and one ``bincount`` of
+row wins over ``-1``; among several labels for one key the latest ``ts`` wins). Request
+ids are matched exactly by :func:`polyclass.monitor._ids.match_ids` (no string hash
+table); labels and predictions become integer codes, and one ``bincount`` of
 ``window * L^2 + true * L + predicted`` gives every window's confusion matrix; each is
 a :class:`polyclass.metrics.ConfusionMatrixState` (so windows, segments and workers
 merge exactly, and every metric is the metrics library's). Intervals: Wilson for
