@@ -79,8 +79,8 @@ class MonitorConfig:
     Examples
     --------
     >>> cfg = MonitorConfig(columns={"age": ColumnRule(method="psi", threshold=0.1)})
-    >>> cfg.rule("age"), cfg.rule("income").method
-    (('psi', 0.1), 'auto')
+    >>> cfg.rule("age"), cfg.rule("income")
+    (('psi', 0.1), ('auto', None))
     """
 
     method: str = "auto"
