@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.class_weight import compute_class_weight
@@ -188,15 +189,23 @@ def fit_batches(
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
     """The binary problems (columns of Y) on the same X: (m, p) coef, intercepts, n_iter.
 
-    The problems are split into one batch per worker (``n_jobs``) and the batches run
-    in threads. Every pass over X serves a whole batch, while each problem keeps its
-    own solver state, so the result does not depend on ``n_jobs`` (up to rounding).
+    A dense X: the problems are split into one batch per worker (``n_jobs``), run in
+    threads. Every pass over X serves a whole batch, while each problem keeps its own
+    solver state, so the models do not depend on ``n_jobs`` (up to rounding). A sparse X:
+    one problem per task. SciPy's sparse product with m columns costs about m products
+    with one, and each Newton step of a batch runs as many CG steps as its slowest
+    problem needs (with the diagonal preconditioner they vary), so batching lost: 2.5 s
+    against 2.1 s for 5 problems on 100,000 x 20,000 CSR.
     """
     m = Y.shape[1]
     workers = n_workers(n_jobs, m)
-    # one float32 copy of X for all batches' Hessian products, not one per batch
-    shared = hessian_copy(estimator, X) if workers > 1 else None
-    bounds = np.linspace(0, m, workers + 1).round().astype(int)
+    if sp.issparse(X):
+        bounds = np.arange(m + 1)
+        shared = None
+    else:
+        bounds = np.linspace(0, m, workers + 1).round().astype(int)
+        # one float32 copy of X for all batches' Hessian products, not one per batch
+        shared = hessian_copy(estimator, X) if workers > 1 else None
     arguments = []
     for a, b in itertools.pairwise(bounds.tolist()):
         w = weights if weights is None or weights.ndim == 1 else weights[:, a:b]
