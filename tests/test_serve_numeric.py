@@ -159,6 +159,8 @@ def test_body_hints() -> None:
     assert not JsonBody(raw, document).has_strings_in(document["inputs"])
     assert not JsonBody(raw, document).has_booleans
     assert JsonBody(b'{"a": [true]}', {"a": [True]}).has_booleans
+    assert JsonBody(b'{"a":false}', {"a": False}).has_booleans
+    assert not JsonBody(b'{"tru": "fals"}', {"tru": "fals"}).has_booleans
     quoted = b'{"id": "a\\"b", "inputs": [[1.0]]}'
     assert JsonBody(quoted, json.loads(quoted)).has_strings_in([[1.0]])  # cannot tell: exact path
     rows = float_rows([[1.0, None], [2, 3.5]], 2)
