@@ -13,6 +13,7 @@ with Arrow on their few ids.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -280,23 +281,41 @@ def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     mask, shift = (1 << bits) - 1, _U(bits)
     dup_pos: list[NDArray[Any]] = []
     dup_lead: list[NDArray[Any]] = []
-    prev_hash, prev_lead = None, -1
-    for lo in range(0, keys.size, _SORTED_BLOCK):
-        kb = keys[lo:lo + _SORTED_BLOCK]
-        pos: NDArray[Any] = kb.astype(itype)  # the low bits: position (feedback < m <= prediction)
-        pos &= mask
-        hb = kb >> shift
-        first = np.empty(kb.size, dtype=bool)
-        first[0] = prev_hash is None or hb[0] != prev_hash
-        np.not_equal(hb[1:], hb[:-1], out=first[1:])
-        leaders = np.concatenate([np.array([prev_lead], dtype=itype), pos[first]])
-        lead = leaders[np.cumsum(first)]  # entries before the block's first run: carried
-        code[pos] = lead
-        d = np.flatnonzero(~first & (pos < m))  # repeated feedback ids (or colliding ones)
-        if d.size:
-            dup_pos.append(pos[d])
-            dup_lead.append(lead[d])
-        prev_hash, prev_lead = hb[-1], int(lead[-1])
+
+    def scan(part: NDArray[np.uint64]) -> None:
+        prev_hash, prev_lead = None, -1
+        for lo in range(0, part.size, _SORTED_BLOCK):
+            kb = part[lo:lo + _SORTED_BLOCK]
+            pos: NDArray[Any] = kb.astype(itype)  # low bits: position (feedback < m)
+            pos &= mask
+            hb = kb >> shift
+            first = np.empty(kb.size, dtype=bool)
+            first[0] = prev_hash is None or hb[0] != prev_hash
+            np.not_equal(hb[1:], hb[:-1], out=first[1:])
+            leaders = np.concatenate([np.array([prev_lead], dtype=itype), pos[first]])
+            lead = leaders[np.cumsum(first)]  # before the block's first run: carried
+            code[pos] = lead
+            d = np.flatnonzero(~first & (pos < m))  # repeated feedback ids (or collisions)
+            if d.size:
+                dup_pos.append(pos[d])
+                dup_lead.append(lead[d])
+            prev_hash, prev_lead = hb[-1], int(lead[-1])
+
+    # split where a run starts, so that each part is scanned on its own thread
+    cuts = [0, keys.size]
+    if _THREADS > 1 and keys.size > 4 * _SORTED_BLOCK:
+        mid = int(keys[keys.size // 2] >> shift) << bits
+        cuts.insert(1, int(np.searchsorted(keys, _U(mid), side="left")))
+    parts = [keys[a:b] for a, b in itertools.pairwise(cuts)]
+    if len(parts) == 1:
+        scan(keys)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(parts)) as pool:
+            for job in [pool.submit(scan, part) for part in parts]:
+                job.result()
+    del parts
     del keys
     bad = np.zeros(m, dtype=bool)  # leaders whose run holds different ids
     # every other id of a feedback-led run must equal its leader, byte for byte
