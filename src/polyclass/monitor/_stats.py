@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special, stats
+from scipy import special
 
 Counts = NDArray[np.int64] | NDArray[np.float64]
 
@@ -92,6 +92,8 @@ def ks_from_counts(ref_counts: Counts, cur_counts: Counts) -> tuple[float, float
     if m == 0 or n == 0:
         return float("nan"), float("nan")
     d = ks_statistic(r, c)
+    from scipy import stats  # only for the p-value (importing scipy.stats takes ~0.5 s)
+
     big, small = max(m, n), min(m, n)
     en = big * small / (big + small)
     p = float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
