@@ -129,8 +129,10 @@ def estimate_performance(
     ok = np.isfinite(proba).all(axis=1) & (pred >= 0) & (pred < len(classes))
     if groups is not None:
         ok &= (groups >= 0) & (groups < n_groups)
-    proba, pred = proba[ok], pred[ok]
-    g = None if groups is None else groups[ok]
+    g = groups
+    if not ok.all():  # copies only when some rows are left out
+        proba, pred = proba[ok], pred[ok]
+        g = None if groups is None else groups[ok]
     cms = expected_confusion(proba, pred, g, n_groups)
     p_hat = proba[np.arange(pred.size), pred] if pred.size else np.zeros(0)
     var = p_hat * (1 - p_hat)
