@@ -97,11 +97,18 @@ def _fit_pairs_fast(
     300,000 x 50). Gathering a pair's rows out of X row by row is slow (0.24 s for those
     21 pairs), so a dense X is copied once with its rows grouped by class; a pair's rows
     are then two contiguous blocks, copied into a buffer reused by the worker (a view
-    when the classes are adjacent). A sparse X is indexed per pair. No float32 copy of
-    the pair's rows for the Hessian products: it saved no measurable time here and
-    would cost 1/K of X per worker.
+    when the classes are adjacent). A sparse X is indexed per pair. With one worker,
+    Newton-CG reads a float32 copy of a large pair's rows in its Hessian products (8%
+    faster on those 21 pairs); with more, it does not, as each worker's copy would cost
+    1/K of X (the models then differ by float32 rounding in those products).
+
+    A batch of all pairs over the class-grouped X, each class block serving only the
+    K - 1 pairs of its class, read X once per pass but was no faster (0.9 s against
+    0.8 s): with 6 columns the products are compute-bound, so sharing the reads saves
+    little, and a batch takes as many CG steps as its slowest pair.
     """
     template = clone(estimator)
+    copy = n_workers(n_jobs, len(pairs)) == 1
     if sp.issparse(X):
 
         def fit_sparse(i: int, j: int, name: str) -> Any:
@@ -110,7 +117,7 @@ def _fit_pairs_fast(
             w = None if weights is None else weights[rows]
             w = fold_class_weight(template.class_weight, y_bool, w, X.dtype)
             check_weight_sum(w, name)
-            return fit_batch(template, X[rows], y_bool[:, None], w, copy_for_hessian=False)
+            return fit_batch(template, X[rows], y_bool[:, None], w, copy_for_hessian=copy)
 
         arguments = [(i, j, name) for (i, j), name in zip(pairs, names, strict=True)]
         return run_threads(fit_sparse, arguments, n_jobs)
@@ -131,13 +138,13 @@ def _fit_pairs_fast(
         w = fold_class_weight(template.class_weight, y_bool, w, X.dtype)
         check_weight_sum(w, name)
         if b == c:
-            return fit_batch(template, grouped[a:d], y_bool[:, None], w, copy_for_hessian=False)
+            return fit_batch(template, grouped[a:d], y_bool[:, None], w, copy_for_hessian=copy)
         buffer = buffers.get()
         try:
             X_pair = buffer[: y_bool.shape[0]]
             X_pair[: b - a] = grouped[a:b]
             X_pair[b - a :] = grouped[c:d]
-            return fit_batch(template, X_pair, y_bool[:, None], w, copy_for_hessian=False)
+            return fit_batch(template, X_pair, y_bool[:, None], w, copy_for_hessian=copy)
         finally:
             buffers.put(buffer)
 
