@@ -202,10 +202,12 @@ def create_app_from_env() -> Starlette:
 
 #: Young-generation threshold of the server's garbage collector (CPython's default is 700).
 GC_THRESHOLD0 = 10_000
+#: Seconds a thread may hold the GIL while another waits (CPython's default is 0.005).
+SWITCH_INTERVAL = 0.0005
 
 
 def tune_process() -> None:
-    """Garbage-collector settings for a server process, once its app is built.
+    """Garbage-collector and GIL settings for a server process, once its app is built.
 
     Everything loaded so far (modules, the model) is frozen out of collections (a full
     collection scanned them all: 16 ms pauses under load), and the young generation is
@@ -213,6 +215,12 @@ def tune_process() -> None:
     alone makes 1,000 lists, which triggered a collection per request. Requests free their
     objects by reference counting; only cyclic garbage waits. (At 50,000, one young
     collection of the buffered log entries took up to 45 ms.)
+
+    The GIL switch interval is 0.5 ms instead of 5 ms: the prediction log's writer thread
+    shares the GIL with the request thread, and each time a request's NumPy call let go
+    of the GIL, the writer could keep it for 5 ms (1,000-row batches: +8% to +45%
+    requests/s in six paired runs, p99 lower in five).
+
     Called by ``polyclass serve`` and each worker, not by :func:`create_app` (tests
     build many apps in one process).
     """
@@ -220,3 +228,4 @@ def tune_process() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD0, gen1, gen2)
+    sys.setswitchinterval(SWITCH_INTERVAL)
