@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -212,22 +213,31 @@ class InputPlan:
 
     # ------------------------------------------------------------- categorical
     def _codes(self, block: _Categorical, values: Sequence[Any],
-               table: Table) -> tuple[list[int], list[Any]]:
-        """Output column of each row within the block (-1 = none) and the normalised values."""
+               table: Table) -> tuple[NDArray[np.intp], Sequence[Any]]:
+        """Output column of each row within the block (-1 = none) and the normalised values.
+
+        Text and boolean values are looked up in one ``np.fromiter`` over the block's
+        category -> column dict; only the values not found there (missing, unseen, or to
+        be normalised, like 2008.0 for the integer category 2008) are looked at one by one.
+        """
         get = block.lookup.get
         vt = block.value_type
-        codes = [_NOT_FOUND] * len(values)
+        n = len(values)
+        codes = None
         if vt in ("str", "bool"):
             try:
-                codes = [get(v, _NOT_FOUND) if v is not None else _NOT_FOUND for v in values]
+                codes = np.fromiter(map(get, values, repeat(_NOT_FOUND)), dtype=np.intp,
+                                    count=n)
             except TypeError:  # an unhashable value (a list or an object): look closer below
-                codes = [_NOT_FOUND] * len(values)
-            if _NOT_FOUND not in codes:
-                return codes, list(values)
+                codes = None
+        if codes is None:
+            codes = np.full(n, _NOT_FOUND, dtype=np.intp)
+        todo = np.flatnonzero(codes == _NOT_FOUND)
+        if not len(todo):
+            return codes, values
         keys: list[Any] = list(values)
-        for r, v in enumerate(values):
-            if codes[r] != _NOT_FOUND:
-                continue
+        for r in todo.tolist():
+            v = values[r]
             try:
                 key = _normalise(vt, v)
             except TypeError:
@@ -281,9 +291,8 @@ class InputPlan:
         if self._blocks:
             rows = np.arange(n)
             for block in self._blocks:
-                codes, keys = self._codes(block, table.columns[block.name], table)
+                cols, keys = self._codes(block, table.columns[block.name], table)
                 categorical.append(keys)
-                cols = np.asarray(codes, dtype=np.intp)
                 hit = cols >= 0
                 X[rows[hit], block.start + cols[hit]] = 1
         return Encoded(X=X, numeric=raw, categorical=categorical)
