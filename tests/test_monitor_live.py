@@ -211,6 +211,7 @@ def test_match_ids_equals_python_dict(monkeypatch, mode):
         monkeypatch.setattr(ids, "BLOCK", 4)
         monkeypatch.setattr(ids, "_SORTED_BLOCK", 3)
         monkeypatch.setattr(ids, "_THREADS", 2)
+        monkeypatch.setattr(ids, "_GROUP_ROWS", 5)
     rng = np.random.default_rng(7)
     if mode == "fixed_width":
         monkeypatch.setattr(ids, "_K3", np.uint64(0))  # and compared word by word

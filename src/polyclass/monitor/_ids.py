@@ -29,6 +29,8 @@ _ONES = _U(0xFFFFFFFFFFFFFFFF)
 BLOCK = 1 << 15
 #: Sorted keys scanned per block when finding runs of equal hashes.
 _SORTED_BLOCK = 1 << 17
+#: Predicted ids copied to words at a time (one group of chunks of about this many).
+_GROUP_ROWS = 1 << 20
 #: Threads hashing / comparing blocks side by side.
 _THREADS = min(2, os.cpu_count() or 1)
 
@@ -236,6 +238,24 @@ def _exact_codes(pred: Any, fb: Any, pred_idx: NDArray[np.int64],
     return code[idx], np.where(pr >= 0, code[np.maximum(pr, 0)], -1)
 
 
+def _groups(column: Any) -> list[Any]:
+    """The chunks of a (chunked) array gathered into groups of about ``_GROUP_ROWS``."""
+    import pyarrow as pa
+
+    if not isinstance(column, pa.ChunkedArray):
+        return [column]
+    out, pending, size = [], [], 0
+    for ch in column.chunks:
+        pending.append(ch)
+        size += len(ch)
+        if size >= _GROUP_ROWS:
+            out.append(pa.chunked_array(pending, type=column.type))
+            pending, size = [], 0
+    if pending or not out:
+        out.append(pa.chunked_array(pending, type=column.type))
+    return out
+
+
 def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     """Code every request id by the position of its first feedback row.
 
@@ -260,8 +280,9 @@ def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     >>> fb.tolist(), pred.tolist()
     ([0, 1, 0], [1, -1, 0])
     """
-    p, f = Strings.from_arrow(pred_ids), Strings.from_arrow(fb_ids)
-    n, m = p.size, f.size
+    f = Strings.from_arrow(fb_ids)
+    groups = _groups(pred_ids)  # the predictions' ids are read a group of chunks at a time
+    n, m = sum(len(g) for g in groups), f.size
     if m == 0:
         return np.zeros(0, dtype=np.int32), np.full(n, -1, dtype=np.int32)
     total = m + n
@@ -269,11 +290,20 @@ def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     itype = np.int32 if total < 2**31 else np.int64
     keys = np.empty(total, dtype=np.uint64)  # feedback first: a run's leader is feedback
     hash64(f, keys[:m], tag=0, bits=bits)
-    hash64(p, keys[m:], tag=m, bits=bits)
-    nulls = f.valid is not None or p.valid is not None
-    if nulls:  # null ids match nothing
-        keys = keys[np.concatenate([f.valid if f.valid is not None else np.ones(m, bool),
-                                    p.valid if p.valid is not None else np.ones(n, bool)])]
+    valid = None if f.valid is None else np.concatenate([f.valid, np.ones(n, dtype=bool)])
+    at = m
+    for g in groups:
+        p = Strings.from_arrow(g)
+        hash64(p, keys[at:at + p.size], tag=at, bits=bits)
+        if p.valid is not None:
+            if valid is None:
+                valid = np.ones(total, dtype=bool)
+            valid[at:at + p.size] = p.valid
+        at += p.size
+    del p
+    nulls = valid is not None
+    if valid is not None:  # null ids match nothing
+        keys = keys[valid]
     keys.sort()
     # one pass over the sorted keys, block by block: runs of equal hash bits, each
     # entry's run leader (the run's first entry: its first feedback row, if any)
@@ -326,12 +356,19 @@ def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     led = pred_code < m
     if nulls:
         led &= pred_code >= 0
-    if led.all():  # every predicted id has a feedback candidate: compare in order
-        bad[pred_code[~equal_pairs(p, None, f, pred_code)]] = True
-    else:
-        rows = np.flatnonzero(led)  # in prediction order: one side reads sequentially
-        to = pred_code[rows]
-        bad[to[~equal_pairs(p, rows, f, to)]] = True
+    rows = None if led.all() else np.flatnonzero(led)  # predictions with a candidate
+    at = 0
+    for g in groups:  # in prediction order: one side reads sequentially
+        p = Strings.from_arrow(g)
+        if rows is None:
+            to = pred_code[at:at + p.size]
+            bad[to[~equal_pairs(p, None, f, to)]] = True
+        else:
+            r = rows[np.searchsorted(rows, at):np.searchsorted(rows, at + p.size)]
+            to = pred_code[r]
+            bad[to[~equal_pairs(p, r - at, f, to)]] = True
+        at += p.size
+    if rows is not None:
         pred_code[~led] = -1
     if bad.any():  # exact, for the few ids whose runs held different ids
         fb_bad = np.flatnonzero(bad[np.maximum(fb_code, 0)] & (fb_code >= 0))

@@ -65,7 +65,7 @@ class Joined:
     """
 
     labels: list[str]
-    rows: NDArray[np.intp]
+    rows: NDArray[np.signedinteger[Any]]
     true: NDArray[np.int32]
     pred: NDArray[np.int32]
     n_feedback: int
@@ -193,8 +193,13 @@ def join_feedback(data: LogData, classes: list[str]) -> Joined:
     else:
         fb_pos = _lookup(data, fb_code, fb_row, order, u, r)
     got = fb_pos >= 0
-    rows = np.flatnonzero(got) if cand is None else cand[got]
-    fb_pos = fb_pos[got]
+    whole = cand is None and bool(got.all())  # every predicted row got a label
+    rows: NDArray[np.signedinteger[Any]]
+    if whole:
+        rows = np.arange(data.n_rows, dtype=np.int32 if data.n_rows < 2**31 else np.intp)
+    else:
+        rows = np.flatnonzero(got) if cand is None else cand[got]
+        fb_pos = fb_pos[got]
     seen = np.zeros(n_codes, dtype=bool)  # feedback requests that were predicted
     seen[u] = True
     unmatched = n_fb - int(seen[fb_code].sum())
@@ -202,7 +207,7 @@ def join_feedback(data: LogData, classes: list[str]) -> Joined:
     labels = list(classes)
     true_all, labels = _codes(data.fb_label, labels)
     pred_all, labels = _codes(data.prediction, labels)
-    pred = pred_all[rows]
+    pred = pred_all if whole else pred_all[rows]
     true = true_all[fb_pos]
     ok = (true >= 0) & (pred >= 0)  # null labels or predictions cannot be scored
     if not ok.all():

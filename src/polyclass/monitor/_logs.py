@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -338,10 +338,11 @@ def _feedback_segment(path: Path, lo: int | None) -> tuple[Any, ...] | None:
             _micros(table.column("ts")))
 
 
-def _each(fn: Any, items: Sequence[Any], *args: Any) -> list[tuple[Any, Any]]:
-    """``[(fn(item, *args), None) or (None, exception)]`` in order, on a few threads.
+def _each(fn: Any, items: Sequence[Any], *args: Any) -> Iterator[tuple[Any, Any]]:
+    """``(fn(item, *args), None)`` or ``(None, exception)`` per item, in order.
 
-    Parquet decoding and NumPy release the GIL, so segments are read side by side.
+    Items run on a few threads (Parquet decoding and NumPy release the GIL); results are
+    handed over as they are consumed, so a segment's buffers are freed once copied.
     """
     def one(item: Any) -> tuple[Any, Any]:
         try:
@@ -351,11 +352,52 @@ def _each(fn: Any, items: Sequence[Any], *args: Any) -> list[tuple[Any, Any]]:
 
     workers = min(len(items), _READERS)
     if workers <= 1:
-        return [one(i) for i in items]
+        yield from (one(i) for i in items)
+        return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, items))
+        yield from pool.map(one, items)
+
+
+class _Column:
+    """A NumPy column filled segment by segment into one buffer (no final concatenation).
+
+    The buffer is sized from the segments' row counts; pages past the rows written are
+    never touched.
+    """
+
+    def __init__(self, dtype: Any, capacity: int, width: int | None = None) -> None:
+        shape = (capacity,) if width is None else (capacity, width)
+        self.data: NDArray[Any] = np.empty(shape, dtype=dtype)
+        self.n = 0
+
+    def append(self, values: NDArray[Any]) -> None:
+        k = len(values)
+        if self.n + k > len(self.data):  # a segment grew since its size was read
+            bigger = np.empty((max(2 * len(self.data), self.n + k), *self.data.shape[1:]),
+                              dtype=self.data.dtype)
+            bigger[: self.n] = self.data[: self.n]
+            self.data = bigger
+        self.data[self.n:self.n + k] = values
+        self.n += k
+
+    def array(self) -> NDArray[Any]:
+        out = self.data[: self.n]
+        return out.copy() if self.n < len(self.data) // 2 else out
+
+
+def _num_rows(paths: Sequence[Path]) -> int:
+    """Rows of the segments by their footers (unreadable ones count 0)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in paths:
+        try:
+            total += int(pq.ParquetFile(path).metadata.num_rows)
+        except Exception:  # reported when the segment itself is read
+            continue
+    return total
 
 
 def read_log(
@@ -413,11 +455,13 @@ def read_log(
 
     parts: dict[str, list[Any]] = {k: [] for k in ("request_id", "prediction",
                                                    *(f"in.{f}" for f in features))}
-    arrays: dict[str, list[NDArray[Any]]] = {"row": [], "ts": [], "model_version": [],
-                                             "proba": []}
     other_versions: dict[int, int] = {}
     segments = list_segments(pred_dir)
     problems.extend(sequence_gaps(segments, "predictions"))
+    cap = _num_rows(segments)
+    row, ts, version = (_Column(np.int32, cap), _Column(np.int64, cap),
+                        _Column(np.int64, cap))
+    proba = _Column(np.float64, cap if with_proba else 0, len(cls))
     n_read = 0
     for path, (seg, exc) in zip(segments, _each(
             _prediction_segment, segments, columns, features, lo, hi, model_version,
@@ -433,16 +477,19 @@ def read_log(
         parts["prediction"].append(seg.prediction)
         for f in features:
             parts[f"in.{f}"].append(seg.inputs[f])
-        arrays["row"].append(seg.row)
-        arrays["ts"].append(seg.ts)
-        arrays["model_version"].append(seg.version)
+        row.append(seg.row)
+        ts.append(seg.ts)
+        version.append(seg.version)
         if seg.proba is not None:
-            arrays["proba"].append(seg.proba)
+            proba.append(seg.proba)
         n_read += 1
+        del seg
 
-    fb: dict[str, list[Any]] = {"request_id": [], "label": [], "row": [], "ts": []}
+    fb: dict[str, list[Any]] = {"request_id": [], "label": []}
     fb_segments = list_segments(fb_dir)
     problems.extend(sequence_gaps(fb_segments, "feedback"))
+    fb_cap = _num_rows(fb_segments)
+    fb_row, fb_ts = _Column(np.int32, fb_cap), _Column(np.int64, fb_cap)
     n_fb = 0
     for path, (got, exc) in zip(fb_segments, _each(_feedback_segment, fb_segments, lo),
                                 strict=True):
@@ -451,16 +498,16 @@ def read_log(
             continue
         if got is None:
             continue
-        for key, value in zip(("request_id", "row", "label", "ts"), got, strict=True):
-            fb[key].append(value)
+        fb["request_id"].append(got[0])
+        fb_row.append(got[1])
+        fb["label"].append(got[2])
+        fb_ts.append(got[3])
         n_fb += 1
+        del got
 
     def chunked(chunks: list[Any], typ: Any) -> Any:
         pieces = [c for ch in chunks for c in ch.chunks]
         return pa.chunked_array(pieces, type=typ) if pieces else pa.chunked_array([], type=typ)
-
-    def cat(chunks: list[NDArray[Any]], dtype: Any) -> NDArray[Any]:
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
 
     inputs = {}
     for f in features:
@@ -479,17 +526,16 @@ def read_log(
         log_dir=root,
         classes=cls,
         request_id=chunked(parts["request_id"], pa.string()),
-        row=cat(arrays["row"], np.int32),
-        ts=cat(arrays["ts"], np.int64),
-        model_version=cat(arrays["model_version"], np.int64),
+        row=row.array(),
+        ts=ts.array(),
+        model_version=version.array(),
         prediction=chunked(parts["prediction"], pa.dictionary(pa.int32(), pa.string())),
-        proba=(np.concatenate(arrays["proba"]) if arrays["proba"]
-               else np.zeros((0, len(cls)))) if with_proba else None,
+        proba=proba.array() if with_proba else None,
         inputs=inputs,
         fb_request_id=chunked(fb["request_id"], pa.string()),
-        fb_row=cat(fb["row"], np.int32),
+        fb_row=fb_row.array(),
         fb_label=chunked(fb["label"], pa.dictionary(pa.int32(), pa.string())),
-        fb_ts=cat(fb["ts"], np.int64),
+        fb_ts=fb_ts.array(),
         problems=problems,
         n_segments=n_read,
         n_feedback_segments=n_fb,
