@@ -294,3 +294,23 @@ def test_label_column_of_another_type_is_reported_not_fatal(tmp_path):
     assert any("'label' has type int64" in p.reason for p in data.problems)
     j = join_feedback(data, CLASSES)
     assert j.rows.tolist() == [0] and j.labels[j.true[0]] == "bee"
+
+
+def test_log_columns_filled_by_segment_constant_or_not():
+    from polyclass.monitor._logs import _Column
+
+    col = _Column(np.int64, 4, constant=True)
+    col.append(np.array([3, 3]))
+    col.append(np.array([3]))
+    out = col.array()
+    assert out.tolist() == [3, 3, 3] and not out.flags.writeable  # a broadcast value
+    col.append(np.array([3, 5]))  # leaves the constant form, grows past its capacity
+    col.append(np.array([7]))
+    assert col.array().tolist() == [3, 3, 3, 3, 5, 7]
+    other = _Column(np.int32, 10, constant=True)
+    other.append(np.array([1, 1], dtype=np.int32))
+    other.append(np.array([2], dtype=np.int32))  # another constant: materialised
+    assert other.array().tolist() == [1, 1, 2]
+    wide = _Column(np.float64, 3, 2)
+    wide.append(np.ones((2, 2)))
+    assert wide.array().shape == (2, 2) and _Column(np.float64, 0, 2).array().shape == (0, 2)

@@ -364,27 +364,52 @@ class _Column:
     """A NumPy column filled segment by segment into one buffer (no final concatenation).
 
     The buffer is sized from the segments' row counts; pages past the rows written are
-    never touched.
+    never touched. With ``constant``, a column holding one value throughout (the model
+    version, the row of single-row requests) is kept as that value and returned as a
+    read-only broadcast view: no memory at all.
     """
 
-    def __init__(self, dtype: Any, capacity: int, width: int | None = None) -> None:
-        shape = (capacity,) if width is None else (capacity, width)
-        self.data: NDArray[Any] = np.empty(shape, dtype=dtype)
+    def __init__(self, dtype: Any, capacity: int, width: int | None = None, *,
+                 constant: bool = False) -> None:
+        self.dtype, self.capacity, self.width = dtype, capacity, width
+        self.data: NDArray[Any] | None = None
+        self.value: Any = None
+        self.constant = constant
         self.n = 0
+
+    def _buffer(self, need: int) -> NDArray[Any]:
+        if self.data is None:
+            shape = (max(self.capacity, need),) + (() if self.width is None else (self.width,))
+            self.data = np.empty(shape, dtype=self.dtype)
+            if self.n:  # leave the constant form
+                self.data[: self.n] = self.value
+        elif need > len(self.data):  # a segment grew since its size was read
+            bigger = np.empty((max(2 * len(self.data), need), *self.data.shape[1:]),
+                              dtype=self.dtype)
+            bigger[: self.n] = self.data[: self.n]
+            self.data = bigger
+        return self.data
 
     def append(self, values: NDArray[Any]) -> None:
         k = len(values)
-        if self.n + k > len(self.data):  # a segment grew since its size was read
-            bigger = np.empty((max(2 * len(self.data), self.n + k), *self.data.shape[1:]),
-                              dtype=self.data.dtype)
-            bigger[: self.n] = self.data[: self.n]
-            self.data = bigger
-        self.data[self.n:self.n + k] = values
+        if self.constant and self.data is None and k:
+            first = values[0]
+            if (self.n == 0 or first == self.value) and bool((values == first).all()):
+                self.value = first
+                self.n += k
+                return
+        data = self._buffer(self.n + k)
+        data[self.n:self.n + k] = values
         self.n += k
 
     def array(self) -> NDArray[Any]:
-        out = self.data[: self.n]
-        return out.copy() if self.n < len(self.data) // 2 else out
+        if self.data is None:
+            if self.n and self.width is None:
+                return np.broadcast_to(np.asarray(self.value, dtype=self.dtype), (self.n,))
+            self._buffer(self.n)
+        data = self.data if self.data is not None else np.empty(0, dtype=self.dtype)
+        out = data[: self.n]
+        return out.copy() if self.n < len(data) // 2 else out
 
 
 def _num_rows(paths: Sequence[Path]) -> int:
@@ -459,8 +484,8 @@ def read_log(
     segments = list_segments(pred_dir)
     problems.extend(sequence_gaps(segments, "predictions"))
     cap = _num_rows(segments)
-    row, ts, version = (_Column(np.int32, cap), _Column(np.int64, cap),
-                        _Column(np.int64, cap))
+    row, ts, version = (_Column(np.int32, cap, constant=True), _Column(np.int64, cap),
+                        _Column(np.int64, cap, constant=True))
     proba = _Column(np.float64, cap if with_proba else 0, len(cls))
     n_read = 0
     for path, (seg, exc) in zip(segments, _each(
@@ -489,7 +514,7 @@ def read_log(
     fb_segments = list_segments(fb_dir)
     problems.extend(sequence_gaps(fb_segments, "feedback"))
     fb_cap = _num_rows(fb_segments)
-    fb_row, fb_ts = _Column(np.int32, fb_cap), _Column(np.int64, fb_cap)
+    fb_row, fb_ts = _Column(np.int32, fb_cap, constant=True), _Column(np.int64, fb_cap)
     n_fb = 0
     for path, (got, exc) in zip(fb_segments, _each(_feedback_segment, fb_segments, lo),
                                 strict=True):
