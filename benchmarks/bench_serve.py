@@ -16,6 +16,12 @@ saved with ``mlflow.sklearn``) is served on 127.0.0.1 by each server with one wo
 * cold start (process start to the first 200 on the health route) and resident memory
   of the worker process after the load (and its peak, VmHWM).
 
+Both servers are started first and every load step runs on polyclass and then on MLflow
+before the next step, so a change in the (shared) machine's load falls on both sides
+instead of on whichever server ran second. Each step also reports the server's CPU time
+per request (user + system, all its processes and threads, from /proc), a measure that
+depends much less on what else the machine is doing than requests/s.
+
 Every figure is printed with the ratio against MLflow. polyclass runs as shipped: JSON
 access log on (to /dev/null) and the prediction log on (to a temporary folder).
 
@@ -127,12 +133,27 @@ class Server:
             time.sleep(0.01)
         self.cold_start = time.perf_counter() - start
 
-    def worker_rss_mb(self, field: str = "VmRSS") -> float:
-        """Resident memory (or its peak, ``VmHWM``) of the largest process in the tree."""
+    def pids(self) -> list[int]:
+        """The server process and its children (uvicorn's worker, for MLflow)."""
         out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
                              capture_output=True, text=True).stdout
-        pids = [self.proc.pid] + [int(x) for x in out.split()]
-        return max(_rss_kb(pid, field) for pid in pids) / 1024
+        return [self.proc.pid] + [int(x) for x in out.split()]
+
+    def worker_rss_mb(self, field: str = "VmRSS") -> float:
+        """Resident memory (or its peak, ``VmHWM``) of the largest process in the tree."""
+        return max(_rss_kb(pid, field) for pid in self.pids()) / 1024
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the server's processes (all threads)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return total
 
     def stop(self) -> None:
         try:
@@ -176,8 +197,12 @@ def wrk(url: str, body: bytes, *, connections: int, duration: float,
            for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
+    done = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
+    seconds = float(done.group(2)) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[done.group(3)] \
+        if done else duration
     return {"rps": rps, "p50": pct.get("50", float("nan")), "p99": pct.get("99", float("nan")),
-            "non2xx": float(bad.group(1)) if bad else 0.0, "socket_errors": float(bool(errors))}
+            "non2xx": float(bad.group(1)) if bad else 0.0, "socket_errors": float(bool(errors)),
+            "seconds": seconds}
 
 
 async def _answer(reader: asyncio.StreamReader) -> int:
@@ -225,7 +250,8 @@ async def _paced(url: str, body: bytes, rate: float, duration: float,
         writer.close()
     return {"rps": n / elapsed, "p50": float(np.percentile(latency, 50) * 1e3),
             "p99": float(np.percentile(latency, 99) * 1e3),
-            "max": float(latency.max() * 1e3), "non2xx": float(failed), "socket_errors": 0.0}
+            "max": float(latency.max() * 1e3), "non2xx": float(failed), "socket_errors": 0.0,
+            "seconds": elapsed}
 
 
 def paced(url: str, body: bytes, *, rate: float, duration: float,
@@ -250,27 +276,52 @@ def bodies(X: np.ndarray) -> dict[str, bytes]:
     }
 
 
-def measure(server: Server, payloads: dict[str, bytes], duration: float,
-            workdir: Path) -> dict[str, Any]:
+def warm_up(server: Server, payloads: dict[str, bytes], workdir: Path) -> None:
+    """The same answer shape from both servers, and a second of load per payload."""
     url = server.url + "/invocations"
-    for name, body in payloads.items():  # the same answer shape from both, and a warm-up
+    for name, body in payloads.items():
         r = httpx.post(url, content=body, headers={"content-type": "application/json"},
                        timeout=60)
         if r.status_code != 200:
             raise RuntimeError(f"{server.name} refused {name}: {r.status_code} {r.text[:300]}")
         wrk(url, body, connections=4, duration=1, workdir=workdir)
-    res: dict[str, Any] = {"cold_start_s": server.cold_start}
-    res["inputs"] = wrk(url, payloads["inputs"], connections=16, duration=duration,
-                        workdir=workdir)
-    res["inputs_half"] = paced(url, payloads["inputs"], rate=res["inputs"]["rps"] / 2,
-                               duration=duration)
-    res["split1"] = wrk(url, payloads["split1"], connections=16, duration=duration,
-                        workdir=workdir)
-    res["split1000"] = wrk(url, payloads["split1000"], connections=4, duration=duration,
-                           workdir=workdir)
-    res["rss_mb"] = server.worker_rss_mb()
-    res["peak_rss_mb"] = server.worker_rss_mb("VmHWM")
-    return res
+
+
+def _step(server: Server, run: Any) -> dict[str, float]:
+    """One load run, with the server's CPU time (all its processes) per request."""
+    before = server.cpu_seconds()
+    result = dict(run())
+    used = server.cpu_seconds() - before
+    requests = result["rps"] * result.get("seconds", 0.0)
+    result["cpu_ms"] = 1000 * used / requests if requests else float("nan")
+    return result
+
+
+def measure(servers: list[Server], payloads: dict[str, bytes], duration: float,
+            workdir: Path) -> list[dict[str, Any]]:
+    """Each load step on every server in turn, so a change in the machine's load
+    (it is shared) falls on both sides rather than on whichever ran second."""
+    results: list[dict[str, Any]] = [{"cold_start_s": s.cold_start} for s in servers]
+
+    def each(key: str, make: Any) -> None:
+        for server, res in zip(servers, results, strict=True):
+            res[key] = _step(server, make(server, res))
+
+    def wrk_run(body: str, connections: int) -> Any:
+        return lambda server, res: lambda: wrk(server.url + "/invocations", payloads[body],
+                                               connections=connections, duration=duration,
+                                               workdir=workdir)
+
+    each("inputs", wrk_run("inputs", 16))
+    each("inputs_half", lambda server, res: lambda: paced(
+        server.url + "/invocations", payloads["inputs"], rate=res["inputs"]["rps"] / 2,
+        duration=duration))
+    each("split1", wrk_run("split1", 16))
+    each("split1000", wrk_run("split1000", 4))
+    for server, res in zip(servers, results, strict=True):
+        res["rss_mb"] = server.worker_rss_mb()
+        res["peak_rss_mb"] = server.worker_rss_mb("VmHWM")
+    return results
 
 
 def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
@@ -291,6 +342,7 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
         ("one-row inputs, requests/s (peak)", ("inputs", "rps"), True, 5.0),
         ("one-row inputs, p50 ms (peak)", ("inputs", "p50"), False, None),
         ("one-row inputs, p99 ms (peak)", ("inputs", "p99"), False, None),
+        ("one-row inputs, server CPU ms/request (peak)", ("inputs", "cpu_ms"), False, None),
         ("one-row inputs, requests/s (half peak, paced)", ("inputs_half", "rps"), True, None),
         ("one-row inputs, p50 ms (half peak, paced)", ("inputs_half", "p50"), False, None),
         ("one-row inputs, p99 ms (half peak, paced)", ("inputs_half", "p99"), False, None),
@@ -299,6 +351,8 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
         ("one-row dataframe_split, p99 ms", ("split1", "p99"), False, None),
         ("1,000-row dataframe_split, requests/s", ("split1000", "rps"), True, None),
         ("1,000-row dataframe_split, p99 ms", ("split1000", "p99"), False, None),
+        ("1,000-row dataframe_split, server CPU ms/request", ("split1000", "cpu_ms"), False,
+         None),
         ("cold start, s", ("cold_start_s",), False, None),
         ("worker RSS after the load, MB", ("rss_mb",), False, None),
         ("worker peak RSS (VmHWM), MB", ("peak_rss_mb",), False, None),
@@ -338,29 +392,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
         model = save_polyclass(X, y, work)
-        port = free_port()
-        ours_server = Server("polyclass", [
-            sys.executable, "-m", "polyclass.cli", "serve", str(model), "--port", str(port),
-            "--log-dir", str(work / "logs"), "--workers", "1"], port, "/v2/health/ready")
+        ml_model = save_mlflow(args.mlflow, X, y, work) if args.mlflow else None
+        servers: list[Server] = []
         try:
-            ours = measure(ours_server, payloads, args.duration, work)
-        finally:
-            ours_server.stop()
-        print("polyclass:", json.dumps(ours), flush=True)
-        theirs = None
-        if args.mlflow:
-            ml_model = save_mlflow(args.mlflow, X, y, work)
             port = free_port()
-            ml_server = Server("mlflow", [
-                args.mlflow, "models", "serve", "-m", str(ml_model), "-p", str(port),
-                "--env-manager", "local", "-w", "1", "-h", "127.0.0.1"], port, "/ping",
-                path=str(Path(args.mlflow).parent))
-            try:
-                theirs = measure(ml_server, payloads, args.duration, work)
-            finally:
-                ml_server.stop()
-        else:
-            print("mlflow not found: measuring polyclass alone (pip install -e .[bench]).")
+            servers.append(Server("polyclass", [
+                sys.executable, "-m", "polyclass.cli", "serve", str(model), "--port",
+                str(port), "--log-dir", str(work / "logs"), "--workers", "1"], port,
+                "/v2/health/ready"))
+            if ml_model is not None:
+                port = free_port()
+                servers.append(Server("mlflow", [
+                    args.mlflow, "models", "serve", "-m", str(ml_model), "-p", str(port),
+                    "--env-manager", "local", "-w", "1", "-h", "127.0.0.1"], port, "/ping",
+                    path=str(Path(args.mlflow).parent)))
+            else:
+                print("mlflow not found: measuring polyclass alone (pip install -e .[bench]).")
+            for server in servers:
+                warm_up(server, payloads, work)
+            results = measure(servers, payloads, args.duration, work)
+        finally:
+            for server in servers:
+                server.stop()
+        ours = results[0]
+        theirs = results[1] if len(results) > 1 else None
+        print("polyclass:", json.dumps(ours), flush=True)
+        if theirs is not None:
+            print("mlflow:", json.dumps(theirs), flush=True)
     print(f"machine: {os.cpu_count()} CPUs, load average (1, 5, 15 min) before "
           f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; wrk -t1; "
