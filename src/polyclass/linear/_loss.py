@@ -109,11 +109,14 @@ class LogisticLoss:
             Z += b
         return Z
 
-    def back(self, R: Array) -> Array:
-        """Flat ``[R.T @ X, R.sum(0)]`` (the adjoint of :meth:`linear`)."""
+    def back(self, R: Array, X: Any = None) -> Array:
+        """Flat ``[R.T @ X, R.sum(0)]`` (the adjoint of :meth:`linear`); ``X`` may be
+        the float32 Hessian copy instead of the loss's own."""
+        if X is None:
+            X = self.X
         G = np.empty((self.K, self.q))
-        Rx = R if self.X.dtype == np.float64 else R.astype(self.X.dtype)
-        G[:, : self.p] = np.asarray(self.X.T @ Rx).T
+        Rx = R if X.dtype == np.float64 else R.astype(X.dtype)
+        G[:, : self.p] = np.asarray(X.T @ Rx).T
         if self.fit_intercept:
             G[:, self.p] = R.sum(axis=0)
         return G.ravel()
@@ -234,7 +237,7 @@ class LogisticLoss:
             U = np.asarray(X @ Vt, dtype=np.float64)
             if vb is not None:
                 U += vb
-            out = self.back(self._curvature(state, U, slice(None)))
+            out = self.back(self._curvature(state, U, slice(None)), X)
         else:
             U = np.empty((self.n, self.K))
             G = np.zeros((self.K, self.q))

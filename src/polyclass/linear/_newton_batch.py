@@ -32,6 +32,7 @@ from polyclass.linear._newton import (
     _Preconditioner,
     _subsample,
     _subsample_size,
+    sparse_hessian_copy,
 )
 
 
@@ -235,8 +236,9 @@ def newton_cg_batch(
         finite = np.all(np.isfinite(res.W), axis=1)
         W[finite] = res.W[finite]
         del sub, res
-    if x_hess is not None:
-        loss.X_hess = x_hess
+    sparse_copy = sparse_hessian_copy(loss.X) if half_precision_hessian else None
+    if x_hess is not None or sparse_copy is not None:
+        loss.X_hess = x_hess if x_hess is not None else sparse_copy
         loss.X_hess_filled = True
     elif (
         half_precision_hessian

@@ -117,7 +117,8 @@ def _fit_pairs_fast(
             w = None if weights is None else weights[rows]
             w = fold_class_weight(template.class_weight, y_bool, w, X.dtype)
             check_weight_sum(w, name)
-            return fit_batch(template, X[rows], y_bool[:, None], w, copy_for_hessian=copy)
+            # a sparse pair's float32 Hessian copy is a third of its own X[rows]
+            return fit_batch(template, X[rows], y_bool[:, None], w, copy_for_hessian=True)
 
         arguments = [(i, j, name) for (i, j), name in zip(pairs, names, strict=True)]
         return run_threads(fit_sparse, arguments, n_jobs)
