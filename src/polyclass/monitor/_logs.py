@@ -15,19 +15,20 @@ Segments whose ``ts`` statistics fall wholly outside ``[since, until)`` are not 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-LOG_VERSION = "1"
+from polyclass.monitor._segments import feedback_segment, prediction_segment
+from polyclass.monitor._timefmt import to_micros
+
 _SEGMENT = re.compile(r"^part-(\d{8}T\d{12})-(\d+)-(\d+)\.parquet$")
 _PRED_COLUMNS = ("request_id", "row", "ts", "model_version", "prediction")
 #: Segments read side by side (Parquet decoding releases the GIL).
@@ -115,227 +116,6 @@ def sequence_gaps(paths: Sequence[Path], kind: str) -> list[SegmentProblem]:
                 f"{max(seqs)}; those rows are missing from this report (deleted or lost?).",
             ))
     return problems
-
-
-def to_micros(when: datetime | str | None) -> int | None:
-    """A time as µs since the epoch (naive datetimes and ISO strings without zone: UTC)."""
-    if when is None:
-        return None
-    if isinstance(when, str):
-        text = when.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"{when!r} is not an ISO 8601 time; write e.g. 2026-01-31T14:00:00Z."
-            ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return round(when.timestamp() * 1_000_000)
-
-
-def _ts_range(pf: Any) -> tuple[int, int] | None:
-    """(min, max) of ``ts`` from row-group statistics, or None when unknown."""
-    try:
-        idx = pf.schema_arrow.get_field_index("ts")
-        lo = hi = None
-        for g in range(pf.metadata.num_row_groups):
-            st = pf.metadata.row_group(g).column(idx).statistics
-            if st is None or not st.has_min_max:
-                return None
-            mn, mx = to_micros(st.min), to_micros(st.max)
-            if mn is None or mx is None:
-                return None
-            lo = mn if lo is None else min(lo, mn)
-            hi = mx if hi is None else max(hi, mx)
-        return None if lo is None or hi is None else (lo, hi)
-    except Exception:  # statistics are an optimisation only
-        return None
-
-
-def _outside(pf: Any, since: int | None, until: int | None) -> bool:
-    if since is None and until is None:
-        return False
-    rng = _ts_range(pf)
-    if rng is None:
-        return False
-    return (since is not None and rng[1] < since) or (until is not None and rng[0] >= until)
-
-
-def _micros(col: Any) -> NDArray[np.int64]:
-    import pyarrow as pa
-
-    t = col.type
-    if not pa.types.is_timestamp(t):
-        raise ValueError(f"column 'ts' has type {t}, expected timestamp[us, tz=UTC]")
-    factor = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}[t.unit]
-    raw = col.cast(pa.int64())
-    if raw.null_count:
-        raise ValueError("column 'ts' holds null times")
-    out = np.asarray(raw.to_numpy(), dtype=np.int64)
-    if factor == 1:
-        return out
-    return out // 1000 if factor is None else out * factor
-
-
-def _proba_matrix(col: Any, seg_classes: list[str], classes: tuple[str, ...]) -> NDArray[Any]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    k = len(seg_classes)
-    if col.null_count:
-        raise ValueError("column 'proba' holds null lists")
-    lengths = np.asarray(pc.list_value_length(col).to_numpy(zero_copy_only=False))
-    if lengths.size and (lengths != k).any():
-        raise ValueError(f"'proba' lists must have {k} values (one per class in 'classes')")
-    flat = np.asarray(pc.list_flatten(col).to_numpy(zero_copy_only=False), dtype=np.float64)
-    mat = flat.reshape(-1, k) if k else np.zeros((len(col), 0))
-    if tuple(seg_classes) == classes:
-        return mat
-    out = np.full((mat.shape[0], len(classes)), np.nan)
-    for j, c in enumerate(seg_classes):
-        if c in classes:
-            out[:, classes.index(c)] = mat[:, j]
-    return out
-
-
-def _read_segment(path: Path, columns: list[str], since: int | None, until: int | None,
-                  dictionary: Sequence[str] = ()) -> tuple[Any, list[str] | None] | None:
-    """(table, classes) of one segment, or None when it lies outside the time range.
-
-    String columns named in ``dictionary`` are read dictionary-encoded (Parquet stores
-    them so: no string is materialised for a column of a few distinct labels).
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(path)
-    meta = pf.schema_arrow.metadata or {}
-    version = meta.get(b"polyclass_log_version", b"").decode()
-    if version != LOG_VERSION:
-        raise ValueError(
-            f"polyclass_log_version is {version or 'absent'!r}; this polyclass reads "
-            f"version {LOG_VERSION!r}"
-        )
-    classes = None
-    if b"classes" in meta:
-        classes = [str(c) for c in json.loads(meta[b"classes"].decode())]
-    names = set(pf.schema_arrow.names)
-    missing = [c for c in columns if c not in names and not c.startswith("in.")]
-    if missing:
-        raise ValueError(f"columns {missing} are missing")
-    if _outside(pf, since, until):
-        return None
-    wanted = [c for c in columns if c in names]
-    schema = pf.schema_arrow
-    as_dict = [c for c in dictionary if c in names and pa.types.is_string(schema.field(c).type)]
-    if as_dict:  # the dictionary option is given when the file is opened
-        pf = pq.ParquetFile(path, read_dictionary=as_dict, pre_buffer=True)
-    table = pf.read(columns=wanted, use_threads=True)
-    return table, classes
-
-
-_DICT = "dictionary<values=string, indices=int32, ordered=0>"
-
-
-def _strings(col: Any, name: str) -> Any:
-    """A string column as pyarrow strings (large strings cast), or a ValueError."""
-    import pyarrow as pa
-
-    if pa.types.is_string(col.type):
-        return col
-    if pa.types.is_large_string(col.type) or (pa.types.is_dictionary(col.type)
-                                              and pa.types.is_string(col.type.value_type)):
-        return col.cast(pa.string())
-    raise ValueError(f"column {name!r} has type {col.type}, expected string")
-
-
-def _labels(col: Any, name: str) -> Any:
-    """A label column as dictionary-encoded strings (int32 indices), or a ValueError."""
-    import pyarrow as pa
-
-    if str(col.type) == _DICT:
-        return col
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    return _strings(col, name).dictionary_encode()
-
-
-@dataclass
-class _PredSegment:
-    request_id: Any
-    prediction: Any
-    row: NDArray[np.int32]
-    ts: NDArray[np.int64]
-    version: NDArray[np.int64]
-    proba: NDArray[np.float64] | None
-    inputs: dict[str, Any]
-    other_versions: dict[int, int]
-
-
-def _prediction_segment(path: Path, columns: list[str], features: Sequence[str],
-                        lo: int | None, hi: int | None, model_version: int | None,
-                        with_proba: bool, cls: tuple[str, ...]) -> _PredSegment | None:
-    import pyarrow as pa
-
-    got = _read_segment(path, columns, lo, hi,
-                        dictionary=("prediction", *(f"in.{f}" for f in features)))
-    if got is None:
-        return None
-    table, seg_classes = got
-    ts = _micros(table.column("ts"))
-    keep = None
-    if lo is not None or hi is not None:
-        keep = np.ones(ts.size, dtype=bool)
-        if lo is not None:
-            keep &= ts >= lo
-        if hi is not None:
-            keep &= ts < hi
-    version = np.asarray(table.column("model_version").to_numpy(), dtype=np.int64)
-    other_versions: dict[int, int] = {}
-    if model_version is not None:
-        keep = np.ones(ts.size, dtype=bool) if keep is None else keep
-        other = keep & (version != model_version)
-        for v, c in zip(*np.unique(version[other], return_counts=True), strict=True):
-            other_versions[int(v)] = int(c)
-        keep &= version == model_version
-    proba = None
-    if with_proba:
-        if seg_classes is None:
-            raise ValueError("file metadata key 'classes' is missing")
-        proba = _proba_matrix(table.column("proba"), seg_classes, cls)
-    if keep is not None and not keep.all():
-        table = table.filter(pa.array(keep))
-        ts, version = ts[keep], version[keep]
-        proba = None if proba is None else proba[keep]
-    inputs = {}
-    for f in features:
-        name = f"in.{f}"
-        inputs[f] = (table.column(name) if name in table.column_names
-                     # an input the server did not log: every value missing
-                     else pa.chunked_array([pa.nulls(len(ts))]))
-    return _PredSegment(
-        request_id=_strings(table.column("request_id"), "request_id"),
-        prediction=_labels(table.column("prediction"), "prediction"),
-        row=np.asarray(table.column("row").to_numpy(), dtype=np.int32),
-        ts=ts, version=version, proba=proba, inputs=inputs, other_versions=other_versions,
-    )
-
-
-def _feedback_segment(path: Path, lo: int | None) -> tuple[Any, ...] | None:
-    got = _read_segment(path, ["request_id", "row", "label", "ts"], lo, None,
-                        dictionary=("label",))
-    if got is None:
-        return None
-    table, _ = got
-    return (_strings(table.column("request_id"), "request_id"),
-            np.asarray(table.column("row").to_numpy(), dtype=np.int32),
-            _labels(table.column("label"), "label"),
-            _micros(table.column("ts")))
 
 
 def _each(fn: Any, items: Sequence[Any], *args: Any) -> Iterator[tuple[Any, Any]]:
@@ -489,7 +269,7 @@ def read_log(
     proba = _Column(np.float64, cap if with_proba else 0, len(cls))
     n_read = 0
     for path, (seg, exc) in zip(segments, _each(
-            _prediction_segment, segments, columns, features, lo, hi, model_version,
+            prediction_segment, segments, columns, features, lo, hi, model_version,
             with_proba, cls), strict=True):
         if exc is not None:
             problems.append(SegmentProblem(str(path), "predictions", _reason(exc)))
@@ -516,7 +296,7 @@ def read_log(
     fb_cap = _num_rows(fb_segments)
     fb_row, fb_ts = _Column(np.int32, fb_cap, constant=True), _Column(np.int64, fb_cap)
     n_fb = 0
-    for path, (got, exc) in zip(fb_segments, _each(_feedback_segment, fb_segments, lo),
+    for path, (got, exc) in zip(fb_segments, _each(feedback_segment, fb_segments, lo),
                                 strict=True):
         if exc is not None:
             problems.append(SegmentProblem(str(path), "feedback", _reason(exc)))
