@@ -32,6 +32,7 @@ from polyclass.linear._newton import (
     _Preconditioner,
     _subsample,
     _subsample_size,
+    forcing_term,
     sparse_hessian_copy,
 )
 
@@ -276,7 +277,7 @@ def newton_cg_batch(
         idx = np.flatnonzero(active)
         precond.refresh(W, state, idx[~precond.built[idx] | (last_cg[idx] > _REFRESH_AFTER_CG)])
         gnorm = np.linalg.norm(G, axis=1)
-        rtol = np.minimum(0.5, (1.0 if precond.exact else 3.0) * np.sqrt(gnorm))
+        rtol = forcing_term(gnorm, gmax, tol, precond.exact)
         B = -G * active[:, None]
         D, U, cg_iters = _pcg_batch(loss, state, B, precond, rtol, cg_maxiter, active)
         last_cg[active] = cg_iters[active]
