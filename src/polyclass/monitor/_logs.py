@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -118,26 +120,26 @@ def sequence_gaps(paths: Sequence[Path], kind: str) -> list[SegmentProblem]:
     return problems
 
 
-def _each(fn: Any, items: Sequence[Any], *args: Any) -> Iterator[tuple[Any, Any]]:
-    """``(fn(item, *args), None)`` or ``(None, exception)`` per item, in order.
+def _each(jobs: Sequence[Callable[[], Any]]) -> Iterator[tuple[Any, Any]]:
+    """``(job(), None)`` or ``(None, exception)`` per job, in order.
 
-    Items run on a few threads (Parquet decoding and NumPy release the GIL); results are
+    Jobs run on a few threads (Parquet decoding and NumPy release the GIL); results are
     handed over as they are consumed, so a segment's buffers are freed once copied.
     """
-    def one(item: Any) -> tuple[Any, Any]:
+    def one(job: Callable[[], Any]) -> tuple[Any, Any]:
         try:
-            return fn(item, *args), None
+            return job(), None
         except Exception as exc:  # corrupt / truncated / foreign: report and go on
             return None, exc
 
-    workers = min(len(items), _READERS)
+    workers = min(len(jobs), _READERS)
     if workers <= 1:
-        yield from (one(i) for i in items)
+        yield from (one(j) for j in jobs)
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(workers) as pool:
-        yield from pool.map(one, items)
+        yield from pool.map(one, jobs)
 
 
 class _Column:
@@ -263,14 +265,18 @@ def read_log(
     other_versions: dict[int, int] = {}
     segments = list_segments(pred_dir)
     problems.extend(sequence_gaps(segments, "predictions"))
+    fb_segments = list_segments(fb_dir)
+    # one pool reads the predictions, then the feedback, segment by segment
+    results = _each([
+        *(partial(prediction_segment, path, columns, features, lo, hi, model_version,
+                  with_proba, cls) for path in segments),
+        *(partial(feedback_segment, path, lo) for path in fb_segments)])
     cap = _num_rows(segments)
     row, ts, version = (_Column(np.int32, cap, constant=True), _Column(np.int64, cap),
                         _Column(np.int64, cap, constant=True))
     proba = _Column(np.float64, cap if with_proba else 0, len(cls))
     n_read = 0
-    for path, (seg, exc) in zip(segments, _each(
-            prediction_segment, segments, columns, features, lo, hi, model_version,
-            with_proba, cls), strict=True):
+    for path, (seg, exc) in zip(segments, islice(results, len(segments)), strict=True):
         if exc is not None:
             problems.append(SegmentProblem(str(path), "predictions", _reason(exc)))
             continue
@@ -291,13 +297,11 @@ def read_log(
         del seg
 
     fb: dict[str, list[Any]] = {"request_id": [], "label": []}
-    fb_segments = list_segments(fb_dir)
     problems.extend(sequence_gaps(fb_segments, "feedback"))
     fb_cap = _num_rows(fb_segments)
     fb_row, fb_ts = _Column(np.int32, fb_cap, constant=True), _Column(np.int64, fb_cap)
     n_fb = 0
-    for path, (got, exc) in zip(fb_segments, _each(feedback_segment, fb_segments, lo),
-                                strict=True):
+    for path, (got, exc) in zip(fb_segments, results, strict=True):
         if exc is not None:
             problems.append(SegmentProblem(str(path), "feedback", _reason(exc)))
             continue
