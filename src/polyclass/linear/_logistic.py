@@ -13,7 +13,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -22,6 +21,7 @@ from sklearn.utils.validation import (
 )
 
 from polyclass.linear._blas import one_blas_thread
+from polyclass.linear._labels import encode_labels
 from polyclass.linear._lbfgs import lbfgs
 from polyclass.linear._loss import Array, LogisticLoss
 from polyclass.linear._newton import (
@@ -187,8 +187,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         X, y = validate_data(
             self, X, y, accept_sparse="csr", dtype=dtype, y_numeric=False, ensure_all_finite=True
         )
-        check_classification_targets(y)
-        classes, y_codes = np.unique(y, return_inverse=True)
+        classes, y_codes = encode_labels(y)
         if classes.shape[0] < 2:
             raise ValueError(
                 "LogisticRegression needs samples of at least 2 classes, but the data "

@@ -324,7 +324,11 @@ def dense_hessian(loss: LogisticLoss, state: CurvatureState, block: int | None =
         assert state.P is not None
         P, K = state.P, loss.K
         # B.T @ B with the same buffer on both sides runs as a symmetric rank-k update
-        B = (X[:, None, :] * (P * np.sqrt(loss.sw)[:, None])[:, :, None]).reshape(loss.n, K * q)
+        # an explicit C-ordered output: the broadcast product alone comes out in X's
+        # stride order and its reshape then copies it (2.4 ms against 13 ms, 2856 x 7 x 51)
+        B3 = np.empty((loss.n, K, q))
+        np.multiply(X[:, None, :], (P * np.sqrt(loss.sw)[:, None])[:, :, None], out=B3)
+        B = B3.reshape(loss.n, K * q)
         H = -(B.T @ B)
         Pw = P * loss.sw[:, None]
         for k in range(K):

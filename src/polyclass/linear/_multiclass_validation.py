@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d, has_fit_parameter
+
+from polyclass.linear._labels import encode_labels
 
 
 def check_n_jobs(n_jobs: object, owner: str) -> None:
@@ -61,8 +62,7 @@ def check_targets(y: Any, owner: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.
     check_target_shape(y, owner)
     y = column_or_1d(y, warn=True)
     check_array(y, ensure_2d=False, dtype=None, ensure_min_samples=1, input_name="y")
-    check_classification_targets(y)
-    classes, y_encoded = np.unique(y, return_inverse=True)
+    classes, y_encoded = encode_labels(y)
     if len(classes) < 2:
         raise ValueError(
             f"{owner} needs at least two classes in y; got one class: {classes[0]!r}. "
