@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,61 @@ def test_a_failing_writer_keeps_rows_and_does_not_stall_requests(tmp_path: Path)
     log.close()
     table = pa.concat_tables([pq.read_table(p) for p in _segments(folder)])
     assert table["request_id"].to_pylist() == _expected(payloads)["request_id"]
+
+
+def _record_all(log: PredictionLog, payloads: list[tuple[Any, ...]], prefix: str) -> None:
+    for rid, version, index, proba, numeric, categorical in payloads:
+        log.record(f"{prefix}{rid}", version, KEY, index, proba, numeric, categorical)
+
+
+def test_streamed_row_groups_rotate_by_size_and_lose_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)
+    log = PredictionLog(tmp_path, rotate_bytes=6000, rotate_seconds=3600)
+    payloads = _payloads()
+    for rep in range(6):
+        _record_all(log, payloads, f"{rep}-")
+    log.close()
+    segments = _segments(tmp_path / "predictions")
+    assert len(segments) > 1  # closed by size while streaming
+    table = pa.concat_tables([pq.read_table(p) for p in segments])
+    expected = [f"{rep}-{rid}" for rep in range(6) for rid in _expected(payloads)["request_id"]]
+    assert table["request_id"].to_pylist() == expected  # in order, each row once
+    assert log.rows_written == len(expected) and log.pending_rows == 0
+
+
+def test_a_failed_row_group_puts_the_segments_rows_back_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)
+    log = PredictionLog(tmp_path, rotate_bytes=1 << 30, rotate_seconds=3600)
+    build = log._build
+    calls = {"n": 0}
+
+    def flaky(key: Any, fields: list[list[Any]]) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third row group of the open segment fails
+            raise OSError("disk full (simulated)")
+        return build(key, fields)
+
+    log._build = flaky
+    payloads = _payloads()
+    for rep in range(3):
+        _record_all(log, payloads, f"{rep}-")
+    log.flush()
+    log.close()
+    assert log.errors == 1
+    table = pa.concat_tables([pq.read_table(p) for p in _segments(tmp_path / "predictions")])
+    expected = [f"{rep}-{rid}" for rep in range(3) for rid in _expected(payloads)["request_id"]]
+    assert sorted(table["request_id"].to_pylist()) == sorted(expected)
+    assert not list(tmp_path.rglob(".part-*"))
+
+
+def test_an_open_segment_is_closed_when_its_oldest_row_is_due(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, rotate_seconds=0.2)
+    _record_all(log, _payloads()[:2], "a-")
+    folder = tmp_path / "predictions"
+    deadline = time.monotonic() + 10
+    while not _segments(folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pq.read_table(_segments(folder)[0]).num_rows == 4
+    log.close()
