@@ -45,11 +45,11 @@ def serve_command(
     access_log: bool = typer.Option(
         True, "--access-log/--no-access-log", help="One JSON line per request on stderr."),
     log_rotate_mb: float = typer.Option(
-        8.0, "--log-rotate-mb", min=0.01, help="Cut a prediction-log segment when this many "
-                                                "MB of rows are buffered (memory bound)."),
+        8.0, "--log-rotate-mb", min=0.01, help="Close a prediction-log segment when its rows "
+                                                "take this many MB in memory (the log's memory "
+                                                "bound is about 3x this)."),
     log_rotate_seconds: float = typer.Option(
-        10.0, "--log-rotate-seconds", min=0.01, help="... or when the oldest buffered row "
-                                                     "is this old."),
+        10.0, "--log-rotate-seconds", min=0.01, help="... or when its oldest row is this old."),
     graceful_timeout: float | None = typer.Option(
         None, "--graceful-timeout", help="Seconds to let in-flight requests finish at "
                                          "shutdown (default: as long as they take)."),
