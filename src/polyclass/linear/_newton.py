@@ -48,6 +48,21 @@ _TOL_MARGIN = 0.25
 _HALF_HESSIAN_MIN_SIZE = 2_000_000
 
 
+def intercept_start(loss: LogisticLoss) -> Array:
+    """The start (K, q) with zero coefficients and the intercept-only model's intercepts:
+    the log-odds of each problem's weighted positive fraction (binary problems only;
+    zeros otherwise). Costs no pass over X; on the sparse benchmark's
+    one-vs-rest problems Newton then takes 4 steps instead of 5-7 (about 15% less time)."""
+    W = np.zeros((loss.K, loss.q))
+    # not for the multinomial loss: the centred log class frequencies measured slower on
+    # the sparse benchmark (1.44 s against 1.22 s, same steps) and no faster on dense X
+    if loss.fit_intercept and loss.binary:
+        pos = np.sum(loss.sw * loss.y01, axis=0)  # sw sums to one per problem
+        pos = np.clip(pos, 1e-12, 1.0 - 1e-12)
+        W[:, loss.p] = np.log(pos) - np.log1p(-pos)
+    return W
+
+
 def sparse_hessian_copy(X: Any) -> sp.csr_matrix | None:
     """A float32 CSR copy of a large float64 CSR X's values, sharing X's index arrays,
     for Hessian products (None when X is not one). SciPy's float32 sparse products
@@ -246,6 +261,8 @@ def newton_cg(
         if np.all(np.isfinite(res.w)):
             w = res.w
         del sub
+    if not w.any():
+        w = intercept_start(loss).ravel()
     sparse_copy = sparse_hessian_copy(loss.X) if half_precision_hessian else None
     if sparse_copy is not None:
         loss.X_hess = sparse_copy

@@ -33,6 +33,7 @@ from polyclass.linear._newton import (
     _subsample,
     _subsample_size,
     forcing_term,
+    intercept_start,
     sparse_hessian_copy,
 )
 
@@ -237,6 +238,9 @@ def newton_cg_batch(
         finite = np.all(np.isfinite(res.W), axis=1)
         W[finite] = res.W[finite]
         del sub, res
+    zero = ~W.any(axis=1)
+    if zero.any():  # as newton_cg starts each problem from zero
+        W[zero] = intercept_start(loss)[zero]
     sparse_copy = sparse_hessian_copy(loss.X) if half_precision_hessian else None
     if x_hess is not None or sparse_copy is not None:
         loss.X_hess = x_hess if x_hess is not None else sparse_copy
