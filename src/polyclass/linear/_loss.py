@@ -107,6 +107,11 @@ class LogisticLoss:
     def linear(self, w: Array) -> Array:
         """``Z = X @ W.T + b``, shape (n, K), float64."""
         W, b = self.split(w)
+        if not W.any():  # e.g. the intercept-only start: no pass over X
+            Z = np.zeros((self.n, self.K))
+            if b is not None:
+                Z += b
+            return Z
         Wt = np.ascontiguousarray(W.T, dtype=self.X.dtype)
         Z = np.asarray(self.X @ Wt, dtype=np.float64)
         if b is not None:
