@@ -312,3 +312,26 @@ def test_reload_follows_promotion_and_rollback(trained: Trained, tmp_path: Path)
             reg.rollback("penguins")
         assert client.post("/admin/reload").json()["model_version"] == "1"
         assert client.post("/admin/reload").json()["switched"] is False
+
+
+def test_metrics_carry_monitoring_gauges_refreshed_in_the_background(
+    trained: Trained, tmp_path: Path
+) -> None:
+    import time
+
+    config = ServeConfig("penguins@production", registry=str(trained.registry),
+                         log_dir=str(tmp_path), poll_interval=0, rotate_seconds=0.05,
+                         monitor_interval=0.2)
+    with TestClient(create_app(config, access_stream=io.StringIO())) as client:
+        assert "polyclass_monitor_" not in client.get("/metrics").text  # not refreshed yet
+        for _ in range(20):
+            client.post("/invocations", json={"dataframe_records": [ROW, ROW2]})
+        deadline = time.monotonic() + 20
+        text = ""
+        while time.monotonic() < deadline:
+            text = client.get("/metrics").text
+            if "polyclass_monitor_dataset_drift_share" in text:
+                break
+            time.sleep(0.1)
+        assert "polyclass_monitor_dataset_drift_share" in text
+        assert 'polyclass_monitor_up{model="penguins"} 1' in text

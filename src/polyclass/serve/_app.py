@@ -29,6 +29,7 @@ from polyclass.serve._endpoints import Endpoints, Logs, json_response
 from polyclass.serve._errors import RequestError
 from polyclass.serve._manager import ModelManager
 from polyclass.serve._metrics import ServerMetrics
+from polyclass.serve._monitoring import MonitorGauges
 from polyclass.serve._observe import Observe
 from polyclass.serve._openapi import docs_page, openapi_document
 from polyclass.serve._predlog import (
@@ -70,6 +71,9 @@ class ServeConfig:
         Seconds between registry look-ups for a moving reference; 0 = never.
     access_log : bool
         One JSON line per request on stderr.
+    monitor_interval : float
+        Seconds between refreshes of the drift and live-metric gauges on ``/metrics``
+        (from the prediction log); 0 = no monitoring gauges.
     """
 
     model: str
@@ -82,6 +86,7 @@ class ServeConfig:
     access_log: bool = True
     rotate_bytes: int = ROTATE_BYTES
     rotate_seconds: float = ROTATE_SECONDS
+    monitor_interval: float = 60.0
 
     def to_env(self) -> str:
         """The config as JSON, for :data:`CONFIG_ENV`."""
@@ -127,6 +132,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                   "loc": ["path"] if status in (404, 405) else []}, status)
 
 
+def _monitor_ref(served: ServedModel) -> str:
+    """The registry reference of the served version (its rows only), else its path."""
+    if served.version is None:
+        return str(served.path)
+    return f"{served.name}:{served.version}"
+
+
 def create_app(config: ServeConfig, *, manager: ModelManager | None = None,
                access_stream: Any = None) -> Starlette:
     """The server for ``config`` (loads the model now; raises on a bad artifact).
@@ -166,12 +178,19 @@ def create_app(config: ServeConfig, *, manager: ModelManager | None = None,
                                        "system_allocator": True}
             logs.predictions = PredictionLog(folder, **options)
             logs.feedback = FeedbackLog(folder, **options)
+            if config.monitor_interval > 0:
+                endpoints.monitor_gauges = MonitorGauges(
+                    lambda: _monitor_ref(manager.current), folder, config.registry,
+                    config.monitor_interval)
+                endpoints.monitor_gauges.start()
         manager.start()
         try:
             yield
         finally:
             endpoints.shutting_down = True
             manager.stop()
+            if endpoints.monitor_gauges is not None:
+                endpoints.monitor_gauges.stop()
             for log in (logs.predictions, logs.feedback):
                 if log is not None:
                     log.close()

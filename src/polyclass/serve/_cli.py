@@ -50,6 +50,9 @@ def serve_command(
                                                 "bound is about 3x this)."),
     log_rotate_seconds: float = typer.Option(
         10.0, "--log-rotate-seconds", min=0.01, help="... or when its oldest row is this old."),
+    monitor_interval: float = typer.Option(
+        60.0, "--monitor-interval", min=0.0, help="Seconds between refreshes of the drift and "
+                                                  "live-metric gauges on /metrics; 0 = off."),
     graceful_timeout: float | None = typer.Option(
         None, "--graceful-timeout", help="Seconds to let in-flight requests finish at "
                                          "shutdown (default: as long as they take)."),
@@ -67,7 +70,7 @@ def serve_command(
         prediction_log=prediction_log, token_file=str(token_file) if token_file else None,
         max_body_bytes=int(max_body_mb * 1024 * 1024), poll_interval=poll_interval,
         access_log=access_log, rotate_bytes=int(log_rotate_mb * 1024 * 1024),
-        rotate_seconds=log_rotate_seconds)
+        rotate_seconds=log_rotate_seconds, monitor_interval=monitor_interval)
     try:
         manager = ModelManager(model, registry=registry, poll_interval=poll_interval)
         app = create_app(config, manager=manager)

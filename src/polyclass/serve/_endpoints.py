@@ -17,6 +17,7 @@ from polyclass.serve._feedback import parse_feedback
 from polyclass.serve._manager import ModelManager
 from polyclass.serve._metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from polyclass.serve._mlflow import mlflow_response, parse_invocation, parse_json
+from polyclass.serve._monitoring import MonitorGauges
 from polyclass.serve._plan import Table
 from polyclass.serve._predlog import FeedbackLog, PredictionLog
 from polyclass.serve._protocol_v2 import (
@@ -53,6 +54,7 @@ class Endpoints:
                  logs: Logs, max_body: int, docs_html: str, openapi: dict[str, Any]) -> None:
         self.manager = manager
         self.metrics = metrics
+        self.monitor_gauges: MonitorGauges | None = None  # set by the app's lifespan
         self.tokens = tokens
         self.logs = logs
         self.max_body = max_body
@@ -184,7 +186,10 @@ class Endpoints:
 
     # -------------------------------------------------------------------- ops
     async def metrics_route(self, request: Request) -> Response:
-        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        body = self.metrics.exposition()
+        if self.monitor_gauges is not None:
+            body += self.monitor_gauges.text().encode()
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(self, request: Request) -> Response:
         return Response(self.openapi_bytes, media_type=_JSON)
