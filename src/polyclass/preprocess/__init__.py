@@ -6,6 +6,7 @@ dict or a list of dicts needs NumPy only.
 
 from __future__ import annotations
 
+from polyclass.preprocess._input import coerce_value
 from polyclass.preprocess._onehot import RARE, OneHotColumn
 from polyclass.preprocess._preprocessor import (
     SPARSE_MAX_DENSITY,
@@ -19,4 +20,5 @@ __all__ = [
     "SPARSE_MIN_ONEHOT",
     "OneHotColumn",
     "Preprocessor",
+    "coerce_value",
 ]

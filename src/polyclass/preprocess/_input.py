@@ -58,6 +58,21 @@ def normalise(name: str, value_type: ValueType, row: int, v: Any) -> Any:
     """``v`` as the Python value categories are stored as, ``_MISSING``, or a DataError."""
     if _is_missing(v):
         return _MISSING
+    try:
+        return coerce_value(value_type, v)
+    except TypeError:
+        raise _wrong_type(name, value_type, row, v) from None
+
+
+def coerce_value(value_type: str, v: Any) -> Any:
+    """``v`` as the Python value a column of ``value_type`` stores categories as.
+
+    None (or NaN) means missing and comes back as None; a value of the wrong type
+    raises ``TypeError``. The serving path uses this to read request values exactly
+    as training read the table.
+    """
+    if _is_missing(v):
+        return None
     if value_type == "str":
         if isinstance(v, str):
             return v
@@ -74,7 +89,7 @@ def normalise(name: str, value_type: ValueType, row: int, v: Any) -> Any:
                 return int(v)
         elif isinstance(v, (int, float, np.integer, np.floating)):
             return float(v)
-    raise _wrong_type(name, value_type, row, v)
+    raise TypeError(value_type)
 
 
 class ColumnSource:

@@ -10,7 +10,6 @@ it equal to ``Preprocessor.transform``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.preprocess import Preprocessor
+from polyclass.preprocess import Preprocessor, coerce_value
 from polyclass.serve._errors import RequestError, unprocessable
 
 __all__ = ["Encoded", "InputPlan", "Table"]
@@ -76,29 +75,6 @@ def _type_error(name: str, expected: str, row: int, v: Any, table: Table) -> Req
         f"({type(v).__name__}). Send {word}, or null for a missing value.",
         *table.loc(name, row),
     )
-
-
-def _normalise(value_type: str, v: Any) -> Any:
-    """``v`` as the type categories are stored as; None when missing; raises TypeError."""
-    if v is None or (type(v) is float and math.isnan(v)):
-        return None
-    if value_type == "str":
-        if isinstance(v, str):
-            return v
-    elif value_type == "bool":
-        if isinstance(v, (bool, np.bool_)):
-            return bool(v)
-        if isinstance(v, (int, np.integer)) and v in (0, 1):
-            return bool(v)
-    elif not isinstance(v, (bool, np.bool_)):
-        if value_type == "int":
-            if isinstance(v, (int, np.integer)):
-                return int(v)
-            if isinstance(v, (float, np.floating)) and float(v).is_integer():
-                return int(v)
-        elif isinstance(v, (int, float, np.integer, np.floating)):
-            return float(v)
-    raise TypeError(value_type)
 
 
 @dataclass(frozen=True)
@@ -239,7 +215,7 @@ class InputPlan:
         for r in todo.tolist():
             v = values[r]
             try:
-                key = _normalise(vt, v)
+                key = coerce_value(vt, v)
             except TypeError:
                 raise _type_error(block.name, vt, r, v, table) from None
             keys[r] = key
