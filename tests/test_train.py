@@ -159,3 +159,17 @@ def test_cost_matrix_with_wrong_classes_is_refused(tmp_path):
             cost_matrix=costs,
             **FAST,
         )
+
+
+def test_large_tables_fit_the_final_model_in_float32(tmp_path, monkeypatch):
+    import polyclass.pipeline._train as train_module
+
+    monkeypatch.setattr(train_module, "FLOAT32_MIN_ROWS", 10)
+    result = train(data=penguins_path(), target="species", out=tmp_path, register=False, **FAST)
+    estimator = result.model.estimator
+    inner = getattr(estimator, "estimator", estimator)
+    assert np.dtype(inner.dtype) == np.float32
+    assert result.test_metrics["metrics"]["accuracy"]["value"] > 0.93
+    loaded = polyclass.load(result.artifact_path)
+    frame = pd.read_csv(penguins_path()).dropna(subset=["species"])
+    np.testing.assert_array_equal(loaded.predict(frame), result.model.predict(frame))

@@ -6,12 +6,13 @@ the same order; ``progress(step, done, total)`` reports where the run is.
 
 from __future__ import annotations
 
+import gc
 import getpass
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,12 @@ STEPS = (
 # Above this many training rows, hyperparameters are tuned on a stratified sample
 # of this size (the final model is still fitted on every row).
 TUNE_MAX_ROWS = 50_000
+# Reference statistics for monitoring (quantile bins, category shares) come from at most
+# this many of the fitted rows: plenty for the bins, and no second copy of a large table.
+REFERENCE_MAX_ROWS = 200_000
+# The final model of a table with more rows than this is fitted in float32: half the
+# memory of its design matrix and the solvers' copies (peak memory under 4x the table).
+FLOAT32_MIN_ROWS = 500_000
 
 
 @dataclass
@@ -238,9 +245,28 @@ def train(
 
     # 7. Final fit on train + validation, then test once.
     fit_rows = np.concatenate([train_rows, val_rows])
-    final = _fit_model(frame, fit_rows, y, schema, best.candidate, cfg)
-    final.decision = decision
+    n_rows = len(frame)
+    fingerprint = fingerprint_table(frame)
     test_frame = frame.iloc[test_rows]
+    reference_rows = _sample_rows(fit_rows, REFERENCE_MAX_ROWS, cfg.seed)
+    reference_frame = frame.iloc[reference_rows]
+    fit_part = frame.iloc[fit_rows]
+    # From here on only these parts are needed: drop the whole table, and the fitted
+    # rows once transformed, so the final fit does not run beside them (peak memory).
+    del frame
+    gc.collect()  # DataFrames sit in reference cycles: free the table now, not at a later GC
+    dtype: Literal["float64", "float32"] = (
+        "float32" if len(fit_rows) > FLOAT32_MIN_ROWS else "float64"
+    )
+    preprocessor = Preprocessor(schema, dtype=dtype).fit(fit_part)
+    X_fit = preprocessor.transform(fit_part)
+    del fit_part
+    gc.collect()  # DataFrames sit in reference cycles: free them now, not at some later GC
+    final = _fit_estimator(
+        preprocessor, X_fit, y[fit_rows], schema, best.candidate, cfg, dtype=dtype
+    )
+    del X_fit
+    final.decision = decision
     test_proba = final.predict_proba(test_frame)
     test_pred = final.decide(test_proba) if decision.kind != "argmax" else final.predict(test_frame)
     test = evaluate(
@@ -267,7 +293,6 @@ def train(
     # 8-9. Report, save, register.
     name = cfg.name or _default_name(cfg)
     out = Path(cfg.out)
-    fingerprint = fingerprint_table(frame)
     final.info = {
         "name": name,
         "target": cfg.target,
@@ -277,15 +302,16 @@ def train(
         "best_params": best.candidate.params(),
         "test_metrics": _headline(test),
         "data_fingerprint": fingerprint,
-        "n_rows": len(frame),
+        "n_rows": n_rows,
         "trained_by": _user(),
         "polyclass_version": __version__,
     }
-    # Reference statistics for monitoring: fitted rows' inputs, held-out (test) scores.
+    # Reference statistics for monitoring: fitted rows' inputs (a sample of at most
+    # REFERENCE_MAX_ROWS of them), held-out (test) scores.
     final.reference = compute_reference(
-        frame.iloc[fit_rows],
+        reference_frame,
         schema,
-        y=y[fit_rows],
+        y=y[reference_rows],
         classes=final.classes_,
         proba=test_proba,
         predicted=test_pred,
@@ -360,18 +386,37 @@ def _fit_model(
     candidate: Candidate,
     cfg: TrainConfig,
 ) -> Model:
-    """Fit preprocessing and the estimator on ``frame``'s ``rows``.
-
-    The row subset is dropped as soon as it is transformed, so the estimator's fit
-    does not run beside a second copy of the table (peak memory on large data).
-    """
+    """Fit preprocessing and the estimator on ``frame``'s ``rows`` (``y`` indexed like
+    ``frame``). The row subset is dropped once transformed, before the estimator's fit."""
     part = frame.iloc[rows]
     pre = Preprocessor(schema).fit(part)
     X = pre.transform(part)
     del part
-    estimator = candidate.build(cfg.n_jobs)
-    estimator.fit(X, y[rows])
+    gc.collect()  # DataFrames sit in reference cycles: free the subset before the fit
+    return _fit_estimator(pre, X, y[rows], schema, candidate, cfg)
+
+
+def _fit_estimator(
+    pre: Preprocessor,
+    X: Any,
+    y: NDArray[Any],
+    schema: Any,
+    candidate: Candidate,
+    cfg: TrainConfig,
+    *,
+    dtype: str = "float64",
+) -> Model:
+    estimator = candidate.build(cfg.n_jobs, dtype)
+    estimator.fit(X, y)
     return Model(schema=schema, preprocessor=pre, estimator=estimator)
+
+
+def _sample_rows(rows: NDArray[Any], size: int, seed: int) -> NDArray[Any]:
+    """``rows`` itself, or a sorted random sample of ``size`` of them."""
+    if len(rows) <= size:
+        return rows
+    picked = np.random.default_rng(seed).choice(len(rows), size=size, replace=False)
+    return np.asarray(rows[np.sort(picked)])
 
 
 def _positive_class(cfg: TrainConfig, y: NDArray[Any], classes: NDArray[Any]) -> Any:

@@ -49,13 +49,14 @@ class Candidate:
             "class_weight": self.class_weight,
         }
 
-    def build(self, n_jobs: int = 1) -> Any:
-        """A fresh, unfitted estimator for this candidate."""
+    def build(self, n_jobs: int = 1, dtype: str = "float64") -> Any:
+        """A fresh, unfitted estimator for this candidate, computing in ``dtype``."""
         base = LogisticRegression(
             C=self.C,
             l1_ratio=self.l1_ratio,
             class_weight=None if self.class_weight == "none" else self.class_weight,
             max_iter=500,
+            dtype=dtype,
         )
         if self.strategy == "ovr":
             return OneVsRestClassifier(base, n_jobs=n_jobs)
