@@ -248,6 +248,20 @@ def binary_threshold(estimator: Any) -> float:
     return 0.0 if hasattr(estimator, "decision_function") else 0.5
 
 
+def base_has(attr: str) -> Callable[[Any], bool]:
+    """``available_if`` check: the fitted (or else the wrapped) binary model has ``attr``.
+
+    Raises ``AttributeError`` otherwise, which hides the method as scikit-learn expects.
+    """
+
+    def check(self: Any) -> bool:
+        source = self.estimators_[0] if hasattr(self, "estimators_") else self.estimator
+        getattr(source, attr)
+        return True
+
+    return check
+
+
 class MulticlassWrapper(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Shared behaviour of the one-vs-rest and one-vs-one wrappers."""
 

@@ -74,6 +74,31 @@ def sparse_hessian_copy(X: Any) -> sp.csr_matrix | None:
     return sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape, copy=False)
 
 
+def attach_hessian_copy(
+    loss: LogisticLoss, half_precision_hessian: bool, shared: Any = None
+) -> None:
+    """Give ``loss`` the low-precision copy of X its Hessian products read, if any.
+
+    ``shared`` is a copy made once by the caller for several fits; otherwise a large
+    float64 CSR X gets :func:`sparse_hessian_copy` and a large float64 dense X an empty
+    float32 buffer that the first Hessian product fills. CG only needs an approximate
+    Hessian: reading float32 halves the memory traffic of its products (gradients and
+    objective stay float64).
+    """
+    sparse_copy = sparse_hessian_copy(loss.X) if half_precision_hessian else None
+    if shared is not None or sparse_copy is not None:
+        loss.X_hess = shared if shared is not None else sparse_copy
+        loss.X_hess_filled = True
+    elif (
+        half_precision_hessian
+        and not sp.issparse(loss.X)
+        and loss.X.dtype == np.float64
+        and loss.n * loss.p >= _HALF_HESSIAN_MIN_SIZE
+    ):
+        loss.X_hess = np.empty(loss.X.shape, dtype=np.float32)  # filled by the first product
+        loss.X_hess_filled = False
+
+
 @dataclass
 class SolveResult:
     w: Array
@@ -263,20 +288,7 @@ def newton_cg(
         del sub
     if not w.any():
         w = intercept_start(loss).ravel()
-    sparse_copy = sparse_hessian_copy(loss.X) if half_precision_hessian else None
-    if sparse_copy is not None:
-        loss.X_hess = sparse_copy
-        loss.X_hess_filled = True
-    elif (
-        half_precision_hessian
-        and not sp.issparse(loss.X)
-        and loss.X.dtype == np.float64
-        and loss.n * loss.p >= _HALF_HESSIAN_MIN_SIZE
-    ):
-        # CG only needs an approximate Hessian: reading a float32 copy of X halves the
-        # memory traffic of its products (gradients and objective stay float64).
-        loss.X_hess = np.empty(loss.X.shape, dtype=np.float32)  # filled by the first product
-        loss.X_hess_filled = False
+    attach_hessian_copy(loss, half_precision_hessian)
     precond_builder = _Preconditioner(loss, rng)
     Z = loss.linear(w)
     f, g, state = loss.value_grad(Z, w)

@@ -20,21 +20,19 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from polyclass.linear._loss import Array, CurvatureState, LogisticLoss, dense_hessian
 from polyclass.linear._newton import (
-    _HALF_HESSIAN_MIN_SIZE,
     _REFRESH_AFTER_CG,
     _WARM_FRACTION,
     _cholesky,
     _Preconditioner,
     _subsample,
     _subsample_size,
+    attach_hessian_copy,
     forcing_term,
     intercept_start,
-    sparse_hessian_copy,
 )
 
 
@@ -241,18 +239,7 @@ def newton_cg_batch(
     zero = ~W.any(axis=1)
     if zero.any():  # as newton_cg starts each problem from zero
         W[zero] = intercept_start(loss)[zero]
-    sparse_copy = sparse_hessian_copy(loss.X) if half_precision_hessian else None
-    if x_hess is not None or sparse_copy is not None:
-        loss.X_hess = x_hess if x_hess is not None else sparse_copy
-        loss.X_hess_filled = True
-    elif (
-        half_precision_hessian
-        and not sp.issparse(loss.X)
-        and loss.X.dtype == np.float64
-        and loss.n * loss.p >= _HALF_HESSIAN_MIN_SIZE
-    ):
-        loss.X_hess = np.empty(loss.X.shape, dtype=np.float32)  # filled by the first product
-        loss.X_hess_filled = False
+    attach_hessian_copy(loss, half_precision_hessian, shared=x_hess)
     precond = _BlockPreconditioner(loss, rng)
     Z = loss.linear(W.ravel())
     f, G, state = _value_grad(loss, Z, W)

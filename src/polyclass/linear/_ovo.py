@@ -17,6 +17,7 @@ from sklearn.utils.validation import validate_data
 from polyclass.linear._combine import ovo_decision, pair_indices, pairwise_coupling
 from polyclass.linear._multiclass_common import (
     MulticlassWrapper,
+    base_has,
     binary_scores,
     binary_threshold,
     check_weight_sum,
@@ -36,15 +37,6 @@ from polyclass.linear._multiclass_validation import (
     check_weight_support,
     plain,
 )
-
-
-def _has(attr: str) -> Any:
-    def check(self: OneVsOneClassifier) -> bool:
-        source = self.estimators_[0] if hasattr(self, "estimators_") else self.estimator
-        getattr(source, attr)
-        return True
-
-    return check
 
 
 def _class_rows(y_encoded: npt.NDArray[np.intp], n_classes: int) -> list[npt.NDArray[np.intp]]:
@@ -335,7 +327,7 @@ class OneVsOneClassifier(MulticlassWrapper):
         best: npt.NDArray[np.intp] = decision.argmax(axis=1)
         return self.classes_.take(best)
 
-    @available_if(_has("predict_proba"))  # type: ignore[untyped-decorator]
+    @available_if(base_has("predict_proba"))  # type: ignore[untyped-decorator]
     def predict_proba(self, X: Any) -> npt.NDArray[Any]:
         """Class probabilities by pairwise coupling (Wu, Lin and Weng 2004, method 2).
 

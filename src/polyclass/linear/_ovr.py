@@ -13,6 +13,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from polyclass.linear._combine import ovr_normalize
 from polyclass.linear._multiclass_common import (
     MulticlassWrapper,
+    base_has,
     binary_scores,
     binary_threshold,
     fit_batches,
@@ -30,15 +31,6 @@ from polyclass.linear._multiclass_validation import (
     n_rows,
     plain,
 )
-
-
-def _has(attr: str) -> Any:
-    def check(self: OneVsRestClassifier) -> bool:
-        source = self.estimators_[0] if hasattr(self, "estimators_") else self.estimator
-        getattr(source, attr)
-        return True
-
-    return check
 
 
 def _fit_generic(estimator: Any, X: Any, y01: npt.NDArray[np.intp], sample_weight: Any) -> Any:
@@ -195,7 +187,7 @@ class OneVsRestClassifier(MulticlassWrapper):
         best: npt.NDArray[np.intp] = scores.argmax(axis=1)
         return self.classes_.take(best)
 
-    @available_if(_has("predict_proba"))  # type: ignore[untyped-decorator]
+    @available_if(base_has("predict_proba"))  # type: ignore[untyped-decorator]
     def predict_proba(self, X: Any) -> npt.NDArray[Any]:
         """Each model's positive-class probability, rows normalised to sum to one.
 
@@ -213,7 +205,7 @@ class OneVsRestClassifier(MulticlassWrapper):
         positive = np.column_stack([np.asarray(e.predict_proba(X))[:, 1] for e in self.estimators_])
         return ovr_normalize(positive)
 
-    @available_if(_has("decision_function"))  # type: ignore[untyped-decorator]
+    @available_if(base_has("decision_function"))  # type: ignore[untyped-decorator]
     def decision_function(self, X: Any) -> npt.NDArray[Any]:
         """Each model's decision value; 1-D with two classes.
 
