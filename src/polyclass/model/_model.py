@@ -120,6 +120,14 @@ class Model:
         X = self.transform(data)
         return self.predict_from_matrix(X)
 
+    def predict_with_proba(self, data: Any) -> tuple[NDArray[Any], NDArray[np.float64]]:
+        """Labels (by the decision rule) and probabilities, preprocessing ``data`` once."""
+        X = self.transform(data)
+        proba = np.asarray(self.estimator.predict_proba(X))
+        if self.decision.kind == "argmax":
+            return np.asarray(self.estimator.predict(X)), proba
+        return self.decide(proba), proba
+
     def predict_from_matrix(self, X: Any) -> NDArray[Any]:
         """Predicted labels for an already preprocessed matrix."""
         d = self.decision

@@ -44,8 +44,7 @@ def evaluate_model(
             f"{data} has labels {unknown.tolist()} the model never saw; it knows "
             f"{classes.tolist()}. Remove those rows or retrain with them."
         )
-    proba = model.predict_proba(frame)
-    y_pred = model.decide(proba) if model.decision.kind != "argmax" else model.predict(frame)
+    y_pred, proba = model.predict_with_proba(frame)
     positive = model.info.get("positive_class")
     result = evaluate(
         y,

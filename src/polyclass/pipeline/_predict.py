@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from polyclass.data import DataError, iter_table_chunks
@@ -17,11 +16,7 @@ OUTPUT_EXTENSIONS = (".csv", ".parquet")
 
 
 def _prediction_frame(model: Model, chunk: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
-    X = model.transform(chunk)
-    proba = np.asarray(model.estimator.predict_proba(X))
-    labels = (
-        model.predict_from_matrix(X) if model.decision.kind == "argmax" else model.decide(proba)
-    )
+    labels, proba = model.predict_with_proba(chunk)
     out = pd.DataFrame({c: chunk[c].to_numpy() for c in keep})
     out["prediction"] = labels
     for j, c in enumerate(model.classes_):

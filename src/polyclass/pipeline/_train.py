@@ -224,23 +224,21 @@ def train(
 
     # 6. Evaluate on validation; choose the operating point there when costs are given.
     model = _fit_model(frame, train_rows, y, schema, best.candidate, cfg)
-    val_proba = model.predict_proba(frame.iloc[val_rows])
+    val_pred, val_proba = model.predict_with_proba(frame.iloc[val_rows])
     decision = _choose_decision(costs, y[val_rows], val_proba, classes, positive_class)
     model.decision = decision
+    if decision.kind != "argmax":
+        val_pred = model.decide(val_proba)
     validation = evaluate(
         y[val_rows],
         val_proba,
         classes,
-        y_pred=model.decide(val_proba)
-        if decision.kind != "argmax"
-        else model.predict(frame.iloc[val_rows]),
+        y_pred=val_pred,
         positive_class=positive_class,
         n_bootstrap=cfg.n_bootstrap,
         random_state=cfg.seed,
     )
-    _add_objective(
-        validation, scorer, y[val_rows], model.decide(val_proba), val_proba, classes, positive_class
-    )
+    _add_objective(validation, scorer, y[val_rows], val_pred, val_proba, classes, positive_class)
     lap(STEPS[5])
 
     # 7. Final fit on train + validation, then test once.
@@ -267,8 +265,7 @@ def train(
     )
     del X_fit
     final.decision = decision
-    test_proba = final.predict_proba(test_frame)
-    test_pred = final.decide(test_proba) if decision.kind != "argmax" else final.predict(test_frame)
+    test_pred, test_proba = final.predict_with_proba(test_frame)
     test = evaluate(
         y[test_rows],
         test_proba,
