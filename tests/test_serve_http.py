@@ -335,3 +335,17 @@ def test_metrics_carry_monitoring_gauges_refreshed_in_the_background(
             time.sleep(0.1)
         assert "polyclass_monitor_dataset_drift_share" in text
         assert 'polyclass_monitor_up{model="penguins"} 1' in text
+
+
+def test_monitoring_gauges_in_a_child_process_and_in_process_agree(tmp_path: Path) -> None:
+    from polyclass.serve._monitoring import MonitorGauges
+
+    texts = []
+    for in_process in (False, True):
+        gauges = MonitorGauges(lambda: "nothing-registered", tmp_path / "logs" / "none",
+                               str(tmp_path / "registry"), 60.0, in_process=in_process)
+        gauges.refresh()
+        gauges.stop()
+        texts.append(gauges.text())
+    assert texts[0] == texts[1]
+    assert 'polyclass_monitor_up{model="nothing-registered"} 0' in texts[0]
