@@ -98,10 +98,11 @@ def test_warm_start_and_subsampled_preconditioner_match_separate_fits() -> None:
 def test_shared_float32_copy_for_hessian_products() -> None:
     X, Y = _problems(40_000, p=50, k=2, seed=4)  # n * p >= 2e6: the float32 copy is used
     est = LogisticRegression(tol=1e-6, random_state=0)
-    copy = hessian_copy(est, X)
-    assert copy is not None and copy.dtype == np.float32 and copy.shape == X.shape
-    assert hessian_copy(est, X[:1000]) is None  # too small to be worth it
-    assert hessian_copy(est, sp.csr_matrix(X[:1000])) is None
+    copy = hessian_copy(est, X, 2)
+    assert copy is not None and copy.forward is None
+    assert copy.X.dtype == np.float32 and copy.X.shape == X.shape
+    assert hessian_copy(est, X[:1000], 2) is None  # too small to be worth it
+    assert hessian_copy(est, sp.csr_matrix(X[:1000]), 2) is None
     own = fit_binary_logistic_batch(est, X, Y, None)
     shared = fit_binary_logistic_batch(est, X, Y, None, hessian_X=copy)
     exact = fit_binary_logistic_batch(est, X, Y, None, copy_for_hessian=False)
@@ -137,3 +138,29 @@ def test_float32_X() -> None:
     coef32, _, _ = fit_binary_logistic_batch(est, X.astype(np.float32), Y, None)
     coef64, _, _ = fit_binary_logistic_batch(est, X, Y, None)
     assert_allclose(coef32, coef64, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_sparse_batch_reads_float32_csr_and_csc_copies() -> None:
+    """A large sparse batch's Hessian products read float32 copies (CSC for X @ V);
+    the models match the exact-Hessian fit and the one-by-one fits."""
+    rng = np.random.default_rng(5)
+    n, p = 10_000, 2_000
+    X = sp.random(n, p, density=0.1, format="csr", random_state=5, dtype=np.float64)
+    W = rng.normal(size=(3, p)) * 3.0
+    Y = np.asarray(X @ W.T) + rng.logistic(size=(n, 3)) > 0
+    est = LogisticRegression(tol=1e-10, random_state=0)
+    copy = hessian_copy(est, X, 3)
+    assert copy is not None and X.nnz >= 2_000_000
+    assert copy.X.dtype == np.float32 and sp.issparse(copy.X) and copy.X.format == "csr"
+    assert copy.forward is not None and copy.forward.format == "csc"
+    single = hessian_copy(est, X, 1)
+    assert single is not None and single.forward is None
+    own = fit_binary_logistic_batch(est, X, Y, None)
+    shared = fit_binary_logistic_batch(est, X, Y, None, hessian_X=copy)
+    exact = fit_binary_logistic_batch(est, X, Y, None, copy_for_hessian=False)
+    scale = np.abs(exact[0]).max()
+    assert_allclose(own[0], exact[0], atol=1e-5 * scale)
+    assert_allclose(shared[0], exact[0], atol=1e-5 * scale)
+    for k, (c_k, _, _) in enumerate(_separate(est, X, Y, None)):
+        assert_allclose(own[0][k], c_k, atol=1e-5 * scale)

@@ -27,9 +27,11 @@ from polyclass.linear._loss import Array, LogisticLoss
 from polyclass.linear._newton import (
     _HALF_HESSIAN_MIN_SIZE,
     _MAX_DENSE_COEF,
+    HessianCopy,
     SolveResult,
     hessian_on_rows,
     newton_cg,
+    sparse_hessian_copy,
 )
 from polyclass.linear._newton_batch import newton_cg_batch
 from polyclass.linear._proximal import fista, proximal_newton
@@ -547,7 +549,7 @@ def fit_binary_logistic_batch(
     sample_weight: NDArray[np.floating] | None,
     *,
     copy_for_hessian: bool = True,
-    hessian_X: NDArray[np.float32] | None = None,
+    hessian_X: HessianCopy | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int32]]:
     """Fit m independent binary problems on the same X at once (one-vs-rest, one-vs-one).
 
@@ -629,14 +631,14 @@ def fit_binary_logistic_batch(
     return coef, intercept, result.n_iter.astype(np.int32)
 
 
-def hessian_copy(estimator: LogisticRegression, X: Any) -> NDArray[np.float32] | None:
-    """The float32 copy of X that :func:`fit_binary_logistic_batch` would make for its
-    Hessian products (None when it would make none), for batches that share it."""
-    if (
-        sp.issparse(X)
-        or X.dtype != np.float64
-        or X.shape[0] * X.shape[1] < _HALF_HESSIAN_MIN_SIZE
-        or _pick_solver(estimator, X, 2) != "newton-cg"
-    ):
+def hessian_copy(estimator: LogisticRegression, X: Any, n_columns: int) -> HessianCopy | None:
+    """The float32 copies of X that :func:`fit_binary_logistic_batch` would make for its
+    Hessian products with ``n_columns`` problems (None when it would make none), for
+    batches that share them."""
+    if _pick_solver(estimator, X, 2) != "newton-cg":
         return None
-    return np.asarray(X, dtype=np.float32)
+    if sp.issparse(X):
+        return sparse_hessian_copy(X, n_columns)
+    if X.dtype != np.float64 or X.shape[0] * X.shape[1] < _HALF_HESSIAN_MIN_SIZE:
+        return None
+    return HessianCopy(np.asarray(X, dtype=np.float32))

@@ -93,9 +93,11 @@ class LogisticLoss:
         # take/put is about twice as fast as the 2-D fancy index (1.5 against 2.7 ms at
         # 300,000 x 7)
         self._flat = self._rows * self.K + self.y_codes if not self.binary else self._rows
-        # optional float32 copy of a dense float64 X for Hessian-vector products only
+        # optional float32 copies of X for Hessian-vector products only (see
+        # polyclass.linear._newton.HessianCopy): X_hess, and X_fwd for X @ V
         self.X_hess: Any = None
         self.X_hess_filled = False
+        self.X_fwd: Any = None
         self._ones_k = np.ones(self.K)
 
     # --- linear algebra on X --------------------------------------------------------
@@ -244,7 +246,7 @@ class LogisticLoss:
         if sp.issparse(X) or self.n <= 2 * _CHUNK_ROWS:
             if fill:
                 self.X_hess[...] = X
-            U = np.asarray(X @ Vt, dtype=np.float64)
+            U = np.asarray((X if self.X_fwd is None else self.X_fwd) @ Vt, dtype=np.float64)
             if vb is not None:
                 U += vb
             out = self.back(self._curvature(state, U, slice(None)), X)

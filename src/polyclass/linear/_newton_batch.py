@@ -26,6 +26,7 @@ from polyclass.linear._loss import Array, CurvatureState, LogisticLoss, dense_he
 from polyclass.linear._newton import (
     _REFRESH_AFTER_CG,
     _WARM_FRACTION,
+    HessianCopy,
     _cholesky,
     _Preconditioner,
     _subsample,
@@ -218,12 +219,12 @@ def newton_cg_batch(
     allow_warm_subsample: bool = True,
     half_precision_hessian: bool = False,
     W0: Array | None = None,
-    x_hess: NDArray[np.float32] | None = None,
+    x_hess: HessianCopy | None = None,
 ) -> BatchSolveResult:
     """Minimise each binary problem of the batch ``loss`` (2-D y) from zero or ``W0``.
 
-    ``x_hess`` is a float32 copy of X made by the caller (shared by several batches);
-    it replaces the one ``half_precision_hessian`` would make.
+    ``x_hess`` holds float32 copies of X made by the caller (shared by several
+    batches); they replace the ones ``half_precision_hessian`` would make.
     """
     m, q = loss.K, loss.q
     W = np.zeros((m, q)) if W0 is None else W0.copy()
