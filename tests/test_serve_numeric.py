@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from polyclass import LogisticRegression
@@ -168,3 +170,72 @@ def test_body_hints() -> None:
     assert float_rows([[1.0, 2.0], [3.0]], 2) is None
     assert float_rows([[1.0, 2.0], [3.0, [4.0]]], 2) is None
     assert float_rows([[1.0, 2.0], {"a": 1}], 2) is None
+
+
+_NAMES = ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"inputs": [[1, null, 3]]}',  # null: the exact path makes it missing
+    b'{"inputs": [[1, true, 3]]}',
+    b'{"inputs": [[1, "2", 3]]}',
+    b'{"inputs": [[1, 2, 3], [4, 5]]}',  # ragged
+    b'{"inputs": [[1, [2], 3]]}',  # nested
+    b'{"inputs": [[1, 2, 3, [4]], [5, 6]]}',  # nested, the right count of numbers
+    b'{"inputs": [[1, 2, 3], 4]}',
+    b'{"inputs": [[1, 2, 3]], "params": {}}',
+    b'{"inputs": [[1, 2, 3]], "inputs": [[4, 5, 6]]}',  # a repeated key
+    b'{"inputs": []}',
+    b'{"inputs": [[1, 2, 3]],}',  # malformed
+    b'{"inputs": [[1, 2, 3e999]]}',
+    b'{"inputs": [[1, 2, 123456789012345678901234567890]]}',
+    b'{"inputs": [{"a": 1, "b": 2, "c": 3}]}',
+    b'{"dataframe_records": [[1, 2, 3]]}',
+    b'{"dataframe_split": {"columns": ["c", "b", "a"], "data": [[1, 2, 3]]}}',
+    b'{"dataframe_split": {"data": [[1, 2, 3]]}}',
+    b'{"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3]], "index": [0]}}',
+    b'{"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3]], "data": []}}',
+    b'[[1, 2, 3]]',
+    b'{"inputs": [[1, 2, 3]]} trailing',
+    b'{"inputs": [[1, 2, 3]], "k": "\xff"}',
+])
+def test_fast_json_leaves_anything_but_plain_number_rows_to_the_exact_path(raw: bytes) -> None:
+    from polyclass.serve._fastjson import numeric_rows
+
+    assert numeric_rows(raw, _NAMES) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1)), min_size=3, max_size=3),
+    min_size=1, max_size=20),
+    split=st.booleans(), spaced=st.booleans())
+def test_fast_json_numbers_equal_orjsons(rows: list[list[Any]], split: bool,
+                                         spaced: bool) -> None:
+    import orjson
+
+    from polyclass.serve._fastjson import numeric_rows
+
+    document: Any = ({"dataframe_split": {"columns": _NAMES, "data": rows}} if split
+                     else {"instances": rows})
+    raw = json.dumps(document, indent=1 if spaced else None).encode()
+    fast = numeric_rows(raw, _NAMES)
+    expected = np.array(orjson.loads(raw)[next(iter(document))]["data"] if split
+                        else orjson.loads(raw)["instances"], dtype=np.float64)
+    assert fast is not None
+    assert fast[0] == next(iter(document))
+    np.testing.assert_array_equal(fast[1], expected)
+    assert fast[1].dtype == np.float64 and fast[1].shape == (len(rows), 3)
+
+
+def test_fast_json_answers_as_the_exact_path_does(client: TestClient) -> None:
+    rows = np.random.default_rng(1).normal(size=(50, 3)).round(6).tolist()
+    plain = _post(client, "/invocations", {"dataframe_split": {"columns": COLUMNS,
+                                                               "data": rows}})
+    # a key order the fast path does not take: the exact path
+    exact = client.post("/invocations", content=json.dumps({"dataframe_split": {
+        "columns": COLUMNS, "data": rows}, "params": {}}),
+        headers={"content-type": "application/json"})
+    assert plain.status_code == exact.status_code == 200
+    assert plain.json() == exact.json()

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from polyclass.serve._errors import RequestError, bad_request, unprocessable
+from polyclass.serve._fastjson import numeric_rows
 from polyclass.serve._jsonbody import JsonBody
 from polyclass.serve._plan import InputPlan, Table
 from polyclass.serve._served import Prediction, ServedModel
@@ -156,6 +157,14 @@ def parse_invocation(body: bytes, content_type: str, plan: InputPlan) -> tuple[T
         raise RequestError(415, f"Content type {media!r} is not supported; send "
                            "application/json (MLflow's formats) or text/csv.",
                            ["header", "content-type"])
+    if plan.all_numeric:
+        fast = numeric_rows(body, plan.feature_names)
+        if fast is not None:  # plain number rows in the model's order, straight to floats
+            key, matrix = fast
+            loc: list[str | int] = ["body", key, "data"] if key == "dataframe_split" else [
+                "body", key]
+            return Table(len(matrix), matrix=matrix, matrix_loc=loc, matrix_keys={
+                name: j for j, name in enumerate(plan.feature_names)}), None
     document = parse_json(body)
     if not isinstance(document, dict):
         raise bad_request(f"The body must be a JSON object with one of the keys {list(FORMATS)}"
