@@ -23,6 +23,7 @@ results are promoted to float64.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,6 +228,19 @@ class LogisticLoss:
         R -= P * t[:, None]
         R *= self.sw[rows, None]
         return R
+
+    def problems(
+        self, state: CurvatureState, idx: NDArray[np.intp]
+    ) -> tuple[LogisticLoss, CurvatureState]:
+        """Problems ``idx`` of a binary batch and their curvature, for Hessian products
+        only (labels and weights are left whole). Shares X and its copies."""
+        if not self.binary or state.h is None:
+            raise ValueError("problems() restricts a batch of binary problems.")
+        sub = copy.copy(self)
+        sub.K = int(idx.size)
+        sub.n_coef = sub.K * sub.q
+        sub.l2v = self.l2v[idx]
+        return sub, CurvatureState(h=np.ascontiguousarray(state.h[:, idx]), P=None)
 
     def hessp(self, state: CurvatureState, v: Array) -> Array:
         """Hessian-vector product."""

@@ -150,6 +150,27 @@ class _BlockPreconditioner:
         return Z
 
 
+def _hessp_rows(
+    loss: LogisticLoss, state: CurvatureState, D: Array, rows: NDArray[np.intp]
+) -> tuple[Array, Array]:
+    """Hessian products with the rows ``rows`` of D (m, q), the others taken as zero:
+    ``H D`` (m, q), zero outside ``rows``, and ``U`` (n, len(rows)) for those rows.
+
+    Problems whose CG has stopped leave the product: a sparse product's cost grows with
+    its columns (SciPy's CSC product: about 5 + 2.8 k ms for k columns on 100,000 x
+    20,000 with 9.6M entries), and their rows of D are zero anyway.
+    """
+    m = loss.K
+    if rows.size == m:
+        H, U = loss.hessp_u(state, D.ravel())
+        return H.reshape(m, loss.q), U
+    sub, sub_state = loss.problems(state, rows)
+    H_rows, U = sub.hessp_u(sub_state, D[rows].ravel())
+    H = np.zeros_like(D)
+    H[rows] = H_rows.reshape(rows.size, loss.q)
+    return H, U
+
+
 def _pcg_batch(
     loss: LogisticLoss,
     state: CurvatureState,
@@ -176,21 +197,24 @@ def _pcg_batch(
     rz = _rowdot(r, z)
     bnorm = np.linalg.norm(B, axis=1)
     for i in range(1, maxiter + 1):
-        Hd_flat, Ud = loss.hessp_u(state, d.ravel())
-        Hd = Hd_flat.reshape(m, loss.q)
+        cols = np.flatnonzero(run)
+        Hd, Ud = _hessp_rows(loss, state, d, cols)
         dHd = _rowdot(d, Hd)
         flat = run & ~(dHd > 0)  # flat or numerically negative curvature: stop there
         if flat.any():
             if i == 1:
                 x[flat] = d[flat]
-                Ux[:, flat] = Ud[:, flat]
+                Ux[:, flat] = Ud[:, np.searchsorted(cols, np.flatnonzero(flat))]
             iters[flat] = i
             run &= ~flat
         alpha = np.zeros(m)
         alpha[run] = rz[run] / dHd[run]
         x += alpha[:, None] * d
-        Ud *= alpha
-        Ux += Ud
+        Ud *= alpha[cols]
+        if cols.size == m:
+            Ux += Ud
+        else:
+            Ux[:, cols] += Ud
         del Ud
         r -= alpha[:, None] * Hd
         done = run & (np.linalg.norm(r, axis=1) <= rtol * bnorm)
