@@ -26,6 +26,7 @@ from polyclass.linear._loss import Array, CurvatureState, LogisticLoss, dense_he
 from polyclass.linear._newton import (
     _REFRESH_AFTER_CG,
     _WARM_FRACTION,
+    _WARM_TOL,
     HessianCopy,
     _cholesky,
     _Preconditioner,
@@ -257,7 +258,7 @@ def newton_cg_batch(
         n_sub = max(4 * _subsample_size(loss), loss.n // _WARM_FRACTION)
         rows = np.sort(rng.choice(loss.n, size=n_sub, replace=False))
         sub = _subsample(loss, rows)
-        res = newton_cg_batch(sub, max(tol, 1e-6), max_iter, rng, 0, True)
+        res = newton_cg_batch(sub, max(tol, _WARM_TOL), max_iter, rng, 0, True)
         finite = np.all(np.isfinite(res.W), axis=1)
         W[finite] = res.W[finite]
         del sub, res
