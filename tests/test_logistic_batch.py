@@ -95,6 +95,18 @@ def test_warm_start_and_subsampled_preconditioner_match_separate_fits() -> None:
         assert intercept[k] == pytest.approx(b_k, rel=1e-9, abs=1e-11)
 
 
+def _check_float32_copies(est: Any, X: Any, Y: Any, copy: Any) -> tuple[Any, float]:
+    """The batch fitted with its own float32 copies, and with ``copy``, matches the
+    exact-Hessian fit; returns its coefficients and their scale."""
+    own = fit_binary_logistic_batch(est, X, Y, None)
+    shared = fit_binary_logistic_batch(est, X, Y, None, hessian_X=copy)
+    exact = fit_binary_logistic_batch(est, X, Y, None, copy_for_hessian=False)
+    scale = float(np.abs(exact[0]).max())
+    assert_allclose(own[0], exact[0], atol=1e-5 * scale)
+    assert_allclose(shared[0], exact[0], atol=1e-5 * scale)
+    return own[0], scale
+
+
 def test_shared_float32_copy_for_hessian_products() -> None:
     X, Y = _problems(40_000, p=50, k=2, seed=4)  # n * p >= 2e6: the float32 copy is used
     est = LogisticRegression(tol=1e-6, random_state=0)
@@ -103,12 +115,7 @@ def test_shared_float32_copy_for_hessian_products() -> None:
     assert copy.X.dtype == np.float32 and copy.X.shape == X.shape
     assert hessian_copy(est, X[:1000], 2) is None  # too small to be worth it
     assert hessian_copy(est, sp.csr_matrix(X[:1000]), 2) is None
-    own = fit_binary_logistic_batch(est, X, Y, None)
-    shared = fit_binary_logistic_batch(est, X, Y, None, hessian_X=copy)
-    exact = fit_binary_logistic_batch(est, X, Y, None, copy_for_hessian=False)
-    scale = np.abs(exact[0]).max()
-    assert_allclose(own[0], exact[0], atol=1e-5 * scale)
-    assert_allclose(shared[0], exact[0], atol=1e-5 * scale)
+    _check_float32_copies(est, X, Y, copy)
 
 
 def test_lbfgs_runs_separate_fits() -> None:
@@ -156,11 +163,6 @@ def test_sparse_batch_reads_float32_csr_and_csc_copies() -> None:
     assert copy.forward is not None and copy.forward.format == "csc"
     single = hessian_copy(est, X, 1)
     assert single is not None and single.forward is None
-    own = fit_binary_logistic_batch(est, X, Y, None)
-    shared = fit_binary_logistic_batch(est, X, Y, None, hessian_X=copy)
-    exact = fit_binary_logistic_batch(est, X, Y, None, copy_for_hessian=False)
-    scale = np.abs(exact[0]).max()
-    assert_allclose(own[0], exact[0], atol=1e-5 * scale)
-    assert_allclose(shared[0], exact[0], atol=1e-5 * scale)
+    own, scale = _check_float32_copies(est, X, Y, copy)
     for k, (c_k, _, _) in enumerate(_separate(est, X, Y, None)):
-        assert_allclose(own[0][k], c_k, atol=1e-5 * scale)
+        assert_allclose(own[k], c_k, atol=1e-5 * scale)
