@@ -18,6 +18,8 @@ from polyclass.linear._logistic import (
     fit_binary_logistic_batch,
     hessian_copy,
 )
+from polyclass.linear._loss import LogisticLoss
+from polyclass.linear._newton import attach_hessian_copy
 
 
 def _problems(n: int, p: int = 6, k: int = 4, seed: int = 0) -> tuple[Any, Any]:
@@ -166,3 +168,20 @@ def test_sparse_batch_reads_float32_csr_and_csc_copies() -> None:
     own, scale = _check_float32_copies(est, X, Y, copy)
     for k, (c_k, _, _) in enumerate(_separate(est, X, Y, None)):
         assert_allclose(own[k], c_k, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize(("tol", "from_copy"), [(1e-4, True), (1e-6, True), (1e-8, False)])
+def test_gradients_read_the_float32_copy_only_at_loose_tol(tol: float, from_copy: bool) -> None:
+    X, Y = _problems(40_000, p=50, k=2, seed=6)  # large enough for the copy
+    loss = LogisticLoss(X, Y, None, 2, True, 1e-5)
+    attach_hessian_copy(loss, True, tol)
+    assert loss.X_hess is not None and loss.gradient_X() is loss.X  # not filled yet
+    w = np.full(loss.n_coef, 0.01)
+    Z = loss.linear(w)
+    _, g, state = loss.value_grad(Z, w)
+    loss.hessp_u(state, w)  # fills the copy
+    assert loss.gradient_X() is (loss.X_hess if from_copy else loss.X)
+    # the copy moves the gradient by float32 rounding only (relative to its entries;
+    # absolute near an optimum, where they are small), far below such a tol
+    _, g_copy, _ = loss.value_grad(Z, w)
+    assert_allclose(g_copy, g, rtol=1e-6, atol=1e-8)

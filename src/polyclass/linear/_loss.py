@@ -99,6 +99,8 @@ class LogisticLoss:
         self.X_hess: Any = None
         self.X_hess_filled = False
         self.X_fwd: Any = None
+        # whether gradients may read X_hess too (a solver's choice, see gradient_X)
+        self.gradient_from_copy = False
         self._ones_k = np.ones(self.K)
 
     # --- linear algebra on X --------------------------------------------------------
@@ -132,6 +134,13 @@ class LogisticLoss:
         if self.fit_intercept:
             G[:, self.p] = R.sum(axis=0)
         return G.ravel()
+
+    def gradient_X(self) -> Any:
+        """The X that gradients read: X, or its filled float32 copy when the solver
+        allowed it (``gradient_from_copy``)."""
+        if self.gradient_from_copy and self.X_hess is not None and self.X_hess_filled:
+            return self.X_hess
+        return self.X
 
     def penalty(self, w: Array) -> float:
         W, _ = self.split(w)
@@ -203,7 +212,7 @@ class LogisticLoss:
             np.multiply(P, self.sw[:, None], out=R)
             R.reshape(-1)[self._flat] -= self.sw
             state = CurvatureState(h=None, P=P)
-        g = self.back(R)
+        g = self.back(R, self.gradient_X())
         f = data
         if self.l2 > 0:
             W, _ = self.split(w)

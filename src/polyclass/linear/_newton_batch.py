@@ -94,7 +94,7 @@ def _value_grad(loss: LogisticLoss, Z: Array, W: Array) -> tuple[Array, Array, C
     h *= prob
     h *= loss.sw
     del prob, L
-    G = loss.back(R).reshape(loss.K, loss.q)
+    G = loss.back(R, loss.gradient_X()).reshape(loss.K, loss.q)
     if loss.l2 > 0:
         G[:, : loss.p] += loss.l2v[:, None] * W[:, : loss.p]
         f += _penalty(loss, W)
@@ -265,7 +265,7 @@ def newton_cg_batch(
     zero = ~W.any(axis=1)
     if zero.any():  # as newton_cg starts each problem from zero
         W[zero] = intercept_start(loss)[zero]
-    attach_hessian_copy(loss, half_precision_hessian, shared=x_hess)
+    attach_hessian_copy(loss, half_precision_hessian, tol, shared=x_hess)
     precond = _BlockPreconditioner(loss, rng)
     Z = loss.linear(W.ravel())
     f, G, state = _value_grad(loss, Z, W)
