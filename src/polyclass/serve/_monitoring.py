@@ -22,24 +22,29 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 LOOKBACK = timedelta(hours=24)
 #: ``os.nice`` increment of the child process (it yields the CPU to the request path).
 NICENESS = 10
 
 
-def _lower_priority() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # not allowed, or not on this OS
-        os.nice(NICENESS)
-
-
 def _gauges(model: str, log_dir: Path, since: datetime, registry: str | None) -> str:
     from polyclass.monitor import monitor_gauges
 
     return monitor_gauges(model, log_dir, since=since, registry=registry)
+
+
+def _child(conn: Any, args: tuple[str, Path, datetime, str | None]) -> None:
+    """The monitoring child: lower its priority, compute, send the text back."""
+    with contextlib.suppress(OSError, AttributeError):  # not allowed, or not on this OS
+        os.nice(NICENESS)
+    try:
+        conn.send(_gauges(*args))
+    finally:
+        conn.close()
 
 
 class MonitorGauges:
@@ -68,7 +73,7 @@ class MonitorGauges:
         self._registry = registry
         self._interval = interval
         self._in_process = in_process
-        self._pool: Executor | None = None
+        self._child: Any = None  # the running child process, if any
         self._text = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="polyclass-monitor", daemon=True)
@@ -78,8 +83,10 @@ class MonitorGauges:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        child = self._child
+        if child is not None:
+            with contextlib.suppress(Exception):  # already gone
+                child.terminate()
 
     def text(self) -> str:
         """The latest gauges in the exposition format ('' before the first refresh)."""
@@ -88,29 +95,48 @@ class MonitorGauges:
     def refresh(self) -> None:
         """Recompute the gauges now (the thread does this every ``interval`` seconds)."""
         args = (self._model(), self._log_dir, datetime.now(UTC) - LOOKBACK, self._registry)
-        if not self._in_process and self._pool is None:
+        if not self._in_process:
             try:
-                import multiprocessing
-
-                self._pool = ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_lower_priority, max_tasks_per_child=1)
+                text = self._in_child(args)
             except (OSError, ValueError, ImportError) as exc:
-                sys.stderr.write(f"polyclass serve: cannot start the monitoring process "
+                sys.stderr.write(f"polyclass serve: cannot run the monitoring process "
                                  f"({exc!r}); computing the gauges in the server.\n")
                 self._in_process = True
-        if self._in_process or self._pool is None:
-            self._text = _gauges(*args)
-            return
-        try:
-            self._text = self._pool.submit(_gauges, *args).result()
-        except Exception as exc:  # a dead child (killed, out of memory): start another
-            if self._stop.is_set():
+            else:
+                if text is not None:
+                    self._text = text
                 return
-            sys.stderr.write(f"polyclass serve: the monitoring process failed ({exc!r}); "
-                             "starting a new one.\n")
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self._text = _gauges(*args)
+
+    def _in_child(self, args: tuple[str, Path, datetime, str | None]) -> str | None:
+        """The gauges from a new child process; None if it died or the server stops."""
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_child, args=(send, args), daemon=True,
+                                name="polyclass-monitor")
+        child.start()
+        send.close()
+        self._child = child
+        try:
+            while not receive.poll(0.2):
+                if self._stop.is_set() or (not child.is_alive() and not receive.poll(0)):
+                    if not self._stop.is_set():
+                        sys.stderr.write("polyclass serve: the monitoring process exited "
+                                         f"with {child.exitcode}; the gauges keep their "
+                                         "last values.\n")
+                    return None
+            try:
+                return str(receive.recv())
+            except EOFError:  # it died while sending
+                return None
+        finally:
+            receive.close()
+            if self._stop.is_set():
+                child.terminate()
+            child.join()
+            self._child = None
 
     def _run(self) -> None:
         # The first refresh waits one interval: start-up and the first requests come first.
