@@ -375,11 +375,12 @@ def test_blas_limit_restored_after_threaded_fits() -> None:
 
 
 def test_float32_hessian_copy_fills_and_agrees() -> None:
-    from polyclass.linear._loss import LogisticLoss
+    from polyclass.linear._loss import _CHUNK_ROWS, LogisticLoss
 
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(9000, 6))
-    loss = LogisticLoss(X, rng.integers(0, 3, 9000), None, 3, True, 1e-3)
+    n = 2 * _CHUNK_ROWS + 1000  # walked in row blocks, the last one partial
+    X = rng.normal(size=(n, 6))
+    loss = LogisticLoss(X, rng.integers(0, 3, n), rng.random(n), 3, True, 1e-3)
     w = rng.normal(size=loss.n_coef) * 0.1
     state = loss.value_grad(loss.linear(w), w)[2]
     v = rng.normal(size=loss.n_coef)
