@@ -185,3 +185,29 @@ def test_gradients_read_the_float32_copy_only_at_loose_tol(tol: float, from_copy
     # absolute near an optimum, where they are small), far below such a tol
     _, g_copy, _ = loss.value_grad(Z, w)
     assert_allclose(g_copy, g, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_sparse_multinomial_reads_float32_copies() -> None:
+    """A large sparse multinomial loss's Hessian products read the float32 CSR and CSC
+    copies and agree with the exact ones; the fit reaches the exact-Hessian fit's model."""
+    from polyclass.linear._logistic import _solve
+
+    rng = np.random.default_rng(7)
+    n, p = 10_000, 2_000
+    X = sp.random(n, p, density=0.1, format="csr", random_state=7, dtype=np.float64)
+    y = np.argmax(np.asarray(X @ rng.normal(size=(p, 4))) + rng.gumbel(size=(n, 4)), axis=1)
+    loss = LogisticLoss(X, y, None, 4, True, 1e-4)
+    w = rng.normal(size=loss.n_coef) * 0.1
+    state = loss.value_grad(loss.linear(w), w)[2]
+    v = rng.normal(size=loss.n_coef)
+    exact, U_exact = loss.hessp_u(state, v)
+    attach_hessian_copy(loss, True, 1e-4)
+    assert loss.X_hess.dtype == np.float32 and loss.X_fwd.format == "csc"
+    approx, U_approx = loss.hessp_u(state, v)
+    assert_allclose(approx, exact, rtol=1e-5, atol=1e-9)
+    assert_allclose(U_approx, U_exact, rtol=1e-5, atol=1e-6)
+    est = LogisticRegression(tol=1e-10, random_state=0)
+    with_copies = _solve(est, X, y, 4, None, None, copy_for_hessian=True).w
+    exact_w = _solve(est, X, y, 4, None, None, copy_for_hessian=False).w
+    assert_allclose(with_copies, exact_w, atol=1e-5 * np.abs(exact_w).max())
