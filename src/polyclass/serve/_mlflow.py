@@ -193,7 +193,7 @@ def parse_invocation(body: bytes, content_type: str, plan: InputPlan) -> tuple[T
 
 def mlflow_response(model: ServedModel, prediction: Prediction, *, proba: bool) -> bytes:
     """``{"predictions": [label, ...]}``; with ``proba``, also probabilities and classes."""
-    labels = [model.classes[i] for i in prediction.index.tolist()]
+    labels = model.class_array[prediction.index].tolist()
     body: dict[str, Any] = {"predictions": labels}
     if proba:
         body["probabilities"] = prediction.proba

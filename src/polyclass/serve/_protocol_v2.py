@@ -329,7 +329,7 @@ def infer_response(model: ServedModel, prediction: Prediction, outputs: list[str
         if name == "label":
             tensors.append({"name": "label", "datatype": _label_datatype(model.classes),
                             "shape": [n],
-                            "data": [model.classes[i] for i in prediction.index.tolist()]})
+                            "data": model.class_array[prediction.index].tolist()})
         else:
             k = len(model.classes)
             tensors.append({"name": "probabilities", "datatype": "FP64", "shape": [n, k],

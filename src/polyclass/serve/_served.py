@@ -46,6 +46,8 @@ class _Scorer:
                     f"and intercept {self.intercept.shape}; {len(classes)} classes and "
                     f"{n_features} features need ({n_out}, {n_features}) and ({n_out},). "
                     "The artifact is corrupt; register the model again.")
+            self.coef = np.ascontiguousarray(self.coef_t.T)  # (n_out, n_features)
+            self.intercept_col = self.intercept[:, None]
             self.predictor: Any = None
         elif kind in ("OneVsRestClassifier", "OneVsOneClassifier"):
             from polyclass.linear import LinearMulticlassPredictor
@@ -69,21 +71,24 @@ class _Scorer:
             if decision.ndim == 1:
                 return proba, (decision > 0).astype(np.intp)
             return proba, np.asarray(decision.argmax(axis=1), dtype=np.intp)
-        scores = X @ self.coef_t
-        scores += self.intercept
-        if scores.shape[1] == 1:
-            s = scores[:, 0]
+        if self.coef_t.shape[1] == 1:
+            s = X @ self.coef_t[:, 0]
+            s += self.intercept[0]
             e = np.exp(-np.abs(s))
             pos = np.where(s >= 0, 1.0, e) / (1.0 + e)
             proba = np.empty((s.shape[0], 2), dtype=np.float64)
             proba[:, 1] = pos
             proba[:, 0] = 1.0 - pos
             return proba, (s > 0).astype(np.intp)
-        best = scores.argmax(axis=1)
-        scores -= scores.max(axis=1, keepdims=True)
+        # classes along axis 0: each reduction over classes is k - 1 vectorised passes
+        # over n values, not n reductions of k values (1,000 x 5: 83 -> 30 us)
+        scores = self.coef @ X.T
+        scores += self.intercept_col
+        best = scores.argmax(axis=0)
+        scores -= scores.max(axis=0)
         np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return np.asarray(scores, dtype=np.float64), best
+        scores /= scores.sum(axis=0)
+        return np.ascontiguousarray(scores.T, dtype=np.float64), best
 
 
 @dataclass
@@ -134,6 +139,13 @@ class ServedModel:
                             if plan.kinds[f] != "numeric")
         return (self.name, tuple(self.class_strs), tuple(plan.numeric_names), categorical,
                 tuple(plan.feature_names))
+
+    @cached_property
+    def class_array(self) -> NDArray[np.object_]:
+        """``classes`` as an object array: ``class_array[index].tolist()`` labels rows."""
+        out = np.empty(len(self.classes), dtype=object)
+        out[:] = self.classes
+        return out
 
     @property
     def feature_names(self) -> list[str]:
