@@ -357,3 +357,35 @@ def test_unfitted_raises() -> None:
     for cls in (OneVsRestClassifier, OneVsOneClassifier):
         with pytest.raises(NotFittedError), warnings.catch_warnings():
             cls(LogisticRegression()).predict(X)
+
+
+def test_large_ovo_in_float32_reaches_the_float64_objective(monkeypatch: Any) -> None:
+    """A large dense X at tol >= 1e-6: one-vs-one fits every pair on a float32 copy
+    (``float32_suffices``); the models equal the float64 ones to what that tol resolves
+    and reach an objective as low (to float32 rounding)."""
+    import polyclass.linear._ovo as ovo_module
+    from polyclass.linear._logistic import float32_suffices
+
+    X, y = make_classification(
+        n_samples=60_000,
+        n_features=40,
+        n_informative=40,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        random_state=0,
+    )
+    assert float32_suffices(LogisticRegression(tol=1e-6), X)
+    assert not float32_suffices(LogisticRegression(tol=1e-8), X)
+    assert not float32_suffices(LogisticRegression(tol=1e-6), X[:1000])
+    assert not float32_suffices(LogisticRegression(tol=1e-6, l1_ratio=1.0), X)
+    assert not float32_suffices(LogisticRegression(tol=1e-6), sp.csr_matrix(X[:100]))
+    low = OneVsOneClassifier(LogisticRegression(tol=1e-6)).fit(X, y)
+    monkeypatch.setattr(ovo_module, "float32_suffices", lambda *args: False)
+    high = OneVsOneClassifier(LogisticRegression(tol=1e-6)).fit(X, y)
+    scale = np.abs(high.decision_function(X)).max()
+    assert_allclose(low.decision_function(X), high.decision_function(X), atol=1e-4 * scale)
+    ones = np.ones(len(y))
+    low_obj = total_objective("ovo", low, X, y, ones, None)
+    high_obj = total_objective("ovo", high, X, y, ones, None)
+    assert low_obj <= high_obj * (1 + 1e-7)

@@ -25,6 +25,7 @@ from polyclass.linear._labels import encode_labels
 from polyclass.linear._lbfgs import lbfgs
 from polyclass.linear._loss import Array, LogisticLoss
 from polyclass.linear._newton import (
+    _GRADIENT_COPY_MIN_TOL,
     _HALF_HESSIAN_MIN_SIZE,
     _MAX_DENSE_COEF,
     HessianCopy,
@@ -629,6 +630,23 @@ def fit_binary_logistic_batch(
     coef = result.W[:, :p].copy()
     intercept = result.W[:, p].copy() if estimator.fit_intercept else np.zeros(m)
     return coef, intercept, result.n_iter.astype(np.int32)
+
+
+def float32_suffices(estimator: LogisticRegression, X: Any) -> bool:
+    """Whether binary Newton-CG fits may read a float32 copy of X for everything.
+
+    True for a large dense float64 X at ``tol >= 1e-6``, where the gradients read
+    such a copy anyway (see ``attach_hessian_copy``): rounding X to float32 moves a
+    gradient entry of the scaled objective by ~1e-8, far below that ``tol``. One-vs-one
+    then cuts its pairs out of one float32 copy of X and never reads float64.
+    """
+    return (
+        not sp.issparse(X)
+        and X.dtype == np.float64
+        and X.shape[0] * X.shape[1] >= _HALF_HESSIAN_MIN_SIZE
+        and float(estimator.tol) >= _GRADIENT_COPY_MIN_TOL
+        and _pick_solver(estimator, X, 2) == "newton-cg"
+    )
 
 
 def hessian_copy(estimator: LogisticRegression, X: Any, n_columns: int) -> HessianCopy | None:
