@@ -23,11 +23,12 @@ KEY = ("m", ("a", "b", "c"), ("x1", "x2"),
        ("x1", "s", "x2", "flag", "yr"))
 
 
-def _payloads(seed: int = 0) -> list[tuple[Any, ...]]:
+def _payloads(seed: int = 0, sizes: tuple[int, ...] = (1, 3, 1, 5, 2, 1, 4)
+              ) -> list[tuple[Any, ...]]:
     """Requests of 1 to 5 rows with NaN/inf numbers, None, unicode and unseen values."""
     rng = np.random.default_rng(seed)
     out = []
-    for r, n in enumerate([1, 3, 1, 5, 2, 1, 4]):
+    for r, n in enumerate(sizes):
         numeric = rng.normal(size=(n, 2))
         numeric[rng.random((n, 2)) < 0.2] = np.nan
         if n == 3:
@@ -204,3 +205,21 @@ def test_an_open_segment_is_closed_when_its_oldest_row_is_due(tmp_path: Path) ->
         time.sleep(0.05)
     assert pq.read_table(_segments(folder)[0]).num_rows == 4
     log.close()
+
+
+@pytest.mark.parametrize("chunk", [1500, 1 << 21])
+def test_small_requests_share_blocks_and_large_ones_keep_their_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """Requests up to SMALL_REQUEST_ROWS rows are copied into blocks of columns, larger
+    ones kept as they are; the segment holds every row once, in arrival order."""
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", chunk)
+    big = _predlog.SMALL_REQUEST_ROWS + 1
+    payloads = _payloads(1, (1, 2, big, 3, 1, 3 * big, 1, 64, 2))
+    log = PredictionLog(tmp_path, rotate_seconds=3600)
+    _record_all(log, payloads, "")
+    assert log.pending_rows == sum(len(p[2]) for p in payloads)
+    log.close()
+    table = pa.concat_tables([pq.read_table(p) for p in _segments(tmp_path / "predictions")])
+    for name, values in _expected(payloads).items():
+        assert table[name].to_pylist() == values, name
+    assert log.rows_written == table.num_rows and log.pending_rows == 0
