@@ -367,39 +367,50 @@ class LogisticLoss:
         return v
 
 
-def dense_hessian(loss: LogisticLoss, state: CurvatureState, block: int | None = None) -> Array:
+def dense_hessian(
+    loss: LogisticLoss,
+    state: CurvatureState,
+    block: int | None = None,
+    dtype: type[np.floating[Any]] = np.float64,
+) -> Array:
     """Full Hessian, shape (n_coef, n_coef); for few coefficients (X is densified).
 
     For a batch of binary problems, ``block=k`` gives problem k's (q, q) block alone
-    (the Hessian is block diagonal).
+    (the Hessian is block diagonal). ``dtype=np.float32`` computes it in float32 (twice
+    as fast: 5.9 against 12.6 ms for 2,856 rows x 357 coefficients; ~5e-7 relative),
+    for a preconditioner; the result is float64 either way.
     """
     raw: Any = loss.X
-    X = np.asarray(raw.toarray() if sp.issparse(raw) else raw, dtype=np.float64)
+    X = np.asarray(raw.toarray() if sp.issparse(raw) else raw, dtype=dtype)
     if loss.fit_intercept:
-        X = np.hstack([X, np.ones((loss.n, 1))])
+        X = np.hstack([X, np.ones((loss.n, 1), dtype=dtype)])
     q = loss.q
+    H: Any
     if loss.binary:
         assert state.h is not None
         ks = range(loss.K) if block is None else [block]
         H = np.zeros((len(ks) * q, len(ks) * q))
         for i, k in enumerate(ks):
-            Hk = X.T @ (X * state.h[:, k : k + 1])
+            Hk = X.T @ (X * state.h[:, k : k + 1].astype(dtype))
             Hk[np.arange(loss.p), np.arange(loss.p)] += loss.l2v[k]
             H[i * q : (i + 1) * q, i * q : (i + 1) * q] = Hk
-        return H
+        return np.asarray(H, dtype=np.float64)
     else:
         assert state.P is not None
-        P, K = state.P, loss.K
+        P, K = state.P.astype(dtype, copy=False), loss.K
         # B.T @ B with the same buffer on both sides runs as a symmetric rank-k update
         # an explicit C-ordered output: the broadcast product alone comes out in X's
         # stride order and its reshape then copies it (2.4 ms against 13 ms, 2856 x 7 x 51)
-        B3 = np.empty((loss.n, K, q))
-        np.multiply(X[:, None, :], (P * np.sqrt(loss.sw)[:, None])[:, :, None], out=B3)
+        B3 = np.empty((loss.n, K, q), dtype=dtype)
+        np.multiply(
+            X[:, None, :], (P * np.sqrt(loss.sw).astype(dtype)[:, None])[:, :, None], out=B3
+        )
         B = B3.reshape(loss.n, K * q)
         H = -(B.T @ B)
-        Pw = P * loss.sw[:, None]
+        Pw = P * loss.sw.astype(dtype)[:, None]
         for k in range(K):
             H[k * q : (k + 1) * q, k * q : (k + 1) * q] += X.T @ (X * Pw[:, k : k + 1])
+        H = np.asarray(H, dtype=np.float64)
     if loss.l2 > 0:
         idx = np.arange(loss.n_coef).reshape(loss.K, q)[:, : loss.p].ravel()
         H[idx, idx] += loss.l2

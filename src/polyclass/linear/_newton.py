@@ -50,6 +50,8 @@ _TOL_MARGIN = 0.25
 # Smallest dense X (n * p entries) or sparse X (stored entries) worth a float32 copy
 # for Hessian products.
 _HALF_HESSIAN_MIN_SIZE = 2_000_000
+# Smallest subsampled Hessian (rows x coupled coefficients ** 2) built in float32.
+_FLOAT32_HESSIAN_MIN_FLOPS = 50_000_000
 # Smallest tol at which gradients may read that float32 copy (see attach_hessian_copy).
 _GRADIENT_COPY_MIN_TOL = 1e-6
 
@@ -172,6 +174,15 @@ def hessian_on_rows(
     return lambda w, state: dense_hessian(sub, sub.value_grad(sub.linear(w), w)[2])
 
 
+def preconditioner_dtype(sub: LogisticLoss) -> type[np.floating[Any]]:
+    """float32 for a subsampled Hessian costly enough for it to matter (twice as fast;
+    multinomial 300,000 x 50, 7 classes: 2,856 rows x 357 coefficients, 13 -> 6 ms a
+    build), else float64, whose sums do not depend on the order of the rows (one-vs-one's
+    fast and generic paths take a pair's rows in different orders)."""
+    size = sub.n * _block_size(sub) ** 2
+    return np.float32 if size >= _FLOAT32_HESSIAN_MIN_FLOPS else np.float64
+
+
 def _cholesky(H: Array) -> Any:
     """Cholesky factor of ``H`` plus a tiny ridge, or None if it still fails."""
     ridge = 1e-10 * max(float(np.trace(H)) / H.shape[0], 1e-300)
@@ -218,7 +229,10 @@ class _Preconditioner:
             sub = self.sub
             sub_state = state if sub is loss else sub.value_grad(sub.linear(w), w)[2]
             blocks = range(loss.K) if loss.binary else [None]
-            factors = [_cholesky(dense_hessian(sub, sub_state, block=k)) for k in blocks]
+            dtype = preconditioner_dtype(sub)
+            factors = [
+                _cholesky(dense_hessian(sub, sub_state, block=k, dtype=dtype)) for k in blocks
+            ]
             size = _block_size(loss)
 
             def solve(r: Array) -> Array:

@@ -35,6 +35,7 @@ from polyclass.linear._newton import (
     attach_hessian_copy,
     forcing_term,
     intercept_start,
+    preconditioner_dtype,
 )
 
 
@@ -123,7 +124,9 @@ class _BlockPreconditioner:
             w = W.ravel()
             sub_state = state if sub is loss else sub.value_grad(sub.linear(w), w)[2]
             for k in blocks.tolist():
-                self.factors[k] = _cholesky(dense_hessian(sub, sub_state, block=k))
+                self.factors[k] = _cholesky(
+                    dense_hessian(sub, sub_state, block=k, dtype=preconditioner_dtype(sub))
+                )
         else:
             assert self.base.X2 is not None
             d = loss.hessian_diag(state, self.base.X2).reshape(loss.K, loss.q)
