@@ -1,8 +1,9 @@
 """Drift and live-metric gauges on the server's ``/metrics``, refreshed in the background.
 
-Every ``interval`` seconds a daemon thread has :func:`polyclass.monitor.monitor_gauges`
-computed on the prediction log (last 24 hours of traffic) and keeps the exposition
-text; ``GET /metrics`` appends the latest text, so scraping never waits on the log.
+Every ``interval`` seconds (or less often, when a refresh takes more than a tenth of
+that) a daemon thread has :func:`polyclass.monitor.monitor_gauges` computed on the
+prediction log (last 24 hours of traffic) and keeps the exposition text;
+``GET /metrics`` appends the latest text, so scraping never waits on the log.
 
 The computation runs in a child process (a new one for each refresh, at a lower CPU
 priority), not in the server's own interpreter: reading a day of log segments holds
@@ -21,6 +22,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +31,8 @@ from typing import Any
 LOOKBACK = timedelta(hours=24)
 #: ``os.nice`` increment of the child process (it yields the CPU to the request path).
 NICENESS = 10
+#: A refresh that takes ``t`` seconds is followed by at least ``(SPACING - 1) * t`` idle.
+SPACING = 10
 
 
 def _gauges(model: str, log_dir: Path, since: datetime, registry: str | None) -> str:
@@ -140,5 +144,10 @@ class MonitorGauges:
 
     def _run(self) -> None:
         # The first refresh waits one interval: start-up and the first requests come first.
-        while not self._stop.wait(self._interval):
+        # A refresh that took long (a busy day's log) spaces the next ones out, so the
+        # monitoring uses at most 1 / SPACING of the time of a core.
+        wait = self._interval
+        while not self._stop.wait(wait):
+            started = time.monotonic()
             self.refresh()
+            wait = max(self._interval, (SPACING - 1) * (time.monotonic() - started))
