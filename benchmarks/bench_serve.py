@@ -140,12 +140,32 @@ class Server:
                              capture_output=True, text=True).stdout
         return [self.proc.pid] + [int(x) for x in out.split()]
 
+    def helper_pids(self) -> list[int]:
+        """Python's multiprocessing helpers in the tree (polyclass's monitoring child
+        while it refreshes the gauges, and its resource tracker)."""
+        out = []
+        for pid in self.pids():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multiprocessing" in cmdline:
+                out.append(pid)
+        return out
+
     def worker_rss_mb(self, field: str = "VmRSS") -> float:
-        """Resident memory (or its peak, ``VmHWM``) of the largest process in the tree."""
-        return max(_rss_kb(pid, field) for pid in self.pids()) / 1024
+        """Resident memory (or its peak, ``VmHWM``) of the largest serving process in the
+        tree (helpers apart: :meth:`helper_rss_mb`)."""
+        helpers = set(self.helper_pids())
+        return max(_rss_kb(pid, field) for pid in self.pids() if pid not in helpers) / 1024
+
+    def helper_rss_mb(self) -> float:
+        """Resident memory of the multiprocessing helpers alive now, summed."""
+        return sum(_rss_kb(pid) for pid in self.helper_pids()) / 1024
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time used so far by the server's processes (all threads)."""
+        """User + system CPU time used so far by the server's processes (all threads),
+        with that of their children which have exited (polyclass's monitoring child)."""
         ticks = os.sysconf("SC_CLK_TCK")
         total = 0.0
         for pid in self.pids():
@@ -153,7 +173,7 @@ class Server:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            total += sum(int(f) for f in fields[11:15]) / ticks  # [c]utime, [c]stime
         return total
 
     def stop(self) -> None:
@@ -370,6 +390,7 @@ def measure(servers: list[Server], payloads: dict[str, bytes], duration: float,
     for server, res in zip(servers, results, strict=True):
         res["rss_mb"] = server.worker_rss_mb()
         res["peak_rss_mb"] = server.worker_rss_mb("VmHWM")
+        res["helper_rss_mb"] = server.helper_rss_mb()
     return results
 
 
@@ -405,6 +426,7 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
         ("cold start, s", ("cold_start_s",), False, None),
         ("worker RSS after the load, MB", ("rss_mb",), False, None),
         ("worker peak RSS (VmHWM), MB", ("peak_rss_mb",), False, None),
+        ("helper processes' RSS at the end, MB", ("helper_rss_mb",), False, None),
     ]
     print(f"\n{'measure':44s} {'polyclass':>11s} {'mlflow':>11s} {'ratio':>8s}  target")
     for label, keys, higher, target in rows:
