@@ -5,13 +5,16 @@ Layout (the contract ``polyclass monitor`` reads; see docs/architecture.md)::
     <root>/logs/<model_name>/predictions/part-<YYYYmmddTHHMMSSffffff>-<pid>-<seq>.parquet
     <root>/logs/<model_name>/feedback/part-...parquet
 
-A request only appends references to its arrays to an in-memory buffer (O(1), no copy,
-no new container for the garbage collector to scan). A background thread streams the
-buffer into the open segment (``.part-*.tmp``) one row group per ``CHUNK_BYTES`` of
-buffered requests: each row group's Arrow columns are built straight from the NumPy
-buffers (``pyarrow.Array.from_buffers``: no pandas, no ``pyarrow.array`` conversion,
-which would import pandas) and written with ``pyarrow.parquet.ParquetWriter``, and the
-writer yields the GIL between row groups. The segment is closed, fsynced and renamed
+A large request only appends references to its arrays to an in-memory buffer (O(1), no
+copy, no new container for the garbage collector to scan); a small one (at most
+``SMALL_REQUEST_ROWS`` rows) is copied into the open block of preallocated columns, which
+joins the buffer as one item when full. A background thread streams the buffer into the
+open segment (``.part-*.tmp``) one row group per ``CHUNK_BYTES`` of buffered rows: each
+row group's Arrow columns are built straight from the NumPy buffers
+(``pyarrow.Array.from_buffers``: no pandas, no ``pyarrow.array`` conversion, which would
+import pandas; text as dictionary arrays) and written with
+``pyarrow.parquet.ParquetWriter``, and the writer yields the GIL between row groups.
+The segment is closed, fsynced and renamed
 (readers never see a partial segment) when its requests hold ``rotate_bytes`` (default
 8 MB), when its oldest request is ``rotate_seconds`` old, when the model version's
 classes or inputs change, and on :meth:`SegmentLog.close` (called at shutdown, after
