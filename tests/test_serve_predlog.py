@@ -208,18 +208,27 @@ def test_an_open_segment_is_closed_when_its_oldest_row_is_due(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("chunk", [1500, 1 << 21])
-def test_small_requests_share_blocks_and_large_ones_keep_their_place(
+def test_requests_share_blocks_in_arrival_order_and_blocks_are_reused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    """Requests up to SMALL_REQUEST_ROWS rows are copied into blocks of columns, larger
-    ones kept as they are; the segment holds every row once, in arrival order."""
+    """Rows are copied into blocks of columns (a request larger than a block gets a block
+    of its own); the segments hold every row once, in arrival order, also when blocks of
+    closed segments are reused."""
     monkeypatch.setattr(_predlog, "CHUNK_BYTES", chunk)
-    big = _predlog.SMALL_REQUEST_ROWS + 1
-    payloads = _payloads(1, (1, 2, big, 3, 1, 3 * big, 1, 64, 2))
-    log = PredictionLog(tmp_path, rotate_seconds=3600)
-    _record_all(log, payloads, "")
-    assert log.pending_rows == sum(len(p[2]) for p in payloads)
+    payloads = _payloads(1, (1, 2, 65, 3, 1, 200, 1, 64, 2))
+    log = PredictionLog(tmp_path, rotate_bytes=chunk * 2, rotate_seconds=3600)
+    for rep in range(3):
+        _record_all(log, payloads, f"{rep}-")
+        log.flush()  # every block is written and its segment closed
+        assert log._spare  # blocks of the closed segments wait for reuse
+    assert log.pending_rows == 0
+    _record_all(log, payloads, "3-")
     log.close()
     table = pa.concat_tables([pq.read_table(p) for p in _segments(tmp_path / "predictions")])
-    for name, values in _expected(payloads).items():
-        assert table[name].to_pylist() == values, name
-    assert log.rows_written == table.num_rows and log.pending_rows == 0
+    expected = _expected(payloads)
+    for name, values in expected.items():
+        got = table[name].to_pylist()
+        if name == "request_id":
+            assert got == [f"{rep}-{v}" for rep in range(4) for v in values]
+        else:
+            assert got == values * 4, name
+    assert log.rows_written == table.num_rows
