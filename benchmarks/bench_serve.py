@@ -245,7 +245,7 @@ def _complete(buffer: bytes) -> tuple[int, int] | None:
 
 
 def paced(url: str, body: bytes, *, rate: float, duration: float,
-          connections: int = 8) -> dict[str, float]:
+          connections: int = 8, trace: dict[str, Any] | None = None) -> dict[str, float]:
     """Open-loop load at a fixed ``rate``: requests/s, p50/p99/max latency (ms), non-2xx.
 
     Request ``i`` is due at ``start + i / rate`` on connection ``i % connections``. It is
@@ -256,7 +256,8 @@ def paced(url: str, body: bytes, *, rate: float, duration: float,
     for 10 ms used to stamp every answer that arrived meanwhile up to 10 ms late (its p99
     lateness in sending was 2-9 ms in scratch runs). One non-blocking socket per
     connection under one ``selectors`` loop, no asyncio streams. Where the kernel has no
-    receive times, the time of the read is used.
+    receive times, the time of the read is used. ``trace`` (a dict) receives the start
+    (ns, wall clock), the interval between requests (ns) and every latency (s).
     """
     import selectors
     import struct
@@ -328,6 +329,8 @@ def paced(url: str, body: bytes, *, rate: float, duration: float,
     elapsed = (time.time_ns() - start) / 1e9
     for sock in socks:
         sock.close()
+    if trace is not None:
+        trace.update(start=start, step=step, latency=latency)
     return {"rps": n / elapsed, "p50": float(np.percentile(latency, 50) * 1e3),
             "p99": float(np.percentile(latency, 99) * 1e3),
             "max": float(latency.max() * 1e3), "non2xx": float(failed), "socket_errors": 0.0,
