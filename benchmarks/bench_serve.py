@@ -248,14 +248,19 @@ def paced(url: str, body: bytes, *, rate: float, duration: float,
           connections: int = 8, trace: dict[str, Any] | None = None) -> dict[str, float]:
     """Open-loop load at a fixed ``rate``: requests/s, p50/p99/max latency (ms), non-2xx.
 
-    Request ``i`` is due at ``start + i / rate`` on connection ``i % connections``. It is
-    timed from its due time when that connection was still busy with the request before
-    (no coordinated omission), else from when it was sent, to the kernel's receive time
-    of the last bytes of its answer (``SO_TIMESTAMPNS``). So the client's own scheduling
-    delays on this shared machine do not count as server latency: a client descheduled
-    for 10 ms used to stamp every answer that arrived meanwhile up to 10 ms late (its p99
-    lateness in sending was 2-9 ms in scratch runs). One non-blocking socket per
-    connection under one ``selectors`` loop, no asyncio streams. Where the kernel has no
+    Request ``i`` is due at ``start + i / rate`` on connection ``i % connections``. Its
+    service time runs from when it was sent to the kernel's receive time of the last
+    bytes of its answer (``SO_TIMESTAMPNS``), and its latency is what a client that sent
+    every request on time would have seen with those service times: on each connection,
+    a request starts at its due time or when the one before it would have been answered,
+    whichever is later, and takes its service time (no coordinated omission: a slow
+    answer delays the requests queued behind it). So the client's own scheduling delays
+    on this shared machine do not count as server latency. (Timed from the client's
+    reads, a client descheduled for 10 ms stamped every answer that arrived meanwhile
+    up to 10 ms late, and its lateness in sending counted too whenever it made the
+    connection look busy at the next due time; its p99 lateness in sending was 2-9 ms in
+    scratch runs.) One non-blocking socket per connection under one ``selectors`` loop,
+    no asyncio streams. Where the kernel has no
     receive times, the time of the read is used. ``trace`` (a dict) receives the start
     (ns, wall clock), the interval between requests (ns) and every latency (s).
     """
@@ -284,7 +289,7 @@ def paced(url: str, body: bytes, *, rate: float, duration: float,
     following = list(range(connections))  # the next request of each connection
     busy = [False] * connections
     sent = [0] * connections
-    free = [0] * connections  # when each connection's last answer arrived (ns)
+    free = [0.0] * connections  # when each connection's last answer would have come (ns)
     buffers = [b""] * connections
     space = socket.CMSG_SPACE(16)
     failed = done = 0
@@ -321,8 +326,8 @@ def paced(url: str, body: bytes, *, rate: float, duration: float,
             failed += status != 200
             i = following[k]
             due = start + i * step
-            latency[i] = (arrived - (due if free[k] > due else sent[k])) / 1e9
-            free[k] = arrived
+            free[k] = max(due, free[k]) + (arrived - sent[k])
+            latency[i] = (free[k] - due) / 1e9
             busy[k] = False
             following[k] += connections
             done += 1
