@@ -10,10 +10,11 @@ saved with ``mlflow.sklearn``) is served on 127.0.0.1 by each server with one wo
 * one-row ``inputs`` at half of each server's own measured peak, for p50/p99, from an
   open-loop client (``paced``: wrk has no rate limit and wrk2 is not packaged): request
   ``i`` is due at ``start + i / rate`` whatever the answers before it did, spread over 8
-  keep-alive connections; a request whose connection was still busy when it fell due is
-  timed from when it was due (no coordinated omission), else from when it was sent, to
-  the kernel's receive time of its answer (so the client's own scheduling delays on the
-  shared cores are not counted as the server's latency),
+  keep-alive connections; each answer's service time runs from its send to the kernel's
+  receive time, and a request's latency is what an on-time client would have seen with
+  those service times (it waits for the request before it on its connection: no
+  coordinated omission; the client's own scheduling delays on the shared cores are not
+  counted as the server's),
 * 1,000-row ``dataframe_split`` batches at peak (rows/s),
 * cold start (process start to the first 200 on the health route) and resident memory
   of the worker process after the load (and its peak, VmHWM).
