@@ -239,3 +239,15 @@ def test_fast_json_answers_as_the_exact_path_does(client: TestClient) -> None:
         headers={"content-type": "application/json"})
     assert plain.status_code == exact.status_code == 200
     assert plain.json() == exact.json()
+
+
+def test_fast_json_large_bodies_get_a_parser_of_their_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from polyclass.serve import _fastjson
+
+    monkeypatch.setattr(_fastjson, "REUSE_BYTES", 16)
+    shared = _fastjson._parser()
+    got = _fastjson.numeric_rows(b'{"inputs": [[1, 2, 3], [4, 5, 6.5]]}', _NAMES)
+    assert got is not None and got[1].tolist() == [[1, 2, 3], [4, 5, 6.5]]
+    assert _fastjson._parser() is shared  # the long-lived parser kept no large buffers
+    assert _fastjson.numeric_rows(b'{"inputs": [[1, 2, 3]],}', _NAMES) is None

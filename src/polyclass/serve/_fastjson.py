@@ -29,6 +29,8 @@ __all__ = ["numeric_rows"]
 _local = threading.local()
 _OPEN = ord("[")
 _FORMATS = ("dataframe_split", "inputs", "instances")
+#: Largest body parsed by the thread's long-lived parser.
+REUSE_BYTES = 1 << 20
 
 
 def _parser() -> Any:
@@ -41,7 +43,18 @@ def _parser() -> Any:
 
 
 def _parse(body: bytes) -> Any:
-    """The document as a lazy simdjson object, or None when it is not valid JSON."""
+    """The document as a lazy simdjson object, or None when it is not valid JSON.
+
+    A parser keeps the buffers of the largest document it has seen (~3x its size), so
+    bodies above ``REUSE_BYTES`` get a parser of their own, dropped with the document.
+    """
+    if len(body) > REUSE_BYTES:
+        import simdjson
+
+        try:
+            return simdjson.Parser().parse(body)
+        except (ValueError, RuntimeError, UnicodeDecodeError):
+            return None
     try:
         return _parser().parse(body)
     except RuntimeError:  # the parser is still referenced (by a stray traceback): a new one
