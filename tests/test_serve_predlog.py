@@ -232,3 +232,32 @@ def test_requests_share_blocks_in_arrival_order_and_blocks_are_reused(
         else:
             assert got == values * 4, name
     assert log.rows_written == table.num_rows
+
+
+def test_monitor_reads_segments_of_this_writer_beside_older_ones(tmp_path: Path) -> None:
+    """Segments written with the Arrow schema (before the writer's dictionary columns) and
+    the writer's own read back together through polyclass.monitor's reader."""
+    from _monitor_log import T0, write_predictions
+    from polyclass.monitor._logs import read_log
+
+    write_predictions(tmp_path, classes=["a", "b", "c"], proba=np.full((2, 3), 1 / 3),
+                      ts=np.array([T0, T0 + 1]), model_name="m", model_version=7,
+                      inputs={"x1": ("numeric", [1.0, 2.0]), "s": ("categorical", ["p", None]),
+                              "x2": ("numeric", [np.nan, 0.5]), "flag": ("boolean", [True, None]),
+                              "yr": ("categorical", ["2008", None])},
+                      predictions=["a", "b"], request_ids=["old-0", "old-1"], rows=[0, 1])
+    payloads = _payloads()
+    log = PredictionLog(tmp_path)
+    _record_all(log, payloads, "new-")
+    log.close()
+    data = read_log(tmp_path, classes=["a", "b", "c"], features=["x1", "s", "x2", "flag", "yr"])
+    expected = _expected(payloads)
+    assert data.n_segments == 2 and not data.problems
+    assert data.request_id.to_pylist() == ["old-0", "old-1"] + [
+        f"new-{r}" for r in expected["request_id"]]
+    assert data.row.tolist() == [0, 1] + expected["row"]
+    assert data.prediction.to_pylist() == ["a", "b"] + expected["prediction"]
+    assert data.inputs["s"].to_pylist() == ["p", None] + expected["in.s"]
+    assert data.inputs["x2"].to_pylist() == [None, 0.5] + expected["in.x2"]
+    assert data.proba is not None
+    np.testing.assert_allclose(data.proba[2:], np.concatenate([p[3] for p in payloads]))
