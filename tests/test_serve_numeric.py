@@ -251,3 +251,45 @@ def test_fast_json_large_bodies_get_a_parser_of_their_own(
     assert got is not None and got[1].tolist() == [[1, 2, 3], [4, 5, 6.5]]
     assert _fastjson._parser() is shared  # the long-lived parser kept no large buffers
     assert _fastjson.numeric_rows(b'{"inputs": [[1, 2, 3]],}', _NAMES) is None
+
+
+_TENSOR = {"name": "x", "shape": [2, 3], "datatype": "FP64"}
+
+
+@pytest.mark.parametrize("document", [
+    {"inputs": [{**_TENSOR, "data": [[1, None, 3], [4, 5, 6]]}]},
+    {"inputs": [{**_TENSOR, "data": [[1, True, 3], [4, 5, 6]]}]},
+    {"inputs": [{**_TENSOR, "data": [[1, 2, 3], [4, 5]]}]},
+    {"inputs": [{**_TENSOR, "data": [[1, 2, 3, 4], [5, 6]]}]},
+    {"inputs": [{**_TENSOR, "data": [1, 2, 3, [4], 5, 6]}]},
+    {"inputs": [{**_TENSOR, "data": [1, 2, 3, 4, 5]}]},
+    {"inputs": [{**_TENSOR, "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]}]},
+    {"inputs": [{**_TENSOR, "shape": [2, 4], "data": [1, 2, 3, 4, 5, 6, 7, 8]}]},
+    {"inputs": [{**_TENSOR, "shape": [6], "data": [1, 2, 3, 4, 5, 6]}]},
+    {"inputs": [{**_TENSOR, "parameters": {}, "data": [1, 2, 3, 4, 5, 6]}]},
+    {"inputs": [{**_TENSOR, "data": [1, 2, 3, 4, 5, 6]}], "outputs": [{"name": "label"}]},
+    {"inputs": [{**_TENSOR, "data": [1, 2, 3, 4, 5, 6]}], "id": 7},
+    {"inputs": [{**_TENSOR, "name": "x[0]", "data": [1, 2, 3, 4, 5, 6]}]},
+    {"inputs": [{**_TENSOR, "data": [1, 2, 3, 4, 5, 6]}] * 2},
+])
+def test_fast_tensor_leaves_anything_else_to_the_exact_path(document: Any) -> None:
+    from polyclass.serve._fastjson import numeric_tensor
+
+    assert numeric_tensor(json.dumps(document).encode(), 3) is None
+
+
+def test_fast_tensor_answers_as_the_exact_path_does(client: TestClient) -> None:
+    from polyclass.serve._fastjson import numeric_tensor
+
+    rows = np.random.default_rng(2).normal(size=(40, 3)).round(6).tolist()
+    tensor = {"name": "x", "shape": [40, 3], "datatype": "FP64"}
+    flat = [v for r in rows for v in r]
+    for data in (rows, flat):
+        fast_body = {"id": "q", "inputs": [{**tensor, "data": data}]}
+        got = numeric_tensor(json.dumps(fast_body).encode(), 3)
+        assert got is not None and got[0] == "x" and got[2] == "q"
+        np.testing.assert_array_equal(got[1], np.array(rows))
+        fast = _post(client, INFER, fast_body)
+        exact = _post(client, INFER, {**fast_body, "parameters": {}})  # not a fast body
+        assert fast.status_code == exact.status_code == 200
+        assert fast.json() == exact.json()

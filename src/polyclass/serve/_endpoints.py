@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, Response
 
 from polyclass import __version__
 from polyclass.serve._errors import RequestError, not_found
+from polyclass.serve._fastjson import numeric_tensor
 from polyclass.serve._feedback import parse_feedback
 from polyclass.serve._manager import ModelManager
 from polyclass.serve._metrics import CONTENT_TYPE_LATEST, ServerMetrics
@@ -21,6 +22,7 @@ from polyclass.serve._monitoring import MonitorGauges
 from polyclass.serve._plan import Table
 from polyclass.serve._predlog import FeedbackLog, PredictionLog
 from polyclass.serve._protocol_v2 import (
+    OUTPUTS,
     infer_response,
     model_metadata,
     parse_infer,
@@ -139,7 +141,15 @@ class Endpoints:
                                "JSON tensors (tritonclient: binary_data=False on inputs and "
                                "outputs).", ["header", "inference-header-content-length"])
         body = await self._body(request)
-        table, outputs, request_id = parse_infer(parse_json(body), model.plan, body)
+        plan = model.plan
+        fast = numeric_tensor(body, len(plan.feature_names)) if plan.all_numeric else None
+        if fast is not None and fast[0] not in plan.kinds:  # one plain FP64 tensor
+            _, matrix, request_id = fast
+            table = Table(len(matrix), matrix=matrix, matrix_loc=["body", "inputs", 0, "data"],
+                          matrix_keys={f: j for j, f in enumerate(plan.feature_names)})
+            outputs = list(OUTPUTS)
+        else:
+            table, outputs, request_id = parse_infer(parse_json(body), plan, body)
         prediction = self._predict(request, model, table)
         answer = infer_response(model, prediction, outputs, request_id)
         await self._log_room()

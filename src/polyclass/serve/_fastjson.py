@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["numeric_rows"]
+__all__ = ["numeric_rows", "numeric_tensor"]
 
 _local = threading.local()
 _OPEN = ord("[")
@@ -136,3 +136,62 @@ def numeric_rows(body: bytes, names: Sequence[str]) -> tuple[str, NDArray[np.flo
         return None  # a nested list, or a "[" inside a column name
     matrix = _matrix(rows, len(names), simdjson)
     return None if matrix is None else (key, matrix)
+
+
+def numeric_tensor(body: bytes, width: int) -> tuple[str, NDArray[np.float64], str | None] | None:
+    """The one FP64 tensor of a plain Open Inference Protocol infer request.
+
+    Takes ``{"inputs": [{"name", "shape": [n, width], "datatype": "FP64", "data"}]}``
+    (optionally with a string ``"id"``), ``data`` as ``n`` rows of ``width`` numbers or
+    ``n * width`` numbers in a flat list. Answers ``(name, matrix, id)``, the matrix
+    read-only and of shape (n, width), or None whenever the body is anything else (the
+    caller then takes its exact path).
+
+    Examples
+    --------
+    >>> name, matrix, request_id = numeric_tensor(
+    ...     b'{"id": "a", "inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64",'
+    ...     b' "data": [1, 2, 3, 4.5]}]}', 2)
+    >>> name, matrix.tolist(), request_id
+    ('x', [[1.0, 2.0], [3.0, 4.5]], 'a')
+    """
+    raw = np.frombuffer(body, dtype=np.uint8)
+    opening = int(np.count_nonzero(raw == _OPEN))
+    document = _parse(body)
+    if document is None:
+        return None
+    import simdjson
+
+    keys = _keys(document, simdjson)
+    if keys is None or "inputs" not in keys or not set(keys) <= {"inputs", "id"}:
+        return None
+    request_id = document["id"] if "id" in keys else None
+    if request_id is not None and type(request_id) is not str:
+        return None
+    inputs = document["inputs"]
+    if type(inputs) is not simdjson.Array or len(inputs) != 1:
+        return None
+    tensor: Any = inputs[0]
+    tensor_keys = _keys(tensor, simdjson)
+    if tensor_keys is None or set(tensor_keys) != {"name", "shape", "datatype", "data"}:
+        return None
+    name, datatype, shape, data = (tensor["name"], tensor["datatype"], tensor["shape"],
+                                   tensor["data"])
+    if type(name) is not str or datatype != "FP64" or type(shape) is not simdjson.Array:
+        return None
+    dims: list[Any] = shape.as_list()
+    if len(dims) != 2 or any(type(d) is not int for d in dims) or dims[1] != width or (
+            dims[0] < 1) or type(data) is not simdjson.Array:
+        return None
+    n = int(dims[0])
+    if len(data) == n and opening == 3 + n:  # rows: inputs, shape, data and one per row
+        matrix = _matrix(data, width, simdjson)
+    elif len(data) == n * width and opening == 3:  # flat: no list inside data
+        try:
+            flat = np.frombuffer(data.as_buffer(of_type="d"), dtype=np.float64)
+        except (TypeError, ValueError, RuntimeError):  # null, boolean, string, object
+            return None
+        matrix = flat.reshape(n, width) if flat.size == n * width else None
+    else:
+        return None
+    return None if matrix is None else (name, matrix, request_id)
