@@ -314,3 +314,35 @@ def test_log_columns_filled_by_segment_constant_or_not():
     wide = _Column(np.float64, 3, 2)
     wide.append(np.ones((2, 2)))
     assert wide.array().shape == (2, 2) and _Column(np.float64, 0, 2).array().shape == (0, 2)
+
+
+def test_recent_rows_start_bounds_what_a_refresh_reads(tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    import polyclass.monitor
+    import polyclass.serve._monitoring as monitoring
+    from polyclass.monitor._logs import recent_rows_start
+
+    rng = np.random.default_rng(3)
+    for seq in range(1, 5):  # four hourly segments of 100 rows each
+        ts = T0 + (seq - 1) * HOUR + np.arange(100)
+        write_predictions(tmp_path, classes=CLASSES, proba=rng.dirichlet([1, 1, 1], 100),
+                          ts=ts, inputs={"x": ("numeric", rng.normal(size=100))}, seq=seq)
+
+    def hour(h):
+        return datetime.fromtimestamp((T0 + h * HOUR) / 1e6, tz=UTC)
+
+    assert recent_rows_start(tmp_path, 100) == hour(3)  # the newest segment suffices
+    assert recent_rows_start(tmp_path, 150) == hour(2)
+    assert recent_rows_start(tmp_path, 400) == hour(0)
+    assert recent_rows_start(tmp_path, 401) is None  # the whole log holds fewer
+    assert recent_rows_start(tmp_path / "nowhere", 10) is None
+    assert read_log(tmp_path, classes=CLASSES, since=hour(2)).n_rows == 200
+    # the server's refresh reads from there when that is later than its lookback
+    seen = []
+    monkeypatch.setattr(polyclass.monitor, "monitor_gauges",
+                        lambda model, log_dir, since, registry: seen.append(since) or "")
+    monkeypatch.setattr(monitoring, "MAX_ROWS", 150)
+    monitoring._gauges("m", tmp_path, hour(0), None)
+    monitoring._gauges("m", tmp_path, hour(3), None)
+    assert seen == [hour(2), hour(3)]

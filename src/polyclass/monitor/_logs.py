@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -205,6 +205,27 @@ def _num_rows(paths: Sequence[Path]) -> int:
         except Exception:  # reported when the segment itself is read
             continue
     return total
+
+
+def recent_rows_start(log_dir: str | Path, max_rows: int) -> datetime | None:
+    """When the newest segments that together hold ``max_rows`` predictions began.
+
+    Reads only segment names and footers, newest first. Reading the log from the time
+    returned keeps about ``max_rows`` rows (more when several writers' segments
+    overlap in time); None when the whole log holds fewer.
+    """
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path in reversed(list_segments(Path(log_dir) / "predictions")):
+        try:
+            total += int(pq.ParquetFile(path).metadata.num_rows)
+        except Exception:  # reported when the segment itself is read
+            continue
+        match = _SEGMENT.match(path.name)
+        if total >= max_rows and match:
+            return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    return None
 
 
 def read_log(
