@@ -173,18 +173,27 @@ def test_sparse_batch_reads_float32_csr_and_csc_copies() -> None:
 @pytest.mark.parametrize(("tol", "from_copy"), [(1e-4, True), (1e-6, True), (1e-8, False)])
 def test_gradients_read_the_float32_copy_only_at_loose_tol(tol: float, from_copy: bool) -> None:
     X, Y = _problems(40_000, p=50, k=2, seed=6)  # large enough for the copy
+    exact = LogisticLoss(X, Y, None, 2, True, 1e-5)
     loss = LogisticLoss(X, Y, None, 2, True, 1e-5)
     attach_hessian_copy(loss, True, tol)
-    assert loss.X_hess is not None and loss.gradient_X() is loss.X  # not filled yet
+    assert loss.X_hess is not None
+    # at a loose tol everything reads the copy, filled at once; else the first Hessian
+    # product fills it and only Hessian products read it
+    assert loss.X_hess_filled is from_copy
+    assert loss.gradient_X() is (loss.X_hess if from_copy else loss.X)
     w = np.full(loss.n_coef, 0.01)
     Z = loss.linear(w)
     _, g, state = loss.value_grad(Z, w)
-    loss.hessp_u(state, w)  # fills the copy
+    loss.hessp_u(state, w)
+    assert loss.X_hess_filled
     assert loss.gradient_X() is (loss.X_hess if from_copy else loss.X)
-    # the copy moves the gradient by float32 rounding only (relative to its entries;
-    # absolute near an optimum, where they are small), far below such a tol
-    _, g_copy, _ = loss.value_grad(Z, w)
-    assert_allclose(g_copy, g, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(loss.X_hess, X.astype(np.float32))
+    # the copy moves Z and the gradient by float32 rounding only (relative to their
+    # entries; absolute near an optimum, where they are small), far below such a tol
+    Z_exact = exact.linear(w)
+    _, g_exact, _ = exact.value_grad(Z_exact, w)
+    assert_allclose(Z, Z_exact, rtol=1e-6, atol=1e-7)
+    assert_allclose(g, g_exact, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.slow

@@ -124,15 +124,16 @@ class LogisticLoss:
         return w2[:, : self.p], (w2[:, self.p] if self.fit_intercept else None)
 
     def linear(self, w: Array) -> Array:
-        """``Z = X @ W.T + b``, shape (n, K), float64."""
+        """``Z = X @ W.T + b``, shape (n, K), float64 (X as gradients read it)."""
         W, b = self.split(w)
         if not W.any():  # e.g. the intercept-only start: no pass over X
             Z = np.zeros((self.n, self.K))
             if b is not None:
                 Z += b
             return Z
-        Wt = np.ascontiguousarray(W.T, dtype=self.X.dtype)
-        Z = np.asarray(self.X @ Wt, dtype=np.float64)
+        X = self.gradient_X()
+        Wt = np.ascontiguousarray(W.T, dtype=X.dtype)
+        Z = np.asarray(X @ Wt, dtype=np.float64)
         if b is not None:
             Z += b
         return Z
@@ -150,8 +151,8 @@ class LogisticLoss:
         return G.ravel()
 
     def gradient_X(self) -> Any:
-        """The X that gradients read: X, or its filled float32 copy when the solver
-        allowed it (``gradient_from_copy``)."""
+        """The X that gradients and linear predictors read: X, or its filled float32
+        copy when the solver allowed it (``gradient_from_copy``)."""
         if self.gradient_from_copy and self.X_hess is not None and self.X_hess_filled:
             return self.X_hess
         return self.X

@@ -113,8 +113,9 @@ def attach_hessian_copy(
     ``shared`` is made once by the caller for several fits; otherwise a large float64
     CSR X gets :func:`sparse_hessian_copy` and a large float64 dense X an empty float32
     buffer that the first Hessian product fills. CG only needs an approximate Hessian:
-    reading float32 halves the memory traffic of its products. The objective stays
-    float64; gradients read the copy too when ``tol >= _GRADIENT_COPY_MIN_TOL``: the
+    reading float32 halves the memory traffic of its products. Sums stay float64;
+    gradients and linear predictors read the copy too (it is then filled at once) when
+    ``tol >= _GRADIENT_COPY_MIN_TOL``: the
     float32 rounding of X and of the residuals moves a gradient entry of the scaled
     objective by about 1e-8 (entries ``sum_i s_i r_i x_ij`` with ``s`` summing to
     one), far below such a ``tol``, and it saves 8% of a dense fit.
@@ -132,6 +133,11 @@ def attach_hessian_copy(
     if copy is not None:
         loss.X_hess, loss.X_fwd, loss.X_hess_filled = copy.X, copy.forward, copy.filled
         loss.gradient_from_copy = tol >= _GRADIENT_COPY_MIN_TOL
+        if loss.gradient_from_copy and not loss.X_hess_filled:
+            # everything reads the copy: fill it now, and the first linear predictor and
+            # gradient read float32 too (multinomial 300,000 x 50: 0.31 -> 0.28 s)
+            np.copyto(loss.X_hess, loss.X)
+            loss.X_hess_filled = True
 
 
 @dataclass
