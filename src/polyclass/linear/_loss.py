@@ -114,6 +114,7 @@ class LogisticLoss:
         # whether gradients may read X_hess too (a solver's choice, see gradient_X)
         self.gradient_from_copy = False
         self._ones_k = np.ones(self.K)
+        self._ones_n: Array | None = None  # made by the first column_sums
         self._ones_k32 = self._ones_k.astype(np.float32)
         self._sw32: NDArray[np.float32] | None = None  # made by the first float32 product
 
@@ -147,8 +148,16 @@ class LogisticLoss:
         Rx = R if X.dtype == np.float64 else R.astype(X.dtype)
         G[:, : self.p] = np.asarray(X.T @ Rx).T
         if self.fit_intercept:
-            G[:, self.p] = R.sum(axis=0)
+            G[:, self.p] = self.column_sums(R)
         return G.ravel()
+
+    def column_sums(self, A: Array) -> Array:
+        """``A.sum(axis=0)`` of an (n, K) array, as a matrix-vector product: NumPy's
+        reduction down the rows of a C-ordered array with few columns is 8x slower
+        (1.3 against 0.15 ms at 100,000 x 5)."""
+        if self._ones_n is None:
+            self._ones_n = np.ones(self.n)
+        return np.asarray(self._ones_n @ A)
 
     def gradient_X(self) -> Any:
         """The X that gradients and linear predictors read: X, or its filled float32
@@ -349,7 +358,7 @@ class LogisticLoss:
         Hx = Hr if X2.dtype == np.float64 else Hr.astype(X2.dtype)
         d[:, : self.p] = np.asarray(X2.T @ Hx).T + self.l2v[:, None]
         if self.fit_intercept:
-            d[:, self.p] = Hr.sum(axis=0)
+            d[:, self.p] = self.column_sums(Hr)
         return d.ravel()
 
     def project(self, v: Array) -> Array:

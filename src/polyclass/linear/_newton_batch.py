@@ -63,7 +63,7 @@ def _values(loss: LogisticLoss, Z: Array, W: Array) -> Array:
     L = np.logaddexp(0.0, Z)
     L -= loss.y01 * Z
     L *= loss.sw
-    return np.asarray(L.sum(axis=0) + _penalty(loss, W))
+    return np.asarray(loss.column_sums(L) + _penalty(loss, W))
 
 
 def _value_grad(loss: LogisticLoss, Z: Array, W: Array) -> tuple[Array, Array, CurvatureState]:
@@ -80,7 +80,7 @@ def _value_grad(loss: LogisticLoss, Z: Array, W: Array) -> tuple[Array, Array, C
     np.multiply(loss.y01, Z, out=T)
     L -= T
     L *= loss.sw
-    f = np.asarray(L.sum(axis=0))
+    f = np.asarray(loss.column_sums(L))
     # sigmoid(z) = 1/(1+e) for z >= 0, e/(1+e) for z < 0
     prob = L
     np.copyto(prob, e)
