@@ -349,3 +349,18 @@ def test_monitoring_gauges_in_a_child_process_and_in_process_agree(tmp_path: Pat
         texts.append(gauges.text())
     assert texts[0] == texts[1]
     assert 'polyclass_monitor_up{model="nothing-registered"} 0' in texts[0]
+
+
+def test_a_monitoring_child_that_takes_too_long_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import polyclass.serve._monitoring as monitoring
+
+    monkeypatch.setattr(monitoring, "CHILD_TIMEOUT", 0.0)
+    gauges = monitoring.MonitorGauges(lambda: "nothing-registered", tmp_path / "logs",
+                                      str(tmp_path / "registry"), 60.0)
+    gauges.refresh()
+    gauges.stop()
+    assert gauges.text() == ""  # the last values (none yet) stay
+    assert "the monitoring process took over 0 s; stopped it" in capsys.readouterr().err
+    assert gauges._child is None  # joined

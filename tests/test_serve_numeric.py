@@ -198,6 +198,7 @@ _NAMES = ["a", "b", "c"]
     b'[[1, 2, 3]]',
     b'{"inputs": [[1, 2, 3]]} trailing',
     b'{"inputs": [[1, 2, 3]], "k": "\xff"}',
+    b'\xef\xbb\xbf{"inputs": [[1, 2, 3]]}',  # a byte-order mark: orjson refuses it
 ])
 def test_fast_json_leaves_anything_but_plain_number_rows_to_the_exact_path(raw: bytes) -> None:
     from polyclass.serve._fastjson import numeric_rows
@@ -239,6 +240,13 @@ def test_fast_json_answers_as_the_exact_path_does(client: TestClient) -> None:
         headers={"content-type": "application/json"})
     assert plain.status_code == exact.status_code == 200
     assert plain.json() == exact.json()
+
+
+def test_a_byte_order_mark_is_refused_on_every_path(client: TestClient) -> None:
+    for body in (b'{"inputs": [[1, 2, 3]]}', b'{"inputs": [[1, null, 3]]}'):
+        answer = client.post("/invocations", content=b"\xef\xbb\xbf" + body,
+                             headers={"content-type": "application/json"})
+        assert answer.status_code == 400, answer.text
 
 
 def test_fast_json_large_bodies_get_a_parser_of_their_own(

@@ -261,3 +261,38 @@ def test_monitor_reads_segments_of_this_writer_beside_older_ones(tmp_path: Path)
     assert data.inputs["x2"].to_pylist() == [None, 0.5] + expected["in.x2"]
     assert data.proba is not None
     np.testing.assert_allclose(data.proba[2:], np.concatenate([p[3] for p in payloads]))
+
+
+def test_close_retries_a_failed_write_before_giving_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM's path: one failed write at close does not lose the buffered rows; a
+    write that keeps failing is reported with the count of rows lost."""
+    import polyclass.serve._predlog as predlog
+
+    payloads = _payloads()
+    original = PredictionLog._write_group
+    failures = {"left": 1}
+
+    def flaky(self: Any, segment: Any, group: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OSError(28, "No space left on device (transient)")
+        original(self, segment, group)
+
+    monkeypatch.setattr(PredictionLog, "_write_group", flaky)
+    log = PredictionLog(tmp_path / "once", rotate_seconds=3600)
+    _record_all(log, payloads, "")
+    log.close()
+    assert log.pending_rows == 0
+    segments = _segments(tmp_path / "once" / "predictions")
+    table = pa.concat_tables([pq.read_table(p) for p in segments])
+    assert table.num_rows == sum(len(p[2]) for p in payloads)
+
+    monkeypatch.setattr(predlog, "CLOSE_ATTEMPTS", 2)
+    failures["left"] = 10**6
+    log = PredictionLog(tmp_path / "never", rotate_seconds=3600)
+    _record_all(log, payloads, "")
+    log.close()
+    assert log.pending_rows == sum(len(p[2]) for p in payloads)
+    assert f"{log.pending_rows} logged rows could not be written" in capsys.readouterr().err

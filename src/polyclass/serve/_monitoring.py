@@ -38,6 +38,8 @@ MAX_ROWS = 1_000_000
 NICENESS = 10
 #: A refresh that takes ``t`` seconds is followed by at least ``(SPACING - 1) * t`` idle.
 SPACING = 10
+#: Seconds a monitoring child may take before it is stopped (a hung registry or disk).
+CHILD_TIMEOUT = 300.0
 
 
 def _gauges(model: str, log_dir: Path, since: datetime, registry: str | None) -> str:
@@ -133,8 +135,15 @@ class MonitorGauges:
         child.start()
         send.close()
         self._child = child
+        deadline = time.monotonic() + CHILD_TIMEOUT
         try:
             while not receive.poll(0.2):
+                if time.monotonic() > deadline:
+                    sys.stderr.write("polyclass serve: the monitoring process took over "
+                                     f"{CHILD_TIMEOUT:.0f} s; stopped it, the gauges keep "
+                                     "their last values.\n")
+                    child.terminate()
+                    return None
                 if self._stop.is_set() or (not child.is_alive() and not receive.poll(0)):
                     if not self._stop.is_set():
                         sys.stderr.write("polyclass serve: the monitoring process exited "
@@ -159,5 +168,8 @@ class MonitorGauges:
         wait = self._interval
         while not self._stop.wait(wait):
             started = time.monotonic()
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception as exc:  # the gauges keep their last values; keep trying
+                sys.stderr.write(f"polyclass serve: monitoring refresh failed: {exc!r}\n")
             wait = max(self._interval, (SPACING - 1) * (time.monotonic() - started))
