@@ -7,7 +7,8 @@ stage in label space; they accept confusion matrices with leading batch dimensio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,44 @@ def _counts_from_data(
     )
 
 
+def _score_from_data(
+    func: str,
+    score: Callable[[SetCounts, str | None, Any], Any],
+    y_true: Any,
+    y_pred: Any,
+    sample_weight: Any,
+    labels: Any,
+    pos_label: Any,
+    average: str | None,
+    zero_division: Any,
+) -> Any:
+    """A set-wise metric of labels: checked arguments, counts, ``score(counts, ...)``."""
+    _check_args(func, average, zero_division, pos_label)
+    c = _counts_from_data(
+        func, y_true, y_pred, sample_weight, average=average, labels=labels, pos_label=pos_label
+    )
+    return score(c, average, zero_division)
+
+
+def _score_from_cm(
+    func: str,
+    score: Callable[[SetCounts, str | None, Any], Any],
+    cm: Array,
+    classes: Array | None,
+    labels: Any,
+    pos_label: Any,
+    average: str | None,
+    zero_division: Any,
+    keep: Array | str | None,
+) -> Any:
+    """The same metric from ``(..., K, K)`` confusion matrices over ``classes``."""
+    _check_args(func, average, zero_division, pos_label)
+    c = setcounts_from_confusion(
+        func, cm, classes, average=average, labels=labels, pos_label=pos_label, keep=keep
+    )
+    return score(c, average, zero_division)
+
+
 def _prf(
     c: SetCounts,
     beta: float,
@@ -106,12 +145,20 @@ def prf_from_cm(
     func: str = "precision_recall_fscore_support",
 ) -> tuple[Array, Array, Array, Array | None]:
     """precision_recall_fscore_support from ``(..., K, K)`` matrices over ``classes``."""
-    _check_args(func, average, zero_division, pos_label)
     beta = check_beta(func, beta)
-    c = setcounts_from_confusion(
-        func, cm, classes, average=average, labels=labels, pos_label=pos_label, keep=keep
+    return _score_from_cm(  # type: ignore[no-any-return]
+        func, partial(_prf_score, beta=beta, warn_for=warn_for), cm, classes, labels,
+        pos_label, average, zero_division, keep,
     )
-    return _prf(c, beta, average, warn_for, zero_division)
+
+
+def _prf_score(
+    c: SetCounts, average: str | None, zero_division: Any, *, beta: float,
+    warn_for: Sequence[str], which: int | None = None,
+) -> Any:
+    """``_prf`` in the ``score`` form, or its element ``which`` as a result."""
+    prf = _prf(c, beta, average, warn_for, zero_division)
+    return prf if which is None else as_result(prf[which])
 
 
 def precision_recall_fscore_support(
@@ -147,12 +194,11 @@ def precision_recall_fscore_support(
     (0.222, 0.333, 0.267, None)
     """
     func = "precision_recall_fscore_support"
-    _check_args(func, average, zero_division, pos_label)
     beta = check_beta(func, beta)
-    c = _counts_from_data(
-        func, y_true, y_pred, sample_weight, average=average, labels=labels, pos_label=pos_label
+    p, r, f, s = _score_from_data(
+        func, partial(_prf_score, beta=beta, warn_for=warn_for), y_true, y_pred,
+        sample_weight, labels, pos_label, average, zero_division,
     )
-    p, r, f, s = _prf(c, beta, average, warn_for, zero_division)
     return as_result(p), as_result(r), as_result(f), s
 
 
@@ -169,12 +215,11 @@ def _one(
     sample_weight: Any,
     zero_division: Any,
 ) -> Any:
-    _check_args(func, average, zero_division, pos_label)
     beta = check_beta(func, beta)
-    c = _counts_from_data(
-        func, y_true, y_pred, sample_weight, average=average, labels=labels, pos_label=pos_label
+    score = partial(_prf_score, beta=beta, warn_for=warn_for, which=which)
+    return _score_from_data(
+        func, score, y_true, y_pred, sample_weight, labels, pos_label, average, zero_division
     )
-    return as_result(_prf(c, beta, average, warn_for, zero_division)[which])
 
 
 def precision_score(
@@ -307,12 +352,10 @@ def specificity_score(
     >>> specificity_score([0, 1, 2, 2], [0, 2, 1, 2], average=None).tolist()
     [1.0, 0.6666666666666666, 0.5]
     """
-    func = "specificity_score"
-    _check_args(func, average, zero_division, pos_label)
-    c = _counts_from_data(
-        func, y_true, y_pred, sample_weight, average=average, labels=labels, pos_label=pos_label
-    )
-    return as_result(_specificity(c, average, zero_division))
+    return as_result(_score_from_data(
+        "specificity_score", _specificity, y_true, y_pred, sample_weight, labels, pos_label,
+        average, zero_division,
+    ))
 
 
 def _specificity(c: SetCounts, average: str | None, zero_division: Any) -> Array:
@@ -333,12 +376,10 @@ def specificity_from_cm(
     keep: Array | str | None = "auto",
 ) -> Array:
     """specificity_score from ``(..., K, K)`` matrices over ``classes``."""
-    func = "specificity_score"
-    _check_args(func, average, zero_division, pos_label)
-    c = setcounts_from_confusion(
-        func, cm, classes, average=average, labels=labels, pos_label=pos_label, keep=keep
+    return _score_from_cm(  # type: ignore[no-any-return]
+        "specificity_score", _specificity, cm, classes, labels, pos_label, average,
+        zero_division, keep,
     )
-    return _specificity(c, average, zero_division)
 
 
 def jaccard_score(
@@ -358,12 +399,10 @@ def jaccard_score(
     >>> jaccard_score([0, 1, 2, 2], [0, 2, 1, 2], average=None).tolist()
     [1.0, 0.0, 0.3333333333333333]
     """
-    func = "jaccard_score"
-    _check_args(func, average, zero_division, pos_label)
-    c = _counts_from_data(
-        func, y_true, y_pred, sample_weight, average=average, labels=labels, pos_label=pos_label
-    )
-    return as_result(_jaccard(c, average, zero_division))
+    return as_result(_score_from_data(
+        "jaccard_score", _jaccard, y_true, y_pred, sample_weight, labels, pos_label, average,
+        zero_division,
+    ))
 
 
 def _jaccard(c: SetCounts, average: str | None, zero_division: Any) -> Array:
@@ -384,9 +423,7 @@ def jaccard_from_cm(
     keep: Array | str | None = "auto",
 ) -> Array:
     """jaccard_score from ``(..., K, K)`` matrices over ``classes``."""
-    func = "jaccard_score"
-    _check_args(func, average, zero_division, pos_label)
-    c = setcounts_from_confusion(
-        func, cm, classes, average=average, labels=labels, pos_label=pos_label, keep=keep
+    return _score_from_cm(  # type: ignore[no-any-return]
+        "jaccard_score", _jaccard, cm, classes, labels, pos_label, average, zero_division,
+        keep,
     )
-    return _jaccard(c, average, zero_division)
