@@ -270,6 +270,14 @@ class MulticlassWrapper(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):  # 
     n_features_in_: int
     _predictor: LinearMulticlassPredictor | None
 
+    def _labels(self, decision: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Classes from decision values: (n,) against the binary model's own threshold
+        for two classes, else the column of the largest value."""
+        if len(self.classes_) == 2:
+            threshold = binary_threshold(self.estimators_[0])
+            return np.asarray(self.classes_.take((decision > threshold).astype(np.intp)))
+        return np.asarray(self.classes_.take(decision.argmax(axis=1)))
+
     @property
     def n_classes_(self) -> int:
         """Number of classes."""

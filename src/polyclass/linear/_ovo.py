@@ -20,7 +20,6 @@ from polyclass.linear._multiclass_common import (
     MulticlassWrapper,
     base_has,
     binary_scores,
-    binary_threshold,
     check_weight_sum,
     fit_batch,
     fold_class_weight,
@@ -337,12 +336,7 @@ class OneVsOneClassifier(MulticlassWrapper):
         -------
         ndarray of shape (n_samples,)
         """
-        decision = self.decision_function(X)
-        if len(self.classes_) == 2:
-            threshold = binary_threshold(self.estimators_[0])
-            return self.classes_.take((decision > threshold).astype(np.intp))
-        best: npt.NDArray[np.intp] = decision.argmax(axis=1)
-        return self.classes_.take(best)
+        return self._labels(self.decision_function(X))
 
     @available_if(base_has("predict_proba"))  # type: ignore[untyped-decorator]
     def predict_proba(self, X: Any) -> npt.NDArray[Any]:

@@ -15,7 +15,6 @@ from polyclass.linear._multiclass_common import (
     MulticlassWrapper,
     base_has,
     binary_scores,
-    binary_threshold,
     fit_batches,
     is_fast,
     problem_weights,
@@ -181,11 +180,7 @@ class OneVsRestClassifier(MulticlassWrapper):
         ndarray of shape (n_samples,)
         """
         scores = self._scores(X)
-        if len(self.classes_) == 2:
-            threshold = binary_threshold(self.estimators_[0])
-            return self.classes_.take((scores[:, 0] > threshold).astype(np.intp))
-        best: npt.NDArray[np.intp] = scores.argmax(axis=1)
-        return self.classes_.take(best)
+        return self._labels(scores[:, 0] if len(self.classes_) == 2 else scores)
 
     @available_if(base_has("predict_proba"))  # type: ignore[untyped-decorator]
     def predict_proba(self, X: Any) -> npt.NDArray[Any]:
