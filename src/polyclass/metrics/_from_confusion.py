@@ -221,21 +221,40 @@ def specificity_from_counts(
     sample_weight: Array | None = None,
 ) -> Array:
     """Specificity tn / (tn + fp) from per-label counts; 'weighted' weighs by support."""
-    if average == "micro":
-        tn = tn.sum(axis=-1, keepdims=True)
-        neg_sum = neg_sum.sum(axis=-1, keepdims=True)
-        keep = None
-    spec = divide(
-        tn, neg_sum, "specificity", "negative", average, ("specificity",), zero_division, keep
+    return _ratio_from_counts(
+        tn, neg_sum, true_sum, "specificity", "negative", average=average,
+        zero_division=zero_division, keep=keep, sample_weight=sample_weight,
     )
+
+
+def _ratio_from_counts(
+    num: Array,
+    den: Array,
+    true_sum: Array,
+    metric: str,
+    den_name: str,
+    *,
+    average: str | None,
+    zero_division: ZeroDivision,
+    keep: Array | None,
+    sample_weight: Array | None,
+) -> Array:
+    """Per-label ``num / den`` averaged like scikit-learn: 'micro' pools the counts,
+    'weighted' weighs labels by support, 'samples' by ``sample_weight``; a 0/0 warns
+    (naming ``den_name``) and takes ``zero_division``."""
+    if average == "micro":
+        num = num.sum(axis=-1, keepdims=True)
+        den = den.sum(axis=-1, keepdims=True)
+        keep = None
+    ratio = divide(num, den, metric, den_name, average, (metric,), zero_division, keep)
     if average is None:
         if keep is not None and not keep.all():
-            spec = np.where(keep, spec, np.nan)
-        return spec
+            ratio = np.where(keep, ratio, np.nan)
+        return ratio
     weights = true_sum if average == "weighted" else None
     if average == "samples":
         weights = sample_weight
-    return nanaverage(spec, weights, keep)
+    return nanaverage(ratio, weights, keep)
 
 
 def specificity_from_confusion(
@@ -273,22 +292,10 @@ def jaccard_from_counts(
     sample_weight: Array | None = None,
 ) -> Array:
     """Jaccard index tp / (tp + fp + fn) from per-label counts, averaged like sklearn."""
-    union = pred_sum + true_sum - tp
-    if average == "micro":
-        tp = tp.sum(axis=-1, keepdims=True)
-        union = union.sum(axis=-1, keepdims=True)
-        keep = None
-    jac = divide(
-        tp, union, "jaccard", "true or predicted", average, ("jaccard",), zero_division, keep
+    return _ratio_from_counts(
+        tp, pred_sum + true_sum - tp, true_sum, "jaccard", "true or predicted",
+        average=average, zero_division=zero_division, keep=keep, sample_weight=sample_weight,
     )
-    if average is None:
-        if keep is not None and not keep.all():
-            jac = np.where(keep, jac, np.nan)
-        return jac
-    weights = true_sum if average == "weighted" else None
-    if average == "samples":
-        weights = sample_weight
-    return nanaverage(jac, weights, keep)
 
 
 def jaccard_from_confusion(
