@@ -220,3 +220,37 @@ def test_sparse_multinomial_reads_float32_copies() -> None:
     with_copies = _solve(est, X, y, 4, None, None, copy_for_hessian=True).w
     exact_w = _solve(est, X, y, 4, None, None, copy_for_hessian=False).w
     assert_allclose(with_copies, exact_w, atol=1e-5 * np.abs(exact_w).max())
+
+
+@pytest.mark.slow
+def test_sparse_batch_on_row_blocks_in_threads_fits_the_same_models() -> None:
+    """n_jobs > 1 on a large sparse X: the batch's products run on row blocks of the
+    float32 copies in threads; the models equal the one-thread batch's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from polyclass.linear._multiclass_common import _fit_sparse_batch
+    from polyclass.linear._rowblocks import RowBlocks, csr_row_views, parallel_sparse_copy
+
+    rng = np.random.default_rng(8)
+    n, p = 10_000, 2_000
+    X = sp.random(n, p, density=0.1, format="csr", random_state=8, dtype=np.float64)
+    Y = np.asarray(X @ rng.normal(size=(p, 3))) + rng.logistic(size=(n, 3)) > 0
+    blocks = csr_row_views(X, 3)
+    assert sum(b.shape[0] for b in blocks) == n
+    assert all(np.shares_memory(b.data, X.data) for b in blocks)  # views, not copies
+    assert_allclose(sp.vstack(blocks).toarray(), X.toarray())
+    with ThreadPoolExecutor(2) as pool:
+        copy = parallel_sparse_copy(X, 3, pool, 2)
+        assert copy is not None and isinstance(copy.X, RowBlocks)
+        assert isinstance(copy.forward, RowBlocks)
+        V = rng.normal(size=(p, 3)).astype(np.float32)
+        R = rng.normal(size=(n, 3)).astype(np.float32)
+        X32 = X.astype(np.float32)
+        assert_allclose(copy.forward @ V, X32 @ V, rtol=1e-5, atol=1e-5)
+        assert_allclose(copy.X.T @ R, X32.T @ R, rtol=1e-5, atol=1e-4)
+    est = LogisticRegression(tol=1e-10, random_state=0)
+    one = _fit_sparse_batch(est, X, Y, None, 1)
+    two = _fit_sparse_batch(est, X, Y, None, 2)
+    scale = np.abs(one[0]).max()
+    assert_allclose(two[0], one[0], atol=1e-6 * scale)
+    assert_allclose(two[1], one[1], atol=1e-6 * scale)

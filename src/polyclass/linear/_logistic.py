@@ -632,6 +632,11 @@ def fit_binary_logistic_batch(
     return coef, intercept, result.n_iter.astype(np.int32)
 
 
+def uses_newton(estimator: LogisticRegression, X: Any) -> bool:
+    """Whether binary fits of ``estimator`` on ``X`` run Newton-CG (and its copies of X)."""
+    return _pick_solver(estimator, X, 2) == "newton-cg"
+
+
 def float32_suffices(estimator: LogisticRegression, X: Any) -> bool:
     """Whether binary Newton-CG fits may read a float32 copy of X for everything.
 

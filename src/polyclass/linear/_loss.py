@@ -302,7 +302,7 @@ class LogisticLoss:
         fill = self.X_hess is not None and not self.X_hess_filled
         X = self.X if self.X_hess is None or fill else self.X_hess
         Vt = np.ascontiguousarray(V.T, dtype=X.dtype)
-        if sp.issparse(X) or self.n <= 2 * _CHUNK_ROWS:
+        if not isinstance(X, np.ndarray) or self.n <= 2 * _CHUNK_ROWS:  # sparse, row blocks
             if fill:
                 self.X_hess[...] = X
             U = np.asarray((X if self.X_fwd is None else self.X_fwd) @ Vt, dtype=np.float64)

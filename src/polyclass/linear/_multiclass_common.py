@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -30,9 +31,11 @@ from polyclass.linear._logistic import (
     fit_binary_logistic,
     fit_binary_logistic_batch,
     hessian_copy,
+    uses_newton,
 )
 from polyclass.linear._multiclass_state import check_state, encode_state
 from polyclass.linear._newton import HessianCopy
+from polyclass.linear._rowblocks import parallel_sparse_copy
 
 
 def is_fast(estimator: object) -> bool:
@@ -196,10 +199,14 @@ def fit_batches(
     X: one batch whatever ``n_jobs``, as its Hessian products read a CSC copy (see
     ``HessianCopy``) whose cost grows slowly with the batch: 5 problems on 100,000 x
     20,000 CSR took 1.0 s as one batch, 1.45 s one by one, and 1.8 s of CPU as two
-    batches in two threads (1.4-1.7 s wall on this busy 2-core machine).
+    batches in two threads (1.4-1.7 s wall on this busy 2-core machine). With ``n_jobs``
+    above one, that batch's products run on row blocks of X in threads instead
+    (``RowBlocks``: 0.8 s against 0.9 s on those 5 problems, 2 threads).
     """
     m = Y.shape[1]
-    workers = 1 if sp.issparse(X) else n_workers(n_jobs, m)
+    if sp.issparse(X):
+        return _fit_sparse_batch(estimator, X, Y, weights, n_workers(n_jobs, _n_cpus()))
+    workers = n_workers(n_jobs, m)
     bounds = np.linspace(0, m, workers + 1).round().astype(int)
     # one set of float32 copies of X for all batches' Hessian products, not one per batch
     shared = hessian_copy(estimator, X, -(-m // workers)) if workers > 1 else None
@@ -213,6 +220,27 @@ def fit_batches(
         np.concatenate([r[1] for r in results]),
         np.concatenate([r[2] for r in results]).astype(np.int64),
     )
+
+
+def _fit_sparse_batch(
+    estimator: LogisticRegression,
+    X: Any,
+    Y: npt.NDArray[np.bool_],
+    weights: npt.NDArray[Any] | None,
+    workers: int,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+    """All problems of a sparse X as one batch; with several workers its products run
+    on row blocks of X's float32 copies in a thread pool (``RowBlocks``)."""
+    shared = None
+    pool = ThreadPoolExecutor(workers) if workers > 1 and uses_newton(estimator, X) else None
+    try:
+        if pool is not None:
+            shared = parallel_sparse_copy(X, Y.shape[1], pool, workers)
+        coef, intercept, n_iter = fit_batch(estimator, X, Y, weights, shared)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return coef, intercept, np.asarray(n_iter).astype(np.int64)
 
 
 def fitted_logistic(
