@@ -30,6 +30,9 @@ class RowBlocks:
 
     def __init__(self, blocks: list[Any], pool: ThreadPoolExecutor) -> None:
         self.blocks = blocks
+        # SciPy's ``block.T`` copies arrays that are views of much larger ones (its
+        # constructor prunes them): a copy of the block per product, unless made once
+        self.transposed = [_transpose(block) for block in blocks]
         self.pool = pool
         self.bounds = np.cumsum([0] + [b.shape[0] for b in blocks])
         self.shape = (int(self.bounds[-1]), int(blocks[0].shape[1]))
@@ -52,10 +55,26 @@ class _TransposedRows:
         b = rows.bounds
 
         def part(i: int) -> NDArray[Any]:
-            return np.asarray(rows.blocks[i].T @ R[b[i] : b[i + 1]])
+            return np.asarray(rows.transposed[i] @ R[b[i] : b[i + 1]])
 
         total: NDArray[Any] = sum(rows.pool.map(part, range(len(rows.blocks))))  # type: ignore[assignment]
         return total
+
+
+def _with_arrays(matrix: Any, data: Any, indices: Any, indptr: Any, sorted_: bool) -> Any:
+    """``matrix`` (an empty CSR or CSC) given these arrays as they are: SciPy's
+    constructor would copy arrays that are views of much larger ones."""
+    matrix.data, matrix.indices, matrix.indptr = data, indices, indptr
+    matrix.has_sorted_indices = sorted_
+    return matrix
+
+
+def _transpose(block: Any) -> Any:
+    """``block.T`` sharing the block's arrays (CSR <-> CSC)."""
+    empty = sp.csc_matrix if block.format == "csr" else sp.csr_matrix
+    shape = (block.shape[1], block.shape[0])
+    return _with_arrays(empty(shape, dtype=block.dtype), block.data, block.indices,
+                        block.indptr, bool(block.has_sorted_indices))
 
 
 def csr_row_views(X: sp.csr_matrix, n_blocks: int) -> list[sp.csr_matrix]:
@@ -69,13 +88,9 @@ def csr_row_views(X: sp.csr_matrix, n_blocks: int) -> list[sp.csr_matrix]:
         if b <= a:
             continue
         start, stop = X.indptr[a], X.indptr[b]
-        # SciPy's constructor copies sliced arrays: give an empty block the views
         block = sp.csr_matrix((b - a, X.shape[1]), dtype=X.dtype)
-        block.data = X.data[start:stop]
-        block.indices = X.indices[start:stop]
-        block.indptr = X.indptr[a : b + 1] - start
-        block.has_sorted_indices = X.has_sorted_indices
-        blocks.append(block)
+        blocks.append(_with_arrays(block, X.data[start:stop], X.indices[start:stop],
+                                   X.indptr[a : b + 1] - start, bool(X.has_sorted_indices)))
     return blocks
 
 
