@@ -590,7 +590,7 @@ def fit_binary_logistic_batch(
             "fit_binary_logistic_batch needs a positive and a negative row of positive "
             f"weight in every problem; problems {bad} lack one."
         )
-    if _pick_solver(estimator, X, 2) != "newton-cg":
+    if not uses_newton(estimator, X):
         fits = [
             fit_binary_logistic(
                 estimator, X, Y[:, k], None if sw is None else (sw if sw.ndim == 1 else sw[:, k])
@@ -650,7 +650,7 @@ def float32_suffices(estimator: LogisticRegression, X: Any) -> bool:
         and X.dtype == np.float64
         and X.shape[0] * X.shape[1] >= _HALF_HESSIAN_MIN_SIZE
         and float(estimator.tol) >= _GRADIENT_COPY_MIN_TOL
-        and _pick_solver(estimator, X, 2) == "newton-cg"
+        and uses_newton(estimator, X)
     )
 
 
@@ -658,7 +658,7 @@ def hessian_copy(estimator: LogisticRegression, X: Any, n_columns: int) -> Hessi
     """The float32 copies of X that :func:`fit_binary_logistic_batch` would make for its
     Hessian products with ``n_columns`` problems (None when it would make none), for
     batches that share them."""
-    if _pick_solver(estimator, X, 2) != "newton-cg":
+    if not uses_newton(estimator, X):
         return None
     if sp.issparse(X):
         return sparse_hessian_copy(X, n_columns)
