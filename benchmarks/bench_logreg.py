@@ -195,9 +195,7 @@ def nbytes(X: Any) -> int:
     return int(X.nbytes)
 
 
-def timed_fit(
-    make: Callable[[], Any], X: Any, y: np.ndarray
-) -> tuple[Any, float, float, bool]:
+def timed_fit(make: Callable[[], Any], X: Any, y: np.ndarray) -> tuple[Any, float, float, bool]:
     """Fitted model, wall seconds, CPU seconds, whether it warned ConvergenceWarning."""
     gc.collect()
     with (

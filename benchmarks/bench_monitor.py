@@ -67,8 +67,9 @@ def bench_drift() -> None:
     cur = {k: (v if kinds[k] == "numeric" else pa.array(v)) for k, v in cur_np.items()}
     cfg = MonitorConfig()
     t = time.perf_counter()
-    results = [feature_drift(ref.features[k], count_values(ref.features[k], cur[k]), cfg)
-               for k in cur]
+    results = [
+        feature_drift(ref.features[k], count_values(ref.features[k], cur[k]), cfg) for k in cur
+    ]
     summary = summarize_drift(results, cfg)
     ours = time.perf_counter() - t
 
@@ -90,9 +91,11 @@ def bench_drift() -> None:
             stats.chisquare(cc, rc / rc.sum() * cc.sum())
             jensenshannon(rc / rc.sum(), cc / cc.sum())
     base = time.perf_counter() - t
-    print(f"drift {N_CUR:,} rows x {N_NUM + N_CAT} cols: polyclass {ours:.3f} s "
-          f"(drifted {summary.n_drifted}), scipy/numpy direct {base:.3f} s, "
-          f"ratio {base / ours:.1f}x faster")
+    print(
+        f"drift {N_CUR:,} rows x {N_NUM + N_CAT} cols: polyclass {ours:.3f} s "
+        f"(drifted {summary.n_drifted}), scipy/numpy direct {base:.3f} s, "
+        f"ratio {base / ours:.1f}x faster"
+    )
 
 
 def bench_live(tmp: Path) -> None:
@@ -110,11 +113,24 @@ def bench_live(tmp: Path) -> None:
         proba[np.arange(per), pred_idx] = 0.7
         ts = T0 + s * (span // N_SEG) + np.sort(rng.integers(0, span // N_SEG, per))
         preds = np.asarray(CLASSES)[pred_idx]
-        write_predictions(tmp, classes=CLASSES, proba=proba, ts=ts, inputs={},
-                          predictions=list(preds), request_ids=list(ids), seq=s + 1)
+        write_predictions(
+            tmp,
+            classes=CLASSES,
+            proba=proba,
+            ts=ts,
+            inputs={},
+            predictions=list(preds),
+            request_ids=list(ids),
+            seq=s + 1,
+        )
         true = np.where(rng.random(per) < 0.8, pred_idx, rng.integers(0, 4, per))
-        write_feedback(tmp, request_ids=list(ids), labels=list(np.asarray(CLASSES)[true]),
-                       ts=ts + 1000, seq=s + 1)
+        write_feedback(
+            tmp,
+            request_ids=list(ids),
+            labels=list(np.asarray(CLASSES)[true]),
+            ts=ts + 1000,
+            seq=s + 1,
+        )
     print(f"(wrote {N_LOG:,} predictions + feedback in {time.perf_counter() - t:.1f} s)")
 
     t = time.perf_counter()
@@ -126,10 +142,15 @@ def bench_live(tmp: Path) -> None:
 
     t = time.perf_counter()
     files = sorted((tmp / "predictions").glob("part-*.parquet"))
-    pred = pd.concat([pd.read_parquet(f, columns=["request_id", "row", "ts", "prediction"])
-                      for f in files])
-    fb = pd.concat([pd.read_parquet(f, columns=["request_id", "row", "label"])
-                    for f in sorted((tmp / "feedback").glob("part-*.parquet"))])
+    pred = pd.concat(
+        [pd.read_parquet(f, columns=["request_id", "row", "ts", "prediction"]) for f in files]
+    )
+    fb = pd.concat(
+        [
+            pd.read_parquet(f, columns=["request_id", "row", "label"])
+            for f in sorted((tmp / "feedback").glob("part-*.parquet"))
+        ]
+    )
     j = pred.merge(fb, on=["request_id", "row"], how="inner")
     hour = (j["ts"].dt.as_unit("us").astype("int64") - T0) // (3600 * 10**6)
     code = {c: i for i, c in enumerate(CLASSES)}
@@ -139,9 +160,11 @@ def bench_live(tmp: Path) -> None:
     base = time.perf_counter() - t
     acc = np.trace(cm.sum(0)) / cm.sum()
     assert abs(acc - doc["overall"]["accuracy"]) < 1e-12, (acc, doc["overall"]["accuracy"])
-    print(f"live metrics over {N_LOG:,} predictions ({len(doc['windows'])} windows): polyclass "
-          f"{ours:.3f} s (read {t_read:.3f} s), pandas merge + numpy counts {base:.3f} s, "
-          f"ratio {base / ours:.1f}x faster")
+    print(
+        f"live metrics over {N_LOG:,} predictions ({len(doc['windows'])} windows): polyclass "
+        f"{ours:.3f} s (read {t_read:.3f} s), pandas merge + numpy counts {base:.3f} s, "
+        f"ratio {base / ours:.1f}x faster"
+    )
 
 
 def main() -> None:

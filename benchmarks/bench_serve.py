@@ -60,8 +60,11 @@ def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     centers = rng.normal(0, 1.5, size=(N_CLASSES, N_FEATURES))
     y = rng.integers(0, N_CLASSES, N_TRAIN)
-    X = centers[y] + rng.normal(0, 2.0, size=(N_TRAIN, N_FEATURES)) * rng.uniform(
-        0.5, 20, N_FEATURES) + rng.uniform(-50, 50, N_FEATURES)
+    X = (
+        centers[y]
+        + rng.normal(0, 2.0, size=(N_TRAIN, N_FEATURES)) * rng.uniform(0.5, 20, N_FEATURES)
+        + rng.uniform(-50, 50, N_FEATURES)
+    )
     return X, np.array([f"class_{k}" for k in y])
 
 
@@ -91,8 +94,8 @@ from mlflow.models import infer_signature
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-X = pd.DataFrame(np.load({str(out / 'X.npy')!r}), columns={COLUMNS!r})
-y = np.load({str(out / 'y.npy')!r})
+X = pd.DataFrame(np.load({str(out / "X.npy")!r}), columns={COLUMNS!r})
+y = np.load({str(out / "y.npy")!r})
 model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
 mlflow.sklearn.save_model(model, {str(path)!r}, signature=infer_signature(X, model.predict(X)))
 """
@@ -102,8 +105,13 @@ mlflow.sklearn.save_model(model, {str(path)!r}, signature=infer_signature(X, mod
 
 
 def _quiet_env() -> dict[str, str]:
-    return {**os.environ, "MLFLOW_TRACKING_URI": "file:///tmp/bench-serve-mlruns",
-            "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": "file:///tmp/bench-serve-mlruns",
+        "PYTHONWARNINGS": "ignore",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
 
 
 def free_port() -> int:
@@ -113,8 +121,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, name: str, argv: list[str], port: int, health: str,
-                 path: str | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], port: int, health: str, path: str | None = None
+    ) -> None:
         self.name = name
         self.url = f"http://127.0.0.1:{port}"
         self.health = health
@@ -122,8 +131,13 @@ class Server:
         env = _quiet_env()
         if path:  # `mlflow models serve` execs `uvicorn` from PATH: its own environment's
             env["PATH"] = path + os.pathsep + env.get("PATH", "")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {self.proc.returncode}: {argv}")
@@ -137,8 +151,9 @@ class Server:
 
     def pids(self) -> list[int]:
         """The server process and its children (uvicorn's worker, for MLflow)."""
-        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout
         return [self.proc.pid] + [int(x) for x in out.split()]
 
     def helper_pids(self) -> list[int]:
@@ -200,8 +215,9 @@ def _rss_kb(pid: int, field: str = "VmRSS") -> int:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url: str, body: bytes, *, connections: int, duration: float,
-        workdir: Path) -> dict[str, float]:
+def wrk(
+    url: str, body: bytes, *, connections: int, duration: float, workdir: Path
+) -> dict[str, float]:
     """Run wrk at full speed; returns requests/s, p50/p99 latency (ms), and non-2xx count."""
     body_file = workdir / "body.json"
     body_file.write_bytes(body)
@@ -209,22 +225,36 @@ def wrk(url: str, body: bytes, *, connections: int, duration: float,
     script.write_text(
         f'local f = io.open("{body_file}", "rb"); local body = f:read("*a"); f:close()\n'
         'wrk.method = "POST"; wrk.body = body\n'
-        'wrk.headers["Content-Type"] = "application/json"\n')
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
     seconds = f"-d{max(1, round(duration))}s"
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", seconds, "--latency",
-                          "-s", str(script), url], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", seconds, "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    pct = {m.group(1): float(m.group(2)) * _UNITS[m.group(3)]
-           for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    pct = {
+        m.group(1): float(m.group(2)) * _UNITS[m.group(3)]
+        for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    }
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
     done = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
-    seconds = float(done.group(2)) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[done.group(3)] \
-        if done else duration
-    return {"rps": rps, "p50": pct.get("50", float("nan")), "p99": pct.get("99", float("nan")),
-            "non2xx": float(bad.group(1)) if bad else 0.0, "socket_errors": float(bool(errors)),
-            "seconds": seconds}
+    seconds = (
+        float(done.group(2)) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[done.group(3)]
+        if done
+        else duration
+    )
+    return {
+        "rps": rps,
+        "p50": pct.get("50", float("nan")),
+        "p99": pct.get("99", float("nan")),
+        "non2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": float(bool(errors)),
+        "seconds": seconds,
+    }
 
 
 #: Linux's SO_TIMESTAMPNS (not exported by the socket module): each recvmsg() then carries
@@ -245,8 +275,15 @@ def _complete(buffer: bytes) -> tuple[int, int] | None:
     return (int(buffer[9:12]), size) if len(buffer) >= size else None
 
 
-def paced(url: str, body: bytes, *, rate: float, duration: float,
-          connections: int = 8, trace: dict[str, Any] | None = None) -> dict[str, float]:
+def paced(
+    url: str,
+    body: bytes,
+    *,
+    rate: float,
+    duration: float,
+    connections: int = 8,
+    trace: dict[str, Any] | None = None,
+) -> dict[str, float]:
     """Open-loop load at a fixed ``rate``: requests/s, p50/p99/max latency (ms), non-2xx.
 
     Request ``i`` is due at ``start + i / rate`` on connection ``i % connections``. Its
@@ -270,8 +307,10 @@ def paced(url: str, body: bytes, *, rate: float, duration: float,
 
     host, port_path = url.removeprefix("http://").split(":", 1)
     port, path = port_path.split("/", 1)
-    request = (f"POST /{path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
-               f"application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST /{path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
+        f"application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     socks = [socket.create_connection((host, int(port))) for _ in range(connections)]
     stamped = True
     selector = selectors.DefaultSelector()
@@ -311,9 +350,15 @@ def paced(url: str, body: bytes, *, rate: float, duration: float,
         for key, _ in selector.select(None if wait is None else wait / 1e9):
             k = key.data
             data, ancillary, _, _ = socks[k].recvmsg(1 << 16, space)
-            arrived = next((s * 1_000_000_000 + ns for level, kind, raw in ancillary
-                            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
-                            for s, ns in [struct.unpack("qq", raw[:16])]), None)
+            arrived = next(
+                (
+                    s * 1_000_000_000 + ns
+                    for level, kind, raw in ancillary
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
+                    for s, ns in [struct.unpack("qq", raw[:16])]
+                ),
+                None,
+            )
             if arrived is None:
                 arrived = time.time_ns()
             if not data:
@@ -337,10 +382,16 @@ def paced(url: str, body: bytes, *, rate: float, duration: float,
         sock.close()
     if trace is not None:
         trace.update(start=start, step=step, latency=latency)
-    return {"rps": n / elapsed, "p50": float(np.percentile(latency, 50) * 1e3),
-            "p99": float(np.percentile(latency, 99) * 1e3),
-            "max": float(latency.max() * 1e3), "non2xx": float(failed), "socket_errors": 0.0,
-            "seconds": elapsed, "kernel_times": float(stamped)}
+    return {
+        "rps": n / elapsed,
+        "p50": float(np.percentile(latency, 50) * 1e3),
+        "p99": float(np.percentile(latency, 99) * 1e3),
+        "max": float(latency.max() * 1e3),
+        "non2xx": float(failed),
+        "socket_errors": 0.0,
+        "seconds": elapsed,
+        "kernel_times": float(stamped),
+    }
 
 
 def bodies(X: np.ndarray) -> dict[str, bytes]:
@@ -349,8 +400,7 @@ def bodies(X: np.ndarray) -> dict[str, bytes]:
     return {
         "inputs": json.dumps({"inputs": [dict(zip(COLUMNS, row, strict=True))]}).encode(),
         "split1": json.dumps({"dataframe_split": {"columns": COLUMNS, "data": [row]}}).encode(),
-        "split1000": json.dumps({"dataframe_split": {"columns": COLUMNS,
-                                                     "data": batch}}).encode(),
+        "split1000": json.dumps({"dataframe_split": {"columns": COLUMNS, "data": batch}}).encode(),
     }
 
 
@@ -358,8 +408,7 @@ def warm_up(server: Server, payloads: dict[str, bytes], workdir: Path) -> None:
     """The same answer shape from both servers, and a second of load per payload."""
     url = server.url + "/invocations"
     for name, body in payloads.items():
-        r = httpx.post(url, content=body, headers={"content-type": "application/json"},
-                       timeout=60)
+        r = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=60)
         if r.status_code != 200:
             raise RuntimeError(f"{server.name} refused {name}: {r.status_code} {r.text[:300]}")
         wrk(url, body, connections=4, duration=1, workdir=workdir)
@@ -375,8 +424,9 @@ def _step(server: Server, run: Any) -> dict[str, float]:
     return result
 
 
-def measure(servers: list[Server], payloads: dict[str, bytes], duration: float,
-            workdir: Path) -> list[dict[str, Any]]:
+def measure(
+    servers: list[Server], payloads: dict[str, bytes], duration: float, workdir: Path
+) -> list[dict[str, Any]]:
     """Each load step on every server in turn, so a change in the machine's load
     (it is shared) falls on both sides rather than on whichever ran second."""
     results: list[dict[str, Any]] = [{"cold_start_s": s.cold_start} for s in servers]
@@ -386,14 +436,28 @@ def measure(servers: list[Server], payloads: dict[str, bytes], duration: float,
             res[key] = _step(server, make(server, res))
 
     def wrk_run(body: str, connections: int) -> Any:
-        return lambda server, res: lambda: wrk(server.url + "/invocations", payloads[body],
-                                               connections=connections, duration=duration,
-                                               workdir=workdir)
+        return lambda server, res: (
+            lambda: wrk(
+                server.url + "/invocations",
+                payloads[body],
+                connections=connections,
+                duration=duration,
+                workdir=workdir,
+            )
+        )
 
     each("inputs", wrk_run("inputs", 16))
-    each("inputs_half", lambda server, res: lambda: paced(
-        server.url + "/invocations", payloads["inputs"], rate=res["inputs"]["rps"] / 2,
-        duration=duration))
+    each(
+        "inputs_half",
+        lambda server, res: (
+            lambda: paced(
+                server.url + "/invocations",
+                payloads["inputs"],
+                rate=res["inputs"]["rps"] / 2,
+                duration=duration,
+            )
+        ),
+    )
     each("split1", wrk_run("split1", 16))
     each("split1000", wrk_run("split1000", 4))
     for server, res in zip(servers, results, strict=True):
@@ -430,8 +494,7 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
         ("one-row dataframe_split, p99 ms", ("split1", "p99"), False, None),
         ("1,000-row dataframe_split, requests/s", ("split1000", "rps"), True, None),
         ("1,000-row dataframe_split, p99 ms", ("split1000", "p99"), False, None),
-        ("1,000-row dataframe_split, server CPU ms/request", ("split1000", "cpu_ms"), False,
-         None),
+        ("1,000-row dataframe_split, server CPU ms/request", ("split1000", "cpu_ms"), False, None),
         ("cold start, s", ("cold_start_s",), False, None),
         ("worker RSS after the load, MB", ("rss_mb",), False, None),
         ("worker peak RSS (VmHWM), MB", ("peak_rss_mb",), False, None),
@@ -440,29 +503,40 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
     print(f"\n{'measure':44s} {'polyclass':>11s} {'mlflow':>11s} {'ratio':>8s}  target")
     for label, keys, higher, target in rows:
         a, b = get(ours, *keys), get(theirs, *keys)
-        print(f"{label:44s} {a:11.2f} {'-' if b is None else f'{b:.2f}':>11s} "
-              f"{ratio(a or 0, b, higher):>8s}  {'' if target is None else f'>= {target}x'}")
+        print(
+            f"{label:44s} {a:11.2f} {'-' if b is None else f'{b:.2f}':>11s} "
+            f"{ratio(a or 0, b, higher):>8s}  {'' if target is None else f'>= {target}x'}"
+        )
     rows_ours = get(ours, "split1000", "rps") or 0
     rows_theirs = get(theirs, "split1000", "rps")
-    print(f"{'1,000-row batches, rows/s':44s} {rows_ours * 1000:11.0f} "
-          f"{'-' if rows_theirs is None else f'{rows_theirs * 1000:.0f}':>11s} "
-          f"{ratio(rows_ours, rows_theirs):>8s}  >= 10x")
+    print(
+        f"{'1,000-row batches, rows/s':44s} {rows_ours * 1000:11.0f} "
+        f"{'-' if rows_theirs is None else f'{rows_theirs * 1000:.0f}':>11s} "
+        f"{ratio(rows_ours, rows_theirs):>8s}  >= 10x"
+    )
     print("targets: p99 < 10 ms at half peak, cold start < 2 s, RSS < 200 MB per worker")
     for name, res in (("polyclass", ours), ("mlflow", theirs)):
         if res is None:
             continue
-        bad = sum(res[k]["non2xx"] + res[k]["socket_errors"]
-                  for k in ("inputs", "inputs_half", "split1", "split1000"))
+        bad = sum(
+            res[k]["non2xx"] + res[k]["socket_errors"]
+            for k in ("inputs", "inputs_half", "split1", "split1000")
+        )
         if bad:
             print(f"warning: {name} had non-2xx responses or socket errors under load")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0,
-                        help="seconds per load run (wrk or the paced client)")
-    parser.add_argument("--mlflow", default=shutil.which("mlflow"),
-                        help="the mlflow executable (default: on PATH)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="seconds per load run (wrk or the paced client)",
+    )
+    parser.add_argument(
+        "--mlflow", default=shutil.which("mlflow"), help="the mlflow executable (default: on PATH)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk).")
@@ -476,16 +550,51 @@ def main() -> None:
         servers: list[Server] = []
         try:
             port = free_port()
-            servers.append(Server("polyclass", [
-                sys.executable, "-m", "polyclass.cli", "serve", str(model), "--port",
-                str(port), "--log-dir", str(work / "logs"), "--workers", "1"], port,
-                "/v2/health/ready"))
+            servers.append(
+                Server(
+                    "polyclass",
+                    [
+                        sys.executable,
+                        "-m",
+                        "polyclass.cli",
+                        "serve",
+                        str(model),
+                        "--port",
+                        str(port),
+                        "--log-dir",
+                        str(work / "logs"),
+                        "--workers",
+                        "1",
+                    ],
+                    port,
+                    "/v2/health/ready",
+                )
+            )
             if ml_model is not None:
                 port = free_port()
-                servers.append(Server("mlflow", [
-                    args.mlflow, "models", "serve", "-m", str(ml_model), "-p", str(port),
-                    "--env-manager", "local", "-w", "1", "-h", "127.0.0.1"], port, "/ping",
-                    path=str(Path(args.mlflow).parent)))
+                servers.append(
+                    Server(
+                        "mlflow",
+                        [
+                            args.mlflow,
+                            "models",
+                            "serve",
+                            "-m",
+                            str(ml_model),
+                            "-p",
+                            str(port),
+                            "--env-manager",
+                            "local",
+                            "-w",
+                            "1",
+                            "-h",
+                            "127.0.0.1",
+                        ],
+                        port,
+                        "/ping",
+                        path=str(Path(args.mlflow).parent),
+                    )
+                )
             else:
                 print("mlflow not found: measuring polyclass alone (pip install -e .[bench]).")
             for server in servers:
@@ -499,10 +608,12 @@ def main() -> None:
         print("polyclass:", json.dumps(ours), flush=True)
         if theirs is not None:
             print("mlflow:", json.dumps(theirs), flush=True)
-    print(f"machine: {os.cpu_count()} CPUs, load average (1, 5, 15 min) before "
-          f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
-          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; wrk -t1; "
-          f"{args.duration:.0f} s per run")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average (1, 5, 15 min) before "
+        f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
+        f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; wrk -t1; "
+        f"{args.duration:.0f} s per run"
+    )
     report(ours, theirs)
 
 

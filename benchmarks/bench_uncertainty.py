@@ -76,38 +76,54 @@ def cases(quick: bool) -> list[Case]:
     return [
         Case(
             f"bootstrap f1 macro n={n_lab:.0e} K={k} B={b_lab}",
-            lambda: bootstrap_ci("f1_score", y, p, average="macro", n_resamples=b_lab,
-                                 stratify=False, random_state=0),
+            lambda: bootstrap_ci(
+                "f1_score", y, p, average="macro", n_resamples=b_lab, stratify=False, random_state=0
+            ),
             lambda: loop_bootstrap(skm.f1_score, y, p, b_lab, 0, average="macro"),
-            lab_bytes, repeat=1,
+            lab_bytes,
+            repeat=1,
         ),
         Case(
             f"bootstrap BCa f1 macro n={n_lab:.0e} B={b_lab}",
-            lambda: bootstrap_ci("f1_score", y, p, average="macro", n_resamples=b_lab,
-                                 method="bca", random_state=0),
+            lambda: bootstrap_ci(
+                "f1_score", y, p, average="macro", n_resamples=b_lab, method="bca", random_state=0
+            ),
             lambda: loop_bootstrap(skm.f1_score, y, p, b_lab, 0, average="macro"),
-            lab_bytes, repeat=1,
+            lab_bytes,
+            repeat=1,
         ),
         Case(
             f"bootstrap weighted accuracy n={n_lab:.0e} B={b_lab}",
-            lambda: bootstrap_ci("accuracy_score", y, p, sample_weight=w, n_resamples=b_lab,
-                                 stratify=False, random_state=0),
+            lambda: bootstrap_ci(
+                "accuracy_score",
+                y,
+                p,
+                sample_weight=w,
+                n_resamples=b_lab,
+                stratify=False,
+                random_state=0,
+            ),
             lambda: loop_bootstrap(skm.accuracy_score, y, p, b_lab, 0, sample_weight=w),
-            lab_bytes + w.nbytes, repeat=1,
+            lab_bytes + w.nbytes,
+            repeat=1,
         ),
         Case(
             f"bootstrap roc_auc n={n_sc:.0e} B={b_sc}",
-            lambda: bootstrap_ci("roc_auc_score", yb, s, n_resamples=b_sc, stratify=False,
-                                 random_state=0),
+            lambda: bootstrap_ci(
+                "roc_auc_score", yb, s, n_resamples=b_sc, stratify=False, random_state=0
+            ),
             lambda: loop_bootstrap(skm.roc_auc_score, yb, s, b_sc, 0),
-            sc_bytes, repeat=1,
+            sc_bytes,
+            repeat=1,
         ),
         Case(
             f"bootstrap BCa average_precision n={n_sc:.0e} B={b_sc}",
-            lambda: bootstrap_ci("average_precision_score", yb, s, n_resamples=b_sc,
-                                 method="bca", random_state=0),
+            lambda: bootstrap_ci(
+                "average_precision_score", yb, s, n_resamples=b_sc, method="bca", random_state=0
+            ),
             lambda: loop_bootstrap(skm.average_precision_score, yb, s, b_sc, 0),
-            sc_bytes, repeat=1,
+            sc_bytes,
+            repeat=1,
         ),
         Case(
             f"roc_auc_ci (DeLong) n={n_dl:.0e}",

@@ -21,16 +21,40 @@ def cases(quick: bool) -> list[Case]:
     w = rng.random(n)
     size = y.nbytes + s.nbytes
     out = [
-        Case("roc_auc_score binary n=1e7", lambda: pcm.roc_auc_score(y, s),
-             lambda: skm.roc_auc_score(y, s), size, target=5),
-        Case("roc_curve binary n=1e7", lambda: pcm.roc_curve(y, s),
-             lambda: skm.roc_curve(y, s), size, target=5),
-        Case("average_precision_score binary n=1e7", lambda: pcm.average_precision_score(y, s),
-             lambda: skm.average_precision_score(y, s), size, target=5),
-        Case("precision_recall_curve binary n=1e7", lambda: pcm.precision_recall_curve(y, s),
-             lambda: skm.precision_recall_curve(y, s), size),
-        Case("roc_auc_score weighted n=1e7", lambda: pcm.roc_auc_score(y, s, sample_weight=w),
-             lambda: skm.roc_auc_score(y, s, sample_weight=w), size + w.nbytes, repeat=1),
+        Case(
+            "roc_auc_score binary n=1e7",
+            lambda: pcm.roc_auc_score(y, s),
+            lambda: skm.roc_auc_score(y, s),
+            size,
+            target=5,
+        ),
+        Case(
+            "roc_curve binary n=1e7",
+            lambda: pcm.roc_curve(y, s),
+            lambda: skm.roc_curve(y, s),
+            size,
+            target=5,
+        ),
+        Case(
+            "average_precision_score binary n=1e7",
+            lambda: pcm.average_precision_score(y, s),
+            lambda: skm.average_precision_score(y, s),
+            size,
+            target=5,
+        ),
+        Case(
+            "precision_recall_curve binary n=1e7",
+            lambda: pcm.precision_recall_curve(y, s),
+            lambda: skm.precision_recall_curve(y, s),
+            size,
+        ),
+        Case(
+            "roc_auc_score weighted n=1e7",
+            lambda: pcm.roc_auc_score(y, s, sample_weight=w),
+            lambda: skm.roc_auc_score(y, s, sample_weight=w),
+            size + w.nbytes,
+            repeat=1,
+        ),
     ]
     m, k = (2_000, 10) if quick else (1_000_000, 10)
     ym = rng.integers(0, k, m)
@@ -38,15 +62,28 @@ def cases(quick: bool) -> list[Case]:
     p /= p.sum(axis=1, keepdims=True)
     msize = ym.nbytes + p.nbytes
     out += [
-        Case("roc_auc_score ovr n=1e6 k=10",
-             lambda: pcm.roc_auc_score(ym, p, multi_class="ovr"),
-             lambda: skm.roc_auc_score(ym, p, multi_class="ovr"), msize, target=4),
-        Case("roc_auc_score ovo n=1e6 k=10",
-             lambda: pcm.roc_auc_score(ym, p, multi_class="ovo"),
-             lambda: skm.roc_auc_score(ym, p, multi_class="ovo"), msize, target=4),
-        Case("log_loss n=1e6 k=10", lambda: pcm.log_loss(ym, p),
-             lambda: skm.log_loss(ym, p), msize),
-        Case("brier_score_loss n=1e6 k=10", lambda: pcm.brier_score_loss(ym, p),
-             lambda: skm.brier_score_loss(ym, p), msize),
+        Case(
+            "roc_auc_score ovr n=1e6 k=10",
+            lambda: pcm.roc_auc_score(ym, p, multi_class="ovr"),
+            lambda: skm.roc_auc_score(ym, p, multi_class="ovr"),
+            msize,
+            target=4,
+        ),
+        Case(
+            "roc_auc_score ovo n=1e6 k=10",
+            lambda: pcm.roc_auc_score(ym, p, multi_class="ovo"),
+            lambda: skm.roc_auc_score(ym, p, multi_class="ovo"),
+            msize,
+            target=4,
+        ),
+        Case(
+            "log_loss n=1e6 k=10", lambda: pcm.log_loss(ym, p), lambda: skm.log_loss(ym, p), msize
+        ),
+        Case(
+            "brier_score_loss n=1e6 k=10",
+            lambda: pcm.brier_score_loss(ym, p),
+            lambda: skm.brier_score_loss(ym, p),
+            msize,
+        ),
     ]
     return out

@@ -42,6 +42,13 @@ def cases(quick: bool) -> list[Case]:
     out = []
     for name, args, kw, nbytes in specs:
         label = f"{name} {kw.get('multi_class', '')} n=100 x{reps}".replace("  ", " ")
-        out.append(Case(label, loop(getattr(pcm, name), *args, **kw),
-                        loop(getattr(skm, name), *args, **kw), nbytes, target=1))
+        out.append(
+            Case(
+                label,
+                loop(getattr(pcm, name), *args, **kw),
+                loop(getattr(skm, name), *args, **kw),
+                nbytes,
+                target=1,
+            )
+        )
     return out

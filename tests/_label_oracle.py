@@ -53,7 +53,11 @@ def assert_same_value(ours: Any, theirs: Any, path: str = "") -> None:
     if b.dtype.kind in "iub" and b.size:
         assert a.dtype.kind in "iub" or np.array_equal(a, b), (path, a.dtype, b.dtype)
     np.testing.assert_allclose(
-        a.astype(np.float64), b.astype(np.float64), rtol=RTOL, atol=0, equal_nan=True,
+        a.astype(np.float64),
+        b.astype(np.float64),
+        rtol=RTOL,
+        atol=0,
+        equal_nan=True,
         err_msg=path,
     )
 

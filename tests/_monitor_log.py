@@ -67,10 +67,15 @@ def write_predictions(
             cols[f"in.{name}"] = pa.array(list(values), pa.bool_())
         else:
             cols[f"in.{name}"] = pa.array(
-                [None if v is None or (isinstance(v, float) and v != v) else str(v)
-                 for v in values], pa.string())
+                [
+                    None if v is None or (isinstance(v, float) and v != v) else str(v)
+                    for v in values
+                ],
+                pa.string(),
+            )
     table = pa.table(cols).replace_schema_metadata(
-        {"classes": json.dumps(list(classes)), "polyclass_log_version": "1"})
+        {"classes": json.dumps(list(classes)), "polyclass_log_version": "1"}
+    )
     folder = Path(log_dir) / "predictions"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _name(pid, seq, int(np.min(ts)) if n else T0)
@@ -90,13 +95,16 @@ def write_feedback(
 ) -> Path:
     """One feedback segment (row -1 labels every row of the request)."""
     n = len(request_ids)
-    table = pa.table({
-        "request_id": pa.array(list(request_ids), pa.string()),
-        "row": pa.array(np.asarray(rows if rows is not None else [0] * n, dtype=np.int32),
-                        pa.int32()),
-        "label": pa.array(list(labels), pa.string()),
-        "ts": pa.array(np.asarray(ts, dtype=np.int64), pa.timestamp("us", tz="UTC")),
-    }).replace_schema_metadata({"polyclass_log_version": "1"})
+    table = pa.table(
+        {
+            "request_id": pa.array(list(request_ids), pa.string()),
+            "row": pa.array(
+                np.asarray(rows if rows is not None else [0] * n, dtype=np.int32), pa.int32()
+            ),
+            "label": pa.array(list(labels), pa.string()),
+            "ts": pa.array(np.asarray(ts, dtype=np.int64), pa.timestamp("us", tz="UTC")),
+        }
+    ).replace_schema_metadata({"polyclass_log_version": "1"})
     folder = Path(log_dir) / "feedback"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _name(pid, seq, int(np.min(ts)) if n else T0)

@@ -16,12 +16,22 @@ import httpx
 import numpy as np
 
 ROW: dict[str, Any] = {
-    "island": "Dream", "bill_length_mm": 40.1, "bill_depth_mm": 18.0,
-    "flipper_length_mm": 190.0, "body_mass_g": 3800.0, "sex": "male", "year": 2008,
+    "island": "Dream",
+    "bill_length_mm": 40.1,
+    "bill_depth_mm": 18.0,
+    "flipper_length_mm": 190.0,
+    "body_mass_g": 3800.0,
+    "sex": "male",
+    "year": 2008,
 }
 ROW2: dict[str, Any] = {
-    "island": "Biscoe", "bill_length_mm": 47.5, "bill_depth_mm": 14.8,
-    "flipper_length_mm": 217.0, "body_mass_g": 5200.0, "sex": None, "year": 2009,
+    "island": "Biscoe",
+    "bill_length_mm": 47.5,
+    "bill_depth_mm": 14.8,
+    "flipper_length_mm": 217.0,
+    "body_mass_g": 5200.0,
+    "sex": None,
+    "year": 2009,
 }
 
 
@@ -45,10 +55,18 @@ def trained_registry(base: Path) -> Trained:
     out = base / "out"
     v2_dir = base / "v2"
     if not (registry / "registry.db").exists():
-        polyclass.train(data=polyclass.datasets.penguins_path(), target="species", out=out,
-                        registry=str(registry), name="penguins", C=[1.0],
-                        class_weight=["none"], cv=2, n_bootstrap=50,
-                        strategies=["multinomial"])
+        polyclass.train(
+            data=polyclass.datasets.penguins_path(),
+            target="species",
+            out=out,
+            registry=str(registry),
+            name="penguins",
+            C=[1.0],
+            class_weight=["none"],
+            cv=2,
+            n_bootstrap=50,
+            strategies=["multinomial"],
+        )
         model = Model.load(out / "model")
         model.estimator.coef_ = model.estimator.coef_ * 0.3  # a different, still sane model
         model.save(v2_dir)
@@ -70,8 +88,7 @@ def oip_inputs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for name in ROW:
         values = [r[name] for r in rows]
         datatype = "BYTES" if name in ("island", "sex") else "FP64"
-        out.append({"name": name, "shape": [len(rows)], "datatype": datatype,
-                    "data": values})
+        out.append({"name": name, "shape": [len(rows)], "datatype": datatype, "data": values})
     return out
 
 
@@ -87,7 +104,11 @@ class ServerProcess:
         full_env.pop("POLYCLASS_REGISTRY", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "polyclass.cli", "serve", *args, "--port", str(self.port)],
-            cwd=cwd, stdout=subprocess.DEVNULL, stderr=self._stderr, env=full_env)
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            env=full_env,
+        )
 
     def wait_ready(self, timeout: float = 90.0) -> float:
         start = time.monotonic()

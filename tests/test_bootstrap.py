@@ -51,7 +51,11 @@ def quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
 
 
 def setup(
-    metric: Any, y: np.ndarray, p: np.ndarray, w: np.ndarray | None, stratify: bool,
+    metric: Any,
+    y: np.ndarray,
+    p: np.ndarray,
+    w: np.ndarray | None,
+    stratify: bool,
     kwargs: dict[str, Any],
 ) -> Any:
     name, fn = _resolve(metric)
@@ -83,7 +87,10 @@ LABEL_CASES: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
 @pytest.mark.parametrize("weights", ["none", "few values", "continuous"])
 @pytest.mark.parametrize(("name", "reference", "kwargs"), LABEL_CASES)
 def test_label_metrics_equal_a_loop_over_the_same_resamples(
-    name: str, reference: Callable[..., Any], kwargs: dict[str, Any], weights: str,
+    name: str,
+    reference: Callable[..., Any],
+    kwargs: dict[str, Any],
+    weights: str,
     stratify: bool,
 ) -> None:
     y, p = label_data(1)
@@ -130,8 +137,9 @@ def test_confusion_jackknife_equals_leave_one_out(
         keep = np.arange(len(y)) != i
         extra = {} if w is None else {"sample_weight": w[keep]}
         loo.append(quiet(reference, y[keep], p[keep], **extra, **kwargs))
-    np.testing.assert_allclose(np.sort(np.repeat(values, mult.astype(int))), np.sort(loo),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        np.sort(np.repeat(values, mult.astype(int))), np.sort(loo), rtol=1e-12, atol=1e-14
+    )
     loo_a = _acceleration(np.array(loo), np.ones(len(loo)))
     assert _acceleration(values, mult) == pytest.approx(loo_a, rel=1e-9, abs=1e-12)
 
@@ -172,8 +180,9 @@ def test_score_metrics_equal_a_loop_and_jackknife(
         keep = np.arange(len(y)) != i
         extra = {} if w is None else {"sample_weight": w[keep]}
         loo.append(reference(y[keep], s[keep], **extra, **kwargs))
-    np.testing.assert_allclose(np.sort(np.repeat(values, mult.astype(int))), np.sort(loo),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        np.sort(np.repeat(values, mult.astype(int))), np.sort(loo), rtol=1e-12, atol=1e-14
+    )
 
 
 def test_public_result_is_built_from_the_same_resamples() -> None:
@@ -237,8 +246,13 @@ def test_agrees_with_scipy_bootstrap_for_accuracy(method: str) -> None:
         "accuracy_score", y, p, method=method, stratify=False, n_resamples=6000, random_state=1
     )
     ref = stats.bootstrap(
-        (y, p), _accuracy_stat, paired=True, vectorized=True, n_resamples=6000,
-        method="BCa" if method == "bca" else "percentile", rng=np.random.default_rng(2),
+        (y, p),
+        _accuracy_stat,
+        paired=True,
+        vectorized=True,
+        n_resamples=6000,
+        method="BCa" if method == "bca" else "percentile",
+        rng=np.random.default_rng(2),
     )
     assert ours.low == pytest.approx(ref.confidence_interval.low, abs=0.01)
     assert ours.high == pytest.approx(ref.confidence_interval.high, abs=0.01)
@@ -261,7 +275,12 @@ def test_agrees_with_scipy_bootstrap_for_roc_auc_bca() -> None:
         "roc_auc_score", y, s, method="bca", stratify=True, n_resamples=5000, random_state=0
     )
     ref = stats.bootstrap(
-        (y, s), _auc_stat, paired=True, vectorized=True, n_resamples=5000, method="BCa",
+        (y, s),
+        _auc_stat,
+        paired=True,
+        vectorized=True,
+        n_resamples=5000,
+        method="BCa",
         rng=np.random.default_rng(1),
     )
     # scipy does not stratify; with 30% positives the intervals still agree closely.
@@ -274,9 +293,7 @@ def test_bca_acceleration_equals_scipy_jackknife_formula() -> None:
     y, s = score_data(22, n=70)
     ev = setup("roc_auc_score", y, s, None, False, {})
     values, mult = ev.jackknife()
-    theta_i = np.array(
-        [skm.roc_auc_score(np.delete(y, i), np.delete(s, i)) for i in range(len(y))]
-    )
+    theta_i = np.array([skm.roc_auc_score(np.delete(y, i), np.delete(s, i)) for i in range(len(y))])
     u = (len(y) - 1) * (theta_i.mean() - theta_i)
     scipy_a = (u**3).sum() / len(y) ** 3 / (6 * ((u**2).sum() / len(y) ** 2) ** 1.5)
     assert _acceleration(values, mult) == pytest.approx(scipy_a, rel=1e-9)
@@ -314,9 +331,7 @@ def test_undefined_resamples_are_dropped_with_a_warning() -> None:
     y = np.array([0, 0, 0, 0, 0, 1])
     s = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.9])
     with pytest.warns(UserWarning, match="undefined on"):
-        ci = bootstrap_ci(
-            "roc_auc_score", y, s, stratify=False, n_resamples=200, random_state=0
-        )
+        ci = bootstrap_ci("roc_auc_score", y, s, stratify=False, n_resamples=200, random_state=0)
     assert ci.low <= ci.high
 
 

@@ -40,18 +40,23 @@ def penguins() -> pd.DataFrame:
 
 def _frame(n: int = 60, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "x": rng.normal(size=n),
-        "c": rng.choice(["a", "b", "c"], size=n),
-        "y": np.repeat(["p", "q", "r"], n // 3),
-    })
+    return pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "c": rng.choice(["a", "b", "c"], size=n),
+            "y": np.repeat(["p", "q", "r"], n // 3),
+        }
+    )
 
 
 # ---------------------------------------------------------------- dataset
 def test_penguins_bundle(penguins: pd.DataFrame) -> None:
     assert penguins.shape == (344, 8)
     assert penguins["species"].value_counts().to_dict() == {
-        "Adelie": 152, "Gentoo": 124, "Chinstrap": 68}
+        "Adelie": 152,
+        "Gentoo": 124,
+        "Chinstrap": 68,
+    }
     assert int(penguins["sex"].isna().sum()) == 11
     assert int(penguins["bill_length_mm"].isna().sum()) == 2
     licence = (penguins_path().parent / "LICENSE-penguins.txt").read_text()
@@ -140,9 +145,15 @@ def test_load_errors(tmp_path: Path) -> None:
 def test_infer_schema_penguins(penguins: pd.DataFrame) -> None:
     schema = infer_schema(penguins, "species")
     kinds = {f.name: f.kind for f in schema.features}
-    assert kinds == {"island": "categorical", "bill_length_mm": "numeric",
-                     "bill_depth_mm": "numeric", "flipper_length_mm": "numeric",
-                     "body_mass_g": "numeric", "sex": "categorical", "year": "numeric"}
+    assert kinds == {
+        "island": "categorical",
+        "bill_length_mm": "numeric",
+        "bill_depth_mm": "numeric",
+        "flipper_length_mm": "numeric",
+        "body_mass_g": "numeric",
+        "sex": "categorical",
+        "year": "numeric",
+    }
     assert schema.classes == ["Adelie", "Chinstrap", "Gentoo"]
     assert schema.feature("sex").categories == ("female", "male")
     assert schema.feature("sex").allow_missing and not schema.feature("island").allow_missing
@@ -154,30 +165,42 @@ def test_infer_schema_penguins(penguins: pd.DataFrame) -> None:
 
 
 def test_infer_schema_kinds() -> None:
-    df = pd.DataFrame({
-        "b": [True, False, True, False],
-        "bo": pd.Series([True, None, False, True], dtype=object),
-        "flag": [0, 1, 1, 0],
-        "when": pd.date_range("2020-01-01", periods=4),
-        "cat": pd.Series(["u", "v", "u", "v"], dtype="category"),
-        "y": ["a", "b", "a", "b"],
-    })
+    df = pd.DataFrame(
+        {
+            "b": [True, False, True, False],
+            "bo": pd.Series([True, None, False, True], dtype=object),
+            "flag": [0, 1, 1, 0],
+            "when": pd.date_range("2020-01-01", periods=4),
+            "cat": pd.Series(["u", "v", "u", "v"], dtype="category"),
+            "y": ["a", "b", "a", "b"],
+        }
+    )
     schema = infer_schema(df, "y", overrides={"flag": "boolean"})
     kinds = {f.name: (f.kind, f.value_type) for f in schema.features}
-    assert kinds == {"b": ("boolean", "bool"), "bo": ("boolean", "bool"),
-                     "flag": ("boolean", "bool"), "cat": ("categorical", "str")}
+    assert kinds == {
+        "b": ("boolean", "bool"),
+        "bo": ("boolean", "bool"),
+        "flag": ("boolean", "bool"),
+        "cat": ("categorical", "str"),
+    }
     assert schema.dropped == {"when": "unsupported_dtype"}
     assert schema.csv_dtypes() == {"cat": "str"}
 
 
 def test_infer_schema_errors(penguins: pd.DataFrame) -> None:
-    with pytest.raises(DataError, match=r"Target column 'Species' is not in the table. Did you "
-                                        r"mean 'species'\? Columns: \['species', 'island'"):
+    with pytest.raises(
+        DataError,
+        match=r"Target column 'Species' is not in the table. Did you "
+        r"mean 'species'\? Columns: \['species', 'island'",
+    ):
         infer_schema(penguins, "Species")
     with pytest.raises(DataError, match=r"Column 'yeer' is not in the table. Did you mean 'year'"):
         infer_schema(penguins, "species", overrides={"yeer": "categorical"})
-    with pytest.raises(DataError, match=r"must be one of \['numeric', 'categorical', 'boolean'\]. "
-                                        r"Got 'text' instead"):
+    with pytest.raises(
+        DataError,
+        match=r"must be one of \['numeric', 'categorical', 'boolean'\]. "
+        r"Got 'text' instead",
+    ):
         infer_schema(penguins, "species", overrides={"sex": "text"})
     with pytest.raises(DataError, match=r"'island' holds text and cannot be treated as numeric"):
         infer_schema(penguins, "species", overrides={"island": "numeric"})
@@ -191,8 +214,12 @@ def test_infer_schema_errors(penguins: pd.DataFrame) -> None:
     with pytest.raises(DataError, match=r"Malformed schema"):
         Schema.from_dict({"features": []})
     with pytest.raises(DataError, match=r"kind must be one of"):
-        Schema.from_dict({"target": "y", "features": [
-            {"name": "x", "kind": "text", "dtype": "str", "value_type": "str"}]})
+        Schema.from_dict(
+            {
+                "target": "y",
+                "features": [{"name": "x", "kind": "text", "dtype": "str", "value_type": "str"}],
+            }
+        )
 
 
 # ----------------------------------------------------------------- checks
@@ -211,7 +238,8 @@ def test_check_drops_bad_columns(penguins: pd.DataFrame) -> None:
     rng = np.random.default_rng(0)
     df["copy"] = df["species"].str.upper()
     df["code"] = df["species"].map({"Adelie": 0.0, "Gentoo": 1.0, "Chinstrap": 2.0}) + (
-        rng.normal(0, 1e-3, len(df)))
+        rng.normal(0, 1e-3, len(df))
+    )
     df["row_id"] = np.arange(1000, 1000 + len(df))
     df["name"] = [f"bird-{i}" for i in range(len(df))]
     df["const"] = "same"
@@ -219,12 +247,18 @@ def test_check_drops_bad_columns(penguins: pd.DataFrame) -> None:
     df.loc[[5, 40], "species"] = None
     df.loc[7, "bill_length_mm"] = np.inf
     result = check_data(df, "species", infer_schema(df, "species"))
-    assert result.dropped_columns == {"copy": "target_leakage", "code": "target_leakage",
-                                      "row_id": "id_like_column", "name": "id_like_column",
-                                      "const": "constant_column", "empty": "constant_column"}
+    assert result.dropped_columns == {
+        "copy": "target_leakage",
+        "code": "target_leakage",
+        "row_id": "id_like_column",
+        "name": "id_like_column",
+        "const": "constant_column",
+        "empty": "constant_column",
+    }
     by = {(w.column, w.code): w.message for w in result.warnings}
     assert by[("species", "missing_target")] == (
-        "2 row(s) have no value in target 'species' and were dropped (rows 5, 40).")
+        "2 row(s) have no value in target 'species' and were dropped (rows 5, 40)."
+    )
     assert "leave-one-out accuracy 1.000 over 342 rows" in by[("copy", "target_leakage")]
     assert "looks like an identifier" in by[("name", "id_like_column")]
     assert "has a single value ('same')" in by[("const", "constant_column")]
@@ -254,33 +288,52 @@ def test_check_no_false_alarms(name: str) -> None:
 
 def test_check_fatal_errors(penguins: pd.DataFrame) -> None:
     schema = infer_schema(penguins, "species")
-    with pytest.raises(DataError, match=r"Target column 'specis' is not in the table. Did you "
-                                        r"mean 'species'\? Columns: \["):
+    with pytest.raises(
+        DataError,
+        match=r"Target column 'specis' is not in the table. Did you "
+        r"mean 'species'\? Columns: \[",
+    ):
         check_data(penguins, "specis", schema)
     one = penguins[penguins["species"] == "Adelie"]
     with pytest.raises(DataError, match=r"has a single class \('Adelie', 152 rows\)"):
         check_data(one, "species", schema)
-    few = pd.concat([penguins[penguins["species"] != "Chinstrap"],
-                     penguins[penguins["species"] == "Chinstrap"].head(4)])
-    with pytest.raises(DataError, match=r"'Chinstrap' has 4\. The split \(test_size=0.2, "
-                                        r"val_size=0.2\) and 5-fold cross-validation need at "
-                                        r"least 7 rows per class"):
+    few = pd.concat(
+        [
+            penguins[penguins["species"] != "Chinstrap"],
+            penguins[penguins["species"] == "Chinstrap"].head(4),
+        ]
+    )
+    with pytest.raises(
+        DataError,
+        match=r"'Chinstrap' has 4\. The split \(test_size=0.2, "
+        r"val_size=0.2\) and 5-fold cross-validation need at "
+        r"least 7 rows per class",
+    ):
         check_data(few, "species", schema)
     check_data(few, "species", schema, n_splits=2)  # 4 - 1 - 1 = 2 training rows suffice
     reg = pd.DataFrame({"x": np.arange(30.0), "y": np.linspace(0, 1, 30)})
     with pytest.raises(DataError, match=r"looks like a regression target"):
         check_data(reg, "y", infer_schema(reg, "y"))
     with pytest.raises(DataError, match=r"Feature column\(s\) \['gone'\] from the schema"):
-        check_data(penguins.drop(columns=[]), "species", Schema("species", [
-            *schema.features, schema.features[0].__class__("gone", "numeric", "float64",
-                                                           "float")]))
+        check_data(
+            penguins.drop(columns=[]),
+            "species",
+            Schema(
+                "species",
+                [
+                    *schema.features,
+                    schema.features[0].__class__("gone", "numeric", "float64", "float"),
+                ],
+            ),
+        )
     dup = pd.DataFrame([[1, 2, "a"]], columns=["a", "a", "y"])
     with pytest.raises(DataError, match=r"duplicate column names \['a'\]"):
         check_data(dup, "y", Schema("y", []))
     nothing = pd.DataFrame({"c": [1] * 20, "y": ["a", "b"] * 10})
     with pytest.raises(DataError, match=r"No usable feature columns left"):
-        check_data(nothing, "y", infer_schema(nothing, "y"), test_size=0.1, val_size=0.1,
-                   n_splits=2)
+        check_data(
+            nothing, "y", infer_schema(nothing, "y"), test_size=0.1, val_size=0.1, n_splits=2
+        )
 
 
 # ---------------------------------------------------------------- explore
@@ -290,7 +343,10 @@ def test_explore_penguins(penguins: pd.DataFrame) -> None:
     json.dumps(summary, allow_nan=False)
     assert summary["sample"]["exact"] is True
     assert {c["class"]: c["count"] for c in summary["class_balance"]} == {
-        "Adelie": 152, "Gentoo": 124, "Chinstrap": 68}
+        "Adelie": 152,
+        "Gentoo": 124,
+        "Chinstrap": 68,
+    }
     assert summary["missingness"]["sex"] == {"count": 11, "fraction": 11 / 344}
     mass = summary["features"]["body_mass_g"]
     assert mass["median"] == penguins["body_mass_g"].median()
@@ -307,14 +363,18 @@ def test_explore_penguins(penguins: pd.DataFrame) -> None:
     assert math.isclose(assoc["island"], association(table, method="cramer"))
     ok = penguins[["flipper_length_mm", "species"]].dropna()
     grand = ok["flipper_length_mm"].mean()
-    between = ok.groupby("species")["flipper_length_mm"].agg(
-        lambda v: len(v) * (v.mean() - grand) ** 2).sum()
+    between = (
+        ok.groupby("species")["flipper_length_mm"]
+        .agg(lambda v: len(v) * (v.mean() - grand) ** 2)
+        .sum()
+    )
     total = ((ok["flipper_length_mm"] - grand) ** 2).sum()
     assert math.isclose(assoc["flipper_length_mm"], math.sqrt(between / total))
     pair = summary["correlations"]["numeric_pairs"][0]
     assert (pair["a"], pair["b"]) == ("flipper_length_mm", "body_mass_g")
-    assert math.isclose(pair["pearson"],
-                        penguins["flipper_length_mm"].corr(penguins["body_mass_g"]))
+    assert math.isclose(
+        pair["pearson"], penguins["flipper_length_mm"].corr(penguins["body_mass_g"])
+    )
 
 
 def test_explore_samples_large_tables(penguins: pd.DataFrame) -> None:
@@ -342,11 +402,17 @@ def test_split_deterministic_and_stratified(penguins: pd.DataFrame) -> None:
 
 
 def test_split_errors() -> None:
-    with pytest.raises(DataError, match=r"class\(es\) 'b' \(2 rows\) have too few rows; .* "
-                                        r"needs at least 3 rows"):
+    with pytest.raises(
+        DataError,
+        match=r"class\(es\) 'b' \(2 rows\) have too few rows; .* "
+        r"needs at least 3 rows",
+    ):
         stratified_split(["a"] * 10 + ["b"] * 2)
-    with pytest.raises(DataError, match=r"test_size must be a fraction in \[0, 1\) of all rows. "
-                                        r"Got 1.5 instead"):
+    with pytest.raises(
+        DataError,
+        match=r"test_size must be a fraction in \[0, 1\) of all rows. "
+        r"Got 1.5 instead",
+    ):
         stratified_split(["a", "b"], test_size=1.5)
     with pytest.raises(DataError, match=r"test_size \+ val_size must be below 1"):
         stratified_split(["a", "b"], test_size=0.5, val_size=0.5)
@@ -355,11 +421,13 @@ def test_split_errors() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(counts=st.lists(st.integers(0, 30), min_size=2, max_size=4),
-       test=st.sampled_from([0.1, 0.2, 0.3]), val=st.sampled_from([0.0, 0.15, 0.2]),
-       folds=st.integers(1, 5))
-def test_min_class_size_is_exact(counts: list[int], test: float, val: float,
-                                 folds: int) -> None:
+@given(
+    counts=st.lists(st.integers(0, 30), min_size=2, max_size=4),
+    test=st.sampled_from([0.1, 0.2, 0.3]),
+    val=st.sampled_from([0.0, 0.15, 0.2]),
+    folds=st.integers(1, 5),
+)
+def test_min_class_size_is_exact(counts: list[int], test: float, val: float, folds: int) -> None:
     need = min_class_size(test, val, folds)
     sizes = [need + c for c in counts]
     y = np.repeat(np.arange(len(sizes)), sizes)
@@ -387,14 +455,15 @@ def test_public_api_sorted_and_complete() -> None:
 
 
 def test_import_without_pandas() -> None:
-    code = ("import sys, polyclass.data; "
-            "assert 'pandas' not in sys.modules, 'pandas imported'; "
-            "polyclass.data.Schema.from_dict({'target': 'y', 'features': []})")
+    code = (
+        "import sys, polyclass.data; "
+        "assert 'pandas' not in sys.modules, 'pandas imported'; "
+        "polyclass.data.Schema.from_dict({'target': 'y', 'features': []})"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("module", ["_load", "_schema", "_checks", "_explore", "_split",
-                                    "_errors"])
+@pytest.mark.parametrize("module", ["_load", "_schema", "_checks", "_explore", "_split", "_errors"])
 def test_docstring_examples(module: str) -> None:
     mod = importlib.import_module(f"polyclass.data.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

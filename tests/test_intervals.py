@@ -39,9 +39,7 @@ def statsmodels_wilson(count: float, nobs: float, alpha: float) -> tuple[float, 
         (81, 263, 0.95, (0.2553, 0.3662)),
     ],
 )
-def test_wilson_known_values(
-    k: int, n: int, level: float, expected: tuple[float, float]
-) -> None:
+def test_wilson_known_values(k: int, n: int, level: float, expected: tuple[float, float]) -> None:
     low, high = wilson_interval(k, n, level)
     assert isinstance(low, float) and isinstance(high, float)
     assert (round(low, 4), round(high, 4)) == expected
@@ -137,9 +135,7 @@ def test_precision_recall_intervals_errors() -> None:
 # ------------------------------------------------------------------------- DeLong
 
 
-def naive_delong(
-    y: np.ndarray, scores: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
+def naive_delong(y: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """AUCs and covariance from the O(m n) placement values (DeLong et al. 1988)."""
     pos = y == 1
     v10, v01, aucs = [], [], []

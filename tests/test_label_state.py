@@ -233,8 +233,9 @@ def test_registry_binary_pos_label_and_warning_once() -> None:
     rng = np.random.default_rng(2)
     t = rng.integers(0, 2, 30)
     p = rng.integers(0, 2, 30)
-    cms = np.stack([confusion_counts(t[i], p[i], 2)
-                    for i in (rng.integers(0, 30, 30) for _ in range(20))])
+    cms = np.stack(
+        [confusion_counts(t[i], p[i], 2) for i in (rng.integers(0, 30, 30) for _ in range(20))]
+    )
     for name in ("precision_score", "recall_score", "f1_score", "specificity_score"):
         out = CONFUSION_METRICS[name](cms, pos_label=0, zero_division=0)
         assert out.shape == (20,)

@@ -90,8 +90,9 @@ def test_prf_family(kind: str, seed: int) -> None:
         compare("precision_score", t, p, pos_label=pos_label, **kw)
         compare("recall_score", t, p, pos_label=pos_label, **kw)
         compare("f1_score", t, p, pos_label=pos_label, **kw)
-        compare("fbeta_score", t, p, beta=[0.5, 2.0, 0.0, np.inf][seed % 4],
-                pos_label=pos_label, **kw)
+        compare(
+            "fbeta_score", t, p, beta=[0.5, 2.0, 0.0, np.inf][seed % 4], pos_label=pos_label, **kw
+        )
         if not (isinstance(zero_division, float) and np.isnan(zero_division)):
             compare("jaccard_score", t, p, pos_label=pos_label, **kw)
 
@@ -126,9 +127,16 @@ def test_classification_report(kind: str, seed: int) -> None:
     labels = pick_labels(rng, universe, _present(t, p))
     zero_division = [0, 1, np.nan, "warn"][seed % 4]
     for output_dict in (False, True):
-        compare("classification_report", t, p, labels=labels, sample_weight=w,
-                digits=int(rng.integers(0, 5)), output_dict=output_dict,
-                zero_division=zero_division)
+        compare(
+            "classification_report",
+            t,
+            p,
+            labels=labels,
+            sample_weight=w,
+            digits=int(rng.integers(0, 5)),
+            output_dict=output_dict,
+            zero_division=zero_division,
+        )
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -240,8 +248,15 @@ def test_large_inputs_span_chunks(dtype: str) -> None:
 
 
 LABEL_MODULES = [
-    "_accuracy", "_agreement", "_confusion", "_counts", "_from_confusion", "_label_state",
-    "_prf", "_report", "_targets",
+    "_accuracy",
+    "_agreement",
+    "_confusion",
+    "_counts",
+    "_from_confusion",
+    "_label_state",
+    "_prf",
+    "_report",
+    "_targets",
 ]
 
 
@@ -259,11 +274,24 @@ def test_public_names_exported() -> None:
     from polyclass import metrics
 
     for name in [
-        "accuracy_score", "balanced_accuracy_score", "top_k_accuracy_score", "confusion_matrix",
-        "multilabel_confusion_matrix", "precision_score", "recall_score", "f1_score",
-        "fbeta_score", "precision_recall_fscore_support", "classification_report",
-        "matthews_corrcoef", "cohen_kappa_score", "jaccard_score", "hamming_loss",
-        "specificity_score", "ConfusionMatrixState", "UndefinedMetricWarning",
+        "accuracy_score",
+        "balanced_accuracy_score",
+        "top_k_accuracy_score",
+        "confusion_matrix",
+        "multilabel_confusion_matrix",
+        "precision_score",
+        "recall_score",
+        "f1_score",
+        "fbeta_score",
+        "precision_recall_fscore_support",
+        "classification_report",
+        "matthews_corrcoef",
+        "cohen_kappa_score",
+        "jaccard_score",
+        "hamming_loss",
+        "specificity_score",
+        "ConfusionMatrixState",
+        "UndefinedMetricWarning",
     ]:
         assert name in metrics.__all__
         assert getattr(metrics, name) is not None

@@ -17,8 +17,13 @@ def test_mismatched_lengths() -> None:
 
 @pytest.mark.parametrize(
     "fn",
-    [metrics.accuracy_score, metrics.confusion_matrix, metrics.f1_score,
-     metrics.matthews_corrcoef, metrics.classification_report],
+    [
+        metrics.accuracy_score,
+        metrics.confusion_matrix,
+        metrics.f1_score,
+        metrics.matthews_corrcoef,
+        metrics.classification_report,
+    ],
 )
 def test_empty_input(fn: object) -> None:
     with pytest.raises(ValueError, match="empty input"):

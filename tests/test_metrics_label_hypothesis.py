@@ -11,9 +11,7 @@ from hypothesis import strategies as st
 from _label_oracle import compare
 from polyclass import metrics
 
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 int_labels = st.integers(-2, 4)
 str_labels = st.sampled_from(["x", "y", "zz", "ä"])
@@ -27,9 +25,7 @@ def label_pairs(draw: Any) -> tuple[list[Any], list[Any], list[float] | None]:
     p = draw(st.lists(elements, min_size=n, max_size=n))
     w = draw(
         st.none()
-        | st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.25, 3.0]), min_size=n, max_size=n).filter(
-            any
-        )
+        | st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.25, 3.0]), min_size=n, max_size=n).filter(any)
     )
     return t, p, w
 

@@ -78,12 +78,16 @@ def test_binary_functions_match_sklearn(seed: int) -> None:
         weight[0] = 1.0
     for drop in (True, False):
         for name in ("roc_curve", "precision_recall_curve", "det_curve"):
-            same(name, y, score, pos_label=pos_label, sample_weight=weight,
-                 drop_intermediate=drop)
+            same(name, y, score, pos_label=pos_label, sample_weight=weight, drop_intermediate=drop)
     for max_fpr in (None, 0.2, 0.5, 1.0):
         same("roc_auc_score", y, score, sample_weight=weight, max_fpr=max_fpr)
-    same("average_precision_score", y, score, sample_weight=weight,
-         pos_label=1 if pos_label is None else pos_label)
+    same(
+        "average_precision_score",
+        y,
+        score,
+        sample_weight=weight,
+        pos_label=1 if pos_label is None else pos_label,
+    )
     proba = np.clip(score, 0, 1)
     same("brier_score_loss", y, proba, sample_weight=weight, pos_label=pos_label)
     same("log_loss", y, proba, sample_weight=weight)
@@ -129,11 +133,23 @@ def test_multiclass_label_missing_from_y_true() -> None:
     y = rng.choice(["a", "b", "d"], 60)  # "c" never occurs
     proba = _proba(rng, 60, 4)
     for average in ("macro", "weighted", None):
-        same("roc_auc_score", y, proba, multi_class="ovr", average=average,
-             labels=["a", "b", "c", "d"])
+        same(
+            "roc_auc_score",
+            y,
+            proba,
+            multi_class="ovr",
+            average=average,
+            labels=["a", "b", "c", "d"],
+        )
         if average is not None:
-            same("roc_auc_score", y, proba, multi_class="ovo", average=average,
-                 labels=["a", "b", "c", "d"])
+            same(
+                "roc_auc_score",
+                y,
+                proba,
+                multi_class="ovo",
+                average=average,
+                labels=["a", "b", "c", "d"],
+            )
 
 
 @pytest.mark.parametrize("seed", range(10))

@@ -14,8 +14,14 @@ Y3 = np.array([2, 0, 1, 2])
 
 
 @pytest.mark.parametrize(
-    "fn", [pcm.roc_curve, pcm.precision_recall_curve, pcm.det_curve, pcm.roc_auc_score,
-           pcm.average_precision_score]
+    "fn",
+    [
+        pcm.roc_curve,
+        pcm.precision_recall_curve,
+        pcm.det_curve,
+        pcm.roc_auc_score,
+        pcm.average_precision_score,
+    ],
 )
 def test_binary_input_errors(fn: object) -> None:
     call = fn  # type: ignore[assignment]

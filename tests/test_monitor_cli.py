@@ -34,9 +34,17 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("mon")
     data = root / "train.csv"
     _frame(np.random.default_rng(0), 1500).to_csv(data, index=False)
-    result = polyclass.train(data=str(data), target="y", out=str(root / "out"), name="toy",
-                             registry=str(root / "reg"), cv=2, n_bootstrap=20,
-                             strategies=["multinomial"], C=[1.0])
+    result = polyclass.train(
+        data=str(data),
+        target="y",
+        out=str(root / "out"),
+        name="toy",
+        registry=str(root / "reg"),
+        cv=2,
+        n_bootstrap=20,
+        strategies=["multinomial"],
+        C=[1.0],
+    )
     return root, result
 
 
@@ -44,16 +52,32 @@ def _log(model, log_dir, frame, hour, seq, *, feedback=True, wrong=0.0):
     proba = model.predict_proba(frame)
     pred = [str(p) for p in model.predict(frame)]
     ts = T0 + hour * HOUR + np.arange(len(frame)) * 1000
-    write_predictions(log_dir, classes=[str(c) for c in model.classes_], proba=proba, ts=ts,
-                      predictions=pred, model_name="toy", model_version=1, seq=seq,
-                      inputs={"x1": ("numeric", frame["x1"]), "x2": ("numeric", frame["x2"]),
-                              "color": ("categorical", frame["color"])})
+    write_predictions(
+        log_dir,
+        classes=[str(c) for c in model.classes_],
+        proba=proba,
+        ts=ts,
+        predictions=pred,
+        model_name="toy",
+        model_version=1,
+        seq=seq,
+        inputs={
+            "x1": ("numeric", frame["x1"]),
+            "x2": ("numeric", frame["x2"]),
+            "color": ("categorical", frame["color"]),
+        },
+    )
     if feedback:
         labels = frame["y"].astype(str).to_numpy().copy()
         flip = np.random.default_rng(seq).random(len(labels)) < wrong
         labels[flip] = np.where(labels[flip] == "low", "high", "low")
-        write_feedback(log_dir, request_ids=[f"r{seq}-{i}" for i in range(len(frame))],
-                       labels=list(labels), ts=ts + 5, seq=seq)
+        write_feedback(
+            log_dir,
+            request_ids=[f"r{seq}-{i}" for i in range(len(frame))],
+            labels=list(labels),
+            ts=ts + 5,
+            seq=seq,
+        )
 
 
 def test_reference_is_stored_in_the_artifact(trained):
@@ -74,8 +98,13 @@ def test_golden_model_without_reference_still_loads_and_monitors(tmp_path):
     from polyclass.datasets import penguins_path
 
     frame = pd.read_csv(penguins_path()).head(30)
-    write_predictions(tmp_path, classes=[str(c) for c in model.classes_],
-                      proba=model.predict_proba(frame), ts=T0 + np.arange(30), inputs={})
+    write_predictions(
+        tmp_path,
+        classes=[str(c) for c in model.classes_],
+        proba=model.predict_proba(frame),
+        ts=T0 + np.arange(30),
+        inputs={},
+    )
     result = monitor(Path(__file__).parent / "golden" / "model_v1", tmp_path)
     assert result.drift is None and "no reference statistics" in result.notes[0]
     assert result.estimate["overall"]["n"] == 30
@@ -103,9 +132,23 @@ def test_monitor_default_log_ok_then_drift_alert(trained, tmp_path, monkeypatch)
     cmd = f"{sys.executable} -c \"import sys; open({str(marker)!r}, 'w').write(sys.stdin.read())\""
     config = tmp_path / "monitor.toml"
     config.write_text("drift_share = 0.3\n[columns.x2]\nmethod = 'psi'\n")
-    res = runner.invoke(app, ["monitor", "toy", "--registry", reg, "--since",
-                              "2026-01-01T02:00:00Z", "--out", str(out), "--alert-command", cmd,
-                              "--config", str(config)])
+    res = runner.invoke(
+        app,
+        [
+            "monitor",
+            "toy",
+            "--registry",
+            reg,
+            "--since",
+            "2026-01-01T02:00:00Z",
+            "--out",
+            str(out),
+            "--alert-command",
+            cmd,
+            "--config",
+            str(config),
+        ],
+    )
     assert res.exit_code == 1, res.output
     alerts = json.loads(marker.read_text())
     kinds = {a["kind"] for a in alerts}
@@ -117,12 +160,18 @@ def test_monitor_default_log_ok_then_drift_alert(trained, tmp_path, monkeypatch)
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert json.loads((out / "monitor.json").read_text())["status"] == "alert"
 
-    res = runner.invoke(app, ["monitor", "toy", "--registry", reg, "--format", "prometheus",
-                              "--config", str(config)])
+    res = runner.invoke(
+        app,
+        ["monitor", "toy", "--registry", reg, "--format", "prometheus", "--config", str(config)],
+    )
     assert res.exit_code == 1
     names = set(series_names(res.stdout))
-    assert {"polyclass_monitor_dataset_drift_share", "polyclass_monitor_live_accuracy",
-            "polyclass_monitor_feature_drifted", "polyclass_monitor_alert"} <= names
+    assert {
+        "polyclass_monitor_dataset_drift_share",
+        "polyclass_monitor_live_accuracy",
+        "polyclass_monitor_feature_drifted",
+        "polyclass_monitor_alert",
+    } <= names
     text = monitor_gauges("toy", registry=reg)
     assert 'polyclass_monitor_up{model="toy"} 1' in text
 
@@ -132,18 +181,22 @@ def test_corrupt_segment_is_reported_not_fatal_and_failures_exit_2(trained, tmp_
     model = polyclass.load(result.artifact_path)
     _log(model, tmp_path, _frame(np.random.default_rng(3), 200), 0, 1)
     (tmp_path / "predictions" / "part-20260101T010000000000-4242-2.parquet").write_bytes(
-        b"PAR1\x00\x01 not really")
+        b"PAR1\x00\x01 not really"
+    )
     (tmp_path / "feedback" / "part-20260101T010000000000-4242-2.parquet").write_bytes(b"")
-    res = runner.invoke(app, ["monitor", str(result.artifact_path), "--log", str(tmp_path),
-                              "--format", "json"])
+    res = runner.invoke(
+        app, ["monitor", str(result.artifact_path), "--log", str(tmp_path), "--format", "json"]
+    )
     assert res.exit_code == 0, res.output
     problems = json.loads(res.stdout)["log"]["problems"]
     assert {p["kind"] for p in problems} == {"predictions", "feedback"}
-    res = runner.invoke(app, ["monitor", str(result.artifact_path), "--log",
-                              str(tmp_path / "missing")])
+    res = runner.invoke(
+        app, ["monitor", str(result.artifact_path), "--log", str(tmp_path / "missing")]
+    )
     assert res.exit_code == 2 and "No prediction log" in res.output
-    res = runner.invoke(app, ["monitor", str(result.artifact_path), "--log", str(tmp_path),
-                              "--window", "soon"])
+    res = runner.invoke(
+        app, ["monitor", str(result.artifact_path), "--log", str(tmp_path), "--window", "soon"]
+    )
     assert res.exit_code == 2 and "not a duration" in res.output
     res = runner.invoke(app, ["monitor", "nosuchmodel", "--registry", str(root / "reg")])
     assert res.exit_code == 2

@@ -38,8 +38,15 @@ GENERATORS = {
 def test_binner_equals_searchsorted(gen):
     rng = np.random.default_rng(0)
     edges = quantile_edges(GENERATORS[gen](rng, 5000), 100)
-    x = np.concatenate([GENERATORS[gen](rng, 50_000), edges, np.nextafter(edges, np.inf),
-                        np.nextafter(edges, -np.inf), [-1e300, 1e300]])
+    x = np.concatenate(
+        [
+            GENERATORS[gen](rng, 50_000),
+            edges,
+            np.nextafter(edges, np.inf),
+            np.nextafter(edges, -np.inf),
+            [-1e300, 1e300],
+        ]
+    )
     np.testing.assert_array_equal(Binner(edges)(x), np.searchsorted(edges, x, side="left"))
 
 
@@ -82,10 +89,12 @@ def test_jensenshannon_and_wasserstein_match_scipy():
     r, c = rng.integers(0, 50, 20), rng.integers(0, 50, 20)
     r[3] = 0
     assert jensenshannon_from_counts(r, c) == pytest.approx(
-        jensenshannon(r / r.sum(), c / c.sum()), rel=1e-12)
+        jensenshannon(r / r.sum(), c / c.sum()), rel=1e-12
+    )
     rm, cm = np.sort(rng.normal(size=20)), np.sort(rng.normal(0.5, size=20))
     assert wasserstein_from_bins(rm, r, cm, c) == pytest.approx(
-        stats.wasserstein_distance(rm[r > 0], cm[c > 0], r[r > 0], c[c > 0]), rel=1e-12)
+        stats.wasserstein_distance(rm[r > 0], cm[c > 0], r[r > 0], c[c > 0]), rel=1e-12
+    )
 
 
 def test_wasserstein_of_feature_uses_bin_means_of_each_side():
@@ -97,12 +106,14 @@ def test_wasserstein_of_feature_uses_bin_means_of_each_side():
     drift = feature_drift(ref, counts)
     c = counts.counts[0]
     cm = np.where(c > 0, counts.sums[0] / np.maximum(c, 1), np.nan)
-    expected = stats.wasserstein_distance(ref.means[ref.counts > 0], cm[c > 0],
-                                          ref.counts[ref.counts > 0], c[c > 0])
+    expected = stats.wasserstein_distance(
+        ref.means[ref.counts > 0], cm[c > 0], ref.counts[ref.counts > 0], c[c > 0]
+    )
     assert drift.stats["wasserstein"] == pytest.approx(expected, rel=1e-12)
     # close to the raw-data distance (each side's values collapsed to bin means)
     assert drift.stats["wasserstein"] == pytest.approx(
-        stats.wasserstein_distance(raw_ref, cur), rel=0.05)
+        stats.wasserstein_distance(raw_ref, cur), rel=0.05
+    )
 
 
 def test_psi_matches_direct_decile_computation():
@@ -153,9 +164,14 @@ def test_numeric_missing_and_windows_add_up():
 def test_reference_state_roundtrip_and_compute():
     rng = np.random.default_rng(6)
     data = {"x": rng.normal(size=300), "c": rng.choice(["u", "v"], size=300)}
-    ref = compute_reference(data, {"x": "numeric", "c": "categorical"}, y=["a", "b", "c"] * 100,
-                            proba=rng.dirichlet([1, 1, 1], size=50),
-                            predicted=["a"] * 50, performance={"accuracy": 0.9})
+    ref = compute_reference(
+        data,
+        {"x": "numeric", "c": "categorical"},
+        y=["a", "b", "c"] * 100,
+        proba=rng.dirichlet([1, 1, 1], size=50),
+        predicted=["a"] * 50,
+        performance={"accuracy": 0.9},
+    )
     back = Reference.from_state(*ref.to_state())
     np.testing.assert_array_equal(back.features["x"].edges, ref.features["x"].edges)
     assert back.features["c"].categories == ("u", "v")
@@ -164,8 +180,7 @@ def test_reference_state_roundtrip_and_compute():
     # the CBPE estimate on the scored rows: mean probability of the predicted class
     proba = rng.dirichlet([1, 1, 1], size=1)  # keep the generator moving as before
     assert proba.shape == (1, 3)
-    assert back.performance["cbpe_accuracy"] == pytest.approx(
-        ref.performance["cbpe_accuracy"])
+    assert back.performance["cbpe_accuracy"] == pytest.approx(ref.performance["cbpe_accuracy"])
 
 
 def test_config_rules_and_errors(tmp_path):
@@ -186,8 +201,11 @@ def test_config_rules_and_errors(tmp_path):
         MonitorConfig(method="kl")
     cref = CategoricalReference.from_values("c", ["a", "b"])
     with pytest.raises(ValueError, match="needs numbers"):
-        feature_drift(cref, count_categorical(cref, ["a"]),
-                      MonitorConfig(columns={"c": ColumnRule(method="ks")}))
+        feature_drift(
+            cref,
+            count_categorical(cref, ["a"]),
+            MonitorConfig(columns={"c": ColumnRule(method="ks")}),
+        )
 
 
 @pytest.mark.parametrize("n_current", [300, 5000])
@@ -204,17 +222,18 @@ def test_false_alarm_rate_at_most_level_and_shift_is_flagged(n_current):
     alarms_num = alarms_cat = 0
     for seed in range(seeds):
         r = np.random.default_rng(1000 + seed)
-        alarms_num += feature_drift(ref, count_numeric(ref, r.normal(size=n_current)),
-                                    cfg).drifted
+        alarms_num += feature_drift(ref, count_numeric(ref, r.normal(size=n_current)), cfg).drifted
         alarms_cat += feature_drift(
-            cref, count_categorical(cref, r.choice(cats, size=n_current, p=probs)), cfg).drifted
+            cref, count_categorical(cref, r.choice(cats, size=n_current, p=probs)), cfg
+        ).drifted
     margin = 3 * np.sqrt(alpha * (1 - alpha) / seeds)
     assert alarms_num / seeds <= alpha + margin
     assert alarms_cat / seeds <= alpha + margin
     shifted = feature_drift(ref, count_numeric(ref, rng.normal(0.5, 1.2, size=n_current)), cfg)
     assert shifted.drifted
-    moved = feature_drift(cref, count_categorical(
-        cref, rng.choice(cats, size=n_current, p=[0.1, 0.2, 0.3, 0.4])), cfg)
+    moved = feature_drift(
+        cref, count_categorical(cref, rng.choice(cats, size=n_current, p=[0.1, 0.2, 0.3, 0.4])), cfg
+    )
     assert moved.drifted
     summary = summarize_drift([shifted, moved], cfg)
     assert summary.dataset_drift and summary.top(1)[0].name in ("x", "c")
@@ -225,9 +244,14 @@ def test_categorical_counts_of_dictionary_chunks_equal_plain_strings():
 
     ref = CategoricalReference.from_values("c", np.array(["a", "b", "c", "a"], dtype=object))
     dict_type = pa.dictionary(pa.int32(), pa.string())
-    values = pa.chunked_array([pa.array(["a", "z", None, "b"]).dictionary_encode(),
-                               pa.array(["c", "c", None]).dictionary_encode(),
-                               pa.nulls(2, dict_type)], type=dict_type)
+    values = pa.chunked_array(
+        [
+            pa.array(["a", "z", None, "b"]).dictionary_encode(),
+            pa.array(["c", "c", None]).dictionary_encode(),
+            pa.nulls(2, dict_type),
+        ],
+        type=dict_type,
+    )
     plain = values.cast(pa.string())
     groups = np.arange(9) % 2
     for g, n in ((None, 1), (groups, 2)):

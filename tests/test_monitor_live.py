@@ -34,24 +34,43 @@ def _traffic(tmp_path, n=600, seed=0):
         r += 1
     req, row = req[:n], row[:n]
     half = n // 2
-    write_predictions(tmp_path, classes=CLASSES, proba=proba[:half], ts=ts[:half],
-                      predictions=pred[:half], request_ids=req[:half], rows=row[:half],
-                      inputs={"x": ("numeric", rng.normal(size=half))}, seq=1)
+    write_predictions(
+        tmp_path,
+        classes=CLASSES,
+        proba=proba[:half],
+        ts=ts[:half],
+        predictions=pred[:half],
+        request_ids=req[:half],
+        rows=row[:half],
+        inputs={"x": ("numeric", rng.normal(size=half))},
+        seq=1,
+    )
     # second segment stores the classes in another order
     order = [2, 0, 1]
-    write_predictions(tmp_path, classes=[CLASSES[i] for i in order],
-                      proba=proba[half:][:, order], ts=ts[half:], predictions=pred[half:],
-                      request_ids=req[half:], rows=row[half:],
-                      inputs={"x": ("numeric", rng.normal(size=n - half))}, seq=2)
+    write_predictions(
+        tmp_path,
+        classes=[CLASSES[i] for i in order],
+        proba=proba[half:][:, order],
+        ts=ts[half:],
+        predictions=pred[half:],
+        request_ids=req[half:],
+        rows=row[half:],
+        inputs={"x": ("numeric", rng.normal(size=n - half))},
+        seq=2,
+    )
     truth = np.where(rng.random(n) < 0.7, proba.argmax(1), rng.integers(0, 3, n))
     labels = [CLASSES[i] for i in truth]
     # feedback: every other row by (request, row); plus a stale then a corrected label
     fb_idx = np.arange(0, n, 2)
-    write_feedback(tmp_path, request_ids=[req[i] for i in fb_idx],
-                   rows=[row[i] for i in fb_idx], labels=[labels[i] for i in fb_idx],
-                   ts=ts[fb_idx] + 10, seq=1)
-    return dict(proba=proba, ts=ts, pred=pred, req=req, row=row, labels=labels,
-                fb_idx=fb_idx)
+    write_feedback(
+        tmp_path,
+        request_ids=[req[i] for i in fb_idx],
+        rows=[row[i] for i in fb_idx],
+        labels=[labels[i] for i in fb_idx],
+        ts=ts[fb_idx] + 10,
+        seq=1,
+    )
+    return dict(proba=proba, ts=ts, pred=pred, req=req, row=row, labels=labels, fb_idx=fb_idx)
 
 
 def test_read_log_reorders_probabilities_and_reports_corrupt(tmp_path):
@@ -74,8 +93,13 @@ def test_read_log_reorders_probabilities_and_reports_corrupt(tmp_path):
 
 def test_since_until_and_versions(tmp_path):
     t = _traffic(tmp_path)
-    data = read_log(tmp_path, classes=CLASSES, since="2026-01-01T01:00:00Z",
-                    until=T0 + 2 * HOUR, model_version=1)
+    data = read_log(
+        tmp_path,
+        classes=CLASSES,
+        since="2026-01-01T01:00:00Z",
+        until=T0 + 2 * HOUR,
+        model_version=1,
+    )
     expected = ((t["ts"] >= T0 + HOUR) & (t["ts"] < T0 + 2 * HOUR)).sum()
     assert data.n_rows == expected
     none = read_log(tmp_path, classes=CLASSES, model_version=7)
@@ -92,10 +116,10 @@ def test_live_metrics_match_metrics_library_on_joined_rows(tmp_path):
     assert overall["n"] == len(t["fb_idx"])
     assert overall["accuracy"] == pytest.approx(metrics.accuracy_score(y_true, y_pred))
     for avg in ("macro", "weighted"):
-        assert overall[f"f1_{avg}"] == pytest.approx(
-            metrics.f1_score(y_true, y_pred, average=avg))
+        assert overall[f"f1_{avg}"] == pytest.approx(metrics.f1_score(y_true, y_pred, average=avg))
         assert overall[f"precision_{avg}"] == pytest.approx(
-            metrics.precision_score(y_true, y_pred, average=avg))
+            metrics.precision_score(y_true, y_pred, average=avg)
+        )
         lo, hi = overall[f"f1_{avg}_ci"]
         assert lo <= overall[f"f1_{avg}"] <= hi
     p = metrics.precision_score(y_true, y_pred, average=None, labels=CLASSES)
@@ -108,22 +132,33 @@ def test_live_metrics_match_metrics_library_on_joined_rows(tmp_path):
     merged = perf.overall()
     whole = metrics.ConfusionMatrixState().update(y_true, y_pred)
     np.testing.assert_array_equal(merged.confusion_matrix(), whole.confusion_matrix())
-    win = ((t["ts"][t["fb_idx"]] - T0) // HOUR)
+    win = (t["ts"][t["fb_idx"]] - T0) // HOUR
     for w in range(3):
         sel = win == w
         st = perf.states[w]
         assert st.n_samples == sel.sum()
         assert st.accuracy_score() == pytest.approx(
-            metrics.accuracy_score(np.array(y_true)[sel], np.array(y_pred)[sel]))
+            metrics.accuracy_score(np.array(y_true)[sel], np.array(y_pred)[sel])
+        )
 
 
 def test_join_rules_request_level_latest_label_and_unknown(tmp_path):
-    write_predictions(tmp_path, classes=CLASSES, proba=np.eye(3)[[0, 1, 2, 0]],
-                      ts=T0 + np.arange(4), request_ids=["a", "a", "a", "b"],
-                      rows=[0, 1, 2, 0], inputs={})
-    write_feedback(tmp_path, request_ids=["a", "a", "b", "b", "zzz"], rows=[-1, 1, 0, 0, 0],
-                   labels=["cat", "ant", "bee", "dog", "ant"],
-                   ts=T0 + np.array([10, 11, 12, 13, 14]))
+    write_predictions(
+        tmp_path,
+        classes=CLASSES,
+        proba=np.eye(3)[[0, 1, 2, 0]],
+        ts=T0 + np.arange(4),
+        request_ids=["a", "a", "a", "b"],
+        rows=[0, 1, 2, 0],
+        inputs={},
+    )
+    write_feedback(
+        tmp_path,
+        request_ids=["a", "a", "b", "b", "zzz"],
+        rows=[-1, 1, 0, 0, 0],
+        labels=["cat", "ant", "bee", "dog", "ant"],
+        ts=T0 + np.array([10, 11, 12, 13, 14]),
+    )
     data = read_log(tmp_path, classes=CLASSES)
     j = join_feedback(data, CLASSES)
     got = {int(r): j.labels[t] for r, t in zip(j.rows, j.true, strict=True)}
@@ -144,7 +179,8 @@ def test_state_from_counts_equals_update():
     ref = metrics.ConfusionMatrixState().update(y, p)
     np.testing.assert_array_equal(st.confusion_matrix(), ref.confusion_matrix())
     assert window_metrics(st, labels)["f1_macro"] == pytest.approx(
-        metrics.f1_score(y, p, average="macro"))
+        metrics.f1_score(y, p, average="macro")
+    )
 
 
 def test_cbpe_expected_confusion_and_calibrated_estimate():
@@ -158,8 +194,9 @@ def test_cbpe_expected_confusion_and_calibrated_estimate():
         for j in range(3):
             direct[i, j] = proba[pred == j, i].sum()
     np.testing.assert_allclose(cm, direct)
-    overall, per = estimate_performance(proba[:3000], pred[:3000], CLASSES,
-                                        np.zeros(3000, dtype=np.intp), 1)
+    overall, per = estimate_performance(
+        proba[:3000], pred[:3000], CLASSES, np.zeros(3000, dtype=np.intp), 1
+    )
     realised = (truth == pred[:3000]).mean()
     lo, hi = overall["accuracy_ci"]
     assert overall["estimated"] and lo - 0.01 <= realised <= hi + 0.01
@@ -174,6 +211,7 @@ def test_parse_window():
 
 
 # --- the exact id join (_ids) and the join rules, against plain Python ----------------
+
 
 def _random_ids(rng, n, pool):
     return [pool[i] if rng.random() > 0.05 else None for i in rng.integers(0, len(pool), n)]
@@ -195,8 +233,7 @@ def _check_match(pred, fb):
         if v is not None:
             first.setdefault(v, i)
     assert fb_code.tolist() == [-1 if v is None else first[v] for v in fb.to_pylist()]
-    assert pred_code.tolist() == [-1 if v is None else first.get(v, -1)
-                                  for v in pred.to_pylist()]
+    assert pred_code.tolist() == [-1 if v is None else first.get(v, -1) for v in pred.to_pylist()]
 
 
 @pytest.mark.parametrize("mode", ["plain", "collide", "small_blocks", "fixed_width"])
@@ -218,8 +255,12 @@ def test_match_ids_equals_python_dict(monkeypatch, mode):
     for trial in range(60):
         pool = _id_pool(rng, width=[8, 16, 32][trial % 3] if mode == "fixed_width" else None)
         pred = pa.chunked_array(
-            [pa.array(_random_ids(rng, int(rng.integers(0, 40)), pool), pa.string())
-             for _ in range(int(rng.integers(1, 4)))], type=pa.string())
+            [
+                pa.array(_random_ids(rng, int(rng.integers(0, 40)), pool), pa.string())
+                for _ in range(int(rng.integers(1, 4)))
+            ],
+            type=pa.string(),
+        )
         fb = pa.array(_random_ids(rng, int(rng.integers(0, 40)), pool), pa.string())
         if trial % 3 == 0:
             fb = fb.slice(int(rng.integers(0, 3)))
@@ -254,8 +295,9 @@ def test_join_equals_python_rules(tmp_path, distinct):
     n = len(req)
     ts = T0 + np.arange(n)
     proba = rng.dirichlet([1, 1, 1], size=n)
-    write_predictions(tmp_path, classes=CLASSES, proba=proba, ts=ts, request_ids=req,
-                      rows=row, inputs={})
+    write_predictions(
+        tmp_path, classes=CLASSES, proba=proba, ts=ts, request_ids=req, rows=row, inputs={}
+    )
     if distinct:  # one label per request, for its row or for the whole request
         pick = rng.permutation(n)[: n // 2]
         fb_req = [req[i] for i in pick] + ["unknown"]
@@ -281,13 +323,23 @@ def test_label_column_of_another_type_is_reported_not_fatal(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    write_predictions(tmp_path, classes=CLASSES, proba=np.eye(3), ts=T0 + np.arange(3),
-                      request_ids=["a", "b", "c"], inputs={})
+    write_predictions(
+        tmp_path,
+        classes=CLASSES,
+        proba=np.eye(3),
+        ts=T0 + np.arange(3),
+        request_ids=["a", "b", "c"],
+        inputs={},
+    )
     write_feedback(tmp_path, request_ids=["a"], labels=["bee"], ts=T0 + np.array([5]))
-    bad = pa.table({"request_id": ["b"], "row": pa.array([0], pa.int32()),
-                    "label": pa.array([1], pa.int64()),
-                    "ts": pa.array([T0], pa.timestamp("us", tz="UTC"))}
-                   ).replace_schema_metadata({"polyclass_log_version": "1"})
+    bad = pa.table(
+        {
+            "request_id": ["b"],
+            "row": pa.array([0], pa.int32()),
+            "label": pa.array([1], pa.int64()),
+            "ts": pa.array([T0], pa.timestamp("us", tz="UTC")),
+        }
+    ).replace_schema_metadata({"polyclass_log_version": "1"})
     pq.write_table(bad, tmp_path / "feedback" / "part-20260101T000000000000-4242-2.parquet")
     data = read_log(tmp_path, classes=CLASSES)
     assert data.n_feedback_segments == 1
@@ -326,8 +378,14 @@ def test_recent_rows_start_bounds_what_a_refresh_reads(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     for seq in range(1, 5):  # four hourly segments of 100 rows each
         ts = T0 + (seq - 1) * HOUR + np.arange(100)
-        write_predictions(tmp_path, classes=CLASSES, proba=rng.dirichlet([1, 1, 1], 100),
-                          ts=ts, inputs={"x": ("numeric", rng.normal(size=100))}, seq=seq)
+        write_predictions(
+            tmp_path,
+            classes=CLASSES,
+            proba=rng.dirichlet([1, 1, 1], 100),
+            ts=ts,
+            inputs={"x": ("numeric", rng.normal(size=100))},
+            seq=seq,
+        )
 
     def hour(h):
         return datetime.fromtimestamp((T0 + h * HOUR) / 1e6, tz=UTC)
@@ -340,8 +398,11 @@ def test_recent_rows_start_bounds_what_a_refresh_reads(tmp_path, monkeypatch):
     assert read_log(tmp_path, classes=CLASSES, since=hour(2)).n_rows == 200
     # the server's refresh reads from there when that is later than its lookback
     seen = []
-    monkeypatch.setattr(polyclass.monitor, "monitor_gauges",
-                        lambda model, log_dir, since, registry: seen.append(since) or "")
+    monkeypatch.setattr(
+        polyclass.monitor,
+        "monitor_gauges",
+        lambda model, log_dir, since, registry: seen.append(since) or "",
+    )
     monkeypatch.setattr(monitoring, "MAX_ROWS", 150)
     monitoring._gauges("m", tmp_path, hour(0), None)
     monitoring._gauges("m", tmp_path, hour(3), None)

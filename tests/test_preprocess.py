@@ -33,29 +33,43 @@ def fitted(penguins: pd.DataFrame) -> Preprocessor:
     return Preprocessor(infer_schema(penguins, "species")).fit(penguins)
 
 
-def _reference(pre: Preprocessor, min_frequency: int | None = None,
-               indicators: bool = True) -> ColumnTransformer:
+def _reference(
+    pre: Preprocessor, min_frequency: int | None = None, indicators: bool = True
+) -> ColumnTransformer:
     """The sklearn ColumnTransformer our Preprocessor should equal."""
     num, cat = pre.numeric_columns, pre.categorical_columns
     parts: list[tuple[str, Any, list[str]]] = [
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num)]
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num)
+    ]
     if indicators:
         parts.append(("ind", MissingIndicator(), num))
-    parts.append(("cat", make_pipeline(
-        SimpleImputer(strategy="most_frequent"),
-        OneHotEncoder(handle_unknown="ignore", sparse_output=False,
-                      min_frequency=min_frequency)), cat))
+    parts.append(
+        (
+            "cat",
+            make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OneHotEncoder(
+                    handle_unknown="ignore", sparse_output=False, min_frequency=min_frequency
+                ),
+            ),
+            cat,
+        )
+    )
     return ColumnTransformer(parts, sparse_threshold=0.0)
 
 
 def _random_frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    df = pd.DataFrame({
-        "a": rng.normal(5, 3, n),
-        "b": rng.integers(0, 1000, n).astype(np.float64),
-        "c": rng.choice(["red", "green", "blue", "cyan", "plum"], n, p=[.4, .3, .2, .07, .03]),
-        "d": rng.choice(["x", "y"], n),
-        "e": np.full(n, 2.5),  # zero variance
-    })
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(5, 3, n),
+            "b": rng.integers(0, 1000, n).astype(np.float64),
+            "c": rng.choice(
+                ["red", "green", "blue", "cyan", "plum"], n, p=[0.4, 0.3, 0.2, 0.07, 0.03]
+            ),
+            "d": rng.choice(["x", "y"], n),
+            "e": np.full(n, 2.5),  # zero variance
+        }
+    )
     df.loc[rng.random(n) < 0.1, "a"] = np.nan
     df["c"] = df["c"].where(rng.random(n) > 0.15)
     df["y"] = rng.choice(["p", "q"], n)
@@ -72,9 +86,11 @@ def test_matches_sklearn_on_penguins(penguins: pd.DataFrame) -> None:
     names = ref.get_feature_names_out()
     assert len(names) == len(pre.get_feature_names_out())
     no_ind = Preprocessor(schema, rare_min_frequency=0, add_missing_indicators=False)
-    np.testing.assert_allclose(no_ind.fit_transform(penguins),
-                               _reference(no_ind, indicators=False).fit_transform(penguins),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        no_ind.fit_transform(penguins),
+        _reference(no_ind, indicators=False).fit_transform(penguins),
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -99,7 +115,11 @@ def test_rare_categories_merge(penguins: pd.DataFrame) -> None:
     pre = Preprocessor(infer_schema(df, "species"), rare_min_frequency=5).fit(df)
     names = pre.get_feature_names_out().tolist()
     assert [n for n in names if n.startswith("island=")] == [
-        "island=Biscoe", "island=Dream", "island=Torgersen", "island=__rare__"]
+        "island=Biscoe",
+        "island=Dream",
+        "island=Torgersen",
+        "island=__rare__",
+    ]
     X = pre.transform([{**df.iloc[0].to_dict(), "island": "Lemuria"}])
     assert X[0, names.index("island=__rare__")] == 1.0
 
@@ -113,13 +133,16 @@ def test_input_forms_agree(fitted: Preprocessor, penguins: pd.DataFrame) -> None
     np.testing.assert_array_equal(fitted.transform(columns), expected)
     arrays = {name: penguins[name].to_numpy() for name in penguins.columns}
     np.testing.assert_array_equal(fitted.transform(arrays), expected)
-    typed = {"island": np.asarray(penguins["island"], dtype=str),
-             **{n: penguins[n].to_numpy(dtype=float) for n in fitted.numeric_columns},
-             "sex": penguins["sex"].tolist()}
+    typed = {
+        "island": np.asarray(penguins["island"], dtype=str),
+        **{n: penguins[n].to_numpy(dtype=float) for n in fitted.numeric_columns},
+        "sex": penguins["sex"].tolist(),
+    }
     np.testing.assert_array_equal(fitted.transform(typed), expected)
     # a key absent from some rows is a missing value there
-    sparse_rows = [{k: v for k, v in row.items() if not (isinstance(v, float) and v != v)}
-                   for row in rows]
+    sparse_rows = [
+        {k: v for k, v in row.items() if not (isinstance(v, float) and v != v)} for row in rows
+    ]
     np.testing.assert_array_equal(fitted.transform(sparse_rows), expected)
     assert fitted.transform([]).shape == (0, fitted.n_features_out_)
 
@@ -134,11 +157,17 @@ def test_value_kinds_at_transform(penguins: pd.DataFrame) -> None:
     np.testing.assert_array_equal(ints, floats)
     frame = pre.transform(pd.DataFrame([{**base, "year": 2007.0, "tagged": 1}]))
     np.testing.assert_array_equal(frame, ints)
-    with pytest.raises(DataError, match=r"Column 'year' expects whole numbers, but row 0 holds "
-                                        r"'2007' \(str\)"):
+    with pytest.raises(
+        DataError,
+        match=r"Column 'year' expects whole numbers, but row 0 holds "
+        r"'2007' \(str\)",
+    ):
         pre.transform([{**base, "year": "2007"}])
-    with pytest.raises(DataError, match=r"Column 'tagged' expects True/False values, but row 1 "
-                                        r"holds 'yes' \(str\)"):
+    with pytest.raises(
+        DataError,
+        match=r"Column 'tagged' expects True/False values, but row 1 "
+        r"holds 'yes' \(str\)",
+    ):
         pre.transform([base, {**base, "tagged": "yes"}])
 
 
@@ -163,9 +192,14 @@ def test_zero_variance_and_float32() -> None:
 def test_sparse_output(penguins: pd.DataFrame) -> None:
     rng = np.random.default_rng(0)
     n = 3000
-    df = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n),
-                       "code": [f"k{i}" for i in rng.integers(0, 400, n)],
-                       "y": rng.choice(["a", "b"], n)})
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "z": rng.normal(size=n),
+            "code": [f"k{i}" for i in rng.integers(0, 400, n)],
+            "y": rng.choice(["a", "b"], n),
+        }
+    )
     df.loc[::7, "x"] = np.nan
     df.loc[::11, "code"] = None
     schema = infer_schema(df, "y")
@@ -182,8 +216,9 @@ def test_sparse_output(penguins: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------- state
-def test_state_round_trip_through_files(fitted: Preprocessor, penguins: pd.DataFrame,
-                                        tmp_path: Path) -> None:
+def test_state_round_trip_through_files(
+    fitted: Preprocessor, penguins: pd.DataFrame, tmp_path: Path
+) -> None:
     meta, arrays = fitted.to_state()
     (tmp_path / "pre.json").write_text(json.dumps(meta, allow_nan=False))
     for key, arr in arrays.items():
@@ -198,15 +233,21 @@ def test_state_round_trip_through_files(fitted: Preprocessor, penguins: pd.DataF
 
 def test_state_errors(fitted: Preprocessor) -> None:
     meta, arrays = fitted.to_state()
-    with pytest.raises(DataError, match=r"expected type 'polyclass.preprocess.Preprocessor' "
-                                        r"version 1, got type 'other'"):
+    with pytest.raises(
+        DataError,
+        match=r"expected type 'polyclass.preprocess.Preprocessor' "
+        r"version 1, got type 'other'",
+    ):
         Preprocessor.from_state({**meta, "type": "other"}, arrays)
     with pytest.raises(DataError, match=r"array 'mean' has shape \(3,\); expected \(5,\)"):
         Preprocessor.from_state(meta, {**arrays, "mean": np.zeros(3)})
     with pytest.raises(DataError, match=r"lacks the array 'scale'"):
         Preprocessor.from_state(meta, {"median": arrays["median"], "mean": arrays["mean"]})
-    with pytest.raises(DataError, match=r"Malformed preprocessor state: missing or wrong entry "
-                                        r"'onehot'"):
+    with pytest.raises(
+        DataError,
+        match=r"Malformed preprocessor state: missing or wrong entry "
+        r"'onehot'",
+    ):
         Preprocessor.from_state({k: v for k, v in meta.items() if k != "onehot"}, arrays)
 
 
@@ -214,9 +255,19 @@ def test_serving_path_needs_no_pandas(fitted: Preprocessor, tmp_path: Path) -> N
     meta, arrays = fitted.to_state()
     (tmp_path / "pre.json").write_text(json.dumps(meta))
     np.savez(tmp_path / "arrays.npz", **arrays)
-    expected = fitted.transform([{"island": "Dream", "bill_length_mm": 40.0,
-                                  "bill_depth_mm": None, "flipper_length_mm": 190,
-                                  "body_mass_g": 3700, "sex": "female", "year": 2008}])
+    expected = fitted.transform(
+        [
+            {
+                "island": "Dream",
+                "bill_length_mm": 40.0,
+                "bill_depth_mm": None,
+                "flipper_length_mm": 190,
+                "body_mass_g": 3700,
+                "sex": "female",
+                "year": 2008,
+            }
+        ]
+    )
     np.save(tmp_path / "expected.npy", expected)
     code = f"""
 import json, sys
@@ -238,8 +289,9 @@ assert "pandas" not in sys.modules, "pandas was imported"
 def test_transform_errors(fitted: Preprocessor, penguins: pd.DataFrame) -> None:
     row = penguins.iloc[0].to_dict()
     expected_cols = r"Expected columns: \['island', 'bill_length_mm'"
-    with pytest.raises(DataError, match=r"Missing column\(s\) \['sex'\] in the input. "
-                                        + expected_cols):
+    with pytest.raises(
+        DataError, match=r"Missing column\(s\) \['sex'\] in the input. " + expected_cols
+    ):
         fitted.transform(penguins.drop(columns=["sex"]))
     with pytest.raises(DataError, match=r"Missing column\(s\) \['sex'\] in the input"):
         fitted.transform([{k: v for k, v in row.items() if k != "sex"}])
@@ -247,14 +299,23 @@ def test_transform_errors(fitted: Preprocessor, penguins: pd.DataFrame) -> None:
         fitted.transform({k: [v] for k, v in row.items() if k != "sex"})
     bad = penguins.astype({"bill_length_mm": object})
     bad.loc[17, "bill_length_mm"] = "long"
-    with pytest.raises(DataError, match=r"Column 'bill_length_mm' expects numbers, but row 17 "
-                                        r"holds 'long' \(str\)"):
+    with pytest.raises(
+        DataError,
+        match=r"Column 'bill_length_mm' expects numbers, but row 17 "
+        r"holds 'long' \(str\)",
+    ):
         fitted.transform(bad)
-    with pytest.raises(DataError, match=r"Column 'bill_length_mm' expects numbers, but row 1 "
-                                        r"holds '39.5' \(str\)"):
+    with pytest.raises(
+        DataError,
+        match=r"Column 'bill_length_mm' expects numbers, but row 1 "
+        r"holds '39.5' \(str\)",
+    ):
         fitted.transform([row, {**row, "bill_length_mm": "39.5"}])
-    with pytest.raises(DataError, match=r"Column 'island' expects text, but row 0 holds 3 "
-                                        r"\(int\)"):
+    with pytest.raises(
+        DataError,
+        match=r"Column 'island' expects text, but row 0 holds 3 "
+        r"\(int\)",
+    ):
         fitted.transform([{**row, "island": 3}])
     with pytest.raises(DataError, match=r"Column 'island' expects text, but row 0 holds 1"):
         fitted.transform(penguins.assign(island=1))
@@ -272,12 +333,18 @@ def test_unseen_and_missing_policies(penguins: pd.DataFrame) -> None:
     schema = infer_schema(penguins, "species")
     row = penguins.iloc[0].to_dict()
     strict = Preprocessor(schema, handle_unknown="error", missing="error").fit(penguins)
-    with pytest.raises(DataError, match=r"Column 'island' has the unseen category 'Atlantis' in "
-                                        r"row 1. Known categories: \['Biscoe', 'Dream', "
-                                        r"'Torgersen'\]"):
+    with pytest.raises(
+        DataError,
+        match=r"Column 'island' has the unseen category 'Atlantis' in "
+        r"row 1. Known categories: \['Biscoe', 'Dream', "
+        r"'Torgersen'\]",
+    ):
         strict.transform([row, {**row, "island": "Atlantis"}])
-    with pytest.raises(DataError, match=r"Column 'island' has a missing value in row 0, but the "
-                                        r"schema allows none there"):
+    with pytest.raises(
+        DataError,
+        match=r"Column 'island' has a missing value in row 0, but the "
+        r"schema allows none there",
+    ):
         strict.transform([{**row, "island": None}])
     with pytest.raises(DataError, match=r"Column 'year' has a missing value in row 0"):
         strict.transform([{**row, "year": float("nan")}])
@@ -291,8 +358,11 @@ def test_unseen_and_missing_policies(penguins: pd.DataFrame) -> None:
 
 def test_parameter_and_fit_errors(penguins: pd.DataFrame) -> None:
     schema = infer_schema(penguins, "species")
-    with pytest.raises(ValueError, match=r"The 'handle_unknown' parameter of Preprocessor must "
-                                         r"be one of 'ignore', 'error'. Got 'skip' instead"):
+    with pytest.raises(
+        ValueError,
+        match=r"The 'handle_unknown' parameter of Preprocessor must "
+        r"be one of 'ignore', 'error'. Got 'skip' instead",
+    ):
         Preprocessor(schema, handle_unknown="skip")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"'rare_min_frequency' .* integer >= 0. Got -1"):
         Preprocessor(schema, rare_min_frequency=-1)

@@ -18,8 +18,9 @@ from polyclass.metrics._ranking import (
 )
 
 
-def _batched(y: np.ndarray, s: np.ndarray, w: np.ndarray | None, cuts: list[int],
-             **kw: object) -> pcm.ScoreCurveState:
+def _batched(
+    y: np.ndarray, s: np.ndarray, w: np.ndarray | None, cuts: list[int], **kw: object
+) -> pcm.ScoreCurveState:
     states = []
     for a, b in zip([0, *cuts], [*cuts, len(y)], strict=True):
         st = pcm.ScoreCurveState(**kw)  # type: ignore[arg-type]
@@ -46,8 +47,9 @@ def test_exact_batched_equals_whole(seed: int) -> None:
     st = _batched(y, s, w, cuts)
     for got, exp in zip(st.roc_curve(), pcm.roc_curve(y, s, sample_weight=w), strict=True):
         assert np.array_equal(got, exp)
-    pr_pairs = zip(st.precision_recall_curve(),
-                   pcm.precision_recall_curve(y, s, sample_weight=w), strict=True)
+    pr_pairs = zip(
+        st.precision_recall_curve(), pcm.precision_recall_curve(y, s, sample_weight=w), strict=True
+    )
     for got, exp in pr_pairs:
         assert np.array_equal(got, exp)
     assert st.roc_auc_score() == pcm.roc_auc_score(y, s, sample_weight=w)
@@ -73,7 +75,8 @@ def test_binned_is_close_and_exact_on_its_thresholds() -> None:
     st = _batched(y, p, None, [1000, 3000], n_bins=200)
     assert st.roc_auc_score() == pytest.approx(exact, abs=2e-3)
     assert st.average_precision_score() == pytest.approx(
-        pcm.average_precision_score(y, p), abs=5e-3)
+        pcm.average_precision_score(y, p), abs=5e-3
+    )
     rounded = np.round(p, 2)
     on_grid = _batched(y, rounded, None, [2500], thresholds=np.unique(rounded))
     assert on_grid.roc_auc_score() == pytest.approx(pcm.roc_auc_score(y, rounded), rel=1e-12)
@@ -132,12 +135,15 @@ def test_batched_core_matches_public_functions_per_resample() -> None:
     pauc = auc_from_counts(fps, tps, max_fpr=0.25)
     for i in range(b):
         assert aucs[i] == pcm.roc_auc_score(y, s, sample_weight=mult[i])
-        assert aucs[i] == pcm.roc_auc_score(np.repeat(y, mult[i].astype(int)),
-                                            np.repeat(s, mult[i].astype(int)))
+        assert aucs[i] == pcm.roc_auc_score(
+            np.repeat(y, mult[i].astype(int)), np.repeat(s, mult[i].astype(int))
+        )
         assert aps[i] == pytest.approx(
-            pcm.average_precision_score(y, s, sample_weight=mult[i]), rel=1e-12)
+            pcm.average_precision_score(y, s, sample_weight=mult[i]), rel=1e-12
+        )
         assert pauc[i] == pytest.approx(
-            pcm.roc_auc_score(y, s, sample_weight=mult[i], max_fpr=0.25), rel=1e-12)
+            pcm.roc_auc_score(y, s, sample_weight=mult[i], max_fpr=0.25), rel=1e-12
+        )
 
 
 @pytest.mark.parametrize("kind", ["distinct", "ties", "special", "signed_zeros"])

@@ -29,8 +29,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 
 
 def _app(trained: Trained, tmp_path: Path) -> Any:
-    config = ServeConfig("penguins:1", registry=str(trained.registry), log_dir=str(tmp_path),
-                         poll_interval=0, access_log=False, max_body_bytes=200_000)
+    config = ServeConfig(
+        "penguins:1",
+        registry=str(trained.registry),
+        log_dir=str(tmp_path),
+        poll_interval=0,
+        access_log=False,
+        max_body_bytes=200_000,
+    )
     return create_app(config)
 
 
@@ -42,8 +48,13 @@ def test_schemathesis_finds_no_server_error(trained: Trained, tmp_path: Path) ->
         n_operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, derandomize=True, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=25,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: Any) -> None:
             response = case.call()
             assert response.status_code < 500, (case.path, case.body, response.text)
@@ -60,8 +71,10 @@ def _valid_bodies() -> list[tuple[str, Any]]:
     rows = [ROW, ROW2]
     return [
         (INFER, {"id": "x", "inputs": oip_inputs(rows)}),
-        ("/invocations", {"dataframe_split": {"columns": list(ROW),
-                                              "data": [list(r.values()) for r in rows]}}),
+        (
+            "/invocations",
+            {"dataframe_split": {"columns": list(ROW), "data": [list(r.values()) for r in rows]}},
+        ),
         ("/invocations", {"dataframe_records": rows}),
         ("/invocations", {"instances": [list(r.values()) for r in rows]}),
         ("/invocations", {"inputs": {k: [r[k] for r in rows] for k in ROW}}),
@@ -69,8 +82,28 @@ def _valid_bodies() -> list[tuple[str, Any]]:
     ]
 
 
-_ODD: list[Any] = [None, True, False, 0, -1, 2**70, 1e308, -0.0, "", "x" * 300, "Dream",
-                   [], [[]], {}, {"a": 1}, [None], ["Dream", 1], 3.5, "NaN", [1, [2, [3]]]]
+_ODD: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**70,
+    1e308,
+    -0.0,
+    "",
+    "x" * 300,
+    "Dream",
+    [],
+    [[]],
+    {},
+    {"a": 1},
+    [None],
+    ["Dream", 1],
+    3.5,
+    "NaN",
+    [1, [2, [3]]],
+]
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -112,27 +145,37 @@ def _mutate(body: Any, rng: random.Random) -> Any:
 
 @pytest.mark.slow
 def test_seeded_fuzzer_gets_only_4xx_and_the_server_keeps_answering(
-        trained: Trained, tmp_path: Path) -> None:
+    trained: Trained, tmp_path: Path
+) -> None:
     rng = random.Random(20240605)
     valid = _valid_bodies()
     statuses: dict[int, int] = {}
     with TestClient(_app(trained, tmp_path)) as client:
         for i in range(2500):
             path, body = rng.choice(valid)
-            headers = {"content-type": rng.choice(
-                ["application/json"] * 8 + ["text/csv", "text/plain", ""])}
+            headers = {
+                "content-type": rng.choice(
+                    ["application/json"] * 8 + ["text/csv", "text/plain", ""]
+                )
+            }
             kind = rng.random()
             if kind < 0.75:
                 content = json.dumps(_mutate(body, rng)).encode()
             elif kind < 0.9:
                 raw = json.dumps(body).encode()
                 cut = rng.randrange(len(raw))
-                content = raw[:cut] + bytes([rng.randrange(256)]) + raw[cut + 1:]
+                content = raw[:cut] + bytes([rng.randrange(256)]) + raw[cut + 1 :]
             else:
                 content = bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
             if rng.random() < 0.05:
-                path = rng.choice(["/v2/models/x/infer", "/v2/models/penguins/versions/0/infer",
-                                   "/invocations/extra", "/v2/models/penguins"])
+                path = rng.choice(
+                    [
+                        "/v2/models/x/infer",
+                        "/v2/models/penguins/versions/0/infer",
+                        "/invocations/extra",
+                        "/v2/models/penguins",
+                    ]
+                )
             r = client.post(path, content=content, headers=headers)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             assert r.status_code < 500, (i, path, content[:300], r.text)
@@ -140,7 +183,11 @@ def test_seeded_fuzzer_gets_only_4xx_and_the_server_keeps_answering(
                 assert "error" in r.json() and "loc" in r.json(), r.text
         assert sum(n for code, n in statuses.items() if code >= 400) > 1000
         r = client.post(INFER, json={"inputs": oip_inputs([ROW, ROW2])})
-        np.testing.assert_allclose(np.reshape(r.json()["outputs"][1]["data"], (2, 3)),
-                                   expected_proba(trained.model_dir, [ROW, ROW2]), atol=1e-12)
+        np.testing.assert_allclose(
+            np.reshape(r.json()["outputs"][1]["data"], (2, 3)),
+            expected_proba(trained.model_dir, [ROW, ROW2]),
+            atol=1e-12,
+        )
         assert client.post("/invocations", json={"instances": [ROW]}).json() == {
-            "predictions": ["Adelie"]}
+            "predictions": ["Adelie"]
+        }

@@ -35,8 +35,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 @pytest.fixture()
 def served(trained: Trained, tmp_path: Path) -> Iterator[tuple[TestClient, io.StringIO, Path]]:
     log = io.StringIO()
-    config = ServeConfig("penguins@production", registry=str(trained.registry),
-                         log_dir=str(tmp_path), poll_interval=0)
+    config = ServeConfig(
+        "penguins@production",
+        registry=str(trained.registry),
+        log_dir=str(tmp_path),
+        poll_interval=0,
+    )
     with TestClient(create_app(config, access_stream=log)) as client:
         yield client, log, tmp_path
 
@@ -70,11 +74,16 @@ def test_oip_infer_matches_the_loaded_model(served: Any, trained: Trained) -> No
     expected = expected_proba(trained.model_dir, [ROW, ROW2])
     np.testing.assert_allclose(np.reshape(proba["data"], (2, 3)), expected, atol=1e-12)
     assert label["data"] == ["Adelie", "Gentoo"]
-    only = client.post(INFER, json={"inputs": oip_inputs([ROW]),
-                                    "outputs": [{"name": "label"}]}).json()
+    only = client.post(
+        INFER, json={"inputs": oip_inputs([ROW]), "outputs": [{"name": "label"}]}
+    ).json()
     assert [o["name"] for o in only["outputs"]] == ["label"]
-    assert client.post("/v2/models/penguins/versions/1/infer",
-                       json={"inputs": oip_inputs([ROW])}).status_code == 200
+    assert (
+        client.post(
+            "/v2/models/penguins/versions/1/infer", json={"inputs": oip_inputs([ROW])}
+        ).status_code
+        == 200
+    )
 
 
 def test_mlflow_formats_agree(served: Any) -> None:
@@ -82,8 +91,12 @@ def test_mlflow_formats_agree(served: Any) -> None:
     rows = [ROW, ROW2]
     bodies = [
         {"dataframe_split": {"columns": list(ROW), "data": [list(r.values()) for r in rows]}},
-        {"dataframe_split": {"columns": list(ROW)[::-1],
-                             "data": [list(r.values())[::-1] for r in rows]}},
+        {
+            "dataframe_split": {
+                "columns": list(ROW)[::-1],
+                "data": [list(r.values())[::-1] for r in rows],
+            }
+        },
         {"dataframe_records": rows},
         {"instances": rows},
         {"instances": [list(r.values()) for r in rows]},
@@ -94,8 +107,12 @@ def test_mlflow_formats_agree(served: Any) -> None:
         r = client.post("/invocations", json=body)
         assert r.status_code == 200, (body, r.text)
         assert r.json() == {"predictions": ["Adelie", "Gentoo"]}
-    csv = ",".join(ROW) + "\n" + "\n".join(
-        ",".join("" if v is None else str(v) for v in r.values()) for r in rows) + "\n"
+    csv = (
+        ",".join(ROW)
+        + "\n"
+        + "\n".join(",".join("" if v is None else str(v) for v in r.values()) for r in rows)
+        + "\n"
+    )
     r = client.post("/invocations", content=csv, headers={"content-type": "text/csv"})
     assert r.json() == {"predictions": ["Adelie", "Gentoo"]}
     r = client.post("/invocations?probabilities=true", json={"dataframe_records": rows})
@@ -118,52 +135,132 @@ BAD: list[tuple[str, Any, int, list[Any], str]] = [
     ("/invocations", [1, 2], 400, ["body"], "JSON object"),
     ("/invocations", {"rows": []}, 400, ["body", "rows"], "Unknown key"),
     ("/invocations", {"instances": [ROW], "inputs": [ROW]}, 400, ["body"], "exactly one"),
-    ("/invocations", {"dataframe_records": [{**ROW, "island": 3}]}, 422,
-     ["body", "dataframe_records", 0, "island"], "expects text"),
-    ("/invocations", {"dataframe_records": [{**ROW, "year": "2008"}]}, 422,
-     ["body", "dataframe_records", 0, "year"], "expects numbers"),
-    ("/invocations", {"dataframe_records": [{**ROW, "species": "Adelie"}]}, 422,
-     ["body", "dataframe_records"], "Unknown column"),
-    ("/invocations", {"dataframe_records": [{k: v for k, v in ROW.items() if k != "sex"}]},
-     422, ["body", "dataframe_records"], "Missing column"),
-    ("/invocations", {"dataframe_split": {"columns": list(ROW), "data": [[1, 2]]}}, 422,
-     ["body", "dataframe_split", "data", 0], "expected a list of 7"),
-    ("/invocations", {"dataframe_split": {"columns": [*list(ROW)[:-1], "island"],
-                                          "data": []}}, 422,
-     ["body", "dataframe_split", "columns", 6], "twice"),
-    ("/invocations", {"inputs": {**{k: [v] for k, v in ROW.items()}, "year": [1, 2]}}, 422,
-     ["body", "inputs"], "different lengths"),
+    (
+        "/invocations",
+        {"dataframe_records": [{**ROW, "island": 3}]},
+        422,
+        ["body", "dataframe_records", 0, "island"],
+        "expects text",
+    ),
+    (
+        "/invocations",
+        {"dataframe_records": [{**ROW, "year": "2008"}]},
+        422,
+        ["body", "dataframe_records", 0, "year"],
+        "expects numbers",
+    ),
+    (
+        "/invocations",
+        {"dataframe_records": [{**ROW, "species": "Adelie"}]},
+        422,
+        ["body", "dataframe_records"],
+        "Unknown column",
+    ),
+    (
+        "/invocations",
+        {"dataframe_records": [{k: v for k, v in ROW.items() if k != "sex"}]},
+        422,
+        ["body", "dataframe_records"],
+        "Missing column",
+    ),
+    (
+        "/invocations",
+        {"dataframe_split": {"columns": list(ROW), "data": [[1, 2]]}},
+        422,
+        ["body", "dataframe_split", "data", 0],
+        "expected a list of 7",
+    ),
+    (
+        "/invocations",
+        {"dataframe_split": {"columns": [*list(ROW)[:-1], "island"], "data": []}},
+        422,
+        ["body", "dataframe_split", "columns", 6],
+        "twice",
+    ),
+    (
+        "/invocations",
+        {"inputs": {**{k: [v] for k, v in ROW.items()}, "year": [1, 2]}},
+        422,
+        ["body", "inputs"],
+        "different lengths",
+    ),
     ("/invocations", "a,b\n1,2\n", 422, ["body", "csv", 1], "Unknown column"),
     (INFER, {"inputs": []}, 422, ["body", "inputs"], "non-empty"),
-    (INFER, {"inputs": [{"name": "x", "shape": [1, 7], "datatype": "FP64",
-                         "data": [1] * 7}]}, 422, ["body", "inputs"], "categorical"),
+    (
+        INFER,
+        {"inputs": [{"name": "x", "shape": [1, 7], "datatype": "FP64", "data": [1] * 7}]},
+        422,
+        ["body", "inputs"],
+        "categorical",
+    ),
     (INFER, {"inputs": oip_inputs([ROW])[:-1]}, 422, ["body", "inputs"], "Missing column"),
-    (INFER, {"inputs": [*oip_inputs([ROW]), {"name": "zz", "shape": [1], "datatype": "FP64",
-                                             "data": [1.0]}]}, 422, ["body", "inputs"],
-     "Unknown column"),
-    (INFER, {"inputs": [{**t, "shape": [2]} if t["name"] == "year" else t
-                        for t in oip_inputs([ROW])]}, 422, ["body", "inputs", 6, "data"],
-     "holds 1 values"),
-    (INFER, {"inputs": [{**t, "datatype": "FP64"} if t["name"] == "island" else t
-                        for t in oip_inputs([ROW])]}, 422, ["body", "inputs", 0, "datatype"],
-     "BYTES"),
-    (INFER, {"inputs": [{**t, "data": ["x"]} if t["name"] == "year" else t
-                        for t in oip_inputs([ROW])]}, 422, ["body", "inputs", 6, "data", 0],
-     "FP64"),
-    (INFER, {"inputs": oip_inputs([ROW]), "outputs": [{"name": "logits"}]}, 422,
-     ["body", "outputs", 0], "Unknown output"),
-    ("/v2/models/other/infer", {"inputs": oip_inputs([ROW])}, 404, ["path", "name"],
-     "No model named"),
-    ("/v2/models/penguins/versions/9/infer", {"inputs": oip_inputs([ROW])}, 404,
-     ["path", "version"], "not loaded"),
+    (
+        INFER,
+        {
+            "inputs": [
+                *oip_inputs([ROW]),
+                {"name": "zz", "shape": [1], "datatype": "FP64", "data": [1.0]},
+            ]
+        },
+        422,
+        ["body", "inputs"],
+        "Unknown column",
+    ),
+    (
+        INFER,
+        {"inputs": [{**t, "shape": [2]} if t["name"] == "year" else t for t in oip_inputs([ROW])]},
+        422,
+        ["body", "inputs", 6, "data"],
+        "holds 1 values",
+    ),
+    (
+        INFER,
+        {
+            "inputs": [
+                {**t, "datatype": "FP64"} if t["name"] == "island" else t for t in oip_inputs([ROW])
+            ]
+        },
+        422,
+        ["body", "inputs", 0, "datatype"],
+        "BYTES",
+    ),
+    (
+        INFER,
+        {"inputs": [{**t, "data": ["x"]} if t["name"] == "year" else t for t in oip_inputs([ROW])]},
+        422,
+        ["body", "inputs", 6, "data", 0],
+        "FP64",
+    ),
+    (
+        INFER,
+        {"inputs": oip_inputs([ROW]), "outputs": [{"name": "logits"}]},
+        422,
+        ["body", "outputs", 0],
+        "Unknown output",
+    ),
+    (
+        "/v2/models/other/infer",
+        {"inputs": oip_inputs([ROW])},
+        404,
+        ["path", "name"],
+        "No model named",
+    ),
+    (
+        "/v2/models/penguins/versions/9/infer",
+        {"inputs": oip_inputs([ROW])},
+        404,
+        ["path", "version"],
+        "not loaded",
+    ),
     ("/feedback", {"label": "Adelie"}, 422, ["body", "request_id"], "request_id"),
     ("/feedback", {"items": []}, 422, ["body", "items"], "non-empty"),
 ]
 
 
 @pytest.mark.parametrize("case", BAD, ids=[f"{c[0]}-{i}" for i, c in enumerate(BAD)])
-def test_bad_input_is_4xx_with_its_place(served: Any,
-                                         case: tuple[str, Any, int, list[Any], str]) -> None:
+def test_bad_input_is_4xx_with_its_place(
+    served: Any, case: tuple[str, Any, int, list[Any], str]
+) -> None:
     client, _, _ = served
     path, body, status, loc, words = case
     ctype = "text/csv" if isinstance(body, str) else "application/json"
@@ -176,8 +273,14 @@ def test_bad_input_is_4xx_with_its_place(served: Any,
 
 def test_wrong_content_type_route_and_method(served: Any) -> None:
     client, _, _ = served
-    binary = client.post(INFER, content=b"{}\x00\x01", headers={
-        "inference-header-content-length": "2", "content-type": "application/octet-stream"})
+    binary = client.post(
+        INFER,
+        content=b"{}\x00\x01",
+        headers={
+            "inference-header-content-length": "2",
+            "content-type": "application/octet-stream",
+        },
+    )
     assert binary.status_code == 415 and "binary_data=False" in binary.json()["error"]
     assert _err(client, "/invocations", b"x", "application/xml").status_code == 415
     r = client.get("/nowhere")
@@ -186,11 +289,13 @@ def test_wrong_content_type_route_and_method(served: Any) -> None:
 
 
 def test_request_id_and_size_limit(trained: Trained, tmp_path: Path) -> None:
-    config = ServeConfig(str(trained.model_dir), log_dir=str(tmp_path), max_body_bytes=2000,
-                         access_log=False)
+    config = ServeConfig(
+        str(trained.model_dir), log_dir=str(tmp_path), max_body_bytes=2000, access_log=False
+    )
     with TestClient(create_app(config)) as client:
-        r = client.post("/invocations", json={"dataframe_records": [ROW]},
-                        headers={"x-request-id": "order-17"})
+        r = client.post(
+            "/invocations", json={"dataframe_records": [ROW]}, headers={"x-request-id": "order-17"}
+        )
         assert r.headers["x-request-id"] == "order-17"
         assert r.headers["x-model-version"].startswith("sha256-")
         generated = client.get("/ping", headers={"x-request-id": "bad id {}"})
@@ -204,16 +309,21 @@ def test_request_id_and_size_limit(trained: Trained, tmp_path: Path) -> None:
                 yield json.dumps(ROW).encode() + b","
             yield json.dumps(ROW).encode() + b"]}"
 
-        streamed = client.post("/invocations", content=chunks(),
-                               headers={"content-type": "application/json"})
+        streamed = client.post(
+            "/invocations", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert streamed.status_code == 413 and streamed.json()["loc"] == ["body"]
 
 
 def test_tokens_guard_admin_and_feedback(trained: Trained, tmp_path: Path) -> None:
     token = "t0ken-" + "x" * 20
     (tmp_path / "tokens").write_text(f"# ops team\n{token}\n")
-    config = ServeConfig(str(trained.model_dir), log_dir=str(tmp_path),
-                         token_file=str(tmp_path / "tokens"), access_log=False)
+    config = ServeConfig(
+        str(trained.model_dir),
+        log_dir=str(tmp_path),
+        token_file=str(tmp_path / "tokens"),
+        access_log=False,
+    )
     with TestClient(create_app(config)) as client:
         body = {"request_id": "r1", "label": "Adelie"}
         assert client.post("/feedback", json=body).status_code == 401
@@ -222,8 +332,10 @@ def test_tokens_guard_admin_and_feedback(trained: Trained, tmp_path: Path) -> No
         ok = client.post("/feedback", json=body, headers={"authorization": f"Bearer {token}"})
         assert ok.json() == {"accepted": 1}
         assert client.post("/admin/reload").status_code == 401
-        assert client.post("/admin/reload",
-                           headers={"authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            client.post("/admin/reload", headers={"authorization": f"Bearer {token}"}).status_code
+            == 200
+        )
         assert client.post("/invocations", json={"inputs": [ROW]}).status_code == 200
 
 
@@ -231,19 +343,31 @@ def test_metrics_access_log_and_prediction_log(served: Any) -> None:
     client, access, root = served
     ids = []
     for i in range(3):
-        r = client.post("/invocations", json={"dataframe_records": [ROW, ROW2]},
-                        headers={"x-request-id": f"req-{i}"})
+        r = client.post(
+            "/invocations",
+            json={"dataframe_records": [ROW, ROW2]},
+            headers={"x-request-id": f"req-{i}"},
+        )
         ids.append(r.headers["x-request-id"])
     client.post(INFER, json={"inputs": oip_inputs([ROW])}, headers={"x-request-id": "oip-1"})
-    client.post("/invocations", json={"instances": [{**ROW, "bill_depth_mm": None}]},
-                headers={"x-request-id": "gap-1"})
+    client.post(
+        "/invocations",
+        json={"instances": [{**ROW, "bill_depth_mm": None}]},
+        headers={"x-request-id": "gap-1"},
+    )
     client.post("/invocations", json={"dataframe_records": [{**ROW, "island": 1}]})
-    fb = client.post("/feedback", json=[{"request_id": "req-0", "label": "Adelie", "row": 0},
-                                        {"request_id": "oip-1", "label": "Chinstrap"}])
+    fb = client.post(
+        "/feedback",
+        json=[
+            {"request_id": "req-0", "label": "Adelie", "row": 0},
+            {"request_id": "oip-1", "label": "Chinstrap"},
+        ],
+    )
     assert fb.json() == {"accepted": 2}
     text = client.get("/metrics").text
-    assert 'polyclass_http_requests_total{method="POST",route="/invocations",status="200"} 4.0' \
-        in text
+    assert (
+        'polyclass_http_requests_total{method="POST",route="/invocations",status="200"} 4.0' in text
+    )
     assert 'route="/invocations",status="422"' in text
     assert 'polyclass_http_request_duration_seconds_bucket{le="0.005",route=' in text
     assert 'polyclass_predictions_total{label="Gentoo",model="penguins",version="1"} 3.0' in text
@@ -291,8 +415,13 @@ def test_reload_follows_promotion_and_rollback(trained: Trained, tmp_path: Path)
 
     registry = tmp_path / "registry"
     shutil.copytree(trained.registry, registry)
-    config = ServeConfig("penguins@production", registry=str(registry), log_dir=str(tmp_path),
-                         poll_interval=0, access_log=False)
+    config = ServeConfig(
+        "penguins@production",
+        registry=str(registry),
+        log_dir=str(tmp_path),
+        poll_interval=0,
+        access_log=False,
+    )
     with TestClient(create_app(config)) as client:
         before = client.post(INFER, json={"inputs": oip_inputs([ROW])}).json()
         with Registry(str(registry)) as reg:
@@ -303,11 +432,14 @@ def test_reload_follows_promotion_and_rollback(trained: Trained, tmp_path: Path)
         after = client.post(INFER, json={"inputs": oip_inputs([ROW])})
         assert after.headers["x-model-version"] == "2"
         assert after.json()["outputs"][1]["data"] != before["outputs"][1]["data"]
-        np.testing.assert_allclose(after.json()["outputs"][1]["data"],
-                                   expected_proba(trained.v2_dir, [ROW])[0], atol=1e-12)
+        np.testing.assert_allclose(
+            after.json()["outputs"][1]["data"], expected_proba(trained.v2_dir, [ROW])[0], atol=1e-12
+        )
         assert client.get("/v2/models/penguins/versions/1").status_code == 404
-        assert 'polyclass_model_loaded{model="penguins",version="1"} 0.0' in client.get(
-            "/metrics").text
+        assert (
+            'polyclass_model_loaded{model="penguins",version="1"} 0.0'
+            in client.get("/metrics").text
+        )
         with Registry(str(registry)) as reg:
             reg.rollback("penguins")
         assert client.post("/admin/reload").json()["model_version"] == "1"
@@ -319,9 +451,14 @@ def test_metrics_carry_monitoring_gauges_refreshed_in_the_background(
 ) -> None:
     import time
 
-    config = ServeConfig("penguins@production", registry=str(trained.registry),
-                         log_dir=str(tmp_path), poll_interval=0, rotate_seconds=0.05,
-                         monitor_interval=0.2)
+    config = ServeConfig(
+        "penguins@production",
+        registry=str(trained.registry),
+        log_dir=str(tmp_path),
+        poll_interval=0,
+        rotate_seconds=0.05,
+        monitor_interval=0.2,
+    )
     with TestClient(create_app(config, access_stream=io.StringIO())) as client:
         assert "polyclass_monitor_" not in client.get("/metrics").text  # not refreshed yet
         for _ in range(20):
@@ -342,8 +479,13 @@ def test_monitoring_gauges_in_a_child_process_and_in_process_agree(tmp_path: Pat
 
     texts = []
     for in_process in (False, True):
-        gauges = MonitorGauges(lambda: "nothing-registered", tmp_path / "logs" / "none",
-                               str(tmp_path / "registry"), 60.0, in_process=in_process)
+        gauges = MonitorGauges(
+            lambda: "nothing-registered",
+            tmp_path / "logs" / "none",
+            str(tmp_path / "registry"),
+            60.0,
+            in_process=in_process,
+        )
         gauges.refresh()
         gauges.stop()
         texts.append(gauges.text())
@@ -357,8 +499,9 @@ def test_a_monitoring_child_that_takes_too_long_is_stopped(
     import polyclass.serve._monitoring as monitoring
 
     monkeypatch.setattr(monitoring, "CHILD_TIMEOUT", 0.0)
-    gauges = monitoring.MonitorGauges(lambda: "nothing-registered", tmp_path / "logs",
-                                      str(tmp_path / "registry"), 60.0)
+    gauges = monitoring.MonitorGauges(
+        lambda: "nothing-registered", tmp_path / "logs", str(tmp_path / "registry"), 60.0
+    )
     gauges.refresh()
     gauges.stop()
     assert gauges.text() == ""  # the last values (none yet) stay

@@ -39,11 +39,17 @@ def _columns(df: Any, names: list[str]) -> dict[str, list[Any]]:
 _island = st.one_of(st.none(), st.sampled_from(["Biscoe", "Dream", "Torgersen", "Atlantis"]))
 _sex = st.one_of(st.none(), st.sampled_from(["female", "male", "unknown"]))
 _number = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False), st.integers(-1000, 1000))
-_row = st.fixed_dictionaries({
-    "island": _island, "bill_length_mm": _number, "bill_depth_mm": _number,
-    "flipper_length_mm": _number, "body_mass_g": _number, "sex": _sex,
-    "year": st.integers(2000, 2020),
-})
+_row = st.fixed_dictionaries(
+    {
+        "island": _island,
+        "bill_length_mm": _number,
+        "bill_depth_mm": _number,
+        "flipper_length_mm": _number,
+        "body_mass_g": _number,
+        "sex": _sex,
+        "year": st.integers(2000, 2020),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -65,8 +71,10 @@ def test_plan_matrix_path_equals_columns(penguins: Any) -> None:
     plan = InputPlan(pre)
     assert plan.all_numeric
     cols = _columns(numeric, num_schema.feature_names)
-    matrix = np.array([[np.nan if v is None else v for v in cols[n]]
-                       for n in num_schema.feature_names], dtype=np.float64).T
+    matrix = np.array(
+        [[np.nan if v is None else v for v in cols[n]] for n in num_schema.feature_names],
+        dtype=np.float64,
+    ).T
     by_matrix = plan.encode(Table(len(numeric), matrix=matrix)).X
     np.testing.assert_array_equal(by_matrix, plan.encode(Table(len(numeric), cols)).X)
     np.testing.assert_array_equal(by_matrix, pre.transform(numeric))
@@ -79,11 +87,13 @@ def test_plan_refuses_like_preprocessor(penguins: Any) -> None:
     plan = InputPlan(pre)
     names = schema.feature_names
     good = _columns(df.head(1), names)
-    cases = [({"island": ["Atlantis"]}, "unseen category", "island"),
-             ({"year": [None]}, "missing value", "year"),
-             ({"bill_length_mm": [float("nan")]}, "missing value", "bill_length_mm"),
-             ({"bill_length_mm": ["long"]}, "expects numbers", "bill_length_mm"),
-             ({"sex": [3]}, "expects text", "sex")]
+    cases = [
+        ({"island": ["Atlantis"]}, "unseen category", "island"),
+        ({"year": [None]}, "missing value", "year"),
+        ({"bill_length_mm": [float("nan")]}, "missing value", "bill_length_mm"),
+        ({"bill_length_mm": ["long"]}, "expects numbers", "bill_length_mm"),
+        ({"sex": [3]}, "expects text", "sex"),
+    ]
     for change, words, column in cases:
         data = {**good, **change}
         with pytest.raises(DataError):
@@ -101,8 +111,9 @@ def _model(df: Any, schema: Any, estimator: Any, decision: Decision, classes: An
     return Model(schema=schema, preprocessor=pre, estimator=estimator, decision=decision)
 
 
-@pytest.mark.parametrize("kind", ["multinomial", "binary", "ovr", "ovo", "ovr-binary",
-                                  "threshold", "cost", "int-labels"])
+@pytest.mark.parametrize(
+    "kind", ["multinomial", "binary", "ovr", "ovo", "ovr-binary", "threshold", "cost", "int-labels"]
+)
 def test_served_model_equals_loaded_model(penguins: Any, tmp_path: Path, kind: str) -> None:
     df, schema = penguins
     y = df["species"].to_numpy().astype(str)

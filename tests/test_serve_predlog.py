@@ -18,13 +18,18 @@ import pytest
 from polyclass.serve import _predlog
 from polyclass.serve._predlog import FeedbackLog, PredictionLog
 
-KEY = ("m", ("a", "b", "c"), ("x1", "x2"),
-       (("s", "categorical"), ("flag", "boolean"), ("yr", "categorical")),
-       ("x1", "s", "x2", "flag", "yr"))
+KEY = (
+    "m",
+    ("a", "b", "c"),
+    ("x1", "x2"),
+    (("s", "categorical"), ("flag", "boolean"), ("yr", "categorical")),
+    ("x1", "s", "x2", "flag", "yr"),
+)
 
 
-def _payloads(seed: int = 0, sizes: tuple[int, ...] = (1, 3, 1, 5, 2, 1, 4)
-              ) -> list[tuple[Any, ...]]:
+def _payloads(
+    seed: int = 0, sizes: tuple[int, ...] = (1, 3, 1, 5, 2, 1, 4)
+) -> list[tuple[Any, ...]]:
     """Requests of 1 to 5 rows with NaN/inf numbers, None, unicode and unseen values."""
     rng = np.random.default_rng(seed)
     out = []
@@ -33,20 +38,43 @@ def _payloads(seed: int = 0, sizes: tuple[int, ...] = (1, 3, 1, 5, 2, 1, 4)
         numeric[rng.random((n, 2)) < 0.2] = np.nan
         if n == 3:
             numeric[0, 1] = np.inf
-        categorical = [[["p", "q", None, "ü"][i] for i in rng.integers(0, 4, n)],
-                       [[True, False, None][i] for i in rng.integers(0, 3, n)],
-                       [[2008, 2009, None][i] for i in rng.integers(0, 3, n)]]
+        categorical = [
+            [["p", "q", None, "ü"][i] for i in rng.integers(0, 4, n)],
+            [[True, False, None][i] for i in rng.integers(0, 3, n)],
+            [[2008, 2009, None][i] for i in rng.integers(0, 3, n)],
+        ]
         proba = rng.random((n, 3))
-        out.append((f"req-{r}", 7 if r % 2 else -1, proba.argmax(axis=1).astype(np.intp),
-                    proba, numeric, categorical))
+        out.append(
+            (
+                f"req-{r}",
+                7 if r % 2 else -1,
+                proba.argmax(axis=1).astype(np.intp),
+                proba,
+                numeric,
+                categorical,
+            )
+        )
     return out
 
 
 def _expected(payloads: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
     """The contract's columns, built row by row from plain Python values."""
-    cols: dict[str, list[Any]] = {name: [] for name in (
-        "request_id", "row", "model_name", "model_version", "prediction", "proba",
-        "in.x1", "in.s", "in.x2", "in.flag", "in.yr")}
+    cols: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "request_id",
+            "row",
+            "model_name",
+            "model_version",
+            "prediction",
+            "proba",
+            "in.x1",
+            "in.s",
+            "in.x2",
+            "in.flag",
+            "in.yr",
+        )
+    }
     for rid, version, index, proba, numeric, (s, flag, yr) in payloads:
         for i in range(len(index)):
             cols["request_id"].append(rid)
@@ -69,7 +97,8 @@ def _segments(folder: Path) -> list[Path]:
 
 
 def test_segment_holds_the_contract_columns_in_several_row_groups(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)  # a few requests per row group
     payloads = _payloads()
     log = PredictionLog(tmp_path)
@@ -79,9 +108,20 @@ def test_segment_holds_the_contract_columns_in_several_row_groups(
     [segment] = _segments(tmp_path / "predictions")
     assert pq.ParquetFile(segment).num_row_groups > 1
     table = pq.read_table(segment)
-    assert table.column_names == ["request_id", "row", "ts", "model_name", "model_version",
-                                  "prediction", "proba", "in.x1", "in.s", "in.x2", "in.flag",
-                                  "in.yr"]
+    assert table.column_names == [
+        "request_id",
+        "row",
+        "ts",
+        "model_name",
+        "model_version",
+        "prediction",
+        "proba",
+        "in.x1",
+        "in.s",
+        "in.x2",
+        "in.flag",
+        "in.yr",
+    ]
     types = {f.name: str(f.type) for f in table.schema}
     assert types["row"] == "int32" and types["ts"] == "timestamp[us, tz=UTC]"
     assert types["model_version"] == "int64" and types["in.flag"] == "bool"
@@ -123,8 +163,7 @@ fb.record([("r", -1, "a")])
 fb.close()
 print("pandas" in sys.modules)
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert len(sorted(tmp_path.rglob("part-*.parquet"))) == 2
 
@@ -155,7 +194,8 @@ def _record_all(log: PredictionLog, payloads: list[tuple[Any, ...]], prefix: str
 
 
 def test_streamed_row_groups_rotate_by_size_and_lose_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)
     log = PredictionLog(tmp_path, rotate_bytes=6000, rotate_seconds=3600)
     payloads = _payloads()
@@ -171,7 +211,8 @@ def test_streamed_row_groups_rotate_by_size_and_lose_nothing(
 
 
 def test_a_failed_row_group_puts_the_segments_rows_back_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)
     log = PredictionLog(tmp_path, rotate_bytes=1 << 30, rotate_seconds=3600)
     build = log._build
@@ -209,7 +250,8 @@ def test_an_open_segment_is_closed_when_its_oldest_row_is_due(tmp_path: Path) ->
 
 @pytest.mark.parametrize("chunk", [1500, 1 << 21])
 def test_requests_share_blocks_in_arrival_order_and_blocks_are_reused(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
     """Rows are copied into blocks of columns (a request larger than a block gets a block
     of its own); the segments hold every row once, in arrival order, also when blocks of
     closed segments are reused."""
@@ -240,12 +282,24 @@ def test_monitor_reads_segments_of_this_writer_beside_older_ones(tmp_path: Path)
     from _monitor_log import T0, write_predictions
     from polyclass.monitor._logs import read_log
 
-    write_predictions(tmp_path, classes=["a", "b", "c"], proba=np.full((2, 3), 1 / 3),
-                      ts=np.array([T0, T0 + 1]), model_name="m", model_version=7,
-                      inputs={"x1": ("numeric", [1.0, 2.0]), "s": ("categorical", ["p", None]),
-                              "x2": ("numeric", [np.nan, 0.5]), "flag": ("boolean", [True, None]),
-                              "yr": ("categorical", ["2008", None])},
-                      predictions=["a", "b"], request_ids=["old-0", "old-1"], rows=[0, 1])
+    write_predictions(
+        tmp_path,
+        classes=["a", "b", "c"],
+        proba=np.full((2, 3), 1 / 3),
+        ts=np.array([T0, T0 + 1]),
+        model_name="m",
+        model_version=7,
+        inputs={
+            "x1": ("numeric", [1.0, 2.0]),
+            "s": ("categorical", ["p", None]),
+            "x2": ("numeric", [np.nan, 0.5]),
+            "flag": ("boolean", [True, None]),
+            "yr": ("categorical", ["2008", None]),
+        },
+        predictions=["a", "b"],
+        request_ids=["old-0", "old-1"],
+        rows=[0, 1],
+    )
     payloads = _payloads()
     log = PredictionLog(tmp_path)
     _record_all(log, payloads, "new-")
@@ -254,7 +308,8 @@ def test_monitor_reads_segments_of_this_writer_beside_older_ones(tmp_path: Path)
     expected = _expected(payloads)
     assert data.n_segments == 2 and not data.problems
     assert data.request_id.to_pylist() == ["old-0", "old-1"] + [
-        f"new-{r}" for r in expected["request_id"]]
+        f"new-{r}" for r in expected["request_id"]
+    ]
     assert data.row.tolist() == [0, 1] + expected["row"]
     assert data.prediction.to_pylist() == ["a", "b"] + expected["prediction"]
     assert data.inputs["s"].to_pylist() == ["p", None] + expected["in.s"]
@@ -264,7 +319,7 @@ def test_monitor_reads_segments_of_this_writer_beside_older_ones(tmp_path: Path)
 
 
 def test_close_retries_a_failed_write_before_giving_up(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """SIGTERM's path: one failed write at close does not lose the buffered rows; a
     write that keeps failing is reported with the count of rows lost."""

@@ -45,9 +45,19 @@ def registry_copy(trained: Trained, tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def server(registry_copy: Path, tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(["penguins@production", "--registry", str(registry_copy),
-                          "--log-dir", str(tmp_path), "--poll-interval", "0.2",
-                          "--no-access-log"], cwd=tmp_path)
+    proc = ServerProcess(
+        [
+            "penguins@production",
+            "--registry",
+            str(registry_copy),
+            "--log-dir",
+            str(tmp_path),
+            "--poll-interval",
+            "0.2",
+            "--no-access-log",
+        ],
+        cwd=tmp_path,
+    )
     proc.wait_ready()
     yield proc
     proc.stop()
@@ -65,34 +75,41 @@ def test_tritonclient_speaks_to_the_server(server: ServerProcess, trained: Train
         rows = [ROW, {**ROW2, "sex": "female"}]
         inputs = []
         for feature in ROW:
-            values = np.array([r[feature] for r in rows],
-                              dtype=object if feature in ("island", "sex") else np.float64)
-            tensor = triton.InferInput(feature, [2], "BYTES" if values.dtype == object
-                                       else "FP64")
+            values = np.array(
+                [r[feature] for r in rows],
+                dtype=object if feature in ("island", "sex") else np.float64,
+            )
+            tensor = triton.InferInput(feature, [2], "BYTES" if values.dtype == object else "FP64")
             tensor.set_data_from_numpy(values, binary_data=False)
             inputs.append(tensor)
-        outputs = [triton.InferRequestedOutput("label", binary_data=False),
-                   triton.InferRequestedOutput("probabilities", binary_data=False)]
+        outputs = [
+            triton.InferRequestedOutput("label", binary_data=False),
+            triton.InferRequestedOutput("probabilities", binary_data=False),
+        ]
         result = client.infer("penguins", inputs, outputs=outputs, request_id="tc-1")
         assert result.get_response()["model_version"] == "1"
         assert result.get_response()["id"] == "tc-1"
         labels = result.as_numpy("label")
         assert [str(v) for v in labels] == ["Adelie", "Gentoo"]
-        np.testing.assert_allclose(result.as_numpy("probabilities"),
-                                   expected_proba(trained.model_dir, rows), atol=1e-12)
+        np.testing.assert_allclose(
+            result.as_numpy("probabilities"), expected_proba(trained.model_dir, rows), atol=1e-12
+        )
         with pytest.raises(triton.InferenceServerException, match="No model named"):
             client.infer("nope", inputs)
     finally:
         client.close()
 
 
-def test_promotion_and_rollback_under_load(server: ServerProcess, registry_copy: Path,
-                                           trained: Trained) -> None:
+def test_promotion_and_rollback_under_load(
+    server: ServerProcess, registry_copy: Path, trained: Trained
+) -> None:
     from polyclass.registry import Registry
 
     rows = [ROW, ROW2]
-    expected = {"1": expected_proba(trained.model_dir, rows),
-                "2": expected_proba(trained.v2_dir, rows)}
+    expected = {
+        "1": expected_proba(trained.model_dir, rows),
+        "2": expected_proba(trained.v2_dir, rows),
+    }
     stop = threading.Event()
     failures: list[str] = []
     seen: list[str] = []
@@ -113,7 +130,8 @@ def test_promotion_and_rollback_under_load(server: ServerProcess, registry_copy:
                 version = r.headers["x-model-version"]
                 proba = np.reshape(body["outputs"][1]["data"], (2, 3))
                 if body["model_version"] != version or not np.allclose(
-                        proba, expected[version], atol=1e-12):
+                    proba, expected[version], atol=1e-12
+                ):
                     failures.append(f"mixed response: header {version}, body {body}")
                 with lock:
                     seen.append(version)
@@ -152,9 +170,19 @@ def test_promotion_and_rollback_under_load(server: ServerProcess, registry_copy:
 
 
 def test_sigterm_finishes_in_flight_requests_and_loses_no_logged_prediction(
-        registry_copy: Path, tmp_path: Path) -> None:
-    proc = ServerProcess(["penguins:1", "--registry", str(registry_copy), "--log-dir",
-                          str(tmp_path), "--no-access-log"], cwd=tmp_path)
+    registry_copy: Path, tmp_path: Path
+) -> None:
+    proc = ServerProcess(
+        [
+            "penguins:1",
+            "--registry",
+            str(registry_copy),
+            "--log-dir",
+            str(tmp_path),
+            "--no-access-log",
+        ],
+        cwd=tmp_path,
+    )
     proc.wait_ready()
     batch = {"dataframe_records": [ROW, ROW2] * 1500}
     answered: dict[str, int] = {}
@@ -196,9 +224,19 @@ def test_sigterm_finishes_in_flight_requests_and_loses_no_logged_prediction(
 
 @pytest.mark.slow
 def test_two_workers_answer_and_sum_metrics(registry_copy: Path, tmp_path: Path) -> None:
-    proc = ServerProcess(["penguins@production", "--registry", str(registry_copy),
-                          "--log-dir", str(tmp_path), "--workers", "2", "--no-access-log"],
-                         cwd=tmp_path)
+    proc = ServerProcess(
+        [
+            "penguins@production",
+            "--registry",
+            str(registry_copy),
+            "--log-dir",
+            str(tmp_path),
+            "--workers",
+            "2",
+            "--no-access-log",
+        ],
+        cwd=tmp_path,
+    )
     try:
         proc.wait_ready()
         with httpx.Client(base_url=proc.url) as client:
@@ -206,8 +244,11 @@ def test_two_workers_answer_and_sum_metrics(registry_copy: Path, tmp_path: Path)
                 r = client.post("/invocations", json={"instances": [ROW]})
                 assert r.status_code == 200 and r.headers["x-model-version"] == "1"
             text = client.get("/metrics").text
-        total = [line for line in text.splitlines() if line.startswith(
-            'polyclass_http_requests_total{method="POST",route="/invocations"')]
+        total = [
+            line
+            for line in text.splitlines()
+            if line.startswith('polyclass_http_requests_total{method="POST",route="/invocations"')
+        ]
         assert total and float(total[0].rsplit(" ", 1)[1]) == 20.0
     finally:
         assert proc.stop() in (0, -signal.SIGTERM), proc.stderr
@@ -225,4 +266,3 @@ def test_cli_refuses_a_tampered_artifact(trained: Trained, tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["serve", str(copy), "--port", "1"])
     assert result.exit_code == 2
     assert "est.coef.npy" in result.output
-

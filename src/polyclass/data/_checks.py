@@ -100,8 +100,9 @@ class CheckResult:
             "warnings": [w.to_dict() for w in self.warnings],
             "n_rows": self.n_rows,
             "n_rows_dropped": 0 if self.keep_rows is None else int((~self.keep_rows).sum()),
-            "class_counts": [{"class": to_python(k), "count": v}
-                             for k, v in self.class_counts.items()],
+            "class_counts": [
+                {"class": to_python(k), "count": v} for k, v in self.class_counts.items()
+            ],
             "missing_by_column": dict(self.missing_by_column),
             "infinite_by_column": dict(self.infinite_by_column),
         }
@@ -131,18 +132,21 @@ def _loo_group_accuracy(g: NDArray[np.intp], y: NDArray[np.intp], n_classes: int
     if n_groups == 0 or n_groups * n_classes > 20_000_000 or n_groups > g.size // 2:
         return 0.0
     counts = np.bincount(g * n_classes + y, minlength=n_groups * n_classes).reshape(
-        n_groups, n_classes)
+        n_groups, n_classes
+    )
     top = counts.argmax(axis=1)
     top1 = counts.max(axis=1)
     second = np.sort(counts, axis=1)[:, -2] if n_classes > 1 else np.zeros_like(top1)
-    other_max = np.where(np.arange(n_classes)[None, :] == top[:, None],
-                         second[:, None], top1[:, None])
+    other_max = np.where(
+        np.arange(n_classes)[None, :] == top[:, None], second[:, None], top1[:, None]
+    )
     correct = (counts - 1) > other_max
     return float((counts * correct).sum() / g.size)
 
 
-def _loo_nn_accuracy(x: NDArray[np.float64], y: NDArray[np.intp],
-                     rng: np.random.Generator) -> float:
+def _loo_nn_accuracy(
+    x: NDArray[np.float64], y: NDArray[np.intp], rng: np.random.Generator
+) -> float:
     """Leave-one-out accuracy of 1-nearest-neighbour on a single numeric feature."""
     if x.size < 2:
         return 0.0
@@ -158,8 +162,9 @@ def _loo_nn_accuracy(x: NDArray[np.float64], y: NDArray[np.intp],
     return float(np.mean(pred == ys))
 
 
-def _leakage_score(s: pd.Series, feature: Feature, y: NDArray[np.intp], n_classes: int,
-                   rng: np.random.Generator) -> tuple[float, int]:
+def _leakage_score(
+    s: pd.Series, feature: Feature, y: NDArray[np.intp], n_classes: int, rng: np.random.Generator
+) -> tuple[float, int]:
     present = s.notna().to_numpy()
     n = int(present.sum())
     if n < _MIN_ROWS_LEAKAGE:
@@ -181,8 +186,11 @@ def _is_id_like(s: pd.Series, feature: Feature, n_unique: int, n_missing: int) -
         return True
     if feature.value_type == "int":
         x = s.to_numpy(dtype=np.int64)
-        return bool(s.is_monotonic_increasing or s.is_monotonic_decreasing
-                    or int(x.max()) - int(x.min()) + 1 == n)
+        return bool(
+            s.is_monotonic_increasing
+            or s.is_monotonic_decreasing
+            or int(x.max()) - int(x.min()) + 1 == n
+        )
     return False
 
 
@@ -263,15 +271,21 @@ def check_data(
     absent = [f for f in schema.feature_names if f not in columns]
     if absent:
         raise DataError(
-            f"Feature column(s) {absent} from the schema are not in the table. "
-            f"Columns: {columns}."
+            f"Feature column(s) {absent} from the schema are not in the table. Columns: {columns}."
         )
     warnings: list[DataIssue] = []
     for name, why in schema.dropped.items():
         if why == "unsupported_dtype" and name in columns:
-            warnings.append(DataIssue(name, why, (
-                f"Column {name!r} has dtype {df[name].dtype}, which polyclass cannot use; "
-                "left out. Convert it to numbers or text to use it.")))
+            warnings.append(
+                DataIssue(
+                    name,
+                    why,
+                    (
+                        f"Column {name!r} has dtype {df[name].dtype}, which polyclass cannot use; "
+                        "left out. Convert it to numbers or text to use it."
+                    ),
+                )
+            )
 
     y_all = df[target]
     _check_target(y_all, target)
@@ -280,10 +294,16 @@ def check_data(
     if target_missing.any():
         keep_rows = ~target_missing
         positions = np.flatnonzero(target_missing)
-        warnings.append(DataIssue(target, "missing_target", (
-            f"{len(positions)} row(s) have no value in target {target!r} and were dropped "
-            f"(rows {_rows(positions)})."
-        )))
+        warnings.append(
+            DataIssue(
+                target,
+                "missing_target",
+                (
+                    f"{len(positions)} row(s) have no value in target {target!r} and were dropped "
+                    f"(rows {_rows(positions)})."
+                ),
+            )
+        )
     y = y_all if keep_rows is None else y_all[keep_rows]
     if len(y) == 0:
         raise DataError(f"No rows with a value in target column {target!r}; nothing to learn.")
@@ -307,9 +327,17 @@ def check_data(
             "the number of folds or the split sizes."
         )
     if counts.max() >= 10 * counts.min():
-        warnings.append(DataIssue(target, "class_imbalance", (
-            f"Classes are imbalanced: the largest has {int(counts.max())} rows, the smallest "
-            f"{int(counts.min())}. Prefer macro-averaged or cost-aware metrics.")))
+        warnings.append(
+            DataIssue(
+                target,
+                "class_imbalance",
+                (
+                    f"Classes are imbalanced: the largest has {int(counts.max())} rows, "
+                    f"the smallest {int(counts.min())}. "
+                    "Prefer macro-averaged or cost-aware metrics."
+                ),
+            )
+        )
 
     n = len(y)
     sample: NDArray[np.intp] | None = None
@@ -340,36 +368,63 @@ def check_data(
             positions = np.flatnonzero(isna)
             if original_rows is not None:
                 positions = original_rows[positions]
-            warnings.append(DataIssue(name, "missing_values", (
-                f"Column {name!r} has {n_missing} missing value(s) ({n_missing / n:.1%}; "
-                f"rows {_rows(positions)}); they are imputed.")))
+            warnings.append(
+                DataIssue(
+                    name,
+                    "missing_values",
+                    (
+                        f"Column {name!r} has {n_missing} missing value(s) ({n_missing / n:.1%}; "
+                        f"rows {_rows(positions)}); they are imputed."
+                    ),
+                )
+            )
         if x is not None:
             n_inf = int(np.isinf(x).sum())
             if n_inf:
                 inf_by[name] = n_inf
-                warnings.append(DataIssue(name, "infinite_values", (
-                    f"Column {name!r} has {n_inf} infinite value(s); they are treated as "
-                    "missing and imputed.")))
+                warnings.append(
+                    DataIssue(
+                        name,
+                        "infinite_values",
+                        (
+                            f"Column {name!r} has {n_inf} infinite value(s); they are treated as "
+                            "missing and imputed."
+                        ),
+                    )
+                )
         reason: str | None = None
         if n_unique <= 1:
             value = "" if n_unique == 0 else f" ({to_python(s.dropna().iloc[0])!r})"
             what = "is entirely missing" if n_unique == 0 else f"has a single value{value}"
-            reason, message = "constant_column", (
-                f"Column {name!r} {what}, so it carries no information; dropped.")
+            reason, message = (
+                "constant_column",
+                (f"Column {name!r} {what}, so it carries no information; dropped."),
+            )
         elif _is_id_like(s, feature, n_unique, n_missing):
-            reason, message = "id_like_column", (
-                f"Column {name!r} has a different value in every row ({n_unique} values, "
-                f"e.g. {to_python(s.iloc[0])!r}); it looks like an identifier; dropped.")
+            reason, message = (
+                "id_like_column",
+                (
+                    f"Column {name!r} has a different value in every row ({n_unique} values, "
+                    f"e.g. {to_python(s.iloc[0])!r}); it looks like an identifier; dropped."
+                ),
+            )
         else:
             s_leak = s if sample is None else s.iloc[sample]
             score, n_used = _leakage_score(s_leak, feature, y_leak, len(classes), rng)
             if score >= leakage_threshold:
-                on = (f" on a random sample of {n_used} rows" if sample is not None
-                      else f" over {n_used} rows")
-                reason, message = "target_leakage", (
-                    f"Column {name!r} alone predicts target {target!r} almost perfectly "
-                    f"(leave-one-out accuracy {score:.3f}{on}): it probably duplicates or is "
-                    "derived from the target (leakage); dropped.")
+                on = (
+                    f" on a random sample of {n_used} rows"
+                    if sample is not None
+                    else f" over {n_used} rows"
+                )
+                reason, message = (
+                    "target_leakage",
+                    (
+                        f"Column {name!r} alone predicts target {target!r} almost perfectly "
+                        f"(leave-one-out accuracy {score:.3f}{on}): it probably duplicates or is "
+                        "derived from the target (leakage); dropped."
+                    ),
+                )
         if reason is not None:
             if name in keep_set:
                 message = message.replace("; dropped.", "; kept as asked.")
@@ -383,6 +438,10 @@ def check_data(
             "Check the warnings above, or pass columns to keep."
         )
     return CheckResult(
-        schema=result_schema, warnings=warnings, keep_rows=keep_rows,
-        class_counts=class_counts, missing_by_column=missing_by, infinite_by_column=inf_by,
+        schema=result_schema,
+        warnings=warnings,
+        keep_rows=keep_rows,
+        class_counts=class_counts,
+        missing_by_column=missing_by,
+        infinite_by_column=inf_by,
     )

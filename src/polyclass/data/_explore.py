@@ -169,37 +169,45 @@ def explore(
                 stds = np.sqrt(np.maximum(sq / np.where(n_k > 0, n_k, np.nan) - means**2, 0))
             per_class[name] = {
                 "measure": "mean",
-                "by_class": [{"class": c, "mean": _num(m), "std": _num(sd), "count": int(n)}
-                             for c, m, sd, n in zip(class_values, means, stds, n_k, strict=True)],
+                "by_class": [
+                    {"class": c, "mean": _num(m), "std": _num(sd), "count": int(n)}
+                    for c, m, sd, n in zip(class_values, means, stds, n_k, strict=True)
+                ],
             }
             eta = _correlation_ratio(x[labelled], y_codes[labelled], k)
-            association.append({"feature": name, "measure": "correlation_ratio",
-                                "value": _num(eta)})
+            association.append(
+                {"feature": name, "measure": "correlation_ratio", "value": _num(eta)}
+            )
         else:
             vc = s.value_counts(dropna=True)
             n_present = int(vc.sum())
             entry["count"] = n_present
             entry["n_unique"] = len(vc)
-            entry["top"] = [{"value": to_python(v), "count": int(c),
-                             "fraction": _num(c / max(n_present, 1))}
-                            for v, c in vc.iloc[:top].items()]
+            entry["top"] = [
+                {"value": to_python(v), "count": int(c), "fraction": _num(c / max(n_present, 1))}
+                for v, c in vc.iloc[:top].items()
+            ]
             entry["other_count"] = int(vc.iloc[top:].sum())
             g, uniques = pd.factorize(s)
             g = g.astype(np.intp)
             top_values = list(vc.index[:top])
             top_codes = pd.Index(uniques).get_indexer(pd.Index(top_values))
             ok = (g >= 0) & labelled
-            table = np.bincount(y_codes[ok] * len(uniques) + g[ok],
-                                minlength=k * len(uniques)).reshape(k, len(uniques))
+            table = np.bincount(
+                y_codes[ok] * len(uniques) + g[ok], minlength=k * len(uniques)
+            ).reshape(k, len(uniques))
             rows = []
             for ci, c in enumerate(class_values):
                 total = int(table[ci].sum())
-                mix = {str(to_python(v)): _num(table[ci, j] / total) if total else None
-                       for v, j in zip(top_values, top_codes, strict=True)}
+                mix = {
+                    str(to_python(v)): _num(table[ci, j] / total) if total else None
+                    for v, j in zip(top_values, top_codes, strict=True)
+                }
                 rows.append({"class": c, "count": total, "mix": mix})
             per_class[name] = {"measure": "category_mix", "by_class": rows}
-            association.append({"feature": name, "measure": "cramers_v",
-                                "value": _num(_cramers_v(g, y_codes))})
+            association.append(
+                {"feature": name, "measure": "cramers_v", "value": _num(_cramers_v(g, y_codes))}
+            )
         features[name] = entry
 
     pairs: list[dict[str, Any]] = []
@@ -209,8 +217,11 @@ def explore(
         iu = np.triu_indices(len(numeric_names), k=1)
         r = values[iu]
         order = np.argsort(-np.nan_to_num(np.abs(r), nan=-1.0))[:top]
-        pairs = [{"a": numeric_names[iu[0][i]], "b": numeric_names[iu[1][i]],
-                  "pearson": _num(r[i])} for i in order if math.isfinite(r[i])]
+        pairs = [
+            {"a": numeric_names[iu[0][i]], "b": numeric_names[iu[1][i]], "pearson": _num(r[i])}
+            for i in order
+            if math.isfinite(r[i])
+        ]
     association.sort(key=lambda d: -1.0 if d["value"] is None else -d["value"])
 
     return {
@@ -220,10 +231,13 @@ def explore(
         "sample": {
             "exact": exact,
             "n_rows_used": len(sample),
-            "note": ("all rows used" if exact else
-                     f"class balance and missingness use all {n_rows} rows; distributions, "
-                     f"per-class summaries and correlations use a random sample of "
-                     f"{len(sample)} rows (seed {seed})"),
+            "note": (
+                "all rows used"
+                if exact
+                else f"class balance and missingness use all {n_rows} rows; distributions, "
+                f"per-class summaries and correlations use a random sample of "
+                f"{len(sample)} rows (seed {seed})"
+            ),
         },
         "class_balance": class_balance,
         "missingness": missingness,

@@ -71,8 +71,7 @@ def _check_columns(path: Path, available: Sequence[str], wanted: Sequence[str]) 
     missing = [c for c in wanted if c not in set(available)]
     if missing:
         raise DataError(
-            f"{str(path)!r} has no column(s) {missing}. "
-            f"Available columns: {list(available)}."
+            f"{str(path)!r} has no column(s) {missing}. Available columns: {list(available)}."
         )
 
 
@@ -139,8 +138,10 @@ def load_table(
                 _check_columns(p, names, wanted)
             # one column at a time: peak memory is the table plus one column, where
             # reading everything at once holds Arrow's and pandas' copies together
-            parts = {name: pfile.read(columns=[name], use_threads=False).column(0).to_pandas()
-                     for name in (wanted if wanted is not None else names)}
+            parts = {
+                name: pfile.read(columns=[name], use_threads=False).column(0).to_pandas()
+                for name in (wanted if wanted is not None else names)
+            }
         except DataError:
             raise
         except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
@@ -153,8 +154,13 @@ def load_table(
     # pd.read_csv call peaks at four to five times it.
     rows = max(10_000, _CSV_CHUNK_CELLS // max(1, len(wanted or header)))
     try:
-        reader = pd.read_csv(p, usecols=wanted, dtype=dict(dtype) if dtype else None,
-                             chunksize=rows, **_csv_kwargs(fmt))
+        reader = pd.read_csv(
+            p,
+            usecols=wanted,
+            dtype=dict(dtype) if dtype else None,
+            chunksize=rows,
+            **_csv_kwargs(fmt),
+        )
         with reader:
             chunks = list(reader)
     except pd.errors.EmptyDataError:
@@ -169,7 +175,8 @@ def load_table(
     for name in frame.columns:
         # a text column whose value is empty in a whole chunk comes back as object
         if pd.api.types.is_object_dtype(frame[name].dtype) and (
-                pd.api.types.infer_dtype(frame[name], skipna=True) == "string"):
+            pd.api.types.infer_dtype(frame[name], skipna=True) == "string"
+        ):
             frame[name] = frame[name].astype("str")
     return frame
 
@@ -227,8 +234,13 @@ def iter_table_chunks(
     if wanted is not None:
         _check_columns(p, header, wanted)
     try:
-        reader = pd.read_csv(p, usecols=wanted, dtype=dict(dtype) if dtype else None,
-                             chunksize=chunksize, **_csv_kwargs(fmt))
+        reader = pd.read_csv(
+            p,
+            usecols=wanted,
+            dtype=dict(dtype) if dtype else None,
+            chunksize=chunksize,
+            **_csv_kwargs(fmt),
+        )
         with reader:
             yield from reader
     except pd.errors.EmptyDataError:

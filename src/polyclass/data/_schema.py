@@ -207,9 +207,7 @@ def missing_column_error(what: str, name: str, columns: Sequence[str]) -> DataEr
     """The error for a column that is not in the table, with the closest name."""
     guess = closest_name(name, columns)
     hint = f" Did you mean {guess!r}?" if guess is not None else ""
-    return DataError(
-        f"{what} {name!r} is not in the table.{hint} Columns: {list(columns)}."
-    )
+    return DataError(f"{what} {name!r} is not in the table.{hint} Columns: {list(columns)}.")
 
 
 def to_python(value: Any) -> Category:
@@ -235,8 +233,13 @@ def value_type_of(s: pd.Series) -> ValueType:
         return "str"
     inferred = pd.api.types.infer_dtype(s, skipna=True)
     mapping: dict[str, ValueType] = {
-        "string": "str", "empty": "str", "boolean": "bool", "integer": "int",
-        "floating": "float", "mixed-integer-float": "float", "decimal": "float",
+        "string": "str",
+        "empty": "str",
+        "boolean": "bool",
+        "integer": "int",
+        "floating": "float",
+        "mixed-integer-float": "float",
+        "decimal": "float",
     }
     if inferred in mapping:
         return mapping[inferred]
@@ -260,8 +263,11 @@ def _infer_one(s: pd.Series, override: str | None) -> Feature | str:
 
     name = str(s.name)
     dtype = s.dtype
-    if (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
-            or pd.api.types.is_complex_dtype(dtype)):
+    if (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or pd.api.types.is_complex_dtype(dtype)
+    ):
         if override is not None:
             raise DataError(
                 f"Column {name!r} has dtype {dtype} and cannot be used as {override}. "
@@ -271,8 +277,10 @@ def _infer_one(s: pd.Series, override: str | None) -> Feature | str:
     value_type = value_type_of(s)
     if override is None:
         kind: FeatureKind = (
-            "boolean" if value_type == "bool"
-            else "numeric" if value_type in ("int", "float")
+            "boolean"
+            if value_type == "bool"
+            else "numeric"
+            if value_type in ("int", "float")
             else "categorical"
         )
     else:
@@ -309,8 +317,13 @@ def _infer_one(s: pd.Series, override: str | None) -> Feature | str:
                 values = [int(v) for v in values]
             categories = tuple(sorted(set(values), key=lambda v: (str(type(v)), v)))
     return Feature(
-        name=name, kind=kind, dtype=str(dtype), value_type=value_type,
-        categories=categories, n_unique=n_unique, allow_missing=n_missing > 0,
+        name=name,
+        kind=kind,
+        dtype=str(dtype),
+        value_type=value_type,
+        categories=categories,
+        n_unique=n_unique,
+        allow_missing=n_missing > 0,
     )
 
 
@@ -387,8 +400,13 @@ def infer_schema(
             features.append(result)
     y = df[target]
     classes = [to_python(v) for v in pd_unique_sorted(y)]
-    return Schema(target=target, features=features, target_dtype=str(y.dtype),
-                  classes=classes, dropped=dropped)
+    return Schema(
+        target=target,
+        features=features,
+        target_dtype=str(y.dtype),
+        classes=classes,
+        dropped=dropped,
+    )
 
 
 def pd_unique_sorted(y: pd.Series) -> list[Any]:

@@ -25,14 +25,15 @@ class SplitIndices:
 
     def to_dict(self) -> dict[str, list[int]]:
         """JSON-able form."""
-        return {"train": self.train.tolist(), "val": self.val.tolist(),
-                "test": self.test.tolist()}
+        return {"train": self.train.tolist(), "val": self.val.tolist(), "test": self.test.tolist()}
 
 
 def _check_sizes(test_size: float, val_size: float) -> None:
     for name, value in (("test_size", test_size), ("val_size", val_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            0.0 <= float(value) < 1.0
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (0.0 <= float(value) < 1.0)
         ):
             raise DataError(
                 f"{name} must be a fraction in [0, 1) of all rows. Got {value!r} instead."
@@ -148,14 +149,15 @@ def stratified_split(
     starts = np.concatenate(([0], np.cumsum(counts)))
     parts: dict[str, list[NDArray[np.intp]]] = {"train": [], "val": [], "test": []}
     for k in range(len(classes)):
-        rows = order[starts[k]:starts[k + 1]]
+        rows = order[starts[k] : starts[k + 1]]
         _, n_val, n_test = split_sizes(len(rows), test_size, val_size)
         parts["test"].append(rows[:n_test])
-        parts["val"].append(rows[n_test:n_test + n_val])
-        parts["train"].append(rows[n_test + n_val:])
+        parts["val"].append(rows[n_test : n_test + n_val])
+        parts["train"].append(rows[n_test + n_val :])
 
     def _join(chunks: list[NDArray[np.intp]]) -> NDArray[np.int64]:
         return np.sort(np.concatenate(chunks)).astype(np.int64)
 
-    return SplitIndices(train=_join(parts["train"]), val=_join(parts["val"]),
-                        test=_join(parts["test"]))
+    return SplitIndices(
+        train=_join(parts["train"]), val=_join(parts["val"]), test=_join(parts["test"])
+    )

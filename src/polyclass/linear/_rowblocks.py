@@ -73,8 +73,13 @@ def _transpose(block: Any) -> Any:
     """``block.T`` sharing the block's arrays (CSR <-> CSC)."""
     empty = sp.csc_matrix if block.format == "csr" else sp.csr_matrix
     shape = (block.shape[1], block.shape[0])
-    return _with_arrays(empty(shape, dtype=block.dtype), block.data, block.indices,
-                        block.indptr, bool(block.has_sorted_indices))
+    return _with_arrays(
+        empty(shape, dtype=block.dtype),
+        block.data,
+        block.indices,
+        block.indptr,
+        bool(block.has_sorted_indices),
+    )
 
 
 def csr_row_views(X: sp.csr_matrix, n_blocks: int) -> list[sp.csr_matrix]:
@@ -89,8 +94,15 @@ def csr_row_views(X: sp.csr_matrix, n_blocks: int) -> list[sp.csr_matrix]:
             continue
         start, stop = X.indptr[a], X.indptr[b]
         block = sp.csr_matrix((b - a, X.shape[1]), dtype=X.dtype)
-        blocks.append(_with_arrays(block, X.data[start:stop], X.indices[start:stop],
-                                   X.indptr[a : b + 1] - start, bool(X.has_sorted_indices)))
+        blocks.append(
+            _with_arrays(
+                block,
+                X.data[start:stop],
+                X.indices[start:stop],
+                X.indptr[a : b + 1] - start,
+                bool(X.has_sorted_indices),
+            )
+        )
     return blocks
 
 

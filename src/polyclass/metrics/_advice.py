@@ -249,8 +249,7 @@ def recommend_metric(
                 MetricChoice(
                     "balanced_accuracy_score",
                     {},
-                    "Balanced accuracy (mean recall over classes) shows which classes are "
-                    "missed.",
+                    "Balanced accuracy (mean recall over classes) shows which classes are missed.",
                 ),
             ],
         )

@@ -115,8 +115,12 @@ def cohen_kappa_score(
     lc = label_confusion(func, t.y_true, t.y_pred, t.sample_weight)
     return float(
         kappa_from_cm(
-            lc.cm, classes=lc.classes, labels=labels, weights=weights,
-            replace_undefined_by=replace_undefined_by, keep=None,
+            lc.cm,
+            classes=lc.classes,
+            labels=labels,
+            weights=weights,
+            replace_undefined_by=replace_undefined_by,
+            keep=None,
             true_present=lc.true_present,
         )
     )

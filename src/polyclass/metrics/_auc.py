@@ -93,9 +93,7 @@ def _binary_ap(y_bool: NDArray[np.bool_], y_score: F64, w: F64 | None) -> float:
 # --- averaging over columns or rows of an indicator matrix ------------------------------
 
 
-def _rowwise_counts(
-    y_bool: NDArray[np.bool_], y_score: F64, w: F64 | None
-) -> tuple[F64, F64]:
+def _rowwise_counts(y_bool: NDArray[np.bool_], y_score: F64, w: F64 | None) -> tuple[F64, F64]:
     """Per-row counts at every position, constant within a tie group (batched curves)."""
     order = np.argsort(-y_score, axis=1, kind="stable")
     scores = np.take_along_axis(y_score, order, axis=1)
@@ -113,9 +111,7 @@ def _rowwise_counts(
     return fill(tps), fill(fps)
 
 
-def _samples_average(
-    kind: str, y_bool: NDArray[np.bool_], y_score: F64, w: F64 | None
-) -> float:
+def _samples_average(kind: str, y_bool: NDArray[np.bool_], y_score: F64, w: F64 | None) -> float:
     tps, fps = _rowwise_counts(y_bool, y_score, None)
     n_pos = y_bool.sum(axis=1)
     if kind == "auc":

@@ -159,9 +159,7 @@ class _ConfusionEvaluator(_Evaluator):
         else:
             uniq_w, w_code = np.unique(w, return_inverse=True)
         if len(uniq_w) * kk <= max(64, len(cell) // _MIN_ROWS_PER_ATOM):
-            key, first, mult = np.unique(
-                w_code * kk + cell, return_index=True, return_counts=True
-            )
+            key, first, mult = np.unique(w_code * kk + cell, return_index=True, return_counts=True)
             self.cell = (key % kk).astype(np.intp)
             self.w = uniq_w[key // kk]
             self.atoms = _Atoms(first.astype(np.intp), strata[first], mult.astype(np.int64), False)
@@ -362,9 +360,7 @@ class _LoopEvaluator(_Evaluator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                return float(
-                    self.fn(self.y_true[rows], self.y_pred[rows], **extra, **self.kwargs)
-                )
+                return float(self.fn(self.y_true[rows], self.y_pred[rows], **extra, **self.kwargs))
             except ValueError:
                 # Undefined on this resample (e.g. a class is missing): left out later.
                 return float("nan")
@@ -398,7 +394,7 @@ def _interval(
     alpha = (1.0 - level) / 2.0
     if method == "bca" and accel is not None:
         b = len(theta_b)
-        share = (np.count_nonzero(theta_b < theta_hat) + np.count_nonzero(theta_b <= theta_hat))
+        share = np.count_nonzero(theta_b < theta_hat) + np.count_nonzero(theta_b <= theta_hat)
         z0 = float(ndtri(share / (2.0 * b)))
         if np.isfinite(z0):
             z_a = float(ndtri(alpha))
@@ -665,7 +661,11 @@ def _make_evaluator(
                 pos = np.asarray(yt == pos_label, dtype=bool)
             max_fpr = kwargs.get("max_fpr")
             return _ScoreEvaluator(
-                name, pos, yp.astype(np.float64), w, strata,
+                name,
+                pos,
+                yp.astype(np.float64),
+                w,
+                strata,
                 None if max_fpr is None else float(max_fpr),
             )
     if name is not None and yp.ndim == 1:

@@ -146,7 +146,13 @@ def multilabel_confusion_matrix(
             )
         lc = label_confusion(func, t.y_true, t.y_pred, t.sample_weight, margins=True)
         c = setcounts_from_confusion(
-            func, lc.cm, lc.classes, average=None, labels=labels, pos_label=None, keep=None,
+            func,
+            lc.cm,
+            lc.classes,
+            average=None,
+            labels=labels,
+            pos_label=None,
+            keep=None,
             margins=lc.margins,
         )
     return _stack_mcm(c)
@@ -162,8 +168,13 @@ def _stack_mcm(c: SetCounts) -> Array:
 def multilabel_confusion_from_cm(cm: Array, classes: Array, *, labels: Any = None) -> Array:
     """multilabel_confusion_matrix (one-vs-rest) from a (K, K) matrix over ``classes``."""
     c = setcounts_from_confusion(
-        "multilabel_confusion_matrix", cm, classes, average=None, labels=labels,
-        pos_label=None, keep=None,
+        "multilabel_confusion_matrix",
+        cm,
+        classes,
+        average=None,
+        labels=labels,
+        pos_label=None,
+        keep=None,
     )
     return _stack_mcm(c)
 

@@ -82,9 +82,7 @@ def _classes_dtype(t: NDArray[Any], p: NDArray[Any]) -> np.dtype[Any]:
     return np.result_type(t.dtype, p.dtype)
 
 
-def _grow_table(
-    table: NDArray[Any], lo: int, hi: int, new_lo: int, new_hi: int
-) -> NDArray[Any]:
+def _grow_table(table: NDArray[Any], lo: int, hi: int, new_lo: int, new_hi: int) -> NDArray[Any]:
     """Re-lay a flat (R, R) table over [lo, hi] into a zero table over [new_lo, new_hi]."""
     r_old, r_new = hi - lo + 1, new_hi - new_lo + 1
     grown = np.zeros((r_new, r_new), dtype=table.dtype)

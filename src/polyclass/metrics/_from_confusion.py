@@ -222,8 +222,15 @@ def specificity_from_counts(
 ) -> Array:
     """Specificity tn / (tn + fp) from per-label counts; 'weighted' weighs by support."""
     return _ratio_from_counts(
-        tn, neg_sum, true_sum, "specificity", "negative", average=average,
-        zero_division=zero_division, keep=keep, sample_weight=sample_weight,
+        tn,
+        neg_sum,
+        true_sum,
+        "specificity",
+        "negative",
+        average=average,
+        zero_division=zero_division,
+        keep=keep,
+        sample_weight=sample_weight,
     )
 
 
@@ -293,8 +300,15 @@ def jaccard_from_counts(
 ) -> Array:
     """Jaccard index tp / (tp + fp + fn) from per-label counts, averaged like sklearn."""
     return _ratio_from_counts(
-        tp, pred_sum + true_sum - tp, true_sum, "jaccard", "true or predicted",
-        average=average, zero_division=zero_division, keep=keep, sample_weight=sample_weight,
+        tp,
+        pred_sum + true_sum - tp,
+        true_sum,
+        "jaccard",
+        "true or predicted",
+        average=average,
+        zero_division=zero_division,
+        keep=keep,
+        sample_weight=sample_weight,
     )
 
 
@@ -446,6 +460,4 @@ def kappa_from_confusion(
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = 1 - numerator / np.where(denominator == 0, 1.0, denominator)
-    return np.asarray(
-        np.where(undefined_total | (denominator == 0), replace_undefined_by, kappa)
-    )
+    return np.asarray(np.where(undefined_total | (denominator == 0), replace_undefined_by, kappa))

@@ -390,8 +390,11 @@ def _class_weights(
 
 
 def _delong_components(
-    pos: NDArray[np.bool_], scores: list[NDArray[np.float64]], weights: NDArray[np.float64],
-    w_pos: float, w_neg: float,
+    pos: NDArray[np.bool_],
+    scores: list[NDArray[np.float64]],
+    weights: NDArray[np.float64],
+    w_pos: float,
+    w_neg: float,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """AUCs (k,) and DeLong covariance (k, k) for k score vectors on the same samples."""
     v10 = np.empty((len(scores), int(pos.sum())))

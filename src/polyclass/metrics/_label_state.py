@@ -117,9 +117,7 @@ class ConfusionMatrixState:
         self.seen_[pos] |= seen
         self.seen_true_[pos] |= seen_true
 
-    def update(
-        self, y_true: Any, y_pred: Any, sample_weight: Any = None
-    ) -> ConfusionMatrixState:
+    def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> ConfusionMatrixState:
         """Add a batch of true and predicted labels (and optional weights); return self."""
         func = "ConfusionMatrixState.update"
         t = check_targets(func, y_true, y_pred, sample_weight, allow_multilabel=False)
@@ -214,7 +212,10 @@ class ConfusionMatrixState:
         state.fixed_labels = fixed
         state.weighted_ = weighted
         state.classes_, state.counts_, state.seen_, state.seen_true_ = (
-            classes, counts, seen, seen_true
+            classes,
+            counts,
+            seen,
+            seen_true,
         )
         return state
 
@@ -264,8 +265,13 @@ class ConfusionMatrixState:
         classes, cm, seen_true = self._view()
         return float(
             kappa_from_cm(
-                cm, classes=classes, labels=labels, weights=weights,
-                replace_undefined_by=replace_undefined_by, keep=None, true_present=seen_true,
+                cm,
+                classes=classes,
+                labels=labels,
+                weights=weights,
+                replace_undefined_by=replace_undefined_by,
+                keep=None,
+                true_present=seen_true,
             )
         )
 
@@ -294,8 +300,15 @@ class ConfusionMatrixState:
         """As ``precision_recall_fscore_support`` on all the data seen."""
         classes, cm, _ = self._view()
         p, r, f, s = prf_from_cm(
-            cm, classes=classes, beta=beta, labels=labels, pos_label=pos_label,
-            average=average, warn_for=warn_for, zero_division=zero_division, keep=None,
+            cm,
+            classes=classes,
+            beta=beta,
+            labels=labels,
+            pos_label=pos_label,
+            average=average,
+            warn_for=warn_for,
+            zero_division=zero_division,
+            keep=None,
         )
         return as_result(p), as_result(r), as_result(f), s
 
@@ -306,72 +319,146 @@ class ConfusionMatrixState:
         )
 
     def precision_score(
-        self, *, labels: Any = None, pos_label: Any = 1, average: str | None = "binary",
+        self,
+        *,
+        labels: Any = None,
+        pos_label: Any = 1,
+        average: str | None = "binary",
         zero_division: Any = "warn",
     ) -> Any:
         """As ``precision_score`` on all the data seen."""
-        return self._fbeta(0, "precision_score", 1.0, labels=labels, pos_label=pos_label,
-                           average=average, zero_division=zero_division)
+        return self._fbeta(
+            0,
+            "precision_score",
+            1.0,
+            labels=labels,
+            pos_label=pos_label,
+            average=average,
+            zero_division=zero_division,
+        )
 
     def recall_score(
-        self, *, labels: Any = None, pos_label: Any = 1, average: str | None = "binary",
+        self,
+        *,
+        labels: Any = None,
+        pos_label: Any = 1,
+        average: str | None = "binary",
         zero_division: Any = "warn",
     ) -> Any:
         """As ``recall_score`` on all the data seen."""
-        return self._fbeta(1, "recall_score", 1.0, labels=labels, pos_label=pos_label,
-                           average=average, zero_division=zero_division)
+        return self._fbeta(
+            1,
+            "recall_score",
+            1.0,
+            labels=labels,
+            pos_label=pos_label,
+            average=average,
+            zero_division=zero_division,
+        )
 
     def f1_score(
-        self, *, labels: Any = None, pos_label: Any = 1, average: str | None = "binary",
+        self,
+        *,
+        labels: Any = None,
+        pos_label: Any = 1,
+        average: str | None = "binary",
         zero_division: Any = "warn",
     ) -> Any:
         """As ``f1_score`` on all the data seen."""
-        return self._fbeta(2, "f1_score", 1.0, labels=labels, pos_label=pos_label,
-                           average=average, zero_division=zero_division)
+        return self._fbeta(
+            2,
+            "f1_score",
+            1.0,
+            labels=labels,
+            pos_label=pos_label,
+            average=average,
+            zero_division=zero_division,
+        )
 
     def fbeta_score(
-        self, *, beta: float, labels: Any = None, pos_label: Any = 1,
-        average: str | None = "binary", zero_division: Any = "warn",
+        self,
+        *,
+        beta: float,
+        labels: Any = None,
+        pos_label: Any = 1,
+        average: str | None = "binary",
+        zero_division: Any = "warn",
     ) -> Any:
         """As ``fbeta_score`` on all the data seen."""
-        return self._fbeta(2, "fbeta_score", beta, labels=labels, pos_label=pos_label,
-                           average=average, zero_division=zero_division)
+        return self._fbeta(
+            2,
+            "fbeta_score",
+            beta,
+            labels=labels,
+            pos_label=pos_label,
+            average=average,
+            zero_division=zero_division,
+        )
 
     def specificity_score(
-        self, *, labels: Any = None, pos_label: Any = 1, average: str | None = "binary",
+        self,
+        *,
+        labels: Any = None,
+        pos_label: Any = 1,
+        average: str | None = "binary",
         zero_division: Any = "warn",
     ) -> Any:
         """As ``specificity_score`` on all the data seen."""
         classes, cm, _ = self._view()
         return as_result(
-            specificity_from_cm(cm, classes=classes, labels=labels, pos_label=pos_label,
-                                average=average, zero_division=zero_division, keep=None)
+            specificity_from_cm(
+                cm,
+                classes=classes,
+                labels=labels,
+                pos_label=pos_label,
+                average=average,
+                zero_division=zero_division,
+                keep=None,
+            )
         )
 
     def jaccard_score(
-        self, *, labels: Any = None, pos_label: Any = 1, average: str | None = "binary",
+        self,
+        *,
+        labels: Any = None,
+        pos_label: Any = 1,
+        average: str | None = "binary",
         zero_division: Any = "warn",
     ) -> Any:
         """As ``jaccard_score`` on all the data seen."""
         classes, cm, _ = self._view()
         return as_result(
-            jaccard_from_cm(cm, classes=classes, labels=labels, pos_label=pos_label,
-                            average=average, zero_division=zero_division, keep=None)
+            jaccard_from_cm(
+                cm,
+                classes=classes,
+                labels=labels,
+                pos_label=pos_label,
+                average=average,
+                zero_division=zero_division,
+                keep=None,
+            )
         )
 
     def classification_report(
-        self, *, labels: Any = None, target_names: Any = None, digits: int = 2,
-        output_dict: bool = False, zero_division: Any = "warn",
+        self,
+        *,
+        labels: Any = None,
+        target_names: Any = None,
+        digits: int = 2,
+        output_dict: bool = False,
+        zero_division: Any = "warn",
     ) -> str | dict[str, Any]:
         """As ``classification_report`` on all the data seen."""
         classes, cm, _ = self._view()
-        return report_from_cm(cm, classes, labels=labels, target_names=target_names,
-                              digits=digits, output_dict=output_dict,
-                              zero_division=zero_division)
-
-    def __repr__(self) -> str:
-        return (
-            f"ConfusionMatrixState(n_labels={len(self.classes_)}, "
-            f"n_samples={self.n_samples:g})"
+        return report_from_cm(
+            cm,
+            classes,
+            labels=labels,
+            target_names=target_names,
+            digits=digits,
+            output_dict=output_dict,
+            zero_division=zero_division,
         )
 
+    def __repr__(self) -> str:
+        return f"ConfusionMatrixState(n_labels={len(self.classes_)}, n_samples={self.n_samples:g})"

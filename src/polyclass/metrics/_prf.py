@@ -68,7 +68,13 @@ def _counts_from_data(
         )
     lc = label_confusion(func, targets.y_true, targets.y_pred, targets.sample_weight, margins=True)
     return setcounts_from_confusion(
-        func, lc.cm, lc.classes, average=average, labels=labels, pos_label=pos_label, keep=None,
+        func,
+        lc.cm,
+        lc.classes,
+        average=average,
+        labels=labels,
+        pos_label=pos_label,
+        keep=None,
         margins=lc.margins,
     )
 
@@ -147,14 +153,26 @@ def prf_from_cm(
     """precision_recall_fscore_support from ``(..., K, K)`` matrices over ``classes``."""
     beta = check_beta(func, beta)
     return _score_from_cm(  # type: ignore[no-any-return]
-        func, partial(_prf_score, beta=beta, warn_for=warn_for), cm, classes, labels,
-        pos_label, average, zero_division, keep,
+        func,
+        partial(_prf_score, beta=beta, warn_for=warn_for),
+        cm,
+        classes,
+        labels,
+        pos_label,
+        average,
+        zero_division,
+        keep,
     )
 
 
 def _prf_score(
-    c: SetCounts, average: str | None, zero_division: Any, *, beta: float,
-    warn_for: Sequence[str], which: int | None = None,
+    c: SetCounts,
+    average: str | None,
+    zero_division: Any,
+    *,
+    beta: float,
+    warn_for: Sequence[str],
+    which: int | None = None,
 ) -> Any:
     """``_prf`` in the ``score`` form, or its element ``which`` as a result."""
     prf = _prf(c, beta, average, warn_for, zero_division)
@@ -196,8 +214,15 @@ def precision_recall_fscore_support(
     func = "precision_recall_fscore_support"
     beta = check_beta(func, beta)
     p, r, f, s = _score_from_data(
-        func, partial(_prf_score, beta=beta, warn_for=warn_for), y_true, y_pred,
-        sample_weight, labels, pos_label, average, zero_division,
+        func,
+        partial(_prf_score, beta=beta, warn_for=warn_for),
+        y_true,
+        y_pred,
+        sample_weight,
+        labels,
+        pos_label,
+        average,
+        zero_division,
     )
     return as_result(p), as_result(r), as_result(f), s
 
@@ -239,8 +264,19 @@ def precision_score(
     >>> precision_score([0, 1, 2, 0, 1, 2], [0, 2, 1, 0, 0, 1], average="micro")
     0.3333333333333333
     """
-    return _one("precision_score", 0, ("precision",), y_true, y_pred, 1.0, labels,
-                pos_label, average, sample_weight, zero_division)
+    return _one(
+        "precision_score",
+        0,
+        ("precision",),
+        y_true,
+        y_pred,
+        1.0,
+        labels,
+        pos_label,
+        average,
+        sample_weight,
+        zero_division,
+    )
 
 
 def recall_score(
@@ -260,8 +296,19 @@ def recall_score(
     >>> recall_score([0, 1, 1, 1], [0, 1, 0, 1])
     0.6666666666666666
     """
-    return _one("recall_score", 1, ("recall",), y_true, y_pred, 1.0, labels,
-                pos_label, average, sample_weight, zero_division)
+    return _one(
+        "recall_score",
+        1,
+        ("recall",),
+        y_true,
+        y_pred,
+        1.0,
+        labels,
+        pos_label,
+        average,
+        sample_weight,
+        zero_division,
+    )
 
 
 def fbeta_score(
@@ -282,8 +329,19 @@ def fbeta_score(
     >>> round(fbeta_score([0, 1, 1, 1], [0, 1, 0, 1], beta=2.0), 4)
     0.7143
     """
-    return _one("fbeta_score", 2, ("f-score",), y_true, y_pred, beta, labels,
-                pos_label, average, sample_weight, zero_division)
+    return _one(
+        "fbeta_score",
+        2,
+        ("f-score",),
+        y_true,
+        y_pred,
+        beta,
+        labels,
+        pos_label,
+        average,
+        sample_weight,
+        zero_division,
+    )
 
 
 def f1_score(
@@ -303,8 +361,19 @@ def f1_score(
     >>> f1_score([0, 1, 1, 1], [0, 1, 0, 1])
     0.8
     """
-    return _one("f1_score", 2, ("f-score",), y_true, y_pred, 1.0, labels,
-                pos_label, average, sample_weight, zero_division)
+    return _one(
+        "f1_score",
+        2,
+        ("f-score",),
+        y_true,
+        y_pred,
+        1.0,
+        labels,
+        pos_label,
+        average,
+        sample_weight,
+        zero_division,
+    )
 
 
 def fbeta_from_cm(
@@ -323,8 +392,15 @@ def fbeta_from_cm(
     """One of precision (0), recall (1), F-beta (2) from ``(..., K, K)`` matrices."""
     warn_for = (("precision",), ("recall",), ("f-score",))[which]
     return prf_from_cm(  # type: ignore[return-value]
-        cm, classes=classes, beta=beta, labels=labels, pos_label=pos_label,
-        average=average, warn_for=warn_for, zero_division=zero_division, keep=keep,
+        cm,
+        classes=classes,
+        beta=beta,
+        labels=labels,
+        pos_label=pos_label,
+        average=average,
+        warn_for=warn_for,
+        zero_division=zero_division,
+        keep=keep,
         func=func,
     )[which]
 
@@ -352,16 +428,30 @@ def specificity_score(
     >>> specificity_score([0, 1, 2, 2], [0, 2, 1, 2], average=None).tolist()
     [1.0, 0.6666666666666666, 0.5]
     """
-    return as_result(_score_from_data(
-        "specificity_score", _specificity, y_true, y_pred, sample_weight, labels, pos_label,
-        average, zero_division,
-    ))
+    return as_result(
+        _score_from_data(
+            "specificity_score",
+            _specificity,
+            y_true,
+            y_pred,
+            sample_weight,
+            labels,
+            pos_label,
+            average,
+            zero_division,
+        )
+    )
 
 
 def _specificity(c: SetCounts, average: str | None, zero_division: Any) -> Array:
     return specificity_from_counts(
-        c.tn, c.neg_sum, c.true_sum, average=average, zero_division=zero_division,
-        keep=c.keep, sample_weight=c.sample_weight,
+        c.tn,
+        c.neg_sum,
+        c.true_sum,
+        average=average,
+        zero_division=zero_division,
+        keep=c.keep,
+        sample_weight=c.sample_weight,
     )
 
 
@@ -377,8 +467,15 @@ def specificity_from_cm(
 ) -> Array:
     """specificity_score from ``(..., K, K)`` matrices over ``classes``."""
     return _score_from_cm(  # type: ignore[no-any-return]
-        "specificity_score", _specificity, cm, classes, labels, pos_label, average,
-        zero_division, keep,
+        "specificity_score",
+        _specificity,
+        cm,
+        classes,
+        labels,
+        pos_label,
+        average,
+        zero_division,
+        keep,
     )
 
 
@@ -399,16 +496,30 @@ def jaccard_score(
     >>> jaccard_score([0, 1, 2, 2], [0, 2, 1, 2], average=None).tolist()
     [1.0, 0.0, 0.3333333333333333]
     """
-    return as_result(_score_from_data(
-        "jaccard_score", _jaccard, y_true, y_pred, sample_weight, labels, pos_label, average,
-        zero_division,
-    ))
+    return as_result(
+        _score_from_data(
+            "jaccard_score",
+            _jaccard,
+            y_true,
+            y_pred,
+            sample_weight,
+            labels,
+            pos_label,
+            average,
+            zero_division,
+        )
+    )
 
 
 def _jaccard(c: SetCounts, average: str | None, zero_division: Any) -> Array:
     return jaccard_from_counts(
-        c.tp, c.pred_sum, c.true_sum, average=average, zero_division=zero_division,
-        keep=c.keep, sample_weight=c.sample_weight,
+        c.tp,
+        c.pred_sum,
+        c.true_sum,
+        average=average,
+        zero_division=zero_division,
+        keep=c.keep,
+        sample_weight=c.sample_weight,
     )
 
 
@@ -424,6 +535,13 @@ def jaccard_from_cm(
 ) -> Array:
     """jaccard_score from ``(..., K, K)`` matrices over ``classes``."""
     return _score_from_cm(  # type: ignore[no-any-return]
-        "jaccard_score", _jaccard, cm, classes, labels, pos_label, average, zero_division,
+        "jaccard_score",
+        _jaccard,
+        cm,
+        classes,
+        labels,
+        pos_label,
+        average,
+        zero_division,
         keep,
     )

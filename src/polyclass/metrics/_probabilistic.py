@@ -85,9 +85,7 @@ def _multiclass(
                 f"y_true contains only one label ({classes[0]!r}). Please provide the list "
                 "of all expected class labels explicitly through the labels argument."
             )
-        raise ValueError(
-            f"The labels array needs to contain at least two labels, got {classes}."
-        )
+        raise ValueError(f"The labels array needs to contain at least two labels, got {classes}.")
     codes = encode(func, "y_true", yt, classes)
     if p.ndim == 1:
         p = p[:, None]
@@ -117,9 +115,7 @@ def _multiclass(
     return codes, p, w
 
 
-def _average(
-    values: FArray, w: NDArray[np.float64] | None, normalize: bool = True
-) -> float:
+def _average(values: FArray, w: NDArray[np.float64] | None, normalize: bool = True) -> float:
     if normalize:
         return float(np.average(values, weights=w))
     if w is not None:

@@ -69,8 +69,13 @@ def build_report(
     def prf(average: str | None) -> tuple[Any, Any, Any, Any]:
         c = counts_for(average)
         return prf_from_counts(
-            c.tp, c.pred_sum, c.true_sum, average=average, zero_division=zero_division,
-            keep=c.keep, sample_weight=c.sample_weight,
+            c.tp,
+            c.pred_sum,
+            c.true_sum,
+            average=average,
+            zero_division=zero_division,
+            keep=c.keep,
+            sample_weight=c.sample_weight,
         )
 
     p, r, f1, s = prf(None)
@@ -128,14 +133,26 @@ def report_from_cm(
 
     def counts_for(average: str | None) -> SetCounts:
         return setcounts_from_confusion(
-            _FUNC, cm, classes, average=average, labels=lab, pos_label=None, keep=None,
+            _FUNC,
+            cm,
+            classes,
+            average=average,
+            labels=lab,
+            pos_label=None,
+            keep=None,
             margins=margins,
         )
 
     return build_report(
-        counts_for, report_labels, multilabel=False, micro_is_accuracy=micro_is_accuracy,
-        labels_given=lab is not None, target_names=target_names, digits=digits,
-        output_dict=output_dict, zero_division=zero_division,
+        counts_for,
+        report_labels,
+        multilabel=False,
+        micro_is_accuracy=micro_is_accuracy,
+        labels_given=lab is not None,
+        target_names=target_names,
+        digits=digits,
+        output_dict=output_dict,
+        zero_division=zero_division,
     )
 
 
@@ -177,8 +194,14 @@ def classification_report(
     if t.kind != "multilabel-indicator":
         lc = label_confusion(_FUNC, t.y_true, t.y_pred, t.sample_weight, margins=True)
         return report_from_cm(
-            lc.cm, lc.classes, labels=labels, target_names=target_names, digits=digits,
-            output_dict=output_dict, zero_division=zero_division, margins=lc.margins,
+            lc.cm,
+            lc.classes,
+            labels=labels,
+            target_names=target_names,
+            digits=digits,
+            output_dict=output_dict,
+            zero_division=zero_division,
+            margins=lc.margins,
         )
     lab = as_labels(_FUNC, labels)
     n_labels = t.y_true.shape[1]
@@ -187,7 +210,13 @@ def classification_report(
         return setcounts_from_multilabel(_FUNC, t, average=average, labels=lab, pos_label=None)
 
     return build_report(
-        counts_for, np.arange(n_labels) if lab is None else lab, multilabel=True,
-        micro_is_accuracy=False, labels_given=lab is not None, target_names=target_names,
-        digits=digits, output_dict=output_dict, zero_division=zero_division,
+        counts_for,
+        np.arange(n_labels) if lab is None else lab,
+        multilabel=True,
+        micro_is_accuracy=False,
+        labels_given=lab is not None,
+        target_names=target_names,
+        digits=digits,
+        output_dict=output_dict,
+        zero_division=zero_division,
     )

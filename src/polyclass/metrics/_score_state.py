@@ -164,9 +164,7 @@ class ScoreCurveState:
                 f"{other.pos_label!r}); build both with the same pos_label."
             )
         if self.thresholds_ is not None:
-            if other.thresholds_ is None or not np.array_equal(
-                self.thresholds_, other.thresholds_
-            ):
+            if other.thresholds_ is None or not np.array_equal(self.thresholds_, other.thresholds_):
                 raise ValueError(
                     "Cannot merge binned ScoreCurveStates with different thresholds; build "
                     "both with the same thresholds or n_bins."
@@ -260,9 +258,7 @@ class ScoreCurveState:
         tps, fps, thresholds = self._counts()
         return roc_from_counts(fps, tps, thresholds, drop_intermediate)
 
-    def precision_recall_curve(
-        self, *, drop_intermediate: bool = False
-    ) -> tuple[F64, F64, F64]:
+    def precision_recall_curve(self, *, drop_intermediate: bool = False) -> tuple[F64, F64, F64]:
         """``(precision, recall, thresholds)`` as the function of the same name."""
         tps, fps, thresholds = self._counts()
         return pr_from_counts(fps, tps, thresholds, drop_intermediate)
@@ -272,8 +268,7 @@ class ScoreCurveState:
         tps, fps, _ = self._counts()
         if tps[-1] <= 0 or fps[-1] <= 0:
             warnings.warn(
-                "Only one class is present in y_true. ROC AUC score is not defined in "
-                "that case.",
+                "Only one class is present in y_true. ROC AUC score is not defined in that case.",
                 UndefinedMetricWarning,
                 stacklevel=2,
             )

@@ -109,9 +109,7 @@ def check_label_values(func: str, name: str, arr: NDArray[Any]) -> NDArray[Any]:
         if bad is not None:
             raise _continuous_error(func, name, arr, bad)
     elif kind == "S":
-        raise ValueError(
-            f"{func}: {name} holds bytes labels; convert them to str or integers."
-        )
+        raise ValueError(f"{func}: {name} holds bytes labels; convert them to str or integers.")
     elif kind == "c":
         raise ValueError(f"{func}: {name} is complex; labels must be integers, str or bool.")
     elif kind not in "biuU":

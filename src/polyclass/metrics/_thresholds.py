@@ -77,9 +77,7 @@ def _first_best(values: NDArray[np.float64]) -> int:
 
 def _need(func: str, criterion: str, name: str, value: Any) -> float:
     if value is None:
-        raise ValueError(
-            f"{func}: criterion={criterion!r} needs {name}; pass e.g. {name}=0.9."
-        )
+        raise ValueError(f"{func}: criterion={criterion!r} needs {name}; pass e.g. {name}=0.9.")
     return check_real(func, name, value, low=0, high=1)
 
 

@@ -89,36 +89,57 @@ def evaluate_alerts(
     """Alerts for a monitoring result (the dict of ``MonitorResult.to_dict()``)."""
     alerts: list[Alert] = []
     drift = result.get("drift") or {}
-    top = [f["name"] for f in sorted(
-        drift.get("features", []),
-        key=lambda f: -(f["stats"].get("jensenshannon") or 0.0))[:5]
-        if (f["stats"].get("jensenshannon") or 0.0) > 0]
+    top = [
+        f["name"]
+        for f in sorted(
+            drift.get("features", []), key=lambda f: -(f["stats"].get("jensenshannon") or 0.0)
+        )[:5]
+        if (f["stats"].get("jensenshannon") or 0.0) > 0
+    ]
     moved = f" Moved most: {', '.join(top)}." if top else ""
 
     def add(kind: str, message: str, value: float | None, threshold: float | None) -> None:
-        alerts.append(Alert(kind, message + moved + f" Retrain: {retrain_command}",
-                            value, threshold, top, retrain_command))
+        alerts.append(
+            Alert(
+                kind,
+                message + moved + f" Retrain: {retrain_command}",
+                value,
+                threshold,
+                top,
+                retrain_command,
+            )
+        )
 
     if drift.get("dataset_drift"):
-        add("data_drift",
+        add(
+            "data_drift",
             f"Data drift: {drift['n_drifted']} of {drift['n_features']} features drifted "
             f"(share {drift['drift_share']:.2f} >= {drift['threshold']:.2f}).",
-            drift["drift_share"], drift["threshold"])
+            drift["drift_share"],
+            drift["threshold"],
+        )
     mix = (result.get("prediction") or {}).get("class_mix")
     if mix and mix.get("drifted"):
-        add("prediction_drift",
+        add(
+            "prediction_drift",
             f"Prediction drift: the predicted class mix moved ({mix['method']} "
             f"{_fmt(mix['statistic'])} vs threshold {mix['threshold']:g}).",
-            mix["statistic"], mix["threshold"])
+            mix["statistic"],
+            mix["threshold"],
+        )
     metric = config.performance_metric
     threshold = performance_threshold(config, result.get("reference_performance") or {})
     live = (result.get("live") or {}).get("overall") or {}
     if threshold is not None and live.get("n", 0) >= max(config.min_labels, 1):
         value = live.get(metric)
         if value is not None and value < threshold:
-            add("performance",
+            add(
+                "performance",
                 f"Live {metric} is {value:.4f} on {live['n']} labelled rows, below "
-                f"{threshold:.4f}.", value, threshold)
+                f"{threshold:.4f}.",
+                value,
+                threshold,
+            )
     est = (result.get("estimate") or {}).get("overall") or {}
     est_key = _ESTIMATE_KEY.get(metric, metric)
     threshold = estimate_threshold(config, result.get("reference_performance") or {})
@@ -126,9 +147,13 @@ def evaluate_alerts(
     if threshold is not None and few_labels and est.get("n", 0) >= max(config.min_labels, 1):
         value = est.get(est_key)
         if value is not None and value < threshold:
-            add("estimated_performance",
+            add(
+                "estimated_performance",
                 f"Estimated {metric} (CBPE, from the model's probabilities, before labels) "
-                f"is {value:.4f} on {est['n']} rows, below {threshold:.4f}.", value, threshold)
+                f"is {value:.4f} on {est['n']} rows, below {threshold:.4f}.",
+                value,
+                threshold,
+            )
     return alerts
 
 
@@ -136,8 +161,9 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4g}"
 
 
-def run_alert_command(command: str, alerts: list[Alert], *, report: str | None = None,
-                      timeout: float = 300.0) -> dict[str, Any]:
+def run_alert_command(
+    command: str, alerts: list[Alert], *, report: str | None = None, timeout: float = 300.0
+) -> dict[str, Any]:
     """Run ``command`` (split like a shell, no shell) with the alerts as JSON on stdin.
 
     The environment also carries ``POLYCLASS_ALERTS`` (the alert kinds, comma-separated),
@@ -151,8 +177,15 @@ def run_alert_command(command: str, alerts: list[Alert], *, report: str | None =
         env["POLYCLASS_MONITOR_REPORT"] = report
     payload = json.dumps([a.to_dict() for a in alerts])
     try:
-        done = subprocess.run(shlex.split(command), input=payload, text=True, env=env,
-                              timeout=timeout, check=False, capture_output=True)
+        done = subprocess.run(
+            shlex.split(command),
+            input=payload,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+            capture_output=True,
+        )
     except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
         return {"command": command, "returncode": None, "error": f"{type(exc).__name__}: {exc}"}
     err = done.stderr.strip()[-500:] if done.returncode else ""

@@ -30,26 +30,49 @@ def monitor_command(
         ..., help="Registry reference (name, name@alias, name:3) or an artifact directory."
     ),
     log: Path = typer.Option(
-        None, "--log", help="The model's log folder (<root>/logs/<name>); default the one "
-        "`polyclass serve` writes for this model."
+        None,
+        "--log",
+        help="The model's log folder (<root>/logs/<name>); default the one "
+        "`polyclass serve` writes for this model.",
     ),
-    since: str = typer.Option(None, "--since", help="Only predictions at or after this ISO "
-                              "time (UTC unless a zone is given)."),
+    since: str = typer.Option(
+        None,
+        "--since",
+        help="Only predictions at or after this ISO time (UTC unless a zone is given).",
+    ),
     until: str = typer.Option(None, "--until", help="Only predictions before this ISO time."),
-    window: str = typer.Option(None, "--window", help="Window of the time series: 30m, 1h, 1d "
-                               "(default 1h)."),
-    format_: str = typer.Option("html", "--format", help="html (report files), json (stdout) "
-                                "or prometheus (gauges on stdout)."),
-    out: Path = typer.Option(Path("monitor"), "--out", help="Folder for monitor.html and "
-                             "monitor.json (--format html)."),
-    registry: str = typer.Option(None, "--registry", help="Registry URL or folder (default "
-                                 "$POLYCLASS_REGISTRY or ./.polyclass)."),
-    config: Path = typer.Option(None, "--config", help="monitor.toml: methods and thresholds "
-                                "per column, performance threshold, alert commands."),
-    alert_command: str = typer.Option(None, "--alert-command", help="Command to run when an "
-                                      "alert fires (alerts as JSON on its stdin)."),
-    retrain_command: str = typer.Option(None, "--retrain-command", help="The retraining "
-                                        "command alerts name (default: polyclass train ...)."),
+    window: str = typer.Option(
+        None, "--window", help="Window of the time series: 30m, 1h, 1d (default 1h)."
+    ),
+    format_: str = typer.Option(
+        "html",
+        "--format",
+        help="html (report files), json (stdout) or prometheus (gauges on stdout).",
+    ),
+    out: Path = typer.Option(
+        Path("monitor"), "--out", help="Folder for monitor.html and monitor.json (--format html)."
+    ),
+    registry: str = typer.Option(
+        None,
+        "--registry",
+        help="Registry URL or folder (default $POLYCLASS_REGISTRY or ./.polyclass).",
+    ),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        help="monitor.toml: methods and thresholds "
+        "per column, performance threshold, alert commands.",
+    ),
+    alert_command: str = typer.Option(
+        None,
+        "--alert-command",
+        help="Command to run when an alert fires (alerts as JSON on its stdin).",
+    ),
+    retrain_command: str = typer.Option(
+        None,
+        "--retrain-command",
+        help="The retraining command alerts name (default: polyclass train ...).",
+    ),
 ) -> None:
     """Compare logged traffic with the model's training data; score feedback; alert.
 
@@ -66,10 +89,12 @@ def monitor_command(
         raise _fail(f"--format must be one of {list(FORMATS)}, got {format_!r}.")
     try:
         cfg = MonitorConfig.from_toml(config) if config is not None else MonitorConfig()
-        cfg = cfg.with_options(alert_command=alert_command, retrain_command=retrain_command,
-                               window=window)
-        result = monitor(model, log, since=since, until=until, window=window, config=cfg,
-                         registry=registry)
+        cfg = cfg.with_options(
+            alert_command=alert_command, retrain_command=retrain_command, window=window
+        )
+        result = monitor(
+            model, log, since=since, until=until, window=window, config=cfg, registry=registry
+        )
     except (LogError, ValueError, ArtifactError, RegistryError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     except Exception as exc:  # anything unexpected is still a clear exit 2, never a trace
@@ -83,16 +108,16 @@ def monitor_command(
         try:
             html_path, _ = write_monitor_report(out, doc)
         except OSError as exc:
-            raise _fail(f"cannot write the report into {out}: {exc}. Pick another --out.") \
-                from None
+            raise _fail(f"cannot write the report into {out}: {exc}. Pick another --out.") from None
         report_path = str(html_path)
     if result.alerts and cfg.alert_command:
         ran = run_alert_command(cfg.alert_command, result.alerts, report=report_path)
         result.alert_command = ran
         doc["alert_command"] = ran
         if ran["returncode"] != 0:
-            err_console.print(f"[yellow]warning:[/] alert command failed: {ran['error'] or ran}",
-                              highlight=False)
+            err_console.print(
+                f"[yellow]warning:[/] alert command failed: {ran['error'] or ran}", highlight=False
+            )
     if format_ == "json":
         sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     elif format_ == "prometheus":

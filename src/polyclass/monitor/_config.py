@@ -161,8 +161,13 @@ class MonitorConfig:
         """Build from a TOML-shaped dict; unknown keys raise ValueError naming them."""
         doc = dict(doc.get("monitor", doc))
         top = {f.name for f in fields(cls)} - {
-            "performance_metric", "performance_min", "performance_tolerance", "min_labels",
-            "retrain_command", "alert_command", "columns",
+            "performance_metric",
+            "performance_min",
+            "performance_tolerance",
+            "min_labels",
+            "retrain_command",
+            "alert_command",
+            "columns",
         }
         kwargs: dict[str, Any] = {}
         for key, value in doc.items():
@@ -174,11 +179,18 @@ class MonitorConfig:
                 }
             elif key == "performance":
                 perf = dict(value)
-                _refuse_unknown(perf, {"metric", "min_value", "tolerance", "min_labels"},
-                                "[performance]", source)
-                for k, attr in (("metric", "performance_metric"), ("min_value", "performance_min"),
-                                ("tolerance", "performance_tolerance"),
-                                ("min_labels", "min_labels")):
+                _refuse_unknown(
+                    perf,
+                    {"metric", "min_value", "tolerance", "min_labels"},
+                    "[performance]",
+                    source,
+                )
+                for k, attr in (
+                    ("metric", "performance_metric"),
+                    ("min_value", "performance_min"),
+                    ("tolerance", "performance_tolerance"),
+                    ("min_labels", "min_labels"),
+                ):
                     if k in perf:
                         kwargs[attr] = perf[k]
             elif key == "alerts":

@@ -125,7 +125,7 @@ def count_numeric(
     sums = np.zeros((n_groups, k + 1), dtype=np.float64)
     # block by block: the bin lookup's temporaries stay in cache
     for lo in range(0, x.size, _VALUES):
-        xb = x[lo:lo + _VALUES]
+        xb = x[lo : lo + _VALUES]
         finite = np.isfinite(xb)
         if finite.all():
             b = binner(xb)
@@ -133,7 +133,7 @@ def count_numeric(
             xb = np.where(finite, xb, 0.0)
             b = binner(xb)
             b[~finite] = k
-        g = None if groups is None else groups[lo:lo + _VALUES]
+        g = None if groups is None else groups[lo : lo + _VALUES]
         counts += _grouped_bincount(b, k + 1, g, n_groups)
         sums += _grouped_bincount(b, k + 1, g, n_groups, weights=xb)
     return BinCounts(counts[:, :k], counts[:, k], sums[:, :k])
@@ -192,7 +192,8 @@ def count_categorical(
 
     k = len(ref.categories)
     if isinstance(values, pa.ChunkedArray | pa.DictionaryArray) and pa.types.is_dictionary(
-            values.type):  # as the log reader returns text inputs: code each dictionary
+        values.type
+    ):  # as the log reader returns text inputs: code each dictionary
         parts = []
         for ch in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
             ind = ch.indices
@@ -365,8 +366,11 @@ def feature_drift(
             stats["jensenshannon"] = jensenshannon_from_counts(r, c)
             stats["psi"] = psi(r, c)
             stats["chisquare"], stats["chisquare_pvalue"] = chisquare_from_counts(r, c)
-    key = {"ks": "ks_pvalue", "chisquare": "chisquare_pvalue",
-           "wasserstein": "wasserstein_norm"}.get(method, method)
+    key = {
+        "ks": "ks_pvalue",
+        "chisquare": "chisquare_pvalue",
+        "wasserstein": "wasserstein_norm",
+    }.get(method, method)
     statistic = stats.get(key, float("nan"))
     if not np.isfinite(statistic):
         drifted = False

@@ -136,10 +136,14 @@ def estimate_performance(
     cms = expected_confusion(proba, pred, g, n_groups)
     p_hat = proba[np.arange(pred.size), pred] if pred.size else np.zeros(0)
     var = p_hat * (1 - p_hat)
-    var_g = (np.bincount(g, weights=var, minlength=n_groups) if g is not None
-             else np.array([var.sum()]))
-    per = [estimate_metrics(cms[i], float(var_g[i]), classes, confidence_level=confidence_level)
-           for i in range(n_groups)]
-    overall = estimate_metrics(cms.sum(axis=0), float(var.sum()), classes,
-                               confidence_level=confidence_level)
+    var_g = (
+        np.bincount(g, weights=var, minlength=n_groups) if g is not None else np.array([var.sum()])
+    )
+    per = [
+        estimate_metrics(cms[i], float(var_g[i]), classes, confidence_level=confidence_level)
+        for i in range(n_groups)
+    ]
+    overall = estimate_metrics(
+        cms.sum(axis=0), float(var.sum()), classes, confidence_level=confidence_level
+    )
     return overall, per

@@ -68,8 +68,9 @@ class Strings:
                 raise TypeError(f"request ids must be strings, got {ch.type}")
             bufs = ch.buffers()
             dt = np.dtype(np.int64 if pa.types.is_large_string(ch.type) else np.int32)
-            off = np.frombuffer(bufs[1], dtype=dt, count=len(ch) + 1,
-                                offset=ch.offset * dt.itemsize)
+            off = np.frombuffer(
+                bufs[1], dtype=dt, count=len(ch) + 1, offset=ch.offset * dt.itemsize
+            )
             views.append((ch, off, bufs[2]))
         total = sum(int(off[-1]) - int(off[0]) for _, off, _ in views)
         n = sum(len(ch) for ch, _, _ in views)
@@ -85,14 +86,16 @@ class Strings:
         for ch, off, data in views:
             lo, hi = int(off[0]), int(off[-1])
             if hi > lo:
-                raw[at:at + hi - lo] = np.frombuffer(data, dtype=np.uint8, count=hi)[lo:]
-            np.subtract(off[1:], lo - at, out=offsets[row + 1:row + 1 + len(ch)],
-                        casting="unsafe")
+                raw[at : at + hi - lo] = np.frombuffer(data, dtype=np.uint8, count=hi)[lo:]
+            np.subtract(
+                off[1:], lo - at, out=offsets[row + 1 : row + 1 + len(ch)], casting="unsafe"
+            )
             if ch.null_count:
                 if valid is None:
                     valid = np.ones(n, dtype=bool)
-                valid[row:row + len(ch)] = np.asarray(
-                    ch.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+                valid[row : row + len(ch)] = np.asarray(
+                    ch.is_valid().to_numpy(zero_copy_only=False), dtype=bool
+                )
             at += hi - lo
             row += len(ch)
         return cls(words, offsets, valid, longest)
@@ -102,8 +105,9 @@ class Strings:
 _MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 
 
-def _words(words: NDArray[np.uint64], starts: NDArray[Any], lens: NDArray[Any],
-           longest: int) -> Iterator[tuple[NDArray[np.uint64], NDArray[Any]]]:
+def _words(
+    words: NDArray[np.uint64], starts: NDArray[Any], lens: NDArray[Any], longest: int
+) -> Iterator[tuple[NDArray[np.uint64], NDArray[Any]]]:
     """Successive 8-byte words of the values (zero past their end) and bytes left before."""
     q = starts >> 3
     rem = lens
@@ -150,12 +154,13 @@ def _blocks(n: int, work: Callable[[int, int], None]) -> None:
 
     step = -(-len(spans) // _THREADS)
     with ThreadPoolExecutor(_THREADS) as pool:
-        for f in [pool.submit(run, spans[k:k + step]) for k in range(0, len(spans), step)]:
+        for f in [pool.submit(run, spans[k : k + step]) for k in range(0, len(spans), step)]:
             f.result()
 
 
-def hash64(s: Strings, out: NDArray[np.uint64] | None = None, *, tag: int = 0,
-           bits: int = 0) -> NDArray[np.uint64]:
+def hash64(
+    s: Strings, out: NDArray[np.uint64] | None = None, *, tag: int = 0, bits: int = 0
+) -> NDArray[np.uint64]:
     """A 64-bit hash of each value (of its length and bytes; nulls: any value).
 
     With ``bits``, the low ``bits`` bits of each hash are replaced by the value's
@@ -165,7 +170,7 @@ def hash64(s: Strings, out: NDArray[np.uint64] | None = None, *, tag: int = 0,
     keep = ~_U((1 << bits) - 1)
 
     def work(lo: int, hi: int) -> None:
-        starts = s.offsets[lo:hi + 1]
+        starts = s.offsets[lo : hi + 1]
         lens = np.diff(starts)
         h = lens.astype(np.uint64) * _K1
         for w, rem in _words(s.words, starts[:-1], lens, int(lens.max(initial=0))):
@@ -190,8 +195,9 @@ def hash64(s: Strings, out: NDArray[np.uint64] | None = None, *, tag: int = 0,
     return res
 
 
-def equal_pairs(a: Strings, ia: NDArray[Any] | None, b: Strings,
-                ib: NDArray[Any]) -> NDArray[np.bool_]:
+def equal_pairs(
+    a: Strings, ia: NDArray[Any] | None, b: Strings, ib: NDArray[Any]
+) -> NDArray[np.bool_]:
     """Whether value ``a[ia[k]]`` equals value ``b[ib[k]]``, byte for byte, for each k.
 
     ``ia=None`` stands for every value of ``a`` in order.
@@ -201,7 +207,7 @@ def equal_pairs(a: Strings, ia: NDArray[Any] | None, b: Strings,
 
     def work(lo: int, hi: int) -> None:
         if ia is None:
-            ends = a.offsets[lo:hi + 1]
+            ends = a.offsets[lo : hi + 1]
             sa, la = ends[:-1], np.diff(ends)
         else:
             i = ia[lo:hi]
@@ -212,8 +218,9 @@ def equal_pairs(a: Strings, ia: NDArray[Any] | None, b: Strings,
         eq = la == (b.offsets[j + 1] - sb)
         la = np.where(eq, la, 0)  # lengths differ: unequal already (and stay in bounds)
         longest = int(la.max(initial=0))
-        for (wa, _), (wb, _) in zip(_words(a.words, sa, la, longest),
-                                    _words(b.words, sb, la, longest), strict=True):
+        for (wa, _), (wb, _) in zip(
+            _words(a.words, sa, la, longest), _words(b.words, sb, la, longest), strict=True
+        ):
             eq &= wa == wb
         out[lo:hi] = eq
 
@@ -221,8 +228,9 @@ def equal_pairs(a: Strings, ia: NDArray[Any] | None, b: Strings,
     return out
 
 
-def _exact_codes(pred: Any, fb: Any, pred_idx: NDArray[np.int64],
-                 fb_idx: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def _exact_codes(
+    pred: Any, fb: Any, pred_idx: NDArray[np.int64], fb_idx: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Codes of a few ids by Arrow's exact hashing, as in :func:`match_ids`."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -294,11 +302,11 @@ def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     at = m
     for g in groups:
         p = Strings.from_arrow(g)
-        hash64(p, keys[at:at + p.size], tag=at, bits=bits)
+        hash64(p, keys[at : at + p.size], tag=at, bits=bits)
         if p.valid is not None:
             if valid is None:
                 valid = np.ones(total, dtype=bool)
-            valid[at:at + p.size] = p.valid
+            valid[at : at + p.size] = p.valid
         at += p.size
     del p
     nulls = valid is not None
@@ -315,7 +323,7 @@ def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     def scan(part: NDArray[np.uint64]) -> None:
         prev_hash, prev_lead = None, -1
         for lo in range(0, part.size, _SORTED_BLOCK):
-            kb = part[lo:lo + _SORTED_BLOCK]
+            kb = part[lo : lo + _SORTED_BLOCK]
             pos: NDArray[Any] = kb.astype(itype)  # low bits: position (feedback < m)
             pos &= mask
             hb = kb >> shift
@@ -361,10 +369,10 @@ def match_ids(pred_ids: Any, fb_ids: Any) -> tuple[NDArray[Any], NDArray[Any]]:
     for g in groups:  # in prediction order: one side reads sequentially
         p = Strings.from_arrow(g)
         if rows is None:
-            to = pred_code[at:at + p.size]
+            to = pred_code[at : at + p.size]
             bad[to[~equal_pairs(p, None, f, to)]] = True
         else:
-            r = rows[np.searchsorted(rows, at):np.searchsorted(rows, at + p.size)]
+            r = rows[np.searchsorted(rows, at) : np.searchsorted(rows, at + p.size)]
             to = pred_code[r]
             bad[to[~equal_pairs(p, r - at, f, to)]] = True
         at += p.size

@@ -30,8 +30,18 @@ from polyclass.monitor._logs import LogData
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$", re.I)
 #: Rows counted per block (window codes of a block stay in cache).
 _ROWS = 1 << 20
-_UNIT_US = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600,
-            "d": 86400, "day": 86400, "w": 604800, "week": 604800}
+_UNIT_US = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+    "w": 604800,
+    "week": 604800,
+}
 
 
 def parse_window(text: str) -> int:
@@ -104,8 +114,10 @@ def _codes(values: Any, labels: list[str]) -> tuple[NDArray[np.int32], list[str]
     out = []
     for ch, d in zip(chunks, distinct, strict=True):
         d = d.cast(pa.string()) if not pa.types.is_string(d.type) else d
-        idx = np.asarray(pc.index_in(d, value_set=known).fill_null(-1)
-                         .to_numpy(zero_copy_only=False), dtype=np.int32)
+        idx = np.asarray(
+            pc.index_in(d, value_set=known).fill_null(-1).to_numpy(zero_copy_only=False),
+            dtype=np.int32,
+        )
         if pa.types.is_dictionary(ch.type):
             ind = ch.indices
             pos = (ind if ind.null_count == 0 else ind.fill_null(0)).to_numpy()
@@ -125,8 +137,14 @@ def class_codes(values: Any, classes: list[str]) -> NDArray[np.intp]:
     return codes.astype(np.intp)
 
 
-def _lookup(data: LogData, fb_code: NDArray[Any], fb_row: NDArray[Any],
-            order: NDArray[np.intp] | None, u: NDArray[Any], r: NDArray[Any]) -> NDArray[Any]:
+def _lookup(
+    data: LogData,
+    fb_code: NDArray[Any],
+    fb_row: NDArray[Any],
+    order: NDArray[np.intp] | None,
+    u: NDArray[Any],
+    r: NDArray[Any],
+) -> NDArray[Any]:
     """The feedback row labelling each predicted (request code ``u``, row ``r``), or -1.
 
     Request c owns the table slots ``base[c]`` (its row -1) .. ``base[c] + maxrow[c] + 1``.
@@ -219,7 +237,7 @@ def join_feedback(data: LogData, classes: list[str]) -> Joined:
         pred=pred,
         n_feedback=n_fb,
         n_feedback_unmatched=unmatched,
-        unknown_labels=labels[len(classes):],
+        unknown_labels=labels[len(classes) :],
     )
 
 
@@ -240,8 +258,9 @@ def state_from_counts(labels: list[str], counts: NDArray[np.int64]) -> Confusion
     return ConfusionMatrixState.from_json(json.dumps(doc))
 
 
-def _f1_bootstrap(cm: NDArray[np.int64], n_resamples: int, level: float,
-                  seed: int) -> dict[str, tuple[float, float]]:
+def _f1_bootstrap(
+    cm: NDArray[np.int64], n_resamples: int, level: float, seed: int
+) -> dict[str, tuple[float, float]]:
     """Percentile intervals of macro / weighted F1 (and P, R) by per-class multinomials."""
     rng = np.random.default_rng(seed)
     support = cm.sum(axis=1)
@@ -354,14 +373,15 @@ class LivePerformance:
         windows = []
         for w, st in enumerate(self.states):
             start = self.origin + w * self.width
-            windows.append({
-                "start": iso(start),
-                "end": iso(start + self.width),
-                "n_predictions": int(self.n_predictions[w]),
-                "n_labelled": int(self.n_labelled[w]),
-                **window_metrics(st, self.labels, confidence_level=confidence_level,
-                                 seed=w),
-            })
+            windows.append(
+                {
+                    "start": iso(start),
+                    "end": iso(start + self.width),
+                    "n_predictions": int(self.n_predictions[w]),
+                    "n_labelled": int(self.n_labelled[w]),
+                    **window_metrics(st, self.labels, confidence_level=confidence_level, seed=w),
+                }
+            )
         total = int(self.n_predictions.sum())
         labelled = int(self.n_labelled.sum())
         return {
@@ -372,8 +392,9 @@ class LivePerformance:
             "n_feedback": self.joined.n_feedback,
             "n_feedback_unmatched": self.joined.n_feedback_unmatched,
             "unknown_labels": self.joined.unknown_labels,
-            "overall": window_metrics(self.overall(), self.labels,
-                                      confidence_level=confidence_level),
+            "overall": window_metrics(
+                self.overall(), self.labels, confidence_level=confidence_level
+            ),
             "windows": windows,
         }
 
@@ -412,8 +433,9 @@ def live_performance(
     n_pred = np.zeros(n_windows, dtype=np.int64)
     cells = np.zeros(n_windows * L * L, dtype=np.int64)
 
-    def count(into: NDArray[np.int64], win: NDArray[np.intp],
-              code: NDArray[Any] | None = None) -> None:
+    def count(
+        into: NDArray[np.int64], win: NDArray[np.intp], code: NDArray[Any] | None = None
+    ) -> None:
         inside = (win >= 0) & (win < n_windows)
         if code is not None:
             win = win * (L * L) + code
@@ -421,11 +443,11 @@ def live_performance(
 
     # in blocks of rows: window and cell codes stay small temporaries
     for lo in range(0, data.n_rows, _ROWS):
-        count(n_pred, window_index(data.ts[lo:lo + _ROWS], width, origin))
+        count(n_pred, window_index(data.ts[lo : lo + _ROWS], width, origin))
     for lo in range(0, joined.rows.size, _ROWS):
-        rows = joined.rows[lo:lo + _ROWS]
-        code = joined.true[lo:lo + _ROWS] * L
-        code += joined.pred[lo:lo + _ROWS]
+        rows = joined.rows[lo : lo + _ROWS]
+        code = joined.true[lo : lo + _ROWS] * L
+        code += joined.pred[lo : lo + _ROWS]
         count(cells, window_index(data.ts[rows], width, origin), code)
     counts = cells.reshape(n_windows, L, L)
     states = [state_from_counts(labels, counts[w]) for w in range(n_windows)]

@@ -95,8 +95,9 @@ def list_segments(folder: Path) -> list[Path]:
     """Complete segments of a folder in name (= time) order; temporary files excluded."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.name.startswith("part-")
-                  and p.name.endswith(".parquet"))
+    return sorted(
+        p for p in folder.iterdir() if p.name.startswith("part-") and p.name.endswith(".parquet")
+    )
 
 
 def sequence_gaps(paths: Sequence[Path], kind: str) -> list[SegmentProblem]:
@@ -112,11 +113,14 @@ def sequence_gaps(paths: Sequence[Path], kind: str) -> list[SegmentProblem]:
         holes = [s for s in range(min(seqs), max(seqs) + 1) if s not in have]
         if holes:
             shown = ", ".join(map(str, holes[:10])) + (" ..." if len(holes) > 10 else "")
-            problems.append(SegmentProblem(
-                str(paths[0].parent), kind,
-                f"writer {pid}: segment number(s) {shown} absent between {min(seqs)} and "
-                f"{max(seqs)}; those rows are missing from this report (deleted or lost?).",
-            ))
+            problems.append(
+                SegmentProblem(
+                    str(paths[0].parent),
+                    kind,
+                    f"writer {pid}: segment number(s) {shown} absent between {min(seqs)} and "
+                    f"{max(seqs)}; those rows are missing from this report (deleted or lost?).",
+                )
+            )
     return problems
 
 
@@ -126,6 +130,7 @@ def _each(jobs: Sequence[Callable[[], Any]]) -> Iterator[tuple[Any, Any]]:
     Jobs run on a few threads (Parquet decoding and NumPy release the GIL); results are
     handed over as they are consumed, so a segment's buffers are freed once copied.
     """
+
     def one(job: Callable[[], Any]) -> tuple[Any, Any]:
         try:
             return job(), None
@@ -151,8 +156,9 @@ class _Column:
     read-only broadcast view: no memory at all.
     """
 
-    def __init__(self, dtype: Any, capacity: int, width: int | None = None, *,
-                 constant: bool = False) -> None:
+    def __init__(
+        self, dtype: Any, capacity: int, width: int | None = None, *, constant: bool = False
+    ) -> None:
         self.dtype, self.capacity, self.width = dtype, capacity, width
         self.data: NDArray[Any] | None = None
         self.value: Any = None
@@ -166,8 +172,9 @@ class _Column:
             if self.n:  # leave the constant form
                 self.data[: self.n] = self.value
         elif need > len(self.data):  # a segment grew since its size was read
-            bigger = np.empty((max(2 * len(self.data), need), *self.data.shape[1:]),
-                              dtype=self.dtype)
+            bigger = np.empty(
+                (max(2 * len(self.data), need), *self.data.shape[1:]), dtype=self.dtype
+            )
             bigger[: self.n] = self.data[: self.n]
             self.data = bigger
         return self.data
@@ -181,7 +188,7 @@ class _Column:
                 self.n += k
                 return
         data = self._buffer(self.n + k)
-        data[self.n:self.n + k] = values
+        data[self.n : self.n + k] = values
         self.n += k
 
     def array(self) -> NDArray[Any]:
@@ -278,23 +285,41 @@ def read_log(
     hi = until if isinstance(until, int) or until is None else to_micros(until)
     cls = tuple(str(c) for c in classes)
     problems: list[SegmentProblem] = []
-    columns = [*_PRED_COLUMNS, *(["proba"] if with_proba else []),
-               *(f"in.{f}" for f in features)]
+    columns = [*_PRED_COLUMNS, *(["proba"] if with_proba else []), *(f"in.{f}" for f in features)]
 
-    parts: dict[str, list[Any]] = {k: [] for k in ("request_id", "prediction",
-                                                   *(f"in.{f}" for f in features))}
+    parts: dict[str, list[Any]] = {
+        k: [] for k in ("request_id", "prediction", *(f"in.{f}" for f in features))
+    }
     other_versions: dict[int, int] = {}
     segments = list_segments(pred_dir)
     problems.extend(sequence_gaps(segments, "predictions"))
     fb_segments = list_segments(fb_dir)
     # one pool reads the predictions, then the feedback, segment by segment
-    results = _each([
-        *(partial(prediction_segment, path, columns, features, lo, hi, model_version,
-                  with_proba, cls) for path in segments),
-        *(partial(feedback_segment, path, lo) for path in fb_segments)])
+    results = _each(
+        [
+            *(
+                partial(
+                    prediction_segment,
+                    path,
+                    columns,
+                    features,
+                    lo,
+                    hi,
+                    model_version,
+                    with_proba,
+                    cls,
+                )
+                for path in segments
+            ),
+            *(partial(feedback_segment, path, lo) for path in fb_segments),
+        ]
+    )
     cap = _num_rows(segments)
-    row, ts, version = (_Column(np.int32, cap, constant=True), _Column(np.int64, cap),
-                        _Column(np.int64, cap, constant=True))
+    row, ts, version = (
+        _Column(np.int32, cap, constant=True),
+        _Column(np.int64, cap),
+        _Column(np.int64, cap, constant=True),
+    )
     proba = _Column(np.float64, cap if with_proba else 0, len(cls))
     n_read = 0
     for path, (seg, exc) in zip(segments, islice(results, len(segments)), strict=True):
@@ -343,15 +368,28 @@ def read_log(
     for f in features:
         pieces = parts[f"in.{f}"]
         types = {str(c.type) for c in pieces if str(c.type) != "null"}
-        typ = pa.string() if not types else pieces[[str(c.type) for c in pieces].index(
-            sorted(types)[0])].type
+        typ = (
+            pa.string()
+            if not types
+            else pieces[[str(c.type) for c in pieces].index(sorted(types)[0])].type
+        )
         if len(types) > 1:
-            problems.append(SegmentProblem(str(pred_dir), "predictions",
-                                           f"input 'in.{f}' has types {sorted(types)} in "
-                                           "different segments; read as missing where it "
-                                           "does not match " + str(typ)))
-        inputs[f] = chunked([c if c.type == typ else pa.chunked_array(
-            [pa.nulls(len(c), type=typ)]) for c in pieces], typ)
+            problems.append(
+                SegmentProblem(
+                    str(pred_dir),
+                    "predictions",
+                    f"input 'in.{f}' has types {sorted(types)} in "
+                    "different segments; read as missing where it "
+                    "does not match " + str(typ),
+                )
+            )
+        inputs[f] = chunked(
+            [
+                c if c.type == typ else pa.chunked_array([pa.nulls(len(c), type=typ)])
+                for c in pieces
+            ],
+            typ,
+        )
     return LogData(
         log_dir=root,
         classes=cls,

@@ -65,8 +65,9 @@ def resolve_model(ref: Any, *, registry: str | None = None) -> ResolvedModel:
     path = Path(str(ref)).expanduser()
     if path.exists():
         model = Model.load(path)
-        return ResolvedModel(model, path.name, None,
-                             Path(".polyclass").absolute() / "logs" / path.name)
+        return ResolvedModel(
+            model, path.name, None, Path(".polyclass").absolute() / "logs" / path.name
+        )
     from polyclass.registry import Registry
 
     with Registry(registry) as store:
@@ -74,8 +75,9 @@ def resolve_model(ref: Any, *, registry: str | None = None) -> ResolvedModel:
         root = Path(store.root).parent
     model = Model.load(version.path)
     lineage = dict(getattr(version, "lineage", None) or {})
-    return ResolvedModel(model, version.name, version.version,
-                         root / "logs" / version.name, lineage)
+    return ResolvedModel(
+        model, version.name, version.version, root / "logs" / version.name, lineage
+    )
 
 
 @dataclass
@@ -124,8 +126,9 @@ class MonitorResult:
         }
 
 
-def _prediction_drift(ref: Reference, data: LogData, config: MonitorConfig,
-                      pred_codes: np.ndarray[Any, Any]) -> dict[str, Any]:
+def _prediction_drift(
+    ref: Reference, data: LogData, config: MonitorConfig, pred_codes: np.ndarray[Any, Any]
+) -> dict[str, Any]:
     out: dict[str, Any] = {"class_mix": None, "scores": []}
     if ref.predicted_counts is not None and data.n_rows:
         mix_ref = class_mix_reference(ref.classes, ref.predicted_counts)
@@ -134,8 +137,9 @@ def _prediction_drift(ref: Reference, data: LogData, config: MonitorConfig,
         counts = np.bincount(codes, minlength=k + 1).astype(np.int64)[None, :]
         from polyclass.monitor._drift import BinCounts
 
-        out["class_mix"] = feature_drift(mix_ref, BinCounts(counts, np.zeros(1, np.int64)),
-                                         config).to_dict()
+        out["class_mix"] = feature_drift(
+            mix_ref, BinCounts(counts, np.zeros(1, np.int64)), config
+        ).to_dict()
     if ref.scores and data.proba is not None and data.n_rows:
         for k, sref in enumerate(ref.scores):
             d = feature_drift(sref, count_values(sref, data.proba[:, k]), config)
@@ -203,20 +207,34 @@ def monitor(
     ref = None if m.reference is None else Reference.from_state(*m.reference)
     notes: list[str] = []
     if ref is None:
-        notes.append("This model holds no reference statistics (trained before polyclass "
-                     "stored them): drift is not computed. Retrain it to monitor drift.")
+        notes.append(
+            "This model holds no reference statistics (trained before polyclass "
+            "stored them): drift is not computed. Retrain it to monitor drift."
+        )
     features = list(ref.features) if ref is not None else []
     folder = Path(log_dir) if log_dir is not None else resolved.log_dir
     lo, hi = to_micros(since), to_micros(until)
-    data = read_log(folder, classes=classes, features=features, since=lo, until=hi,
-                    model_version=resolved.version)
+    data = read_log(
+        folder,
+        classes=classes,
+        features=features,
+        since=lo,
+        until=hi,
+        model_version=resolved.version,
+    )
     lap("read")
     width = parse_window(window or cfg.window)
     if data.n_rows == 0:
-        notes.append(f"No predictions in the log at {folder} for this period"
-                     + (f" and version {resolved.version}" if resolved.version else "") + ".")
-    origin = (lo // width * width) if lo is not None else (
-        int(data.ts.min() // width * width) if data.n_rows else 0)
+        notes.append(
+            f"No predictions in the log at {folder} for this period"
+            + (f" and version {resolved.version}" if resolved.version else "")
+            + "."
+        )
+    origin = (
+        (lo // width * width)
+        if lo is not None
+        else (int(data.ts.min() // width * width) if data.n_rows else 0)
+    )
     end = hi if hi is not None else (int(data.ts.max()) + 1 if data.n_rows else origin)
     n_windows = max(0, -(-(end - origin) // width))
     win = ((data.ts - origin) // width).astype(np.intp)
@@ -247,50 +265,81 @@ def monitor(
         for g in range(n_g):
             s = summarize_drift(per_window[g], cfg)
             start = origin + (first + g) * width
-            drift_windows.append({"start": iso(start), "end": iso(start + width),
-                                  "n_drifted": s.n_drifted, "drift_share": s.drift_share,
-                                  "dataset_drift": s.dataset_drift,
-                                  "drifted": [f.name for f in s.features if f.drifted]})
+            drift_windows.append(
+                {
+                    "start": iso(start),
+                    "end": iso(start + width),
+                    "n_drifted": s.n_drifted,
+                    "drift_share": s.drift_share,
+                    "dataset_drift": s.dataset_drift,
+                    "drifted": [f.name for f in s.features if f.drifted],
+                }
+            )
     lap("drift")
 
     # --- prediction drift and the estimate ------------------------------------------
     pred_codes = class_codes(data.prediction, classes)
-    prediction = (_prediction_drift(ref, data, cfg, pred_codes) if ref is not None
-                  else {"class_mix": None, "scores": [], "drifted": False})
+    prediction = (
+        _prediction_drift(ref, data, cfg, pred_codes)
+        if ref is not None
+        else {"class_mix": None, "scores": [], "drifted": False}
+    )
     estimate = None
     if data.proba is not None and data.n_rows:
-        overall_est, per_est = estimate_performance(data.proba, pred_codes, classes, win,
-                                                    n_windows)
-        estimate = {"overall": overall_est, "windows": [
-            {"start": iso(origin + w * width), "end": iso(origin + (w + 1) * width), **e}
-            for w, e in enumerate(per_est)]}
+        overall_est, per_est = estimate_performance(data.proba, pred_codes, classes, win, n_windows)
+        estimate = {
+            "overall": overall_est,
+            "windows": [
+                {"start": iso(origin + w * width), "end": iso(origin + (w + 1) * width), **e}
+                for w, e in enumerate(per_est)
+            ],
+        }
     lap("prediction")
 
     live = None
     if data.n_rows:
         perf = live_performance(data, classes, width=width, origin=origin, n_windows=n_windows)
-        live = perf.to_dict() if perf.n_labelled.sum() else {
-            "n_predictions": int(perf.n_predictions.sum()), "n_labelled": 0,
-            "n_feedback": perf.joined.n_feedback,
-            "n_feedback_unmatched": perf.joined.n_feedback_unmatched, "overall": {"n": 0},
-            "windows": []}
+        live = (
+            perf.to_dict()
+            if perf.n_labelled.sum()
+            else {
+                "n_predictions": int(perf.n_predictions.sum()),
+                "n_labelled": 0,
+                "n_feedback": perf.joined.n_feedback,
+                "n_feedback_unmatched": perf.joined.n_feedback_unmatched,
+                "overall": {"n": 0},
+                "windows": [],
+            }
+        )
     lap("live")
 
-    reference_performance = dict(ref.performance) if ref is not None else {
-        k: float(v) for k, v in dict(m.info.get("test_metrics") or {}).items()}
+    reference_performance = (
+        dict(ref.performance)
+        if ref is not None
+        else {k: float(v) for k, v in dict(m.info.get("test_metrics") or {}).items()}
+    )
     result = MonitorResult(
-        model={"name": resolved.name, "version": resolved.version,
-               "path": None if m.path is None else str(m.path), "classes": classes,
-               "reference_rows": None if ref is None else ref.n_rows,
-               "score_rows": None if ref is None else ref.score_rows},
-        log={"dir": str(folder), "segments": data.n_segments,
-             "feedback_segments": data.n_feedback_segments, "rows": data.n_rows,
-             "problems": [p.to_dict() for p in data.problems],
-             "other_versions": {str(k): v for k, v in data.other_versions.items()},
-             "since": None if lo is None else iso(lo), "until": None if hi is None else iso(hi),
-             "window": window or cfg.window,
-             "first": iso(int(data.ts.min())) if data.n_rows else None,
-             "last": iso(int(data.ts.max())) if data.n_rows else None},
+        model={
+            "name": resolved.name,
+            "version": resolved.version,
+            "path": None if m.path is None else str(m.path),
+            "classes": classes,
+            "reference_rows": None if ref is None else ref.n_rows,
+            "score_rows": None if ref is None else ref.score_rows,
+        },
+        log={
+            "dir": str(folder),
+            "segments": data.n_segments,
+            "feedback_segments": data.n_feedback_segments,
+            "rows": data.n_rows,
+            "problems": [p.to_dict() for p in data.problems],
+            "other_versions": {str(k): v for k, v in data.other_versions.items()},
+            "since": None if lo is None else iso(lo),
+            "until": None if hi is None else iso(hi),
+            "window": window or cfg.window,
+            "first": iso(int(data.ts.min())) if data.n_rows else None,
+            "last": iso(int(data.ts.max())) if data.n_rows else None,
+        },
         drift=summary,
         drift_windows=drift_windows,
         prediction=prediction,
@@ -303,7 +352,8 @@ def monitor(
         timings=timings,
     )
     retrain = cfg.retrain_command or default_retrain_command(
-        resolved.name, m.info.get("target"), resolved.lineage.get("data_path"))
+        resolved.name, m.info.get("target"), resolved.lineage.get("data_path")
+    )
     result.alerts = evaluate_alerts(result.to_dict(), cfg, retrain_command=retrain)
     return result
 

@@ -62,7 +62,8 @@ class _Writer:
         items = [("model", self.model), *sorted(labels.items())]
         text = ",".join(f'{k}="{_label(v)}"' for k, v in items)
         self.series.setdefault(name, []).append(
-            f"polyclass_monitor_{name}{{{text}}} {_value(value)}")
+            f"polyclass_monitor_{name}{{{text}}} {_value(value)}"
+        )
 
     def text(self) -> str:
         lines: list[str] = []
@@ -94,8 +95,7 @@ def gauges(result: MonitorResult) -> str:
         for f in drift["features"]:
             w.add("feature_drift_score", f["stats"].get("jensenshannon"), feature=f["name"])
         for f in drift["features"]:
-            w.add("feature_drift_statistic", f["statistic"], feature=f["name"],
-                  method=f["method"])
+            w.add("feature_drift_statistic", f["statistic"], feature=f["name"], method=f["method"])
         for f in drift["features"]:
             w.add("feature_drifted", f["drifted"], feature=f["name"])
         w.add("dataset_drift_share", drift["drift_share"])

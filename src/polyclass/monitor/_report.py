@@ -21,9 +21,16 @@ _REF_FILL = "#c9d1da"
 _CUR_FILL = PALETTE[0]
 
 
-def _overlay_bars(labels: Sequence[str], ref: Sequence[float], cur: Sequence[float], *,
-                  title: str, ticks: Sequence[str] | None = None, width: int = 420,
-                  height: int = 200) -> str:
+def _overlay_bars(
+    labels: Sequence[str],
+    ref: Sequence[float],
+    cur: Sequence[float],
+    *,
+    title: str,
+    ticks: Sequence[str] | None = None,
+    width: int = 420,
+    height: int = 200,
+) -> str:
     """Reference (wide, light) and current (narrow, dark) proportions drawn over each other."""
     n = max(len(labels), 1)
     left, right, top, bottom = 40, 8, 10, 44
@@ -34,29 +41,41 @@ def _overlay_bars(labels: Sequence[str], ref: Sequence[float], cur: Sequence[flo
     body = []
     for t in (0.0, ymax / 2, ymax):
         y = top + plot_h - t / ymax * plot_h
-        body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
-                    f'stroke="#e7eaee"/><text x="{left - 4}" y="{y + 3.5:.1f}" '
-                    f'text-anchor="end" class="tick">{t:.0%}</text>')
+        body.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+            f'stroke="#e7eaee"/><text x="{left - 4}" y="{y + 3.5:.1f}" '
+            f'text-anchor="end" class="tick">{t:.0%}</text>'
+        )
     for i, lab in enumerate(labels):
         x0 = left + i * slot
-        for value, frac, color, who in ((ref[i], 0.84, _REF_FILL, "reference"),
-                                        (cur[i], 0.42, _CUR_FILL, "current")):
+        for value, frac, color, who in (
+            (ref[i], 0.84, _REF_FILL, "reference"),
+            (cur[i], 0.42, _CUR_FILL, "current"),
+        ):
             h = value / ymax * plot_h
             w = slot * frac
-            body.append(f'<rect x="{x0 + (slot - w) / 2:.1f}" y="{top + plot_h - h:.1f}" '
-                        f'width="{w:.1f}" height="{h:.1f}" fill="{color}">'
-                        f"<title>{esc(lab)} — {who} {value:.1%}</title></rect>")
+            body.append(
+                f'<rect x="{x0 + (slot - w) / 2:.1f}" y="{top + plot_h - h:.1f}" '
+                f'width="{w:.1f}" height="{h:.1f}" fill="{color}">'
+                f"<title>{esc(lab)} — {who} {value:.1%}</title></rect>"
+            )
         if n <= 12:
             tick = ticks[i] if ticks is not None else lab
             short = tick if len(tick) <= 10 else tick[:9] + "…"
-            body.append(f'<text x="{x0 + slot / 2:.1f}" y="{top + plot_h + 14}" '
-                        f'text-anchor="middle" class="tick">{esc(short)}</text>')
-    svg = (f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" '
-           f'height="{height}" role="img" aria-label="{esc(title)}">{"".join(body)}</svg>')
-    legend = (f'<ul class="legend"><li><svg width="14" height="10"><rect width="14" height="10" '
-              f'fill="{_REF_FILL}"/></svg><span>reference</span></li><li><svg width="14" '
-              f'height="10"><rect width="14" height="10" fill="{_CUR_FILL}"/></svg>'
-              f"<span>current</span></li></ul>")
+            body.append(
+                f'<text x="{x0 + slot / 2:.1f}" y="{top + plot_h + 14}" '
+                f'text-anchor="middle" class="tick">{esc(short)}</text>'
+            )
+    svg = (
+        f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{esc(title)}">{"".join(body)}</svg>'
+    )
+    legend = (
+        f'<ul class="legend"><li><svg width="14" height="10"><rect width="14" height="10" '
+        f'fill="{_REF_FILL}"/></svg><span>reference</span></li><li><svg width="14" '
+        f'height="10"><rect width="14" height="10" fill="{_CUR_FILL}"/></svg>'
+        f"<span>current</span></li></ul>"
+    )
     return f'<figure class="chart"><figcaption>{esc(title)}</figcaption>{svg}{legend}</figure>'
 
 
@@ -80,14 +99,20 @@ def _feature_chart(f: dict[str, Any]) -> str:
     ticks = [str(i + 1) for i in range(len(labels))] if numeric else None
     chart = _overlay_bars(labels, ref, cur, title=title, ticks=ticks)
     if numeric:
-        chart += ('<p class="note">Bars 1, 2, ... are the reference deciles of the column '
-                  f"(about 10% of the training rows each): {esc(', '.join(labels))}.</p>")
+        chart += (
+            '<p class="note">Bars 1, 2, ... are the reference deciles of the column '
+            f"(about 10% of the training rows each): {esc(', '.join(labels))}.</p>"
+        )
     return f'<div class="feature-chart">{chart}</div>'
 
 
-def _series_chart(title: str, y_label: str, xs: list[float],
-                  lines: list[tuple[str, list[float | None], str]],
-                  thresholds: list[tuple[float | None, str]]) -> str:
+def _series_chart(
+    title: str,
+    y_label: str,
+    xs: list[float],
+    lines: list[tuple[str, list[float | None], str]],
+    thresholds: list[tuple[float | None, str]],
+) -> str:
     values = [v for _, ys, _ in lines for v in ys if v is not None and math.isfinite(v)]
     values += [t for t, _ in thresholds if t is not None]
     if not values or not xs:
@@ -96,14 +121,32 @@ def _series_chart(title: str, y_label: str, xs: list[float],
     pad = max((hi - lo) * 0.1, 0.01)
     y_range = (max(0.0, lo - pad), min(1.0, hi + pad)) if hi <= 1 else (lo - pad, hi + pad)
     x_range = (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
-    series = [Series(name, xs, ys, color=PALETTE[i % len(PALETTE)], dash=dash, markers=True)
-              for i, (name, ys, dash) in enumerate(lines)]
+    series = [
+        Series(name, xs, ys, color=PALETTE[i % len(PALETTE)], dash=dash, markers=True)
+        for i, (name, ys, dash) in enumerate(lines)
+    ]
     for j, (threshold, label) in enumerate(thresholds):
         if threshold is not None:
-            series.append(Series(label, [x_range[0], x_range[1]], [threshold, threshold],
-                                 color=("#CC3311", "#EE7733")[j % 2], dash="5 4", width=1.4))
-    return line_chart(series, title=title, x_label="window (hours from the first)",
-                      y_label=y_label, x_range=x_range, y_range=y_range, width=560, height=260)
+            series.append(
+                Series(
+                    label,
+                    [x_range[0], x_range[1]],
+                    [threshold, threshold],
+                    color=("#CC3311", "#EE7733")[j % 2],
+                    dash="5 4",
+                    width=1.4,
+                )
+            )
+    return line_chart(
+        series,
+        title=title,
+        x_label="window (hours from the first)",
+        y_label=y_label,
+        x_range=x_range,
+        y_range=y_range,
+        width=560,
+        height=260,
+    )
 
 
 def _hours(windows: list[dict[str, Any]]) -> list[float]:
@@ -112,8 +155,10 @@ def _hours(windows: list[dict[str, Any]]) -> list[float]:
     if not windows:
         return []
     t0 = datetime.fromisoformat(windows[0]["start"].replace("Z", "+00:00"))
-    return [(datetime.fromisoformat(w["start"].replace("Z", "+00:00")) - t0).total_seconds()
-            / 3600 for w in windows]
+    return [
+        (datetime.fromisoformat(w["start"].replace("Z", "+00:00")) - t0).total_seconds() / 3600
+        for w in windows
+    ]
 
 
 def _alerts_html(d: dict[str, Any]) -> str:
@@ -121,28 +166,43 @@ def _alerts_html(d: dict[str, Any]) -> str:
         return '<p class="ok"><strong>All well:</strong> no alert fired.</p>'
     items = "".join(
         f"<li><strong>{esc(a['kind'].replace('_', ' '))}</strong>: {esc(a['message'])}</li>"
-        for a in d["alerts"])
+        for a in d["alerts"]
+    )
     cmd = d["alerts"][0]["retrain_command"]
-    return (f'<div class="alert"><p><strong>{len(d["alerts"])} alert(s)</strong></p>'
-            f"<ul>{items}</ul><p>Retraining command:</p><pre>{esc(cmd)}</pre></div>")
+    return (
+        f'<div class="alert"><p><strong>{len(d["alerts"])} alert(s)</strong></p>'
+        f"<ul>{items}</ul><p>Retraining command:</p><pre>{esc(cmd)}</pre></div>"
+    )
 
 
 def _log_html(d: dict[str, Any]) -> str:
     log = d["log"]
-    rows = [[esc(k), esc(v)] for k, v in (
-        ("log folder", log["dir"]), ("prediction segments read", log["segments"]),
-        ("feedback segments read", log["feedback_segments"]), ("predicted rows", log["rows"]),
-        ("first / last prediction", f"{log['first']} / {log['last']}"),
-        ("window", log["window"]))]
+    rows = [
+        [esc(k), esc(v)]
+        for k, v in (
+            ("log folder", log["dir"]),
+            ("prediction segments read", log["segments"]),
+            ("feedback segments read", log["feedback_segments"]),
+            ("predicted rows", log["rows"]),
+            ("first / last prediction", f"{log['first']} / {log['last']}"),
+            ("window", log["window"]),
+        )
+    ]
     out = table(["", ""], rows)
     if log["other_versions"]:
-        out += (f'<p class="note">Rows of other model versions left out: '
-                f"{esc(json.dumps(log['other_versions']))}.</p>")
+        out += (
+            f'<p class="note">Rows of other model versions left out: '
+            f"{esc(json.dumps(log['other_versions']))}.</p>"
+        )
     if log["problems"]:
-        probs = "".join(f"<li><code>{esc(p['path'])}</code> ({esc(p['kind'])}): "
-                        f"{esc(p['reason'])}</li>" for p in log["problems"])
-        out += (f'<div class="alert"><p><strong>{len(log["problems"])} segment problem(s)'
-                f"</strong>: skipped, the rest was read.</p><ul>{probs}</ul></div>")
+        probs = "".join(
+            f"<li><code>{esc(p['path'])}</code> ({esc(p['kind'])}): {esc(p['reason'])}</li>"
+            for p in log["problems"]
+        )
+        out += (
+            f'<div class="alert"><p><strong>{len(log["problems"])} segment problem(s)'
+            f"</strong>: skipped, the rest was read.</p><ul>{probs}</ul></div>"
+        )
     return out
 
 
@@ -151,23 +211,49 @@ def _drift_html(d: dict[str, Any]) -> str:
     if not drift:
         return "<p>No drift computed.</p>" + "".join(f"<p>{esc(n)}</p>" for n in d["notes"])
     verdict = "Dataset drift" if drift["dataset_drift"] else "No dataset drift"
-    head = (f"<p><strong>{verdict}</strong>: {drift['n_drifted']} of {drift['n_features']} "
-            f"features drifted (share {fmt(drift['drift_share'])}, threshold "
-            f"{fmt(drift['threshold'])}). Moved most: {esc(', '.join(drift['top']))}.</p>")
+    head = (
+        f"<p><strong>{verdict}</strong>: {drift['n_drifted']} of {drift['n_features']} "
+        f"features drifted (share {fmt(drift['drift_share'])}, threshold "
+        f"{fmt(drift['threshold'])}). Moved most: {esc(', '.join(drift['top']))}.</p>"
+    )
     rows = []
     feats = sorted(drift["features"], key=lambda f: -(f["stats"].get("jensenshannon") or 0))
     for f in feats:
         s = f["stats"]
-        rows.append([esc(f["name"]), esc(f["kind"]), esc(f["method"]),
-                     fmt(f["statistic"], 4), fmt(f["threshold"], 3),
-                     "<strong>yes</strong>" if f["drifted"] else "no",
-                     fmt(s.get("psi"), 3), fmt(s.get("ks"), 3),
-                     fmt(s.get("jensenshannon"), 3), fmt(s.get("wasserstein_norm"), 3),
-                     fmt(f["missing_share"], 3), fmt(f"{f['n']:,}")])
-    tbl = table(["feature", "kind", "method", "statistic", "threshold", "drifted", "PSI", "KS D",
-                 "JS distance", "Wasserstein / std", "missing", "rows"], rows,
-                numeric=[False, False, False, True, True, False, True, True, True, True, True,
-                         True])
+        rows.append(
+            [
+                esc(f["name"]),
+                esc(f["kind"]),
+                esc(f["method"]),
+                fmt(f["statistic"], 4),
+                fmt(f["threshold"], 3),
+                "<strong>yes</strong>" if f["drifted"] else "no",
+                fmt(s.get("psi"), 3),
+                fmt(s.get("ks"), 3),
+                fmt(s.get("jensenshannon"), 3),
+                fmt(s.get("wasserstein_norm"), 3),
+                fmt(f["missing_share"], 3),
+                fmt(f"{f['n']:,}"),
+            ]
+        )
+    tbl = table(
+        [
+            "feature",
+            "kind",
+            "method",
+            "statistic",
+            "threshold",
+            "drifted",
+            "PSI",
+            "KS D",
+            "JS distance",
+            "Wasserstein / std",
+            "missing",
+            "rows",
+        ],
+        rows,
+        numeric=[False, False, False, True, True, False, True, True, True, True, True, True],
+    )
     charts = "".join(_feature_chart(f) for f in feats)
     return head + tbl + f'<div class="charts">{charts}</div>'
 
@@ -178,14 +264,27 @@ def _prediction_html(d: dict[str, Any]) -> str:
     mix = pred.get("class_mix")
     if mix:
         out += _feature_chart({**mix, "name": "predicted class mix"})
-    rows = [[esc(s["name"]), esc(s["method"]), fmt(s["statistic"], 4),
-             "<strong>yes</strong>" if s["drifted"] else "no", fmt(s["stats"].get("psi"), 3),
-             fmt(s["stats"].get("ks"), 3)] for s in pred.get("scores", [])]
+    rows = [
+        [
+            esc(s["name"]),
+            esc(s["method"]),
+            fmt(s["statistic"], 4),
+            "<strong>yes</strong>" if s["drifted"] else "no",
+            fmt(s["stats"].get("psi"), 3),
+            fmt(s["stats"].get("ks"), 3),
+        ]
+        for s in pred.get("scores", [])
+    ]
     if rows:
-        out += ("<p>Score distributions (each class's probability) against the reference "
-                f"({esc(d['model'].get('score_rows') or 'held-out')} rows):</p>")
-        out += table(["score", "method", "statistic", "drifted", "PSI", "KS D"], rows,
-                     numeric=[False, False, True, False, True, True])
+        out += (
+            "<p>Score distributions (each class's probability) against the reference "
+            f"({esc(d['model'].get('score_rows') or 'held-out')} rows):</p>"
+        )
+        out += table(
+            ["score", "method", "statistic", "drifted", "PSI", "KS D"],
+            rows,
+            numeric=[False, False, True, False, True, True],
+        )
     return out or "<p>No prediction reference stored in this model.</p>"
 
 
@@ -197,29 +296,56 @@ def _performance_html(d: dict[str, Any]) -> str:
     out = []
     overall = live.get("overall") or {}
     if overall.get("n"):
+
         def ci(key: str) -> str:
             c = overall.get(f"{key}_ci")
             return f"{fmt(c[0])}{EN_DASH}{fmt(c[1])}" if c else "—"
-        rows = [[esc(k), fmt(overall.get(k), 4), ci(k)] for k in (
-            "accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro",
-            "balanced_accuracy")]
-        out.append(f"<p>{live['n_labelled']:,} of {live['n_predictions']:,} predictions carry a "
-                   f"label (coverage {fmt(live.get('label_coverage'))}).</p>")
-        out.append(table(["metric", "value", "95% interval"], rows,
-                         numeric=[False, True, False]))
-        pc = [[esc(lab), fmt(m.get("precision"), 3), fmt(m.get("recall"), 3),
-               fmt(m.get("f1"), 3), fmt(m.get("support"))]
-              for lab, m in overall.get("per_class", {}).items()]
-        out.append(table(["class", "precision", "recall", "F1", "support"], pc,
-                         numeric=[False, True, True, True, True]))
+
+        rows = [
+            [esc(k), fmt(overall.get(k), 4), ci(k)]
+            for k in (
+                "accuracy",
+                "f1_macro",
+                "f1_weighted",
+                "precision_macro",
+                "recall_macro",
+                "balanced_accuracy",
+            )
+        ]
+        out.append(
+            f"<p>{live['n_labelled']:,} of {live['n_predictions']:,} predictions carry a "
+            f"label (coverage {fmt(live.get('label_coverage'))}).</p>"
+        )
+        out.append(table(["metric", "value", "95% interval"], rows, numeric=[False, True, False]))
+        pc = [
+            [
+                esc(lab),
+                fmt(m.get("precision"), 3),
+                fmt(m.get("recall"), 3),
+                fmt(m.get("f1"), 3),
+                fmt(m.get("support")),
+            ]
+            for lab, m in overall.get("per_class", {}).items()
+        ]
+        out.append(
+            table(
+                ["class", "precision", "recall", "F1", "support"],
+                pc,
+                numeric=[False, True, True, True, True],
+            )
+        )
     else:
-        out.append("<p>No feedback labels joined yet: the live metrics below are estimates "
-                   "from the model's probabilities (CBPE).</p>")
+        out.append(
+            "<p>No feedback labels joined yet: the live metrics below are estimates "
+            "from the model's probabilities (CBPE).</p>"
+        )
     eo = est.get("overall") or {}
     if eo.get("n"):
-        out.append(f"<p>Estimated (CBPE, assumes calibrated probabilities): accuracy "
-                   f"{fmt(eo.get('accuracy'), 4)} (±{fmt((eo['accuracy_ci'][1] - eo['accuracy_ci'][0]) / 2, 3)}), "  # noqa: E501
-                   f"macro F1 {fmt(eo.get('f1_macro'), 4)} on {eo['n']:,} rows.</p>")
+        out.append(
+            f"<p>Estimated (CBPE, assumes calibrated probabilities): accuracy "
+            f"{fmt(eo.get('accuracy'), 4)} (±{fmt((eo['accuracy_ci'][1] - eo['accuracy_ci'][0]) / 2, 3)}), "  # noqa: E501
+            f"macro F1 {fmt(eo.get('f1_macro'), 4)} on {eo['n']:,} rows.</p>"
+        )
     windows = live.get("windows") or []
     est_w = est.get("windows") or []
     xs = _hours(est_w or windows)
@@ -228,8 +354,9 @@ def _performance_html(d: dict[str, Any]) -> str:
     for key, name in (("accuracy", "accuracy"), ("f1_macro", "macro F1")):
         lines: list[tuple[str, list[float | None], str]] = []
         src = est_w or windows
-        lines.append((f"live {name}", [live_by_start.get(w["start"], {}).get(key)
-                                       for w in src], ""))
+        lines.append(
+            (f"live {name}", [live_by_start.get(w["start"], {}).get(key) for w in src], "")
+        )
         if est_w:
             lines.append((f"estimated {name} (CBPE)", [w.get(key) for w in est_w], "4 3"))
         marks: list[tuple[float | None, str]] = []
@@ -241,10 +368,15 @@ def _performance_html(d: dict[str, Any]) -> str:
     dw = d.get("drift_windows") or []
     if dw:
         drift = d.get("drift") or {}
-        out.append(_series_chart("share of drifted features per window", "share",
-                                 _hours(dw), [("drift share", [w["drift_share"] for w in dw],
-                                               "")],
-                                 [(drift.get("threshold"), "dataset drift threshold")]))
+        out.append(
+            _series_chart(
+                "share of drifted features per window",
+                "share",
+                _hours(dw),
+                [("drift share", [w["drift_share"] for w in dw], "")],
+                [(drift.get("threshold"), "dataset drift threshold")],
+            )
+        )
     return "".join(out)
 
 
@@ -262,28 +394,32 @@ def render_monitor_html(d: dict[str, Any]) -> str:
     name = f"{model['name']}" + (f" v{model['version']}" if model.get("version") else "")
     status = "ALERT" if d["alerts"] else "OK"
     sections = [
-        ("status", "Status", _alerts_html(d) + "".join(f'<p class="note">{esc(n)}</p>'
-                                                       for n in d["notes"])),
+        (
+            "status",
+            "Status",
+            _alerts_html(d) + "".join(f'<p class="note">{esc(n)}</p>' for n in d["notes"]),
+        ),
         ("log", "Prediction log", _log_html(d)),
         ("drift", "Feature drift", _drift_html(d)),
         ("prediction", "Prediction drift", _prediction_html(d)),
         ("performance", "Performance over time", _performance_html(d)),
     ]
     toc = "".join(f'<li><a href="#{i}">{esc(t)}</a></li>' for i, t, _ in sections)
-    body = "".join(f'<section id="{i}"><h2>{esc(t)}</h2>{html}</section>'
-                   for i, t, html in sections)
+    body = "".join(
+        f'<section id="{i}"><h2>{esc(t)}</h2>{html}</section>' for i, t, html in sections
+    )
     period = f"{d['log'].get('first') or '—'} → {d['log'].get('last') or '—'}"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="generator" content="polyclass">'
         f"<title>{esc(name)} · monitoring · {status}</title>"
         f"<style>{CSS}{_EXTRA_CSS}</style></head><body>"
         '<header class="top"><div class="wrap"><div class="kicker">polyclass · monitoring'
         f'</div><h1>{esc(name)}: {status}</h1><p class="meta"><span>{esc(period)}</span>'
-        f'<span>{d["log"]["rows"]:,} predictions</span></p></div></header>'
+        f"<span>{d['log']['rows']:,} predictions</span></p></div></header>"
         '<div class="wrap layout"><nav class="toc" aria-label="Contents"><div class="h">'
-        f'Contents</div><ol>{toc}</ol></nav><main>{body}</main></div>'
+        f"Contents</div><ol>{toc}</ol></nav><main>{body}</main></div>"
         '<footer><div class="wrap">Written by polyclass monitor. Drift statistics are '
         "computed on the model's stored reference bins; estimated metrics assume "
         "calibrated probabilities.</div></footer></body></html>\n"
@@ -295,8 +431,10 @@ def write_monitor_report(out_dir: str | Path, result: dict[str, Any]) -> tuple[P
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, text in (("monitor.html", render_monitor_html(result)),
-                       ("monitor.json", json.dumps(result, indent=2, allow_nan=False))):
+    for name, text in (
+        ("monitor.html", render_monitor_html(result)),
+        ("monitor.json", json.dumps(result, indent=2, allow_nan=False)),
+    ):
         target = out / name
         tmp = out / f".{name}.{os.getpid()}.tmp"
         tmp.write_text(text, encoding="utf-8")

@@ -89,8 +89,13 @@ def _proba_matrix(col: Any, seg_classes: list[str], classes: tuple[str, ...]) ->
     return out
 
 
-def _read_segment(path: Path, columns: list[str], since: int | None, until: int | None,
-                  dictionary: Sequence[str] = ()) -> tuple[Any, list[str] | None] | None:
+def _read_segment(
+    path: Path,
+    columns: list[str],
+    since: int | None,
+    until: int | None,
+    dictionary: Sequence[str] = (),
+) -> tuple[Any, list[str] | None] | None:
     """(table, classes) of one segment, or None when it lies outside the time range.
 
     String columns named in ``dictionary`` are read dictionary-encoded (Parquet stores
@@ -134,8 +139,9 @@ def _strings(col: Any, name: str) -> Any:
 
     if pa.types.is_string(col.type):
         return col
-    if pa.types.is_large_string(col.type) or (pa.types.is_dictionary(col.type)
-                                              and pa.types.is_string(col.type.value_type)):
+    if pa.types.is_large_string(col.type) or (
+        pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type)
+    ):
         return col.cast(pa.string())
     raise ValueError(f"column {name!r} has type {col.type}, expected string")
 
@@ -165,14 +171,22 @@ class PredSegment:
     other_versions: dict[int, int]
 
 
-def prediction_segment(path: Path, columns: list[str], features: Sequence[str],
-                        lo: int | None, hi: int | None, model_version: int | None,
-                        with_proba: bool, cls: tuple[str, ...]) -> PredSegment | None:
+def prediction_segment(
+    path: Path,
+    columns: list[str],
+    features: Sequence[str],
+    lo: int | None,
+    hi: int | None,
+    model_version: int | None,
+    with_proba: bool,
+    cls: tuple[str, ...],
+) -> PredSegment | None:
     """Read a predictions segment (None when its times lie outside ``[lo, hi)``)."""
     import pyarrow as pa
 
-    got = _read_segment(path, columns, lo, hi,
-                        dictionary=("prediction", *(f"in.{f}" for f in features)))
+    got = _read_segment(
+        path, columns, lo, hi, dictionary=("prediction", *(f"in.{f}" for f in features))
+    )
     if got is None:
         return None
     table, seg_classes = got
@@ -204,25 +218,33 @@ def prediction_segment(path: Path, columns: list[str], features: Sequence[str],
     inputs = {}
     for f in features:
         name = f"in.{f}"
-        inputs[f] = (table.column(name) if name in table.column_names
-                     # an input the server did not log: every value missing
-                     else pa.chunked_array([pa.nulls(len(ts))]))
+        inputs[f] = (
+            table.column(name)
+            if name in table.column_names
+            # an input the server did not log: every value missing
+            else pa.chunked_array([pa.nulls(len(ts))])
+        )
     return PredSegment(
         request_id=_strings(table.column("request_id"), "request_id"),
         prediction=_labels(table.column("prediction"), "prediction"),
         row=np.asarray(table.column("row").to_numpy(), dtype=np.int32),
-        ts=ts, version=version, proba=proba, inputs=inputs, other_versions=other_versions,
+        ts=ts,
+        version=version,
+        proba=proba,
+        inputs=inputs,
+        other_versions=other_versions,
     )
 
 
 def feedback_segment(path: Path, lo: int | None) -> tuple[Any, ...] | None:
     """(request ids, rows, labels, µs times) of a feedback segment, or None."""
-    got = _read_segment(path, ["request_id", "row", "label", "ts"], lo, None,
-                        dictionary=("label",))
+    got = _read_segment(path, ["request_id", "row", "label", "ts"], lo, None, dictionary=("label",))
     if got is None:
         return None
     table, _ = got
-    return (_strings(table.column("request_id"), "request_id"),
-            np.asarray(table.column("row").to_numpy(), dtype=np.int32),
-            _labels(table.column("label"), "label"),
-            _micros(table.column("ts")))
+    return (
+        _strings(table.column("request_id"), "request_id"),
+        np.asarray(table.column("row").to_numpy(), dtype=np.int32),
+        _labels(table.column("label"), "label"),
+        _micros(table.column("ts")),
+    )

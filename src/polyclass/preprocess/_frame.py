@@ -20,8 +20,7 @@ from polyclass.preprocess._input import (
 
 __all__ = ["FrameSource"]
 
-_NUMERIC_INFERRED = {"integer", "floating", "mixed-integer-float", "decimal", "empty",
-                     "boolean"}
+_NUMERIC_INFERRED = {"integer", "floating", "mixed-integer-float", "decimal", "empty", "boolean"}
 
 
 class FrameSource(ColumnSource):
@@ -45,8 +44,9 @@ class FrameSource(ColumnSource):
                 normalise(str(s.name), expected, i, v)
             except DataError as exc:
                 return exc
-        return DataError(f"Column {s.name!r} has dtype {s.dtype}, which cannot be read as "
-                         f"{expected}.")
+        return DataError(
+            f"Column {s.name!r} has dtype {s.dtype}, which cannot be read as {expected}."
+        )
 
     def numeric(self, name: str) -> NDArray[np.float64]:
         s = self._df[name]
@@ -68,9 +68,10 @@ class FrameSource(ColumnSource):
             return s
         is_bool = pd.api.types.is_bool_dtype(dtype)
         if value_type == "str":
-            ok = (pd.api.types.is_string_dtype(dtype)
-                  and (not pd.api.types.is_object_dtype(dtype)
-                       or pd.api.types.infer_dtype(s, skipna=True) == "string"))
+            ok = pd.api.types.is_string_dtype(dtype) and (
+                not pd.api.types.is_object_dtype(dtype)
+                or pd.api.types.infer_dtype(s, skipna=True) == "string"
+            )
         elif value_type == "bool":
             if pd.api.types.is_numeric_dtype(dtype) and not is_bool:
                 values = s.dropna()
@@ -92,14 +93,16 @@ class FrameSource(ColumnSource):
                 ok = pd.api.types.infer_dtype(s, skipna=True) == "integer"
         else:
             ok = (pd.api.types.is_numeric_dtype(dtype) and not is_bool) or (
-                pd.api.types.infer_dtype(s, skipna=True) in {"integer", "floating",
-                                                             "mixed-integer-float"})
+                pd.api.types.infer_dtype(s, skipna=True)
+                in {"integer", "floating", "mixed-integer-float"}
+            )
         if not ok:
             raise self._first_bad(s, value_type)
         return s
 
-    def category_codes(self, name: str, value_type: ValueType,
-                       categories: Sequence[Any]) -> NDArray[np.int64]:
+    def category_codes(
+        self, name: str, value_type: ValueType, categories: Sequence[Any]
+    ) -> NDArray[np.int64]:
         s = self._typed(name, value_type)
         missing = s.isna().to_numpy()
         if missing.all():
@@ -109,8 +112,9 @@ class FrameSource(ColumnSource):
         codes[missing] = MISSING_CODE
         return codes
 
-    def category_counts(self, name: str,
-                        value_type: ValueType) -> tuple[list[Any], NDArray[np.int64], int]:
+    def category_counts(
+        self, name: str, value_type: ValueType
+    ) -> tuple[list[Any], NDArray[np.int64], int]:
         s = self._typed(name, value_type)
         counts = s.value_counts(dropna=True)
         n_missing = len(s) - int(counts.sum())
@@ -120,4 +124,3 @@ class FrameSource(ColumnSource):
             merged[key] = merged.get(key, 0) + int(c)
         values = _sorted_values(list(merged))
         return values, np.array([merged[v] for v in values], dtype=np.int64), n_missing
-

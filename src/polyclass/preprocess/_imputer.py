@@ -21,8 +21,9 @@ def fit_median(name: str, x: NDArray[np.float64]) -> float:
     return float(np.median(finite))
 
 
-def impute_numeric(x: NDArray[np.float64], fill: float) -> tuple[NDArray[np.float64],
-                                                                 NDArray[np.bool_]]:
+def impute_numeric(
+    x: NDArray[np.float64], fill: float
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """``x`` with NaN/±inf replaced by ``fill`` (a new array), and the missing mask."""
     missing = ~np.isfinite(x)
     return np.where(missing, fill, x), missing

@@ -22,7 +22,10 @@ MISSING_CODE = -2
 UNSEEN_CODE = -1
 
 _TYPE_WORDS: dict[str, str] = {
-    "str": "text", "int": "whole numbers", "float": "numbers", "bool": "True/False values",
+    "str": "text",
+    "int": "whole numbers",
+    "float": "numbers",
+    "bool": "True/False values",
 }
 
 
@@ -101,13 +104,15 @@ class ColumnSource:
         """Values of a numeric column as float64 (missing = NaN)."""
         raise NotImplementedError
 
-    def category_codes(self, name: str, value_type: ValueType,
-                       categories: Sequence[Any]) -> NDArray[np.int64]:
+    def category_codes(
+        self, name: str, value_type: ValueType, categories: Sequence[Any]
+    ) -> NDArray[np.int64]:
         """Index of each value in ``categories``; -1 unseen, -2 missing."""
         raise NotImplementedError
 
-    def category_counts(self, name: str,
-                        value_type: ValueType) -> tuple[list[Any], NDArray[np.int64], int]:
+    def category_counts(
+        self, name: str, value_type: ValueType
+    ) -> tuple[list[Any], NDArray[np.int64], int]:
         """Sorted distinct values, their counts, and the number of missing values."""
         raise NotImplementedError
 
@@ -139,8 +144,9 @@ class _ArraySource(ColumnSource):
             arrays[name] = arr
         lengths = {name: len(a) for name, a in arrays.items()}
         if len(set(lengths.values())) > 1:
-            raise DataError(f"Columns have different lengths: {lengths}. Give every column "
-                            "one value per row.")
+            raise DataError(
+                f"Columns have different lengths: {lengths}. Give every column one value per row."
+            )
         self._arrays = arrays
         self.n_rows = next(iter(lengths.values())) if lengths else 0
 
@@ -185,17 +191,23 @@ class _ArraySource(ColumnSource):
             keys[j] = _MISSING if k is _MISSING_KEY else k[1]
         return keys, np.asarray(inverse_list, dtype=np.intp)
 
-    def category_codes(self, name: str, value_type: ValueType,
-                       categories: Sequence[Any]) -> NDArray[np.int64]:
+    def category_codes(
+        self, name: str, value_type: ValueType, categories: Sequence[Any]
+    ) -> NDArray[np.int64]:
         keys, inverse = self._keys(name, value_type)
         lookup = {_hashable(c): i for i, c in enumerate(categories)}
         key_codes = np.array(
-            [MISSING_CODE if k is _MISSING else lookup.get(_hashable(k), UNSEEN_CODE)
-             for k in keys], dtype=np.int64)
+            [
+                MISSING_CODE if k is _MISSING else lookup.get(_hashable(k), UNSEEN_CODE)
+                for k in keys
+            ],
+            dtype=np.int64,
+        )
         return key_codes[inverse] if len(inverse) else np.empty(0, dtype=np.int64)
 
-    def category_counts(self, name: str,
-                        value_type: ValueType) -> tuple[list[Any], NDArray[np.int64], int]:
+    def category_counts(
+        self, name: str, value_type: ValueType
+    ) -> tuple[list[Any], NDArray[np.int64], int]:
         keys, inverse = self._keys(name, value_type)
         counts = np.bincount(inverse, minlength=len(keys))
         n_missing = 0
@@ -232,8 +244,9 @@ def _as_array(values: Any) -> NDArray[Any]:
 def _rows_to_columns(rows: Sequence[Any], expected: Sequence[str]) -> dict[str, list[Any]]:
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise DataError(f"Row {i} is a {type(row).__name__}; expected a dict of "
-                            "column name -> value.")
+            raise DataError(
+                f"Row {i} is a {type(row).__name__}; expected a dict of column name -> value."
+            )
     present = set()
     for row in rows:
         present.update(row.keys())

@@ -35,8 +35,15 @@ class OneHotColumn:
     fill: Any
 
     @classmethod
-    def fit(cls, name: str, value_type: ValueType, categories: Sequence[Any],
-            counts: NDArray[np.int64], n_missing: int, min_frequency: int) -> OneHotColumn:
+    def fit(
+        cls,
+        name: str,
+        value_type: ValueType,
+        categories: Sequence[Any],
+        counts: NDArray[np.int64],
+        n_missing: int,
+        min_frequency: int,
+    ) -> OneHotColumn:
         """Learn the encoding from distinct values and their counts."""
         if len(categories) == 0:
             raise DataError(
@@ -46,10 +53,16 @@ class OneHotColumn:
         mode = most_frequent(counts)
         counts = counts.copy()
         counts[mode] += n_missing  # imputed first, like SimpleImputer before OneHotEncoder
-        rare = tuple(c for c, k in zip(categories, counts.tolist(), strict=True)
-                     if k < min_frequency)
-        return cls(name=name, value_type=value_type, categories=tuple(categories),
-                   rare=rare, fill=categories[mode])
+        rare = tuple(
+            c for c, k in zip(categories, counts.tolist(), strict=True) if k < min_frequency
+        )
+        return cls(
+            name=name,
+            value_type=value_type,
+            categories=tuple(categories),
+            rare=rare,
+            fill=categories[mode],
+        )
 
     @property
     def kept(self) -> list[Any]:
@@ -65,7 +78,8 @@ class OneHotColumn:
     def output_names(self) -> list[str]:
         """``'name=value'`` for each output column."""
         return [f"{self.name}={c}" for c in self.kept] + (
-            [f"{self.name}={RARE}"] if self.rare else [])
+            [f"{self.name}={RARE}"] if self.rare else []
+        )
 
     def lookup(self) -> NDArray[np.int64]:
         """Output column of each seen category (rare ones share the last)."""
@@ -87,19 +101,30 @@ class OneHotColumn:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return {"name": self.name, "value_type": self.value_type,
-                "categories": list(self.categories), "rare": list(self.rare),
-                "fill": self.fill}
+        return {
+            "name": self.name,
+            "value_type": self.value_type,
+            "categories": list(self.categories),
+            "rare": list(self.rare),
+            "fill": self.fill,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> OneHotColumn:
         """Inverse of :meth:`to_dict`."""
         try:
-            col = cls(name=str(d["name"]), value_type=d["value_type"],
-                      categories=tuple(d["categories"]), rare=tuple(d["rare"]), fill=d["fill"])
+            col = cls(
+                name=str(d["name"]),
+                value_type=d["value_type"],
+                categories=tuple(d["categories"]),
+                rare=tuple(d["rare"]),
+                fill=d["fill"],
+            )
         except (KeyError, TypeError) as exc:
             raise DataError(f"Malformed one-hot state: missing or wrong entry {exc}.") from None
         if col.fill not in col.categories or not set(col.rare) <= set(col.categories):
-            raise DataError(f"Malformed one-hot state for {col.name!r}: the fill value and the "
-                            "rare categories must be among the categories.")
+            raise DataError(
+                f"Malformed one-hot state for {col.name!r}: the fill value and the "
+                "rare categories must be among the categories."
+            )
         return col

@@ -37,7 +37,8 @@ Indicators = Literal["auto"] | bool
 
 def _check_choice(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
     if value not in allowed or isinstance(value, bool) != any(
-            isinstance(a, bool) and a == value for a in allowed):
+        isinstance(a, bool) and a == value for a in allowed
+    ):
         raise ValueError(
             f"The {name!r} parameter of Preprocessor must be one of "
             f"{', '.join(repr(a) for a in allowed)}. Got {value!r} instead."
@@ -112,12 +113,18 @@ class Preprocessor:
         sparse: Literal["auto"] | bool = "auto",
     ) -> None:
         if not isinstance(schema, Schema):
-            raise TypeError(f"schema must be a polyclass.data.Schema. Got "
-                            f"{type(schema).__name__} instead.")
-        if isinstance(rare_min_frequency, bool) or not isinstance(rare_min_frequency, int) or (
-                rare_min_frequency < 0):
-            raise ValueError("The 'rare_min_frequency' parameter of Preprocessor must be an "
-                             f"integer >= 0. Got {rare_min_frequency!r} instead.")
+            raise TypeError(
+                f"schema must be a polyclass.data.Schema. Got {type(schema).__name__} instead."
+            )
+        if (
+            isinstance(rare_min_frequency, bool)
+            or not isinstance(rare_min_frequency, int)
+            or (rare_min_frequency < 0)
+        ):
+            raise ValueError(
+                "The 'rare_min_frequency' parameter of Preprocessor must be an "
+                f"integer >= 0. Got {rare_min_frequency!r} instead."
+            )
         _check_choice("add_missing_indicators", add_missing_indicators, ("auto", True, False))
         _check_choice("handle_unknown", handle_unknown, ("ignore", "error"))
         _check_choice("missing", missing, ("impute", "error"))
@@ -171,21 +178,35 @@ class Preprocessor:
             means.append(mean)
             scales.append(scale)
             if self.add_missing_indicators is True or (
-                    self.add_missing_indicators == "auto" and bool(was_missing.any())):
+                self.add_missing_indicators == "auto" and bool(was_missing.any())
+            ):
                 indicators.append(name)
         onehots = []
         for name in self.categorical_columns:
             value_type = self.schema.feature(name).value_type
             categories, counts, n_missing = source.category_counts(name, value_type)
-            onehots.append(OneHotColumn.fit(name, value_type, categories, counts, n_missing,
-                                            self.rare_min_frequency))
-        self._set_fitted(np.array(medians, dtype=np.float64), np.array(means, dtype=np.float64),
-                         np.array(scales, dtype=np.float64), indicators, onehots)
+            onehots.append(
+                OneHotColumn.fit(
+                    name, value_type, categories, counts, n_missing, self.rare_min_frequency
+                )
+            )
+        self._set_fitted(
+            np.array(medians, dtype=np.float64),
+            np.array(means, dtype=np.float64),
+            np.array(scales, dtype=np.float64),
+            indicators,
+            onehots,
+        )
         return self
 
-    def _set_fitted(self, medians: NDArray[np.float64], means: NDArray[np.float64],
-                    scales: NDArray[np.float64], indicators: list[str],
-                    onehots: list[OneHotColumn]) -> None:
+    def _set_fitted(
+        self,
+        medians: NDArray[np.float64],
+        means: NDArray[np.float64],
+        scales: NDArray[np.float64],
+        indicators: list[str],
+        onehots: list[OneHotColumn],
+    ) -> None:
         self.medians_ = medians
         self.means_ = means
         self.scales_ = scales
@@ -198,8 +219,10 @@ class Preprocessor:
 
     def _check_fitted(self) -> None:
         if not self._fitted:
-            raise RuntimeError("This Preprocessor is not fitted yet. Call fit(df) first, or "
-                               "restore it with Preprocessor.from_state(meta, arrays).")
+            raise RuntimeError(
+                "This Preprocessor is not fitted yet. Call fit(df) first, or "
+                "restore it with Preprocessor.from_state(meta, arrays)."
+            )
 
     # ------------------------------------------------------------ outputs
     @property
@@ -231,7 +254,8 @@ class Preprocessor:
         onehot_width = self.n_features_out_ - self.n_dense_
         nnz_per_row = self.n_dense_ + len(self.onehots_)
         return onehot_width >= SPARSE_MIN_ONEHOT and (
-            nnz_per_row <= SPARSE_MAX_DENSITY * self.n_features_out_)
+            nnz_per_row <= SPARSE_MAX_DENSITY * self.n_features_out_
+        )
 
     # ---------------------------------------------------------- transform
     def _numeric_into(self, source: ColumnSource, out: NDArray[Any]) -> None:
@@ -308,11 +332,11 @@ class Preprocessor:
         if self._use_sparse():
             return self._transform_sparse(source, n, width, dtype)
         out = np.empty((n, width), dtype=dtype)
-        self._numeric_into(source, out[:, :self.n_dense_])
+        self._numeric_into(source, out[:, : self.n_dense_])
         start = self.n_dense_
         rows = np.arange(n)
         for k, oh in enumerate(self.onehots_):
-            block = out[:, start:start + oh.width]
+            block = out[:, start : start + oh.width]
             block[...] = 0
             cols = self._onehot_columns(source, k)
             hit = cols >= 0
@@ -320,8 +344,9 @@ class Preprocessor:
             start += oh.width
         return out
 
-    def _transform_sparse(self, source: ColumnSource, n: int, width: int,
-                          dtype: np.dtype[Any]) -> scipy.sparse.csr_matrix:
+    def _transform_sparse(
+        self, source: ColumnSource, n: int, width: int, dtype: np.dtype[Any]
+    ) -> scipy.sparse.csr_matrix:
         import scipy.sparse
 
         n_dense = self.n_dense_
@@ -338,8 +363,9 @@ class Preprocessor:
             values[:, n_dense + k] = hit
             start += oh.width
         indptr = np.arange(0, n * per_row + 1, per_row, dtype=np.int64)
-        matrix = scipy.sparse.csr_matrix((values.ravel(), indices.ravel(), indptr),
-                                         shape=(n, width))
+        matrix = scipy.sparse.csr_matrix(
+            (values.ravel(), indices.ravel(), indptr), shape=(n, width)
+        )
         matrix.eliminate_zeros()
         return matrix
 
@@ -377,13 +403,17 @@ class Preprocessor:
             "onehot": [oh.to_dict() for oh in self.onehots_],
             "feature_names_out": self.get_feature_names_out().tolist(),
         }
-        arrays = {"median": self.medians_.copy(), "mean": self.means_.copy(),
-                  "scale": self.scales_.copy()}
+        arrays = {
+            "median": self.medians_.copy(),
+            "mean": self.means_.copy(),
+            "scale": self.scales_.copy(),
+        }
         return meta, arrays
 
     @classmethod
-    def from_state(cls, meta: Mapping[str, Any],
-                   arrays: Mapping[str, NDArray[Any]]) -> Preprocessor:
+    def from_state(
+        cls, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]
+    ) -> Preprocessor:
         """Rebuild a fitted Preprocessor from :meth:`to_state` output.
 
         Raises
@@ -403,7 +433,8 @@ class Preprocessor:
             indicators = [str(n) for n in meta["indicator_columns"]]
         except (KeyError, TypeError) as exc:
             raise DataError(
-                f"Malformed preprocessor state: missing or wrong entry {exc}.") from None
+                f"Malformed preprocessor state: missing or wrong entry {exc}."
+            ) from None
         n_num = len(pre.numeric_columns)
         stats = []
         for key in ("median", "mean", "scale"):
@@ -411,11 +442,14 @@ class Preprocessor:
                 raise DataError(f"Preprocessor state lacks the array {key!r}.")
             arr = np.asarray(arrays[key], dtype=np.float64)
             if arr.shape != (n_num,):
-                raise DataError(f"Preprocessor state array {key!r} has shape {arr.shape}; "
-                                f"expected ({n_num},) for the numeric columns.")
+                raise DataError(
+                    f"Preprocessor state array {key!r} has shape {arr.shape}; "
+                    f"expected ({n_num},) for the numeric columns."
+                )
             stats.append(arr.copy())
         if [oh.name for oh in onehots] != pre.categorical_columns or not set(indicators) <= set(
-                pre.numeric_columns):
+            pre.numeric_columns
+        ):
             raise DataError("Malformed preprocessor state: its columns disagree with its schema.")
         pre._set_fitted(stats[0], stats[1], stats[2], indicators, onehots)
         if list(meta.get("feature_names_out", [])) != pre.get_feature_names_out().tolist():
@@ -424,5 +458,7 @@ class Preprocessor:
 
     def __repr__(self) -> str:
         state = "fitted" if self._fitted else "not fitted"
-        return (f"Preprocessor({len(self.numeric_columns)} numeric, "
-                f"{len(self.categorical_columns)} categorical, {state})")
+        return (
+            f"Preprocessor({len(self.numeric_columns)} numeric, "
+            f"{len(self.categorical_columns)} categorical, {state})"
+        )

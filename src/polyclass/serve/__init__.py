@@ -48,12 +48,23 @@ __all__ = [
 ]
 
 _WHERE = {
-    "CONFIG_ENV": "_app", "ServeConfig": "_app", "create_app": "_app",
-    "create_app_from_env": "_app", "RequestError": "_errors", "ModelManager": "_manager",
-    "ReloadResult": "_manager", "InputPlan": "_plan", "Table": "_plan",
-    "LOG_VERSION": "_predlog", "FeedbackLog": "_predlog", "PredictionLog": "_predlog",
-    "log_folder": "_predlog", "MAX_BODY_BYTES": "_security", "read_tokens": "_security",
-    "ServedModel": "_served", "load_served": "_served",
+    "CONFIG_ENV": "_app",
+    "ServeConfig": "_app",
+    "create_app": "_app",
+    "create_app_from_env": "_app",
+    "RequestError": "_errors",
+    "ModelManager": "_manager",
+    "ReloadResult": "_manager",
+    "InputPlan": "_plan",
+    "Table": "_plan",
+    "LOG_VERSION": "_predlog",
+    "FeedbackLog": "_predlog",
+    "PredictionLog": "_predlog",
+    "log_folder": "_predlog",
+    "MAX_BODY_BYTES": "_security",
+    "read_tokens": "_security",
+    "ServedModel": "_served",
+    "load_served": "_served",
 }
 
 

@@ -128,10 +128,17 @@ async def _request_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
-    words = {404: f"No route {request.url.path}; see /docs for the routes.",
-             405: f"{request.method} is not allowed on {request.url.path}; see /docs."}
-    return json_response({"error": words.get(status, str(getattr(exc, "detail", exc))),
-                  "loc": ["path"] if status in (404, 405) else []}, status)
+    words = {
+        404: f"No route {request.url.path}; see /docs for the routes.",
+        405: f"{request.method} is not allowed on {request.url.path}; see /docs.",
+    }
+    return json_response(
+        {
+            "error": words.get(status, str(getattr(exc, "detail", exc))),
+            "loc": ["path"] if status in (404, 405) else [],
+        },
+        status,
+    )
 
 
 def _monitor_ref(served: ServedModel) -> str:
@@ -141,27 +148,31 @@ def _monitor_ref(served: ServedModel) -> str:
     return f"{served.name}:{served.version}"
 
 
-def create_app(config: ServeConfig, *, manager: ModelManager | None = None,
-               access_stream: Any = None) -> Starlette:
+def create_app(
+    config: ServeConfig, *, manager: ModelManager | None = None, access_stream: Any = None
+) -> Starlette:
     """The server for ``config`` (loads the model now; raises on a bad artifact).
 
     Examples
     --------
     >>> app = create_app(ServeConfig("out/model"))  # doctest: +SKIP
     """
-    manager = manager or ModelManager(config.model, registry=config.registry,
-                                      poll_interval=config.poll_interval)
+    manager = manager or ModelManager(
+        config.model, registry=config.registry, poll_interval=config.poll_interval
+    )
     tokens = Tokens(read_tokens(config.token_file) if config.token_file else None)
     metrics = ServerMetrics()
     logs = Logs()
     document = openapi_document(manager.current)
-    endpoints = Endpoints(manager, metrics, tokens, logs, config.max_body_bytes,
-                          docs_page(document), document)
+    endpoints = Endpoints(
+        manager, metrics, tokens, logs, config.max_body_bytes, docs_page(document), document
+    )
     metrics.set_loaded(manager.current.name, manager.current.version_label, None)
 
     def on_switch(new: ServedModel, old: ServedModel | None) -> None:
-        metrics.set_loaded(new.name, new.version_label,
-                           old.version_label if old is not None else None)
+        metrics.set_loaded(
+            new.name, new.version_label, old.version_label if old is not None else None
+        )
         doc = openapi_document(new)
         endpoints.openapi_bytes = json.dumps(doc).encode()
         endpoints.docs_html = docs_page(doc)
@@ -175,15 +186,20 @@ def create_app(config: ServeConfig, *, manager: ModelManager | None = None,
         if config.prediction_log:
             root = Path(config.log_dir) if config.log_dir else manager.log_root()
             folder = log_folder(root, manager.current.name)
-            options: dict[str, Any] = {"rotate_bytes": config.rotate_bytes,
-                                       "rotate_seconds": config.rotate_seconds,
-                                       "system_allocator": True}
+            options: dict[str, Any] = {
+                "rotate_bytes": config.rotate_bytes,
+                "rotate_seconds": config.rotate_seconds,
+                "system_allocator": True,
+            }
             logs.predictions = PredictionLog(folder, **options)
             logs.feedback = FeedbackLog(folder, **options)
             if config.monitor_interval > 0:
                 endpoints.monitor_gauges = MonitorGauges(
-                    lambda: _monitor_ref(manager.current), folder, config.registry,
-                    config.monitor_interval)
+                    lambda: _monitor_ref(manager.current),
+                    folder,
+                    config.registry,
+                    config.monitor_interval,
+                )
                 endpoints.monitor_gauges.start()
         manager.start()
         try:
@@ -197,14 +213,24 @@ def create_app(config: ServeConfig, *, manager: ModelManager | None = None,
                 if log is not None:
                     log.close()
 
-    stream = access_stream if access_stream is not None else (
-        sys.stderr if config.access_log else None)
-    middleware = [Middleware(Observe, metrics=metrics,
-                             version=lambda: manager.current.version_label,
-                             max_body=config.max_body_bytes, access_log=stream)]
-    app = Starlette(routes=_routes(endpoints), middleware=middleware, lifespan=lifespan,
-                    exception_handlers={RequestError: _request_error,
-                                        HTTPException: _http_error})
+    stream = (
+        access_stream if access_stream is not None else (sys.stderr if config.access_log else None)
+    )
+    middleware = [
+        Middleware(
+            Observe,
+            metrics=metrics,
+            version=lambda: manager.current.version_label,
+            max_body=config.max_body_bytes,
+            access_log=stream,
+        )
+    ]
+    app = Starlette(
+        routes=_routes(endpoints),
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={RequestError: _request_error, HTTPException: _http_error},
+    )
     app.state.endpoints = endpoints
     app.state.manager = manager
     app.state.logs = logs

@@ -37,8 +37,7 @@ _JSON = "application/json"
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status,
-                    media_type=_JSON)
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type=_JSON)
 
 
 @dataclass
@@ -52,8 +51,16 @@ class Logs:
 class Endpoints:
     """Every route's handler, bound to the server's shared parts."""
 
-    def __init__(self, manager: ModelManager, metrics: ServerMetrics, tokens: Tokens,
-                 logs: Logs, max_body: int, docs_html: str, openapi: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: ServerMetrics,
+        tokens: Tokens,
+        logs: Logs,
+        max_body: int,
+        docs_html: str,
+        openapi: dict[str, Any],
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.monitor_gauges: MonitorGauges | None = None  # set by the app's lifespan
@@ -71,8 +78,11 @@ class Endpoints:
         async for chunk in request.stream():
             total += len(chunk)
             if total > self.max_body:
-                raise RequestError(413, f"The request body exceeds {self.max_body} bytes; "
-                                   "send fewer rows per request.", ["body"])
+                raise RequestError(
+                    413,
+                    f"The request body exceeds {self.max_body} bytes; send fewer rows per request.",
+                    ["body"],
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -83,13 +93,18 @@ class Endpoints:
         params = request.path_params
         name = params.get("name")
         if name is not None and name != model.name:
-            raise not_found(f"No model named {name!r} here; this server serves "
-                            f"{model.name!r}.", "path", "name")
+            raise not_found(
+                f"No model named {name!r} here; this server serves {model.name!r}.", "path", "name"
+            )
         version = params.get("version")
         if version is not None and version != model.version_label:
-            raise not_found(f"Version {version!r} of {model.name!r} is not loaded; this "
-                            f"server serves version {model.version_label} (it follows "
-                            f"{self.manager.ref}).", "path", "version")
+            raise not_found(
+                f"Version {version!r} of {model.name!r} is not loaded; this "
+                f"server serves version {model.version_label} (it follows "
+                f"{self.manager.ref}).",
+                "path",
+                "version",
+            )
         return model
 
     def _predict(self, request: Request, model: ServedModel, table: Table) -> Prediction:
@@ -99,14 +114,23 @@ class Endpoints:
         state["rows"] = n
         counts = np.bincount(prediction.index, minlength=len(model.classes))
         self.metrics.count_predictions(
-            model.name, model.version_label,
-            [(model.class_strs[i], int(c)) for i, c in enumerate(counts.tolist()) if c], n)
+            model.name,
+            model.version_label,
+            [(model.class_strs[i], int(c)) for i, c in enumerate(counts.tolist()) if c],
+            n,
+        )
         log = self.logs.predictions
         if log is not None and n:
             enc = prediction.encoded
-            log.record(state["request_id"], -1 if model.version is None else model.version,
-                       model.log_key, prediction.index, prediction.proba, enc.numeric,
-                       enc.categorical)
+            log.record(
+                state["request_id"],
+                -1 if model.version is None else model.version,
+                model.log_key,
+                prediction.index,
+                prediction.proba,
+                enc.numeric,
+                enc.categorical,
+            )
         return prediction
 
     async def _log_room(self) -> None:
@@ -131,22 +155,32 @@ class Endpoints:
 
     async def v2_model_ready(self, request: Request) -> Response:
         model = self._model(request)
-        return json_response({"name": model.name, "ready": not self.shutting_down},
-                     200 if not self.shutting_down else 503)
+        return json_response(
+            {"name": model.name, "ready": not self.shutting_down},
+            200 if not self.shutting_down else 503,
+        )
 
     async def v2_infer(self, request: Request) -> Response:
         model = self._model(request)
         if "inference-header-content-length" in request.headers:
-            raise RequestError(415, "The binary tensor data extension is not supported; send "
-                               "JSON tensors (tritonclient: binary_data=False on inputs and "
-                               "outputs).", ["header", "inference-header-content-length"])
+            raise RequestError(
+                415,
+                "The binary tensor data extension is not supported; send "
+                "JSON tensors (tritonclient: binary_data=False on inputs and "
+                "outputs).",
+                ["header", "inference-header-content-length"],
+            )
         body = await self._body(request)
         plan = model.plan
         fast = numeric_tensor(body, len(plan.feature_names)) if plan.all_numeric else None
         if fast is not None and fast[0] not in plan.kinds:  # one plain FP64 tensor
             _, matrix, request_id = fast
-            table = Table(len(matrix), matrix=matrix, matrix_loc=["body", "inputs", 0, "data"],
-                          matrix_keys={f: j for j, f in enumerate(plan.feature_names)})
+            table = Table(
+                len(matrix),
+                matrix=matrix,
+                matrix_loc=["body", "inputs", 0, "data"],
+                matrix_keys={f: j for j, f in enumerate(plan.feature_names)},
+            )
             outputs = list(OUTPUTS)
         else:
             table, outputs, request_id = parse_infer(parse_json(body), plan, body)
@@ -168,13 +202,20 @@ class Endpoints:
 
     async def ping(self, request: Request) -> Response:
         model = self.manager.current
-        return json_response({"status": "ok", "model": model.name,
-                      "model_version": model.version_label})
+        return json_response(
+            {"status": "ok", "model": model.name, "model_version": model.version_label}
+        )
 
     async def version(self, request: Request) -> Response:
         model = self.manager.current
-        return json_response({"polyclass": __version__, "model": model.name,
-                      "model_version": model.version_label, "follows": self.manager.ref})
+        return json_response(
+            {
+                "polyclass": __version__,
+                "model": model.name,
+                "model_version": model.version_label,
+                "follows": self.manager.ref,
+            }
+        )
 
     # ------------------------------------------------------ feedback and admin
     async def feedback(self, request: Request) -> Response:
@@ -188,10 +229,13 @@ class Endpoints:
         self.tokens.check(request.headers.get("authorization"))
         result = await anyio.to_thread.run_sync(self.manager.reload)
         request.scope["state"]["model_version"] = result.model.version_label
-        body = {"switched": result.switched, "model": result.model.name,
-                "model_version": result.model.version_label,
-                "previous_version": result.previous.version_label if result.previous else None,
-                "error": result.error}
+        body = {
+            "switched": result.switched,
+            "model": result.model.name,
+            "model_version": result.model.version_label,
+            "previous_version": result.previous.version_label if result.previous else None,
+            "error": result.error,
+        }
         return json_response(body, 200 if result.error is None else 409)
 
     # -------------------------------------------------------------------- ops

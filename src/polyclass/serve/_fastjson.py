@@ -179,13 +179,22 @@ def numeric_tensor(body: bytes, width: int) -> tuple[str, NDArray[np.float64], s
     tensor_keys = _keys(tensor, simdjson)
     if tensor_keys is None or set(tensor_keys) != {"name", "shape", "datatype", "data"}:
         return None
-    name, datatype, shape, data = (tensor["name"], tensor["datatype"], tensor["shape"],
-                                   tensor["data"])
+    name, datatype, shape, data = (
+        tensor["name"],
+        tensor["datatype"],
+        tensor["shape"],
+        tensor["data"],
+    )
     if type(name) is not str or datatype != "FP64" or type(shape) is not simdjson.Array:
         return None
     dims: list[Any] = shape.as_list()
-    if len(dims) != 2 or any(type(d) is not int for d in dims) or dims[1] != width or (
-            dims[0] < 1) or type(data) is not simdjson.Array:
+    if (
+        len(dims) != 2
+        or any(type(d) is not int for d in dims)
+        or dims[1] != width
+        or (dims[0] < 1)
+        or type(data) is not simdjson.Array
+    ):
         return None
     n = int(dims[0])
     if len(data) == n and opening == 3 + n:  # rows: inputs, shape, data and one per row

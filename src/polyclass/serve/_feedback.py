@@ -20,27 +20,43 @@ _ID_MAX = 128
 
 def _item(item: Any, loc: list[str | int]) -> tuple[str, int, str]:
     if not isinstance(item, dict):
-        raise unprocessable(f"A feedback item must be an object with 'request_id' and "
-                            f"'label'; got {type(item).__name__}.", *loc)
+        raise unprocessable(
+            f"A feedback item must be an object with 'request_id' and "
+            f"'label'; got {type(item).__name__}.",
+            *loc,
+        )
     unknown = sorted(set(item) - {"request_id", "label", "row"})
     if unknown:
-        raise unprocessable(f"Unknown key(s) {unknown} in a feedback item; it takes "
-                            "'request_id', 'label' and optionally 'row'.", *loc, unknown[0])
+        raise unprocessable(
+            f"Unknown key(s) {unknown} in a feedback item; it takes "
+            "'request_id', 'label' and optionally 'row'.",
+            *loc,
+            unknown[0],
+        )
     request_id = item.get("request_id")
     if not isinstance(request_id, str) or not 0 < len(request_id) <= _ID_MAX:
-        raise unprocessable("'request_id' must be the X-Request-ID of the prediction (a "
-                            f"string of 1 to {_ID_MAX} characters); got {request_id!r}.",
-                            *loc, "request_id")
+        raise unprocessable(
+            "'request_id' must be the X-Request-ID of the prediction (a "
+            f"string of 1 to {_ID_MAX} characters); got {request_id!r}.",
+            *loc,
+            "request_id",
+        )
     if "label" not in item:
         raise unprocessable("The feedback item lacks 'label', the true class.", *loc)
     label = item["label"]
     if label is None or isinstance(label, (dict, list)):
-        raise unprocessable(f"'label' must be a class label (a string, number or boolean); "
-                            f"got {label!r}.", *loc, "label")
+        raise unprocessable(
+            f"'label' must be a class label (a string, number or boolean); got {label!r}.",
+            *loc,
+            "label",
+        )
     row = item.get("row", -1)
     if isinstance(row, bool) or not isinstance(row, int) or not -1 <= row < 2**31:
-        raise unprocessable(f"'row' must be the 0-based row of the request (or -1 for every "
-                            f"row); got {row!r}.", *loc, "row")
+        raise unprocessable(
+            f"'row' must be the 0-based row of the request (or -1 for every row); got {row!r}.",
+            *loc,
+            "row",
+        )
     return request_id, row, str(label)
 
 
@@ -48,7 +64,7 @@ def parse_feedback(document: Any) -> list[tuple[str, int, str]]:
     """``(request_id, row, label)`` items of a feedback body, or a RequestError."""
     if isinstance(document, dict) and "items" in document:
         if set(document) != {"items"}:
-            raise unprocessable("A batch body is {\"items\": [...]} and nothing else.", "body")
+            raise unprocessable('A batch body is {"items": [...]} and nothing else.', "body")
         items, loc = document["items"], ["body", "items"]
     elif isinstance(document, list):
         items, loc = document, ["body"]
@@ -59,6 +75,8 @@ def parse_feedback(document: Any) -> list[tuple[str, int, str]]:
     if not isinstance(items, list) or not items:
         raise unprocessable("The batch must be a non-empty list of feedback items.", *loc)
     if len(items) > MAX_FEEDBACK_ITEMS:
-        raise unprocessable(f"The batch has {len(items)} items; send at most "
-                            f"{MAX_FEEDBACK_ITEMS} per request.", *loc)
+        raise unprocessable(
+            f"The batch has {len(items)} items; send at most {MAX_FEEDBACK_ITEMS} per request.",
+            *loc,
+        )
     return [_item(it, [*loc, i]) for i, it in enumerate(items)]

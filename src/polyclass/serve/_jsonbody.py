@@ -53,7 +53,7 @@ def _has_token(data: NDArray[np.uint8], token: bytes) -> bool:
 
     About 20 µs for 200 KB, against 110 µs for ``token in bytes``.
     """
-    starts = np.flatnonzero(data[:len(data) - len(token) + 1] == token[0])
+    starts = np.flatnonzero(data[: len(data) - len(token) + 1] == token[0])
     for k in range(1, len(token)):
         starts = starts[data[starts + k] == token[k]]
     return len(starts) > 0
@@ -78,8 +78,7 @@ class JsonBody:
     def has_booleans(self) -> bool:
         """Whether a ``true`` or ``false`` token may be anywhere in the body."""
         if self._booleans is None:
-            self._booleans = _has_token(self._view, b"true") or _has_token(self._view,
-                                                                             b"false")
+            self._booleans = _has_token(self._view, b"true") or _has_token(self._view, b"false")
         return self._booleans
 
     def has_strings_in(self, *values: Any, strings_inside: int = 0) -> bool:
@@ -103,8 +102,12 @@ def float_rows(rows: Sequence[Any], width: int) -> NDArray[np.float64] | None:
     None, and the caller looks closer.
     """
     n = len(rows)
-    if not n or len(set(map(type, rows))) != 1 or type(rows[0]) is not list or set(
-            map(len, rows)) != {width}:
+    if (
+        not n
+        or len(set(map(type, rows))) != 1
+        or type(rows[0]) is not list
+        or set(map(len, rows)) != {width}
+    ):
         return None
     try:
         flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=n * width)

@@ -54,8 +54,9 @@ class ModelManager:
         Seconds between looks at the registry; 0 turns polling off.
     """
 
-    def __init__(self, ref: str, *, registry: str | None = None,
-                 poll_interval: float = 5.0) -> None:
+    def __init__(
+        self, ref: str, *, registry: str | None = None, poll_interval: float = 5.0
+    ) -> None:
         self.ref = ref
         self.poll_interval = poll_interval
         self._registry: Any = None
@@ -115,8 +116,11 @@ class ModelManager:
             sha: str | None = None
             try:
                 path, name, version, sha = self._resolve()
-                if version == old.version and (sha is None or sha == old.sha256) and (
-                        not self.is_path):
+                if (
+                    version == old.version
+                    and (sha is None or sha == old.sha256)
+                    and (not self.is_path)
+                ):
                     return ReloadResult(False, old, None)
                 if sha is not None and sha == self._failed_sha:
                     return ReloadResult(False, old, None, self.last_error)
@@ -124,8 +128,10 @@ class ModelManager:
             except Exception as exc:  # keep serving the old version
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._failed_sha = sha
-                sys.stderr.write(f"polyclass serve: cannot load {self.ref}: {self.last_error}; "
-                                 f"still serving version {old.version_label}.\n")
+                sys.stderr.write(
+                    f"polyclass serve: cannot load {self.ref}: {self.last_error}; "
+                    f"still serving version {old.version_label}.\n"
+                )
                 return ReloadResult(False, old, None, self.last_error)
             if new.sha256 == old.sha256 and new.version == old.version:
                 return ReloadResult(False, old, None)

@@ -35,33 +35,60 @@ class ServerMetrics:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         r = self.registry
         self.requests = Counter(
-            "polyclass_http_requests", "HTTP requests answered, by route template, method "
-            "and status.", ["route", "method", "status"], registry=r)
+            "polyclass_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
         self.latency = Histogram(
-            "polyclass_http_request_duration_seconds", "Time from the request's first byte "
+            "polyclass_http_request_duration_seconds",
+            "Time from the request's first byte "
             "to the end of the response, by route template and status.",
-            ["route", "status"], buckets=_BUCKETS, registry=r)
+            ["route", "status"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
         self.in_flight = Gauge(
-            "polyclass_http_requests_in_flight", "Requests being answered now.",
-            registry=r, multiprocess_mode="livesum")
+            "polyclass_http_requests_in_flight",
+            "Requests being answered now.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.predictions = Counter(
-            "polyclass_predictions", "Predicted rows, by model, version and predicted class.",
-            ["model", "version", "label"], registry=r)
+            "polyclass_predictions",
+            "Predicted rows, by model, version and predicted class.",
+            ["model", "version", "label"],
+            registry=r,
+        )
         self.rows = Histogram(
-            "polyclass_request_rows", "Rows per prediction request.", ["model"],
-            buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000), registry=r)
+            "polyclass_request_rows",
+            "Rows per prediction request.",
+            ["model"],
+            buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000),
+            registry=r,
+        )
         self.loaded = Gauge(
-            "polyclass_model_loaded", "1 for the model version being served.",
-            ["model", "version"], registry=r, multiprocess_mode="livemax")
+            "polyclass_model_loaded",
+            "1 for the model version being served.",
+            ["model", "version"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.reloads = Counter(
-            "polyclass_model_switches", "Times the served version changed (promotion, "
-            "rollback, reload).", ["model"], registry=r)
+            "polyclass_model_switches",
+            "Times the served version changed (promotion, rollback, reload).",
+            ["model"],
+            registry=r,
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._predicted: dict[tuple[str, str, str], Any] = {}
         self._rows: dict[str, Any] = {}
         self.log_errors = Gauge(
-            "polyclass_prediction_log_write_errors", "Failed prediction-log segment writes "
-            "(rows are kept and retried).", registry=r, multiprocess_mode="livemax")
+            "polyclass_prediction_log_write_errors",
+            "Failed prediction-log segment writes (rows are kept and retried).",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -69,14 +96,14 @@ class ServerMetrics:
         children = self._children.get(key)
         if children is None:  # labels() costs a lock and a dict walk: do it once per key
             code = str(status)
-            children = (self.requests.labels(route, method, code),
-                        self.latency.labels(route, code))
+            children = (self.requests.labels(route, method, code), self.latency.labels(route, code))
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
 
-    def count_predictions(self, model: str, version: str, labels: Iterable[tuple[str, int]],
-                          n_rows: int) -> None:
+    def count_predictions(
+        self, model: str, version: str, labels: Iterable[tuple[str, int]], n_rows: int
+    ) -> None:
         """Add ``count`` predictions of each ``(label, count)``."""
         for label, count in labels:
             key = (model, version, label)
@@ -105,4 +132,3 @@ class ServerMetrics:
             multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
             return bytes(generate_latest(combined))
         return bytes(generate_latest(self.registry))
-

@@ -35,9 +35,11 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"Malformed JSON: {exc}. Send a valid JSON document (NaN and "
-                          "Infinity are not JSON; use null for a missing value).",
-                          "body") from None
+        raise bad_request(
+            f"Malformed JSON: {exc}. Send a valid JSON document (NaN and "
+            "Infinity are not JSON; use null for a missing value).",
+            "body",
+        ) from None
 
 
 def _no_strings(body: JsonBody, plan: InputPlan, rows: Any, records: bool = False) -> bool:
@@ -47,7 +49,8 @@ def _no_strings(body: JsonBody, plan: InputPlan, rows: Any, records: bool = Fals
     if not records:
         return not body.has_strings_in(rows)
     if any('"' in name for name in plan.feature_names) or not all(
-            isinstance(row, dict) for row in rows):
+        isinstance(row, dict) for row in rows
+    ):
         return False
     return not body.has_strings_in(rows, strings_inside=sum(map(len, rows)))
 
@@ -55,21 +58,28 @@ def _no_strings(body: JsonBody, plan: InputPlan, rows: Any, records: bool = Fals
 def _parse_split(value: Any, plan: InputPlan, body: JsonBody) -> Table:
     loc: list[str | int] = ["body", "dataframe_split"]
     if not isinstance(value, dict):
-        raise unprocessable("dataframe_split must be an object with 'columns' and 'data' "
-                            f"(pandas' orient='split'); got {type(value).__name__}.", *loc)
+        raise unprocessable(
+            "dataframe_split must be an object with 'columns' and 'data' "
+            f"(pandas' orient='split'); got {type(value).__name__}.",
+            *loc,
+        )
     unknown = sorted(set(value) - {"columns", "data", "index"})
     if unknown:
-        raise unprocessable(f"dataframe_split has unknown key(s) {unknown}; it takes "
-                            "'columns', 'data' and optionally 'index'.", *loc, unknown[0])
+        raise unprocessable(
+            f"dataframe_split has unknown key(s) {unknown}; it takes "
+            "'columns', 'data' and optionally 'index'.",
+            *loc,
+            unknown[0],
+        )
     if "data" not in value:
         raise unprocessable("dataframe_split lacks 'data', the list of rows.", *loc)
     columns = value.get("columns")
     if columns is not None and not isinstance(columns, list):
-        raise unprocessable("dataframe_split 'columns' must be a list of column names.",
-                            *loc, "columns")
+        raise unprocessable(
+            "dataframe_split 'columns' must be a list of column names.", *loc, "columns"
+        )
     data = value["data"]
-    return from_rows(data, columns, plan, [*loc, "data"],
-                     no_strings=_no_strings(body, plan, data))
+    return from_rows(data, columns, plan, [*loc, "data"], no_strings=_no_strings(body, plan, data))
 
 
 def _parse_any(key: str, value: Any, plan: InputPlan, body: JsonBody) -> Table:
@@ -102,9 +112,15 @@ def _csv_value(plan: InputPlan, name: str, text: str, line: int) -> Any:
                 return lower in _TRUE
             return text
     except ValueError:
-        raise unprocessable(f"Column {name!r} expects numbers, but line {line} of the CSV "
-                            f"holds {text!r}. Send a number, or leave it empty for a missing "
-                            "value.", "body", "csv", line, name) from None
+        raise unprocessable(
+            f"Column {name!r} expects numbers, but line {line} of the CSV "
+            f"holds {text!r}. Send a number, or leave it empty for a missing "
+            "value.",
+            "body",
+            "csv",
+            line,
+            name,
+        ) from None
     return text
 
 
@@ -126,12 +142,17 @@ def _parse_csv(body: bytes, plan: InputPlan) -> Table:
     for i, row in enumerate(rows):
         line = i + 2
         if len(row) != len(header):
-            raise unprocessable(f"Line {line} of the CSV has {len(row)} fields; the header "
-                                f"has {len(header)}.", "body", "csv", line)
+            raise unprocessable(
+                f"Line {line} of the CSV has {len(row)} fields; the header has {len(header)}.",
+                "body",
+                "csv",
+                line,
+            )
         for name, field in zip(header, row, strict=True):
             columns[name].append(_csv_value(plan, name, field, line))
     locs: dict[str, tuple[list[str | int], list[str | int]]] = {
-        n: (["body", "csv"], [n]) for n in header}
+        n: (["body", "csv"], [n]) for n in header
+    }
     return _CsvTable(len(rows), columns, locs)
 
 
@@ -153,30 +174,47 @@ def parse_invocation(body: bytes, content_type: str, plan: InputPlan) -> tuple[T
     if media in ("text/csv", "application/csv"):
         return _parse_csv(body, plan), None
     if media not in ("", "application/json", "application/*", "*/*") and not media.endswith(
-            "+json"):
-        raise RequestError(415, f"Content type {media!r} is not supported; send "
-                           "application/json (MLflow's formats) or text/csv.",
-                           ["header", "content-type"])
+        "+json"
+    ):
+        raise RequestError(
+            415,
+            f"Content type {media!r} is not supported; send "
+            "application/json (MLflow's formats) or text/csv.",
+            ["header", "content-type"],
+        )
     if plan.all_numeric:
         fast = numeric_rows(body, plan.feature_names)
         if fast is not None:  # plain number rows in the model's order, straight to floats
             key, matrix = fast
-            loc: list[str | int] = ["body", key, "data"] if key == "dataframe_split" else [
-                "body", key]
-            return Table(len(matrix), matrix=matrix, matrix_loc=loc, matrix_keys={
-                name: j for j, name in enumerate(plan.feature_names)}), None
+            loc: list[str | int] = (
+                ["body", key, "data"] if key == "dataframe_split" else ["body", key]
+            )
+            return Table(
+                len(matrix),
+                matrix=matrix,
+                matrix_loc=loc,
+                matrix_keys={name: j for j, name in enumerate(plan.feature_names)},
+            ), None
     document = parse_json(body)
     if not isinstance(document, dict):
-        raise bad_request(f"The body must be a JSON object with one of the keys {list(FORMATS)}"
-                          f"; got a {type(document).__name__}.", "body")
+        raise bad_request(
+            f"The body must be a JSON object with one of the keys {list(FORMATS)}"
+            f"; got a {type(document).__name__}.",
+            "body",
+        )
     keys = [k for k in FORMATS if k in document]
     unknown = sorted(set(document) - set(FORMATS) - {"params"})
     if unknown:
-        raise bad_request(f"Unknown key(s) {unknown}; the body takes one of {list(FORMATS)} "
-                          "and optionally 'params'.", "body", unknown[0])
+        raise bad_request(
+            f"Unknown key(s) {unknown}; the body takes one of {list(FORMATS)} "
+            "and optionally 'params'.",
+            "body",
+            unknown[0],
+        )
     if len(keys) != 1:
-        raise bad_request(f"The body must hold exactly one of {list(FORMATS)}; it holds "
-                          f"{keys or 'none'}.", "body")
+        raise bad_request(
+            f"The body must hold exactly one of {list(FORMATS)}; it holds {keys or 'none'}.", "body"
+        )
     key = keys[0]
     params = document.get("params")
     if params is not None and not isinstance(params, dict):
@@ -186,8 +224,9 @@ def parse_invocation(body: bytes, content_type: str, plan: InputPlan) -> tuple[T
     if key == "dataframe_split":
         return _parse_split(value, plan, json_body), params
     if key == "dataframe_records":
-        return from_records(value, plan, ["body", key],
-                            no_strings=_no_strings(json_body, plan, value, True)), params
+        return from_records(
+            value, plan, ["body", key], no_strings=_no_strings(json_body, plan, value, True)
+        ), params
     return _parse_any(key, value, plan, json_body), params
 
 

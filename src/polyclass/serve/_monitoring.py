@@ -81,8 +81,13 @@ class MonitorGauges:
     """
 
     def __init__(
-        self, model: Callable[[], str], log_dir: Path, registry: str | None, interval: float,
-        *, in_process: bool = False,
+        self,
+        model: Callable[[], str],
+        log_dir: Path,
+        registry: str | None,
+        interval: float,
+        *,
+        in_process: bool = False,
     ) -> None:
         self._model = model
         self._log_dir = log_dir
@@ -115,8 +120,10 @@ class MonitorGauges:
             try:
                 text = self._in_child(args)
             except (OSError, ValueError, ImportError) as exc:
-                sys.stderr.write(f"polyclass serve: cannot run the monitoring process "
-                                 f"({exc!r}); computing the gauges in the server.\n")
+                sys.stderr.write(
+                    f"polyclass serve: cannot run the monitoring process "
+                    f"({exc!r}); computing the gauges in the server.\n"
+                )
                 self._in_process = True
             else:
                 if text is not None:
@@ -130,8 +137,9 @@ class MonitorGauges:
 
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
-        child = context.Process(target=_child, args=(send, args), daemon=True,
-                                name="polyclass-monitor")
+        child = context.Process(
+            target=_child, args=(send, args), daemon=True, name="polyclass-monitor"
+        )
         child.start()
         send.close()
         self._child = child
@@ -139,16 +147,20 @@ class MonitorGauges:
         try:
             while not receive.poll(0.2):
                 if time.monotonic() > deadline:
-                    sys.stderr.write("polyclass serve: the monitoring process took over "
-                                     f"{CHILD_TIMEOUT:.0f} s; stopped it, the gauges keep "
-                                     "their last values.\n")
+                    sys.stderr.write(
+                        "polyclass serve: the monitoring process took over "
+                        f"{CHILD_TIMEOUT:.0f} s; stopped it, the gauges keep "
+                        "their last values.\n"
+                    )
                     child.terminate()
                     return None
                 if self._stop.is_set() or (not child.is_alive() and not receive.poll(0)):
                     if not self._stop.is_set():
-                        sys.stderr.write("polyclass serve: the monitoring process exited "
-                                         f"with {child.exitcode}; the gauges keep their "
-                                         "last values.\n")
+                        sys.stderr.write(
+                            "polyclass serve: the monitoring process exited "
+                            f"with {child.exitcode}; the gauges keep their "
+                            "last values.\n"
+                        )
                     return None
             try:
                 return str(receive.recv())

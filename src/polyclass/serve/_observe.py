@@ -35,17 +35,29 @@ _ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 def _json_response(status: int, body: dict[str, Any]) -> tuple[Message, Message]:
     payload = orjson.dumps(body)
-    start = {"type": "http.response.start", "status": status,
-             "headers": [(b"content-type", b"application/json"),
-                         (b"content-length", str(len(payload)).encode())]}
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ],
+    }
     return start, {"type": "http.response.body", "body": payload}
 
 
 class Observe:
     """Wraps the app; ``version()`` names the served version when a route did not."""
 
-    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics, version: Callable[[], str],
-                 max_body: int, access_log: TextIO | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServerMetrics,
+        version: Callable[[], str],
+        max_body: int,
+        access_log: TextIO | None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.version = version
@@ -93,20 +105,30 @@ class Observe:
         self.metrics.in_flight.inc()
         try:
             if length > self.max_body:
-                for message in _json_response(413, {
+                for message in _json_response(
+                    413,
+                    {
                         "error": f"The request body has {length} bytes; this server takes at "
-                                 f"most {self.max_body}. Send fewer rows per request.",
-                        "loc": ["header", "content-length"]}):
+                        f"most {self.max_body}. Send fewer rows per request.",
+                        "loc": ["header", "content-length"],
+                    },
+                ):
                     await send_wrapper(message)
             else:
                 await self.app(scope, receive, send_wrapper)
         except Exception:
-            sys.stderr.write(f"polyclass serve: error in request {request_id}:\n"
-                             f"{traceback.format_exc()}")
+            sys.stderr.write(
+                f"polyclass serve: error in request {request_id}:\n{traceback.format_exc()}"
+            )
             if not started:
-                for message in _json_response(500, {
+                for message in _json_response(
+                    500,
+                    {
                         "error": f"Internal error while answering request {request_id}; the "
-                                 "server logged it and keeps serving.", "loc": []}):
+                        "server logged it and keeps serving.",
+                        "loc": [],
+                    },
+                ):
                     await send_wrapper(message)
         finally:
             self.metrics.in_flight.dec()
@@ -117,8 +139,15 @@ class Observe:
             if self.access_log is not None:
                 self._log(scope, state, request_id, template, status, elapsed)
 
-    def _log(self, scope: Scope, state: dict[str, Any], request_id: str, route: str,
-             status: int, elapsed: float) -> None:
+    def _log(
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        request_id: str,
+        route: str,
+        status: int,
+        elapsed: float,
+    ) -> None:
         client = scope.get("client")
         now = time.time()
         if int(now) != self._second:

@@ -120,10 +120,12 @@ class InputPlan:
         self._means = np.asarray(pre.means_, dtype=np.float64)
         self._scales = np.asarray(pre.scales_, dtype=np.float64)
         self._indicators = np.array(
-            [self.numeric_names.index(n) for n in pre.indicator_columns_], dtype=np.intp)
+            [self.numeric_names.index(n) for n in pre.indicator_columns_], dtype=np.intp
+        )
         refuse = pre.missing == "error"
-        self._refuse_numeric = [refuse and not schema.feature(n).allow_missing
-                                for n in self.numeric_names]
+        self._refuse_numeric = [
+            refuse and not schema.feature(n).allow_missing for n in self.numeric_names
+        ]
         self.handle_unknown = pre.handle_unknown
         self.dtype = np.dtype(pre.dtype)
         self.n_dense = len(self.numeric_names) + len(self._indicators)
@@ -133,11 +135,18 @@ class InputPlan:
         for oh in pre.onehots_:
             cols = oh.lookup()
             lookup = {c: int(j) for c, j in zip(oh.categories, cols.tolist(), strict=True)}
-            blocks.append(_Categorical(
-                name=oh.name, value_type=oh.value_type, start=start, lookup=lookup,
-                fill=int(cols[oh.fill_code()]),
-                refuse_missing=refuse and not schema.feature(oh.name).allow_missing,
-                known=tuple(oh.categories), fill_value=oh.fill))
+            blocks.append(
+                _Categorical(
+                    name=oh.name,
+                    value_type=oh.value_type,
+                    start=start,
+                    lookup=lookup,
+                    fill=int(cols[oh.fill_code()]),
+                    refuse_missing=refuse and not schema.feature(oh.name).allow_missing,
+                    known=tuple(oh.categories),
+                    fill_value=oh.fill,
+                )
+            )
             start += oh.width
         self._blocks = blocks
         self.kinds = {f.name: f.kind for f in schema.features}
@@ -145,8 +154,10 @@ class InputPlan:
 
     def example_row(self) -> dict[str, Any]:
         """A typical row: training medians and most frequent categories (for the docs)."""
-        row: dict[str, Any] = {n: round(float(m), 4) for n, m in
-                               zip(self.numeric_names, self._medians.tolist(), strict=True)}
+        row: dict[str, Any] = {
+            n: round(float(m), 4)
+            for n, m in zip(self.numeric_names, self._medians.tolist(), strict=True)
+        }
         row.update({b.name: b.fill_value for b in self._blocks})
         return {n: row[n] for n in self.feature_names}
 
@@ -185,11 +196,14 @@ class InputPlan:
         return unprocessable(
             f"Column {name!r} has a missing value (null, NaN or infinity) in row {row}, but "
             "this model allows none there: it saw no missing values in training and was "
-            "built with missing='error'. Send a value.", *table.loc(name, row))
+            "built with missing='error'. Send a value.",
+            *table.loc(name, row),
+        )
 
     # ------------------------------------------------------------- categorical
-    def _codes(self, block: _Categorical, values: Sequence[Any],
-               table: Table) -> tuple[NDArray[np.intp], Sequence[Any]]:
+    def _codes(
+        self, block: _Categorical, values: Sequence[Any], table: Table
+    ) -> tuple[NDArray[np.intp], Sequence[Any]]:
         """Output column of each row within the block (-1 = none) and the normalised values.
 
         Text and boolean values are looked up in one ``np.fromiter`` over the block's
@@ -202,8 +216,7 @@ class InputPlan:
         codes = None
         if vt in ("str", "bool"):
             try:
-                codes = np.fromiter(map(get, values, repeat(_NOT_FOUND)), dtype=np.intp,
-                                    count=n)
+                codes = np.fromiter(map(get, values, repeat(_NOT_FOUND)), dtype=np.intp, count=n)
             except TypeError:  # an unhashable value (a list or an object): look closer below
                 codes = None
         if codes is None:
@@ -230,7 +243,9 @@ class InputPlan:
                 raise unprocessable(
                     f"Column {block.name!r} has the unseen category {_shown(v)} in row {r}; "
                     f"this model refuses unseen categories (handle_unknown='error'). Known "
-                    f"categories: {known}.", *table.loc(block.name, r))
+                    f"categories: {known}.",
+                    *table.loc(block.name, r),
+                )
             codes[r] = code
         return codes, keys
 
@@ -242,7 +257,9 @@ class InputPlan:
             if len(values) != n:
                 raise unprocessable(
                     f"Column {name!r} has {len(values)} values but the request has {n} rows. "
-                    "Give every column one value per row.", *table.locs.get(name, ([], []))[0])
+                    "Give every column one value per row.",
+                    *table.locs.get(name, ([], []))[0],
+                )
         raw = self._numeric(table)
         n_num = raw.shape[1]
         X = np.empty((n, self.width), dtype=self.dtype)
@@ -262,7 +279,7 @@ class InputPlan:
             np.subtract(filled, self._means, out=scaled)
             np.divide(scaled, self._scales, out=scaled)
             if len(self._indicators):
-                X[:, n_num:self.n_dense] = missing[:, self._indicators]
+                X[:, n_num : self.n_dense] = missing[:, self._indicators]
         categorical: list[Sequence[Any]] = []
         if self._blocks:
             rows = np.arange(n)

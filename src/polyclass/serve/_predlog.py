@@ -60,8 +60,7 @@ TRIM_EVERY = 8
 
 #: (model name, class labels as text, numeric inputs, (categorical input, kind) pairs,
 #: every input in the model's order): what rows must share to share a segment.
-LogKey = tuple[str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...],
-               tuple[str, ...]]
+LogKey = tuple[str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]
 
 
 def log_folder(root: str | Path, model_name: str) -> Path:
@@ -89,8 +88,14 @@ class _Buffer:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def append(self, key: Any, n_rows: int, nbytes: int, values: tuple[Any, ...],
-               created: float | None = None) -> None:
+    def append(
+        self,
+        key: Any,
+        n_rows: int,
+        nbytes: int,
+        values: tuple[Any, ...],
+        created: float | None = None,
+    ) -> None:
         self.keys.append(key)
         self.rows.append(n_rows)
         self.nbytes.append(nbytes)
@@ -193,11 +198,17 @@ class SegmentLog:
         server process, where Arrow's own pool would keep freed memory resident).
     """
 
-    def __init__(self, folder: str | Path, build: Callable[[Any, list[list[Any]]], Any],
-                 metadata: Callable[[Any], dict[str, str]], n_fields: int, *,
-                 rotate_bytes: int = ROTATE_BYTES,
-                 rotate_seconds: float = ROTATE_SECONDS,
-                 system_allocator: bool = False) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        build: Callable[[Any, list[list[Any]]], Any],
+        metadata: Callable[[Any], dict[str, str]],
+        n_fields: int,
+        *,
+        rotate_bytes: int = ROTATE_BYTES,
+        rotate_seconds: float = ROTATE_SECONDS,
+        system_allocator: bool = False,
+    ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._build = build
@@ -219,8 +230,9 @@ class SegmentLog:
         self._last_append = time.monotonic()
         self.rows_written = 0
         self.errors = 0
-        self._thread = threading.Thread(target=self._run, name=f"polyclass-log-{folder}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"polyclass-log-{folder}", daemon=True
+        )
         self._thread.start()
 
     # ------------------------------------------------------------ request path
@@ -235,8 +247,14 @@ class SegmentLog:
         if self._closed:
             raise RuntimeError(f"The log {self.folder} is closed; no more rows can be added.")
 
-    def _append_locked(self, key: Any, n_rows: int, nbytes: int, values: tuple[Any, ...],
-                       created: float | None = None) -> bool:
+    def _append_locked(
+        self,
+        key: Any,
+        n_rows: int,
+        nbytes: int,
+        values: tuple[Any, ...],
+        created: float | None = None,
+    ) -> bool:
         """Buffer one item (``self._lock`` held); whether a row group's worth is waiting."""
         self._pending.append(key, n_rows, nbytes, values, created)
         self._last_append = time.monotonic()
@@ -284,8 +302,10 @@ class SegmentLog:
             import pyarrow.compute  # its functions are registered at import: 80 ms, once
             import pyarrow.parquet
         except ImportError as exc:  # pragma: no cover - pyarrow is a dependency
-            sys.stderr.write(f"polyclass serve: cannot import pyarrow ({exc}); the "
-                             "prediction log cannot be written.\n")
+            sys.stderr.write(
+                f"polyclass serve: cannot import pyarrow ({exc}); the "
+                "prediction log cannot be written.\n"
+            )
         else:
             if self.system_allocator:
                 # Arrow's default pool (mimalloc/jemalloc) keeps pages it freed: a server
@@ -321,8 +341,9 @@ class SegmentLog:
                 if segment is not None:
                     oldest = min(oldest, segment.created)
                 due = final or now - oldest >= self.rotate_seconds
-                take = len(pending) > 0 and (due or pending.total_bytes >= min(
-                    CHUNK_BYTES, self.rotate_bytes))
+                take = len(pending) > 0 and (
+                    due or pending.total_bytes >= min(CHUNK_BYTES, self.rotate_bytes)
+                )
                 if take:
                     self._pending = _Buffer(self._n_fields)
             self._placed = 0
@@ -330,13 +351,16 @@ class SegmentLog:
                 if take:
                     self._write_runs(pending)
                     pending.release()  # its arrays now live in segments' ``written`` only
-                if self._segment is not None and (due or (
-                        self._segment.written.total_bytes >= self.rotate_bytes)):
+                if self._segment is not None and (
+                    due or (self._segment.written.total_bytes >= self.rotate_bytes)
+                ):
                     self._close_segment()
             except Exception as exc:  # keep serving; keep the rows for the next try
                 self.errors += 1
-                sys.stderr.write(f"polyclass serve: cannot write a log segment in "
-                                 f"{self.folder}: {exc!r}; will retry.\n")
+                sys.stderr.write(
+                    f"polyclass serve: cannot write a log segment in "
+                    f"{self.folder}: {exc!r}; will retry.\n"
+                )
                 rest = pending.part(self._placed, len(pending)) if take else None
                 self._abort_segment(rest)
 
@@ -381,9 +405,13 @@ class SegmentLog:
         self._seq += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         name = f"part-{stamp}-{os.getpid()}-{self._seq}"
-        self._segment = _Segment(key=key, tmp=self.folder / f".{name}.tmp",
-                                 final=self.folder / f"{name}.parquet", created=created,
-                                 written=_Buffer(self._n_fields))
+        self._segment = _Segment(
+            key=key,
+            tmp=self.folder / f".{name}.tmp",
+            final=self.folder / f"{name}.parquet",
+            created=created,
+            written=_Buffer(self._n_fields),
+        )
         return self._segment
 
     def _write_group(self, segment: _Segment, group: _Buffer) -> None:
@@ -394,12 +422,14 @@ class SegmentLog:
         if segment.writer is None:
             segment.schema = record_batch.schema.with_metadata(self._metadata(segment.key))
             segment.writer = pq.ParquetWriter(  # no Arrow schema: dictionary columns
-                segment.tmp, segment.schema, store_schema=False,  # read back as strings
+                segment.tmp,
+                segment.schema,
+                store_schema=False,  # read back as strings
                 use_dictionary=_dictionary_columns(segment.schema),
-                write_statistics=_statistics_columns(segment.schema))
+                write_statistics=_statistics_columns(segment.schema),
+            )
             segment.writer.add_key_value_metadata(self._metadata(segment.key))
-        segment.writer.write_batch(record_batch.replace_schema_metadata(
-            segment.schema.metadata))
+        segment.writer.write_batch(record_batch.replace_schema_metadata(segment.schema.metadata))
 
     def _close_segment(self) -> None:
         """Finish the open segment: close, fsync, rename; then let its requests go."""
@@ -469,8 +499,10 @@ class SegmentLog:
             if not self.pending_rows:
                 return
             time.sleep(0.05 * 2**attempt)
-        sys.stderr.write(f"polyclass serve: {self.pending_rows} logged rows could not be "
-                         f"written to {self.folder} before stopping; they are lost.\n")
+        sys.stderr.write(
+            f"polyclass serve: {self.pending_rows} logged rows could not be "
+            f"written to {self.folder} before stopping; they are lost.\n"
+        )
 
     @property
     def pending_rows(self) -> int:
@@ -486,6 +518,7 @@ class SegmentLog:
 # ---------------------------------------------------------------- Arrow columns
 # Built with ``pyarrow.Array.from_buffers`` on NumPy memory: zero-copy for numbers, and
 # no ``pyarrow.array`` call, which imports pandas (tens of MB) on first use.
+
 
 def _buffer(values: NDArray[Any]) -> Any:
     import pyarrow as pa
@@ -520,8 +553,11 @@ def _strings(values: Sequence[str]) -> Any:
 
     encoded = [v.encode("utf-8", "surrogatepass") for v in values]
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    return pa.Array.from_buffers(pa.string(), len(encoded), [
-        None, _buffer(_offsets(lengths)), pa.py_buffer(b"".join(encoded))])
+    return pa.Array.from_buffers(
+        pa.string(),
+        len(encoded),
+        [None, _buffer(_offsets(lengths)), pa.py_buffer(b"".join(encoded))],
+    )
 
 
 def _dictionary(codes: NDArray[Any], dictionary: Any) -> Any:
@@ -535,11 +571,15 @@ def _dictionary(codes: NDArray[Any], dictionary: Any) -> Any:
 
     valid = codes >= 0
     if valid.all():
-        indices = pa.Array.from_buffers(pa.int32(), len(codes), [
-            None, _buffer(codes.astype(np.int32, copy=False))])
+        indices = pa.Array.from_buffers(
+            pa.int32(), len(codes), [None, _buffer(codes.astype(np.int32, copy=False))]
+        )
     else:
-        indices = pa.Array.from_buffers(pa.int32(), len(codes), [
-            _validity(valid), _buffer(np.where(valid, codes, 0).astype(np.int32))])
+        indices = pa.Array.from_buffers(
+            pa.int32(),
+            len(codes),
+            [_validity(valid), _buffer(np.where(valid, codes, 0).astype(np.int32))],
+        )
     return pa.DictionaryArray.from_arrays(indices, dictionary)
 
 
@@ -547,8 +587,11 @@ def _text_column(values: list[Any]) -> Any:
     """A string array of logged values (str(v); None = null), encoded once per distinct value."""
     seen: dict[Any, int] = {}
     setdefault = seen.setdefault
-    codes = np.fromiter((-1 if v is None else setdefault(v, len(seen)) for v in values),
-                        dtype=np.int32, count=len(values))
+    codes = np.fromiter(
+        (-1 if v is None else setdefault(v, len(seen)) for v in values),
+        dtype=np.int32,
+        count=len(values),
+    )
     texts = [v if isinstance(v, str) else str(v) for v in seen]
     return _dictionary(codes, _strings(texts))
 
@@ -579,8 +622,7 @@ def _dictionary_columns(schema: Any) -> list[str]:
     """Dictionary-encode text columns only (trying it on floats costs time for nothing)."""
     import pyarrow as pa
 
-    return [f.name for f in schema if pa.types.is_string(f.type)
-            or pa.types.is_dictionary(f.type)]
+    return [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_dictionary(f.type)]
 
 
 #: Spare blocks kept for reuse (fresh 2 MB blocks cost ~60 page faults per 1,000 rows).
@@ -625,9 +667,17 @@ class _Block:
         self.ids = []
         self.categorical = [[] for _ in self.key[3]]
 
-    def add(self, request_id: str, ts: int, version: int, index: NDArray[np.intp],
-            proba: NDArray[np.float64], numeric: NDArray[np.float64],
-            categorical: Sequence[Sequence[Any]], nbytes: int) -> None:
+    def add(
+        self,
+        request_id: str,
+        ts: int,
+        version: int,
+        index: NDArray[np.intp],
+        proba: NDArray[np.float64],
+        numeric: NDArray[np.float64],
+        categorical: Sequence[Sequence[Any]],
+        nbytes: int,
+    ) -> None:
         start = self.n
         stop = start + len(index)
         self.request[start:stop] = len(self.ids)
@@ -672,8 +722,17 @@ class _Rows:
 
 def _rows_of(block: _Block) -> _Rows:
     n = block.n
-    return _Rows(block.ids, block.request[:n], block.row[:n], block.ts[:n], block.version[:n],
-                 block.index[:n], block.proba[:n], block.numeric[:, :n], block.categorical)
+    return _Rows(
+        block.ids,
+        block.request[:n],
+        block.row[:n],
+        block.ts[:n],
+        block.version[:n],
+        block.index[:n],
+        block.proba[:n],
+        block.numeric[:, :n],
+        block.categorical,
+    )
 
 
 def _joined(parts: list[NDArray[Any]], axis: int = 0) -> NDArray[Any]:
@@ -687,12 +746,20 @@ class PredictionLog(SegmentLog):
         # set before the base class starts the writer thread, which reads them
         self._block: _Block | None = None  # the open block, not yet in the buffer
         self._spare: list[_Block] = []  # blocks of closed segments, for reuse
-        super().__init__(Path(folder) / "predictions", self._record_batch, self._file_metadata,
-                         1, **kwargs)
+        super().__init__(
+            Path(folder) / "predictions", self._record_batch, self._file_metadata, 1, **kwargs
+        )
 
-    def record(self, request_id: str, model_version: int, key: LogKey,
-               index: NDArray[np.intp], proba: NDArray[np.float64],
-               numeric: NDArray[np.float64], categorical: Sequence[Sequence[Any]]) -> None:
+    def record(
+        self,
+        request_id: str,
+        model_version: int,
+        key: LogKey,
+        index: NDArray[np.intp],
+        proba: NDArray[np.float64],
+        numeric: NDArray[np.float64],
+        categorical: Sequence[Sequence[Any]],
+    ) -> None:
         """Buffer one request's rows (copied into the open block of columns).
 
         ``key`` names the model, its classes and its inputs (``ServedModel.log_key``);
@@ -712,8 +779,7 @@ class PredictionLog(SegmentLog):
                 block = None
             if block is None:
                 block = self._block = self._new_block(key, n, row_bytes)
-            block.add(request_id, ts, model_version, index, proba, numeric, categorical,
-                      nbytes)
+            block.add(request_id, ts, model_version, index, proba, numeric, categorical, nbytes)
             self._last_append = time.monotonic()
             full = (block.n == block.capacity and self._seal_block()) or full
         if full:
@@ -778,7 +844,8 @@ class PredictionLog(SegmentLog):
             "prediction": _dictionary(index, _strings(list(class_strs))),
             "proba": pa.ListArray.from_arrays(
                 _primitive(pa.int32(), np.arange(0, total * k + 1, k, dtype=np.int32)),
-                _primitive(pa.float64(), proba.reshape(-1))),
+                _primitive(pa.float64(), proba.reshape(-1)),
+            ),
         }
         inputs: dict[str, Any] = {}
         if numeric_names:
@@ -799,8 +866,13 @@ class FeedbackLog(SegmentLog):
     """Ground-truth labels sent to ``POST /feedback``, joined to predictions by request id."""
 
     def __init__(self, folder: str | Path, **kwargs: Any) -> None:
-        super().__init__(Path(folder) / "feedback", self._record_batch,
-                         lambda key: {"polyclass_log_version": LOG_VERSION}, 2, **kwargs)
+        super().__init__(
+            Path(folder) / "feedback",
+            self._record_batch,
+            lambda key: {"polyclass_log_version": LOG_VERSION},
+            2,
+            **kwargs,
+        )
 
     def record(self, items: Sequence[tuple[str, int, str]]) -> None:
         """Buffer ``(request_id, row, label)`` items; row -1 means every row of the request."""
@@ -814,12 +886,15 @@ class FeedbackLog(SegmentLog):
         times, batches = fields
         items = [item for batch in batches for item in batch]
         n = len(items)
-        stamps = np.repeat(np.fromiter(times, dtype=np.int64, count=len(times)),
-                           np.fromiter(map(len, batches), dtype=np.int64, count=len(times)))
+        stamps = np.repeat(
+            np.fromiter(times, dtype=np.int64, count=len(times)),
+            np.fromiter(map(len, batches), dtype=np.int64, count=len(times)),
+        )
         columns = {
             "request_id": _strings([i[0] for i in items]),
-            "row": _primitive(pa.int32(), np.fromiter((i[1] for i in items), dtype=np.int32,
-                                                      count=n)),
+            "row": _primitive(
+                pa.int32(), np.fromiter((i[1] for i in items), dtype=np.int32, count=n)
+            ),
             "label": _text_column([i[2] for i in items]),
             "ts": _primitive(pa.timestamp("us", tz="UTC"), stamps),
         }

@@ -51,8 +51,7 @@ def _label_datatype(classes: list[Any]) -> str:
 def _input_datatype(plan: InputPlan, name: str) -> str:
     if plan.kinds[name] == "numeric":
         return "FP64"
-    return {"str": "BYTES", "bool": "BOOL", "int": "INT64", "float": "FP64"}[
-        plan.value_types[name]]
+    return {"str": "BYTES", "bool": "BOOL", "int": "INT64", "float": "FP64"}[plan.value_types[name]]
 
 
 def model_metadata(model: ServedModel) -> dict[str, Any]:
@@ -62,19 +61,22 @@ def model_metadata(model: ServedModel) -> dict[str, Any]:
         "name": model.name,
         "versions": [model.version_label],
         "platform": "polyclass",
-        "inputs": [{"name": f, "datatype": _input_datatype(plan, f), "shape": [-1]}
-                   for f in plan.feature_names],
+        "inputs": [
+            {"name": f, "datatype": _input_datatype(plan, f), "shape": [-1]}
+            for f in plan.feature_names
+        ],
         "outputs": [
             {"name": "label", "datatype": _label_datatype(model.classes), "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP64",
-             "shape": [-1, len(model.classes)]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.classes)]},
         ],
         "parameters": {"classes": model.classes, "model_version": model.version_label},
     }
     if plan.all_numeric:
         meta["parameters"]["tensor_input"] = {
-            "datatype": "FP64", "shape": [-1, len(plan.feature_names)],
-            "columns": plan.feature_names}
+            "datatype": "FP64",
+            "shape": [-1, len(plan.feature_names)],
+            "columns": plan.feature_names,
+        }
     return meta
 
 
@@ -114,45 +116,68 @@ def _place(data: list[Any], j: int) -> list[int]:
 def _tensor(i: int, tensor: Any) -> tuple[str, list[int], str, list[Any]]:
     loc: Loc = ["body", "inputs", i]
     if not isinstance(tensor, dict):
-        raise unprocessable(f"Input {i} must be an object with name, shape, datatype and "
-                            f"data; got {type(tensor).__name__}.", *loc)
+        raise unprocessable(
+            f"Input {i} must be an object with name, shape, datatype and "
+            f"data; got {type(tensor).__name__}.",
+            *loc,
+        )
     for key in ("name", "shape", "datatype", "data"):
         if key not in tensor:
-            raise unprocessable(f"Input {i} lacks {key!r}; a tensor has name, shape, "
-                                "datatype and data.", *loc)
-    name, shape, datatype, data = (tensor["name"], tensor["shape"], tensor["datatype"],
-                                   tensor["data"])
+            raise unprocessable(
+                f"Input {i} lacks {key!r}; a tensor has name, shape, datatype and data.", *loc
+            )
+    name, shape, datatype, data = (
+        tensor["name"],
+        tensor["shape"],
+        tensor["datatype"],
+        tensor["data"],
+    )
     if not isinstance(name, str):
         raise unprocessable("The input name must be a string.", *loc, "name")
     if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise unprocessable(f"The shape of input {name!r} must be a list of non-negative "
-                            f"integers; got {shape!r}.", *loc, "shape")
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise unprocessable(
+            f"The shape of input {name!r} must be a list of non-negative integers; got {shape!r}.",
+            *loc,
+            "shape",
+        )
     if not isinstance(datatype, str) or datatype not in _DATATYPES:
-        raise unprocessable(f"Input {name!r} has datatype {datatype!r}; expected one of "
-                            f"{sorted(_DATATYPES)}.", *loc, "datatype")
+        raise unprocessable(
+            f"Input {name!r} has datatype {datatype!r}; expected one of {sorted(_DATATYPES)}.",
+            *loc,
+            "datatype",
+        )
     if not isinstance(data, list):
-        raise unprocessable(f"'data' must be a list; got {type(data).__name__}.", *loc,
-                            "data")
+        raise unprocessable(f"'data' must be a list; got {type(data).__name__}.", *loc, "data")
     return name, shape, datatype, data
 
 
 def _count_error(name: str, shape: list[int], got: int, loc: Loc) -> Exception:
-    return unprocessable(f"Input {name!r} has shape {shape} ({math.prod(shape)} values) "
-                         f"but its data holds {got} values.", *loc)
+    return unprocessable(
+        f"Input {name!r} has shape {shape} ({math.prod(shape)} values) "
+        f"but its data holds {got} values.",
+        *loc,
+    )
 
 
-def _value_error(name: str, datatype: str, data: list[Any], j: int, v: Any,
-                 loc: Loc, why: str = "") -> Exception:
+def _value_error(
+    name: str, datatype: str, data: list[Any], j: int, v: Any, loc: Loc, why: str = ""
+) -> Exception:
     place = _place(data, j)
     where = f"element {place[0] if len(place) == 1 else place}"
-    return unprocessable(f"Input {name!r} is {datatype} but {where} is {v!r} "
-                         f"({type(v).__name__}){why}. Send {datatype} values, or null for "
-                         "a missing value.", *loc, *place)
+    return unprocessable(
+        f"Input {name!r} is {datatype} but {where} is {v!r} "
+        f"({type(v).__name__}){why}. Send {datatype} values, or null for "
+        "a missing value.",
+        *loc,
+        *place,
+    )
 
 
-def _exact_numbers(name: str, datatype: str, data: list[Any], flat: list[Any],
-                   loc: Loc) -> NDArray[np.float64]:
+def _exact_numbers(
+    name: str, datatype: str, data: list[Any], flat: list[Any], loc: Loc
+) -> NDArray[np.float64]:
     """Value by value: JSON numbers that fit ``datatype`` (null = missing), or a 422."""
     integer = datatype in _INT
     low, high = _INT_RANGE.get(datatype, (0, 0))
@@ -167,16 +192,25 @@ def _exact_numbers(name: str, datatype: str, data: list[Any], flat: list[Any],
             if kind is float and not v.is_integer():
                 raise _value_error(name, datatype, data, j, v, loc)
             if not low <= v <= high:
-                raise _value_error(name, datatype, data, j, v, loc,
-                                   f", outside the {datatype} range [{low}, {high}]")
+                raise _value_error(
+                    name,
+                    datatype,
+                    data,
+                    j,
+                    v,
+                    loc,
+                    f", outside the {datatype} range [{low}, {high}]",
+                )
         elif abs(v) > limit:
-            raise _value_error(name, datatype, data, j, v, loc,
-                               f", beyond the largest {datatype} ({limit:g})")
+            raise _value_error(
+                name, datatype, data, j, v, loc, f", beyond the largest {datatype} ({limit:g})"
+            )
     return np.array([math.nan if v is None else v for v in flat], dtype=np.float64)
 
 
-def _numbers(name: str, datatype: str, data: list[Any], count: int, shape: list[int],
-             loc: Loc, plain: bool) -> NDArray[np.float64]:
+def _numbers(
+    name: str, datatype: str, data: list[Any], count: int, shape: list[int], loc: Loc, plain: bool
+) -> NDArray[np.float64]:
     """The tensor's ``count`` values as float64 (NaN = missing), checked against ``datatype``.
 
     ``plain``: the body surely holds no string and no boolean among the numbers
@@ -207,8 +241,9 @@ def _numbers(name: str, datatype: str, data: list[Any], count: int, shape: list[
     return _exact_numbers(name, datatype, data, flat, loc)
 
 
-def _column(name: str, datatype: str, data: list[Any], shape: list[int], loc: Loc,
-            plain: bool) -> Any:
+def _column(
+    name: str, datatype: str, data: list[Any], shape: list[int], loc: Loc, plain: bool
+) -> Any:
     """A column's values, checked against its datatype (a NumPy array when numeric)."""
     count = math.prod(shape)
     if datatype in _FLOAT or datatype in _INT:
@@ -223,40 +258,67 @@ def _column(name: str, datatype: str, data: list[Any], shape: list[int], loc: Lo
     return flat
 
 
-def _matrix_input(plan: InputPlan, name: str, shape: list[int], datatype: str,
-                  data: list[Any], plain: bool) -> Table:
+def _matrix_input(
+    plan: InputPlan, name: str, shape: list[int], datatype: str, data: list[Any], plain: bool
+) -> Table:
     loc: Loc = ["body", "inputs", 0, "data"]
     p = len(plan.feature_names)
     if datatype not in _FLOAT | _INT:
-        raise unprocessable(f"A single input tensor must be numeric (FP64, FP32, INT64...); "
-                            f"got {datatype}. Send one input per column for text and "
-                            "boolean columns.", "body", "inputs", 0, "datatype")
+        raise unprocessable(
+            f"A single input tensor must be numeric (FP64, FP32, INT64...); "
+            f"got {datatype}. Send one input per column for text and "
+            "boolean columns.",
+            "body",
+            "inputs",
+            0,
+            "datatype",
+        )
     if not plan.all_numeric:
         raise unprocessable(
             "This model has categorical or boolean columns, so it takes one input per "
-            f"column (named {plan.feature_names}), not one numeric tensor.", "body", "inputs")
+            f"column (named {plan.feature_names}), not one numeric tensor.",
+            "body",
+            "inputs",
+        )
     if len(shape) != 2 or shape[1] != p:
-        raise unprocessable(f"The input tensor has shape {shape}; expected [n_rows, {p}] "
-                            f"(columns {plan.feature_names}).", "body", "inputs", 0, "shape")
+        raise unprocessable(
+            f"The input tensor has shape {shape}; expected [n_rows, {p}] "
+            f"(columns {plan.feature_names}).",
+            "body",
+            "inputs",
+            0,
+            "shape",
+        )
     values = _numbers(name, datatype, data, shape[0] * p, shape, loc, plain)
-    return Table(shape[0], matrix=values.reshape(shape[0], p), matrix_loc=loc,
-                 matrix_keys={f: j for j, f in enumerate(plan.feature_names)})
+    return Table(
+        shape[0],
+        matrix=values.reshape(shape[0], p),
+        matrix_loc=loc,
+        matrix_keys={f: j for j, f in enumerate(plan.feature_names)},
+    )
 
 
-def parse_infer(document: Any, plan: InputPlan,
-                body: bytes | None = None) -> tuple[Table, list[str], Any]:
+def parse_infer(
+    document: Any, plan: InputPlan, body: bytes | None = None
+) -> tuple[Table, list[str], Any]:
     """The rows of an infer request, the outputs asked for, and its id (or None).
 
     ``body``: the raw bytes ``document`` was parsed from; with them, float tensors that
     surely hold only numbers are converted in one pass (see ``JsonBody``).
     """
     if not isinstance(document, dict):
-        raise bad_request("The body must be a JSON object with 'inputs'; got a "
-                          f"{type(document).__name__}.", "body")
+        raise bad_request(
+            f"The body must be a JSON object with 'inputs'; got a {type(document).__name__}.",
+            "body",
+        )
     unknown = sorted(set(document) - {"id", "inputs", "outputs", "parameters"})
     if unknown:
-        raise unprocessable(f"Unknown key(s) {unknown}; an infer request takes 'id', "
-                            "'inputs', 'outputs' and 'parameters'.", "body", unknown[0])
+        raise unprocessable(
+            f"Unknown key(s) {unknown}; an infer request takes 'id', "
+            "'inputs', 'outputs' and 'parameters'.",
+            "body",
+            unknown[0],
+        )
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise unprocessable("'id' must be a string.", "body", "id")
@@ -267,8 +329,12 @@ def parse_infer(document: Any, plan: InputPlan,
     tensors = [_tensor(i, t) for i, t in enumerate(inputs)]
     numeric_data = [t[3] for t in tensors if t[2] in _FLOAT or t[2] in _INT]
     parsed = JsonBody(body, document) if body is not None else None
-    plain = parsed is not None and bool(numeric_data) and not parsed.has_booleans and (
-        not parsed.has_strings_in(*numeric_data))
+    plain = (
+        parsed is not None
+        and bool(numeric_data)
+        and not parsed.has_booleans
+        and (not parsed.has_strings_in(*numeric_data))
+    )
     if len(tensors) == 1 and tensors[0][0] not in plan.kinds:
         name, shape, datatype, data = tensors[0]
         return _matrix_input(plan, name, shape, datatype, data, plain), outputs, request_id
@@ -279,23 +345,38 @@ def parse_infer(document: Any, plan: InputPlan,
     for i, (name, shape, datatype, data) in enumerate(tensors):
         loc: Loc = ["body", "inputs", i]
         if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
-            raise unprocessable(f"Input {name!r} has shape {shape}; a column input has shape "
-                                "[n_rows] or [n_rows, 1].", *loc, "shape")
+            raise unprocessable(
+                f"Input {name!r} has shape {shape}; a column input has shape "
+                "[n_rows] or [n_rows, 1].",
+                *loc,
+                "shape",
+            )
         count = len(data) if not data or type(data[0]) is not list else len(_flatten(data))
         if count != math.prod(shape):
             raise _count_error(name, shape, count, [*loc, "data"])
         if n_rows is None:
             n_rows = shape[0]
         elif shape[0] != n_rows:
-            raise unprocessable(f"Input {name!r} has {shape[0]} rows; the first input has "
-                                f"{n_rows}. Send the same number of rows in every input.",
-                                *loc, "shape")
+            raise unprocessable(
+                f"Input {name!r} has {shape[0]} rows; the first input has "
+                f"{n_rows}. Send the same number of rows in every input.",
+                *loc,
+                "shape",
+            )
         expected = _input_datatype(plan, name)
-        allowed = {"FP64": _FLOAT | _INT, "INT64": _INT | {"BYTES"}, "BYTES": {"BYTES"},
-                   "BOOL": {"BOOL"}}[expected]
+        allowed = {
+            "FP64": _FLOAT | _INT,
+            "INT64": _INT | {"BYTES"},
+            "BYTES": {"BYTES"},
+            "BOOL": {"BOOL"},
+        }[expected]
         if datatype not in allowed:
-            raise unprocessable(f"Input {name!r} is {plan.kinds[name]} and takes "
-                                f"{sorted(allowed)}; got {datatype}.", *loc, "datatype")
+            raise unprocessable(
+                f"Input {name!r} is {plan.kinds[name]} and takes "
+                f"{sorted(allowed)}; got {datatype}.",
+                *loc,
+                "datatype",
+            )
         columns[name] = _column(name, datatype, data, shape, [*loc, "data"], plain)
         locs[name] = ([*loc, "data"], [])
     return Table(n_rows or 0, columns, locs), outputs, request_id
@@ -305,20 +386,26 @@ def _requested_outputs(outputs: Any) -> list[str]:
     if outputs is None:
         return list(OUTPUTS)
     if not isinstance(outputs, list):
-        raise unprocessable("'outputs' must be a list of {\"name\": ...} objects.",
-                            "body", "outputs")
+        raise unprocessable(
+            "'outputs' must be a list of {\"name\": ...} objects.", "body", "outputs"
+        )
     names = []
     for i, out in enumerate(outputs):
         name = out.get("name") if isinstance(out, dict) else None
         if name not in OUTPUTS:
-            raise unprocessable(f"Unknown output {name!r}; this model has the outputs "
-                                f"{list(OUTPUTS)}.", "body", "outputs", i)
+            raise unprocessable(
+                f"Unknown output {name!r}; this model has the outputs {list(OUTPUTS)}.",
+                "body",
+                "outputs",
+                i,
+            )
         names.append(name)
     return names
 
 
-def infer_response(model: ServedModel, prediction: Prediction, outputs: list[str],
-                   request_id: Any) -> bytes:
+def infer_response(
+    model: ServedModel, prediction: Prediction, outputs: list[str], request_id: Any
+) -> bytes:
     """The JSON body of an infer response."""
     n = len(prediction.index)
     body: dict[str, Any] = {"model_name": model.name, "model_version": model.version_label}
@@ -327,13 +414,24 @@ def infer_response(model: ServedModel, prediction: Prediction, outputs: list[str
     tensors: list[dict[str, Any]] = []
     for name in outputs:
         if name == "label":
-            tensors.append({"name": "label", "datatype": _label_datatype(model.classes),
-                            "shape": [n],
-                            "data": model.class_array[prediction.index].tolist()})
+            tensors.append(
+                {
+                    "name": "label",
+                    "datatype": _label_datatype(model.classes),
+                    "shape": [n],
+                    "data": model.class_array[prediction.index].tolist(),
+                }
+            )
         else:
             k = len(model.classes)
-            tensors.append({"name": "probabilities", "datatype": "FP64", "shape": [n, k],
-                            "parameters": {"classes": orjson.dumps(model.class_strs).decode()},
-                            "data": prediction.proba.ravel()})
+            tensors.append(
+                {
+                    "name": "probabilities",
+                    "datatype": "FP64",
+                    "shape": [n, k],
+                    "parameters": {"classes": orjson.dumps(model.class_strs).decode()},
+                    "data": prediction.proba.ravel(),
+                }
+            )
     body["outputs"] = tensors
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -33,18 +33,27 @@ def read_tokens(path: str | Path) -> list[str]:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"Cannot read the token file {file}: {exc.strerror}. Give a file "
-                         "with one token per line.") from None
-    tokens = [line.strip() for line in text.splitlines()
-              if line.strip() and not line.strip().startswith("#")]
+        raise ValueError(
+            f"Cannot read the token file {file}: {exc.strerror}. Give a file "
+            "with one token per line."
+        ) from None
+    tokens = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     if not tokens:
-        raise ValueError(f"The token file {file} holds no token. Put one token per line "
-                         "(at least 16 characters), or drop --token-file.")
+        raise ValueError(
+            f"The token file {file} holds no token. Put one token per line "
+            "(at least 16 characters), or drop --token-file."
+        )
     short = [i + 1 for i, t in enumerate(tokens) if len(t) < 16 or any(c.isspace() for c in t)]
     if short:
-        raise ValueError(f"Token(s) on line(s) {short} of {file} are shorter than 16 "
-                         "characters or contain spaces; use long random tokens (for example "
-                         "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`).")
+        raise ValueError(
+            f"Token(s) on line(s) {short} of {file} are shorter than 16 "
+            "characters or contain spaces; use long random tokens (for example "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+        )
     return tokens
 
 
@@ -65,12 +74,16 @@ class Tokens:
             return
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
-            raise RequestError(401, "This route needs a token: send the header "
-                               "'Authorization: Bearer <token>'.", ["header", "authorization"])
+            raise RequestError(
+                401,
+                "This route needs a token: send the header 'Authorization: Bearer <token>'.",
+                ["header", "authorization"],
+            )
         candidate = given.strip().encode("utf-8")
         matched = False
         for token in self._tokens:  # compare with every token, always
             matched |= hmac.compare_digest(candidate, token)
         if not matched:
-            raise RequestError(401, "The bearer token is not valid for this server.",
-                               ["header", "authorization"])
+            raise RequestError(
+                401, "The bearer token is not valid for this server.", ["header", "authorization"]
+            )

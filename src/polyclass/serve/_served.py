@@ -45,7 +45,8 @@ class _Scorer:
                     f"The stored LogisticRegression has coef of shape {self.coef_t.T.shape} "
                     f"and intercept {self.intercept.shape}; {len(classes)} classes and "
                     f"{n_features} features need ({n_out}, {n_features}) and ({n_out},). "
-                    "The artifact is corrupt; register the model again.")
+                    "The artifact is corrupt; register the model again."
+                )
             self.coef = np.ascontiguousarray(self.coef_t.T)  # (n_out, n_features)
             self.intercept_col = self.intercept[:, None]
             self.predictor: Any = None
@@ -54,13 +55,17 @@ class _Scorer:
 
             strategy = "ovr" if kind == "OneVsRestClassifier" else "ovo"
             self.predictor = LinearMulticlassPredictor(
-                strategy, np.asarray(arrays["coef"], dtype=np.float64),
-                np.asarray(arrays["intercept"], dtype=np.float64), classes)
+                strategy,
+                np.asarray(arrays["coef"], dtype=np.float64),
+                np.asarray(arrays["intercept"], dtype=np.float64),
+                classes,
+            )
         else:
             raise ArtifactError(
                 f"model.json names estimator type {kind!r}; this server knows "
                 "LogisticRegression, OneVsRestClassifier and OneVsOneClassifier. Upgrade "
-                "polyclass to serve it.")
+                "polyclass to serve it."
+            )
         self.classes = classes
 
     def score(self, X: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
@@ -131,14 +136,21 @@ class ServedModel:
     _positive: int = 1
 
     @cached_property
-    def log_key(self) -> tuple[str, tuple[str, ...], tuple[str, ...],
-                               tuple[tuple[str, str], ...], tuple[str, ...]]:
+    def log_key(
+        self,
+    ) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]:
         """What the prediction log groups rows by (see ``PredictionLog.record``)."""
         plan = self.plan
-        categorical = tuple((f, plan.kinds[f]) for f in plan.feature_names
-                            if plan.kinds[f] != "numeric")
-        return (self.name, tuple(self.class_strs), tuple(plan.numeric_names), categorical,
-                tuple(plan.feature_names))
+        categorical = tuple(
+            (f, plan.kinds[f]) for f in plan.feature_names if plan.kinds[f] != "numeric"
+        )
+        return (
+            self.name,
+            tuple(self.class_strs),
+            tuple(plan.numeric_names),
+            categorical,
+            tuple(plan.feature_names),
+        )
 
     @cached_property
     def class_array(self) -> NDArray[np.object_]:
@@ -169,8 +181,9 @@ class ServedModel:
         return Prediction(index=self.decide(proba, best), proba=proba, encoded=encoded)
 
 
-def load_served(path: str | Path, *, name: str | None = None,
-                version: int | None = None) -> ServedModel:
+def load_served(
+    path: str | Path, *, name: str | None = None, version: int | None = None
+) -> ServedModel:
     """Read a model artifact (every checksum verified) into a :class:`ServedModel`.
 
     Parameters
@@ -191,11 +204,13 @@ def load_served(path: str | Path, *, name: str | None = None,
     meta = artifact.metadata
     if meta.get("kind") != _MODEL_KIND:
         raise ArtifactError(
-            f"{artifact.path} holds a {meta.get('kind')!r} artifact, not a polyclass model.")
+            f"{artifact.path} holds a {meta.get('kind')!r} artifact, not a polyclass model."
+        )
     if int(meta.get("model_version", 0)) > _MODEL_VERSION:
         raise ArtifactError(
             f"{artifact.path} was written by a newer polyclass (model version "
-            f"{meta['model_version']}); upgrade polyclass to serve it.")
+            f"{meta['model_version']}); upgrade polyclass to serve it."
+        )
     pre_arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("pre.")}
     est_arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
     pre = Preprocessor.from_state(meta["preprocessor"], pre_arrays)
@@ -206,10 +221,18 @@ def load_served(path: str | Path, *, name: str | None = None,
     sha = sha256_file(Path(artifact.path) / "model.json")
     label = str(version) if version is not None else f"sha256-{sha[:12]}"
     served = ServedModel(
-        name=name or Path(artifact.path).name, version=version, version_label=label,
-        path=Path(artifact.path), sha256=sha, plan=InputPlan(pre), scorer=scorer,
-        decision=decision, classes=classes, class_strs=[str(c) for c in classes],
-        info=dict(meta.get("info", {})))
+        name=name or Path(artifact.path).name,
+        version=version,
+        version_label=label,
+        path=Path(artifact.path),
+        sha256=sha,
+        plan=InputPlan(pre),
+        scorer=scorer,
+        decision=decision,
+        classes=classes,
+        class_strs=[str(c) for c in classes],
+        info=dict(meta.get("info", {})),
+    )
     if decision.kind == "cost" and decision.cost_matrix is not None:
         served._cost = np.asarray(decision.cost_matrix, dtype=np.float64)
     if decision.kind == "threshold":
