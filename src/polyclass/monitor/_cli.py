@@ -14,15 +14,11 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from polyclass._cli_errors import err_console, fail
+
 console = Console()
-err_console = Console(stderr=True)
 
 FORMATS = ("html", "json", "prometheus")
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
 
 
 def monitor_command(
@@ -86,7 +82,7 @@ def monitor_command(
     from polyclass.registry import RegistryError
 
     if format_ not in FORMATS:
-        raise _fail(f"--format must be one of {list(FORMATS)}, got {format_!r}.")
+        fail(f"--format must be one of {list(FORMATS)}, got {format_!r}.")
     try:
         cfg = MonitorConfig.from_toml(config) if config is not None else MonitorConfig()
         cfg = cfg.with_options(
@@ -96,9 +92,9 @@ def monitor_command(
             model, log, since=since, until=until, window=window, config=cfg, registry=registry
         )
     except (LogError, ValueError, ArtifactError, RegistryError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+        fail(str(exc))
     except Exception as exc:  # anything unexpected is still a clear exit 2, never a trace
-        raise _fail(f"monitoring failed: {type(exc).__name__}: {exc}") from None
+        fail(f"monitoring failed: {type(exc).__name__}: {exc}")
 
     report_path = None
     doc = result.to_dict()
@@ -108,7 +104,7 @@ def monitor_command(
         try:
             html_path, _ = write_monitor_report(out, doc)
         except OSError as exc:
-            raise _fail(f"cannot write the report into {out}: {exc}. Pick another --out.") from None
+            fail(f"cannot write the report into {out}: {exc}. Pick another --out.")
         report_path = str(html_path)
     if result.alerts and cfg.alert_command:
         ran = run_alert_command(cfg.alert_command, result.alerts, report=report_path)

@@ -12,13 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from polyclass._cli_errors import fail
+
 console = Console()
-err_console = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(2)
 
 
 @contextmanager
@@ -30,7 +26,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except (ValueError, ArtifactError, RegistryError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _parse_types(values: list[str]) -> dict[str, str]:
@@ -38,7 +34,7 @@ def _parse_types(values: list[str]) -> dict[str, str]:
     for item in values:
         column, sep, kind = item.partition("=")
         if not sep or not column or not kind:
-            _fail(f"--type expects COLUMN=KIND (e.g. --type zip=categorical), got {item!r}.")
+            fail(f"--type expects COLUMN=KIND (e.g. --type zip=categorical), got {item!r}.")
         out[column] = kind
     return out
 
@@ -49,8 +45,7 @@ def _floats(text: str | None, option: str) -> list[float] | None:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        _fail(f"{option} expects comma-separated numbers, got {text!r}.")
-        raise
+        fail(f"{option} expects comma-separated numbers, got {text!r}.")
 
 
 def _words(text: str | None) -> list[str] | None:
@@ -118,7 +113,7 @@ def train_command(
             cfg = TrainConfig.from_toml(config, **options)
         else:
             if target is None:
-                _fail("--target is required (the name of the label column), or use --config.")
+                fail("--target is required (the name of the label column), or use --config.")
             cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
         columns = (
             TextColumn("[bold]{task.description:<26}"),

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from polyclass._cli_errors import fail
 from polyclass.registry._env import ENV_ROOT, ENV_URL
 from polyclass.registry._errors import InvalidNameError, RegistryError
 from polyclass.registry._refs import parse_ref
@@ -27,7 +28,6 @@ registry_app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-err_console = Console(stderr=True)
 
 RegistryURL = Annotated[
     str | None,
@@ -50,11 +50,6 @@ Root = Annotated[
 Alias = Annotated[str, typer.Option("--alias", help="The alias to move.")]
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(2)
-
-
 @contextmanager
 def _registry(url: str | None, root: Path | None) -> Iterator[Registry]:
     # NumPy and SQLAlchemy load only when a command runs, so --help answers at once
@@ -65,7 +60,7 @@ def _registry(url: str | None, root: Path | None) -> Iterator[Registry]:
         with Registry(url, root) as registry:
             yield registry
     except (RegistryError, ArtifactError) as exc:
-        raise _fail(str(exc)) from None
+        fail(str(exc))
 
 
 def _metrics(version: ModelVersion) -> str:

@@ -11,12 +11,9 @@ from typing import Any
 
 import typer
 
+from polyclass._cli_errors import fail
+
 __all__ = ["serve_command"]
-
-
-def _fail(message: str) -> None:
-    sys.stderr.write(f"error: {message}\n")
-    raise typer.Exit(2)
 
 
 def serve_command(
@@ -111,7 +108,7 @@ def serve_command(
         manager = ModelManager(model, registry=registry, poll_interval=poll_interval)
         app = create_app(config, manager=manager)
     except (ArtifactError, RegistryError, ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     current = manager.current
     sys.stderr.write(
