@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from polyclass.decision import decide
+
 from ._encode import check_label_types, encode, unique_labels
 from ._validation import check_consistent_length, check_sample_weight, column_or_1d
 
@@ -122,7 +124,7 @@ def bayes_decision(
     func = "bayes_decision"
     p = check_proba(func, proba)
     c = check_cost_matrix(func, cost_matrix, p.shape[1])
-    choice: NDArray[np.intp] = np.argmin(p @ c, axis=1)
+    choice = decide(p, "cost", cost_matrix=c)
     if classes is None:
         return choice
     labels = column_or_1d(func, "classes", classes)

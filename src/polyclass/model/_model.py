@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from polyclass.artifact import ArtifactError, read_artifact, save_artifact
 from polyclass.data import Schema
+from polyclass.decision import decide
 from polyclass.preprocess import Preprocessor
 
 MODEL_KIND = "polyclass.model"
@@ -140,17 +141,13 @@ class Model:
         """Labels from probabilities under the decision rule (argmax when none)."""
         classes = self.classes_
         d = self.decision
-        if d.kind == "threshold" and d.threshold is not None:
-            pos = int(np.flatnonzero(classes == d.positive_class)[0])
-            neg = 1 - pos
-            labels: NDArray[Any] = np.where(
-                proba[:, pos] >= d.threshold, classes[pos], classes[neg]
-            )
-            return labels
-        if d.kind == "cost" and d.cost_matrix is not None:
-            expected = proba @ np.asarray(d.cost_matrix, dtype=np.float64)
-            return np.asarray(classes[np.argmin(expected, axis=1)])
-        return np.asarray(classes[np.argmax(proba, axis=1)])
+        positive = 1
+        if d.kind == "threshold":
+            positive = int(np.flatnonzero(classes == d.positive_class)[0])
+        index = decide(
+            proba, d.kind, threshold=d.threshold, positive=positive, cost_matrix=d.cost_matrix
+        )
+        return np.asarray(classes[index])
 
     # --- storage ---------------------------------------------------------------------
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from polyclass import metrics
+from polyclass.decision import decide
 
 # name -> (metric function name in polyclass.metrics, input kind, kwargs, greater is better)
 # input kind: "label" takes predicted labels, "proba" the probability matrix,
@@ -83,7 +84,7 @@ class Scorer:
         the final model will use), else the estimator's own ``default`` prediction."""
         if self.cost_matrix is None:
             return default
-        return np.asarray(classes[np.argmin(proba @ self.cost_matrix, axis=1)])
+        return np.asarray(classes[decide(proba, "cost", cost_matrix=self.cost_matrix)])
 
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` beats value ``b``."""

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from polyclass.artifact import ArtifactError, read_artifact, sha256_file
+from polyclass.decision import decide
 from polyclass.model import Decision
 from polyclass.preprocess import Preprocessor
 from polyclass.serve._plan import Encoded, InputPlan, Table
@@ -167,12 +168,14 @@ class ServedModel:
     def decide(self, proba: NDArray[np.float64], best: NDArray[np.intp]) -> NDArray[np.intp]:
         """The predicted class index under the model's decision rule."""
         d = self.decision
-        if d.kind == "threshold" and d.threshold is not None:
-            chosen = proba[:, self._positive] >= d.threshold
-            return np.where(chosen, self._positive, 1 - self._positive).astype(np.intp)
-        if d.kind == "cost" and self._cost is not None:
-            return np.asarray((proba @ self._cost).argmin(axis=1), dtype=np.intp)
-        return best
+        return decide(
+            proba,
+            d.kind,
+            threshold=d.threshold,
+            positive=self._positive,
+            cost_matrix=self._cost,
+            default=best,
+        )
 
     def predict(self, table: Table) -> Prediction:
         """Encode ``table`` (raising RequestError on bad values) and predict."""
