@@ -35,6 +35,8 @@ from ._validation import check_real, column_or_1d
 BALANCED_MAX_RATIO = 1.5
 # Largest/smallest class count from which the imbalance is called strong.
 STRONG_MIN_RATIO = 10.0
+# A binary class holding at most this share of the samples is called rare.
+RARE_MAX_SHARE = 0.2
 # Fewer samples than this in the smallest class make every estimate noisy.
 SMALL_CLASS = 30
 
@@ -334,7 +336,7 @@ def recommend_metric(
         )
     negative = classes[0] if classes[1] == positive else classes[1]
     pos, neg = _py(positive), _py(negative)
-    positive_is_rare = bool(positive == minority) and level != "balanced"
+    positive_is_rare = bool(positive == minority) and share <= RARE_MAX_SHARE
     focus = pos if pos_label is not None or positive_is_rare else _py(minority)
 
     auc = MetricChoice(

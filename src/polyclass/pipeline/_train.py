@@ -11,6 +11,7 @@ import getpass
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,13 +22,19 @@ from numpy.typing import NDArray
 from polyclass import metrics
 from polyclass._version import __version__
 from polyclass.artifact import fingerprint_table
-from polyclass.data import DataError, check_data, explore, infer_schema, load_table
+from polyclass.data import check_data, explore, infer_schema, load_table
 from polyclass.data import stratified_split as split_rows
 from polyclass.evaluation import coefficient_table, evaluate, permutation_importance
-from polyclass.model import Decision, Model
+from polyclass.model import Model
 from polyclass.monitor import compute_reference
 from polyclass.pipeline._config import TrainConfig
-from polyclass.pipeline._costs import Costs, read_costs
+from polyclass.pipeline._costs import (
+    Costs,
+    choose_decision,
+    out_of_fold_proba,
+    positive_class_of,
+    read_costs,
+)
 from polyclass.pipeline._labels import labels_of
 from polyclass.pipeline._scoring import Scorer, named_scorer, scorer_from_advice
 from polyclass.pipeline._tune import (
@@ -175,7 +182,7 @@ def train(
     schema = checked.schema
     y = labels_of(frame[cfg.target])
     classes = np.unique(y)
-    positive_class = _positive_class(cfg, y, classes)
+    positive_class = positive_class_of(cfg, y, classes)
     costs = read_costs(cfg, classes, positive_class)
     lap(STEPS[1])
 
@@ -225,8 +232,21 @@ def train(
     # 6. Evaluate on validation; choose the operating point there when costs are given.
     model = _fit_model(frame, train_rows, y, schema, best.candidate, cfg)
     val_pred, val_proba = model.predict_with_proba(frame.iloc[val_rows])
-    decision = _choose_decision(costs, y[val_rows], val_proba, classes, positive_class)
-    model.decision = decision
+    chosen = choose_decision(
+        costs,
+        y[val_rows],
+        val_proba,
+        classes,
+        positive_class,
+        # bound now: the table is freed after this step
+        out_of_fold=partial(_out_of_fold, frame, train_rows, y, schema, best.candidate, cfg),
+    )
+    decision = model.decision = chosen.decision
+    warnings = [w.to_dict() for w in checked.warnings]
+    if chosen.warning is not None:
+        warnings.append(
+            {"column": None, "code": "few_threshold_positives", "message": chosen.warning}
+        )
     if decision.kind != "argmax":
         val_pred = model.decide(val_proba)
     validation = evaluate(
@@ -332,7 +352,7 @@ def train(
             "data_path": str(cfg.data),
         },
         "data": summary,
-        "warnings": [w.to_dict() for w in checked.warnings],
+        "warnings": warnings,
         "strategies": {
             "summary": strategies,
             "candidates": [r.to_dict() for r in results],
@@ -346,7 +366,11 @@ def train(
         "test": test,
         "coefficients": coefficients,
         "importance": importance,
-        "threshold": {**decision.to_dict(), "description": decision.describe()},
+        "threshold": {
+            **decision.to_dict(),
+            "description": decision.describe(),
+            "chosen_on": chosen.chosen_on,
+        },
         "model": {
             "name": name,
             "version": None if registered is None else registered["version"],
@@ -370,7 +394,7 @@ def train(
         metrics_path=metrics_path,
         artifact_path=artifact_path,
         registered=registered,
-        warnings=[w.to_dict() for w in checked.warnings],
+        warnings=warnings,
         timings=timings,
     )
 
@@ -391,6 +415,24 @@ def _fit_model(
     del part
     gc.collect()  # DataFrames sit in reference cycles: free the subset before the fit
     return _fit_estimator(pre, X, y[rows], schema, candidate, cfg)
+
+
+def _out_of_fold(
+    frame: pd.DataFrame,
+    rows: NDArray[Any],
+    y: NDArray[Any],
+    schema: Any,
+    candidate: Candidate,
+    cfg: TrainConfig,
+) -> tuple[NDArray[Any], NDArray[np.float64]]:
+    """Labels of ``rows`` and their probabilities from ``cfg.cv``-fold cross-fitting."""
+
+    def fit_predict(fit: NDArray[np.intp], pred: NDArray[np.intp]) -> NDArray[np.float64]:
+        model = _fit_model(frame, fit, y, schema, candidate, cfg)
+        return np.asarray(model.predict_proba(frame.iloc[pred]), dtype=np.float64)
+
+    classes = np.unique(y)
+    return out_of_fold_proba(fit_predict, y, rows, len(classes), n_splits=cfg.cv, seed=cfg.seed)
 
 
 def _fit_estimator(
@@ -414,48 +456,6 @@ def _sample_rows(rows: NDArray[Any], size: int, seed: int) -> NDArray[Any]:
         return rows
     picked = np.random.default_rng(seed).choice(len(rows), size=size, replace=False)
     return np.asarray(rows[np.sort(picked)])
-
-
-def _positive_class(cfg: TrainConfig, y: NDArray[Any], classes: NDArray[Any]) -> Any:
-    if len(classes) != 2:
-        if cfg.positive_class is not None:
-            raise DataError(
-                f"--positive-class applies to binary targets; {cfg.target!r} has "
-                f"{len(classes)} classes. Drop the option."
-            )
-        return None
-    if cfg.positive_class is None:
-        counts = [(int((y == c).sum()), i) for i, c in enumerate(classes)]
-        return classes[min(counts)[1]]  # the minority class, the usual 'event'
-    for c in classes:
-        if str(c) == str(cfg.positive_class):
-            return c
-    raise DataError(
-        f"--positive-class {cfg.positive_class!r} is not a class of {cfg.target!r}; "
-        f"the classes are {[_plain(c) for c in classes]}."
-    )
-
-
-def _choose_decision(
-    costs: Costs | None,
-    y_val: NDArray[Any],
-    proba: NDArray[np.float64],
-    classes: NDArray[Any],
-    positive_class: Any,
-) -> Decision:
-    if costs is None:
-        return Decision()
-    if len(classes) == 2:
-        pos = int(np.flatnonzero(classes == positive_class)[0])
-        choice = metrics.select_threshold(
-            y_val == positive_class,
-            proba[:, pos],
-            criterion="cost",
-            cost_fp=float(costs.matrix[1 - pos, pos]),
-            cost_fn=float(costs.matrix[pos, 1 - pos]),
-        )
-        return Decision("threshold", float(choice.threshold), positive_class)
-    return Decision("cost", cost_matrix=costs.matrix.tolist())
 
 
 def _coefficients(model: Model) -> dict[str, Any]:
