@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Azurite (the Azure Blob emulator the cloud tests start) comes from npm, into .tools/.
+AZURITE := .tools/node_modules/.bin/azurite-blob
 
 .PHONY: install run test lint bench clean
 
@@ -15,6 +17,9 @@ $(BIN)/polyclass: pyproject.toml
 
 install: $(BIN)/polyclass
 
+$(AZURITE):
+	npm install --no-audit --no-fund --silent --prefix .tools azurite@3
+
 run: install
 	$(BIN)/polyclass train examples/penguins.csv --target species --out out/penguins
 
@@ -23,7 +28,7 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-test: lint
+test: lint $(AZURITE)
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: install

@@ -1,0 +1,204 @@
+"""Fixtures for the cloud tests: real S3, GCS and Azure Blob emulators, started and stopped here.
+
+moto's server (S3), gcp-storage-emulator (GCS) and Azurite (Azure Blob, from npm) run
+on free ports of 127.0.0.1 for the whole session. A missing emulator skips locally and
+fails under CI=true, where `make test` must have installed it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+# Azurite's well-known development account (public, documented by Microsoft).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def missing_tool(what: str) -> None:
+    """Fail under CI (the test command installs every tool), skip elsewhere."""
+    message = f"{what} is not installed; `make test` installs it"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited at start: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{what} did not listen on port {port} within 60 s")
+
+
+class Emulator:
+    """One running emulator process on a free port."""
+
+    def __init__(self, what: str, command: list[str], port: int, workdir: Path) -> None:
+        self.what, self.command, self.port, self.workdir = what, command, port, workdir
+        self.log = workdir / f"{what}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.command, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir
+            )
+        _wait(self.port, self.proc, self.what, self.log)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def azurite_command() -> str | None:
+    local = ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
+    return str(local) if local.exists() else shutil.which("azurite-blob")
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[dict[str, Emulator]]:
+    """All three emulators, with the environment each cloud library reads pointed at them."""
+    azurite = azurite_command()
+    if azurite is None:
+        missing_tool("Azurite (npm install azurite)")
+    for tool in ("moto_server", "gcp-storage-emulator"):
+        if not (BIN / tool).exists():
+            missing_tool(f"{tool} (pip install -e '.[dev]')")
+    work = Path(tempfile.mkdtemp(prefix="polyclass-emulators-"))
+    ports = {"s3": free_port(), "gcs": free_port(), "azure": free_port()}
+    started: dict[str, Emulator] = {}
+    saved = dict(os.environ)
+    try:
+        started["s3"] = Emulator(
+            "moto",
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(ports["s3"])],
+            ports["s3"],
+            work,
+        )
+        started["gcs"] = Emulator(
+            "gcs",
+            [
+                str(BIN / "gcp-storage-emulator"),
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["gcs"]),
+                "--in-memory",
+            ],
+            ports["gcs"],
+            work,
+        )
+        (work / "azurite").mkdir()
+        started["azure"] = Emulator(
+            "azurite",
+            [
+                azurite,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(ports["azure"]),
+                "--location",
+                str(work / "azurite"),
+                "--skipApiVersionCheck",
+                "--loose",
+            ],
+            ports["azure"],
+            work,
+        )
+        os.environ.update(emulator_environment(ports))
+        yield started
+    finally:
+        for emulator in started.values():
+            emulator.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def emulator_environment(ports: dict[str, int]) -> dict[str, str]:
+    """The standard variables each cloud library reads, pointed at the emulators."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports['s3']}",
+        "AWS_MAX_ATTEMPTS": "2",
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['gcs']}",
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        "AZURE_STORAGE_CONNECTION_STRING": (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+            f"AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{ports['azure']}/{AZURITE_ACCOUNT};"
+        ),
+    }
+
+
+_SCHEME = {"s3": "s3", "gcs": "gs", "azure": "az"}
+
+
+def make_bucket(cloud: str, bucket: str) -> None:
+    import fsspec
+
+    protocol = {"s3": "s3", "gcs": "gcs", "azure": "az"}[cloud]
+    fs = fsspec.filesystem(protocol, skip_instance_cache=True)
+    if cloud == "s3":  # moto refuses a bucket without a location constraint outside us-east-1
+        fs.mkdir(bucket, region_name=os.environ["AWS_DEFAULT_REGION"])
+    else:
+        fs.mkdir(bucket)
+
+
+@pytest.fixture(scope="session")
+def buckets(emulators: dict[str, Emulator]) -> dict[str, str]:
+    """One bucket (container) per cloud for the session: cloud -> bucket name."""
+    names = {cloud: f"pc-{cloud}-{uuid.uuid4().hex[:8]}" for cloud in _SCHEME}
+    for cloud, bucket in names.items():
+        make_bucket(cloud, bucket)
+    return names
+
+
+@pytest.fixture
+def new_store(buckets: dict[str, str], tmp_path: Path) -> Callable[[str], str]:
+    """A factory of fresh, empty store URLs: new_store('s3'|'gcs'|'azure'|'file')."""
+
+    def make(cloud: str) -> str:
+        prefix = uuid.uuid4().hex[:10]
+        if cloud == "file":
+            return f"file://{tmp_path / prefix}"
+        return f"{_SCHEME[cloud]}://{buckets[cloud]}/{prefix}"
+
+    return make
