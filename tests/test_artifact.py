@@ -383,6 +383,7 @@ def test_fingerprint_bad_input() -> None:
     [
         "polyclass.artifact._checksum",
         "polyclass.artifact._fingerprint",
+        "polyclass.artifact._json",
         "polyclass.artifact._read",
         "polyclass.artifact._write",
         "polyclass.registry._refs",

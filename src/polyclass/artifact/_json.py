@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,14 +13,26 @@ from typing import Any
 import numpy as np
 
 from polyclass.artifact._errors import ArtifactError
+from polyclass.artifact._files import open_regular
+
+#: The largest ``model.json`` read, in bytes; arrays live in ``.npy`` files, not here.
+MAX_MANIFEST_BYTES = 64 << 20
+#: The deepest JSON nesting read; polyclass writes under ten levels.
+MAX_JSON_DEPTH = 100
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_DAMAGED = "it was truncated, edited or not written by polyclass"
+_FIX = "Restore the artifact from the registry (polyclass registry export/import) or save it again"
 
 
-def to_json_safe(value: Any, where: str) -> Any:
+def to_json_safe(value: Any, where: str, depth: int = 1) -> Any:
     """Return ``value`` as plain JSON types, or raise naming the offending entry.
 
     NumPy scalars become Python numbers and tuples become lists. Non-finite floats,
     non-string keys, arrays and other objects are refused: JSON cannot hold them
     faithfully, and guessing a conversion would change the value on the way back.
+    Nesting deeper than the reader accepts is refused too (``depth`` is the level
+    ``value`` would open in the manifest, were it a list or dict).
     """
     if value is None or isinstance(value, bool | str):
         return value
@@ -34,6 +48,11 @@ def to_json_safe(value: Any, where: str) -> Any:
                 "Replace non-finite numbers with None (or a string) before saving."
             )
         return number
+    if isinstance(value, Mapping | list | tuple) and depth > MAX_JSON_DEPTH:
+        raise ArtifactError(
+            f"{where} nests deeper than {MAX_JSON_DEPTH} levels, which read_artifact refuses. "
+            "Flatten the metadata before saving."
+        )
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -42,10 +61,10 @@ def to_json_safe(value: Any, where: str) -> Any:
                     f"{where} has the key {key!r} of type {type(key).__name__}; JSON keys "
                     "must be strings. Convert the key with str() before saving."
                 )
-            out[key] = to_json_safe(item, f"{where}[{key!r}]")
+            out[key] = to_json_safe(item, f"{where}[{key!r}]", depth + 1)
         return out
     if isinstance(value, list | tuple):
-        return [to_json_safe(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [to_json_safe(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
     if isinstance(value, np.ndarray):
         raise ArtifactError(
             f"{where} is a NumPy array; arrays go in the `arrays` argument (stored as .npy), "
@@ -64,9 +83,17 @@ def dumps(document: Mapping[str, Any]) -> bytes:
 
 
 def load_document(path: Path) -> dict[str, Any]:
-    """Read a JSON object from ``path`` or raise :class:`ArtifactError` saying why not."""
+    """Read a JSON object from the regular file ``path`` or raise saying why not."""
     try:
-        raw = path.read_bytes()
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_MANIFEST_BYTES:
+                raise ArtifactError(
+                    f"{path} is {size:,} bytes, over the {MAX_MANIFEST_BYTES:,}-byte limit for "
+                    f"a {path.name}; it is not one polyclass wrote. {_FIX}.",
+                    path=path,
+                )
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise ArtifactError(
             f"{path} is missing. Every artifact directory holds a model.json; pass the "
@@ -74,23 +101,84 @@ def load_document(path: Path) -> dict[str, Any]:
             path=path,
         ) from None
     except OSError as exc:
-        raise ArtifactError(f"{path} cannot be read: {exc.strerror}.", path=path) from exc
-    try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"{path} cannot be read: {exc.strerror}.", path=path) from None
+    return parse_json_document(raw, str(path))
+
+
+def parse_json_document(raw: bytes, source: str) -> dict[str, Any]:
+    """Parse ``raw`` as one JSON object under the artifact format's rules.
+
+    The rules: UTF-8, at most :data:`MAX_JSON_DEPTH` levels of nesting (checked before
+    parsing, so no input reaches Python's recursion limit), finite numbers only (no
+    ``NaN``/``Infinity``, no ``1e999``), and an object at the top. Errors name
+    ``source`` and never quote the input.
+
+    Parameters
+    ----------
+    raw : bytes
+        The document.
+    source : str
+        What to call it in an error (a path, or a member of an archive).
+
+    Returns
+    -------
+    dict
+        The parsed object.
+
+    Raises
+    ------
+    ArtifactError
+        If any rule is broken.
+
+    Examples
+    --------
+    >>> parse_json_document(b'{"a": [1, 2.5]}', "example")
+    {'a': [1, 2.5]}
+    """
+    depth = _nesting_depth(raw)
+    if depth > MAX_JSON_DEPTH:
         raise ArtifactError(
-            f"{path} is not valid JSON ({exc}); it was truncated or edited. Restore the "
-            "artifact from the registry (polyclass registry export/import) or save it again.",
-            path=path,
+            f"{source} nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}, and "
+            f"polyclass never writes one this deep. {_FIX}."
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(
+            f"{source} is not UTF-8 text (byte {exc.start} is not); {_DAMAGED}. {_FIX}."
         ) from None
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(
+            f"{source} is not valid JSON ({exc.msg} at line {exc.lineno} column "
+            f"{exc.colno}); {_DAMAGED}. {_FIX}."
+        ) from None
+    except ValueError as exc:  # from the two hooks, or an integer of too many digits
+        raise ArtifactError(f"{source} is not valid JSON: {exc}; {_DAMAGED}. {_FIX}.") from None
     if not isinstance(document, dict):
         raise ArtifactError(
-            f"{path} holds a JSON {type(document).__name__}, expected an object. Restore the "
-            "artifact or save it again.",
-            path=path,
+            f"{source} holds a JSON {type(document).__name__}, expected an object. {_FIX}."
         )
     return document
 
 
+def _nesting_depth(raw: bytes) -> int:
+    """The deepest bracket nesting of a JSON text, brackets inside strings not counted."""
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
+    raise ValueError(f"the non-finite constant {name} is not allowed (numbers must be finite)")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"a number of {len(text)} characters overflows to {number}")
+    return number

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from polyclass.artifact._errors import ArtifactError
+from polyclass.artifact._files import open_regular
 from polyclass.artifact._format import (
     ARRAY_NAME,
     FORMAT_MARKER,
@@ -193,6 +195,8 @@ def _check_entry_v1(
         dtype = None
     if dtype is None or dtype.hasobject:
         raise bad(f"has dtype={dtype_str!r}, expected a plain NumPy dtype string such as '<f8'")
+    if dtype.itemsize == 0 and math.prod(shape) > 0:  # elements that take no bytes
+        raise bad(f"has dtype={dtype_str!r}, whose items have no size")
     return file_name, dtype, tuple(shape), sha256
 
 
@@ -214,32 +218,23 @@ def _read_npy(
 ) -> NDArray[Any] | None:
     """Read (or only hash) one ``.npy`` file in a single pass, checking it on the way."""
     digest = hashlib.sha256()
-    with open(file, "rb") as raw:
+    with open_regular(file) as raw:
         if not load:
             while chunk := raw.read(_CHUNK):
                 digest.update(chunk)
             _compare(file, digest.hexdigest(), sha256)
             return None
-        reader = _HashingReader(raw, digest)
-        try:
-            major, minor = np.lib.format.read_magic(reader)
-            if (major, minor) == (1, 0):
-                header = np.lib.format.read_array_header_1_0(reader)
-            elif (major, minor) == (2, 0):
-                header = np.lib.format.read_array_header_2_0(reader)
-            else:
-                raise ValueError(f"unsupported .npy format version {major}.{minor}")
-        except (ValueError, OSError, EOFError) as exc:
-            raise _damaged(file, f"its .npy header cannot be read ({exc})") from None
-        file_shape, fortran_order, file_dtype = header
-        if tuple(file_shape) != shape or file_dtype != dtype:
+        fortran_order = _check_header(file, _HashingReader(raw, digest), dtype, shape)
+        # the manifest's shape is checked against the bytes really there before allocating
+        nbytes = math.prod(shape) * dtype.itemsize
+        available = os.fstat(raw.fileno()).st_size - raw.tell()
+        if nbytes > available:
             raise _damaged(
                 file,
-                f"it holds dtype {file_dtype.str} shape {list(file_shape)} but "
-                f"{MANIFEST_NAME} records dtype {dtype.str} shape {list(shape)}",
+                f"it is truncated: its shape {list(shape)} needs {nbytes:,} bytes of data, "
+                f"the file holds {available:,}",
             )
-        count = int(np.prod(shape, dtype=np.int64))
-        flat = np.empty(count, dtype=dtype)
+        flat = np.empty(math.prod(shape), dtype=dtype)
         buffer = flat.view(np.uint8)
         position = 0
         while position < buffer.size:
@@ -259,6 +254,31 @@ def _read_npy(
     if fortran_order:
         return flat.reshape(shape[::-1]).transpose()
     return flat.reshape(shape)
+
+
+def _check_header(
+    file: Path, reader: _HashingReader, dtype: np.dtype[Any], shape: tuple[int, ...]
+) -> bool:
+    """Read the ``.npy`` header, check it against the manifest; return its Fortran flag."""
+    try:
+        version = np.lib.format.read_magic(reader)
+        if version == (1, 0):
+            header = np.lib.format.read_array_header_1_0(reader)
+        elif version == (2, 0):
+            header = np.lib.format.read_array_header_2_0(reader)
+        else:
+            raise ValueError
+    except (ValueError, OSError, EOFError, SyntaxError):
+        # NumPy's messages quote the bytes they found: never echo a file's content
+        raise _damaged(file, "it does not start with a valid .npy header") from None
+    file_shape, fortran_order, file_dtype = header
+    if tuple(file_shape) != shape or file_dtype != dtype:
+        raise _damaged(
+            file,
+            f"it holds dtype {file_dtype.str} shape {list(file_shape)} but "
+            f"{MANIFEST_NAME} records dtype {dtype.str} shape {list(shape)}",
+        )
+    return bool(fortran_order)
 
 
 def _compare(file: Path, actual: str, expected: str) -> None:

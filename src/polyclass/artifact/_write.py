@@ -94,7 +94,7 @@ def save_artifact(
             f"metadata must be a dict, got {type(metadata).__name__}. Pass a dict of "
             "JSON values, e.g. {'classes': ['a', 'b']}."
         )
-    safe_metadata = to_json_safe(metadata, "metadata")
+    safe_metadata = to_json_safe(metadata, "metadata", depth=2)  # inside the manifest object
     replace_existing = _check_target(target, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     # mkdir (not mkdtemp) so the directory gets the usual umask permissions, not 0700

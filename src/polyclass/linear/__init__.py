@@ -16,12 +16,15 @@ if TYPE_CHECKING:
     from polyclass.linear._logistic import LogisticRegression
     from polyclass.linear._ovo import OneVsOneClassifier
     from polyclass.linear._ovr import OneVsRestClassifier
+    from polyclass.linear._stored import STORED_ESTIMATORS, check_stored_estimator
 
 __all__ = [
+    "STORED_ESTIMATORS",
     "LinearMulticlassPredictor",
     "LogisticRegression",
     "OneVsOneClassifier",
     "OneVsRestClassifier",
+    "check_stored_estimator",
 ]
 
 __getattr__, __dir__ = attach(
@@ -31,6 +34,8 @@ __getattr__, __dir__ = attach(
         "LogisticRegression": "polyclass.linear._logistic",
         "OneVsOneClassifier": "polyclass.linear._ovo",
         "OneVsRestClassifier": "polyclass.linear._ovr",
+        "STORED_ESTIMATORS": "polyclass.linear._stored",
+        "check_stored_estimator": "polyclass.linear._stored",
     },
     __all__,
 )

@@ -15,25 +15,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.artifact import ArtifactError, read_artifact, save_artifact
+from polyclass.artifact import save_artifact
 from polyclass.data import Schema
 from polyclass.decision import decide
+from polyclass.model._stored import MODEL_KIND, MODEL_VERSION, read_model_artifact
 from polyclass.preprocess import Preprocessor
-
-MODEL_KIND = "polyclass.model"
-MODEL_VERSION = 1
-_ESTIMATOR_TYPES = ("LogisticRegression", "OneVsRestClassifier", "OneVsOneClassifier")
-
-
-def _estimator_class(type_name: str) -> Any:
-    if type_name not in _ESTIMATOR_TYPES:
-        raise ArtifactError(
-            f"model.json names estimator type {type_name!r}; this polyclass knows "
-            f"{list(_ESTIMATOR_TYPES)}. Upgrade polyclass to load it."
-        )
-    import polyclass.linear
-
-    return getattr(polyclass.linear, type_name)
 
 
 @dataclass
@@ -176,21 +162,14 @@ class Model:
     @classmethod
     def load(cls, path: str | Path) -> Model:
         """Read a model artifact, verifying every checksum; never unpickles."""
-        artifact = read_artifact(path)
+        import polyclass.linear
+
+        artifact = read_model_artifact(path)  # the checks polyclass serve makes too
         meta = artifact.metadata
-        if meta.get("kind") != MODEL_KIND:
-            raise ArtifactError(
-                f"{artifact.path} holds a {meta.get('kind')!r} artifact, not a polyclass model."
-            )
-        if int(meta.get("model_version", 0)) > MODEL_VERSION:
-            raise ArtifactError(
-                f"{artifact.path} was written by a newer polyclass (model version "
-                f"{meta['model_version']}); upgrade polyclass to load it."
-            )
         pre = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("pre.")}
         est = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
         ref = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("ref.")}
-        estimator_cls = _estimator_class(meta["estimator"]["type"])
+        estimator_cls = getattr(polyclass.linear, meta["estimator"]["type"])
         return cls(
             schema=Schema.from_dict(meta["schema"]),
             preprocessor=Preprocessor.from_state(meta["preprocessor"], pre),

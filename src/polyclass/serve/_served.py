@@ -18,16 +18,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.artifact import ArtifactError, read_artifact, sha256_file
+from polyclass.artifact import ArtifactError, sha256_file
 from polyclass.decision import decide
-from polyclass.model import Decision
+from polyclass.model import Decision, read_model_artifact
 from polyclass.preprocess import Preprocessor
 from polyclass.serve._plan import Encoded, InputPlan, Table
 
 __all__ = ["Prediction", "ServedModel", "load_served"]
-
-_MODEL_KIND = "polyclass.model"
-_MODEL_VERSION = 1
 
 
 class _Scorer:
@@ -203,17 +200,8 @@ def load_served(
     ArtifactError
         A file is missing, altered or of an unknown kind.
     """
-    artifact = read_artifact(path)
+    artifact = read_model_artifact(path)  # the one validation polyclass.load uses too
     meta = artifact.metadata
-    if meta.get("kind") != _MODEL_KIND:
-        raise ArtifactError(
-            f"{artifact.path} holds a {meta.get('kind')!r} artifact, not a polyclass model."
-        )
-    if int(meta.get("model_version", 0)) > _MODEL_VERSION:
-        raise ArtifactError(
-            f"{artifact.path} was written by a newer polyclass (model version "
-            f"{meta['model_version']}); upgrade polyclass to serve it."
-        )
     pre_arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("pre.")}
     est_arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
     pre = Preprocessor.from_state(meta["preprocessor"], pre_arrays)
