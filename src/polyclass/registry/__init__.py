@@ -22,6 +22,7 @@ from polyclass.registry._errors import (
     UnknownModelError,
     UnknownVersionError,
 )
+from polyclass.registry._limits import ImportLimits
 from polyclass.registry._refs import Ref, parse_ref, validate_alias, validate_name
 from polyclass.registry._types import ModelVersion, RegisteredModel
 
@@ -33,6 +34,7 @@ __all__ = [
     "ENV_URL",
     "AliasInUseError",
     "ArchiveError",
+    "ImportLimits",
     "IntegrityError",
     "InvalidNameError",
     "ModelVersion",

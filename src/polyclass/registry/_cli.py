@@ -16,6 +16,7 @@ from rich.table import Table
 from polyclass._cli_errors import fail
 from polyclass.registry._env import ENV_ROOT, ENV_URL
 from polyclass.registry._errors import InvalidNameError, RegistryError
+from polyclass.registry._limits import ImportLimits
 from polyclass.registry._refs import parse_ref
 from polyclass.registry._types import ModelVersion
 
@@ -245,10 +246,20 @@ def import_(
     name: Annotated[
         str | None, typer.Option("--name", help="Register under this name instead.")
     ] = None,
+    max_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-bytes", min=1, help="Refuse an archive whose files add up to more bytes."
+        ),
+    ] = ImportLimits.max_bytes,
+    max_files: Annotated[
+        int, typer.Option("--max-files", min=1, help="Refuse an archive of more files.")
+    ] = ImportLimits.max_files,
     registry: RegistryURL = None,
     root: Root = None,
 ) -> None:
     """Verify an exported archive and register it as a new version."""
+    limits = ImportLimits(max_bytes=max_bytes, max_files=max_files)
     with _registry(registry, root) as reg:
-        found = reg.import_(archive, name=name)
+        found = reg.import_(archive, name=name, limits=limits)
         console.print(f"Imported {escape(found.ref)} from {escape(str(archive))}")

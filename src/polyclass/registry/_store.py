@@ -41,6 +41,7 @@ from polyclass.registry._files import (
     new_staging_dir,
     remove_tree,
 )
+from polyclass.registry._limits import ImportLimits
 from polyclass.registry._lineage import current_user, lineage_record, now
 from polyclass.registry._refs import parse_ref, validate_alias, validate_name
 from polyclass.registry._types import ModelVersion, RegisteredModel
@@ -691,7 +692,9 @@ class Registry:
         }
         return write_archive(found.path, manifest, target)
 
-    def import_(self, archive: str | Path, *, name: str | None = None) -> ModelVersion:
+    def import_(
+        self, archive: str | Path, *, name: str | None = None, limits: ImportLimits | None = None
+    ) -> ModelVersion:
         """Register the artifact of an export archive as a new version, after verifying it.
 
         Parameters
@@ -700,6 +703,9 @@ class Registry:
             A file written by :meth:`export`.
         name : str, optional
             Register under this name instead of the archived one.
+        limits : ImportLimits, optional
+            The most files and bytes to extract (default ``ImportLimits()``: 100,000
+            files, 2 GiB), checked on the archive's headers before anything is written.
 
         Returns
         -------
@@ -712,7 +718,7 @@ class Registry:
             raise ArchiveError(f"No archive at {path}. Pass a file written by export.")
         staging = new_staging_dir(self.root)
         try:
-            document = read_archive(path, staging)
+            document = read_archive(path, staging, limits or ImportLimits())
             target = validate_name(name if name is not None else document.get("name"))
             verify_artifact(staging)
             if manifest_sha256(staging) != document.get("artifact_sha256"):
