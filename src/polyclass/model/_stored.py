@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from polyclass.artifact import Artifact, ArtifactError, read_artifact
+from polyclass.decision import KINDS
 
 #: The ``kind`` of a model artifact's metadata.
 MODEL_KIND = "polyclass.model"
@@ -19,7 +20,6 @@ MODEL_KIND = "polyclass.model"
 MODEL_VERSION = 1
 #: The estimator arrays every stored estimator has.
 _ESTIMATOR_ARRAYS = ("est.classes", "est.coef", "est.intercept", "est.n_iter")
-_DECISION_KINDS = ("argmax", "threshold", "cost")
 
 
 def read_model_artifact(path: str | Path) -> Artifact:
@@ -97,8 +97,8 @@ def _estimator(meta: dict[str, Any], artifact: Artifact) -> str | None:
 def _decision(meta: dict[str, Any], artifact: Artifact) -> str | None:
     decision = meta["decision"]
     kind = decision.get("kind")
-    if kind not in _DECISION_KINDS:
-        return f"decision kind {kind!r} is not one of {list(_DECISION_KINDS)}"
+    if kind not in KINDS:
+        return f"decision kind {kind!r} is not one of {list(KINDS)}"
     n_classes = len(artifact.arrays["est.classes"])
     if kind == "threshold":
         threshold = decision.get("threshold")
