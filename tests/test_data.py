@@ -181,10 +181,11 @@ def test_infer_schema_kinds() -> None:
         "b": ("boolean", "bool"),
         "bo": ("boolean", "bool"),
         "flag": ("boolean", "bool"),
+        "when": ("datetime", "str"),
         "cat": ("categorical", "str"),
     }
-    assert schema.dropped == {"when": "unsupported_dtype"}
-    assert schema.csv_dtypes() == {"cat": "str"}
+    assert schema.dropped == {}
+    assert schema.csv_dtypes() == {"when": "str", "cat": "str"}
 
 
 def test_infer_schema_errors(penguins: pd.DataFrame) -> None:
@@ -198,7 +199,7 @@ def test_infer_schema_errors(penguins: pd.DataFrame) -> None:
         infer_schema(penguins, "species", overrides={"yeer": "categorical"})
     with pytest.raises(
         DataError,
-        match=r"must be one of \['numeric', 'categorical', 'boolean'\]. "
+        match=r"must be one of \['numeric', 'categorical', 'boolean', 'datetime'\]. "
         r"Got 'text' instead",
     ):
         infer_schema(penguins, "species", overrides={"sex": "text"})

@@ -20,8 +20,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from polyclass._lazy import attach
-from polyclass.data._errors import DataError
-from polyclass.data._schema import KINDS, Feature, FeatureKind, Schema, ValueType, infer_schema
+from polyclass.data._errors import DataError, DataWarning
+from polyclass.data._schema import (
+    KINDS,
+    Feature,
+    FeatureKind,
+    Schema,
+    ValueType,
+    datetime_values,
+    infer_schema,
+)
+from polyclass.data._values import (
+    DATE_PARTS,
+    date_features,
+    describe_bad,
+    parse_datetimes,
+    parse_numbers,
+)
 
 if TYPE_CHECKING:
     from polyclass.data._checks import CheckResult, DataIssue, check_data
@@ -35,22 +50,29 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DATE_PARTS",
     "KINDS",
     "SUPPORTED_EXTENSIONS",
     "CheckResult",
     "DataError",
     "DataIssue",
+    "DataWarning",
     "Feature",
     "FeatureKind",
     "Schema",
     "SplitIndices",
     "ValueType",
     "check_data",
+    "date_features",
+    "datetime_values",
+    "describe_bad",
     "explore",
     "infer_schema",
     "iter_table_chunks",
     "load_table",
     "min_class_size",
+    "parse_datetimes",
+    "parse_numbers",
     "split_sizes",
     "stratified_split",
 ]

@@ -11,8 +11,15 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from polyclass.data._errors import DataError
-from polyclass.data._schema import Feature, Schema, missing_column_error, to_python
+from polyclass.data._schema import (
+    Feature,
+    Schema,
+    datetime_values,
+    missing_column_error,
+    to_python,
+)
 from polyclass.data._split import min_class_size
+from polyclass.data._values import describe_bad, parse_datetimes, parse_numbers
 
 __all__ = ["CheckResult", "DataIssue", "check_data"]
 
@@ -20,6 +27,10 @@ __all__ = ["CheckResult", "DataIssue", "check_data"]
 LEAKAGE_SAMPLE = 200_000
 _MIN_ROWS_LEAKAGE = 20
 _MIN_ROWS_ID = 10
+#: Text with at least this share of distinct values per row is an identifier.
+NEAR_UNIQUE = 0.95
+#: Warn when at least this share of a column's rows fall in rare categories.
+RARE_ROWS_WARN = 0.5
 _SHOW_ROWS = 10
 
 
@@ -34,7 +45,8 @@ class DataIssue:
     code : str
         Stable kind code: ``'missing_target'``, ``'missing_values'``,
         ``'infinite_values'``, ``'constant_column'``, ``'id_like_column'``,
-        ``'target_leakage'``, ``'unsupported_dtype'``, ``'class_imbalance'``.
+        ``'target_leakage'``, ``'unsupported_dtype'``, ``'class_imbalance'``,
+        ``'not_numbers'``, ``'not_dates'``, ``'rare_categories'``.
     message : str
         A sentence for people.
     """
@@ -85,10 +97,19 @@ class CheckResult:
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` restricted to the kept rows, the features and the target.
 
-        Selecting columns does not copy data (pandas copy-on-write); only dropping
-        rows does.
+        Numeric columns read from text (``Feature.text_numbers``) become float64,
+        values that are not numbers missing. Selecting columns does not copy data
+        (pandas copy-on-write); only dropping rows and converting text do.
         """
         out = df[[*self.schema.feature_names, self.schema.target]]
+        text_numbers = [f.name for f in self.schema.features if f.text_numbers]
+        if text_numbers:
+            out = out.assign(
+                **{
+                    name: parse_numbers(out[name].to_numpy(dtype=object))[0]
+                    for name in text_numbers
+                }
+            )
         if self.keep_rows is not None:
             out = out.loc[self.keep_rows]
         return out
@@ -114,7 +135,7 @@ def _rows(positions: NDArray[np.intp]) -> str:
     return shown + more
 
 
-def _check_target(y: pd.Series, target: str) -> None:
+def _check_target_values(y: pd.Series, target: str) -> None:
     if pd.api.types.is_float_dtype(y.dtype):
         values = y.to_numpy(dtype=np.float64, na_value=np.nan)
         finite = values[np.isfinite(values)]
@@ -163,14 +184,14 @@ def _loo_nn_accuracy(
 
 
 def _leakage_score(
-    s: pd.Series, feature: Feature, y: NDArray[np.intp], n_classes: int, rng: np.random.Generator
+    s: pd.Series, kind: str, y: NDArray[np.intp], n_classes: int, rng: np.random.Generator
 ) -> tuple[float, int]:
     present = s.notna().to_numpy()
     n = int(present.sum())
     if n < _MIN_ROWS_LEAKAGE:
         return 0.0, n
     yp = y[present]
-    if feature.kind != "numeric" or s.nunique(dropna=True) <= 32:
+    if kind != "numeric" or s.nunique(dropna=True) <= 32:
         g, _ = pd.factorize(s[present])
         return _loo_group_accuracy(g.astype(np.intp), yp, n_classes), n
     x = s.to_numpy(dtype=np.float64, na_value=np.nan)[present]
@@ -179,12 +200,13 @@ def _leakage_score(
 
 
 def _is_id_like(s: pd.Series, feature: Feature, n_unique: int, n_missing: int) -> bool:
+    """Text nearly unique per row, or whole numbers unique per row and sorted or consecutive."""
     n = len(s)
-    if n < _MIN_ROWS_ID or n_missing or n_unique != n:
+    if n < _MIN_ROWS_ID or feature.kind == "datetime" or feature.text_numbers:
         return False
     if feature.value_type == "str":
-        return True
-    if feature.value_type == "int":
+        return n_unique >= NEAR_UNIQUE * n
+    if feature.value_type == "int" and not n_missing and n_unique == n:
         x = s.to_numpy(dtype=np.int64)
         return bool(
             s.is_monotonic_increasing
@@ -192,6 +214,273 @@ def _is_id_like(s: pd.Series, feature: Feature, n_unique: int, n_missing: int) -
             or int(x.max()) - int(x.min()) + 1 == n
         )
     return False
+
+
+@dataclass(frozen=True)
+class _Options:
+    n_splits: int
+    test_size: float
+    val_size: float
+    leakage_threshold: float
+    keep: frozenset[str]
+    seed: int
+    rare_min_frequency: int
+
+
+@dataclass
+class _State:
+    """What the checks have found so far; each step reads and adds to it."""
+
+    df: pd.DataFrame
+    target: str
+    schema: Schema
+    options: _Options
+    warnings: list[DataIssue] = field(default_factory=list)
+    keep_rows: NDArray[np.bool_] | None = None
+    y_codes: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    class_counts: dict[Any, int] = field(default_factory=dict)
+    sample: NDArray[np.intp] | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    drop: dict[str, str] = field(default_factory=dict)
+    missing_by: dict[str, int] = field(default_factory=dict)
+    inf_by: dict[str, int] = field(default_factory=dict)
+
+    def warn(self, column: str | None, code: str, message: str) -> None:
+        self.warnings.append(DataIssue(column, code, message))
+
+    def original_rows(self, positions: NDArray[np.intp]) -> NDArray[np.intp]:
+        """Row numbers in the table of positions among the kept rows."""
+        return positions if self.keep_rows is None else np.flatnonzero(self.keep_rows)[positions]
+
+
+def _check_columns(state: _State) -> None:
+    """Column names unique; the target and every schema feature present."""
+    df = state.df
+    if not df.columns.is_unique:
+        dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise DataError(f"The table has duplicate column names {dupes}; rename them.")
+    columns = [str(c) for c in df.columns]
+    if state.target not in columns:
+        raise missing_column_error("Target column", state.target, columns)
+    absent = [f for f in state.schema.feature_names if f not in columns]
+    if absent:
+        raise DataError(
+            f"Feature column(s) {absent} from the schema are not in the table. Columns: {columns}."
+        )
+    for name, why in state.schema.dropped.items():
+        if why == "unsupported_dtype" and name in columns:
+            state.warn(
+                name,
+                why,
+                f"Column {name!r} has dtype {df[name].dtype}, which polyclass cannot use; "
+                "left out. Convert it to numbers or text to use it.",
+            )
+
+
+def _check_target(state: _State) -> None:
+    """Class labels, rows without one (dropped), enough rows per class, imbalance."""
+    target, opts = state.target, state.options
+    y_all = state.df[target]
+    _check_target_values(y_all, target)
+    target_missing = y_all.isna().to_numpy()
+    if target_missing.any():
+        state.keep_rows = ~target_missing
+        positions = np.flatnonzero(target_missing)
+        state.warn(
+            target,
+            "missing_target",
+            f"{len(positions)} row(s) have no value in target {target!r} and were dropped "
+            f"(rows {_rows(positions)}).",
+        )
+    y = y_all if state.keep_rows is None else y_all[state.keep_rows]
+    if len(y) == 0:
+        raise DataError(f"No rows with a value in target column {target!r}; nothing to learn.")
+    y_codes, classes = pd.factorize(y, sort=True)
+    counts = np.bincount(y_codes, minlength=len(classes))
+    state.y_codes = y_codes.astype(np.intp)
+    state.class_counts = {to_python(c): int(n) for c, n in zip(classes, counts, strict=True)}
+    if len(classes) < 2:
+        raise DataError(
+            f"Target column {target!r} has a single class ({to_python(classes[0])!r}, "
+            f"{int(counts[0])} rows); classification needs at least two. Check the target "
+            "column or add rows of other classes."
+        )
+    need = min_class_size(opts.test_size, opts.val_size, opts.n_splits)
+    small = [(c, n) for c, n in state.class_counts.items() if n < need]
+    if small:
+        desc = ", ".join(f"{c!r} has {n}" for c, n in small)
+        raise DataError(
+            f"Too few rows in class(es) of {target!r}: {desc}. The split (test_size="
+            f"{opts.test_size}, val_size={opts.val_size}) and {opts.n_splits}-fold "
+            f"cross-validation need at least {need} rows per class. Add rows, merge or drop "
+            "those classes, or lower the number of folds or the split sizes."
+        )
+    if counts.max() >= 10 * counts.min():
+        state.warn(
+            target,
+            "class_imbalance",
+            f"Classes are imbalanced: the largest has {int(counts.max())} rows, "
+            f"the smallest {int(counts.min())}. Prefer macro-averaged or cost-aware metrics.",
+        )
+
+
+def _draw_leakage_sample(state: _State) -> None:
+    """A seeded sample of the rows for the leakage test on large tables."""
+    state.rng = np.random.default_rng(state.options.seed)
+    n = len(state.y_codes)
+    if n > LEAKAGE_SAMPLE:
+        state.sample = np.sort(state.rng.choice(n, LEAKAGE_SAMPLE, replace=False))
+
+
+def _read_feature(state: _State, feature: Feature) -> pd.Series:
+    """The feature's kept rows as the model reads them: text numbers as numbers, dates as
+    seconds; values that cannot be read are missing, with a warning naming their rows."""
+    name = feature.name
+    s = state.df[name] if state.keep_rows is None else state.df[name][state.keep_rows]
+    if not (feature.text_numbers or feature.kind == "datetime"):
+        return s
+    if feature.text_numbers:
+        raw = s.to_numpy(dtype=object)
+        values, bad = parse_numbers(raw)
+        code, what = "not_numbers", "numbers"
+    else:
+        raw = datetime_values(s)
+        times, bad = parse_datetimes(raw)
+        values = np.where(np.isnat(times), np.nan, times.astype(np.int64).astype(np.float64))
+        code, what = "not_dates", "dates or times (ISO 8601 text such as 2012-01-31)"
+    if bad.any():
+        rows = state.original_rows(np.arange(len(s)))
+        state.warn(name, code, describe_bad(name, what, bad, raw, rows))
+    return pd.Series(values, index=s.index, name=name)
+
+
+def _note_missing(state: _State, name: str, s: pd.Series) -> int:
+    """Missing and infinite values (both imputed); returns the count of missing ones."""
+    isna = s.isna().to_numpy()
+    n_missing = int(isna.sum())
+    if n_missing:
+        state.missing_by[name] = n_missing
+        positions = state.original_rows(np.flatnonzero(isna))
+        state.warn(
+            name,
+            "missing_values",
+            f"Column {name!r} has {n_missing} missing value(s) ({n_missing / len(s):.1%}; "
+            f"rows {_rows(positions)}); they are imputed.",
+        )
+    if pd.api.types.is_float_dtype(s.dtype):
+        n_inf = int(np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+        if n_inf:
+            state.inf_by[name] = n_inf
+            state.warn(
+                name,
+                "infinite_values",
+                f"Column {name!r} has {n_inf} infinite value(s); they are treated as "
+                "missing and imputed.",
+            )
+    return n_missing
+
+
+def _count_distinct(s: pd.Series) -> int:
+    """Distinct values; for floats only 0, 1 or 2 (= more), which min/max tell without hashing."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        x = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = x[~np.isnan(x)]
+        return 0 if present.size == 0 else 1 if present.min() == present.max() else 2
+    return int(s.nunique(dropna=True))
+
+
+def _note_rare_categories(state: _State, feature: Feature, s: pd.Series) -> None:
+    """Warn when most of a column's rows fall in categories the model merges as rare."""
+    min_count = state.options.rare_min_frequency
+    if feature.kind != "categorical" or min_count <= 1:
+        return
+    counts = s.value_counts(dropna=True)
+    rare = counts[counts < min_count]
+    n_present = int(counts.sum())
+    if n_present and int(rare.sum()) >= RARE_ROWS_WARN * n_present:
+        name = feature.name
+        state.warn(
+            name,
+            "rare_categories",
+            f"Column {name!r} has {len(counts)} distinct values and {len(rare)} of them occur "
+            f"fewer than {min_count} times: {int(rare.sum()) / n_present:.0%} of its rows share "
+            "one '__rare__' category, so the model cannot tell those values apart. Group the "
+            "values into fewer categories, or drop the column.",
+        )
+
+
+def _drop_reason(
+    state: _State, feature: Feature, s: pd.Series, n_missing: int
+) -> tuple[str, str] | None:
+    """Why the column carries nothing usable (constant, identifier, leakage), or None."""
+    name, opts = feature.name, state.options
+    n_unique = _count_distinct(s)
+    if n_unique <= 1:
+        value = "" if n_unique == 0 else f" ({to_python(s.dropna().iloc[0])!r})"
+        what = "is entirely missing" if n_unique == 0 else f"has a single value{value}"
+        return "constant_column", f"Column {name!r} {what}, so it carries no information; dropped."
+    if _is_id_like(s, feature, n_unique, n_missing):
+        every = (
+            "a different value in every row" if n_unique == len(s) else "almost one value per row"
+        )
+        return "id_like_column", (
+            f"Column {name!r} has {every} ({n_unique} distinct values in {len(s)} rows, "
+            f"e.g. {to_python(s.dropna().iloc[0])!r}); it looks like an identifier; dropped."
+        )
+    s_leak = s if state.sample is None else s.iloc[state.sample]
+    y_leak = state.y_codes if state.sample is None else state.y_codes[state.sample]
+    kind = "numeric" if feature.kind == "datetime" else feature.kind
+    score, n_used = _leakage_score(s_leak, kind, y_leak, len(state.class_counts), state.rng)
+    if score < opts.leakage_threshold:
+        return None
+    on = (
+        f" on a random sample of {n_used} rows"
+        if state.sample is not None
+        else f" over {n_used} rows"
+    )
+    return "target_leakage", (
+        f"Column {name!r} alone predicts target {state.target!r} almost perfectly "
+        f"(leave-one-out accuracy {score:.3f}{on}): it probably duplicates or is "
+        "derived from the target (leakage); dropped."
+    )
+
+
+def _check_features(state: _State) -> None:
+    """Per feature: unreadable, missing and infinite values, rare categories; drop the
+    constant, identifier-like and leaking ones (unless kept)."""
+    for feature in state.schema.features:
+        s = _read_feature(state, feature)
+        n_missing = _note_missing(state, feature.name, s)
+        found = _drop_reason(state, feature, s, n_missing)
+        if found is None:
+            _note_rare_categories(state, feature, s)
+            continue
+        reason, message = found
+        if feature.name in state.options.keep:
+            message = message.replace("; dropped.", "; kept as asked.")
+        else:
+            state.drop[feature.name] = reason
+        state.warn(feature.name, reason, message)
+
+
+def _result(state: _State) -> CheckResult:
+    schema = state.schema.without(state.drop)
+    if not schema.features:
+        raise DataError(
+            f"No usable feature columns left: dropped {state.drop or state.schema.dropped}. "
+            "Check the warnings above, or pass columns to keep."
+        )
+    return CheckResult(
+        schema=schema,
+        warnings=state.warnings,
+        keep_rows=state.keep_rows,
+        class_counts=state.class_counts,
+        missing_by_column=state.missing_by,
+        infinite_by_column=state.inf_by,
+    )
+
+
+_STEPS = (_check_columns, _check_target, _draw_leakage_sample, _check_features)
 
 
 def check_data(
@@ -205,6 +494,7 @@ def check_data(
     leakage_threshold: float = 0.99,
     keep: Sequence[str] = (),
     seed: int = 0,
+    rare_min_frequency: int = 5,
 ) -> CheckResult:
     """Check a training table; raise on what cannot work, warn about the rest.
 
@@ -217,15 +507,22 @@ def check_data(
     Warnings (:class:`DataIssue`; the column is dropped where said):
 
     - ``missing_target``: rows without a target are dropped (count and first rows).
+    - ``not_numbers`` / ``not_dates``: values of a numeric column read from text
+      (``Feature.text_numbers``) or of a date column that cannot be read; they are
+      missing (count, first rows and an example).
     - ``missing_values`` / ``infinite_values``: per feature; ±inf is treated as
       missing by the preprocessor.
     - ``constant_column``: at most one distinct value; dropped.
-    - ``id_like_column``: a text column unique per row, or an integer column unique
-      per row that is sorted or a run of consecutive numbers; dropped.
+    - ``id_like_column``: text with a distinct value in at least 95% of the rows, or
+      whole numbers unique per row that are sorted or a run of consecutive numbers;
+      dropped.
     - ``target_leakage``: the feature alone predicts the target with leave-one-out
       accuracy ≥ ``leakage_threshold`` (majority class per value for categorical
-      and low-cardinality columns, 1-nearest-neighbour for numeric ones; on a
-      seeded sample of 200,000 rows for larger tables); dropped.
+      and low-cardinality columns, 1-nearest-neighbour for numeric and date ones; on
+      a seeded sample of 200,000 rows for larger tables); dropped.
+    - ``rare_categories``: at least half of a categorical column's rows are in
+      categories seen fewer than ``rare_min_frequency`` times, which the
+      preprocessor merges into one ``__rare__`` category.
     - ``class_imbalance``: the largest class is 10 times the smallest or more.
 
     Row numbers in messages are 0-based positions in the table.
@@ -248,6 +545,8 @@ def check_data(
         Columns never dropped by these checks (they are still warned about).
     seed : int
         Seed of the leakage sample and tie-breaking.
+    rare_min_frequency : int, default 5
+        The preprocessor's ``rare_min_frequency`` (for the ``rare_categories`` warning).
 
     Returns
     -------
@@ -262,186 +561,10 @@ def check_data(
     >>> sorted({w.code for w in result.warnings})
     ['missing_values']
     """
-    if not df.columns.is_unique:
-        dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
-        raise DataError(f"The table has duplicate column names {dupes}; rename them.")
-    columns = [str(c) for c in df.columns]
-    if target not in columns:
-        raise missing_column_error("Target column", target, columns)
-    absent = [f for f in schema.feature_names if f not in columns]
-    if absent:
-        raise DataError(
-            f"Feature column(s) {absent} from the schema are not in the table. Columns: {columns}."
-        )
-    warnings: list[DataIssue] = []
-    for name, why in schema.dropped.items():
-        if why == "unsupported_dtype" and name in columns:
-            warnings.append(
-                DataIssue(
-                    name,
-                    why,
-                    (
-                        f"Column {name!r} has dtype {df[name].dtype}, which polyclass cannot use; "
-                        "left out. Convert it to numbers or text to use it."
-                    ),
-                )
-            )
-
-    y_all = df[target]
-    _check_target(y_all, target)
-    target_missing = y_all.isna().to_numpy()
-    keep_rows: NDArray[np.bool_] | None = None
-    if target_missing.any():
-        keep_rows = ~target_missing
-        positions = np.flatnonzero(target_missing)
-        warnings.append(
-            DataIssue(
-                target,
-                "missing_target",
-                (
-                    f"{len(positions)} row(s) have no value in target {target!r} and were dropped "
-                    f"(rows {_rows(positions)})."
-                ),
-            )
-        )
-    y = y_all if keep_rows is None else y_all[keep_rows]
-    if len(y) == 0:
-        raise DataError(f"No rows with a value in target column {target!r}; nothing to learn.")
-    y_codes, classes = pd.factorize(y, sort=True)
-    counts = np.bincount(y_codes, minlength=len(classes))
-    class_counts = {to_python(c): int(n) for c, n in zip(classes, counts, strict=True)}
-    if len(classes) < 2:
-        raise DataError(
-            f"Target column {target!r} has a single class ({to_python(classes[0])!r}, "
-            f"{int(counts[0])} rows); classification needs at least two. Check the target "
-            "column or add rows of other classes."
-        )
-    need = min_class_size(test_size, val_size, n_splits)
-    small = [(c, n) for c, n in class_counts.items() if n < need]
-    if small:
-        desc = ", ".join(f"{c!r} has {n}" for c, n in small)
-        raise DataError(
-            f"Too few rows in class(es) of {target!r}: {desc}. The split (test_size="
-            f"{test_size}, val_size={val_size}) and {n_splits}-fold cross-validation need at "
-            f"least {need} rows per class. Add rows, merge or drop those classes, or lower "
-            "the number of folds or the split sizes."
-        )
-    if counts.max() >= 10 * counts.min():
-        warnings.append(
-            DataIssue(
-                target,
-                "class_imbalance",
-                (
-                    f"Classes are imbalanced: the largest has {int(counts.max())} rows, "
-                    f"the smallest {int(counts.min())}. "
-                    "Prefer macro-averaged or cost-aware metrics."
-                ),
-            )
-        )
-
-    n = len(y)
-    sample: NDArray[np.intp] | None = None
-    rng = np.random.default_rng(seed)
-    if n > LEAKAGE_SAMPLE:
-        sample = np.sort(rng.choice(n, LEAKAGE_SAMPLE, replace=False))
-    y_leak = (y_codes if sample is None else y_codes[sample]).astype(np.intp)
-    keep_set = set(keep)
-    original_rows = None if keep_rows is None else np.flatnonzero(keep_rows)
-    drop: dict[str, str] = {}
-    missing_by: dict[str, int] = {}
-    inf_by: dict[str, int] = {}
-    for feature in schema.features:
-        name = feature.name
-        s = df[name] if keep_rows is None else df[name][keep_rows]
-        isna = s.isna().to_numpy()
-        n_missing = int(isna.sum())
-        x: NDArray[np.float64] | None = None
-        if feature.kind == "numeric" and pd.api.types.is_float_dtype(s.dtype):
-            # floats: min/max tell "constant" without hashing every value
-            x = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            present = x[~isna]
-            n_unique = 0 if present.size == 0 else 1 if present.min() == present.max() else 2
-        else:
-            n_unique = int(s.nunique(dropna=True))
-        if n_missing:
-            missing_by[name] = n_missing
-            positions = np.flatnonzero(isna)
-            if original_rows is not None:
-                positions = original_rows[positions]
-            warnings.append(
-                DataIssue(
-                    name,
-                    "missing_values",
-                    (
-                        f"Column {name!r} has {n_missing} missing value(s) ({n_missing / n:.1%}; "
-                        f"rows {_rows(positions)}); they are imputed."
-                    ),
-                )
-            )
-        if x is not None:
-            n_inf = int(np.isinf(x).sum())
-            if n_inf:
-                inf_by[name] = n_inf
-                warnings.append(
-                    DataIssue(
-                        name,
-                        "infinite_values",
-                        (
-                            f"Column {name!r} has {n_inf} infinite value(s); they are treated as "
-                            "missing and imputed."
-                        ),
-                    )
-                )
-        reason: str | None = None
-        if n_unique <= 1:
-            value = "" if n_unique == 0 else f" ({to_python(s.dropna().iloc[0])!r})"
-            what = "is entirely missing" if n_unique == 0 else f"has a single value{value}"
-            reason, message = (
-                "constant_column",
-                (f"Column {name!r} {what}, so it carries no information; dropped."),
-            )
-        elif _is_id_like(s, feature, n_unique, n_missing):
-            reason, message = (
-                "id_like_column",
-                (
-                    f"Column {name!r} has a different value in every row ({n_unique} values, "
-                    f"e.g. {to_python(s.iloc[0])!r}); it looks like an identifier; dropped."
-                ),
-            )
-        else:
-            s_leak = s if sample is None else s.iloc[sample]
-            score, n_used = _leakage_score(s_leak, feature, y_leak, len(classes), rng)
-            if score >= leakage_threshold:
-                on = (
-                    f" on a random sample of {n_used} rows"
-                    if sample is not None
-                    else f" over {n_used} rows"
-                )
-                reason, message = (
-                    "target_leakage",
-                    (
-                        f"Column {name!r} alone predicts target {target!r} almost perfectly "
-                        f"(leave-one-out accuracy {score:.3f}{on}): it probably duplicates or is "
-                        "derived from the target (leakage); dropped."
-                    ),
-                )
-        if reason is not None:
-            if name in keep_set:
-                message = message.replace("; dropped.", "; kept as asked.")
-            else:
-                drop[name] = reason
-            warnings.append(DataIssue(name, reason, message))
-    result_schema = schema.without(drop)
-    if not result_schema.features:
-        raise DataError(
-            f"No usable feature columns left: dropped {drop or schema.dropped}. "
-            "Check the warnings above, or pass columns to keep."
-        )
-    return CheckResult(
-        schema=result_schema,
-        warnings=warnings,
-        keep_rows=keep_rows,
-        class_counts=class_counts,
-        missing_by_column=missing_by,
-        infinite_by_column=inf_by,
+    options = _Options(
+        n_splits, test_size, val_size, leakage_threshold, frozenset(keep), seed, rare_min_frequency
     )
+    state = _State(df, target, schema, options)
+    for step in _STEPS:
+        step(state)
+    return _result(state)

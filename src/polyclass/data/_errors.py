@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DataError"]
+__all__ = ["DataError", "DataWarning"]
 
 
 class DataError(ValueError):
@@ -17,4 +17,12 @@ class DataError(ValueError):
     Traceback (most recent call last):
     ...
     polyclass.data._errors.DataError: Target column 'specie' not found. Did you mean 'species'?
+    """
+
+
+class DataWarning(UserWarning):
+    """Input values read other than as given: e.g. text that is not a number, read as missing.
+
+    Raised as a warning by prediction on a table (the message names the column, the
+    first rows and the count); training reports the same as a data warning.
     """

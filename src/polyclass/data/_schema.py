@@ -8,16 +8,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from polyclass.data._errors import DataError
+from polyclass.data._values import DATE_PARTS, looks_mostly, parse_datetimes, parse_numbers
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["KINDS", "Feature", "FeatureKind", "Schema", "ValueType", "infer_schema"]
+__all__ = [
+    "KINDS",
+    "Feature",
+    "FeatureKind",
+    "Schema",
+    "ValueType",
+    "datetime_values",
+    "infer_schema",
+]
 
-FeatureKind = Literal["numeric", "categorical", "boolean"]
+FeatureKind = Literal["numeric", "categorical", "boolean", "datetime"]
 #: Python type of a column's values: how categories are stored and matched.
 ValueType = Literal["float", "int", "str", "bool"]
-KINDS: tuple[FeatureKind, ...] = ("numeric", "categorical", "boolean")
+KINDS: tuple[FeatureKind, ...] = ("numeric", "categorical", "boolean", "datetime")
 _VALUE_TYPES: tuple[ValueType, ...] = ("float", "int", "str", "bool")
 
 #: Categorical columns with more distinct values keep only a count in the schema.
@@ -33,7 +42,7 @@ class Feature:
     Attributes
     ----------
     name : str
-    kind : {'numeric', 'categorical', 'boolean'}
+    kind : {'numeric', 'categorical', 'boolean', 'datetime'}
     dtype : str
         The pandas dtype seen when the schema was inferred (``'float64'``, ``'str'`` ...).
     value_type : {'float', 'int', 'str', 'bool'}
@@ -46,6 +55,12 @@ class Feature:
     allow_missing : bool
         Whether missing values were seen; ``Preprocessor(missing='error')`` refuses
         missing values in a column where this is False.
+    text_numbers : bool
+        Numeric column read from text that held some values that are not numbers:
+        those are read as missing, in training and at prediction (with a warning).
+    date_parts : tuple of str or None
+        For a ``'datetime'`` column, the numbers made from it (names from
+        :data:`polyclass.data.DATE_PARTS`, e.g. ``('year', 'month', ...)``).
     """
 
     name: str
@@ -55,10 +70,12 @@ class Feature:
     categories: tuple[Category, ...] | None = None
     n_unique: int = 0
     allow_missing: bool = True
+    text_numbers: bool = False
+    date_parts: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
+        """JSON-able form (the last two keys only where they apply)."""
+        out: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
             "dtype": self.dtype,
@@ -67,6 +84,11 @@ class Feature:
             "n_unique": self.n_unique,
             "allow_missing": self.allow_missing,
         }
+        if self.text_numbers:
+            out["text_numbers"] = True
+        if self.date_parts is not None:
+            out["date_parts"] = list(self.date_parts)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Feature:
@@ -75,6 +97,7 @@ class Feature:
             kind = d["kind"]
             value_type = d["value_type"]
             cats = d.get("categories")
+            parts = d.get("date_parts")
             feature = cls(
                 name=str(d["name"]),
                 kind=kind,
@@ -83,6 +106,8 @@ class Feature:
                 categories=None if cats is None else tuple(cats),
                 n_unique=int(d.get("n_unique", 0)),
                 allow_missing=bool(d.get("allow_missing", True)),
+                text_numbers=bool(d.get("text_numbers", False)),
+                date_parts=None if parts is None else tuple(str(p) for p in parts),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"Malformed feature entry in schema: {dict(d)!r} ({exc}).") from None
@@ -91,6 +116,14 @@ class Feature:
                 f"Malformed feature entry in schema for {feature.name!r}: kind must be one of "
                 f"{list(KINDS)} and value_type one of {list(_VALUE_TYPES)}. "
                 f"Got kind={kind!r}, value_type={value_type!r}."
+            )
+        if (kind == "datetime") != (feature.date_parts is not None) or not set(
+            feature.date_parts or ()
+        ) <= set(DATE_PARTS):
+            raise DataError(
+                f"Malformed feature entry in schema for {feature.name!r}: a 'datetime' column "
+                f"needs date_parts from {list(DATE_PARTS)}, other kinds none. "
+                f"Got kind={kind!r}, date_parts={feature.date_parts!r}."
             )
         return feature
 
@@ -155,16 +188,12 @@ class Schema:
     def csv_dtypes(self) -> dict[str, str]:
         """dtypes to pass to :func:`load_table`/:func:`iter_table_chunks` for CSV input.
 
-        Text columns are read as ``'str'`` and numeric ones as ``'float64'``, so a
-        chunk whose text column looks numeric keeps the training type.
+        Text and date columns are read as ``'str'``, so a chunk whose text column
+        looks numeric keeps the training type. Numeric columns are left to pandas: a
+        value that is not a number then reaches the preprocessor, which names its row
+        (or reads it as missing for a ``text_numbers`` column).
         """
-        out: dict[str, str] = {}
-        for f in self.features:
-            if f.value_type == "str":
-                out[f.name] = "str"
-            elif f.kind == "numeric":
-                out[f.name] = "float64"
-        return out
+        return {f.name: "str" for f in self.features if f.value_type == "str"}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (lists, strings, numbers, booleans only)."""
@@ -256,6 +285,85 @@ def value_type_of(s: pd.Series) -> ValueType:
     )
 
 
+def datetime_values(s: pd.Series) -> Any:
+    """A date/time column as values :func:`parse_datetimes` reads (wall-clock time)."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_localize(None)
+        return s.to_numpy(dtype="datetime64[ns]")
+    return s.to_numpy(dtype=object)
+
+
+def _is_text(s: pd.Series) -> bool:
+    """Object or string dtype, not all booleans: where numbers and dates may hide."""
+    import pandas as pd
+
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return False
+    if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
+        return False
+    return pd.api.types.infer_dtype(s, skipna=True) not in ("boolean", "empty")
+
+
+def _datetime_feature(s: pd.Series, values: Any) -> Feature:
+    import numpy as np
+
+    times, _ = parse_datetimes(values)
+    present = times[~np.isnat(times)]
+    timed = bool((present != present.astype("datetime64[D]")).any())
+    return Feature(
+        name=str(s.name),
+        kind="datetime",
+        dtype=str(s.dtype),
+        value_type="str",
+        n_unique=len(np.unique(present)),
+        allow_missing=bool(len(present) < len(s)),
+        date_parts=DATE_PARTS if timed else DATE_PARTS[:-1],
+    )
+
+
+def _from_text(s: pd.Series, override: str | None) -> Feature | None:
+    """A date or numeric Feature for a text column that mostly holds dates or numbers.
+
+    Numbers count only when some values are not numbers: text that is all numbers
+    was asked for as text (pandas would have read numbers otherwise).
+    """
+    import numpy as np
+
+    if override not in (None, "datetime", "numeric"):
+        return None
+    values = s.to_numpy(dtype=object)
+    present = values[s.notna().to_numpy()]
+    probe = present[:1000]
+    if override in (None, "datetime"):
+        times, bad = parse_datetimes(probe)
+        if looks_mostly(int((~np.isnat(times)).sum()), int(bad.sum())):
+            times, bad = parse_datetimes(present)
+            if looks_mostly(int((~np.isnat(times)).sum()), int(bad.sum())):
+                return _datetime_feature(s, values)
+    if override in (None, "numeric"):
+        numbers, bad = parse_numbers(probe)
+        if looks_mostly(int((~np.isnan(numbers)).sum()), int(bad.sum())):
+            numbers, bad = parse_numbers(present)
+            good = ~np.isnan(numbers)
+            if looks_mostly(int(good.sum()), int(bad.sum())) and (
+                bad.any() or override == "numeric"
+            ):
+                return Feature(
+                    name=str(s.name),
+                    kind="numeric",
+                    dtype=str(s.dtype),
+                    value_type="float",
+                    n_unique=len(np.unique(numbers[good])),
+                    allow_missing=bool(len(present) < len(s) or bad.any()),
+                    text_numbers=True,
+                )
+    return None
+
+
 def _infer_one(s: pd.Series, override: str | None) -> Feature | str:
     """A Feature for column ``s``, or the reason code why it cannot be used."""
     import numpy as np
@@ -263,6 +371,8 @@ def _infer_one(s: pd.Series, override: str | None) -> Feature | str:
 
     name = str(s.name)
     dtype = s.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) and override in (None, "datetime"):
+        return _datetime_feature(s, datetime_values(s))
     if (
         pd.api.types.is_datetime64_any_dtype(dtype)
         or pd.api.types.is_timedelta64_dtype(dtype)
@@ -274,7 +384,16 @@ def _infer_one(s: pd.Series, override: str | None) -> Feature | str:
                 "Convert it to numbers or text first, or drop it."
             )
         return "unsupported_dtype"
+    if _is_text(s):
+        from_text = _from_text(s, override)
+        if from_text is not None:
+            return from_text
     value_type = value_type_of(s)
+    if override == "datetime":
+        raise DataError(
+            f"Column {name!r} does not hold dates or times (ISO text such as 2012-01-31 or "
+            "2012-01-31T10:15, or a datetime column). Convert it first, or use another kind."
+        )
     if override is None:
         kind: FeatureKind = (
             "boolean"
@@ -336,9 +455,13 @@ def infer_schema(
     """Infer the kind of every column of ``df`` (except ``target``).
 
     Rules: bool columns (and object columns holding only True/False) are
-    ``'boolean'``; integer and float columns are ``'numeric'``; text, pandas
-    categorical and other object columns are ``'categorical'``. Datetime, timedelta
-    and complex columns are left out (``dropped[name] = 'unsupported_dtype'``).
+    ``'boolean'``; integer and float columns are ``'numeric'``; datetime columns and
+    text that is at least 90% ISO dates/times are ``'datetime'`` (made into year,
+    month, day of week, cyclic day of year and, when times vary, hour); text that is
+    at least 90% numbers but not all is ``'numeric'`` with ``text_numbers`` (the rest
+    read as missing); other text, pandas categorical and object columns are
+    ``'categorical'``. Timedelta and complex columns are left out
+    (``dropped[name] = 'unsupported_dtype'``).
 
     Parameters
     ----------

@@ -397,6 +397,8 @@ def compute_reference(
             features[name] = CategoricalReference.from_values(name, values, kind="categorical")
         elif kind == "boolean":
             features[name] = CategoricalReference.from_values(name, values, kind="boolean")
+        elif kind == "datetime":
+            continue  # time moves on: a date column always "drifts", so it has no reference
         else:
             raise ValueError(
                 f"compute_reference: feature {name!r} has kind {kind!r}; expected "

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from polyclass.data import DataError, ValueType
+from polyclass.data import DataError, ValueType, datetime_values, parse_numbers
 from polyclass.preprocess._input import (
     MISSING_CODE,
     ColumnSource,
@@ -36,6 +36,15 @@ class FrameSource(ColumnSource):
 
     def value_at(self, name: str, row: int) -> Any:
         return self._df[name].iloc[row]
+
+    def values(self, name: str) -> NDArray[Any]:
+        return np.asarray(datetime_values(self._df[name]))
+
+    def numbers(self, name: str) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        s = self._df[name]
+        if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            return s.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(s), dtype=bool)
+        return parse_numbers(s.to_numpy(dtype=object))
 
     def _first_bad(self, s: pd.Series, expected: ValueType) -> DataError:
         """The wrong-type error for the first bad value of ``s`` (slow path)."""

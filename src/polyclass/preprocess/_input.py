@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.data import DataError, ValueType
+from polyclass.data import DataError, ValueType, parse_datetimes, parse_numbers
 
 __all__ = ["ColumnSource", "as_source"]
 
@@ -104,6 +104,18 @@ class ColumnSource:
         """Values of a numeric column as float64 (missing = NaN)."""
         raise NotImplementedError
 
+    def numbers(self, name: str) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Numbers of a column that may hold them as text; True where a value is not one."""
+        return parse_numbers(self.values(name))
+
+    def times(self, name: str) -> tuple[NDArray[np.datetime64], NDArray[np.bool_]]:
+        """Dates/times of a column; True where a present value is not one."""
+        return parse_datetimes(self.values(name))
+
+    def values(self, name: str) -> NDArray[Any]:
+        """The raw values of ``name`` as a 1-D array."""
+        raise NotImplementedError
+
     def category_codes(
         self, name: str, value_type: ValueType, categories: Sequence[Any]
     ) -> NDArray[np.int64]:
@@ -152,6 +164,9 @@ class _ArraySource(ColumnSource):
 
     def value_at(self, name: str, row: int) -> Any:
         return self._arrays[name][row]
+
+    def values(self, name: str) -> NDArray[Any]:
+        return self._arrays[name]
 
     def numeric(self, name: str) -> NDArray[np.float64]:
         arr = self._arrays[name]

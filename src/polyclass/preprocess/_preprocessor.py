@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.data import DataError, Schema
+from polyclass.data import DataError, DataWarning, Schema, date_features, describe_bad
 from polyclass.preprocess._imputer import fit_median, impute_numeric
 from polyclass.preprocess._input import (
     MISSING_CODE,
@@ -50,15 +51,21 @@ class Preprocessor:
 
     Numeric columns: missing values (NaN, None, ±inf) are replaced by the training
     median, then standardised to zero mean and unit variance (a column with no
-    spread is only centred). Missing-indicator columns (1.0 where the value was
-    missing) are added per ``add_missing_indicators``. Categorical and boolean
+    spread is only centred). A numeric column read from text (``text_numbers`` in
+    the schema) reads text that is not a number as missing, with a
+    :class:`~polyclass.data.DataWarning`. Date/time columns become the numbers their
+    schema entry lists (``date.year``, ``date.month``, ``date.day_of_week``,
+    ``date.day_of_year_sin``/``_cos``, ``date.hour``), then are treated as numeric
+    columns; values that are not dates are missing, with a warning.
+    Missing-indicator columns (1.0 where the value was missing) are added per
+    ``add_missing_indicators``. Categorical and boolean
     columns: missing values become the most frequent training category, then
     one-hot encoded; categories seen fewer than ``rare_min_frequency`` times in
     training (after imputation) share one ``name=__rare__`` column; categories never
     seen give all zeros (``handle_unknown='ignore'``) or an error.
 
-    Output columns: scaled numeric columns (schema order), then missing
-    indicators, then each categorical column's one-hot block (see
+    Output columns: scaled numeric columns (schema order), then date features,
+    then missing indicators, then each categorical column's one-hot block (see
     :meth:`get_feature_names_out`). The fitted state is plain numbers
     (:meth:`to_state`), and :meth:`transform` of a dict or a list of dicts uses
     NumPy only.
@@ -146,9 +153,44 @@ class Preprocessor:
         return [f.name for f in self.schema.features if f.kind == "numeric"]
 
     @property
+    def date_columns(self) -> list[str]:
+        """Date/time input columns, in schema order."""
+        return [f.name for f in self.schema.features if f.kind == "datetime"]
+
+    @property
     def categorical_columns(self) -> list[str]:
         """Categorical and boolean input columns, in schema order."""
-        return [f.name for f in self.schema.features if f.kind != "numeric"]
+        return [f.name for f in self.schema.features if f.kind in ("categorical", "boolean")]
+
+    @property
+    def scaled_columns(self) -> list[str]:
+        """Numeric columns, then the date features (``'name.part'``): imputed and scaled."""
+        dates = [
+            f"{f.name}.{part}"
+            for f in self.schema.features
+            if f.kind == "datetime"
+            for part in f.date_parts or ()
+        ]
+        return [*self.numeric_columns, *dates]
+
+    def _scaled_inputs(self, source: ColumnSource, *, warn: bool) -> Iterator[NDArray[np.float64]]:
+        """Raw values of each of :attr:`scaled_columns` (NaN where missing or unreadable)."""
+        for name in self.numeric_columns:
+            feature = self.schema.feature(name)
+            if not feature.text_numbers:
+                yield source.numeric(name)
+                continue
+            x, bad = source.numbers(name)
+            if warn and bad.any():
+                message = describe_bad(name, "numbers", bad, source.values(name))
+                warnings.warn(message, DataWarning, stacklevel=4)
+            yield x
+        for name in self.date_columns:
+            times, bad = source.times(name)
+            if warn and bad.any():
+                message = describe_bad(name, "dates or times", bad, source.values(name))
+                warnings.warn(message, DataWarning, stacklevel=4)
+            yield from date_features(times, self.schema.feature(name).date_parts or ()).T
 
     def fit(self, df: Any, y: Any = None) -> Preprocessor:
         """Learn medians, means, scales, categories and modes from ``df``.
@@ -169,8 +211,8 @@ class Preprocessor:
         if source.n_rows == 0:
             raise DataError("Cannot fit the preprocessor on an empty table (0 rows).")
         medians, means, scales, indicators = [], [], [], []
-        for name in self.numeric_columns:
-            x = source.numeric(name)
+        inputs = self._scaled_inputs(source, warn=False)
+        for name, x in zip(self.scaled_columns, inputs, strict=True):
             median = fit_median(name, x)
             imputed, was_missing = impute_numeric(x, median)
             mean, scale = fit_scale(imputed)
@@ -212,7 +254,7 @@ class Preprocessor:
         self.scales_ = scales
         self.indicator_columns_ = indicators
         self.onehots_ = onehots
-        self._indicator_pos = [self.numeric_columns.index(n) for n in indicators]
+        self._indicator_pos = [self.scaled_columns.index(n) for n in indicators]
         self._lookups = [oh.lookup() for oh in onehots]
         self._fill_codes = [oh.fill_code() for oh in onehots]
         self._fitted = True
@@ -227,8 +269,8 @@ class Preprocessor:
     # ------------------------------------------------------------ outputs
     @property
     def n_dense_(self) -> int:
-        """Scaled numeric plus indicator columns."""
-        return len(self.numeric_columns) + len(self.indicator_columns_)
+        """Scaled numeric and date columns plus indicator columns."""
+        return len(self.scaled_columns) + len(self.indicator_columns_)
 
     @property
     def n_features_out_(self) -> int:
@@ -243,7 +285,7 @@ class Preprocessor:
         columns are ``'name=value'`` and ``'name=__rare__'``.
         """
         self._check_fitted()
-        names = [*self.numeric_columns, *(f"{n}__missing" for n in self.indicator_columns_)]
+        names = [*self.scaled_columns, *(f"{n}__missing" for n in self.indicator_columns_)]
         for oh in self.onehots_:
             names.extend(oh.output_names())
         return np.asarray(names, dtype=object)
@@ -260,10 +302,11 @@ class Preprocessor:
     # ---------------------------------------------------------- transform
     def _numeric_into(self, source: ColumnSource, out: NDArray[Any]) -> None:
         """Write scaled numeric columns and indicators into ``out`` (n, n_dense)."""
-        n_num = len(self.numeric_columns)
-        for j, name in enumerate(self.numeric_columns):
-            x = source.numeric(name)
+        names = self.scaled_columns
+        n_num = len(names)
+        for j, x in enumerate(self._scaled_inputs(source, warn=True)):
             imputed, was_missing = impute_numeric(x, float(self.medians_[j]))
+            name = names[j] if j < len(self.numeric_columns) else self.date_column_of(names[j])
             if self.missing == "error" and not self.schema.feature(name).allow_missing:
                 self._refuse_missing(name, was_missing)
             np.subtract(imputed, self.means_[j], out=imputed)
@@ -271,6 +314,10 @@ class Preprocessor:
             out[:, j] = imputed
             if j in self._indicator_pos:
                 out[:, n_num + self._indicator_pos.index(j)] = was_missing
+
+    def date_column_of(self, scaled: str) -> str:
+        """The date column a date feature (``'name.part'``) is made from."""
+        return scaled.rsplit(".", 1)[0]
 
     def _refuse_missing(self, name: str, was_missing: NDArray[np.bool_]) -> None:
         if was_missing.any():
@@ -435,7 +482,7 @@ class Preprocessor:
             raise DataError(
                 f"Malformed preprocessor state: missing or wrong entry {exc}."
             ) from None
-        n_num = len(pre.numeric_columns)
+        n_num = len(pre.scaled_columns)
         stats = []
         for key in ("median", "mean", "scale"):
             if key not in arrays:
@@ -444,11 +491,11 @@ class Preprocessor:
             if arr.shape != (n_num,):
                 raise DataError(
                     f"Preprocessor state array {key!r} has shape {arr.shape}; "
-                    f"expected ({n_num},) for the numeric columns."
+                    f"expected ({n_num},) for the numeric and date columns."
                 )
             stats.append(arr.copy())
         if [oh.name for oh in onehots] != pre.categorical_columns or not set(indicators) <= set(
-            pre.numeric_columns
+            pre.scaled_columns
         ):
             raise DataError("Malformed preprocessor state: its columns disagree with its schema.")
         pre._set_fitted(stats[0], stats[1], stats[2], indicators, onehots)

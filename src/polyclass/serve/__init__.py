@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app, create_app_from_env
     from polyclass.serve._errors import RequestError
     from polyclass.serve._manager import ModelManager, ReloadResult
-    from polyclass.serve._plan import InputPlan, Table
     from polyclass.serve._predlog import LOG_VERSION, FeedbackLog, PredictionLog, log_folder
     from polyclass.serve._security import MAX_BODY_BYTES, read_tokens
     from polyclass.serve._served import ServedModel, load_served
@@ -32,14 +31,12 @@ __all__ = [
     "LOG_VERSION",
     "MAX_BODY_BYTES",
     "FeedbackLog",
-    "InputPlan",
     "ModelManager",
     "PredictionLog",
     "ReloadResult",
     "RequestError",
     "ServeConfig",
     "ServedModel",
-    "Table",
     "create_app",
     "create_app_from_env",
     "load_served",
@@ -55,8 +52,6 @@ _WHERE = {
     "RequestError": "_errors",
     "ModelManager": "_manager",
     "ReloadResult": "_manager",
-    "InputPlan": "_plan",
-    "Table": "_plan",
     "LOG_VERSION": "_predlog",
     "FeedbackLog": "_predlog",
     "PredictionLog": "_predlog",

@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
+from polyclass.preprocess import InputPlan, Table
 from polyclass.serve._errors import RequestError, bad_request, unprocessable
 from polyclass.serve._fastjson import numeric_rows
 from polyclass.serve._jsonbody import JsonBody
-from polyclass.serve._plan import InputPlan, Table
 from polyclass.serve._served import Prediction, ServedModel
 from polyclass.serve._tables import check_names, from_columns, from_records, from_rows
 

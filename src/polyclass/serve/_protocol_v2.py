@@ -19,9 +19,9 @@ import orjson
 from numpy.typing import NDArray
 
 from polyclass import __version__
+from polyclass.preprocess import InputPlan, Table
 from polyclass.serve._errors import bad_request, unprocessable
 from polyclass.serve._jsonbody import JsonBody, float_rows, float_values
-from polyclass.serve._plan import InputPlan, Table
 from polyclass.serve._served import Prediction, ServedModel
 from polyclass.serve._tables import check_names
 

@@ -1,7 +1,7 @@
 """One loaded model version, predicting with NumPy only.
 
 The artifact is read with every checksum verified (``polyclass.artifact``); the
-preprocessing becomes an :class:`~polyclass.serve._plan.InputPlan`; the estimator is
+preprocessing becomes an :class:`~polyclass.preprocess.InputPlan`; the estimator is
 kept as its coefficient arrays and scored with one matrix product. Binary and
 multinomial logistic regression need nothing but NumPy; one-vs-rest and one-vs-one
 models use the NumPy predictor of ``polyclass.linear`` (which loads scikit-learn once,
@@ -10,6 +10,7 @@ at model load, for those two kinds only).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,8 +22,10 @@ from numpy.typing import NDArray
 from polyclass.artifact import ArtifactError, sha256_file
 from polyclass.decision import decide
 from polyclass.model import Decision, read_model_artifact
-from polyclass.preprocess import Preprocessor
-from polyclass.serve._plan import Encoded, InputPlan, Table
+from polyclass.preprocess import Encoded, InputError, InputPlan, Preprocessor, Table
+from polyclass.serve._errors import unprocessable
+
+_log = logging.getLogger("polyclass.serve")
 
 __all__ = ["Prediction", "ServedModel", "load_served"]
 
@@ -176,7 +179,12 @@ class ServedModel:
 
     def predict(self, table: Table) -> Prediction:
         """Encode ``table`` (raising RequestError on bad values) and predict."""
-        encoded = self.plan.encode(table)
+        try:
+            encoded = self.plan.encode(table)
+        except InputError as exc:
+            raise unprocessable(exc.message, *exc.loc) from None
+        for message in encoded.warnings:
+            _log.warning("%s (model %s)", message, self.name)
         proba, best = self.scorer.score(encoded.X)
         return Prediction(index=self.decide(proba, best), proba=proba, encoded=encoded)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from polyclass.preprocess import InputPlan, Table
 from polyclass.serve._errors import unprocessable
 from polyclass.serve._jsonbody import float_rows, float_values
-from polyclass.serve._plan import InputPlan, Table
 
 __all__ = ["check_names", "from_columns", "from_records", "from_rows"]
 

@@ -1,11 +1,11 @@
-"""The preprocessing plan: a fitted Preprocessor compiled for the request path.
+"""The preprocessing plan: a fitted Preprocessor compiled for fast, exact encoding.
 
-A request arrives as columns of plain JSON values (or one numeric matrix). The plan
+Rows arrive as columns of plain values (JSON values, or one numeric matrix). The plan
 turns them into the design matrix with NumPy and dict look-ups only, with the
 Preprocessor's exact semantics (median imputation, missing indicators, standardising,
-one-hot with rare and unseen categories, the ``missing`` and ``handle_unknown``
-policies), and keeps the raw values for the prediction log. A differential test holds
-it equal to ``Preprocessor.transform``.
+one-hot with rare and unseen categories, numbers read from text, date features, the
+``missing`` and ``handle_unknown`` policies), and keeps the raw values for a
+prediction log. A differential test holds it equal to ``Preprocessor.transform``.
 """
 
 from __future__ import annotations
@@ -18,15 +18,35 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.preprocess import Preprocessor, coerce_value
-from polyclass.serve._errors import RequestError, unprocessable
+from polyclass.data import DataError, date_features, describe_bad, parse_datetimes, parse_numbers
+from polyclass.preprocess._input import coerce_value
+from polyclass.preprocess._preprocessor import Preprocessor
 
-__all__ = ["Encoded", "InputPlan", "Table"]
+__all__ = ["Encoded", "InputError", "InputPlan", "Table"]
 
 Loc = list[str | int]
 _NOT_FOUND = -3
 _UNSEEN = -1
 _WORDS = {"str": "text", "int": "whole numbers", "float": "numbers", "bool": "true/false"}
+
+
+class InputError(DataError):
+    """A value that does not fit the model, with its place in the input (``loc``).
+
+    Examples
+    --------
+    >>> InputError("Column 'x' expects numbers.", ["body", "inputs", 2]).loc
+    ['body', 'inputs', 2]
+    """
+
+    def __init__(self, message: str, loc: Sequence[str | int] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.loc: list[str | int] = list(loc)
+
+
+def unprocessable(message: str, *loc: str | int) -> InputError:
+    return InputError(message, loc)
 
 
 @dataclass
@@ -60,7 +80,8 @@ class Encoded:
 
     X: NDArray[Any]
     numeric: NDArray[np.float64]  # (n, n_numeric) raw numbers, NaN where missing
-    categorical: list[Sequence[Any]]  # one list per categorical feature; None = missing
+    categorical: list[Sequence[Any]]  # one list per other feature, in order; None = missing
+    warnings: list[str] = field(default_factory=list)  # values read as missing, by column
 
 
 def _shown(v: Any) -> str:
@@ -68,7 +89,7 @@ def _shown(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _type_error(name: str, expected: str, row: int, v: Any, table: Table) -> RequestError:
+def _type_error(name: str, expected: str, row: int, v: Any, table: Table) -> InputError:
     word = _WORDS.get(expected, expected)
     return unprocessable(
         f"Column {name!r} expects {word}, but row {row} holds {_shown(v)} "
@@ -116,19 +137,27 @@ class InputPlan:
         self.feature_names: list[str] = list(schema.feature_names)
         self.numeric_names: list[str] = list(pre.numeric_columns)
         self.all_numeric = len(self.numeric_names) == len(self.feature_names)
+        self._text_numbers = [schema.feature(n).text_numbers for n in self.numeric_names]
+        self._dates = [(n, tuple(schema.feature(n).date_parts or ())) for n in pre.date_columns]
+        scaled = pre.scaled_columns
+        # the input column each scaled column comes from (a date feature: its date column)
+        self._scaled_inputs = [
+            n if j < len(self.numeric_names) else pre.date_column_of(n)
+            for j, n in enumerate(scaled)
+        ]
         self._medians = np.asarray(pre.medians_, dtype=np.float64)
         self._means = np.asarray(pre.means_, dtype=np.float64)
         self._scales = np.asarray(pre.scales_, dtype=np.float64)
         self._indicators = np.array(
-            [self.numeric_names.index(n) for n in pre.indicator_columns_], dtype=np.intp
+            [scaled.index(n) for n in pre.indicator_columns_], dtype=np.intp
         )
         refuse = pre.missing == "error"
         self._refuse_numeric = [
-            refuse and not schema.feature(n).allow_missing for n in self.numeric_names
+            refuse and not schema.feature(n).allow_missing for n in self._scaled_inputs
         ]
         self.handle_unknown = pre.handle_unknown
         self.dtype = np.dtype(pre.dtype)
-        self.n_dense = len(self.numeric_names) + len(self._indicators)
+        self.n_dense = len(scaled) + len(self._indicators)
         self.width = int(pre.n_features_out_)
         blocks: list[_Categorical] = []
         start = self.n_dense
@@ -149,6 +178,10 @@ class InputPlan:
             )
             start += oh.width
         self._blocks = blocks
+        # the non-numeric inputs in feature order: ("block", k) or ("date", k)
+        by_name = {b.name: ("block", k) for k, b in enumerate(blocks)}
+        by_name.update({n: ("date", k) for k, (n, _) in enumerate(self._dates)})
+        self._others = [by_name[n] for n in self.feature_names if n in by_name]
         self.kinds = {f.name: f.kind for f in schema.features}
         self.value_types = {f.name: f.value_type for f in schema.features}
 
@@ -159,6 +192,7 @@ class InputPlan:
             for n, m in zip(self.numeric_names, self._medians.tolist(), strict=True)
         }
         row.update({b.name: b.fill_value for b in self._blocks})
+        row.update({n: "2024-01-31" for n, _ in self._dates})
         return {n: row[n] for n in self.feature_names}
 
     # ----------------------------------------------------------------- numeric
@@ -182,17 +216,38 @@ class InputPlan:
                 raise _type_error(name, "float", r, v, table)
         return out
 
-    def _numeric(self, table: Table) -> NDArray[np.float64]:
+    def _numeric(self, table: Table, warnings: list[str]) -> NDArray[np.float64]:
         n = table.n_rows
         if table.matrix is not None:
             raw = table.matrix
         else:
             raw = np.empty((n, len(self.numeric_names)), dtype=np.float64)
             for j, name in enumerate(self.numeric_names):
-                raw[:, j] = self._numeric_column(name, table.columns[name], table)
+                values = table.columns[name]
+                if self._text_numbers[j]:  # text that is not a number is missing, as in training
+                    raw[:, j], bad = parse_numbers(_as_1d(values))
+                    if bad.any():
+                        warnings.append(describe_bad(name, "numbers", bad, values))
+                else:
+                    raw[:, j] = self._numeric_column(name, values, table)
         return raw
 
-    def _refuse(self, name: str, row: int, table: Table) -> RequestError:
+    def _date_parts(
+        self, table: Table, warnings: list[str]
+    ) -> tuple[list[NDArray[np.float64]], list[list[str | None]]]:
+        """Each date column's features, and its values as ISO text (for a log)."""
+        parts, texts = [], []
+        for name, wanted in self._dates:
+            values = table.columns[name]
+            times, bad = parse_datetimes(_as_1d(values))
+            if bad.any():
+                warnings.append(describe_bad(name, "dates or times", bad, values))
+            parts.append(date_features(times, wanted))
+            iso = np.datetime_as_string(times, unit="s")
+            texts.append([None if t == "NaT" else str(t) for t in iso.tolist()])
+        return parts, texts
+
+    def _refuse(self, name: str, row: int, table: Table) -> InputError:
         return unprocessable(
             f"Column {name!r} has a missing value (null, NaN or infinity) in row {row}, but "
             "this model allows none there: it saw no missing values in training and was "
@@ -251,7 +306,7 @@ class InputPlan:
 
     # ------------------------------------------------------------------ encode
     def encode(self, table: Table) -> Encoded:
-        """The design matrix of ``table``, or a RequestError naming the bad value and its place."""
+        """The design matrix of ``table``, or an InputError naming the bad value and its place."""
         n = table.n_rows
         for name, values in table.columns.items():
             if len(values) != n:
@@ -260,32 +315,47 @@ class InputPlan:
                     "Give every column one value per row.",
                     *table.locs.get(name, ([], []))[0],
                 )
-        raw = self._numeric(table)
-        n_num = raw.shape[1]
+        warnings: list[str] = []
+        raw = self._numeric(table, warnings)
+        date_parts, date_texts = self._date_parts(table, warnings) if self._dates else ([], [])
+        dense = np.hstack([raw, *date_parts]) if date_parts else raw
+        n_num = dense.shape[1]
         X = np.empty((n, self.width), dtype=self.dtype)
         if self.width > n_num:
             X[:, n_num:] = 0
         if n_num:
-            missing = ~np.isfinite(raw)
+            missing = ~np.isfinite(dense)
             if missing.any():
                 for j, refuse in enumerate(self._refuse_numeric):
                     if refuse and missing[:, j].any():
                         row = int(np.flatnonzero(missing[:, j])[0])
-                        raise self._refuse(self.numeric_names[j], row, table)
-                filled = np.where(missing, self._medians, raw)
+                        raise self._refuse(self._scaled_inputs[j], row, table)
+                filled = np.where(missing, self._medians, dense)
             else:
-                filled = raw
+                filled = dense
             scaled = X[:, :n_num]
             np.subtract(filled, self._means, out=scaled)
             np.divide(scaled, self._scales, out=scaled)
             if len(self._indicators):
                 X[:, n_num : self.n_dense] = missing[:, self._indicators]
-        categorical: list[Sequence[Any]] = []
+        block_keys: list[Sequence[Any]] = []
         if self._blocks:
             rows = np.arange(n)
             for block in self._blocks:
                 cols, keys = self._codes(block, table.columns[block.name], table)
-                categorical.append(keys)
+                block_keys.append(keys)
                 hit = cols >= 0
                 X[rows[hit], block.start + cols[hit]] = 1
-        return Encoded(X=X, numeric=raw, categorical=categorical)
+        categorical = [
+            block_keys[k] if where == "block" else date_texts[k] for where, k in self._others
+        ]
+        return Encoded(X=X, numeric=raw, categorical=categorical, warnings=warnings)
+
+
+def _as_1d(values: Any) -> NDArray[Any]:
+    """Request values as a 1-D array (object dtype unless NumPy gives a plain one)."""
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        return values
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
