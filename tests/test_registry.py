@@ -345,6 +345,11 @@ def test_promote_and_rollback_walk_the_history(reg: Registry, art: Path) -> None
     reg.promote("m", 4)
     assert reg.rollback("m").version == 1
     assert reg.aliases("m") == {"production": 1}
+    with pytest.raises(RollbackError) as info:  # it did point elsewhere: say so, and the way back
+        reg.rollback("m")
+    assert "has pointed only" not in str(info.value)
+    assert "already back at version 1" in str(info.value)
+    assert "polyclass registry alias m production 4" in str(info.value)
     actions = [(h["action"], h["version"]) for h in reg.alias_history("m", "production")]
     assert actions == [
         ("set", 1), ("set", 2), ("set", 3), ("rollback", 2), ("rollback", 1), ("set", 4),

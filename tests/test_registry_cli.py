@@ -137,3 +137,75 @@ def test_wired_into_the_main_cli(populated: str) -> None:
     result = runner.invoke(app, ["registry", "list", "--registry", populated])
     assert result.exit_code == 0, result.output
     assert "penguins" in result.stdout
+
+
+def test_second_rollback_after_one_two_says_what_happened(populated: str) -> None:
+    for version in ("1", "2"):
+        run("promote", "penguins", version, "--registry", populated)
+    code, out, _ = run("rollback", "penguins", "--registry", populated)
+    assert code == 0 and "penguins@production → version 1" in out
+    code, out, err = run("rollback", "penguins", "--registry", populated)
+    assert code == 2 and out == ""
+    message = " ".join(err.split())
+    assert "already back at version 1" in message and "pointed only" not in message
+    assert "polyclass registry alias penguins production 2" in message
+
+
+def test_help_shows_defaults(url: str) -> None:
+    result = runner.invoke(registry_app, ["list", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "directory of the registry ." not in text
+    assert "[default: (./.polyclass)]" in text
+    assert "[default: (artifacts/ beside a SQLite file)]" in text
+
+
+def test_show_lists_replicas_and_residency(populated: str) -> None:
+    with Registry(populated) as registry:
+        registry.set_residencies("penguins", ["eu"])
+        registry.record_replica(
+            "penguins",
+            2,
+            url="s3://models/team",
+            cloud="aws",
+            region="eu-west-1",
+            residency="eu",
+            status="ok",
+            verified_at="2026-12-07T13:00:00Z",
+        )
+    code, out, _ = run("show", "penguins:2", "--registry", populated)
+    assert code == 0
+    assert "Replicas" in out and "s3://models/team" in out and "eu-west-1" in out
+    assert "2026-12-07T13:00:00" in out and "residencies" in out
+    code, out, _ = run("show", "penguins:1", "--registry", populated)
+    assert code == 0 and "No replicas recorded" in out
+    code, out, _ = run("show", "penguins:2", "--json", "--registry", populated)
+    shown = json.loads(out)
+    assert shown["residencies"] == ["eu"]
+    assert shown["replicas"] == [
+        {
+            "name": "penguins",
+            "version": 2,
+            "url": "s3://models/team",
+            "cloud": "aws",
+            "region": "eu-west-1",
+            "residency": "eu",
+            "status": "ok",
+            "verified_at": "2026-12-07T13:00:00.000000Z",
+            "recorded_at": shown["replicas"][0]["recorded_at"],
+        }
+    ]
+
+
+def test_list_and_versions_as_json(populated: str) -> None:
+    code, out, _ = run("list", "--json", "--registry", populated)
+    assert code == 0
+    assert [(m["name"], m["latest_version"], m["version_count"]) for m in json.loads(out)] == [
+        ("penguins", 2, 2),
+        ("wine", 1, 1),
+    ]
+    code, out, _ = run("versions", "penguins", "--json", "--registry", populated)
+    assert code == 0
+    listed = json.loads(out)
+    assert [v["version"] for v in listed] == [1, 2]
+    assert listed[1]["lineage"]["metrics"] == {"macro_f1": 0.9}

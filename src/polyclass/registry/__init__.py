@@ -17,6 +17,7 @@ from polyclass.registry._errors import (
     IntegrityError,
     InvalidNameError,
     RegistryError,
+    ResidencyError,
     RollbackError,
     UnknownAliasError,
     UnknownModelError,
@@ -24,7 +25,7 @@ from polyclass.registry._errors import (
 )
 from polyclass.registry._limits import ImportLimits
 from polyclass.registry._refs import Ref, parse_ref, validate_alias, validate_name
-from polyclass.registry._types import ModelVersion, RegisteredModel
+from polyclass.registry._types import REPLICA_STATUSES, ModelVersion, RegisteredModel, Replica
 
 if TYPE_CHECKING:
     from polyclass.registry._store import Registry
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_ROOT",
     "ENV_URL",
+    "REPLICA_STATUSES",
     "AliasInUseError",
     "ArchiveError",
     "ImportLimits",
@@ -42,6 +44,8 @@ __all__ = [
     "RegisteredModel",
     "Registry",
     "RegistryError",
+    "Replica",
+    "ResidencyError",
     "RollbackError",
     "UnknownAliasError",
     "UnknownModelError",

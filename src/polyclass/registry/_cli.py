@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +19,7 @@ from polyclass.registry._env import ENV_ROOT, ENV_URL
 from polyclass.registry._errors import InvalidNameError, RegistryError
 from polyclass.registry._limits import ImportLimits
 from polyclass.registry._refs import parse_ref
-from polyclass.registry._types import ModelVersion
+from polyclass.registry._types import ModelVersion, Replica
 
 if TYPE_CHECKING:
     from polyclass.registry._store import Registry
@@ -35,8 +36,9 @@ RegistryURL = Annotated[
     typer.Option(
         "--registry",
         envvar=ENV_URL,
-        show_default=False,
-        help="SQLAlchemy URL or directory of the registry [default: ./.polyclass].",
+        show_default="./.polyclass",
+        help="SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...) or directory of the "
+        "registry.",
     ),
 ]
 Root = Annotated[
@@ -44,8 +46,8 @@ Root = Annotated[
     typer.Option(
         "--root",
         envvar=ENV_ROOT,
-        show_default=False,
-        help="Artifact folder [default: artifacts/ beside a SQLite file].",
+        show_default="artifacts/ beside a SQLite file",
+        help="Artifact folder.",
     ),
 ]
 Alias = Annotated[str, typer.Option("--alias", help="The alias to move.")]
@@ -73,11 +75,22 @@ def _metrics(version: ModelVersion) -> str:
     )
 
 
+AsJSON = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _print_json(value: Any) -> None:
+    # plain stdout, not Rich: a terminal's width must never wrap a machine's JSON
+    typer.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
 @registry_app.command("list")
-def list_models(registry: RegistryURL = None, root: Root = None) -> None:
+def list_models(as_json: AsJSON = False, registry: RegistryURL = None, root: Root = None) -> None:
     """List registered models with their latest version and aliases."""
     with _registry(registry, root) as reg:
         models = reg.list_models()
+        if as_json:
+            _print_json([asdict(model) for model in models])
+            return
         if not models:
             console.print(f"No models registered in {escape(reg.url)} yet.")
             return
@@ -96,25 +109,20 @@ def list_models(registry: RegistryURL = None, root: Root = None) -> None:
 @registry_app.command("show")
 def show(
     ref: Annotated[str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a path.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    as_json: AsJSON = False,
     registry: RegistryURL = None,
     root: Root = None,
 ) -> None:
-    """Show one version: its artifact, aliases and lineage."""
+    """Show one version: its artifact, aliases, lineage, residencies and replicas."""
     with _registry(registry, root) as reg:
         found = reg.resolve(ref)
-        record: dict[str, Any] = {
-            "name": found.name,
-            "version": found.version,
-            "path": str(found.path),
-            "artifact_sha256": found.artifact_sha256,
-            "created_at": found.created_at,
-            "user": found.user,
-            "aliases": list(found.aliases),
-            "lineage": found.lineage,
-        }
+        replicas = reg.replicas(found.name, found.version) if found.registered else []
+        residencies = reg.residencies(found.name) if found.registered else None
+        record = _version_record(found)
+        record["residencies"] = residencies
+        record["replicas"] = [asdict(r) for r in replicas]
         if as_json:
-            console.print_json(json.dumps(record))
+            _print_json(record)
             return
         table = Table(title=escape(found.ref), show_header=False)
         table.add_column("field", style="bold")
@@ -131,17 +139,55 @@ def show(
         for key, value in lineage.items():
             shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             table.add_row(escape(key), escape(shown))
+        table.add_row("residencies", ", ".join(residencies) if residencies else "any")
         console.print(table)
+        _print_replicas(replicas)
+
+
+def _version_record(found: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": found.name,
+        "version": found.version,
+        "path": str(found.path),
+        "artifact_sha256": found.artifact_sha256,
+        "created_at": found.created_at,
+        "user": found.user,
+        "aliases": list(found.aliases),
+        "lineage": found.lineage,
+    }
+
+
+def _print_replicas(replicas: list[Replica]) -> None:
+    if not replicas:
+        console.print("No replicas recorded (polyclass cloud replicate copies it to a store).")
+        return
+    table = Table(title="Replicas")
+    for column in ("store", "cloud", "region", "residency", "status", "last verified"):
+        table.add_column(column, overflow="fold")
+    for r in replicas:
+        table.add_row(
+            escape(r.url),
+            escape(r.cloud),
+            escape(r.region or "-"),
+            escape(r.residency or "-"),
+            r.status,
+            (r.verified_at or "never")[:19],
+        )
+    console.print(table)
 
 
 @registry_app.command("versions")
 def versions(
     name: Annotated[str, typer.Argument(help="The model name.")],
+    as_json: AsJSON = False,
     registry: RegistryURL = None,
     root: Root = None,
 ) -> None:
     """List every version of a model."""
     with _registry(registry, root) as reg:
+        if as_json:
+            _print_json([_version_record(v) for v in reg.versions(name)])
+            return
         table = Table(title=f"Versions of {escape(name)}")
         for column in ("version", "created", "user", "aliases", "data", "metrics"):
             table.add_column(column)

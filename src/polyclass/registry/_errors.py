@@ -107,3 +107,7 @@ class ArchiveError(RegistryError):
 
 class IntegrityError(RegistryError):
     """Stored artifact files no longer match what was registered."""
+
+
+class ResidencyError(RegistryError):
+    """A store's residency is outside the residencies a model is restricted to."""

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     Engine,
     ForeignKey,
     ForeignKeyConstraint,
@@ -17,13 +18,16 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import URL, make_url
 
 #: Bump with a migration when the tables change; older polyclass refuses newer schemas.
-SCHEMA_VERSION = 1
+#: 2 added the replica and residency tables (a version-1 registry gains them on open).
+SCHEMA_VERSION = 2
 _NAME = 128
 _TIME = 32
+_SCHEMA_LOCK = 0x706F6C79  # an arbitrary advisory-lock key: "poly"
 
 metadata = MetaData()
 
@@ -83,8 +87,38 @@ alias_history = Table(
     Column("changed_by", String(255), nullable=False),
 )
 
+replicas = Table(
+    "polyclass_replicas",
+    metadata,
+    Column("name", String(_NAME), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("url", String(1024), primary_key=True),  # a store URL, never with credentials
+    Column("cloud", String(32), nullable=False),
+    Column("region", String(64), nullable=True),
+    Column("residency", String(32), nullable=True),
+    Column("status", String(16), nullable=False),  # 'ok', 'missing', 'corrupt', 'unverified'
+    Column("verified_at", String(_TIME), nullable=True),
+    Column("recorded_at", String(_TIME), nullable=False),
+    ForeignKeyConstraint(
+        ["name", "version"], ["polyclass_versions.name", "polyclass_versions.version"]
+    ),
+)
+
+residencies = Table(
+    "polyclass_residencies",
+    metadata,
+    Column("name", String(_NAME), ForeignKey("polyclass_models.name"), primary_key=True),
+    Column("residency", String(32), primary_key=True),
+)
+
 #: Execution option that makes a SQLite transaction take the write lock at BEGIN.
 WRITE_OPTION = "polyclass_write"
+
+
+def lock_schema(conn: Connection) -> None:
+    """On PostgreSQL, serialise schema creation: concurrent CREATE TABLEs collide there."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
 
 
 def sqlite_file(url: URL) -> Path | None:

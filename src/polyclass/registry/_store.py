@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,16 @@ from polyclass.registry._files import (
 from polyclass.registry._limits import ImportLimits
 from polyclass.registry._lineage import current_user, lineage_record, now
 from polyclass.registry._refs import parse_ref, validate_alias, validate_name
-from polyclass.registry._types import ModelVersion, RegisteredModel
+from polyclass.registry._replicas import (
+    check_residency,
+    replica_values,
+    replicas_of,
+    residencies_of,
+    residency_tag,
+    upsert_replica,
+    write_residencies,
+)
+from polyclass.registry._types import ModelVersion, RegisteredModel, Replica
 
 _ATTEMPTS = 5
 
@@ -159,6 +169,7 @@ class Registry:
         for attempt in range(_ATTEMPTS):
             try:
                 with self._write() as conn:
+                    schema.lock_schema(conn)
                     schema.metadata.create_all(conn)
                     row = conn.execute(
                         select(schema.info.c.value).where(schema.info.c.key == "schema_version")
@@ -174,6 +185,13 @@ class Registry:
                             f"The registry at {self.url} has schema version {row[0]}, newer "
                             f"than this polyclass supports ({schema.SCHEMA_VERSION}). Upgrade "
                             "polyclass (pip install -U polyclass)."
+                        )
+                    elif int(row[0]) < schema.SCHEMA_VERSION:
+                        # every migration so far only adds tables, which create_all made
+                        conn.execute(
+                            update(schema.info)
+                            .where(schema.info.c.key == "schema_version")
+                            .values(value=str(schema.SCHEMA_VERSION))
                         )
                 return
             except (SQLIntegrityError, OperationalError):
@@ -463,6 +481,130 @@ class Registry:
             )
         return found
 
+    # ------------------------------------------------------------------ replicas
+
+    def record_replica(
+        self,
+        name: str,
+        version: int,
+        *,
+        url: str,
+        cloud: str,
+        region: str | None = None,
+        residency: str | None = None,
+        status: str = "unverified",
+        verified_at: str | datetime | None = None,
+    ) -> Replica:
+        """Record (or update) a copy of ``name:version`` in an object store.
+
+        One record per name, version and store URL: recording the same URL again
+        updates it. The registry stores the URL only, never a credential.
+
+        Parameters
+        ----------
+        name, version : str, int
+            The registered version the store holds.
+        url : str
+            The store URL (``s3://bucket/prefix``, ``file:///path``...); a URL with a
+            user, password, query or fragment is refused.
+        cloud : str
+            Which cloud holds it, e.g. ``aws``, ``gcp``, ``azure``, ``local``.
+        region, residency : str, optional
+            The store's region and data-residency tag (``eu``, ``us``...).
+        status : {'ok', 'missing', 'corrupt', 'unverified'}, default 'unverified'
+            What the last check found.
+        verified_at : datetime or str, optional
+            When it was last checked (timezone-aware; stored as UTC ISO 8601).
+
+        Returns
+        -------
+        Replica
+            The record as stored.
+
+        Raises
+        ------
+        ResidencyError
+            When the model is restricted to residencies and ``residency`` is not one.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from polyclass.artifact import save_artifact
+        >>> tmp = tempfile.mkdtemp()
+        >>> art = save_artifact(tmp + "/art", {}, {})
+        >>> with Registry(tmp + "/reg") as registry:
+        ...     _ = registry.register("demo", art)
+        ...     registry.record_replica(
+        ...         "demo", 1, url="s3://models/demo", cloud="aws", status="ok"
+        ...     ).status
+        'ok'
+        """
+        name = validate_name(name)
+        values = replica_values(
+            url=url,
+            cloud=cloud,
+            region=region,
+            residency=residency,
+            status=status,
+            verified_at=verified_at,
+        )
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    q.get_version(conn, self.root, name, int(version))
+                    check_residency(conn, name, values["residency"], values["url"])
+                    upsert_replica(conn, name, int(version), values)
+                    stored = replicas_of(conn, name, int(version))
+                    return next(r for r in stored if r.url == values["url"])
+            except SQLIntegrityError:
+                if attempt == _ATTEMPTS - 1:  # the same URL recorded concurrently
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def replicas(self, name: str, version: int | None = None) -> list[Replica]:
+        """The recorded replicas of ``name`` (or of one version), by version then URL."""
+        name = validate_name(name)
+        with self._read() as conn:
+            if version is None:
+                q.require_model(conn, name)
+            else:
+                q.get_version(conn, self.root, name, int(version))
+            return replicas_of(conn, name, version)
+
+    def set_residencies(self, name: str, residencies: list[str] | None) -> list[str] | None:
+        """Restrict ``name`` to stores with these residency tags (None lifts the restriction).
+
+        Replicas recorded from then on must carry one of the tags; those recorded
+        before are kept as they are. Returns the residencies now in force.
+        """
+        name = validate_name(name)
+        if residencies is not None:
+            if isinstance(residencies, str) or not list(residencies):
+                raise InvalidNameError(
+                    f"residencies must be a non-empty list of tags such as ['eu'], or None "
+                    f"to lift the restriction; got {residencies!r}."
+                )
+            residencies = [residency_tag(tag) for tag in residencies]
+        with self._write() as conn:
+            q.require_model(conn, name)
+            write_residencies(conn, name, residencies)
+            return residencies_of(conn, name)
+
+    def residencies(self, name: str) -> list[str] | None:
+        """The residencies ``name`` is restricted to, or None when it may go anywhere."""
+        name = validate_name(name)
+        with self._read() as conn:
+            q.require_model(conn, name)
+            return residencies_of(conn, name)
+
+    def check_residency(self, name: str, residency: str | None, url: str = "") -> None:
+        """Raise :class:`ResidencyError` unless a store with ``residency`` may hold ``name``."""
+        name = validate_name(name)
+        tag = None if residency is None else residency_tag(residency)
+        with self._read() as conn:
+            q.require_model(conn, name)
+            check_residency(conn, name, tag, url or "given")
+
     # ------------------------------------------------------------------ aliases
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
@@ -509,6 +651,7 @@ class Registry:
                 raise UnknownAliasError(name, alias, current_aliases)
             h = schema.alias_history
             stack: list[int] = []
+            undone: list[int] = []  # versions that rollbacks moved the alias away from
             for row in conn.execute(
                 select(h.c.action, h.c.version)
                 .where(h.c.name == name, h.c.alias == alias)
@@ -517,10 +660,17 @@ class Registry:
                 if row.action == "set":
                     stack.append(row.version)
                 elif row.action == "rollback" and stack:
-                    stack.pop()
+                    undone.append(stack.pop())
                 elif row.action == "remove":
                     stack.clear()
             current = current_aliases[alias]
+            if len(stack) < 2 and undone:
+                raise RollbackError(
+                    f"{name}@{alias} is already back at version {current}, the first version "
+                    f"it pointed to: earlier rollbacks undid its later moves, so there is "
+                    f"nothing older to roll back to. To go forward again, set it: "
+                    f"polyclass registry alias {name} {alias} {undone[-1]}."
+                )
             if len(stack) < 2:
                 raise RollbackError(
                     f"{name}@{alias} has pointed only at version {current}; there is no "
@@ -608,7 +758,8 @@ class Registry:
                         changed_by=current_user(),
                     )
                 )
-            v = schema.versions
+            r, v = schema.replicas, schema.versions
+            conn.execute(sql_delete(r).where(r.c.name == name, r.c.version == version))
             conn.execute(sql_delete(v).where(v.c.name == name, v.c.version == version))
         # Files go after the commit: a crash here leaves an unreferenced directory only.
         remove_tree(found.path, self.root)

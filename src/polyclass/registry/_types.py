@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: The states a replica can be in, as the last verification of its store found it.
+REPLICA_STATUSES = ("ok", "missing", "corrupt", "unverified")
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -75,3 +78,41 @@ class RegisteredModel:
     latest_version: int | None
     version_count: int
     aliases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One copy of a registered version in an object store.
+
+    Attributes
+    ----------
+    name : str
+        The model name.
+    version : int
+        The version the copy holds.
+    url : str
+        The store URL (``s3://bucket/prefix``, ``gs://...``, ``az://...``,
+        ``file:///...``); never with credentials.
+    cloud : str
+        Which cloud holds it (as the caller named it, e.g. ``aws``, ``gcp``, ``azure``).
+    region : str or None
+        The store's region, when known.
+    residency : str or None
+        The store's data-residency tag (``eu``, ``us``...), when it has one.
+    status : str
+        ``ok``, ``missing``, ``corrupt`` or ``unverified``.
+    verified_at : str or None
+        When the copy was last verified, UTC ISO 8601; None if never.
+    recorded_at : str
+        When this record was last written, UTC ISO 8601.
+    """
+
+    name: str
+    version: int
+    url: str
+    cloud: str
+    region: str | None
+    residency: str | None
+    status: str
+    verified_at: str | None
+    recorded_at: str
