@@ -7,13 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+import polyclass.registry._cli as cli_module
 from polyclass.artifact import save_artifact
 from polyclass.registry import Registry
 from polyclass.registry._cli import registry_app
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rich fixes a console's width when it is made: another test may have imported the
+    # CLI under an 80-column environment, which would fold the tables' URLs.
+    monkeypatch.setattr(cli_module, "console", Console(width=200))
 
 
 @pytest.fixture
