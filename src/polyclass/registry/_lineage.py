@@ -62,6 +62,13 @@ def lineage_record(lineage: Mapping[str, Any], metadata: Any) -> dict[str, Any]:
             raise RegistryError(f"lineage[{key!r}] must be a dict, got {record[key]!r}.")
     record["data_fingerprint"] = fingerprint
     record["user"] = str(record.get("user") or current_user())
+    # the columns' lengths: PostgreSQL enforces them, SQLite would silently keep more
+    for key, limit in (("data_fingerprint", 128), ("user", 255)):
+        if record[key] is not None and len(record[key]) > limit:
+            raise RegistryError(
+                f"lineage[{key!r}] must be at most {limit} characters, got "
+                f"{len(record[key])}. Shorten it (a fingerprint is a hash, a user a login)."
+            )
     record["polyclass_version"] = str(record.get("polyclass_version") or __version__)
     record["created_at"] = now()
     return record
