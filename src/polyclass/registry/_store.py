@@ -21,6 +21,7 @@ from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
 from polyclass._version import __version__
 from polyclass.artifact import MANIFEST_NAME, verify_artifact
+from polyclass.registry import _backup as backup
 from polyclass.registry import _queries as q
 from polyclass.registry import _schema as schema
 from polyclass.registry._archive import read_archive, write_archive
@@ -157,6 +158,16 @@ class Registry:
     def _write(self) -> Iterator[Connection]:
         with self._engine.connect() as conn:
             conn.execution_options(**{schema.WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        # PostgreSQL's default READ COMMITTED would let a dump of several tables see
+        # a registration half-way; SQLite's read transaction is a snapshot already
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
 
@@ -791,6 +802,71 @@ class Registry:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
         return removed
+
+    # ------------------------------------------------------------------ backup / restore
+
+    def backup_document(self) -> dict[str, Any]:
+        """All registry state as one versioned JSON document (for disaster recovery).
+
+        The document holds models, versions (lineage, the sha256 of each artifact's
+        ``model.json``, the artifact's path under the root), aliases and their full
+        history, replicas and residencies, read in one consistent snapshot. It does
+        not hold the artifacts' files: back up the artifact folder (``root``) too, or
+        rely on the stores the replicas point to.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable; ``format`` and ``format_version`` identify it.
+        """
+        with self._snapshot() as conn:
+            return backup.dump(conn)
+
+    def restore_document(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Rebuild an empty registry from :meth:`backup_document`'s output.
+
+        Every row comes back as it was: version numbers (and the counters that keep
+        them from being reused), lineage, aliases, alias history in order, replicas
+        and residencies. Artifact files are not in the document: a version whose
+        directory is missing under this registry's ``root`` is listed in the result's
+        ``missing_artifacts``; copy the old artifact folder back, or load from a
+        replica's store.
+
+        Raises
+        ------
+        RegistryError
+            When the registry already holds models, or the document is malformed.
+            Nothing is written then (one transaction).
+
+        Returns
+        -------
+        dict
+            Rows restored per table and ``missing_artifacts`` (``name:version`` refs).
+        """
+        tables = backup.check(dict(document) if isinstance(document, Mapping) else document)
+        with self._write() as conn:
+            if any(backup.row_counts(conn).values()):
+                present = ", ".join(backup.model_names(conn)) or "rows without models"
+                raise RegistryError(
+                    f"The registry at {self.url} already holds models ({present}); "
+                    "restore only into an empty registry. Point --registry at a new database "
+                    "or directory and restore there."
+                )
+            try:
+                backup.load(conn, tables)
+            except SQLIntegrityError as exc:
+                raise RegistryError(
+                    f"The backup document is not consistent ({exc.orig}): a row refers to a "
+                    "model or version the document does not hold. Use an unedited document "
+                    "written by polyclass registry backup."
+                ) from None
+            counts = backup.row_counts(conn)
+        missing = [
+            f"{row['name']}:{row['version']}"
+            for row in tables["versions"]
+            if not (self.root / row["artifact_path"] / MANIFEST_NAME).is_file()
+        ]
+        return {**counts, "missing_artifacts": missing}
 
     # ------------------------------------------------------------------ export / import
 
