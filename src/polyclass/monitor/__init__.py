@@ -21,6 +21,7 @@ from polyclass.monitor._reference import (
 if TYPE_CHECKING:
     from polyclass.monitor._alerts import Alert
     from polyclass.monitor._config import ColumnRule, MonitorConfig
+    from polyclass.monitor._data_drift import data_drift
     from polyclass.monitor._drift import DriftSummary, FeatureDrift, feature_drift
     from polyclass.monitor._logs import LogData, LogError, read_log
     from polyclass.monitor._monitor import MonitorResult, monitor, monitor_gauges
@@ -38,6 +39,7 @@ __all__ = [
     "NumericReference",
     "Reference",
     "compute_reference",
+    "data_drift",
     "feature_drift",
     "monitor",
     "monitor_gauges",
@@ -48,6 +50,7 @@ _LAZY: dict[str, str] = {
     "Alert": "polyclass.monitor._alerts",
     "ColumnRule": "polyclass.monitor._config",
     "MonitorConfig": "polyclass.monitor._config",
+    "data_drift": "polyclass.monitor._data_drift",
     "DriftSummary": "polyclass.monitor._drift",
     "FeatureDrift": "polyclass.monitor._drift",
     "feature_drift": "polyclass.monitor._drift",

@@ -2,11 +2,15 @@
 
 Four rules, each documented in ``docs/architecture.md``:
 
-- ``data_drift``: the share of drifted columns reached ``drift_share``;
+- ``data_drift``: by ``drift_alert``: ``"important"`` (default) when a drifted column is
+  one of the model's ``important_features`` most important ones (its permutation
+  importance at training; every column when the model predates it) or the share of
+  drifted columns reached ``drift_share``; ``"any"`` when any column drifted;
+  ``"share"`` only when the share reached ``drift_share``;
 - ``prediction_drift``: the predicted class mix drifted from the reference mix;
 - ``performance``: with at least ``min_labels`` labelled rows, the live value of
-  ``performance_metric`` is below its threshold (``performance_min``, default the
-  model's test value minus ``performance_tolerance``);
+  ``performance_metric`` (default the model's own metric) is below its threshold
+  (``performance_min``, default the model's test value minus ``performance_tolerance``);
 - ``estimated_performance``: while fewer than ``min_labels`` rows carry a label, the
   CBPE estimate is below the same estimate on the model's held-out rows minus the
   tolerance (or ``performance_min``).
@@ -52,25 +56,51 @@ class Alert:
         }
 
 
-def performance_threshold(config: MonitorConfig, reference: dict[str, float]) -> float | None:
+def performance_threshold(
+    config: MonitorConfig, reference: dict[str, float], metric: str
+) -> float | None:
     """The live-metric threshold: configured, else the test value minus the tolerance."""
     if config.performance_min is not None:
         return config.performance_min
-    base = reference.get(config.performance_metric)
+    base = reference.get(metric)
     return None if base is None else max(0.0, base - config.performance_tolerance)
 
 
-def estimate_threshold(config: MonitorConfig, reference: dict[str, float]) -> float | None:
+def estimate_threshold(
+    config: MonitorConfig, reference: dict[str, float], metric: str
+) -> float | None:
     """The threshold of the CBPE estimate: configured, else the estimate on the model's
     held-out rows minus the tolerance (so a calibration bias cancels out), else the
     live-metric threshold."""
     if config.performance_min is not None:
         return config.performance_min
-    metric = config.performance_metric
     base = reference.get(f"cbpe_{_ESTIMATE_KEY.get(metric, metric)}")
     if base is None:
-        return performance_threshold(config, reference)
+        return performance_threshold(config, reference, metric)
     return max(0.0, base - config.performance_tolerance)
+
+
+def _drift_alert(drift: dict[str, Any], config: MonitorConfig, important: list[str]) -> str:
+    """Why drift calls for action under ``config.drift_alert`` ('' when it does not)."""
+    drifted = [f["name"] for f in drift.get("features", []) if f["drifted"]]
+    if not drifted:
+        return ""
+    listed = f"{len(drifted)} of {drift['n_features']} features drifted ({', '.join(drifted)})"
+    share = (
+        f"share {drift['drift_share']:.2f} >= {drift['threshold']:.2f}"
+        if drift.get("dataset_drift")
+        else ""
+    )
+    if config.drift_alert == "any":
+        return f"{listed}."
+    if config.drift_alert == "share":
+        return f"{listed}; {share}." if share else ""
+    watched = important[: config.important_features] if important else drifted
+    hit = [n for n in drifted if n in watched]
+    if hit:
+        rank = f"the {len(watched)} most important" if important else "the checked"
+        return f"{listed}; {', '.join(hit)} among {rank} features."
+    return f"{listed}; {share}." if share else ""
 
 
 def default_retrain_command(name: str, target: str | None, data_path: str | None) -> str:
@@ -110,25 +140,22 @@ def evaluate_alerts(
             )
         )
 
-    if drift.get("dataset_drift"):
-        add(
-            "data_drift",
-            f"Data drift: {drift['n_drifted']} of {drift['n_features']} features drifted "
-            f"(share {drift['drift_share']:.2f} >= {drift['threshold']:.2f}).",
-            drift["drift_share"],
-            drift["threshold"],
-        )
+    why = _drift_alert(drift, config, list(result["model"].get("important_features") or []))
+    if why:
+        add("data_drift", f"Data drift: {why}", drift["drift_share"], drift["threshold"])
     mix = (result.get("prediction") or {}).get("class_mix")
     if mix and mix.get("drifted"):
+        judged = mix["statistic"] if mix.get("p_value") is None else mix["p_value"]
+        what = "" if mix.get("p_value") is None else " p-value"
         add(
             "prediction_drift",
-            f"Prediction drift: the predicted class mix moved ({mix['method']} "
-            f"{_fmt(mix['statistic'])} vs threshold {mix['threshold']:g}).",
-            mix["statistic"],
+            f"Prediction drift: the predicted class mix moved ({mix['method']}{what} "
+            f"{_fmt(judged)} vs threshold {mix['threshold']:g}).",
+            judged,
             mix["threshold"],
         )
-    metric = config.performance_metric
-    threshold = performance_threshold(config, result.get("reference_performance") or {})
+    metric = result["performance_metric"]
+    threshold = performance_threshold(config, result.get("reference_performance") or {}, metric)
     live = (result.get("live") or {}).get("overall") or {}
     if threshold is not None and live.get("n", 0) >= max(config.min_labels, 1):
         value = live.get(metric)
@@ -142,7 +169,7 @@ def evaluate_alerts(
             )
     est = (result.get("estimate") or {}).get("overall") or {}
     est_key = _ESTIMATE_KEY.get(metric, metric)
-    threshold = estimate_threshold(config, result.get("reference_performance") or {})
+    threshold = estimate_threshold(config, result.get("reference_performance") or {}, metric)
     few_labels = live.get("n", 0) < max(config.min_labels, 1)
     if threshold is not None and few_labels and est.get("n", 0) >= max(config.min_labels, 1):
         value = est.get(est_key)

@@ -9,66 +9,94 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from polyclass._cli_errors import err_console, fail
 
 console = Console()
 
-FORMATS = ("html", "json", "prometheus")
+Format = Literal["html", "json", "prometheus"]
+DriftAlert = Literal["important", "any", "share"]
 
 
 def monitor_command(
-    model: str = typer.Argument(
-        ..., help="Registry reference (name, name@alias, name:3) or an artifact directory."
-    ),
-    log: Path = typer.Option(
-        None,
-        "--log",
-        help="The model's log folder (<root>/logs/<name>); default the one "
-        "`polyclass serve` writes for this model.",
-    ),
-    since: str = typer.Option(
-        None,
-        "--since",
-        help="Only predictions at or after this ISO time (UTC unless a zone is given).",
-    ),
-    until: str = typer.Option(None, "--until", help="Only predictions before this ISO time."),
-    window: str = typer.Option(
-        None, "--window", help="Window of the time series: 30m, 1h, 1d (default 1h)."
-    ),
-    format_: str = typer.Option(
-        "html",
-        "--format",
-        help="html (report files), json (stdout) or prometheus (gauges on stdout).",
-    ),
-    out: Path = typer.Option(
-        Path("monitor"), "--out", help="Folder for monitor.html and monitor.json (--format html)."
-    ),
-    registry: str = typer.Option(
-        None,
-        "--registry",
-        help="Registry URL or folder (default $POLYCLASS_REGISTRY or ./.polyclass).",
-    ),
-    config: Path = typer.Option(
-        None,
-        "--config",
-        help="monitor.toml: methods and thresholds "
-        "per column, performance threshold, alert commands.",
-    ),
-    alert_command: str = typer.Option(
-        None,
-        "--alert-command",
-        help="Command to run when an alert fires (alerts as JSON on its stdin).",
-    ),
-    retrain_command: str = typer.Option(
-        None,
-        "--retrain-command",
-        help="The retraining command alerts name (default: polyclass train ...).",
-    ),
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Registry reference (name, name@alias, name:3) or an artifact directory."
+        ),
+    ],
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            help="The model's log folder (<root>/logs/<name>).",
+            show_default="the folder `polyclass serve` writes for this model",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only predictions at or after this ISO time (UTC unless a zone is given).",
+            show_default="the first logged",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only predictions before this ISO time.", show_default="no limit"),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(help="Window of the time series: 30m, 1h, 1d.", show_default="1h"),
+    ] = None,
+    format_: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            help="html (report files and a summary), json (stdout) or prometheus (gauges).",
+        ),
+    ] = "html",
+    out: Annotated[
+        Path, typer.Option(help="Folder for monitor.html and monitor.json (--format html).")
+    ] = Path("monitor"),
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            envvar="POLYCLASS_REGISTRY",
+            help="Registry URL or folder.",
+            show_default="./.polyclass",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="monitor.toml: methods and thresholds per column, the alert rule, "
+            "performance metric and threshold, alert commands.",
+        ),
+    ] = None,
+    drift_alert: Annotated[
+        DriftAlert | None,
+        typer.Option(
+            help="When drift alerts: a drifted column among the model's most important "
+            "ones (or dataset drift), any drifted column, or only dataset drift.",
+            show_default="important",
+        ),
+    ] = None,
+    alert_command: Annotated[
+        str | None,
+        typer.Option(help="Command to run when an alert fires (alerts as JSON on its stdin)."),
+    ] = None,
+    retrain_command: Annotated[
+        str | None,
+        typer.Option(
+            help="The retraining command alerts name.",
+            show_default="polyclass train DATA --target T --name NAME",
+        ),
+    ] = None,
 ) -> None:
     """Compare logged traffic with the model's training data; score feedback; alert.
 
@@ -81,12 +109,13 @@ def monitor_command(
     from polyclass.monitor._monitor import monitor
     from polyclass.registry import RegistryError
 
-    if format_ not in FORMATS:
-        fail(f"--format must be one of {list(FORMATS)}, got {format_!r}.")
     try:
         cfg = MonitorConfig.from_toml(config) if config is not None else MonitorConfig()
         cfg = cfg.with_options(
-            alert_command=alert_command, retrain_command=retrain_command, window=window
+            alert_command=alert_command,
+            retrain_command=retrain_command,
+            window=window,
+            drift_alert=drift_alert,
         )
         result = monitor(
             model, log, since=since, until=until, window=window, config=cfg, registry=registry
@@ -134,5 +163,38 @@ def _summary(doc: dict[str, Any], report: str | None) -> None:
     console.print(f"{status} {log['rows']:,} predictions read from {log['dir']}", highlight=False)
     for a in alerts:
         console.print(f"  [red]•[/] {a['message']}", highlight=False)
+    for note in doc["notes"]:
+        console.print(f"  note: {note}", highlight=False)
+    drifted = [f for f in (doc.get("drift") or {}).get("features", []) if f["drifted"]]
+    if drifted:
+        console.print(_drift_table(drifted))
     if report:
         console.print(f"report: {report}", highlight=False)
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}g}"
+
+
+def _drift_table(features: list[dict[str, Any]]) -> Table:
+    """The drifted features, most moved first, with the test's statistic and p-value apart."""
+    table = Table(title="Drifted features")
+    for col, right in (
+        ("feature", False),
+        ("method", False),
+        ("statistic", True),
+        ("p-value", True),
+        ("threshold", True),
+        ("rows", True),
+    ):
+        table.add_column(col, justify="right" if right else "left")
+    for f in sorted(features, key=lambda f: -(f["stats"].get("jensenshannon") or 0.0)):
+        table.add_row(
+            f["name"],
+            f["method"],
+            _number(f["statistic"]),
+            _number(f["p_value"], 3),
+            f"{'p < ' if f['p_value'] is not None else '≥ '}{f['threshold']:g}",
+            f"{f['n']:,}",
+        )
+    return table

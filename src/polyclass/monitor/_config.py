@@ -7,6 +7,11 @@ Options come from keyword arguments or a ``monitor.toml`` file (top level or a
     alpha = 0.05             # level of the ks / chisquare tests (drift when p < alpha)
     small_sample = 1000      # 'auto': tests up to this many current values, distances above
     drift_share = 0.5        # dataset drift when at least this share of columns drifted
+    drift_alert = "important"  # when drift alerts: "important" (a drifted column is one
+                             # of the model's `important_features` most important, or
+                             # the dataset drifted), "any" (any column drifted), "share"
+                             # (only dataset drift)
+    important_features = 5   # how many of the most important columns "important" watches
     window = "1h"
 
     [thresholds]             # distances: drift when the value is at least this
@@ -23,7 +28,8 @@ Options come from keyword arguments or a ``monitor.toml`` file (top level or a
 
     [performance]
     metric = "accuracy"      # accuracy, balanced_accuracy, f1_macro, f1_weighted,
-                             # precision_macro, recall_macro
+                             # precision_macro, recall_macro; default: the metric the
+                             # model was trained for (accuracy when it is not one of these)
     min_value = 0.9          # default: the model's test value minus tolerance
     tolerance = 0.05
     min_labels = 100         # fewer labelled rows than this: no performance alert
@@ -45,6 +51,8 @@ from typing import Any
 METHODS = ("auto", "ks", "chisquare", "psi", "jensenshannon", "wasserstein")
 #: p-value tests: drift when p < threshold.
 TESTS = ("ks", "chisquare")
+#: When drift raises an alert (see the module docstring).
+DRIFT_ALERTS = ("important", "any", "share")
 #: Default thresholds: p-value level for the tests, minimum distance for the others.
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "ks": 0.05,
@@ -87,10 +95,12 @@ class MonitorConfig:
     alpha: float = 0.05
     small_sample: int = 1000
     drift_share: float = 0.5
+    drift_alert: str = "important"
+    important_features: int = 5
     window: str = "1h"
     thresholds: dict[str, float] = field(default_factory=dict)
     columns: dict[str, ColumnRule] = field(default_factory=dict)
-    performance_metric: str = "accuracy"
+    performance_metric: str | None = None
     performance_min: float | None = None
     performance_tolerance: float = 0.05
     min_labels: int = 100
@@ -122,7 +132,24 @@ class MonitorConfig:
                 )
             if rule.threshold is not None:
                 _check_threshold(f"columns.{col}.threshold", rule.method, rule.threshold)
-        if self.performance_metric not in PERFORMANCE_METRICS:
+        if self.drift_alert not in DRIFT_ALERTS:
+            raise ValueError(
+                f"monitor option drift_alert must be one of {list(DRIFT_ALERTS)}, got "
+                f"{self.drift_alert!r}."
+            )
+        if (
+            not isinstance(self.important_features, int)
+            or isinstance(self.important_features, bool)
+            or self.important_features < 1
+        ):
+            raise ValueError(
+                "monitor option important_features must be a whole number >= 1, got "
+                f"{self.important_features!r}."
+            )
+        if (
+            self.performance_metric is not None
+            and self.performance_metric not in PERFORMANCE_METRICS
+        ):
             raise ValueError(
                 f"performance.metric must be one of {list(PERFORMANCE_METRICS)}, got "
                 f"{self.performance_metric!r}."
@@ -131,6 +158,15 @@ class MonitorConfig:
             _check_fraction("performance.min_value", self.performance_min, closed=True)
         if self.min_labels < 0:
             raise ValueError(f"performance.min_labels must be >= 0, got {self.min_labels}.")
+
+    def metric_for(self, model_metric: str | None) -> str:
+        """The live metric: the configured one, else the model's own when labels alone
+        give it (``f1`` is a binary model's F1 of its positive class), else accuracy."""
+        if self.performance_metric is not None:
+            return self.performance_metric
+        if model_metric in PERFORMANCE_METRICS or model_metric == "f1":
+            return model_metric
+        return "accuracy"
 
     def threshold(self, method: str) -> float:
         """The threshold of ``method`` (``'auto'`` resolves per column, not here)."""

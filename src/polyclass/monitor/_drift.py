@@ -139,11 +139,31 @@ def count_numeric(
     return BinCounts(counts[:, :k], counts[:, k], sums[:, :k])
 
 
+def _as_arrow(values: Any) -> Any:
+    """A pandas column or NumPy object array as one Arrow array, when Arrow can take it.
+
+    Object columns of text, pandas ``category`` columns and pandas' own (Arrow-backed or
+    Python) strings are converted once, so they are counted by Arrow's hash lookup
+    rather than value by value; mixed-type values stay as they are (the exact path).
+    """
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
+    if not hasattr(values, "dtype") or (isinstance(values, np.ndarray) and values.dtype != object):
+        return values
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+        return values
+
+
 def _texts(values: Any) -> Any:
     """``values`` as a pyarrow string array of logged texts (nulls where missing)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    values = _as_arrow(values)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if not isinstance(values, pa.Array):
@@ -191,6 +211,7 @@ def count_categorical(
     import pyarrow as pa
 
     k = len(ref.categories)
+    values = _as_arrow(values)
     if isinstance(values, pa.ChunkedArray | pa.DictionaryArray) and pa.types.is_dictionary(
         values.type
     ):  # as the log reader returns text inputs: code each dictionary
@@ -236,7 +257,10 @@ def psi_groups(ref_counts: NDArray[np.int64], n_groups: int = PSI_GROUPS) -> NDA
 class FeatureDrift:
     """The drift of one column (or of one prediction output) against its reference.
 
-    ``statistic`` is the value of ``method`` (a p-value for ``ks`` / ``chisquare``);
+    ``statistic`` is the statistic of ``method`` (KS ``D``, chi-square, PSI,
+    Jensen-Shannon distance, Wasserstein distance / reference std); ``p_value`` is the
+    test's p-value for ``ks`` / ``chisquare`` (None for the distances). A test drifts
+    when ``p_value < threshold``, a distance when ``statistic >= threshold``.
     ``stats`` holds every statistic that applies. ``labels``, ``reference`` and
     ``current`` describe the two distributions for display: categories, or the
     reference-decile intervals of a numeric column (``edges``), with their proportions.
@@ -252,6 +276,7 @@ class FeatureDrift:
     missing_share: float
     reference_missing_share: float
     stats: dict[str, float] = field(default_factory=dict)
+    p_value: float | None = None
     labels: list[str] = field(default_factory=list)
     edges: list[float] | None = None
     reference: list[float] = field(default_factory=list)
@@ -271,6 +296,7 @@ class FeatureDrift:
             "method": self.method,
             "threshold": self.threshold,
             "statistic": _clean(self.statistic),
+            "p_value": None if self.p_value is None else _clean(self.p_value),
             "drifted": self.drifted,
             "n": self.n,
             "missing_share": _clean(self.missing_share),
@@ -366,16 +392,13 @@ def feature_drift(
             stats["jensenshannon"] = jensenshannon_from_counts(r, c)
             stats["psi"] = psi(r, c)
             stats["chisquare"], stats["chisquare_pvalue"] = chisquare_from_counts(r, c)
-    key = {
-        "ks": "ks_pvalue",
-        "chisquare": "chisquare_pvalue",
-        "wasserstein": "wasserstein_norm",
-    }.get(method, method)
-    statistic = stats.get(key, float("nan"))
-    if not np.isfinite(statistic):
+    statistic = stats.get("wasserstein_norm" if method == "wasserstein" else method, np.nan)
+    p_value = stats.get(f"{method}_pvalue", np.nan) if method in TESTS else None
+    judged = statistic if p_value is None else p_value
+    if not np.isfinite(judged):
         drifted = False
-    elif method in TESTS:
-        drifted = statistic < threshold
+    elif p_value is not None:
+        drifted = p_value < threshold
     else:
         drifted = statistic >= threshold
     labels, edges, ref_p, cur_p = _display(ref, c)
@@ -390,6 +413,7 @@ def feature_drift(
         missing_share=_share(n_missing, n + n_missing),
         reference_missing_share=_share(ref.missing, ref.n + ref.missing),
         stats=stats,
+        p_value=p_value,
         labels=labels,
         edges=edges,
         reference=ref_p,

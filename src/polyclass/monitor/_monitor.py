@@ -22,12 +22,13 @@ from polyclass.monitor._alerts import (
     performance_threshold,
 )
 from polyclass.monitor._config import MonitorConfig
+from polyclass.monitor._data_drift import drift_by_window
 from polyclass.monitor._drift import (
+    BinCounts,
     DriftSummary,
     class_mix_reference,
     count_values,
     feature_drift,
-    summarize_drift,
 )
 from polyclass.monitor._estimate import estimate_performance
 from polyclass.monitor._live import class_codes, live_performance, parse_window
@@ -55,19 +56,19 @@ def resolve_model(ref: Any, *, registry: str | None = None) -> ResolvedModel:
 
     The default log follows ``polyclass serve``: ``<registry folder>/logs/<name>`` for a
     registry model (the folder holding the registry's artifact folder), and
-    ``./.polyclass/logs/<directory name>`` for a model served from a path.
+    ``./.polyclass/logs/<directory name>`` for a model served from a path. ``name`` is
+    the model's own name (the one it was trained and registered under).
     """
     from polyclass.model import Model
 
+    local_logs = Path(".polyclass").absolute() / "logs"
     if isinstance(ref, Model):
-        name = str(ref.info.get("name") or (ref.path.name if ref.path else "model"))
-        return ResolvedModel(ref, name, None, Path(".polyclass").absolute() / "logs" / name)
+        folder = ref.path.name if ref.path else "model"
+        return ResolvedModel(ref, _own_name(ref, folder), None, local_logs / folder)
     path = Path(str(ref)).expanduser()
     if path.exists():
         model = Model.load(path)
-        return ResolvedModel(
-            model, path.name, None, Path(".polyclass").absolute() / "logs" / path.name
-        )
+        return ResolvedModel(model, _own_name(model, path.name), None, local_logs / path.name)
     from polyclass.registry import Registry
 
     with Registry(registry) as store:
@@ -78,6 +79,10 @@ def resolve_model(ref: Any, *, registry: str | None = None) -> ResolvedModel:
     return ResolvedModel(
         model, version.name, version.version, root / "logs" / version.name, lineage
     )
+
+
+def _own_name(model: Any, fallback: str) -> str:
+    return str(model.info.get("name") or fallback)
 
 
 @dataclass
@@ -92,7 +97,7 @@ class MonitorResult:
     live: dict[str, Any] | None
     estimate: dict[str, Any] | None
     reference_performance: dict[str, float]
-    performance_threshold: float | None
+    performance_metric: str
     config: MonitorConfig
     alerts: list[Alert] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -103,6 +108,13 @@ class MonitorResult:
     def exit_code(self) -> int:
         """1 when an alert fired, else 0 (the CLI's exit status)."""
         return 1 if self.alerts else 0
+
+    @property
+    def performance_threshold(self) -> float | None:
+        """The live-metric alert threshold."""
+        return performance_threshold(
+            self.config, self.reference_performance, self.performance_metric
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (strict: no NaN)."""
@@ -117,36 +129,256 @@ class MonitorResult:
             "live": self.live,
             "estimate": self.estimate,
             "reference_performance": self.reference_performance,
-            "performance_metric": self.config.performance_metric,
+            "performance_metric": self.performance_metric,
             "performance_threshold": self.performance_threshold,
-            "estimate_threshold": estimate_threshold(self.config, self.reference_performance),
+            "estimate_threshold": estimate_threshold(
+                self.config, self.reference_performance, self.performance_metric
+            ),
+            "drift_alert": self.config.drift_alert,
             "notes": self.notes,
             "alert_command": self.alert_command,
             "timings": self.timings,
         }
 
 
-def _prediction_drift(
-    ref: Reference, data: LogData, config: MonitorConfig, pred_codes: np.ndarray[Any, Any]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"class_mix": None, "scores": []}
-    if ref.predicted_counts is not None and data.n_rows:
+@dataclass
+class _Run:
+    """What one monitoring run knows so far; each step of :func:`monitor` adds a part."""
+
+    resolved: ResolvedModel
+    config: MonitorConfig
+    classes: list[str]
+    ref: Reference | None
+    folder: Path
+    since: int | None
+    until: int | None
+    width: int
+    notes: list[str] = field(default_factory=list)
+    data: LogData | None = None
+    origin: int = 0
+    n_windows: int = 0
+    window_of_row: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, np.intp))
+    drift: DriftSummary | None = None
+    drift_windows: list[dict[str, Any]] = field(default_factory=list)
+    prediction: dict[str, Any] = field(default_factory=dict)
+    estimate: dict[str, Any] | None = None
+    live: dict[str, Any] | None = None
+
+    @property
+    def log(self) -> LogData:
+        if self.data is None:  # a step ran before the log was read
+            raise RuntimeError("read the log first")
+        return self.data
+
+    @property
+    def metric(self) -> str:
+        return self.config.metric_for((self.resolved.model.info.get("metric") or {}).get("name"))
+
+
+def _start(
+    model: Any,
+    log_dir: str | Path | None,
+    since: datetime | str | None,
+    until: datetime | str | None,
+    window: str | None,
+    config: MonitorConfig,
+    registry: str | None,
+) -> _Run:
+    """Resolve the model, its reference statistics, its log folder and the period."""
+    resolved = resolve_model(model, registry=registry)
+    m = resolved.model
+    ref = None if m.reference is None else Reference.from_state(*m.reference)
+    run = _Run(
+        resolved=resolved,
+        config=config,
+        classes=[str(c) for c in np.asarray(m.classes_).tolist()],
+        ref=ref,
+        folder=Path(log_dir) if log_dir is not None else resolved.log_dir,
+        since=to_micros(since),
+        until=to_micros(until),
+        width=parse_window(window or config.window),
+    )
+    if ref is None:
+        run.notes.append(
+            "This model holds no reference statistics (trained before polyclass "
+            "stored them): drift is not computed. Retrain it to monitor drift."
+        )
+    return run
+
+
+def _read(run: _Run) -> None:
+    """Read the period's predictions and feedback of this model version."""
+    run.data = read_log(
+        run.folder,
+        classes=run.classes,
+        features=list(run.ref.features) if run.ref is not None else [],
+        since=run.since,
+        until=run.until,
+        model_version=run.resolved.version,
+    )
+    if run.data.n_rows == 0:
+        version = run.resolved.version
+        run.notes.append(
+            f"No predictions in the log at {run.folder} for this period"
+            + (f" and version {version}" if version else "")
+            + "."
+        )
+
+
+def _place_windows(run: _Run) -> None:
+    """Cut the period into windows of ``width`` and find each row's window."""
+    data, width = run.log, run.width
+    if run.since is not None:
+        run.origin = run.since // width * width
+    elif data.n_rows:
+        run.origin = int(data.ts.min() // width * width)
+    if run.until is not None:
+        end = run.until
+    else:
+        end = int(data.ts.max()) + 1 if data.n_rows else run.origin
+    run.n_windows = max(0, -(-(end - run.origin) // width))
+    run.window_of_row = ((data.ts - run.origin) // width).astype(np.intp)
+
+
+def _feature_drift(run: _Run) -> None:
+    """Each feature's drift overall and in each of the latest windows."""
+    if run.ref is None or not run.log.n_rows:
+        return
+    first = max(0, run.n_windows - MAX_DRIFT_WINDOWS)
+    groups = np.clip(run.window_of_row - first, -1, None)
+    run.drift, per_window = drift_by_window(
+        run.ref, run.log.inputs, groups, run.n_windows - first, run.config
+    )
+    for g, s in enumerate(per_window):
+        start = run.origin + (first + g) * run.width
+        run.drift_windows.append(
+            {
+                "start": iso(start),
+                "end": iso(start + run.width),
+                "n_drifted": s.n_drifted,
+                "drift_share": s.drift_share,
+                "dataset_drift": s.dataset_drift,
+                "drifted": [f.name for f in s.features if f.drifted],
+            }
+        )
+
+
+def _prediction_drift(run: _Run) -> None:
+    """The predicted class mix and each class's scores against the reference, and the
+    CBPE estimate of performance from the probabilities."""
+    data, ref, cfg = run.log, run.ref, run.config
+    pred_codes = class_codes(data.prediction, run.classes)
+    out: dict[str, Any] = {"class_mix": None, "scores": [], "drifted": False}
+    if ref is not None and ref.predicted_counts is not None and data.n_rows:
         mix_ref = class_mix_reference(ref.classes, ref.predicted_counts)
         k = len(ref.classes)
         codes = np.where((pred_codes >= 0) & (pred_codes < k), pred_codes, k)
         counts = np.bincount(codes, minlength=k + 1).astype(np.int64)[None, :]
-        from polyclass.monitor._drift import BinCounts
-
         out["class_mix"] = feature_drift(
-            mix_ref, BinCounts(counts, np.zeros(1, np.int64)), config
+            mix_ref, BinCounts(counts, np.zeros(1, np.int64)), cfg
         ).to_dict()
-    if ref.scores and data.proba is not None and data.n_rows:
+        out["drifted"] = bool(out["class_mix"]["drifted"])
+    if ref is not None and ref.scores and data.proba is not None and data.n_rows:
         for k, sref in enumerate(ref.scores):
-            d = feature_drift(sref, count_values(sref, data.proba[:, k]), config)
+            d = feature_drift(sref, count_values(sref, data.proba[:, k]), cfg)
             out["scores"].append(d.to_dict())
-    mix = out["class_mix"]
-    out["drifted"] = bool(mix and mix["drifted"])
-    return out
+    run.prediction = out
+    if data.proba is not None and data.n_rows:
+        overall, per_window = estimate_performance(
+            data.proba, pred_codes, run.classes, run.window_of_row, run.n_windows
+        )
+        run.estimate = {
+            "overall": overall,
+            "windows": [
+                {
+                    "start": iso(run.origin + w * run.width),
+                    "end": iso(run.origin + (w + 1) * run.width),
+                    **e,
+                }
+                for w, e in enumerate(per_window)
+            ],
+        }
+
+
+def _live_performance(run: _Run) -> None:
+    """Join feedback labels to predictions; metrics overall and per window."""
+    data = run.log
+    if not data.n_rows:
+        return
+    perf = live_performance(
+        data, run.classes, width=run.width, origin=run.origin, n_windows=run.n_windows
+    )
+    if not perf.n_labelled.sum():
+        run.live = {
+            "n_predictions": int(perf.n_predictions.sum()),
+            "n_labelled": 0,
+            "n_feedback": perf.joined.n_feedback,
+            "n_feedback_unmatched": perf.joined.n_feedback_unmatched,
+            "overall": {"n": 0},
+            "windows": [],
+        }
+        return
+    run.live = perf.to_dict()
+    positive = run.resolved.model.info.get("positive_class")
+    if run.metric == "f1" and positive is not None:  # a binary model's F1 is its positive class's
+        for part in [run.live["overall"], *run.live["windows"]]:
+            part["f1"] = (part.get("per_class") or {}).get(str(positive), {}).get("f1")
+
+
+def _finish(run: _Run, window: str | None, timings: dict[str, float]) -> MonitorResult:
+    """The result, its alerts and the retraining command they name."""
+    m, ref, data, cfg = run.resolved.model, run.ref, run.log, run.config
+    model_metric = (m.info.get("metric") or {}).get("name")
+    if cfg.performance_metric is None and model_metric and model_metric != run.metric:
+        run.notes.append(
+            f"The model was trained for {model_metric}, which feedback labels alone do "
+            f"not give per window; live performance is judged by {run.metric}."
+        )
+    reference_performance = (
+        dict(ref.performance)
+        if ref is not None
+        else {k: float(v) for k, v in dict(m.info.get("test_metrics") or {}).items()}
+    )
+    lo, hi = run.since, run.until
+    result = MonitorResult(
+        model={
+            "name": run.resolved.name,
+            "version": run.resolved.version,
+            "path": None if m.path is None else str(m.path),
+            "classes": run.classes,
+            "reference_rows": None if ref is None else ref.n_rows,
+            "score_rows": None if ref is None else ref.score_rows,
+            "important_features": list(m.info.get("important_features") or []),
+        },
+        log={
+            "dir": str(run.folder),
+            "segments": data.n_segments,
+            "feedback_segments": data.n_feedback_segments,
+            "rows": data.n_rows,
+            "problems": [p.to_dict() for p in data.problems],
+            "other_versions": {str(k): v for k, v in data.other_versions.items()},
+            "since": None if lo is None else iso(lo),
+            "until": None if hi is None else iso(hi),
+            "window": window or cfg.window,
+            "first": iso(int(data.ts.min())) if data.n_rows else None,
+            "last": iso(int(data.ts.max())) if data.n_rows else None,
+        },
+        drift=run.drift,
+        drift_windows=run.drift_windows,
+        prediction=run.prediction,
+        live=run.live,
+        estimate=run.estimate,
+        reference_performance=reference_performance,
+        performance_metric=run.metric,
+        config=cfg,
+        notes=run.notes,
+        timings=timings,
+    )
+    retrain = cfg.retrain_command or default_retrain_command(
+        run.resolved.name, m.info.get("target"), run.resolved.lineage.get("data_path")
+    )
+    result.alerts = evaluate_alerts(result.to_dict(), cfg, retrain_command=retrain)
+    return result
 
 
 def monitor(
@@ -192,170 +424,20 @@ def monitor(
     ['data_drift']
     """
     cfg = config if config is not None else MonitorConfig()
-    clock = time.perf_counter()
+    run = _start(model, log_dir, since, until, window, cfg, registry)
     timings: dict[str, float] = {}
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 4)
-        clock = now
-
-    resolved = resolve_model(model, registry=registry)
-    m = resolved.model
-    classes = [str(c) for c in np.asarray(m.classes_).tolist()]
-    ref = None if m.reference is None else Reference.from_state(*m.reference)
-    notes: list[str] = []
-    if ref is None:
-        notes.append(
-            "This model holds no reference statistics (trained before polyclass "
-            "stored them): drift is not computed. Retrain it to monitor drift."
-        )
-    features = list(ref.features) if ref is not None else []
-    folder = Path(log_dir) if log_dir is not None else resolved.log_dir
-    lo, hi = to_micros(since), to_micros(until)
-    data = read_log(
-        folder,
-        classes=classes,
-        features=features,
-        since=lo,
-        until=hi,
-        model_version=resolved.version,
+    steps = (
+        ("read", _read),
+        ("windows", _place_windows),
+        ("drift", _feature_drift),
+        ("prediction", _prediction_drift),
+        ("live", _live_performance),
     )
-    lap("read")
-    width = parse_window(window or cfg.window)
-    if data.n_rows == 0:
-        notes.append(
-            f"No predictions in the log at {folder} for this period"
-            + (f" and version {resolved.version}" if resolved.version else "")
-            + "."
-        )
-    origin = (
-        (lo // width * width)
-        if lo is not None
-        else (int(data.ts.min() // width * width) if data.n_rows else 0)
-    )
-    end = hi if hi is not None else (int(data.ts.max()) + 1 if data.n_rows else origin)
-    n_windows = max(0, -(-(end - origin) // width))
-    win = ((data.ts - origin) // width).astype(np.intp)
-
-    # --- feature drift, overall and per window -----------------------------------------
-    summary: DriftSummary | None = None
-    drift_windows: list[dict[str, Any]] = []
-    if ref is not None and data.n_rows:
-        first = max(0, n_windows - MAX_DRIFT_WINDOWS)
-        groups = np.clip(win - first, -1, None)
-        n_g = n_windows - first
-        sel = groups >= 0
-        per_window: list[list[Any]] = [[] for _ in range(n_g)]
-        overall = []
-        for name, fref in ref.features.items():
-            if not cfg.enabled(name):
-                continue
-            counts = count_values(fref, data.inputs[name], np.where(sel, groups, 0), n_g)
-            if not sel.all():  # rows before the per-window range still count overall
-                counts_all = count_values(fref, data.inputs[name])
-            else:
-                counts_all = counts.total()
-            overall.append(feature_drift(fref, counts_all, cfg))
-            for g in range(n_g):
-                if counts.counts[g].sum() or counts.missing[g]:
-                    per_window[g].append(feature_drift(fref, counts.group(g), cfg))
-        summary = summarize_drift(overall, cfg)
-        for g in range(n_g):
-            s = summarize_drift(per_window[g], cfg)
-            start = origin + (first + g) * width
-            drift_windows.append(
-                {
-                    "start": iso(start),
-                    "end": iso(start + width),
-                    "n_drifted": s.n_drifted,
-                    "drift_share": s.drift_share,
-                    "dataset_drift": s.dataset_drift,
-                    "drifted": [f.name for f in s.features if f.drifted],
-                }
-            )
-    lap("drift")
-
-    # --- prediction drift and the estimate ------------------------------------------
-    pred_codes = class_codes(data.prediction, classes)
-    prediction = (
-        _prediction_drift(ref, data, cfg, pred_codes)
-        if ref is not None
-        else {"class_mix": None, "scores": [], "drifted": False}
-    )
-    estimate = None
-    if data.proba is not None and data.n_rows:
-        overall_est, per_est = estimate_performance(data.proba, pred_codes, classes, win, n_windows)
-        estimate = {
-            "overall": overall_est,
-            "windows": [
-                {"start": iso(origin + w * width), "end": iso(origin + (w + 1) * width), **e}
-                for w, e in enumerate(per_est)
-            ],
-        }
-    lap("prediction")
-
-    live = None
-    if data.n_rows:
-        perf = live_performance(data, classes, width=width, origin=origin, n_windows=n_windows)
-        live = (
-            perf.to_dict()
-            if perf.n_labelled.sum()
-            else {
-                "n_predictions": int(perf.n_predictions.sum()),
-                "n_labelled": 0,
-                "n_feedback": perf.joined.n_feedback,
-                "n_feedback_unmatched": perf.joined.n_feedback_unmatched,
-                "overall": {"n": 0},
-                "windows": [],
-            }
-        )
-    lap("live")
-
-    reference_performance = (
-        dict(ref.performance)
-        if ref is not None
-        else {k: float(v) for k, v in dict(m.info.get("test_metrics") or {}).items()}
-    )
-    result = MonitorResult(
-        model={
-            "name": resolved.name,
-            "version": resolved.version,
-            "path": None if m.path is None else str(m.path),
-            "classes": classes,
-            "reference_rows": None if ref is None else ref.n_rows,
-            "score_rows": None if ref is None else ref.score_rows,
-        },
-        log={
-            "dir": str(folder),
-            "segments": data.n_segments,
-            "feedback_segments": data.n_feedback_segments,
-            "rows": data.n_rows,
-            "problems": [p.to_dict() for p in data.problems],
-            "other_versions": {str(k): v for k, v in data.other_versions.items()},
-            "since": None if lo is None else iso(lo),
-            "until": None if hi is None else iso(hi),
-            "window": window or cfg.window,
-            "first": iso(int(data.ts.min())) if data.n_rows else None,
-            "last": iso(int(data.ts.max())) if data.n_rows else None,
-        },
-        drift=summary,
-        drift_windows=drift_windows,
-        prediction=prediction,
-        live=live,
-        estimate=estimate,
-        reference_performance=reference_performance,
-        performance_threshold=performance_threshold(cfg, reference_performance),
-        config=cfg,
-        notes=notes,
-        timings=timings,
-    )
-    retrain = cfg.retrain_command or default_retrain_command(
-        resolved.name, m.info.get("target"), resolved.lineage.get("data_path")
-    )
-    result.alerts = evaluate_alerts(result.to_dict(), cfg, retrain_command=retrain)
-    return result
+    for name, step in steps:
+        clock = time.perf_counter()
+        step(run)
+        timings[name] = round(time.perf_counter() - clock, 4)
+    return _finish(run, window, timings)
 
 
 def monitor_gauges(

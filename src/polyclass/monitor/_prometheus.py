@@ -18,7 +18,8 @@ _HELP = {
     "labelled_rows": "Predicted rows with a feedback label.",
     "segments_skipped": "Log segments skipped as corrupt or unreadable (or missing).",
     "feature_drift_score": "Jensen-Shannon distance of a feature to its reference.",
-    "feature_drift_statistic": "The value the feature's drift method judged (p-value for tests).",
+    "feature_drift_statistic": "The statistic of the feature's drift method (KS D, PSI, ...).",
+    "feature_drift_p_value": "The p-value of the feature's drift test (ks, chisquare).",
     "feature_drifted": "1 when the feature's drift method flagged drift.",
     "dataset_drift_share": "Share of features that drifted.",
     "dataset_drift": "1 when the share of drifted features reached its threshold.",
@@ -96,6 +97,8 @@ def gauges(result: MonitorResult) -> str:
             w.add("feature_drift_score", f["stats"].get("jensenshannon"), feature=f["name"])
         for f in drift["features"]:
             w.add("feature_drift_statistic", f["statistic"], feature=f["name"], method=f["method"])
+            if f["p_value"] is not None:
+                w.add("feature_drift_p_value", f["p_value"], feature=f["name"], method=f["method"])
         for f in drift["features"]:
             w.add("feature_drifted", f["drifted"], feature=f["name"])
         w.add("dataset_drift_share", drift["drift_share"])

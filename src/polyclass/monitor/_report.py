@@ -18,6 +18,17 @@ from typing import Any
 from polyclass.report.blocks import CSS, EN_DASH, PALETTE, Series, esc, fmt, line_chart, table
 
 _REF_FILL = "#c9d1da"
+_DRIFT_COLUMNS = (
+    "feature",
+    "kind",
+    "method",
+    "statistic",
+    "p-value",
+    "drift when",
+    "drifted",
+    "missing",
+    "rows",
+)
 _CUR_FILL = PALETTE[0]
 
 
@@ -94,7 +105,12 @@ def _feature_chart(f: dict[str, Any]) -> str:
     ref = [v or 0.0 for v in f["reference"]]
     cur = [v or 0.0 for v in f["current"]]
     verdict = "drifted" if f["drifted"] else "stable"
-    title = f"{f['name']} — {verdict} ({f['method']} {fmt(f['statistic'], 4)})"
+    judged = (
+        f"p-value {fmt(f['p_value'], 3)}"
+        if f.get("p_value") is not None
+        else fmt(f["statistic"], 4)
+    )
+    title = f"{f['name']} — {verdict} ({f['method']} {judged})"
     numeric = f.get("edges") is not None
     ticks = [str(i + 1) for i in range(len(labels))] if numeric else None
     chart = _overlay_bars(labels, ref, cur, title=title, ticks=ticks)
@@ -216,43 +232,44 @@ def _drift_html(d: dict[str, Any]) -> str:
         f"features drifted (share {fmt(drift['drift_share'])}, threshold "
         f"{fmt(drift['threshold'])}). Moved most: {esc(', '.join(drift['top']))}.</p>"
     )
-    rows = []
     feats = sorted(drift["features"], key=lambda f: -(f["stats"].get("jensenshannon") or 0))
-    for f in feats:
-        s = f["stats"]
-        rows.append(
-            [
-                esc(f["name"]),
-                esc(f["kind"]),
-                esc(f["method"]),
-                fmt(f["statistic"], 4),
-                fmt(f["threshold"], 3),
-                "<strong>yes</strong>" if f["drifted"] else "no",
-                fmt(s.get("psi"), 3),
-                fmt(s.get("ks"), 3),
-                fmt(s.get("jensenshannon"), 3),
-                fmt(s.get("wasserstein_norm"), 3),
-                fmt(f["missing_share"], 3),
-                fmt(f"{f['n']:,}"),
-            ]
-        )
-    tbl = table(
+    verdicts = [
         [
-            "feature",
-            "kind",
-            "method",
-            "statistic",
-            "threshold",
-            "drifted",
-            "PSI",
-            "KS D",
-            "JS distance",
-            "Wasserstein / std",
-            "missing",
-            "rows",
-        ],
-        rows,
-        numeric=[False, False, False, True, True, False, True, True, True, True, True, True],
+            esc(f["name"]),
+            esc(f["kind"]),
+            esc(f["method"]),
+            fmt(f["statistic"], 4),
+            fmt(f["p_value"], 3) if f.get("p_value") is not None else EN_DASH,
+            ("p &lt; " if f.get("p_value") is not None else "≥ ") + fmt(f["threshold"], 3),
+            "<strong>yes</strong>" if f["drifted"] else "no",
+            fmt(f["missing_share"], 3),
+            fmt(f"{f['n']:,}"),
+        ]
+        for f in feats
+    ]
+    tbl = table(
+        list(_DRIFT_COLUMNS),
+        verdicts,
+        numeric=[False, False, False, True, True, True, False, True, True],
+    )
+    every = [
+        [
+            esc(f["name"]),
+            fmt(f["stats"].get("psi"), 3),
+            fmt(f["stats"].get("ks"), 3),
+            fmt(f["stats"].get("jensenshannon"), 3),
+            fmt(f["stats"].get("wasserstein_norm"), 3),
+        ]
+        for f in feats
+    ]
+    tbl += (
+        '<p class="note">Each feature is judged by its method alone: a test by its '
+        "p-value, a distance by its statistic. Every statistic, for comparison:</p>"
+    )
+    tbl += table(
+        ["feature", "PSI", "KS D", "JS distance", "Wasserstein / std"],
+        every,
+        numeric=[False, True, True, True, True],
     )
     charts = "".join(_feature_chart(f) for f in feats)
     return head + tbl + f'<div class="charts">{charts}</div>'
@@ -269,6 +286,7 @@ def _prediction_html(d: dict[str, Any]) -> str:
             esc(s["name"]),
             esc(s["method"]),
             fmt(s["statistic"], 4),
+            fmt(s["p_value"], 3) if s.get("p_value") is not None else EN_DASH,
             "<strong>yes</strong>" if s["drifted"] else "no",
             fmt(s["stats"].get("psi"), 3),
             fmt(s["stats"].get("ks"), 3),
@@ -281,9 +299,9 @@ def _prediction_html(d: dict[str, Any]) -> str:
             f"({esc(d['model'].get('score_rows') or 'held-out')} rows):</p>"
         )
         out += table(
-            ["score", "method", "statistic", "drifted", "PSI", "KS D"],
+            ["score", "method", "statistic", "p-value", "drifted", "PSI", "KS D"],
             rows,
-            numeric=[False, False, True, False, True, True],
+            numeric=[False, False, True, True, False, True, True],
         )
     return out or "<p>No prediction reference stored in this model.</p>"
 
@@ -346,27 +364,51 @@ def _performance_html(d: dict[str, Any]) -> str:
             f"{fmt(eo.get('accuracy'), 4)} (±{fmt((eo['accuracy_ci'][1] - eo['accuracy_ci'][0]) / 2, 3)}), "  # noqa: E501
             f"macro F1 {fmt(eo.get('f1_macro'), 4)} on {eo['n']:,} rows.</p>"
         )
+    out.append(_series_html(d, live, est, metric, thr))
+    return "".join(out)
+
+
+#: The CBPE estimate's key for a live metric (the estimate has no balanced accuracy: it
+#: equals macro recall; it has no positive-class F1).
+_ESTIMATE_KEY = {"balanced_accuracy": "recall_macro", "f1": ""}
+
+
+def _series_html(
+    d: dict[str, Any],
+    live: dict[str, Any],
+    est: dict[str, Any],
+    metric: str,
+    thr: float | None,
+) -> str:
+    """The metrics per window with their thresholds, or why there is no series."""
     windows = live.get("windows") or []
     est_w = est.get("windows") or []
-    xs = _hours(est_w or windows)
-    live_by_start = {w["start"]: w for w in windows}
-    thr_label = f"alert threshold ({metric})"
-    for key, name in (("accuracy", "accuracy"), ("f1_macro", "macro F1")):
-        lines: list[tuple[str, list[float | None], str]] = []
-        src = est_w or windows
-        lines.append(
-            (f"live {name}", [live_by_start.get(w["start"], {}).get(key) for w in src], "")
+    src = est_w or windows
+    if len(src) < 2:
+        return (
+            f'<p class="note">All predictions fall in one window of {esc(d["log"]["window"])}: '
+            "a series over time needs at least two. Run again with a shorter --window "
+            "(e.g. --window 10m) or over a longer period.</p>"
         )
-        if est_w:
-            lines.append((f"estimated {name} (CBPE)", [w.get(key) for w in est_w], "4 3"))
+    xs = _hours(src)
+    live_by_start = {w["start"]: w for w in windows}
+    out = []
+    for key in dict.fromkeys([metric, "accuracy"]):
+        name = key.replace("_", " ")
+        lines: list[tuple[str, list[float | None], str]] = [
+            (f"live {name}", [live_by_start.get(w["start"], {}).get(key) for w in src], "")
+        ]
+        est_key = _ESTIMATE_KEY.get(key, key)
+        if est_w and est_key:
+            lines.append((f"estimated {name} (CBPE)", [w.get(est_key) for w in est_w], "4 3"))
         marks: list[tuple[float | None, str]] = []
         if key == metric:
-            marks = [(thr, thr_label)]
+            marks = [(thr, f"alert threshold ({metric})")]
             if est_w and d.get("estimate_threshold") != thr:
                 marks.append((d.get("estimate_threshold"), "alert threshold (estimate)"))
         out.append(_series_chart(f"{name} per window", name, xs, lines, marks))
     dw = d.get("drift_windows") or []
-    if dw:
+    if len(dw) >= 2:
         drift = d.get("drift") or {}
         out.append(
             _series_chart(

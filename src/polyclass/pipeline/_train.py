@@ -319,6 +319,7 @@ def train(
         "best_params": best.candidate.params(),
         "test_metrics": _headline(test),
         "data_fingerprint": fingerprint,
+        "important_features": [f["feature"] for f in importance["features"]],
         "n_rows": n_rows,
         "trained_by": _user(),
         "polyclass_version": __version__,
