@@ -21,7 +21,7 @@ $(AZURITE):
 	npm install --no-audit --no-fund --silent --prefix .tools azurite@3
 
 run: install
-	$(BIN)/polyclass train examples/penguins.csv --target species --out out/penguins
+	$(BIN)/polyclass train examples/penguins.csv --target species --out out/penguins --overwrite
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks examples

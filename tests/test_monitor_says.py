@@ -72,7 +72,7 @@ def test_one_drifting_feature_alerts_with_statistic_and_p_value(penguins, tmp_pa
     res = runner.invoke(
         app,
         ["monitor", str(penguins.path), "--log", str(tmp_path / "log"), "--out", str(tmp_path)],
-        terminal_width=200,
+        env={"COLUMNS": "200"},
     )
     assert res.exit_code == 1, res.output
     assert "ALERT" in res.output and "body_mass_g" in res.output

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from polyclass.monitor._drift import DriftSummary, FeatureDrift, feature_drift
     from polyclass.monitor._logs import LogData, LogError, read_log
     from polyclass.monitor._monitor import MonitorResult, monitor, monitor_gauges
+    from polyclass.monitor._rows import row_hashes
 
 __all__ = [
     "Alert",
@@ -44,6 +45,7 @@ __all__ = [
     "monitor",
     "monitor_gauges",
     "read_log",
+    "row_hashes",
 ]
 
 _LAZY: dict[str, str] = {
@@ -57,6 +59,7 @@ _LAZY: dict[str, str] = {
     "LogData": "polyclass.monitor._logs",
     "LogError": "polyclass.monitor._logs",
     "read_log": "polyclass.monitor._logs",
+    "row_hashes": "polyclass.monitor._rows",
     "MonitorResult": "polyclass.monitor._monitor",
     "monitor": "polyclass.monitor._monitor",
     "monitor_gauges": "polyclass.monitor._monitor",

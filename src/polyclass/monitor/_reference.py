@@ -209,6 +209,10 @@ class Reference:
     scores: tuple[NumericReference, ...] = ()
     score_rows: str = ""
     performance: dict[str, float] = field(default_factory=dict)
+    #: Sorted unique 64-bit hashes of (a sample of) the fitted rows, features and label
+    #: (see ``row_hashes``), and how many fitted rows they were drawn from.
+    row_hashes: NDArray[np.uint64] | None = None
+    hashed_from: int = 0
 
     # --- storage ---------------------------------------------------------------------
     def to_state(self) -> State:
@@ -235,7 +239,10 @@ class Reference:
             "scores": score_meta,
             "score_rows": self.score_rows,
             "performance": dict(self.performance),
+            "hashed_from": self.hashed_from,
         }
+        if self.row_hashes is not None:
+            arrays["rows"] = np.asarray(self.row_hashes, dtype=np.uint64)
         return meta, arrays
 
     @classmethod
@@ -273,6 +280,8 @@ class Reference:
                 scores=scores,
                 score_rows=str(meta.get("score_rows", "")),
                 performance={k: float(v) for k, v in dict(meta.get("performance", {})).items()},
+                row_hashes=None if "rows" not in arrays else np.asarray(arrays["rows"], np.uint64),
+                hashed_from=int(meta.get("hashed_from", 0)),
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(
@@ -355,6 +364,8 @@ def compute_reference(
     score_rows: str = "",
     performance: Mapping[str, float] | None = None,
     n_bins: int = N_BINS,
+    target: str | None = None,
+    fitted_rows: int | None = None,
 ) -> Reference:
     """Reference statistics of training rows, and of the model's scores on scored rows.
 
@@ -380,6 +391,11 @@ def compute_reference(
         baseline live metrics are compared with.
     n_bins : int, default=100
         Most quantile bins per numeric column.
+    target : str, optional
+        The label column of ``data``: when given, the rows' hashes (features and label)
+        are kept, so an evaluation can tell rows the model was fitted on.
+    fitted_rows : int, optional
+        How many rows the model was fitted on, when ``data`` is a sample of them.
 
     Returns
     -------
@@ -429,7 +445,14 @@ def compute_reference(
             perf = dict(performance or {})
             perf.update(_cbpe_baseline(p, p_text, cls_text))
             performance = perf
+    hashes = None
+    if target is not None:
+        from polyclass.monitor._rows import row_hashes
+
+        hashes = np.unique(row_hashes(data, {**kinds, target: "label"}))
     return Reference(
+        row_hashes=hashes,
+        hashed_from=int(fitted_rows if fitted_rows is not None else len(y_arr)),
         features=features,
         classes=cls_text,
         class_counts=class_counts,

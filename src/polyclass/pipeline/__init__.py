@@ -12,15 +12,24 @@ from polyclass._lazy import attach
 
 if TYPE_CHECKING:
     from polyclass.pipeline._config import ConfigError, TrainConfig
-    from polyclass.pipeline._evaluate import evaluate_model
+    from polyclass.pipeline._evaluate import Evaluation, evaluate_model
     from polyclass.pipeline._predict import predict_file
-    from polyclass.pipeline._train import STEPS, TrainResult, train
+    from polyclass.pipeline._train import (
+        STEPS,
+        OutputExistsError,
+        TrainResult,
+        check_out,
+        train,
+    )
 
 __all__ = [
     "STEPS",
     "ConfigError",
+    "Evaluation",
+    "OutputExistsError",
     "TrainConfig",
     "TrainResult",
+    "check_out",
     "evaluate_model",
     "predict_file",
     "train",
@@ -31,10 +40,13 @@ __getattr__, __dir__ = attach(
     {
         "ConfigError": "polyclass.pipeline._config",
         "TrainConfig": "polyclass.pipeline._config",
+        "Evaluation": "polyclass.pipeline._evaluate",
         "evaluate_model": "polyclass.pipeline._evaluate",
         "predict_file": "polyclass.pipeline._predict",
         "STEPS": "polyclass.pipeline._train",
         "TrainResult": "polyclass.pipeline._train",
+        "OutputExistsError": "polyclass.pipeline._train",
+        "check_out": "polyclass.pipeline._train",
         "train": "polyclass.pipeline._train",
     },
     __all__,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -15,6 +17,29 @@ from rich.table import Table
 from polyclass._cli_errors import fail
 
 console = Console()
+
+#: The metrics train can optimise (``pipeline._scoring.METRIC_CHOICES``; a test keeps
+#: the two equal, and this module imports nothing heavy so --help answers at once).
+Metric = Literal[
+    "auto",
+    "accuracy",
+    "average_precision",
+    "balanced_accuracy",
+    "f1",
+    "f1_macro",
+    "f1_weighted",
+    "log_loss",
+    "mcc",
+    "roc_auc",
+    "roc_auc_ovr",
+    "expected_cost",
+]
+Search = Literal["grid", "random"]
+Registry = Annotated[
+    str | None,
+    typer.Option(envvar="POLYCLASS_REGISTRY", help="Registry URL.", show_default="./.polyclass"),
+]
+ModelRef = Annotated[str, typer.Argument(help="Model path, name, name@alias or name:version.")]
 
 
 @contextmanager
@@ -39,49 +64,89 @@ def _parse_types(values: list[str]) -> dict[str, str]:
     return out
 
 
-def _floats(text: str | None, option: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        fail(f"{option} expects comma-separated numbers, got {text!r}.")
-
-
-def _words(text: str | None) -> list[str] | None:
-    return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
-
-
 def train_command(
-    data: Path = typer.Argument(..., help="CSV or Parquet file, one row per example."),
-    target: str = typer.Option(None, "--target", "-t", help="The label column."),
-    config: Path = typer.Option(None, "--config", help="TOML file with the same options."),
-    metric: str = typer.Option(None, help="Metric to optimise; 'auto' asks the metrics library."),
-    positive_class: str = typer.Option(None, help="Binary: the positive class."),
-    cost_fp: float = typer.Option(None, help="Binary: cost of a false positive."),
-    cost_fn: float = typer.Option(None, help="Binary: cost of a false negative."),
-    cost_matrix: Path = typer.Option(None, help="Multiclass: CSV cost matrix (rows true)."),
-    type_: list[str] = typer.Option([], "--type", help="Override a column kind: COLUMN=KIND."),
-    drop: list[str] = typer.Option([], "--drop", help="Column to leave out (repeatable)."),
-    test_size: float = typer.Option(None, help="Share of rows held out for the final test."),
-    val_size: float = typer.Option(None, help="Share of rows for validation."),
-    seed: int = typer.Option(None, help="Random seed for splits and search."),
-    strategies: str = typer.Option(None, help="Comma list of multinomial,ovr,ovo."),
-    c_values: str = typer.Option(None, "--C", help="Comma list of C values to try."),
-    l1_ratio: str = typer.Option(None, help="Comma list of l1_ratio values to try."),
-    class_weight: str = typer.Option(None, help="Comma list of none,balanced."),
-    search: str = typer.Option(None, help="grid or random."),
-    n_trials: int = typer.Option(None, help="Random search: number of candidates."),
-    cv: int = typer.Option(None, help="Cross-validation folds."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default ./out)."),
-    name: str = typer.Option(None, help="Registry name (default: the data file's stem)."),
-    registry: str = typer.Option(
-        None, envvar="POLYCLASS_REGISTRY", help="Registry URL (default ./.polyclass)."
-    ),
-    no_register: bool = typer.Option(False, "--no-register", help="Do not register."),
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file, one row per example.")],
+    target: Annotated[str | None, typer.Option("--target", "-t", help="The label column.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML file with the same options (see examples/train.toml)."),
+    ] = None,
+    metric: Annotated[
+        Metric | None,
+        typer.Option(
+            help="Metric to optimise; 'auto' asks the metrics library.", show_default="auto"
+        ),
+    ] = None,
+    positive_class: Annotated[
+        str | None,
+        typer.Option(help="Binary: the positive class.", show_default="the minority class"),
+    ] = None,
+    cost_fp: Annotated[float | None, typer.Option(help="Binary: cost of a false positive.")] = None,
+    cost_fn: Annotated[float | None, typer.Option(help="Binary: cost of a false negative.")] = None,
+    cost_matrix: Annotated[
+        Path | None, typer.Option(help="Multiclass: CSV cost matrix (rows true).")
+    ] = None,
+    type_: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Override a column kind: COLUMN=KIND (repeatable)."),
+    ] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option("--drop", help="Column to leave out (repeatable).")
+    ] = None,
+    test_size: Annotated[
+        float | None,
+        typer.Option(help="Share of rows held out for the final test.", show_default="0.2"),
+    ] = None,
+    val_size: Annotated[
+        float | None, typer.Option(help="Share of rows for validation.", show_default="0.2")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed for splits and search.", show_default="0")
+    ] = None,
+    strategies: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list from multinomial, ovr, ovo.", show_default="multinomial,ovr,ovo"
+        ),
+    ] = None,
+    c_values: Annotated[
+        str | None,
+        typer.Option(
+            "--C", help="Comma list of C values to try.", show_default="0.01,0.1,1,10,100"
+        ),
+    ] = None,
+    l1_ratio: Annotated[
+        str | None, typer.Option(help="Comma list of l1_ratio values to try.", show_default="0")
+    ] = None,
+    class_weight: Annotated[
+        str | None,
+        typer.Option(help="Comma list from none, balanced.", show_default="none,balanced"),
+    ] = None,
+    search: Annotated[
+        Search | None, typer.Option(help="How candidates are chosen.", show_default="grid")
+    ] = None,
+    n_trials: Annotated[
+        int | None, typer.Option(help="Random search: number of candidates.", show_default="30")
+    ] = None,
+    cv: Annotated[
+        int | None, typer.Option(help="Cross-validation folds.", show_default="5")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder.", show_default="./out")
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace a previous run in --out (refused otherwise)."),
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(help="Registry name.", show_default="the data file's stem"),
+    ] = None,
+    registry: Registry = None,
+    no_register: Annotated[bool, typer.Option("--no-register", help="Do not register.")] = False,
 ) -> None:
     """Train, evaluate, report and register a classifier for DATA's TARGET column."""
-    from polyclass.pipeline import STEPS, TrainConfig, train
+    from polyclass.pipeline import STEPS, TrainConfig, check_out, train
 
     options: dict[str, Any] = {
         "data": data,
@@ -91,22 +156,24 @@ def train_command(
         "cost_fp": cost_fp,
         "cost_fn": cost_fn,
         "cost_matrix": cost_matrix,
-        "column_types": _parse_types(type_) or None,
+        "column_types": _parse_types(type_ or []) or None,
         "drop": drop or None,
         "test_size": test_size,
         "val_size": val_size,
         "seed": seed,
-        "strategies": _words(strategies),
-        "C": _floats(c_values, "--C"),
-        "l1_ratio": _floats(l1_ratio, "--l1-ratio"),
-        "class_weight": _words(class_weight),
+        "strategies": strategies,
+        "C": c_values,
+        "l1_ratio": l1_ratio,
+        "class_weight": class_weight,
         "search": search,
         "n_trials": n_trials,
         "cv": cv,
         "out": out,
+        "overwrite": overwrite or None,
         "name": name,
         "registry": registry,
         "register": False if no_register else None,
+        "command": shlex.join(["polyclass", *sys.argv[1:]]),
     }
     with _user_errors():
         if config is not None:
@@ -115,6 +182,7 @@ def train_command(
             if target is None:
                 fail("--target is required (the name of the label column), or use --config.")
             cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
+        check_out(cfg.out, cfg.overwrite)  # before the progress bars: nothing ran yet
         columns = (
             TextColumn("[bold]{task.description:<26}"),
             BarColumn(),
@@ -152,6 +220,16 @@ def _print_summary(result: Any) -> None:
             p["class_weight"],
         )
     console.print(table)
+    params = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items()
+    )
+    console.print(f"[bold]Chosen:[/] {params}", highlight=False)
+    if result.tuning["sampled"]:
+        console.print(
+            f"Tuned on a stratified sample of {result.tuning['rows']:,} of "
+            f"{result.tuning['of']:,} training rows; the final model is fitted on every row.",
+            highlight=False,
+        )
     console.print(_metrics_table("Held-out test set (used once)", result.test_metrics))
     for w in result.warnings:
         console.print(f"[yellow]data warning[/] {w.get('column') or ''}: {w.get('message')}")
@@ -177,32 +255,41 @@ def _metrics_table(title: str, evaluation: dict[str, Any]) -> Table:
 
 
 def evaluate_command(
-    model: str = typer.Argument(..., help="Model path, name, name@alias or name:version."),
-    data: Path = typer.Argument(..., help="Labelled CSV or Parquet file."),
-    out: Path = typer.Option(Path("out/evaluation"), "--out", "-o", help="Report folder."),
-    registry: str = typer.Option(None, envvar="POLYCLASS_REGISTRY", help="Registry URL."),
+    model: ModelRef,
+    data: Annotated[Path, typer.Argument(help="Labelled CSV or Parquet file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path(
+        "out/evaluation"
+    ),
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a previous report in --out.")
+    ] = False,
+    registry: Registry = None,
 ) -> None:
     """Evaluate MODEL on labelled DATA and write the same report."""
     from polyclass.model import load
-    from polyclass.pipeline._evaluate import evaluate_model
+    from polyclass.pipeline import evaluate_model
 
     with _user_errors():
-        result, report, metrics_json = evaluate_model(load(model, registry=registry), data, out)
-    console.print(_metrics_table(f"{model} on {data}", result))
-    console.print(f"report:  {report}\nmetrics: {metrics_json}")
+        done = evaluate_model(load(model, registry=registry), data, out, overwrite=overwrite)
+    for warning in done.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    console.print(_metrics_table(done.description, done.evaluation))
+    console.print(f"report:  {done.report_path}\nmetrics: {done.metrics_path}")
 
 
 def predict_command(
-    model: str = typer.Argument(..., help="Model path, name, name@alias or name:version."),
-    data: Path = typer.Argument(..., help="CSV or Parquet file to predict."),
-    output: Path = typer.Option(..., "--output", "-o", help="OUT.csv or OUT.parquet."),
-    keep: list[str] = typer.Option([], "--keep", help="Input column to copy (repeatable)."),
-    chunksize: int = typer.Option(100_000, help="Rows per chunk."),
-    registry: str = typer.Option(None, envvar="POLYCLASS_REGISTRY", help="Registry URL."),
+    model: ModelRef,
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file to predict.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="OUT.csv or OUT.parquet.")],
+    keep: Annotated[
+        list[str] | None, typer.Option("--keep", help="Input column to copy (repeatable).")
+    ] = None,
+    chunksize: Annotated[int, typer.Option(help="Rows per chunk.")] = 100_000,
+    registry: Registry = None,
 ) -> None:
     """Predict every row of DATA (streamed in chunks) into OUT with class probabilities."""
     from polyclass.model import load
-    from polyclass.pipeline._predict import predict_file
+    from polyclass.pipeline import predict_file
 
     with _user_errors():
         loaded = load(model, registry=registry)
@@ -212,7 +299,7 @@ def predict_command(
                 data,
                 output,
                 chunksize=chunksize,
-                keep_columns=keep,
+                keep_columns=keep or [],
                 progress=lambda n: status.update(f"predicted {n:,} rows"),
             )
     console.print(f"wrote {rows:,} predictions to {output}")

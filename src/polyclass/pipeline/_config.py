@@ -38,6 +38,20 @@ class TrainConfig:
     cost_matrix : str or Path, optional
         Multiclass problems: a CSV whose first column and header both list the classes;
         cell (i, j) is the cost of predicting j when the truth is i.
+    strategies, class_weight, drop : list of str, or one comma-separated string
+        ``strategies`` from ``multinomial``, ``ovr``, ``ovo``; ``class_weight`` from
+        ``none``, ``balanced``; ``drop`` names columns to leave out.
+    C, l1_ratio : list of float, or one comma-separated string
+        The values the search tries (``C = [0.1, 1]`` and ``C = "0.1,1"`` are the same).
+    out : str or Path
+        Output folder. A folder that already holds a run (``model/``, ``report.html``
+        or ``metrics.json``) is refused unless ``overwrite`` is true.
+    overwrite : bool
+        Replace the run already in ``out``.
+    command : str, optional
+        The command line that started the run, recorded in the report (the CLI sets it).
+
+    See ``examples/train.toml`` for a TOML file with every option.
     """
 
     data: str | Path
@@ -65,8 +79,16 @@ class TrainConfig:
     registry: str | None = None
     register: bool = True
     n_jobs: int = 1
+    overwrite: bool = False
+    command: str | None = None
 
     def __post_init__(self) -> None:
+        for name in _WORD_LISTS:
+            setattr(self, name, _words(name, getattr(self, name)))
+        for name in _NUMBER_LISTS:
+            setattr(self, name, _numbers(name, getattr(self, name)))
+        for name, kind in _SCALARS.items():
+            setattr(self, name, _scalar(name, getattr(self, name), kind))
         self.validate()
 
     def validate(self) -> None:
@@ -130,6 +152,70 @@ class TrainConfig:
             return cls(**options)
         except TypeError as exc:
             raise ConfigError(f"config file {p}: {exc}.") from None
+
+
+#: Options holding several values: a list, or one comma-separated string as on the CLI.
+_WORD_LISTS = ("strategies", "class_weight", "drop")
+_NUMBER_LISTS = ("C", "l1_ratio")
+#: Options holding one number (None allowed where the default is None).
+_SCALARS: dict[str, type] = {
+    "test_size": float,
+    "val_size": float,
+    "seed": int,
+    "n_trials": int,
+    "cv": int,
+    "n_bootstrap": int,
+    "n_jobs": int,
+    "cost_fp": float,
+    "cost_fn": float,
+}
+
+
+def _items(name: str, value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ConfigError(
+        f"{name} must be a list or a comma-separated string (e.g. {name} = "
+        f'["a", "b"] or "a,b"), got {value!r}.'
+    )
+
+
+def _words(name: str, value: Any) -> list[str]:
+    items = _items(name, value)
+    bad = [v for v in items if not isinstance(v, str)]
+    if bad:
+        raise ConfigError(f"{name} must hold names (text), got {bad!r}.")
+    return [v.strip() for v in items]
+
+
+def _numbers(name: str, value: Any) -> list[float]:
+    items = [value] if isinstance(value, int | float) and not isinstance(value, bool) else None
+    out = []
+    for v in items if items is not None else _items(name, value):
+        try:
+            if isinstance(v, bool):
+                raise ValueError
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f'{name} must hold numbers (e.g. {name} = [0.1, 1.0] or "0.1,1"), got {v!r}.'
+            ) from None
+    return out
+
+
+def _scalar(name: str, value: Any, kind: type) -> Any:
+    if value is None and name in ("cost_fp", "cost_fn"):
+        return None
+    whole = kind is int
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and whole and isinstance(value, float):
+        ok = value.is_integer()
+    if not ok:
+        what = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name} must be {what}, got {value!r}.")
+    return kind(value)
 
 
 def _check_subset(name: str, values: list[str], allowed: tuple[str, ...]) -> None:

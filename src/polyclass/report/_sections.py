@@ -90,16 +90,17 @@ def summary_section(context: Mapping[str, Any]) -> str:
             f'{esc(chosen.get("strategy", "?"))}</div><div class="sub">CV '
             f"{fmt(chosen.get('cv_mean'))} ± {fmt(chosen.get('cv_std'))}</div></div>"
         )
-    else:
+    elif context.get("strategies") is not None:
         cards.append(
             '<div class="card"><div class="label">Chosen strategy</div><div class="mid">—</div>'
             '<div class="sub">no search results given</div></div>'
         )
     test = context.get("test")
+    card = esc(_mapping(context.get("scored")).get("card") or "Test set")
     if isinstance(test, Mapping) and test.get("metrics"):
         m = test["metrics"]
         cards.append(
-            f'<div class="card"><div class="label">Test set</div><div class="mid">'
+            f'<div class="card"><div class="label">{card}</div><div class="mid">'
             f"{fmt((m.get('accuracy') or {}).get('value'))} <small>accuracy</small></div>"
             f'<div class="sub">macro F1 {fmt((m.get("f1_macro") or {}).get("value"))} on '
             f"{fmt_count(test.get('n_samples'))} rows</div></div>"
@@ -110,16 +111,19 @@ def summary_section(context: Mapping[str, Any]) -> str:
             '<div class="sub">not evaluated</div></div>'
         )
     data = _mapping(context.get("data"))
-    warnings = context.get("warnings") or []
-    rows = _first(data, "n_rows", "rows")
-    cols = _first(data, "n_features", "n_columns", "columns")
-    cards.append(
-        f'<div class="card"><div class="label">Data</div><div class="mid">'
-        f"{fmt_count(rows) if is_num(rows) else '—'} <small>rows</small></div>"
-        f'<div class="sub">{fmt_count(cols) if is_num(cols) else "—"} features · '
-        f'<a href="#warnings">{len(warnings)} warning{"s" if len(warnings) != 1 else ""}</a>'
-        "</div></div>"
-    )
+    warnings = context.get("warnings")
+    if data or warnings is not None:
+        rows = _first(data, "n_rows", "rows")
+        cols = _first(data, "n_features", "n_columns", "columns")
+        n_warn = len(warnings or [])
+        said = f"{n_warn} warning{'s' if n_warn != 1 else ''}"
+        cards.append(
+            f'<div class="card"><div class="label">Data</div><div class="mid">'
+            f"{fmt_count(rows) if is_num(rows) else '—'} <small>rows</small></div>"
+            f'<div class="sub">{fmt_count(cols) if is_num(cols) else "—"} features · '
+            + (f'<a href="#warnings">{said}</a>' if warnings is not None else said)
+            + "</div></div>"
+        )
     return (
         '<section id="summary" class="first"><h2>Summary</h2>'
         f'<div class="cards">{"".join(cards)}</div>{_verdict(context, key)}</section>'
@@ -238,6 +242,12 @@ def strategies_section(strategies: Any) -> str:
     if folds:
         lede += f" over {folds} stratified folds"
     parts.append(f'<p class="lede">{esc(lede)}; bars show ± one standard deviation.</p>')
+    tuned, of = meta.get("tuned_on_rows"), meta.get("training_rows")
+    if is_num(tuned) and is_num(of) and tuned < of:
+        parts.append(
+            f'<p class="note">Tuned on a stratified sample of {fmt_count(tuned)} of '
+            f"{fmt_count(of)} training rows; the final model is fitted on every row.</p>"
+        )
     chosen = meta.get("chosen")
     bars = []
     table_rows = []
