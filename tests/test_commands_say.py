@@ -179,3 +179,12 @@ def test_help_shows_real_choices_and_defaults():
     assert "auto|accuracy" in res.output and "--overwrite" in res.output
     res = runner.invoke(app, ["train", "d.csv", "--target", "y", "--search", "grd"])
     assert res.exit_code == 2 and "grid" in res.output
+
+
+def test_an_unreadable_parquet_file_is_one_clean_sentence(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("x,y\n1,2\n")
+    res = runner.invoke(app, ["train", str(bad), "--target", "y", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())
+    assert "not a parquet file. Check that it is a Parquet file" in text and ".." not in text

@@ -60,7 +60,9 @@ def _unreadable(path: Path, fmt: str, exc: BaseException) -> DataError:
         "tsv": "a tab-separated UTF-8 text file with a header row",
         "parquet": "a Parquet file",
     }[fmt]
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    detail = (
+        str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
+    )
     return DataError(
         f"Could not read {str(path)!r} as {fmt.upper()}: {detail}. "
         f"Check that it is {hint} and not truncated."
