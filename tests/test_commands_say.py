@@ -145,6 +145,7 @@ def test_evaluate_says_what_it_scored_and_warns_on_training_rows(trained, tmp_pa
     html = (tmp_path / "same" / "report.html").read_text()
     assert "held-out test set, scored once after the final fit" not in html
     assert "344 labelled rows" in html and "optimistic" in html
+    assert "on evaluated rows" in html and "on test" not in html
     for empty in ("was given", "were given", "not computed", "were recorded"):
         assert empty not in html, empty
     assert 'id="strategies"' not in html and 'id="validation"' not in html

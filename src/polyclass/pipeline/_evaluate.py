@@ -141,6 +141,7 @@ def evaluate_model(
         "scored": {
             "title": "Evaluation",
             "card": "Evaluated rows",
+            "set": "evaluated rows",
             "lede": description + " " + " ".join(warnings),
         },
         "problem": {

@@ -23,6 +23,7 @@ from polyclass.report._sections import (
     headline,
     model_section,
     problem_section,
+    set_label,
     strategies_section,
     summary_section,
     threshold_section,
@@ -125,7 +126,9 @@ def render_html(context: Mapping[str, Any]) -> str:
         version = model.get("version")
         meta.append(f"model {model['name']}" + (f" v{version}" if version is not None else ""))
     if entry is not None:
-        meta.append(f"{metric_name(key)} {fmt(entry.get('value'))} on {set_name}")
+        meta.append(
+            f"{metric_name(key)} {fmt(entry.get('value'))} on {set_label(context, set_name)}"
+        )
     meta.append(f"generated {context.get('generated_at') or _now()}")
     meta.append(f"polyclass {__version__}")
     threshold = threshold_value(context.get("threshold"))

@@ -40,6 +40,14 @@ def headline(context: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None,
     return str(wanted or "metric"), None, ""
 
 
+def set_label(context: Mapping[str, Any], set_name: str) -> str:
+    """What the headline's rows are called: ``test``, or what an evaluation scored."""
+    scored = context.get("scored")
+    if set_name == "test" and isinstance(scored, Mapping) and scored.get("set"):
+        return str(scored["set"])
+    return set_name
+
+
 def _reasons(problem: Mapping[str, Any]) -> list[str]:
     raw = problem.get("metric_reasons") or problem.get("reasons") or []
     if isinstance(raw, str):
@@ -74,7 +82,8 @@ def summary_section(context: Mapping[str, Any]) -> str:
         ci = entry.get("ci")
         ci_text = f"{level * 100:.0f}% CI {fmt_ci(ci)}" if ci else "no interval for this metric"
         cards.append(
-            f'<div class="card lead"><div class="label">{esc(metric_name(key))} · {esc(set_name)}'
+            f'<div class="card lead"><div class="label">{esc(metric_name(key))} · '
+            f"{esc(set_label(context, set_name))}"
             f'</div><div class="big">{fmt(entry.get("value"))}</div>'
             f'<div class="sub">{ci_text}</div></div>'
         )
