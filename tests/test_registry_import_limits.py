@@ -197,3 +197,21 @@ def test_the_manifest_must_come_first(url: str, archive: Path, tmp_path: Path) -
     members = [(m.name, d) for m, d in _members(archive)]
     code, out = _import(url, _write(tmp_path / "late.tar.gz", members[1:] + members[:1]))
     assert code == 2 and f"has no {MANIFEST} as its first member" in out
+
+
+def test_export_of_a_deeply_nested_model_json_is_a_clear_error(url: str, tmp_path: Path) -> None:
+    art = save_artifact(tmp_path / "art", {"k": 1}, {"coef": np.arange(6.0)})
+    with Registry(url) as registry:
+        manifest = registry.register("m", art).path / "model.json"
+    deep = "[" * 50_000 + "]" * 50_000
+    text = manifest.read_text().replace('"metadata": {', f'"metadata": {{"d": {deep}, ', 1)
+    manifest.chmod(0o644)
+    manifest.write_text(text)
+    result = CliRunner().invoke(
+        registry_app,
+        ["export", "m:1", str(tmp_path / "m.tar.gz"), "--registry", url],
+        env={"COLUMNS": "300"},
+    )
+    assert result.exit_code == 2, result.exception  # was a RecursionError traceback, exit 1
+    assert "nests 50002 levels deep" in " ".join(result.output.split())
+    assert not (tmp_path / "m.tar.gz").exists()
