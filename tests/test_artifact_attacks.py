@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -279,6 +282,38 @@ def test_model_metadata_problems_are_refused_by_the_one_check(
     _edit_manifest(model, edit)
     with pytest.raises(ArtifactError, match=f"not a model this polyclass can use: .*{expected}"):
         polyclass.load(model)
+
+
+def _state(edit: dict[str, object]) -> object:
+    return lambda meta: meta["estimator"]["state"].update(edit)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda meta: meta.update(schema={}), "its schema cannot be read"),
+        (_state({"n_features_in": "x"}), "n_features_in='x'"),
+        (lambda meta: meta["estimator"]["state"].pop("estimator_params"), "'estimator_params'"),
+        (_state({"n_features_in": 13}), "needs coef of shape (13, 3)"),
+        (_state({"feature_names_in": ["a"]}), "feature_names_in is not 14 names"),
+        (lambda meta: meta["preprocessor"].update(feature_names_out=["a"]), "feature_names_out"),
+    ],
+    ids=["schema", "n_features", "params", "coef_shape", "names_in", "names_out"],
+)
+def test_load_and_load_served_agree_on_malformed_models(
+    model: Path, edit: Callable[[dict[str, Any]], object], expected: str
+) -> None:
+    """Each of these used to load on one side only (or end in a KeyError traceback)."""
+    from polyclass.serve import load_served
+
+    document = json.loads((model / MANIFEST_NAME).read_text())
+    edit(document["metadata"])
+    (model / MANIFEST_NAME).write_text(json.dumps(document))
+    with pytest.raises(ArtifactError, match=re.escape(expected)) as loaded:
+        polyclass.load(model)
+    with pytest.raises(ArtifactError) as served:
+        load_served(model)
+    assert str(served.value) == str(loaded.value)
 
 
 def test_the_golden_model_passes_the_one_check() -> None:

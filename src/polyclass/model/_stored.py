@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from polyclass.artifact import Artifact, ArtifactError, read_artifact
+from polyclass.data import Schema
 from polyclass.decision import KINDS
+from polyclass.linear import check_stored_estimator  # NumPy only: serving loads no sklearn
 
 #: The ``kind`` of a model artifact's metadata.
 MODEL_KIND = "polyclass.model"
 #: The model metadata version this polyclass writes and the newest it reads.
 MODEL_VERSION = 1
-#: The estimator arrays every stored estimator has.
-_ESTIMATOR_ARRAYS = ("est.classes", "est.coef", "est.intercept", "est.n_iter")
 
 
 def read_model_artifact(path: str | Path) -> Artifact:
@@ -81,16 +81,27 @@ def _sections(meta: dict[str, Any], artifact: Artifact) -> str | None:
 
 
 def _estimator(meta: dict[str, Any], artifact: Artifact) -> str | None:
-    from polyclass.linear import check_stored_estimator  # NumPy only, no scikit-learn
-
     estimator = meta["estimator"]
+    arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
     try:
-        check_stored_estimator(estimator.get("type"), estimator.get("state"))
+        check_stored_estimator(estimator.get("type"), estimator.get("state"), arrays)
     except ValueError as exc:
         return str(exc)
-    missing = [name for name in _ESTIMATOR_ARRAYS if name not in artifact.arrays]
-    if missing:
-        return f"it lacks the estimator arrays {missing}. Save the model again"
+    outputs = meta["preprocessor"].get("feature_names_out")
+    n_features = estimator["state"]["n_features_in"]
+    if not isinstance(outputs, list) or len(outputs) != n_features:
+        return (
+            f"the preprocessor's feature_names_out is not a list of the {n_features} "
+            "features the estimator takes. Save the model again"
+        )
+    return None
+
+
+def _schema(meta: dict[str, Any], artifact: Artifact) -> str | None:
+    try:
+        Schema.from_dict(meta["schema"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"its schema cannot be read ({exc})"
     return None
 
 
@@ -129,5 +140,6 @@ _CHECKS: tuple[Callable[[dict[str, Any], Artifact], str | None], ...] = (
     _kind_and_version,
     _sections,
     _estimator,
+    _schema,
     _decision,
 )
