@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -59,18 +58,17 @@ def _edit_manifest(directory: Path, edit: dict[str, object]) -> None:
     (directory / MANIFEST_NAME).write_text(json.dumps(document))
 
 
-def _cap_memory() -> None:  # runs in the child before exec
-    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+# the child caps its own address space first (preexec_fn is unsafe in a threaded parent)
+_CAP = "import resource\nresource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
 
 
-def _child(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python args...`` with a timeout and a 4 GiB address-space cap."""
+def _child(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code args...`` with a timeout and a 4 GiB address-space cap."""
     return subprocess.run(
-        [sys.executable, *args],
+        [sys.executable, "-c", _CAP + code, *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
-        preexec_fn=_cap_memory,
         env={**os.environ, "COLUMNS": "300"},
     )
 
@@ -82,14 +80,15 @@ def _load_in_child(path: Path) -> subprocess.CompletedProcess[str]:
         "try:\n    polyclass.load(sys.argv[1])\n"
         "except ArtifactError as exc:\n    print(exc); sys.exit(3)\n"
     )
-    return _child("-c", code, str(path))
+    return _child(code, str(path))
 
 
 def _serve_in_child(path: Path) -> subprocess.CompletedProcess[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    return _child("-m", "polyclass.cli", "serve", str(path), "--port", str(port))
+    code = "import runpy\nrunpy.run_module('polyclass.cli', run_name='__main__')\n"
+    return _child(code, "serve", str(path), "--port", str(port))
 
 
 # ----------------------------------------------------------------- links and special files
