@@ -37,15 +37,6 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def fsync_file(path: Path) -> None:
-    """Flush one file's data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fsync_dir(path: Path) -> None:
     """Flush a directory entry (a rename or a new file) to disk; a no-op where unsupported."""
     if os.name != "posix":  # pragma: no cover - Windows cannot open a directory

@@ -287,10 +287,6 @@ class LogisticLoss:
         sub.l2v = self.l2v[idx]
         return sub, CurvatureState(h=np.ascontiguousarray(state.h[:, idx]), P=None)
 
-    def hessp(self, state: CurvatureState, v: Array) -> Array:
-        """Hessian-vector product."""
-        return self.hessp_u(state, v)[0]
-
     def hessp_u(self, state: CurvatureState, v: Array) -> tuple[Array, Array]:
         """Hessian-vector product and ``U = X @ V.T + vb`` (which it computes anyway).
 

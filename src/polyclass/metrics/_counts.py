@@ -284,19 +284,6 @@ def _margins(
     )
 
 
-def embed(cm: NDArray[Any], classes: NDArray[Any], into: NDArray[Any]) -> NDArray[Any]:
-    """Place ``cm`` (over sorted ``classes``) into a zero matrix over sorted ``into``.
-
-    Every class must be in ``into``. Leading batch dimensions are kept.
-    """
-    if len(classes) == len(into) and np.array_equal(classes, into):
-        return cm
-    pos = np.searchsorted(into, classes)
-    out = np.zeros((*cm.shape[:-2], len(into), len(into)), dtype=cm.dtype)
-    out[..., pos[:, None], pos[None, :]] = cm
-    return out
-
-
 def label_positions(classes: NDArray[Any], labels: NDArray[Any]) -> NDArray[np.intp]:
     """Index of each of ``labels`` in ``classes`` (by equality, as a dict would), -1 if absent."""
     table: dict[Any, int] = {}

@@ -166,50 +166,6 @@ def prf_from_counts(
     )
 
 
-def _label_indices(
-    average: str | None, pos_index: int | None, label_indices: Array | None
-) -> Array | None:
-    if average == "binary":
-        if pos_index is None:
-            raise ValueError("average='binary' needs pos_index, the positive class's index.")
-        return np.array([pos_index], dtype=np.intp)
-    return label_indices
-
-
-def prf_from_confusion(
-    cm: Array,
-    *,
-    beta: float = 1.0,
-    average: str | None = None,
-    zero_division: ZeroDivision = "warn",
-    pos_index: int | None = None,
-    label_indices: Array | None = None,
-    keep: Array | None = None,
-    warn_for: Sequence[str] = _PRF_WARN_FOR,
-) -> tuple[Array, Array, Array, Array | None]:
-    """Precision, recall, F-beta and support from ``(..., K, K)`` confusion matrices.
-
-    Examples
-    --------
-    >>> cm = np.array([[3, 1], [2, 4]])
-    >>> p, r, f, s = prf_from_confusion(cm, average=None)
-    >>> p.round(3).tolist(), s.tolist()
-    ([0.6, 0.8], [4, 6])
-    """
-    idx = _label_indices(average, pos_index, label_indices)
-    tp, pred_sum, true_sum, _ = class_counts(cm)
-    return prf_from_counts(
-        select(tp, idx),
-        select(pred_sum, idx),
-        select(true_sum, idx),
-        beta=beta,
-        average=average,
-        zero_division=zero_division,
-        warn_for=warn_for,
-        keep=None if keep is None else select(keep, idx),
-    )
-
-
 def specificity_from_counts(
     tn: Array,
     neg_sum: Array,
@@ -264,30 +220,6 @@ def _ratio_from_counts(
     return nanaverage(ratio, weights, keep)
 
 
-def specificity_from_confusion(
-    cm: Array,
-    *,
-    average: str | None = None,
-    zero_division: ZeroDivision = "warn",
-    pos_index: int | None = None,
-    label_indices: Array | None = None,
-    keep: Array | None = None,
-) -> Array:
-    """Per-class specificity tn / (tn + fp) from ``(..., K, K)`` matrices, averaged."""
-    idx = _label_indices(average, pos_index, label_indices)
-    tp, pred_sum, true_sum, total = class_counts(cm)
-    neg = total[..., None] - true_sum
-    tn = neg - (pred_sum - tp)
-    return specificity_from_counts(
-        select(tn, idx),
-        select(neg, idx),
-        select(true_sum, idx),
-        average=average,
-        zero_division=zero_division,
-        keep=None if keep is None else select(keep, idx),
-    )
-
-
 def jaccard_from_counts(
     tp: Array,
     pred_sum: Array,
@@ -309,28 +241,6 @@ def jaccard_from_counts(
         zero_division=zero_division,
         keep=keep,
         sample_weight=sample_weight,
-    )
-
-
-def jaccard_from_confusion(
-    cm: Array,
-    *,
-    average: str | None = None,
-    zero_division: ZeroDivision = "warn",
-    pos_index: int | None = None,
-    label_indices: Array | None = None,
-    keep: Array | None = None,
-) -> Array:
-    """Jaccard index per class from ``(..., K, K)`` matrices, averaged like sklearn."""
-    idx = _label_indices(average, pos_index, label_indices)
-    tp, pred_sum, true_sum, _ = class_counts(cm)
-    return jaccard_from_counts(
-        select(tp, idx),
-        select(pred_sum, idx),
-        select(true_sum, idx),
-        average=average,
-        zero_division=zero_division,
-        keep=None if keep is None else select(keep, idx),
     )
 
 
