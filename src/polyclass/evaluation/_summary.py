@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from polyclass._json import plain
 from polyclass.evaluation import _backend as M
 from polyclass.evaluation._calibration import calibration_summary
 from polyclass.evaluation._curves import pr_and_threshold_curves, roc_curves
@@ -22,8 +23,7 @@ _FUNC = "evaluate"
 
 def json_label(label: Any) -> Any:
     """A class label as a plain JSON value (numpy scalars become Python scalars)."""
-    if isinstance(label, np.generic):
-        label = label.item()
+    label = plain(label)
     if label is None or isinstance(label, bool | int | float | str):
         return label
     return str(label)

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from polyclass._json import plain as _py
+
 from ._decision import check_cost_matrix
 from ._encode import check_label_types
 from ._validation import check_real, column_or_1d
@@ -85,10 +87,6 @@ class MetricAdvice:
     n_classes: int = 0
     imbalance_ratio: float = 1.0
     minority_share: float = 0.0
-
-
-def _py(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _is_standard_binary(classes: NDArray[Any]) -> bool:

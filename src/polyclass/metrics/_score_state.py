@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.exceptions import UndefinedMetricWarning
 
+from polyclass._json import plain
 from polyclass.metrics._curves import pr_from_counts, roc_from_counts
 from polyclass.metrics._ranking import auc_from_counts, average_precision_from_counts
 from polyclass.metrics._score_inputs import binary_inputs, positives
@@ -36,10 +37,6 @@ def _merge_runs(values: F64, pos: F64, neg: F64) -> tuple[F64, F64, F64]:
     if starts.shape[0] == values.shape[0]:
         return values, pos, neg
     return values[starts], np.add.reduceat(pos, starts), np.add.reduceat(neg, starts)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 class ScoreCurveState:
@@ -104,7 +101,7 @@ class ScoreCurveState:
                     f"{name}: thresholds must be strictly increasing; sort them and drop "
                     "duplicates (np.unique(thresholds))."
                 )
-        self.pos_label = _plain(pos_label)
+        self.pos_label = plain(pos_label)
         self.thresholds_: F64 | None = edges
         if edges is None:
             self._values: F64 = np.empty(0)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from polyclass._json import plain
 from polyclass.artifact import save_artifact
 from polyclass.data import Schema
 from polyclass.decision import decide
@@ -40,7 +41,7 @@ class Decision:
         return {
             "kind": self.kind,
             "threshold": self.threshold,
-            "positive_class": _plain(self.positive_class),
+            "positive_class": plain(self.positive_class),
             "cost_matrix": self.cost_matrix,
         }
 
@@ -58,10 +59,6 @@ class Decision:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Decision:
         return cls(d["kind"], d.get("threshold"), d.get("positive_class"), d.get("cost_matrix"))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from polyclass._json import plain
 from polyclass.monitor._binning import Binner, finite_values, quantile_edges
 
 REFERENCE_VERSION = 1
@@ -334,9 +335,7 @@ def _text(v: Any) -> str | None:
         return None
     if isinstance(v, float | np.floating) and np.isnan(v):
         return None
-    if isinstance(v, np.generic):
-        v = v.item()
-    return str(v)
+    return str(plain(v))
 
 
 def _cbpe_baseline(

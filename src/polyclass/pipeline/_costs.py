@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from sklearn.model_selection import StratifiedKFold
 
 from polyclass import metrics
+from polyclass._json import plain
 from polyclass.data import DataError
 from polyclass.model import Decision
 from polyclass.pipeline._config import ConfigError, TrainConfig
@@ -26,11 +27,6 @@ from polyclass.pipeline._config import ConfigError, TrainConfig
 RARE_MAX_SHARE = 0.2
 #: Fewer validation positives than this are too few to choose a threshold on.
 MIN_THRESHOLD_POSITIVES = 30
-
-
-def plain(value: Any) -> Any:
-    """A NumPy scalar as the plain Python value (``np.str_('no')`` -> ``'no'``)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def positive_class_of(cfg: TrainConfig, y: NDArray[Any], classes: NDArray[Any]) -> Any:
@@ -102,7 +98,7 @@ class Costs:
 
 def read_costs(cfg: TrainConfig, classes: NDArray[Any], positive_class: Any) -> Costs | None:
     """The costs the options give, checked against the classes; None when none are given."""
-    plain = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    names = [plain(c) for c in classes]
     if cfg.cost_fp is not None and cfg.cost_fn is not None:
         if len(classes) != 2:
             raise ConfigError(
@@ -113,10 +109,10 @@ def read_costs(cfg: TrainConfig, classes: NDArray[Any], positive_class: Any) -> 
         matrix = np.zeros((2, 2))
         matrix[1 - pos, pos] = cfg.cost_fp  # truth negative, predicted positive
         matrix[pos, 1 - pos] = cfg.cost_fn  # truth positive, predicted negative
-        return Costs(matrix, plain, float(cfg.cost_fp), float(cfg.cost_fn))
+        return Costs(matrix, names, float(cfg.cost_fp), float(cfg.cost_fn))
     if cfg.cost_matrix is None:
         return None
-    return Costs(_read_matrix(Path(cfg.cost_matrix), classes), plain)
+    return Costs(_read_matrix(Path(cfg.cost_matrix), classes), names)
 
 
 def _read_matrix(path: Path, classes: NDArray[Any]) -> NDArray[np.float64]:

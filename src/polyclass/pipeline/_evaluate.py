@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from polyclass._json import plain
 from polyclass.artifact import fingerprint_table
 from polyclass.data import DataError, explore, load_table
 from polyclass.evaluation import evaluate, permutation_importance
@@ -146,7 +147,7 @@ def evaluate_model(
         },
         "problem": {
             "target": target,
-            "classes": [c.item() if isinstance(c, np.generic) else c for c in classes],
+            "classes": [plain(c) for c in classes],
             "positive_class": positive,
             "metric": (model.info.get("metric") or {}).get("name"),
             "metric_reasons": (model.info.get("metric") or {}).get("reasons", []),

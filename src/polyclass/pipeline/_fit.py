@@ -20,10 +20,6 @@ from polyclass.pipeline._tune import Candidate
 from polyclass.preprocess import Preprocessor
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def choose_scorer(
     config: TrainConfig,
     y: NDArray[Any],

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from polyclass._json import plain
 from polyclass._version import __version__
 from polyclass.artifact import fingerprint_table
 from polyclass.data import check_data, explore, infer_schema, load_table
@@ -334,8 +335,8 @@ def _info(run: _Run) -> dict[str, Any]:
     return {
         "name": run.name,
         "target": run.cfg.target,
-        "classes": [_plain(c) for c in run.classes],
-        "positive_class": _plain(run.positive_class),
+        "classes": [plain(c) for c in run.classes],
+        "positive_class": plain(run.positive_class),
         "metric": run.scorer.to_dict(),
         "best_params": run.best.candidate.params(),
         "test_metrics": headline(run.test),
@@ -359,8 +360,8 @@ def _report(run: _Run, timings: dict[str, float]) -> None:
     context = {
         "problem": {
             "target": cfg.target,
-            "classes": [_plain(c) for c in run.classes],
-            "positive_class": _plain(run.positive_class),
+            "classes": [plain(c) for c in run.classes],
+            "positive_class": plain(run.positive_class),
             "costs": None if costs is None else costs.to_dict(),
             "metric": run.scorer.name,
             "metric_reasons": list(run.scorer.reasons),
@@ -525,7 +526,3 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

@@ -6,11 +6,9 @@ import getpass
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from polyclass._json import json_default
 from polyclass._version import __version__
 from polyclass.registry._errors import InvalidNameError, RegistryError
 
@@ -28,21 +26,13 @@ def current_user() -> str:
         return "unknown"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def lineage_record(lineage: Mapping[str, Any], metadata: Any) -> dict[str, Any]:
     """Validate the caller's lineage and complete it with fingerprint, user, time, version."""
     if not isinstance(lineage, Mapping):
         raise InvalidNameError(f"lineage must be a dict, got {type(lineage).__name__}.")
     try:
         record: dict[str, Any] = json.loads(
-            json.dumps(dict(lineage), default=_jsonable, allow_nan=False)
+            json.dumps(dict(lineage), default=json_default, allow_nan=False)
         )
     except (TypeError, ValueError) as exc:
         raise RegistryError(

@@ -7,6 +7,7 @@ page that opens offline, with every chart drawn as inline SVG.
 
 from __future__ import annotations
 
-from polyclass.report._render import render_html, to_jsonable, write_report
+from polyclass._json import to_jsonable
+from polyclass.report._render import render_html, write_report
 
 __all__ = ["render_html", "to_jsonable", "write_report"]

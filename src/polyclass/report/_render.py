@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from polyclass._json import to_jsonable
 from polyclass._version import __version__
 from polyclass.report._data import data_section
 from polyclass.report._html import fmt, metric_name
@@ -63,32 +61,6 @@ KNOWN_KEYS = (
     "generated_at",
     "split",
 )
-
-
-def to_jsonable(obj: Any) -> Any:
-    """A deep copy of ``obj`` made of JSON types only.
-
-    NumPy scalars and arrays become Python numbers and lists, NaN and infinities become
-    None, tuples become lists, paths and other objects become strings, mapping keys
-    become strings.
-    """
-    if obj is None or isinstance(obj, bool | str):
-        return obj
-    if isinstance(obj, int):
-        return int(obj)
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, _dt.datetime | _dt.date):
-        return obj.isoformat()
-    return str(obj)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -216,7 +216,7 @@ def load_served(
     est = meta["estimator"]
     scorer = _Scorer(str(est["type"]), dict(est["state"]), est_arrays)
     decision = Decision.from_dict(meta["decision"])
-    classes = [c.item() if isinstance(c, np.generic) else c for c in scorer.classes.tolist()]
+    classes = scorer.classes.tolist()  # .npy arrays are never object arrays: plain values
     sha = sha256_file(Path(artifact.path) / "model.json")
     label = str(version) if version is not None else f"sha256-{sha[:12]}"
     served = ServedModel(
