@@ -17,15 +17,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
-from _serve_helpers import ROW, ROW2, Trained, expected_proba, oip_inputs, trained_registry
+from _serve_helpers import ROW, ROW2, Trained, expected_proba, oip_inputs
 from polyclass.serve import ServeConfig, create_app
 
 INFER = "/v2/models/penguins/infer"
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    return trained_registry(tmp_path_factory.getbasetemp() / "serve-penguins")
 
 
 def _app(trained: Trained, tmp_path: Path) -> Any:

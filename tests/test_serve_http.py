@@ -20,16 +20,10 @@ from _serve_helpers import (
     expected_proba,
     oip_inputs,
     read_log,
-    trained_registry,
 )
 from polyclass.serve import ServeConfig, create_app
 
 INFER = "/v2/models/penguins/infer"
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    return trained_registry(tmp_path_factory.getbasetemp() / "serve-penguins")
 
 
 @pytest.fixture()
