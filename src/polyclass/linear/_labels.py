@@ -18,8 +18,7 @@ def encode_labels(y: Any) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
 
     A 1-D integer or bool ``y`` is always a binary or multiclass target, so the check
     (which finds the unique values by sorting) is skipped, and when its values span a
-    small range they are counted with ``np.bincount`` instead of sorted: 3 ms against
-    45 ms for 300,000 labels of 7 classes.
+    small range they are counted with ``np.bincount``, much faster than sorting them.
     """
     y = np.asarray(y)
     if y.ndim == 1 and y.size and y.dtype.kind in "iub":

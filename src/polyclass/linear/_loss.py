@@ -103,8 +103,7 @@ class LogisticLoss:
         self.sw = sw
         self._rows = np.arange(self.n)
         # flat positions of each row's true class in an (n, K) C-ordered array: a 1-D
-        # take/put is about twice as fast as the 2-D fancy index (1.5 against 2.7 ms at
-        # 300,000 x 7)
+        # take/put is about twice as fast as the 2-D fancy index
         self._flat = self._rows * self.K + self.y_codes if not self.binary else self._rows
         # optional float32 copies of X for Hessian-vector products only (see
         # polyclass.linear._newton.HessianCopy): X_hess, and X_fwd for X @ V
@@ -153,8 +152,8 @@ class LogisticLoss:
 
     def column_sums(self, A: Array) -> Array:
         """``A.sum(axis=0)`` of an (n, K) array, as a matrix-vector product: NumPy's
-        reduction down the rows of a C-ordered array with few columns is 8x slower
-        (1.3 against 0.15 ms at 100,000 x 5)."""
+        reduction down the rows of a C-ordered array with few columns is several times
+        slower."""
         if self._ones_n is None:
             self._ones_n = np.ones(self.n)
         return np.asarray(self._ones_n @ A)
@@ -264,7 +263,7 @@ class LogisticLoss:
 
     def _curvature_low(self, state: CurvatureState, R: NDArray[np.float32], rows: slice) -> None:
         """:meth:`_curvature` in float32, in place on ``R`` (``U`` of those rows): for a
-        float32 X, whose products are float32 anyway (10% faster Hessian products)."""
+        float32 X, whose products are float32 anyway."""
         low = state.low()[rows]
         R *= low
         if not self.binary:
@@ -382,8 +381,8 @@ def dense_hessian(
     """Full Hessian, shape (n_coef, n_coef); for few coefficients (X is densified).
 
     For a batch of binary problems, ``block=k`` gives problem k's (q, q) block alone
-    (the Hessian is block diagonal). ``dtype=np.float32`` computes it in float32 (twice
-    as fast: 5.9 against 12.6 ms for 2,856 rows x 357 coefficients; ~5e-7 relative),
+    (the Hessian is block diagonal). ``dtype=np.float32`` computes it in float32 (about
+    twice as fast; ~5e-7 relative),
     for a preconditioner; the result is float64 either way.
     """
     raw: Any = loss.X
@@ -406,7 +405,7 @@ def dense_hessian(
         P, K = state.P.astype(dtype, copy=False), loss.K
         # B.T @ B with the same buffer on both sides runs as a symmetric rank-k update
         # an explicit C-ordered output: the broadcast product alone comes out in X's
-        # stride order and its reshape then copies it (2.4 ms against 13 ms, 2856 x 7 x 51)
+        # stride order and its reshape then copies it
         B3 = np.empty((loss.n, K, q), dtype=dtype)
         np.multiply(
             X[:, None, :], (P * np.sqrt(loss.sw).astype(dtype)[:, None])[:, :, None], out=B3

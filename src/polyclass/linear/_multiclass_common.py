@@ -76,10 +76,7 @@ def run_threads(
     NumPy and BLAS release the GIL, so threads run the solvers in parallel without
     copying X. Parallelism comes from ``n_jobs`` only: every worker runs BLAS on one
     thread. The solvers are dominated by matrix-vector products, which gain little from
-    BLAS threads, while BLAS threads on busy cores spin and lose a lot. Measured on the
-    2-core benchmark machine under load, 300,000 x 50 with 7 classes: sequential OvR
-    3.9-11.9 s with 2 BLAS threads against 1.7-2.6 s with one (OvO 7.3-13.5 s against
-    1.9-3.8 s); on an idle machine the two were equal.
+    BLAS threads, while BLAS threads on busy cores spin and lose a lot (benchmarks/README.md).
     """
     workers = n_workers(n_jobs, len(arguments))
     with one_blas_thread():
@@ -197,11 +194,9 @@ def fit_batches(
     threads. Every pass over X serves a whole batch, while each problem keeps its own
     solver state, so the models do not depend on ``n_jobs`` (up to rounding). A sparse
     X: one batch whatever ``n_jobs``, as its Hessian products read a CSC copy (see
-    ``HessianCopy``) whose cost grows slowly with the batch: 5 problems on 100,000 x
-    20,000 CSR took 1.0 s as one batch, 1.45 s one by one, and 1.8 s of CPU as two
-    batches in two threads (1.4-1.7 s wall on this busy 2-core machine). With ``n_jobs``
-    above one, that batch's products run on row blocks of X in threads instead
-    (``RowBlocks``: 0.8 s against 0.9 s on those 5 problems, 2 threads).
+    ``HessianCopy``) whose cost grows slowly with the batch, so one batch beats several
+    in threads. With ``n_jobs`` above one, that batch's products run on row blocks of X
+    in threads instead (``RowBlocks``).
     """
     m = Y.shape[1]
     if sp.issparse(X):

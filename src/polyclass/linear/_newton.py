@@ -41,8 +41,7 @@ _ROWS_PER_COEF = 8
 _REFRESH_AFTER_CG = 3
 # The warm start solves a 1/_WARM_FRACTION row subsample first (recursively), to max
 # |gradient| <= _WARM_TOL at most: its optimum's gradient on all rows is ~5e-3 on the
-# benchmarks (sampling error), so solving it further is wasted (to 1e-6 it cost one-vs-one
-# on 300,000 x 50 7% more time, with the same full-data steps).
+# benchmarks (sampling error), so solving it further is wasted.
 _WARM_FRACTION = 32
 _WARM_TOL = 1e-3
 # The last Newton step's CG aims at this fraction of tol (see forcing_term).
@@ -59,11 +58,9 @@ _GRADIENT_COPY_MIN_TOL = 1e-6
 def intercept_start(loss: LogisticLoss) -> Array:
     """The start (K, q) with zero coefficients and the intercept-only model's intercepts:
     the log-odds of each problem's weighted positive fraction (binary problems only;
-    zeros otherwise). Costs no pass over X; on the sparse benchmark's
-    one-vs-rest problems Newton then takes 4 steps instead of 5-7 (about 15% less time)."""
+    zeros otherwise). Costs no pass over X and saves Newton a step or more."""
     W = np.zeros((loss.K, loss.q))
-    # not for the multinomial loss: the centred log class frequencies measured slower on
-    # the sparse benchmark (1.44 s against 1.22 s, same steps) and no faster on dense X
+    # not for the multinomial loss: the centred log class frequencies measured no faster
     if loss.fit_intercept and loss.binary:
         pos = np.sum(loss.sw * loss.y01, axis=0)  # sw sums to one per problem
         pos = np.clip(pos, 1e-12, 1.0 - 1e-12)
@@ -78,8 +75,8 @@ class HessianCopy:
     ``X`` serves ``X.T @ R`` (and ``X @ V`` when ``forward`` is None). ``forward`` is a
     CSC copy of a sparse X for ``X @ V`` with several columns: SciPy's CSR product runs
     its loop over the columns inside the loop over stored entries and costs about as
-    much as one product per column, while its CSC product with 5 columns measured 2.5
-    single products (19 ms against 5 x 7 ms on 100,000 x 20,000 with 9.6M entries).
+    much as one product per column, while its CSC product with several columns costs
+    about half as much.
     ``X.T @ R`` of a CSR X is already a CSC product. ``filled`` is False for a dense
     buffer that the first Hessian product fills as it reads X.
     """
@@ -118,7 +115,7 @@ def attach_hessian_copy(
     ``tol >= _GRADIENT_COPY_MIN_TOL``: the
     float32 rounding of X and of the residuals moves a gradient entry of the scaled
     objective by about 1e-8 (entries ``sum_i s_i r_i x_ij`` with ``s`` summing to
-    one), far below such a ``tol``, and it saves 8% of a dense fit.
+    one), far below such a ``tol``.
     """
     copy = shared
     if copy is None and half_precision_hessian:
@@ -134,8 +131,8 @@ def attach_hessian_copy(
         loss.X_hess, loss.X_fwd, loss.X_hess_filled = copy.X, copy.forward, copy.filled
         loss.gradient_from_copy = tol >= _GRADIENT_COPY_MIN_TOL
         if loss.gradient_from_copy and not loss.X_hess_filled:
-            # everything reads the copy: fill it now, and the first linear predictor and
-            # gradient read float32 too (multinomial 300,000 x 50: 0.31 -> 0.28 s)
+            # everything reads the copy: fill it now, so that the first linear predictor
+            # and gradient read float32 too
             np.copyto(loss.X_hess, loss.X)
             loss.X_hess_filled = True
 
@@ -181,9 +178,8 @@ def hessian_on_rows(
 
 
 def preconditioner_dtype(sub: LogisticLoss) -> type[np.floating[Any]]:
-    """float32 for a subsampled Hessian costly enough for it to matter (twice as fast;
-    multinomial 300,000 x 50, 7 classes: 2,856 rows x 357 coefficients, 13 -> 6 ms a
-    build), else float64, whose sums do not depend on the order of the rows (one-vs-one's
+    """float32 for a subsampled Hessian costly enough for it to matter (about twice as
+    fast), else float64, whose sums do not depend on the order of the rows (one-vs-one's
     fast and generic paths take a pair's rows in different orders)."""
     size = sub.n * _block_size(sub) ** 2
     return np.float32 if size >= _FLOAT32_HESSIAN_MIN_FLOPS else np.float64

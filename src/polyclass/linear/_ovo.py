@@ -96,22 +96,21 @@ def _fit_pairs_fast(
     """Each pair's binary problem fitted on that pair's rows only, pairs in threads.
 
     A pair needs 2/K of the rows, so fitting on its own rows beats a batch over all rows
-    with zero weights outside the pair (measured 0.8 s against 2.5 s CPU for 21 pairs of
-    300,000 x 50). Gathering a pair's rows out of X row by row is slow (0.24 s for those
-    21 pairs), so a dense X is copied once with its rows grouped by class; a pair's rows
+    with zero weights outside the pair. Gathering a pair's rows out of X row by row is
+    slow, so a dense X is copied once with its rows grouped by class; a pair's rows
     are then two contiguous blocks, copied into a buffer reused by the worker (a view
     when the classes are adjacent). A sparse X is indexed per pair. With one worker,
-    Newton-CG reads a float32 copy of a large pair's rows in its Hessian products (8%
-    faster on those 21 pairs); with more, it does not, as each worker's copy would cost
+    Newton-CG reads a float32 copy of a large pair's rows in its Hessian products; with
+    more, it does not, as each worker's copy would cost
     1/K of X (the models then differ by float32 rounding in those products). Where
     float32 suffices for everything (``float32_suffices``: a large X, ``tol >= 1e-6``)
     the grouped copy is float32 and the pairs never read float64: half the copy and
     half the bytes of every pass.
 
     A batch of all pairs over the class-grouped X, each class block serving only the
-    K - 1 pairs of its class, read X once per pass but was no faster (0.9 s against
-    0.8 s): with 6 columns the products are compute-bound, so sharing the reads saves
-    little, and a batch takes as many CG steps as its slowest pair.
+    K - 1 pairs of its class, read X once per pass but was no faster: with 6 columns the
+    products are compute-bound, so sharing the reads saves little, and a batch takes as
+    many CG steps as its slowest pair.
     """
     template = clone(estimator)
     copy = n_workers(n_jobs, len(pairs)) == 1

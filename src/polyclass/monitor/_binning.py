@@ -2,8 +2,8 @@
 
 Bins are right-closed on the stored interior edges ``e_1 < ... < e_{B-1}``: value ``x``
 goes to bin ``searchsorted(edges, x, side='left')``, so bin 0 holds ``x <= e_1`` and the
-last bin ``x > e_{B-1}``. ``np.searchsorted`` is a branchy binary search (about 90 ms
-per million values); :func:`bin_index` gets the same answer in a few array passes: a
+last bin ``x > e_{B-1}``. ``np.searchsorted`` is a branchy binary search, slow on
+millions of values; :func:`bin_index` gets the same answer in a few array passes: a
 uniform grid over the edges gives every value a lower bound of its bin, and a short
 loop moves up the few values that sit above their bin's upper edge.
 """

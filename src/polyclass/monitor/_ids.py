@@ -1,14 +1,14 @@
 """Match request ids of predictions and feedback exactly, without a string hash table.
 
-Arrow's string hashing (``dictionary_encode`` / ``index_in``) spends about 0.4 µs per id
-when ten million distinct ids overflow every cache. Here each id is hashed to 64 bits
-by NumPy passes over 8-byte words of its bytes, in blocks that stay in cache; both
-sides' hashes, each carrying its position in the low bits, are sorted together (one
-SIMD sort of plain integers, no argsort), so equal ids meet in runs. A run's ids are
-then *compared byte for byte* with the run's first feedback id: the hash only proposes
-matches, equality decides, so the result is exact whatever the hash collides on. Runs
-where a comparison fails (distinct ids whose truncated hashes met) are redone exactly
-with Arrow on their few ids.
+Arrow's string hashing (``dictionary_encode`` / ``index_in``) runs on one thread and is
+slow once millions of distinct ids overflow every cache (benchmarks/README.md). Here
+each id is hashed to 64 bits by NumPy passes over 8-byte words of its bytes, in blocks
+that stay in cache; both sides' hashes, each carrying its position in the low bits, are
+sorted together (one SIMD sort of plain integers, no argsort), so equal ids meet in
+runs. A run's ids are then *compared byte for byte* with the run's first feedback id:
+the hash only proposes matches, equality decides, so the result is exact whatever the
+hash collides on. Runs where a comparison fails (distinct ids whose truncated hashes
+met) are redone exactly with Arrow on their few ids.
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ def create_app_from_env() -> Starlette:
 
 #: Modules otherwise loaded after start (the JSON fast path's parser at the first request,
 #: pyarrow by the log writer): loaded before the freeze, their objects are frozen too
-#: (loaded after it, they made each full collection 20-30 ms long).
+#: (loaded after it, they made each full collection long).
 _PRELOAD = ("simdjson", "pyarrow", "pyarrow.compute", "pyarrow.parquet")
 
 #: Young-generation threshold of the server's garbage collector (CPython's default is 700).
@@ -262,17 +262,16 @@ def tune_process() -> None:
     """Garbage-collector and GIL settings for a server process, once its app is built.
 
     Everything loaded so far (modules, the model, and the modules of ``_PRELOAD``) is
-    frozen out of collections (a full collection scanned them all: 16 ms pauses under
-    load), and the young generation is
+    frozen out of collections (a full collection scanned them all and paused requests),
+    and the young generation is
     collected every 10,000 container allocations instead of 700: a 1,000-row JSON request
     alone makes 1,000 lists, which triggered a collection per request. Requests free their
     objects by reference counting; only cyclic garbage waits. (At 50,000, one young
-    collection of the buffered log entries took up to 45 ms.)
+    collection of the buffered log entries paused requests.)
 
     The GIL switch interval is 0.5 ms instead of 5 ms: the prediction log's writer thread
     shares the GIL with the request thread, and each time a request's NumPy call let go
-    of the GIL, the writer could keep it for 5 ms (1,000-row batches: +8% to +45%
-    requests/s in six paired runs, p99 lower in five).
+    of the GIL, the writer could keep it for 5 ms (benchmarks/README.md).
 
     Called by ``polyclass serve`` and each worker, not by :func:`create_app` (tests
     build many apps in one process).

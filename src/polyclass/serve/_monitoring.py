@@ -9,9 +9,8 @@ when those came in less time) and keeps the exposition text;
 The computation runs in a child process (a new one for each refresh, at a lower CPU
 priority), not in the server's own interpreter: reading a day of log segments holds
 the GIL for tens of milliseconds at a time, and a server thread doing it stalled every
-request in flight (one-row requests at 2,500/s: p99 1.9 ms without it, 40 ms with a
-refresh every 3 s). The server's thread only waits for the answer. The child exits
-after each refresh because reading a busy day's log takes memory (6.5 million rows:
+request in flight (benchmarks/README.md). The server's thread only waits for the answer.
+The child exits after each refresh because reading a busy day's log takes memory (6.5 million rows:
 about 1.4 GB at its peak, 800 MB kept afterwards by a long-lived reader); the server
 itself stays small. Where a child process cannot be started, the thread computes the
 gauges itself.
