@@ -104,8 +104,3 @@ def check_sample_weight(
             f"min={np.min(weights)!r}, max={np.max(weights)!r}. Fix or drop those rows."
         )
     return weights
-
-
-def plain(label: Any) -> Any:
-    """A NumPy scalar label as the Python value, for readable messages."""
-    return label.item() if isinstance(label, np.generic) else label

@@ -14,6 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import validate_data
 
+from polyclass._json import plain
 from polyclass.linear._combine import ovo_decision, pair_indices, pairwise_coupling
 from polyclass.linear._logistic import float32_suffices
 from polyclass.linear._multiclass_common import (
@@ -35,7 +36,6 @@ from polyclass.linear._multiclass_validation import (
     check_target_shape,
     check_targets,
     check_weight_support,
-    plain,
 )
 
 

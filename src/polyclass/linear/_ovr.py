@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 
+from polyclass._json import plain
 from polyclass.linear._combine import ovr_normalize
 from polyclass.linear._multiclass_common import (
     MulticlassWrapper,
@@ -28,7 +29,6 @@ from polyclass.linear._multiclass_validation import (
     check_targets,
     check_weight_support,
     n_rows,
-    plain,
 )
 
 

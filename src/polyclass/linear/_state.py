@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from polyclass._json import plain
+
 FORMAT = "polyclass.LogisticRegression"
 VERSION = 1
 _PARAMS = (
@@ -29,13 +31,6 @@ def _json_float(x: float) -> float | str:
     return x if math.isfinite(x) else repr(float(x))  # 'inf'
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-able version of a label or number."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _encode_classes(classes: NDArray[Any]) -> tuple[NDArray[Any], str]:
     if classes.dtype != object:
         return classes, classes.dtype.str
@@ -55,12 +50,12 @@ def logistic_to_state(est: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]
         if name == "C":
             value = _json_float(float(value))
         elif name == "class_weight" and isinstance(value, dict):
-            value = {"pairs": [[_plain(k), float(v)] for k, v in value.items()]}
+            value = {"pairs": [[plain(k), float(v)] for k, v in value.items()]}
         elif name == "random_state" and not (value is None or isinstance(value, int)):
             value = None  # a RandomState object does not matter for prediction
         elif name == "dtype":
             value = np.dtype(value).name
-        params[name] = _plain(value)
+        params[name] = plain(value)
     names = getattr(est, "feature_names_in_", None)
     meta = {
         "format": FORMAT,
