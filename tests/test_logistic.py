@@ -375,6 +375,7 @@ def test_blas_limit_restored_after_threaded_fits() -> None:
 
 
 def test_float32_hessian_copy_fills_and_agrees() -> None:
+    from polyclass.linear._design import DesignCopies
     from polyclass.linear._loss import _CHUNK_ROWS, LogisticLoss
 
     rng = np.random.default_rng(0)
@@ -385,9 +386,10 @@ def test_float32_hessian_copy_fills_and_agrees() -> None:
     state = loss.value_grad(loss.linear(w), w)[2]
     v = rng.normal(size=loss.n_coef)
     exact, U_exact = loss.hessp_u(state, v)
-    loss.X_hess = np.empty(X.shape, dtype=np.float32)
+    loss.copies = DesignCopies(np.empty(X.shape, dtype=np.float32), filled=False)
     first, _ = loss.hessp_u(state, v)  # reads X, fills the copy
-    np.testing.assert_array_equal(loss.X_hess, X.astype(np.float32))
+    assert loss.copies.filled
+    np.testing.assert_array_equal(loss.copies.X, X.astype(np.float32))
     second, U_second = loss.hessp_u(state, v)  # reads the copy
     np.testing.assert_allclose(first, exact, rtol=1e-12)
     np.testing.assert_allclose(second, exact, rtol=1e-5, atol=1e-8)

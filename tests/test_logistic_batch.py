@@ -13,13 +13,18 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 from polyclass import LogisticRegression
+from polyclass.linear._design import DesignCopies, attach, shared_copies
 from polyclass.linear._logistic import (
     fit_binary_logistic,
     fit_binary_logistic_batch,
-    hessian_copy,
+    uses_newton,
 )
 from polyclass.linear._loss import LogisticLoss
-from polyclass.linear._newton import attach_hessian_copy
+
+
+def hessian_copy(est: Any, X: Any, n_columns: int) -> DesignCopies | None:
+    """The copies a batch of ``est`` on ``X`` with ``n_columns`` problems would share."""
+    return shared_copies(X, n_columns, uses_newton(est, X))
 
 
 def _problems(n: int, p: int = 6, k: int = 4, seed: int = 0) -> tuple[Any, Any]:
@@ -175,19 +180,20 @@ def test_gradients_read_the_float32_copy_only_at_loose_tol(tol: float, from_copy
     X, Y = _problems(40_000, p=50, k=2, seed=6)  # large enough for the copy
     exact = LogisticLoss(X, Y, None, 2, True, 1e-5)
     loss = LogisticLoss(X, Y, None, 2, True, 1e-5)
-    attach_hessian_copy(loss, True, tol)
-    assert loss.X_hess is not None
+    attach(loss, True, tol)
+    copies = loss.copies
+    assert copies is not None
     # at a loose tol everything reads the copy, filled at once; else the first Hessian
     # product fills it and only Hessian products read it
-    assert loss.X_hess_filled is from_copy
-    assert loss.gradient_X() is (loss.X_hess if from_copy else loss.X)
+    assert copies.filled is from_copy
+    assert loss.gradient_X() is (copies.X if from_copy else loss.X)
     w = np.full(loss.n_coef, 0.01)
     Z = loss.linear(w)
     _, g, state = loss.value_grad(Z, w)
     loss.hessp_u(state, w)
-    assert loss.X_hess_filled
-    assert loss.gradient_X() is (loss.X_hess if from_copy else loss.X)
-    np.testing.assert_array_equal(loss.X_hess, X.astype(np.float32))
+    assert copies.filled
+    assert loss.gradient_X() is (copies.X if from_copy else loss.X)
+    np.testing.assert_array_equal(copies.X, X.astype(np.float32))
     # the copy moves Z and the gradient by float32 rounding only (relative to their
     # entries; absolute near an optimum, where they are small), far below such a tol
     Z_exact = exact.linear(w)
@@ -211,8 +217,9 @@ def test_sparse_multinomial_reads_float32_copies() -> None:
     state = loss.value_grad(loss.linear(w), w)[2]
     v = rng.normal(size=loss.n_coef)
     exact, U_exact = loss.hessp_u(state, v)
-    attach_hessian_copy(loss, True, 1e-4)
-    assert loss.X_hess.dtype == np.float32 and loss.X_fwd.format == "csc"
+    attach(loss, True, 1e-4)
+    assert loss.copies is not None
+    assert loss.copies.X.dtype == np.float32 and loss.copies.forward.format == "csc"
     approx, U_approx = loss.hessp_u(state, v)
     assert_allclose(approx, exact, rtol=1e-5, atol=1e-5 * np.abs(exact).max())
     assert_allclose(U_approx, U_exact, rtol=1e-5, atol=1e-5 * np.abs(U_exact).max())
@@ -228,8 +235,9 @@ def test_sparse_batch_on_row_blocks_in_threads_fits_the_same_models() -> None:
     float32 copies in threads; the models equal the one-thread batch's."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from polyclass.linear._design import row_block_copies
     from polyclass.linear._multiclass_common import _fit_sparse_batch
-    from polyclass.linear._rowblocks import RowBlocks, csr_row_views, parallel_sparse_copy
+    from polyclass.linear._rowblocks import RowBlocks, csr_row_views
 
     rng = np.random.default_rng(8)
     n, p = 10_000, 2_000
@@ -240,7 +248,7 @@ def test_sparse_batch_on_row_blocks_in_threads_fits_the_same_models() -> None:
     assert all(np.shares_memory(b.data, X.data) for b in blocks)  # views, not copies
     assert_allclose(sp.vstack(blocks).toarray(), X.toarray())
     with ThreadPoolExecutor(2) as pool:
-        copy = parallel_sparse_copy(X, 3, pool, 2)
+        copy = row_block_copies(X, 3, pool, 2)
         assert copy is not None and isinstance(copy.X, RowBlocks)
         assert isinstance(copy.forward, RowBlocks)
         V = rng.normal(size=(p, 3)).astype(np.float32)

@@ -364,7 +364,11 @@ def test_large_ovo_in_float32_reaches_the_float64_objective(monkeypatch: Any) ->
     (``float32_suffices``); the models equal the float64 ones to what that tol resolves
     and reach an objective as low (to float32 rounding)."""
     import polyclass.linear._ovo as ovo_module
-    from polyclass.linear._logistic import float32_suffices
+    from polyclass.linear._design import float32_suffices as suffices
+    from polyclass.linear._logistic import uses_newton
+
+    def float32_suffices(est: Any, X: Any) -> bool:
+        return suffices(X, est.tol, uses_newton(est, X))
 
     X, y = make_classification(
         n_samples=60_000,

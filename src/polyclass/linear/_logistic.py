@@ -21,18 +21,15 @@ from sklearn.utils.validation import (
 )
 
 from polyclass.linear._blas import one_blas_thread
+from polyclass.linear._design import DesignCopies
 from polyclass.linear._labels import encode_labels
 from polyclass.linear._lbfgs import lbfgs
 from polyclass.linear._loss import Array, LogisticLoss
 from polyclass.linear._newton import (
-    _GRADIENT_COPY_MIN_TOL,
-    _HALF_HESSIAN_MIN_SIZE,
     _MAX_DENSE_COEF,
-    HessianCopy,
     SolveResult,
     hessian_on_rows,
     newton_cg,
-    sparse_hessian_copy,
 )
 from polyclass.linear._newton_batch import newton_cg_batch
 from polyclass.linear._proximal import fista, proximal_newton
@@ -550,7 +547,7 @@ def fit_binary_logistic_batch(
     sample_weight: NDArray[np.floating] | None,
     *,
     copy_for_hessian: bool = True,
-    hessian_X: HessianCopy | None = None,
+    hessian_X: DesignCopies | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int32]]:
     """Fit m independent binary problems on the same X at once (one-vs-rest, one-vs-one).
 
@@ -563,7 +560,7 @@ def fit_binary_logistic_batch(
     up to rounding, and independent of what else is in the batch. Otherwise (an L1
     part, or L-BFGS) it runs m separate fits. ``copy_for_hessian`` lets Newton-CG keep a
     float32 copy of a large dense X for its Hessian products (half of X's size);
-    ``hessian_X`` is that copy made once by the caller (:func:`hessian_copy`) for
+    ``hessian_X`` is that copy made once by the caller (``_design.shared_copies``) for
     several batches. Memory: a few (n, m) float64 buffers besides X, which is not copied.
 
     Returns
@@ -635,33 +632,3 @@ def fit_binary_logistic_batch(
 def uses_newton(estimator: LogisticRegression, X: Any) -> bool:
     """Whether binary fits of ``estimator`` on ``X`` run Newton-CG (and its copies of X)."""
     return _pick_solver(estimator, X, 2) == "newton-cg"
-
-
-def float32_suffices(estimator: LogisticRegression, X: Any) -> bool:
-    """Whether binary Newton-CG fits may read a float32 copy of X for everything.
-
-    True for a large dense float64 X at ``tol >= 1e-6``, where the gradients read
-    such a copy anyway (see ``attach_hessian_copy``): rounding X to float32 moves a
-    gradient entry of the scaled objective by ~1e-8, far below that ``tol``. One-vs-one
-    then cuts its pairs out of one float32 copy of X and never reads float64.
-    """
-    return (
-        not sp.issparse(X)
-        and X.dtype == np.float64
-        and X.shape[0] * X.shape[1] >= _HALF_HESSIAN_MIN_SIZE
-        and float(estimator.tol) >= _GRADIENT_COPY_MIN_TOL
-        and uses_newton(estimator, X)
-    )
-
-
-def hessian_copy(estimator: LogisticRegression, X: Any, n_columns: int) -> HessianCopy | None:
-    """The float32 copies of X that :func:`fit_binary_logistic_batch` would make for its
-    Hessian products with ``n_columns`` problems (None when it would make none), for
-    batches that share them."""
-    if not uses_newton(estimator, X):
-        return None
-    if sp.issparse(X):
-        return sparse_hessian_copy(X, n_columns)
-    if X.dtype != np.float64 or X.shape[0] * X.shape[1] < _HALF_HESSIAN_MIN_SIZE:
-        return None
-    return HessianCopy(np.asarray(X, dtype=np.float32))

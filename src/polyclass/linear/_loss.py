@@ -16,8 +16,8 @@ diagonal, so one pass over X serves all K problems.
 
 Everything on the n-row side is computed from the linear predictor ``Z = X @ W.T + b``
 so that a solver can move along a direction with ``Z + t * U`` without touching X
-again. The loss never copies X (a solver may attach a float32 copy as ``X_hess``, used
-for Hessian-vector products only); float32 X is multiplied in float32 and the small
+again. The loss never copies X (a solver may attach float32 copies as ``copies``, see
+``polyclass.linear._design``); float32 X is multiplied in float32 and the small
 results are promoted to float64.
 """
 
@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from polyclass.linear._design import DesignCopies
 
 Array = NDArray[np.float64]
 
@@ -105,12 +108,9 @@ class LogisticLoss:
         # flat positions of each row's true class in an (n, K) C-ordered array: a 1-D
         # take/put is about twice as fast as the 2-D fancy index
         self._flat = self._rows * self.K + self.y_codes if not self.binary else self._rows
-        # optional float32 copies of X for Hessian-vector products only (see
-        # polyclass.linear._newton.HessianCopy): X_hess, and X_fwd for X @ V
-        self.X_hess: Any = None
-        self.X_hess_filled = False
-        self.X_fwd: Any = None
-        # whether gradients may read X_hess too (a solver's choice, see gradient_X)
+        # optional float32 copies of X for Hessian-vector products (see _design.attach)
+        self.copies: DesignCopies | None = None
+        # whether gradients may read the copy too (a solver's choice, see gradient_X)
         self.gradient_from_copy = False
         self._ones_k = np.ones(self.K)
         self._ones_n: Array | None = None  # made by the first column_sums
@@ -161,8 +161,9 @@ class LogisticLoss:
     def gradient_X(self) -> Any:
         """The X that gradients and linear predictors read: X, or its filled float32
         copy when the solver allowed it (``gradient_from_copy``)."""
-        if self.gradient_from_copy and self.X_hess is not None and self.X_hess_filled:
-            return self.X_hess
+        copies = self.copies
+        if self.gradient_from_copy and copies is not None and copies.filled:
+            return copies.X
         return self.X
 
     def penalty(self, w: Array) -> float:
@@ -293,14 +294,16 @@ class LogisticLoss:
         two products, so each Hessian-vector product reads X from memory once.
         """
         V, vb = self.split(v)
+        copies = self.copies
         # the first product fills the float32 copy block by block as it reads X
-        fill = self.X_hess is not None and not self.X_hess_filled
-        X = self.X if self.X_hess is None or fill else self.X_hess
+        fill: Any = copies.X if copies is not None and not copies.filled else None
+        X = self.X if copies is None or fill is not None else copies.X
+        forward = None if copies is None or fill is not None else copies.forward
         Vt = np.ascontiguousarray(V.T, dtype=X.dtype)
         if not isinstance(X, np.ndarray) or self.n <= 2 * _CHUNK_ROWS:  # sparse, row blocks
-            if fill:
-                self.X_hess[...] = X
-            U = np.asarray((X if self.X_fwd is None else self.X_fwd) @ Vt, dtype=np.float64)
+            if fill is not None:
+                fill[...] = X
+            U = np.asarray((X if forward is None else forward) @ Vt, dtype=np.float64)
             if vb is not None:
                 U += vb
             out = self.back(self._curvature(state, U, slice(None)), X)
@@ -313,8 +316,8 @@ class LogisticLoss:
             for start in range(0, self.n, _CHUNK_ROWS):
                 rows = slice(start, min(start + _CHUNK_ROWS, self.n))
                 Xc = X[rows]
-                if fill:
-                    self.X_hess[rows] = Xc
+                if fill is not None:
+                    fill[rows] = Xc
                 Uc = U[rows]
                 Rc: Any
                 if X.dtype == np.float64:
@@ -333,8 +336,8 @@ class LogisticLoss:
                 if self.fit_intercept:
                     G[:, self.p] += ones[: Rc.shape[0]] @ Rc
             out = G.ravel()
-        if fill:
-            self.X_hess_filled = True
+        if copies is not None:
+            copies.filled = True
         if self.l2 > 0:
             V, _ = self.split(v)
             out.reshape(self.K, self.q)[:, : self.p] += self.l2v[:, None] * V

@@ -25,17 +25,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from polyclass.linear._blas import one_blas_thread
 from polyclass.linear._combine import LinearMulticlassPredictor
+from polyclass.linear._design import DesignCopies, row_block_copies, shared_copies
 from polyclass.linear._logistic import (
     LogisticRegression,
     _validate_params,
     fit_binary_logistic,
     fit_binary_logistic_batch,
-    hessian_copy,
     uses_newton,
 )
 from polyclass.linear._multiclass_state import check_state, encode_state
-from polyclass.linear._newton import HessianCopy
-from polyclass.linear._rowblocks import parallel_sparse_copy
 
 
 def is_fast(estimator: object) -> bool:
@@ -155,7 +153,7 @@ def fit_batch(
     X: Any,
     Y: npt.NDArray[np.bool_],
     weights: npt.NDArray[Any] | None,
-    hessian_X: HessianCopy | None = None,
+    hessian_X: DesignCopies | None = None,
     copy_for_hessian: bool = True,
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
     """One batch; a problem whose positive or negative rows all weigh zero is fitted
@@ -194,7 +192,7 @@ def fit_batches(
     threads. Every pass over X serves a whole batch, while each problem keeps its own
     solver state, so the models do not depend on ``n_jobs`` (up to rounding). A sparse
     X: one batch whatever ``n_jobs``, as its Hessian products read a CSC copy (see
-    ``HessianCopy``) whose cost grows slowly with the batch, so one batch beats several
+    ``DesignCopies``) whose cost grows slowly with the batch, so one batch beats several
     in threads. With ``n_jobs`` above one, that batch's products run on row blocks of X
     in threads instead (``RowBlocks``).
     """
@@ -204,7 +202,7 @@ def fit_batches(
     workers = n_workers(n_jobs, m)
     bounds = np.linspace(0, m, workers + 1).round().astype(int)
     # one set of float32 copies of X for all batches' Hessian products, not one per batch
-    shared = hessian_copy(estimator, X, -(-m // workers)) if workers > 1 else None
+    shared = shared_copies(X, -(-m // workers), uses_newton(estimator, X)) if workers > 1 else None
     arguments = []
     for a, b in itertools.pairwise(bounds.tolist()):
         w = weights if weights is None or weights.ndim == 1 else weights[:, a:b]
@@ -230,7 +228,7 @@ def _fit_sparse_batch(
     pool = ThreadPoolExecutor(workers) if workers > 1 and uses_newton(estimator, X) else None
     try:
         if pool is not None:
-            shared = parallel_sparse_copy(X, Y.shape[1], pool, workers)
+            shared = row_block_copies(X, Y.shape[1], pool, workers)
         coef, intercept, n_iter = fit_batch(estimator, X, Y, weights, shared)
     finally:
         if pool is not None:

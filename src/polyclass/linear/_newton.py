@@ -28,6 +28,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from polyclass.linear._design import attach
 from polyclass.linear._loss import Array, CurvatureState, LogisticLoss, dense_hessian
 
 Precond = Callable[[Array], Array]
@@ -46,13 +47,8 @@ _WARM_FRACTION = 32
 _WARM_TOL = 1e-3
 # The last Newton step's CG aims at this fraction of tol (see forcing_term).
 _TOL_MARGIN = 0.25
-# Smallest dense X (n * p entries) or sparse X (stored entries) worth a float32 copy
-# for Hessian products.
-_HALF_HESSIAN_MIN_SIZE = 2_000_000
 # Smallest subsampled Hessian (rows x coupled coefficients ** 2) built in float32.
 _FLOAT32_HESSIAN_MIN_FLOPS = 50_000_000
-# Smallest tol at which gradients may read that float32 copy (see attach_hessian_copy).
-_GRADIENT_COPY_MIN_TOL = 1e-6
 
 
 def intercept_start(loss: LogisticLoss) -> Array:
@@ -66,75 +62,6 @@ def intercept_start(loss: LogisticLoss) -> Array:
         pos = np.clip(pos, 1e-12, 1.0 - 1e-12)
         W[:, loss.p] = np.log(pos) - np.log1p(-pos)
     return W
-
-
-@dataclass
-class HessianCopy:
-    """float32 copies of X that Hessian-vector products read instead of X.
-
-    ``X`` serves ``X.T @ R`` (and ``X @ V`` when ``forward`` is None). ``forward`` is a
-    CSC copy of a sparse X for ``X @ V`` with several columns: SciPy's CSR product runs
-    its loop over the columns inside the loop over stored entries and costs about as
-    much as one product per column, while its CSC product with several columns costs
-    about half as much.
-    ``X.T @ R`` of a CSR X is already a CSC product. ``filled`` is False for a dense
-    buffer that the first Hessian product fills as it reads X.
-    """
-
-    X: Any
-    forward: Any = None
-    filled: bool = True
-
-
-def sparse_hessian_copy(X: Any, n_columns: int) -> HessianCopy | None:
-    """float32 copies of a large float64 CSR X for Hessian products with ``n_columns``
-    columns (None when X is not one). SciPy's float32 sparse products measured 25%
-    faster than float64 ones on 100,000 x 20,000 with 9.6M entries (they read 4 bytes
-    less per entry). The CSR copy shares X's index arrays and costs a third of X's size;
-    the CSC copy, made for several columns only, two thirds."""
-    if not sp.issparse(X) or X.dtype != np.float64 or X.nnz < _HALF_HESSIAN_MIN_SIZE:
-        return None
-    data = X.data.astype(np.float32)
-    csr = sp.csr_matrix((data, X.indices, X.indptr), shape=X.shape, copy=False)
-    return HessianCopy(csr, forward=csr.tocsc() if n_columns > 1 else None)
-
-
-def attach_hessian_copy(
-    loss: LogisticLoss,
-    half_precision_hessian: bool,
-    tol: float,
-    shared: HessianCopy | None = None,
-) -> None:
-    """Give ``loss`` the low-precision copies of X its Hessian products read, if any.
-
-    ``shared`` is made once by the caller for several fits; otherwise a large float64
-    CSR X gets :func:`sparse_hessian_copy` and a large float64 dense X an empty float32
-    buffer that the first Hessian product fills. CG only needs an approximate Hessian:
-    reading float32 halves the memory traffic of its products. Sums stay float64;
-    gradients and linear predictors read the copy too (it is then filled at once) when
-    ``tol >= _GRADIENT_COPY_MIN_TOL``: the
-    float32 rounding of X and of the residuals moves a gradient entry of the scaled
-    objective by about 1e-8 (entries ``sum_i s_i r_i x_ij`` with ``s`` summing to
-    one), far below such a ``tol``.
-    """
-    copy = shared
-    if copy is None and half_precision_hessian:
-        copy = sparse_hessian_copy(loss.X, loss.K)
-        if (
-            copy is None
-            and not sp.issparse(loss.X)
-            and loss.X.dtype == np.float64
-            and loss.n * loss.p >= _HALF_HESSIAN_MIN_SIZE
-        ):
-            copy = HessianCopy(np.empty(loss.X.shape, dtype=np.float32), filled=False)
-    if copy is not None:
-        loss.X_hess, loss.X_fwd, loss.X_hess_filled = copy.X, copy.forward, copy.filled
-        loss.gradient_from_copy = tol >= _GRADIENT_COPY_MIN_TOL
-        if loss.gradient_from_copy and not loss.X_hess_filled:
-            # everything reads the copy: fill it now, so that the first linear predictor
-            # and gradient read float32 too
-            np.copyto(loss.X_hess, loss.X)
-            loss.X_hess_filled = True
 
 
 @dataclass
@@ -337,7 +264,7 @@ def newton_cg(
         del sub
     if not w.any():
         w = intercept_start(loss).ravel()
-    attach_hessian_copy(loss, half_precision_hessian, tol)
+    attach(loss, half_precision_hessian, tol)
     precond_builder = _Preconditioner(loss, rng)
     Z = loss.linear(w)
     f, g, state = loss.value_grad(Z, w)

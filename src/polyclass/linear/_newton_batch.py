@@ -22,17 +22,16 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from polyclass.linear._design import DesignCopies, attach
 from polyclass.linear._loss import Array, CurvatureState, LogisticLoss, dense_hessian
 from polyclass.linear._newton import (
     _REFRESH_AFTER_CG,
     _WARM_FRACTION,
     _WARM_TOL,
-    HessianCopy,
     _cholesky,
     _Preconditioner,
     _subsample,
     _subsample_size,
-    attach_hessian_copy,
     forcing_term,
     intercept_start,
     preconditioner_dtype,
@@ -247,7 +246,7 @@ def newton_cg_batch(
     allow_warm_subsample: bool = True,
     half_precision_hessian: bool = False,
     W0: Array | None = None,
-    x_hess: HessianCopy | None = None,
+    x_hess: DesignCopies | None = None,
 ) -> BatchSolveResult:
     """Minimise each binary problem of the batch ``loss`` (2-D y) from zero or ``W0``.
 
@@ -268,7 +267,7 @@ def newton_cg_batch(
     zero = ~W.any(axis=1)
     if zero.any():  # as newton_cg starts each problem from zero
         W[zero] = intercept_start(loss)[zero]
-    attach_hessian_copy(loss, half_precision_hessian, tol, shared=x_hess)
+    attach(loss, half_precision_hessian, tol, shared=x_hess)
     precond = _BlockPreconditioner(loss, rng)
     Z = loss.linear(W.ravel())
     f, G, state = _value_grad(loss, Z, W)

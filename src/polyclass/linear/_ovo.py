@@ -16,7 +16,8 @@ from sklearn.utils.validation import validate_data
 
 from polyclass._json import plain
 from polyclass.linear._combine import ovo_decision, pair_indices, pairwise_coupling
-from polyclass.linear._logistic import float32_suffices
+from polyclass.linear._design import float32_suffices
+from polyclass.linear._logistic import uses_newton
 from polyclass.linear._multiclass_common import (
     MulticlassWrapper,
     base_has,
@@ -130,7 +131,8 @@ def _fit_pairs_fast(
     order = np.concatenate(class_rows)
     bounds = np.cumsum([0] + [len(rows) for rows in class_rows])
     # the one copy of X: rows grouped by class, in float32 where that suffices
-    dtype = np.float32 if float32_suffices(template, X) else X.dtype
+    float32 = float32_suffices(X, template.tol, uses_newton(template, X))
+    dtype = np.float32 if float32 else X.dtype
     grouped = _rows_in_order(X, order, dtype)
     grouped_w = None if weights is None else weights[order]
     apart = [len(class_rows[i]) + len(class_rows[j]) for i, j in pairs if j != i + 1]

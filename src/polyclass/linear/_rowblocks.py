@@ -18,8 +18,6 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from polyclass.linear._newton import HessianCopy, sparse_hessian_copy
-
 
 class RowBlocks:
     """``X`` as row blocks (sparse matrices of the same width), multiplied in ``pool``.
@@ -104,18 +102,3 @@ def csr_row_views(X: sp.csr_matrix, n_blocks: int) -> list[sp.csr_matrix]:
             )
         )
     return blocks
-
-
-def parallel_sparse_copy(
-    X: Any, n_columns: int, pool: ThreadPoolExecutor, n_blocks: int
-) -> HessianCopy | None:
-    """:func:`sparse_hessian_copy`'s float32 copies of a large CSR X, in ``n_blocks`` row
-    blocks multiplied in ``pool`` (None when X is not one)."""
-    whole = sparse_hessian_copy(X, 1)
-    if whole is None:
-        return None
-    blocks = csr_row_views(whole.X, n_blocks)
-    forward = None
-    if n_columns > 1:
-        forward = RowBlocks(list(pool.map(lambda block: block.tocsc(), blocks)), pool)
-    return HessianCopy(RowBlocks(blocks, pool), forward=forward)
