@@ -246,10 +246,26 @@ class LinearMulticlassPredictor:
 
     @property
     def n_features(self) -> int:
+        """Number of input columns the coefficients expect."""
         return int(self.coef.shape[0])
 
     def scores(self, X: Any) -> FloatArray:
-        """Every binary model's decision value: ``X @ coef + intercept``."""
+        """Every binary model's decision value: ``X @ coef + intercept``.
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_features)
+            Rows preprocessed as at fit time.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_models)
+
+        Raises
+        ------
+        ValueError
+            X is not 2-D with ``n_features`` columns.
+        """
         if getattr(X, "ndim", None) != 2 or X.shape[1] != self.n_features:
             raise ValueError(
                 f"X must be 2-D with {self.n_features} features (columns), as at fit "
@@ -260,7 +276,17 @@ class LinearMulticlassPredictor:
         return scores
 
     def decision_function(self, X: Any) -> FloatArray:
-        """Per-class decision values; 1-D with two classes, as scikit-learn's."""
+        """Per-class decision values; 1-D with two classes, as scikit-learn's.
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_features)
+            Rows preprocessed as at fit time.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes) or (n_samples,)
+        """
         scores = self.scores(X)
         n_classes = len(self.classes)
         if self.strategy == "ovr":
@@ -269,7 +295,18 @@ class LinearMulticlassPredictor:
         return decision[:, 1] if n_classes == 2 else decision
 
     def predict(self, X: Any) -> npt.NDArray[Any]:
-        """Class labels: the largest decision value (above zero with two classes)."""
+        """Class labels: the largest decision value (above zero with two classes).
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_features)
+            Rows preprocessed as at fit time.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes``.
+        """
         decision = self.decision_function(X)
         if decision.ndim == 1:
             return self.classes.take((decision > 0).astype(int))
@@ -277,7 +314,18 @@ class LinearMulticlassPredictor:
         return self.classes.take(best)
 
     def predict_proba(self, X: Any) -> FloatArray:
-        """Probabilities: normalised sigmoids (ovr) or pairwise coupling (ovo)."""
+        """Probabilities: normalised sigmoids (ovr) or pairwise coupling (ovo).
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_features)
+            Rows preprocessed as at fit time.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Rows sum to one; columns in the order of ``classes``.
+        """
         scores = self.scores(X)
         if self.strategy == "ovr":
             return ovr_normalize(expit(scores))

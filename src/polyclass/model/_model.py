@@ -27,9 +27,22 @@ from polyclass.preprocess import Preprocessor
 class Decision:
     """How probabilities become a predicted class.
 
-    ``kind`` is ``'argmax'`` (the estimator's own rule), ``'threshold'`` (binary:
-    predict ``positive_class`` when its probability is at least ``threshold``) or
-    ``'cost'`` (multiclass: the class of least expected cost under ``cost_matrix``).
+    The rule itself is :func:`polyclass.decision.decide`; this is its stored form.
+
+    Parameters
+    ----------
+    kind : {'argmax', 'threshold', 'cost'}, default='argmax'
+        ``'argmax'``: the estimator's own rule. ``'threshold'`` (binary): predict
+        ``positive_class`` when its probability is at least ``threshold``. ``'cost'``:
+        the class of least expected cost under ``cost_matrix``.
+    threshold : float, optional
+        For ``'threshold'``: the positive-class probability at or above which it is
+        predicted.
+    positive_class : label, optional
+        For ``'threshold'``: the positive class (one of the model's ``classes_``).
+    cost_matrix : list of lists of float, optional
+        For ``'cost'``: ``cost_matrix[i][j]`` is the cost of predicting class ``j`` when
+        the truth is class ``i``, in the order of ``classes_``.
     """
 
     kind: str = "argmax"
@@ -38,6 +51,13 @@ class Decision:
     cost_matrix: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The rule as plain JSON values (how ``model.json`` stores it).
+
+        Returns
+        -------
+        dict
+            ``kind``, ``threshold``, ``positive_class`` and ``cost_matrix``.
+        """
         return {
             "kind": self.kind,
             "threshold": self.threshold,
@@ -46,7 +66,13 @@ class Decision:
         }
 
     def describe(self) -> str:
-        """The rule in plain words."""
+        """The rule in plain words.
+
+        Returns
+        -------
+        str
+            A sentence for reports and command output.
+        """
         if self.kind == "threshold":
             return (
                 f"predict {self.positive_class!r} when its probability is at least "
@@ -58,12 +84,41 @@ class Decision:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Decision:
+        """The rule from :meth:`to_dict`'s output.
+
+        Parameters
+        ----------
+        d : mapping
+            With ``kind`` and optionally ``threshold``, ``positive_class``,
+            ``cost_matrix``.
+
+        Returns
+        -------
+        Decision
+        """
         return cls(d["kind"], d.get("threshold"), d.get("positive_class"), d.get("cost_matrix"))
 
 
 @dataclass
 class Model:
     """A fitted preprocessing + classifier + decision rule, ready to predict.
+
+    Parameters
+    ----------
+    schema : Schema
+        The input columns and their kinds.
+    preprocessor : Preprocessor
+        Fitted imputation, scaling and one-hot encoding.
+    estimator : LogisticRegression, OneVsRestClassifier or OneVsOneClassifier
+        The fitted classifier (from ``polyclass.linear``).
+    decision : Decision, default=Decision()
+        How probabilities become a class.
+    info : dict, default={}
+        Training metadata (metric, scores, lineage) saved with the model.
+    path : Path, optional
+        Where the model was loaded from or last saved.
+    reference : tuple of (dict, dict of str to ndarray), optional
+        Reference statistics for monitoring (see :mod:`polyclass.monitor`).
 
     Examples
     --------
@@ -92,20 +147,62 @@ class Model:
         return list(self.schema.feature_names)
 
     def transform(self, data: Any) -> Any:
-        """The preprocessed design matrix for ``data``."""
+        """The preprocessed design matrix for ``data``.
+
+        Parameters
+        ----------
+        data : DataFrame, list of dicts or dict of columns
+            Input rows with the columns of ``feature_names`` (extra columns are ignored).
+
+        Returns
+        -------
+        ndarray or scipy.sparse.csr_matrix of shape (n_rows, n_features_out)
+        """
         return self.preprocessor.transform(data)
 
     def predict_proba(self, data: Any) -> NDArray[np.float64]:
-        """Class probabilities, one row per input row, columns in ``classes_`` order."""
+        """Class probabilities, one row per input row, columns in ``classes_`` order.
+
+        Parameters
+        ----------
+        data : DataFrame, list of dicts or dict of columns
+            Input rows with the columns of ``feature_names`` (extra columns are ignored).
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_classes)
+        """
         return np.asarray(self.estimator.predict_proba(self.transform(data)))
 
     def predict(self, data: Any) -> NDArray[Any]:
-        """Predicted class labels, using the model's decision rule."""
+        """Predicted class labels, using the model's decision rule.
+
+        Parameters
+        ----------
+        data : DataFrame, list of dicts or dict of columns
+            Input rows with the columns of ``feature_names`` (extra columns are ignored).
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            Labels from ``classes_``.
+        """
         X = self.transform(data)
         return self.predict_from_matrix(X)
 
     def predict_with_proba(self, data: Any) -> tuple[NDArray[Any], NDArray[np.float64]]:
-        """Labels (by the decision rule) and probabilities, preprocessing ``data`` once."""
+        """Labels (by the decision rule) and probabilities, preprocessing ``data`` once.
+
+        Parameters
+        ----------
+        data : DataFrame, list of dicts or dict of columns
+            Input rows with the columns of ``feature_names`` (extra columns are ignored).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_rows,)
+        proba : ndarray of shape (n_rows, n_classes)
+        """
         X = self.transform(data)
         proba = np.asarray(self.estimator.predict_proba(X))
         if self.decision.kind == "argmax":
@@ -113,7 +210,17 @@ class Model:
         return self.decide(proba), proba
 
     def predict_from_matrix(self, X: Any) -> NDArray[Any]:
-        """Predicted labels for an already preprocessed matrix."""
+        """Predicted labels for an already preprocessed matrix.
+
+        Parameters
+        ----------
+        X : ndarray or scipy.sparse matrix of shape (n_rows, n_features_out)
+            The output of :meth:`transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+        """
         d = self.decision
         if d.kind == "argmax":
             return np.asarray(self.estimator.predict(X))
@@ -121,7 +228,18 @@ class Model:
         return self.decide(proba)
 
     def decide(self, proba: NDArray[np.float64]) -> NDArray[Any]:
-        """Labels from probabilities under the decision rule (argmax when none)."""
+        """Labels from probabilities under the decision rule (argmax when none).
+
+        Parameters
+        ----------
+        proba : ndarray of shape (n_rows, n_classes)
+            Probabilities in ``classes_`` order, e.g. from :meth:`predict_proba`.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            Labels from ``classes_``; see :func:`polyclass.decision.decide` for ties.
+        """
         classes = self.classes_
         d = self.decision
         positive = 1
@@ -134,7 +252,20 @@ class Model:
 
     # --- storage ---------------------------------------------------------------------
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
-        """Write the model as an artifact directory (model.json + .npy, no pickle)."""
+        """Write the model as an artifact directory (model.json + .npy, no pickle).
+
+        Parameters
+        ----------
+        directory : str or Path
+            The artifact directory to create (written beside it, then renamed).
+        overwrite : bool, default=False
+            Replace an existing artifact there.
+
+        Returns
+        -------
+        Path
+            The artifact directory.
+        """
         pre_meta, pre_arrays = self.preprocessor.to_state()
         est_meta, est_arrays = self.estimator.to_state()
         arrays: dict[str, NDArray[Any]] = {}
@@ -158,7 +289,22 @@ class Model:
 
     @classmethod
     def load(cls, path: str | Path) -> Model:
-        """Read a model artifact, verifying every checksum; never unpickles."""
+        """Read a model artifact, verifying every checksum; never unpickles.
+
+        Parameters
+        ----------
+        path : str or Path
+            An artifact directory written by :meth:`save`.
+
+        Returns
+        -------
+        Model
+
+        Raises
+        ------
+        ArtifactError
+            A file is missing, altered, unsafe or of an unknown kind.
+        """
         import polyclass.linear
 
         artifact = read_model_artifact(path)  # the checks polyclass serve makes too
