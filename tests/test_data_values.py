@@ -3,6 +3,7 @@ categories and dates, the same in training, prediction and serving."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 import polyclass
-from polyclass.data import DataWarning, check_data, infer_schema, parse_datetimes
+from polyclass.data import DataWarning, check_data, explore, infer_schema, parse_datetimes
 from polyclass.pipeline import train
 from polyclass.preprocess import InputPlan, Preprocessor, Table
 from polyclass.serve import load_served
@@ -83,6 +84,10 @@ def test_near_unique_text_is_an_identifier_and_rare_categories_are_warned() -> N
     assert "299 distinct values in 300 rows" in ident.message
     rare = next(w for w in result.warnings if w.code == "rare_categories")
     assert rare.column == "model" and "'__rare__'" in rare.message
+    summary = explore(result.apply(df), result.schema)
+    assert summary["dropped_columns"] == {
+        "name": "identifier: a distinct value in (nearly) every row"
+    }
 
 
 def _seasons(n: int = 730, seed: int = 0) -> pd.DataFrame:
@@ -97,6 +102,8 @@ def test_iso_dates_become_seasonal_features(tmp_path: Path) -> None:
     df = _seasons()
     schema = infer_schema(df, "y")
     assert schema.feature("date").kind == "datetime"
+    dates = explore(df, schema)["features"]["date"]
+    assert (dates["first"], dates["last"]) == ("2012-01-01T00:00:00", "2013-12-30T00:00:00")
     assert "date" not in check_data(df, "y", schema).dropped_columns
     path = tmp_path / "weather.csv"
     df.to_csv(path, index=False)
@@ -146,3 +153,85 @@ def test_date_parser_reads_iso_variants_and_names_bad_values() -> None:
     ]
     assert bad.tolist() == [False, False, False, False, True]
     assert bool(parse_datetimes(["2012-02-30"])[1][0])
+
+
+def test_cli_predict_names_a_bad_number_instead_of_a_csv_hint(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from polyclass.cli import app
+    from polyclass.datasets import penguins_path
+
+    result = train(
+        data=penguins_path(), target="species", out=tmp_path / "out", register=False, **FAST
+    )
+    bad = pd.read_csv(penguins_path())
+    bad["bill_length_mm"] = bad["bill_length_mm"].astype(object)
+    bad.loc[17, "bill_length_mm"] = "oops"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    out = CliRunner().invoke(
+        app, ["predict", str(result.artifact_path), str(path), "-o", str(tmp_path / "p.csv")]
+    )
+    assert out.exit_code == 2, out.output
+    assert "Column 'bill_length_mm' expects numbers, but row 17 holds 'oops'" in out.output
+    assert "UTF-8" not in out.output
+
+
+def test_cli_predict_reads_bad_numbers_as_missing_where_training_did(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from polyclass.cli import app
+
+    path = tmp_path / "oops.csv"
+    _oops_table().to_csv(path, index=False)
+    result = train(data=path, target="y", out=tmp_path / "out", register=False, **FAST)
+    with pytest.warns(DataWarning, match=r"Column 'x' has 6 value\(s\) that are not numbers"):
+        out = CliRunner().invoke(
+            app, ["predict", str(result.artifact_path), str(path), "-o", str(tmp_path / "p.csv")]
+        )
+    assert out.exit_code == 0, out.output
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 300
+
+
+def test_server_takes_iso_dates_and_text_numbers_and_logs_them(tmp_path: Path) -> None:
+    import sys
+
+    from starlette.testclient import TestClient
+
+    from polyclass.serve import ServeConfig, create_app
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _serve_helpers import read_log
+
+    df = _seasons(400)
+    df["level"] = _oops_table(400)["x"]
+    path = tmp_path / "weather.csv"
+    df.to_csv(path, index=False)
+    result = train(data=path, target="y", out=tmp_path / "out", register=False, **FAST)
+    model = polyclass.load(result.artifact_path)
+    rows = [
+        {"date": "2013-07-15", "noise": 0.1, "level": "0.5"},
+        {"date": "2013-01-15T08:00:00Z", "noise": -0.2, "level": "oops"},
+    ]
+    with pytest.warns(DataWarning):
+        want = model.predict_proba(rows)
+    config = ServeConfig(str(result.artifact_path), log_dir=str(tmp_path / "log"), poll_interval=0)
+    client = TestClient(create_app(config, access_stream=io.StringIO()))
+    client.__enter__()
+    try:
+        r = client.post("/invocations", json={"dataframe_records": rows})
+        assert r.status_code == 200, r.text
+        got = np.asarray([p for p in r.json()["predictions"]], dtype=object)
+        assert len(got) == 2
+        csv_body = "date,noise,level\n2013-07-15,0.1,0.5\n2013-01-15T08:00:00Z,-0.2,oops\n"
+        r = client.post("/invocations", content=csv_body, headers={"content-type": "text/csv"})
+        assert r.status_code == 200, r.text
+    finally:
+        client.__exit__(None, None, None)  # shutdown flushes the log
+    [folder] = (tmp_path / "log" / "logs").iterdir()
+    table = read_log(folder / "predictions")
+    assert table.column("in.date").to_pylist()[:2] == ["2013-07-15T00:00:00", "2013-01-15T08:00:00"]
+    proba_cols = [c for c in table.column_names if c.startswith("proba")]
+    [proba_col] = proba_cols
+    logged = np.asarray(table.column(proba_col).to_pylist()[:2], dtype=np.float64)
+    np.testing.assert_allclose(logged, want)

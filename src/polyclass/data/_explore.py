@@ -10,7 +10,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from polyclass.data._errors import DataError
-from polyclass.data._schema import Schema, missing_column_error, to_python
+from polyclass.data._schema import Schema, datetime_values, missing_column_error, to_python
+from polyclass.data._values import parse_datetimes
 
 __all__ = ["explore"]
 
@@ -60,6 +61,16 @@ def _cramers_v(a: NDArray[np.intp], b: NDArray[np.intp]) -> float:
     return math.sqrt(chi2 / (n * r)) if r > 0 else math.nan
 
 
+#: Why a column is left out, in words (keys: ``Schema.dropped`` reason codes).
+_DROPPED = {
+    "user": "dropped as asked",
+    "constant_column": "constant: at most one distinct value",
+    "id_like_column": "identifier: a distinct value in (nearly) every row",
+    "target_leakage": "leakage: predicts the target almost perfectly on its own",
+    "unsupported_dtype": "a type polyclass cannot use",
+}
+
+
 def explore(
     df: pd.DataFrame,
     schema: Schema,
@@ -94,7 +105,9 @@ def explore(
         ``sample``, ``class_balance``, ``missingness``, ``features``, ``per_class``
         and ``correlations`` (``numeric_pairs``: Pearson r of the strongest pairs;
         ``target_association``: correlation ratio η for numeric features and
-        Cramér's V for categorical ones, strongest first; both in [0, 1]).
+        Cramér's V for categorical ones, strongest first; both in [0, 1]), and
+        ``dropped_columns`` (each left-out column with the reason in words). A date
+        column's entry gives its first and last value and the features made from it.
 
     Examples
     --------
@@ -150,7 +163,16 @@ def explore(
         name = feature.name
         s = sample[name]
         entry: dict[str, Any] = {"kind": feature.kind, "dtype": feature.dtype}
-        if feature.kind == "numeric":
+        if feature.kind == "datetime":
+            times, _ = parse_datetimes(datetime_values(s))
+            present = times[~np.isnat(times)]
+            entry["count"] = int(present.size)
+            entry["n_unique"] = len(np.unique(present))
+            if present.size:
+                entry["first"] = str(present.min())
+                entry["last"] = str(present.max())
+            entry["features"] = [f"{name}.{p}" for p in feature.date_parts or ()]
+        elif feature.kind == "numeric":
             numeric_names.append(name)
             x = s.to_numpy(dtype=np.float64, na_value=np.nan)
             finite = x[np.isfinite(x)]
@@ -244,4 +266,5 @@ def explore(
         "features": features,
         "per_class": per_class,
         "correlations": {"numeric_pairs": pairs, "target_association": association},
+        "dropped_columns": {name: _DROPPED.get(why, why) for name, why in schema.dropped.items()},
     }

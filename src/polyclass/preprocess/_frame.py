@@ -15,6 +15,7 @@ from polyclass.preprocess._input import (
     ColumnSource,
     _missing_columns,
     _sorted_values,
+    _wrong_type,
     normalise,
 )
 
@@ -64,7 +65,14 @@ class FrameSource(ColumnSource):
             return s.to_numpy(dtype=np.float64, na_value=np.nan)
         if pd.api.types.infer_dtype(s, skipna=True) in _NUMERIC_INFERRED:
             return s.to_numpy(dtype=np.float64, na_value=np.nan)
-        raise self._first_bad(s, "float")
+        # a table read from text (CSV) holds numbers as text: read them, name the first
+        # value that is not one
+        raw = s.to_numpy(dtype=object)
+        x, bad = parse_numbers(raw)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise _wrong_type(name, "float", row, raw[row])
+        return x
 
     def _typed(self, name: str, value_type: ValueType) -> pd.Series:
         """``df[name]`` checked against ``value_type`` (converted only for 0/1 -> bool)."""

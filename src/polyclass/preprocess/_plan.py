@@ -138,6 +138,10 @@ class InputPlan:
         self.numeric_names: list[str] = list(pre.numeric_columns)
         self.all_numeric = len(self.numeric_names) == len(self.feature_names)
         self._text_numbers = [schema.feature(n).text_numbers for n in self.numeric_names]
+        #: numeric columns whose text that is not a number is read as missing
+        self.text_numbers = frozenset(
+            n for n, t in zip(self.numeric_names, self._text_numbers, strict=True) if t
+        )
         self._dates = [(n, tuple(schema.feature(n).date_parts or ())) for n in pre.date_columns]
         scaled = pre.scaled_columns
         # the input column each scaled column comes from (a date feature: its date column)
@@ -189,7 +193,9 @@ class InputPlan:
         """A typical row: training medians and most frequent categories (for the docs)."""
         row: dict[str, Any] = {
             n: round(float(m), 4)
-            for n, m in zip(self.numeric_names, self._medians.tolist(), strict=True)
+            for n, m in zip(
+                self.numeric_names, self._medians[: len(self.numeric_names)].tolist(), strict=True
+            )
         }
         row.update({b.name: b.fill_value for b in self._blocks})
         row.update({n: "2024-01-31" for n, _ in self._dates})

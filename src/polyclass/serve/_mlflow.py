@@ -112,6 +112,8 @@ def _csv_value(plan: InputPlan, name: str, text: str, line: int) -> Any:
                 return lower in _TRUE
             return text
     except ValueError:
+        if name in plan.text_numbers:  # the plan reads it as missing, as training did
+            return text
         raise unprocessable(
             f"Column {name!r} expects numbers, but line {line} of the CSV "
             f"holds {text!r}. Send a number, or leave it empty for a missing "
