@@ -37,7 +37,7 @@ from polyclass.monitor import compute_reference
 from polyclass.monitor._config import MonitorConfig
 from polyclass.monitor._drift import count_values, feature_drift, summarize_drift
 from polyclass.monitor._live import live_performance
-from polyclass.monitor._logs import read_log
+from polyclass.predlog import read_log
 
 N_CUR, N_REF, N_NUM, N_CAT = 1_000_000, 100_000, 40, 10
 N_LOG, N_SEG = 10_000_000, 10

@@ -15,7 +15,7 @@ from polyclass.monitor._live import (
     state_from_counts,
     window_metrics,
 )
-from polyclass.monitor._logs import LogError, read_log
+from polyclass.predlog import LogError, read_log
 
 CLASSES = ["ant", "bee", "cat"]
 
@@ -349,7 +349,7 @@ def test_label_column_of_another_type_is_reported_not_fatal(tmp_path):
 
 
 def test_log_columns_filled_by_segment_constant_or_not():
-    from polyclass.monitor._logs import _Column
+    from polyclass.predlog._reader import _Column
 
     col = _Column(np.int64, 4, constant=True)
     col.append(np.array([3, 3]))
@@ -373,7 +373,7 @@ def test_recent_rows_start_bounds_what_a_refresh_reads(tmp_path, monkeypatch):
 
     import polyclass.monitor
     import polyclass.serve._monitoring as monitoring
-    from polyclass.monitor._logs import recent_rows_start
+    from polyclass.predlog import recent_rows_start
 
     rng = np.random.default_rng(3)
     for seq in range(1, 5):  # four hourly segments of 100 rows each

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from polyclass.serve import _predlog
-from polyclass.serve._predlog import FeedbackLog, PredictionLog
+from polyclass.predlog import FeedbackLog, PredictionLog
+from polyclass.predlog import _segmentlog as _predlog
 
 KEY = (
     "m",
@@ -152,7 +152,7 @@ def test_writing_a_segment_does_not_import_pandas(tmp_path: Path) -> None:
     """pyarrow.array() imports pandas (tens of MB per server); the writer never calls it."""
     script = f"""
 import sys, numpy as np
-from polyclass.serve._predlog import FeedbackLog, PredictionLog
+from polyclass.predlog import FeedbackLog, PredictionLog
 key = {KEY!r}
 log = PredictionLog({str(tmp_path)!r}, system_allocator=True)
 log.record("r", 1, key, np.array([0, 2]), np.full((2, 3), 1 / 3), np.ones((2, 2)),
@@ -280,7 +280,7 @@ def test_monitor_reads_segments_of_this_writer_beside_older_ones(tmp_path: Path)
     """Segments written with the Arrow schema (before the writer's dictionary columns) and
     the writer's own read back together through polyclass.monitor's reader."""
     from _monitor_log import T0, write_predictions
-    from polyclass.monitor._logs import read_log
+    from polyclass.predlog import read_log
 
     write_predictions(
         tmp_path,
@@ -323,7 +323,7 @@ def test_close_retries_a_failed_write_before_giving_up(
 ) -> None:
     """SIGTERM's path: one failed write at close does not lose the buffered rows; a
     write that keeps failing is reported with the count of rows lost."""
-    import polyclass.serve._predlog as predlog
+    import polyclass.predlog._segmentlog as predlog
 
     payloads = _payloads()
     original = PredictionLog._write_group

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from polyclass.monitor._config import ColumnRule, MonitorConfig
     from polyclass.monitor._data_drift import data_drift
     from polyclass.monitor._drift import DriftSummary, FeatureDrift, feature_drift
-    from polyclass.monitor._logs import LogData, LogError, read_log
     from polyclass.monitor._monitor import MonitorResult, monitor, monitor_gauges
     from polyclass.monitor._rows import row_hashes
+    from polyclass.predlog import LogData, LogError, read_log
 
 __all__ = [
     "Alert",
@@ -56,10 +56,10 @@ _LAZY: dict[str, str] = {
     "DriftSummary": "polyclass.monitor._drift",
     "FeatureDrift": "polyclass.monitor._drift",
     "feature_drift": "polyclass.monitor._drift",
-    "LogData": "polyclass.monitor._logs",
-    "LogError": "polyclass.monitor._logs",
-    "read_log": "polyclass.monitor._logs",
     "row_hashes": "polyclass.monitor._rows",
+    "LogData": "polyclass.predlog",
+    "LogError": "polyclass.predlog",
+    "read_log": "polyclass.predlog",
     "MonitorResult": "polyclass.monitor._monitor",
     "monitor": "polyclass.monitor._monitor",
     "monitor_gauges": "polyclass.monitor._monitor",

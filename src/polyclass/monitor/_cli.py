@@ -105,8 +105,8 @@ def monitor_command(
     from polyclass.artifact import ArtifactError
     from polyclass.monitor._alerts import run_alert_command
     from polyclass.monitor._config import MonitorConfig
-    from polyclass.monitor._logs import LogError
     from polyclass.monitor._monitor import monitor
+    from polyclass.predlog import LogError
     from polyclass.registry import RegistryError
 
     try:

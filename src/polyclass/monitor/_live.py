@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from polyclass.metrics import ConfusionMatrixState, wilson_interval
 from polyclass.monitor._ids import match_ids
-from polyclass.monitor._logs import LogData
+from polyclass.predlog import LogData
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour|d|day|w|week)s?\s*$", re.I)
 #: Rows counted per block (window codes of a block stay in cache).

@@ -32,10 +32,10 @@ from polyclass.monitor._drift import (
 )
 from polyclass.monitor._estimate import estimate_performance
 from polyclass.monitor._live import class_codes, live_performance, parse_window
-from polyclass.monitor._logs import LogData, read_log
 from polyclass.monitor._reference import Reference
 from polyclass.monitor._resolve import ResolvedModel, resolve_model
 from polyclass.monitor._timefmt import iso, to_micros
+from polyclass.predlog import LogData, read_log
 
 #: Per-window drift is computed for at most this many windows (the latest ones).
 MAX_DRIFT_WINDOWS = 500

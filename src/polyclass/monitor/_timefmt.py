@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from polyclass.predlog import to_micros  # the log's owner reads times for both
+
+__all__ = ["iso", "to_micros"]
+
 
 def iso(micros: int) -> str:
     """µs since the epoch as ``YYYY-mm-ddTHH:MM:SSZ`` (fractions kept when non-zero).
@@ -16,22 +20,3 @@ def iso(micros: int) -> str:
     dt = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
     text = dt.isoformat(timespec="microseconds" if dt.microsecond else "seconds")
     return text.replace("+00:00", "Z")
-
-
-def to_micros(when: datetime | str | None) -> int | None:
-    """A time as µs since the epoch (naive datetimes and ISO strings without zone: UTC)."""
-    if when is None:
-        return None
-    if isinstance(when, str):
-        text = when.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"{when!r} is not an ISO 8601 time; write e.g. 2026-01-31T14:00:00Z."
-            ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return round(when.timestamp() * 1_000_000)

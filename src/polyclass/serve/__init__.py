@@ -22,17 +22,13 @@ if TYPE_CHECKING:
     from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app, create_app_from_env
     from polyclass.serve._errors import RequestError
     from polyclass.serve._manager import ModelManager, ReloadResult
-    from polyclass.serve._predlog import LOG_VERSION, FeedbackLog, PredictionLog, log_folder
     from polyclass.serve._security import MAX_BODY_BYTES, read_tokens
     from polyclass.serve._served import ServedModel, load_served
 
 __all__ = [
     "CONFIG_ENV",
-    "LOG_VERSION",
     "MAX_BODY_BYTES",
-    "FeedbackLog",
     "ModelManager",
-    "PredictionLog",
     "ReloadResult",
     "RequestError",
     "ServeConfig",
@@ -40,7 +36,6 @@ __all__ = [
     "create_app",
     "create_app_from_env",
     "load_served",
-    "log_folder",
     "read_tokens",
 ]
 
@@ -52,10 +47,6 @@ _WHERE = {
     "RequestError": "_errors",
     "ModelManager": "_manager",
     "ReloadResult": "_manager",
-    "LOG_VERSION": "_predlog",
-    "FeedbackLog": "_predlog",
-    "PredictionLog": "_predlog",
-    "log_folder": "_predlog",
     "MAX_BODY_BYTES": "_security",
     "read_tokens": "_security",
     "ServedModel": "_served",

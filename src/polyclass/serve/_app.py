@@ -27,6 +27,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from polyclass.predlog import (
+    ROTATE_BYTES,
+    ROTATE_SECONDS,
+    SYNC_SECONDS,
+    FeedbackLog,
+    PredictionLog,
+    log_folder,
+)
 from polyclass.serve._endpoints import Endpoints, Logs, json_response
 from polyclass.serve._errors import RequestError
 from polyclass.serve._manager import ModelManager
@@ -34,13 +42,6 @@ from polyclass.serve._metrics import ServerMetrics
 from polyclass.serve._monitoring import MonitorGauges
 from polyclass.serve._observe import Observe
 from polyclass.serve._openapi import docs_page, openapi_document
-from polyclass.serve._predlog import (
-    ROTATE_BYTES,
-    ROTATE_SECONDS,
-    FeedbackLog,
-    PredictionLog,
-    log_folder,
-)
 from polyclass.serve._security import MAX_BODY_BYTES, Tokens, read_tokens
 from polyclass.serve._served import ServedModel
 
@@ -73,6 +74,11 @@ class ServeConfig:
         Seconds between registry look-ups for a moving reference; 0 = never.
     access_log : bool
         One JSON line per request on stderr.
+    rotate_bytes, rotate_seconds : int, float
+        Close a prediction-log segment at this size (in memory) or age.
+    sync_seconds : float
+        The prediction log's durability bound: a kill loses at most the rows answered
+        in the last ``sync_seconds``.
     monitor_interval : float
         Seconds between refreshes of the drift and live-metric gauges on ``/metrics``
         (from the prediction log); 0 = no monitoring gauges.
@@ -88,6 +94,7 @@ class ServeConfig:
     access_log: bool = True
     rotate_bytes: int = ROTATE_BYTES
     rotate_seconds: float = ROTATE_SECONDS
+    sync_seconds: float = SYNC_SECONDS
     monitor_interval: float = 60.0
 
     def to_env(self) -> str:
@@ -189,6 +196,7 @@ def create_app(
             options: dict[str, Any] = {
                 "rotate_bytes": config.rotate_bytes,
                 "rotate_seconds": config.rotate_seconds,
+                "sync_seconds": config.sync_seconds,
                 "system_allocator": True,
             }
             logs.predictions = PredictionLog(folder, **options)

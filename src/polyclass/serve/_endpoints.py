@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from polyclass import __version__
+from polyclass.predlog import FeedbackLog, PredictionLog
 from polyclass.preprocess import Table
 from polyclass.serve._errors import RequestError, not_found
 from polyclass.serve._fastjson import numeric_tensor
@@ -20,7 +21,6 @@ from polyclass.serve._manager import ModelManager
 from polyclass.serve._metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from polyclass.serve._mlflow import mlflow_response, parse_invocation, parse_json
 from polyclass.serve._monitoring import MonitorGauges
-from polyclass.serve._predlog import FeedbackLog, PredictionLog
 from polyclass.serve._protocol_v2 import (
     OUTPUTS,
     infer_response,

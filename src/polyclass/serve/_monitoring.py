@@ -43,7 +43,7 @@ CHILD_TIMEOUT = 300.0
 
 def _gauges(model: str, log_dir: Path, since: datetime, registry: str | None) -> str:
     from polyclass.monitor import monitor_gauges
-    from polyclass.monitor._logs import recent_rows_start
+    from polyclass.predlog import recent_rows_start
 
     start = recent_rows_start(log_dir, MAX_ROWS)
     if start is not None and start > since:

@@ -5,9 +5,11 @@ Layout (the contract shared with the server)::
     <root>/logs/<model_name>/predictions/part-<YYYYmmddTHHMMSSffffff>-<pid>-<seq>.parquet
     <root>/logs/<model_name>/feedback/part-...parquet
 
-Only complete segments (``part-*.parquet``) are read; temporary ``.part-*.tmp`` files are
-ignored. A segment that cannot be read (truncated, not Parquet, wrong log version,
-missing columns, malformed probabilities) is *reported and skipped*: it lands in
+Only complete segments (``part-*.parquet``) are read. An unfinished segment
+(``.part-*.tmp``) that no running server holds was left by a killed one: it is reported
+(the next ``polyclass serve`` on the log recovers it). A segment that cannot be read
+(truncated, not Parquet, wrong log version, missing columns, malformed probabilities)
+is *reported and skipped*: it lands in
 :attr:`LogData.problems` with the reason, and everything else is still read. A gap in
 a writer's sequence numbers (``-<pid>-<seq>``) is reported as possibly missing segments.
 Segments whose ``ts`` statistics fall wholly outside ``[since, until)`` are not read.
@@ -16,7 +18,6 @@ Segments whose ``ts`` statistics fall wholly outside ``[since, until)`` are not 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,10 +29,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.monitor._segments import feedback_segment, prediction_segment
-from polyclass.monitor._timefmt import to_micros
+from polyclass.predlog._format import SEGMENT, to_micros
+from polyclass.predlog._journal import leftovers
+from polyclass.predlog._segments import feedback_segment, prediction_segment
 
-_SEGMENT = re.compile(r"^part-(\d{8}T\d{12})-(\d+)-(\d+)\.parquet$")
 _PRED_COLUMNS = ("request_id", "row", "ts", "model_version", "prediction")
 #: Segments read side by side (Parquet decoding releases the GIL).
 _READERS = min(4, os.cpu_count() or 1)
@@ -104,7 +105,7 @@ def sequence_gaps(paths: Sequence[Path], kind: str) -> list[SegmentProblem]:
     """Possibly missing segments: holes in a writer's (pid) run of sequence numbers."""
     runs: dict[str, list[int]] = {}
     for p in paths:
-        m = _SEGMENT.match(p.name)
+        m = SEGMENT.match(p.name)
         if m:
             runs.setdefault(m.group(2), []).append(int(m.group(3)))
     problems = []
@@ -121,6 +122,27 @@ def sequence_gaps(paths: Sequence[Path], kind: str) -> list[SegmentProblem]:
                     f"{max(seqs)}; those rows are missing from this report (deleted or lost?).",
                 )
             )
+    return problems
+
+
+def unfinished(folder: Path, kind: str) -> list[SegmentProblem]:
+    """Journals no live writer holds (a killed server's) and journals found unreadable."""
+    problems = [
+        SegmentProblem(
+            str(item.path),
+            kind,
+            "an unfinished segment left by a server that was killed; its rows are not "
+            "read until `polyclass serve` starts on this log again and recovers it.",
+        )
+        for item in leftovers(folder)
+    ]
+    if folder.is_dir():
+        problems += [
+            SegmentProblem(
+                str(path), kind, "an unfinished segment with no readable row group (kept)."
+            )
+            for path in sorted(folder.glob(".part-*.lost"))
+        ]
     return problems
 
 
@@ -229,7 +251,7 @@ def recent_rows_start(log_dir: str | Path, max_rows: int) -> datetime | None:
             total += int(pq.ParquetFile(path).metadata.num_rows)
         except Exception:  # reported when the segment itself is read
             continue
-        match = _SEGMENT.match(path.name)
+        match = SEGMENT.match(path.name)
         if total >= max_rows and match:
             return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
     return None
@@ -293,6 +315,7 @@ def read_log(
     other_versions: dict[int, int] = {}
     segments = list_segments(pred_dir)
     problems.extend(sequence_gaps(segments, "predictions"))
+    problems.extend(unfinished(pred_dir, "predictions") + unfinished(fb_dir, "feedback"))
     fb_segments = list_segments(fb_dir)
     # one pool reads the predictions, then the feedback, segment by segment
     results = _each(

@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.monitor._timefmt import to_micros
-
-LOG_VERSION = "1"
+from polyclass.predlog._format import LOG_VERSION, to_micros
 
 
 def _ts_range(pf: Any) -> tuple[int, int] | None:
