@@ -345,3 +345,49 @@ def test_fast_tensor_answers_as_the_exact_path_does(client: TestClient) -> None:
         exact = _post(client, INFER, {**fast_body, "parameters": {}})  # not a fast body
         assert fast.status_code == exact.status_code == 200
         assert fast.json() == exact.json()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        # plain numbers: the simdjson fast path sees the repeat and hands over
+        ("/invocations", b'{"inputs": [[1, 2, 3]], "inputs": [[4, 5, 6]]}', ["body", "inputs"]),
+        (
+            "/invocations",
+            b'{"dataframe_split": {"columns": ["a", "b", "c"], "data": [[1, 2, 3]], '
+            b'"data": [[4, 5, 6]]}}',
+            ["body", "dataframe_split", "data"],
+        ),
+        (
+            INFER,
+            b'{"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", '
+            b'"data": [1, 2, 3], "data": [4, 5, 6]}]}',
+            ["body", "inputs", 0, "data"],
+        ),
+        # the exact path: objects inside rows, a null, text
+        (
+            "/invocations",
+            b'{"dataframe_records": [{"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3, "a": 9}]}',
+            ["body", "dataframe_records", 1, "a"],
+        ),
+        ("/invocations", b'{"inputs": [[1, null, 3]], "inputs": [[4, 5, 6]]}', ["body", "inputs"]),
+    ],
+)
+def test_a_repeated_key_is_refused_with_its_place(
+    client: TestClient, path: str, body: bytes, loc: list[Any]
+) -> None:
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["loc"] == loc
+    assert "more than once" in r.json()["error"]
+
+
+def test_colons_in_text_are_not_taken_for_repeated_keys() -> None:
+    import orjson
+
+    from polyclass.serve._jsonbody import duplicate_key
+
+    raw = b'{"a": "x:y:z", "b": [{"c": "::", "d": 1}], "e": {"f": {"g": ":"}}}'
+    assert duplicate_key(raw, orjson.loads(raw)) is None
+    raw = b'{"a": "x:y:z", "b": [{"c": "::", "d": 1, "c": 2}]}'
+    assert duplicate_key(raw, orjson.loads(raw)) == ("c", ["b", 0])

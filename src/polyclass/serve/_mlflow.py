@@ -17,7 +17,7 @@ import orjson
 from polyclass.preprocess import InputPlan, Table
 from polyclass.serve._errors import RequestError, bad_request, unprocessable
 from polyclass.serve._fastjson import numeric_rows
-from polyclass.serve._jsonbody import JsonBody
+from polyclass.serve._jsonbody import JsonBody, duplicate_key
 from polyclass.serve._served import Prediction, ServedModel
 from polyclass.serve._tables import check_names, from_columns, from_records, from_rows
 
@@ -33,13 +33,24 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise bad_request("The request body is empty; send a JSON object.", "body")
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise bad_request(
             f"Malformed JSON: {exc}. Send a valid JSON document (NaN and "
             "Infinity are not JSON; use null for a missing value).",
             "body",
         ) from None
+    repeat = duplicate_key(body, document)
+    if repeat is not None:
+        key, loc = repeat
+        raise bad_request(
+            f"The key {key!r} appears more than once in one JSON object; send each key "
+            "once (which value was meant is ambiguous).",
+            "body",
+            *loc,
+            key,
+        )
+    return document
 
 
 def _no_strings(body: JsonBody, plan: InputPlan, rows: Any, records: bool = False) -> bool:
