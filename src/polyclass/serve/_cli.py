@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -16,72 +17,141 @@ from polyclass._cli_errors import fail
 __all__ = ["serve_command"]
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost`` counts; other names do not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_open_routes(host: str, token_file: Path | None, insecure: bool) -> None:
+    """Refuse /feedback and /admin/reload open to a network; warn when open on loopback."""
+    if token_file is not None:
+        return
+    if not is_loopback(host) and not insecure:
+        fail(
+            f"--host {host} would open POST /feedback and POST /admin/reload to anyone "
+            "who can reach this address (wrong labels, forced reloads). Pass "
+            "--token-file with bearer tokens, or --insecure if the network is trusted."
+        )
+    sys.stderr.write(
+        f"polyclass serve: warning: no --token-file: anyone who can reach {host} can post "
+        "/feedback and /admin/reload.\n"
+    )
+
+
 def serve_command(
-    model: str = typer.Argument(
-        ...,
-        help="What to serve: NAME (latest version), NAME@ALIAS (follows the alias), "
-        "NAME:VERSION, or an artifact directory.",
-    ),
-    registry: str | None = typer.Option(
-        None,
-        "--registry",
-        help="Registry URL or directory (default $POLYCLASS_REGISTRY or ./.polyclass).",
-    ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8080, "--port", help="Port to listen on."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (uvicorn)."),
-    token_file: Path | None = typer.Option(
-        None,
-        "--token-file",
-        help="Bearer tokens, one per line; then /admin/reload and "
-        "/feedback need 'Authorization: Bearer <token>'.",
-    ),
-    log_dir: Path | None = typer.Option(
-        None,
-        "--log-dir",
-        help="Root of the prediction log (<DIR>/logs/<model>/); default "
-        "the registry's folder (./.polyclass).",
-    ),
-    prediction_log: bool = typer.Option(
-        True, "--prediction-log/--no-prediction-log", help="Record every prediction."
-    ),
-    max_body_mb: float = typer.Option(
-        10.0, "--max-body-mb", min=0.001, help="Largest request body in MB (413 above)."
-    ),
-    poll_interval: float = typer.Option(
-        5.0,
-        "--poll-interval",
-        min=0.0,
-        help="Seconds between registry look-ups when "
-        "following an alias or the latest version; "
-        "0 = only on POST /admin/reload.",
-    ),
-    access_log: bool = typer.Option(
-        True, "--access-log/--no-access-log", help="One JSON line per request on stderr."
-    ),
-    log_rotate_mb: float = typer.Option(
-        8.0,
-        "--log-rotate-mb",
-        min=0.01,
-        help="Close a prediction-log segment when its rows "
-        "take this many MB in memory (the log's memory "
-        "bound is about 3x this).",
-    ),
-    log_rotate_seconds: float = typer.Option(
-        10.0, "--log-rotate-seconds", min=0.01, help="... or when its oldest row is this old."
-    ),
-    monitor_interval: float = typer.Option(
-        60.0,
-        "--monitor-interval",
-        min=0.0,
-        help="Seconds between refreshes of the drift and live-metric gauges on /metrics; 0 = off.",
-    ),
-    graceful_timeout: float | None = typer.Option(
-        None,
-        "--graceful-timeout",
-        help="Seconds to let in-flight requests finish at "
-        "shutdown (default: as long as they take).",
-    ),
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="What to serve: NAME (latest version), NAME@ALIAS (follows the alias), "
+            "NAME:VERSION, or an artifact directory.",
+        ),
+    ],
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="Registry URL or directory (default $POLYCLASS_REGISTRY or ./.polyclass)."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (uvicorn).")] = 1,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Bearer tokens, one per line; then /admin/reload and /feedback need "
+            "'Authorization: Bearer <token>'. Required off loopback unless --insecure.",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Listen on a non-loopback --host without --token-file: /feedback and "
+            "/admin/reload are then open to anyone who can reach it.",
+        ),
+    ] = False,
+    log_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Root of the prediction log (<DIR>/logs/<model>/); default the "
+            "registry's folder (./.polyclass).",
+        ),
+    ] = None,
+    prediction_log: Annotated[
+        bool, typer.Option("--prediction-log/--no-prediction-log", help="Record every prediction.")
+    ] = True,
+    max_body_mb: Annotated[
+        float, typer.Option(min=0.001, help="Largest request body in MB (413 above).")
+    ] = 10.0,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds between registry look-ups when following an alias or the latest "
+            "version; 0 = only on POST /admin/reload.",
+        ),
+    ] = 5.0,
+    access_log: Annotated[
+        bool,
+        typer.Option("--access-log/--no-access-log", help="One JSON line per request on stderr."),
+    ] = True,
+    log_rotate_mb: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            help="Close a prediction-log segment when its rows take this many MB in memory "
+            "(the log's memory bound is about 3x this).",
+        ),
+    ] = 8.0,
+    log_rotate_seconds: Annotated[
+        float, typer.Option(min=0.01, help="... or when its oldest row is this old.")
+    ] = 10.0,
+    log_sync_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            help="Durability bound of the prediction log: a kill or power cut loses at "
+            "most the rows answered in the last this many seconds.",
+        ),
+    ] = 1.0,
+    monitor_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds between refreshes of the drift and live-metric gauges on "
+            "/metrics; 0 = off.",
+        ),
+    ] = 60.0,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            help="Seconds a client has to send a request's headers (408, then closed).",
+        ),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.01, help="Seconds a client may pause while sending a body (408, then closed)."
+        ),
+    ] = 10.0,
+    keep_alive_timeout: Annotated[
+        float,
+        typer.Option(min=0.01, help="Seconds an idle connection stays open between requests."),
+    ] = 5.0,
+    graceful_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="At SIGTERM, seconds in-flight requests get to finish before they are "
+            "cancelled; every answered row is logged either way.",
+        ),
+    ] = 20.0,
 ) -> None:
     """Serve a model over HTTP (Open Inference Protocol v2 and MLflow's /invocations)."""
     import uvicorn
@@ -90,7 +160,9 @@ def serve_command(
     from polyclass.registry import RegistryError
     from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app, tune_process
     from polyclass.serve._manager import ModelManager
+    from polyclass.serve._timeouts import timed_protocol
 
+    _check_open_routes(host, token_file, insecure)
     config = ServeConfig(
         model=model,
         registry=registry,
@@ -102,6 +174,7 @@ def serve_command(
         access_log=access_log,
         rotate_bytes=int(log_rotate_mb * 1024 * 1024),
         rotate_seconds=log_rotate_seconds,
+        sync_seconds=log_sync_seconds,
         monitor_interval=monitor_interval,
     )
     try:
@@ -109,7 +182,6 @@ def serve_command(
         app = create_app(config, manager=manager)
     except (ArtifactError, RegistryError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
-        return
     current = manager.current
     sys.stderr.write(
         f"polyclass serve: {current.name} version {current.version_label} "
@@ -121,6 +193,8 @@ def serve_command(
         "port": port,
         "access_log": False,
         "log_level": "warning",
+        "http": timed_protocol(header_timeout, body_timeout),
+        "timeout_keep_alive": keep_alive_timeout,
         "timeout_graceful_shutdown": graceful_timeout,
         "server_header": False,
     }

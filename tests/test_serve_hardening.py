@@ -1,0 +1,188 @@
+"""Real ``polyclass serve`` processes attacked the way a review did: SIGKILL under load,
+slow and stalled clients, SIGTERM with a stalled request, open admin routes."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from _serve_helpers import ROW, ServerProcess, Trained, read_log, trained_registry
+from polyclass.predlog import PredictionLog
+from polyclass.predlog import read_log as read_predlog
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    return trained_registry(tmp_path_factory.getbasetemp() / "serve-penguins")
+
+
+@pytest.fixture()
+def registry_copy(trained: Trained, tmp_path: Path) -> Path:
+    registry = tmp_path / "registry"
+    shutil.copytree(trained.registry, registry)
+    return registry
+
+
+def _server(registry: Path, tmp_path: Path, *extra: str) -> ServerProcess:
+    proc = ServerProcess(
+        [
+            "penguins:1",
+            "--registry",
+            str(registry),
+            "--log-dir",
+            str(tmp_path),
+            "--no-access-log",
+            "--monitor-interval",
+            "0",
+            *extra,
+        ],
+        cwd=tmp_path,
+    )
+    proc.wait_ready()
+    return proc
+
+
+def test_sigkill_under_load_loses_only_the_last_sync_interval(
+    registry_copy: Path, tmp_path: Path
+) -> None:
+    """Rows answered more than the bound (plus the writer's slack) before a SIGKILL are
+    all in the log once the next server recovers the journal; monitor reports the
+    journal until then."""
+    proc = _server(registry_copy, tmp_path, "--log-sync-seconds", "0.5")
+    answered: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        with httpx.Client(base_url=proc.url, timeout=30) as client:
+            i = 0
+            while not stop.is_set():
+                rid = f"w{worker}-{i}"
+                i += 1
+                try:
+                    r = client.post(
+                        "/invocations",
+                        json={"dataframe_records": [ROW]},
+                        headers={"x-request-id": rid},
+                    )
+                except httpx.HTTPError:
+                    return
+                if r.status_code == 200:
+                    answered.append((time.monotonic(), rid))
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(2)]
+    for t in threads:
+        t.start()
+    while not answered or time.monotonic() - answered[0][0] < 4.0:
+        time.sleep(0.05)
+    killed_at = time.monotonic()
+    proc.proc.send_signal(signal.SIGKILL)
+    proc.stop()
+    stop.set()
+    for t in threads:
+        t.join()
+    folder = tmp_path / "logs" / "penguins"
+    problems = read_predlog(folder, with_proba=False).problems
+    assert any("killed" in p.reason for p in problems), problems  # monitor sees the journal
+
+    PredictionLog(folder).close()  # what the next server does first: recover the journal
+    table = read_log(folder / "predictions")
+    logged = set(table.column("request_id").to_pylist()) if table is not None else set()
+    old = [rid for when, rid in answered if when < killed_at - 2.0]
+    assert old, "the load ran long enough to have answered rows older than the bound"
+    assert [rid for rid in old if rid not in logged] == []
+    assert not list((folder / "predictions").glob(".part-*"))
+    assert read_predlog(folder, with_proba=False).problems == []
+
+
+def _recv_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_slow_headers_idle_connections_and_stalled_bodies_time_out(
+    registry_copy: Path, tmp_path: Path
+) -> None:
+    proc = _server(
+        registry_copy,
+        tmp_path,
+        "--header-timeout",
+        "0.5",
+        "--body-timeout",
+        "0.5",
+    )
+    try:
+        openings = {
+            "idle": b"",
+            "slow headers": b"POST /invocations HTTP/1.1\r\nhost: x\r\n",
+            "stalled body": b"POST /invocations HTTP/1.1\r\nhost: x\r\n"
+            b'content-type: application/json\r\ncontent-length: 100\r\n\r\n{"inp',
+        }
+        for what, opening in openings.items():
+            with socket.create_connection(("127.0.0.1", proc.port)) as sock:
+                sock.settimeout(30)  # the server must close it long before
+                sock.sendall(opening)
+                answer = _recv_all(sock)  # b"" or a 408, then the server closed it
+            assert answer.startswith(b"HTTP/1.1 408"), (what, answer)
+        # and the server still answers
+        assert httpx.post(proc.url + "/invocations", json={"dataframe_records": [ROW]}).is_success
+    finally:
+        proc.stop()
+
+
+def test_sigterm_with_a_stalled_request_stops_in_bounded_time_losing_nothing(
+    registry_copy: Path, tmp_path: Path
+) -> None:
+    proc = _server(registry_copy, tmp_path, "--graceful-timeout", "1", "--body-timeout", "3600")
+    answered = []
+    with httpx.Client(base_url=proc.url) as client:
+        for i in range(20):
+            r = client.post(
+                "/invocations",
+                json={"dataframe_records": [ROW]},
+                headers={"x-request-id": f"r{i}"},
+            )
+            assert r.status_code == 200
+            answered.append(f"r{i}")
+    with socket.create_connection(("127.0.0.1", proc.port)) as sock:
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: 100\r\n\r\n{"
+        )
+        time.sleep(0.2)  # the request is in flight, its body stalled
+        proc.proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            code = None
+    assert code is not None, "SIGTERM did not stop the server: it waits for the stalled body"
+    proc.stop()
+    table = read_log(tmp_path / "logs" / "penguins" / "predictions")
+    assert sorted(set(table.column("request_id").to_pylist())) == sorted(answered)
+
+
+def test_open_admin_routes_need_tokens_off_loopback(registry_copy: Path, tmp_path: Path) -> None:
+    base = ["penguins:1", "--registry", str(registry_copy), "--log-dir", str(tmp_path)]
+    refused = subprocess.run(
+        # a documentation address (RFC 5737): refused before any attempt to bind it
+        [sys.executable, "-m", "polyclass.cli", "serve", *base, "--host", "192.0.2.1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "--token-file" in refused.stderr and "--insecure" in refused.stderr
+    proc = _server(registry_copy, tmp_path)  # loopback without tokens: served, with a warning
+    proc.stop()
+    assert "warning: no --token-file" in proc.stderr
