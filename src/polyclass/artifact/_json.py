@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,6 @@ from polyclass.artifact._files import open_regular
 MAX_MANIFEST_BYTES = 64 << 20
 #: The deepest JSON nesting read; polyclass writes under ten levels.
 MAX_JSON_DEPTH = 100
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _DAMAGED = "it was truncated, edited or not written by polyclass"
 _FIX = "Restore the artifact from the registry (polyclass registry export/import) or save it again"
 
@@ -93,7 +90,7 @@ def load_document(path: Path) -> dict[str, Any]:
                     f"a {path.name}; it is not one polyclass wrote. {_FIX}.",
                     path=path,
                 )
-            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+            raw = handle.read(size + 1)  # read(n) allocates n bytes up front
     except FileNotFoundError:
         raise ArtifactError(
             f"{path} is missing. Every artifact directory holds a model.json; pass the "
@@ -108,10 +105,10 @@ def load_document(path: Path) -> dict[str, Any]:
 def parse_json_document(raw: bytes, source: str) -> dict[str, Any]:
     """Parse ``raw`` as one JSON object under the artifact format's rules.
 
-    The rules: UTF-8, at most :data:`MAX_JSON_DEPTH` levels of nesting (checked before
-    parsing, so no input reaches Python's recursion limit), finite numbers only (no
-    ``NaN``/``Infinity``, no ``1e999``), and an object at the top. Errors name
-    ``source`` and never quote the input.
+    The rules: UTF-8, at most :data:`MAX_JSON_DEPTH` levels of nesting (deeper input
+    that reaches Python's recursion limit while parsing is refused the same way),
+    finite numbers only (no ``NaN``/``Infinity``, no ``1e999``), and an object at the
+    top. Errors name ``source`` and never quote the input.
 
     Parameters
     ----------
@@ -135,12 +132,6 @@ def parse_json_document(raw: bytes, source: str) -> dict[str, Any]:
     >>> parse_json_document(b'{"a": [1, 2.5]}', "example")
     {'a': [1, 2.5]}
     """
-    depth = _nesting_depth(raw)
-    if depth > MAX_JSON_DEPTH:
-        raise ArtifactError(
-            f"{source} nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}, and "
-            f"polyclass never writes one this deep. {_FIX}."
-        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -156,6 +147,13 @@ def parse_json_document(raw: bytes, source: str) -> dict[str, Any]:
         ) from None
     except ValueError as exc:  # from the two hooks, or an integer of too many digits
         raise ArtifactError(f"{source} is not valid JSON: {exc}; {_DAMAGED}. {_FIX}.") from None
+    except RecursionError:  # CPython's decoder counts its nesting against the limit
+        document = None
+    if document is None or _deeper_than(document, MAX_JSON_DEPTH):
+        raise ArtifactError(
+            f"{source} nests more than {MAX_JSON_DEPTH} levels deep, deeper than polyclass "
+            f"ever writes. {_FIX}."
+        )
     if not isinstance(document, dict):
         raise ArtifactError(
             f"{source} holds a JSON {type(document).__name__}, expected an object. {_FIX}."
@@ -163,14 +161,18 @@ def parse_json_document(raw: bytes, source: str) -> dict[str, Any]:
     return document
 
 
-def _nesting_depth(raw: bytes) -> int:
-    """The deepest bracket nesting of a JSON text, brackets inside strings not counted."""
-    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
-    if not brackets:
-        return 0
-    codes = np.frombuffer(brackets, dtype=np.uint8)
-    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
-    return int(np.cumsum(steps).max())
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether lists and dicts nest more than ``limit`` levels, walked level by level."""
+    level = [document] if isinstance(document, dict | list) else []
+    for _ in range(limit):
+        below: list[Any] = []
+        for container in level:
+            items = container.values() if isinstance(container, dict) else container
+            below.extend(item for item in items if isinstance(item, dict | list))
+        if not below:
+            return False
+        level = below
+    return True
 
 
 def _refuse_constant(name: str) -> Any:
