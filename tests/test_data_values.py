@@ -235,3 +235,26 @@ def test_server_takes_iso_dates_and_text_numbers_and_logs_them(tmp_path: Path) -
     [proba_col] = proba_cols
     logged = np.asarray(table.column(proba_col).to_pylist()[:2], dtype=np.float64)
     np.testing.assert_allclose(logged, want)
+
+
+def test_cli_and_report_show_a_near_unique_identifier(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from polyclass.cli import app
+
+    df = _oops_table()
+    df["name"] = [f"car {i}" for i in range(len(df))]
+    df.loc[7, "name"] = df.loc[8, "name"]  # 299 distinct of 300
+    path = tmp_path / "cars.csv"
+    df.to_csv(path, index=False)
+    out = CliRunner().invoke(
+        app,
+        [
+            *("train", str(path), "--target", "y", "--out", str(tmp_path / "out")),
+            *("--no-register", "--C", "1", "--class-weight", "none", "--cv", "3"),
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert "Column 'name' has almost one value per row" in " ".join(out.output.split())
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "Columns left out" in report and "identifier: a distinct value" in report

@@ -53,6 +53,7 @@ KNOWN = {
     "per_class",
     "correlations",
     "column_kinds",
+    "dropped_columns",
 }
 
 
@@ -332,6 +333,9 @@ def data_section(data: Any) -> str:
         parts.append(_features_tables(features, miss))
     elif features:
         parts.append("<h3>Features</h3>" + value(features))
+    dropped = data.get("dropped_columns")
+    if isinstance(dropped, Mapping) and dropped:
+        parts.append("<h3>Columns left out</h3>" + kv_table(dropped, code_keys=frozenset(dropped)))
     per_class = data.get("per_class")
     if isinstance(per_class, Mapping) and per_class:
         parts.append(_per_class_table(per_class))
