@@ -18,8 +18,8 @@ class ImportLimits:
         The most bytes the artifact's files may add up to, as the archive declares them.
     max_files : int, default 100,000
         The most files an archive may hold.
-    max_manifest_bytes : int, default 4 MiB
-        The largest ``polyclass-export.json``.
+    max_manifest_bytes : int, default 64 MiB
+        The largest ``polyclass-export.json`` (the limit ``model.json`` has too).
 
     Examples
     --------
@@ -29,7 +29,7 @@ class ImportLimits:
 
     max_bytes: int = 2 << 30
     max_files: int = 100_000
-    max_manifest_bytes: int = 4 << 20
+    max_manifest_bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
         for name in ("max_bytes", "max_files", "max_manifest_bytes"):
