@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from polyclass._version import __version__
+from polyclass.cloud._cli import cloud_app
 from polyclass.monitor._cli import monitor_command
 from polyclass.pipeline._cli import evaluate_command, predict_command, train_command
 from polyclass.registry._cli import registry_app
@@ -52,6 +53,7 @@ app.command("predict")(predict_command)
 app.add_typer(registry_app, name="registry")
 app.command("serve")(serve_command)
 app.command("monitor")(monitor_command)
+app.add_typer(cloud_app, name="cloud")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

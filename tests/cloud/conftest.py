@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))  # the shared helpers (_serve_helpers) live there
 BIN = Path(sys.executable).parent
 # Azurite's well-known development account (public, documented by Microsoft).
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -198,7 +199,26 @@ def new_store(buckets: dict[str, str], tmp_path: Path) -> Callable[[str], str]:
     def make(cloud: str) -> str:
         prefix = uuid.uuid4().hex[:10]
         if cloud == "file":
+            (tmp_path / prefix).mkdir()
             return f"file://{tmp_path / prefix}"
         return f"{_SCHEME[cloud]}://{buckets[cloud]}/{prefix}"
 
     return make
+
+
+@pytest.fixture(scope="session")
+def penguins_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with penguins v1 and v2, trained once per session."""
+    from _serve_helpers import trained_registry
+
+    return trained_registry(tmp_path_factory.mktemp("penguins")).registry
+
+
+@pytest.fixture
+def registry(penguins_registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A private copy of the penguins registry, and a private cache, for one test."""
+    copy = tmp_path / "registry"
+    shutil.copytree(penguins_registry, copy)
+    monkeypatch.setenv("POLYCLASS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("POLYCLASS_REGISTRY", raising=False)
+    return str(copy)

@@ -1,29 +1,58 @@
-"""Models in every cloud: stores as URLs (S3, GCS, Azure Blob, file://) through fsspec.
+"""Models in every cloud: replicas in S3, GCS, Azure Blob or file:// stores, verified.
 
-``write_bytes`` and ``read_bytes`` move one small object atomically (the registry's
-backup uses them). Credentials come only from each cloud's standard mechanisms and
-never appear in a message.
+A store is a URL. It holds content-addressed blobs (``blobs/<sha256>``) and one
+manifest per model version, written last as the commit point. ``replicate`` copies a
+registered version to several stores at once, ``verify`` re-hashes every replica,
+``repair`` heals damaged ones from any good copy, and ``fetch`` (behind
+``polyclass.load(URL)`` and ``polyclass serve --store``) downloads a version into a
+local content-addressed cache, falling back store by store. ``write_bytes`` and
+``read_bytes`` move one small object atomically (the registry's backup uses them).
+Credentials come only from each cloud's standard mechanisms and never appear in a
+message.
 """
 
 from __future__ import annotations
 
+from polyclass.cloud._api import VersionCheck, repair, replicate, verify
+from polyclass.cloud._cache import ENV_CACHE, Cache
+from polyclass.cloud._config import ENV_STORES, StoreSpec, read_stores_file, spec
 from polyclass.cloud._errors import (
     CloudError,
     IntegrityError,
-    ResidencyError,
     StoreError,
     UsageError,
 )
+from polyclass.cloud._fetch import StoreSkippedWarning, fetch, is_store_url
+from polyclass.cloud._layout import Manifest
+from polyclass.cloud._replicate import ReplicateResult, StoreOutcome
 from polyclass.cloud._stores import Store, read_bytes, split_url, write_bytes
+from polyclass.cloud._verify import Problem, ReplicaCheck
 
 __all__ = [
+    "ENV_CACHE",
+    "ENV_STORES",
+    "Cache",
     "CloudError",
     "IntegrityError",
-    "ResidencyError",
+    "Manifest",
+    "Problem",
+    "ReplicaCheck",
+    "ReplicateResult",
     "Store",
     "StoreError",
+    "StoreOutcome",
+    "StoreSkippedWarning",
+    "StoreSpec",
     "UsageError",
+    "VersionCheck",
+    "fetch",
+    "is_store_url",
     "read_bytes",
+    "read_stores_file",
+    "repair",
+    "replicate",
+    "spec",
     "split_url",
+    "verify",
     "write_bytes",
 ]

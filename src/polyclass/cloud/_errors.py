@@ -22,9 +22,5 @@ class IntegrityError(CloudError):
     """Bytes read from a store do not hash to what the manifest records."""
 
 
-class ResidencyError(CloudError):
-    """A model restricted to some residencies was sent to a store outside them."""
-
-
 class UsageError(CloudError, ValueError):
     """A bad argument: a malformed URL, an unknown scheme, a bad stores file."""

@@ -7,7 +7,7 @@ and loaded with every checksum verified.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,21 +324,29 @@ class Model:
         )
 
 
-def load(model: str | Path, *, registry: str | None = None) -> Model:
+def load(model: str | Path, *, registry: str | None = None, stores: Sequence[str] = ()) -> Model:
     """Load a model from a path, or from the registry by ``name``, ``name@alias`` or
-    ``name:version``.
+    ``name:version``, or from a store.
 
     Parameters
     ----------
     model : str or Path
-        An artifact directory, or a registry reference.
+        An artifact directory, a registry reference, or a replica URL
+        (``s3://bucket/prefix/models/NAME/VERSION``; see :mod:`polyclass.cloud`).
     registry : str, optional
         The registry URL (default: ``POLYCLASS_REGISTRY`` or ``./.polyclass``).
+    stores : sequence of str, optional
+        Store URLs to download the referenced version from, in order of preference,
+        into the local cache (every sha256 verified).
 
     Returns
     -------
     Model
     """
+    if stores or (isinstance(model, str) and "://" in model):
+        from polyclass.cloud import fetch
+
+        return Model.load(fetch(str(model), stores, registry=registry))
     path = Path(model)
     if path.exists():
         return Model.load(path)

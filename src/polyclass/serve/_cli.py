@@ -152,6 +152,13 @@ def serve_command(
             "cancelled; every answered row is logged either way.",
         ),
     ] = 20.0,
+    store: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Download MODEL from this store URL into the local cache first "
+            "(repeatable, in order of preference; MODEL may also be a replica URL).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over HTTP (Open Inference Protocol v2 and MLflow's /invocations)."""
     import uvicorn
@@ -163,6 +170,8 @@ def serve_command(
     from polyclass.serve._timeouts import timed_protocol
 
     _check_open_routes(host, token_file, insecure)
+    if store or "://" in model:
+        model = _from_store(model, store or [], registry)
     config = ServeConfig(
         model=model,
         registry=registry,
@@ -212,3 +221,16 @@ def serve_command(
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _from_store(model: str, stores: list[str], registry: str | None) -> str:
+    """The local artifact directory of ``model`` fetched from the first good store."""
+    from polyclass.cloud import CloudError, UsageError, fetch
+    from polyclass.registry import RegistryError
+
+    try:
+        return str(fetch(model, stores, registry=registry))
+    except (UsageError, RegistryError) as exc:
+        fail(str(exc))
+    except CloudError as exc:
+        fail(str(exc), 1)

@@ -1,0 +1,144 @@
+"""Bring a model version from the first store that holds it whole into the local cache."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from polyclass.cloud._cache import Cache
+from polyclass.cloud._errors import CloudError, IntegrityError, StoreError, UsageError
+from polyclass.cloud._layout import (
+    Manifest,
+    blob_key,
+    manifest_key,
+    parse_manifest,
+    split_replica_url,
+)
+from polyclass.cloud._stores import Store
+
+DOWNLOADS_PER_STORE = 4
+
+
+class StoreSkippedWarning(UserWarning):
+    """A store was down or held a damaged copy; the next store was tried."""
+
+
+def is_store_url(text: str) -> bool:
+    """Whether ``text`` is a URL with a scheme (``s3://``, ``file://``...), not a path or ref."""
+    return "://" in text
+
+
+def fetch(
+    model: str,
+    stores: Sequence[str] = (),
+    *,
+    registry: str | None = None,
+    cache: str | Path | None = None,
+) -> Path:
+    """Download a model version into the local cache and return its artifact directory.
+
+    Parameters
+    ----------
+    model : str
+        A replica URL (``s3://bucket/prefix/models/NAME/VERSION``), or a registry
+        reference (``name``, ``name:3``, ``name@production``) with ``stores``.
+    stores : sequence of str
+        Store URLs to try in this order; a store that is down or holds a corrupt blob
+        is skipped for the next with a :class:`StoreSkippedWarning` naming it.
+    registry : str, optional
+        The registry resolving ``name`` and ``name@alias`` (``name:N`` needs none).
+    cache : str or Path, optional
+        The cache directory (default ``$POLYCLASS_CACHE`` or ``~/.cache/polyclass``).
+
+    Returns
+    -------
+    pathlib.Path
+        An artifact directory whose every file matched its sha256.
+
+    Examples
+    --------
+    >>> polyclass.cloud.fetch("penguins:3", ["s3://models/pc"])  # doctest: +SKIP
+    """
+    name, version, urls = _locate(model, stores, registry)
+    local = Cache(cache)
+    keys = [f"{Store(u).url}|{name}|{version}" for u in urls]
+    for key in keys:  # a warm cache needs no store at all
+        manifest = local.cached_manifest(key)
+        if manifest is not None and all(local.has_blob(s, n) for s, n in manifest.blobs.items()):
+            return local.artifact(manifest)
+    failures: list[str] = []
+    for url, key in zip(urls, keys, strict=True):
+        try:
+            manifest = _download(Store(url), name, version, local)
+        except (CloudError, FileNotFoundError) as exc:
+            failures.append(f"{url}: {exc}")
+            if url != urls[-1]:
+                warnings.warn(
+                    f"Skipping store {url} for {name}:{version}: {exc}",
+                    StoreSkippedWarning,
+                    stacklevel=2,
+                )
+            continue
+        local.remember_manifest(key, manifest)
+        return local.artifact(manifest)
+    raise StoreError(
+        f"No store holds a whole copy of {name}:{version}. Tried: "
+        + " | ".join(failures)
+        + " Check the stores, or run `polyclass cloud verify` and `repair`.",
+    )
+
+
+def _locate(model: str, stores: Sequence[str], registry: str | None) -> tuple[str, int, list[str]]:
+    """(name, version, store URLs) for a replica URL or a reference plus stores."""
+    if is_store_url(model):
+        parts = split_replica_url(model.rstrip("/"))
+        if parts is None:
+            raise UsageError(
+                f"{model!r} is not a replica URL: write STORE/models/NAME/VERSION (for "
+                "example s3://bucket/prefix/models/penguins/3), or NAME:VERSION with --store."
+            )
+        store, name, version = parts
+        return name, version, [store, *stores]
+    if not stores:
+        raise UsageError(f"Loading {model!r} from a store needs at least one store URL (--store).")
+    from polyclass.registry import parse_ref
+
+    ref = parse_ref(model)
+    if ref.kind == "version" and ref.version is not None:
+        return ref.name, ref.version, list(stores)
+    from polyclass.registry import Registry
+
+    with Registry(registry) as reg:
+        resolved = reg.resolve(model)
+    if resolved.version is None:  # pragma: no cover - resolve of a ref always has one
+        raise UsageError(f"{model!r} does not name a registered version.")
+    return resolved.name, resolved.version, list(stores)
+
+
+def _download(store: Store, name: str, version: int, local: Cache) -> Manifest:
+    key = manifest_key(name, version)
+    try:
+        data = store.read(key)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no manifest at {store.url}/{key}") from None
+    manifest = parse_manifest(data, f"{store.url}/{key}")
+    if (manifest.name, manifest.version) != (name, version):
+        raise IntegrityError(f"{store.url}/{key} describes {manifest.name}:{manifest.version}")
+    todo = [(s, n) for s, n in manifest.blobs.items() if not local.has_blob(s, n)]
+
+    def one(sha: str) -> None:
+        tmp = local.temporary()
+        try:
+            store.get_file(blob_key(sha), tmp)
+            local.admit(tmp, sha, f"{store.url}/{blob_key(sha)}")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"blob {blob_key(sha)} is missing") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    with ThreadPoolExecutor(max_workers=DOWNLOADS_PER_STORE) as pool:
+        for done in [pool.submit(one, sha) for sha, _ in todo]:
+            done.result()
+    return manifest
