@@ -1,12 +1,13 @@
-"""The open segment's journal: an Arrow IPC stream, fsynced often, turned into Parquet.
+"""The open segment's journal: an Arrow IPC stream, fsynced often, for recovery only.
 
-A segment is written as ``.part-<name>.tmp``, an Arrow IPC stream of row groups that
-the writer flushes and fsyncs at least every ``sync_seconds`` (a Parquet file is
-unreadable without its footer, so rows streamed into one were lost on a kill). When the
-segment closes, the journal becomes ``part-<name>.parquet`` (written as
-``.part-<name>.convert``, fsynced, renamed) and is deleted. The writer holds an
-exclusive ``flock`` on its journal, so a journal nobody holds was left by a writer that
-stopped; :func:`recover` turns its complete row groups into a segment.
+A segment's batches go to ``.part-<name>.tmp``, an Arrow IPC stream the writer flushes
+and fsyncs at least every ``sync_seconds`` (a Parquet file is unreadable without its
+footer, so rows streamed into one were lost on a kill), and to its Parquet file
+``.part-<name>.convert`` in row groups of about 2 MB. When the segment closes, the
+Parquet file is fsynced and renamed ``part-<name>.parquet`` and the journal deleted.
+The writer holds an exclusive ``flock`` on its journal, so a journal nobody holds was
+left by a writer that stopped; :func:`recover` turns its complete batches into the
+segment.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from typing import Any
 
 from polyclass.predlog._arrow import dictionary_columns, statistics_columns
 
-__all__ = ["Journal", "Leftover", "leftovers", "recover", "to_parquet"]
+__all__ = [
+    "Journal",
+    "Leftover",
+    "leftovers",
+    "parquet_writer",
+    "publish",
+    "recover",
+    "staging",
+    "to_parquet",
+]
 
 #: Suffix of a segment's journal (the name every leftover check looks for).
 JOURNAL_SUFFIX = ".tmp"
@@ -86,6 +96,28 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def staging(final: Path) -> Path:
+    """Where a segment's Parquet file is written before its rename to ``final``."""
+    return final.with_name(f".{final.stem}{CONVERT_SUFFIX}")
+
+
+def parquet_writer(path: Path, schema: Any) -> Any:
+    """A segment's Parquet writer: text dictionary-encoded, min/max statistics on times,
+    rows and versions only, no Arrow schema (dictionary columns read back as strings)."""
+    import pyarrow.parquet as pq
+
+    writer = pq.ParquetWriter(
+        path,
+        schema,
+        store_schema=False,
+        use_dictionary=dictionary_columns(schema),
+        write_statistics=statistics_columns(schema),
+    )
+    metadata = schema.metadata or {}
+    writer.add_key_value_metadata({k.decode(): v.decode() for k, v in metadata.items()})
+    return writer
+
+
 class _Groups:
     """A journal's complete batches, gathered into row groups of about ``group_bytes``.
 
@@ -142,25 +174,15 @@ def to_parquet(
     dropping a torn tail (a closed journal must read whole). The journal itself is left
     for the caller to delete.
     """
-    import pyarrow.parquet as pq
 
     groups = _Groups(journal, group_bytes)
-    convert = final.with_name(f".{final.stem}{CONVERT_SUFFIX}")
+    convert = staging(final)
     writer = None
     rows = 0
     try:
         for table in groups:
             if writer is None:
-                schema = groups.schema
-                writer = pq.ParquetWriter(  # no Arrow schema: dictionaries read back as strings
-                    convert,
-                    schema,
-                    store_schema=False,
-                    use_dictionary=dictionary_columns(schema),
-                    write_statistics=statistics_columns(schema),
-                )
-                metadata = schema.metadata or {}
-                writer.add_key_value_metadata({k.decode(): v.decode() for k, v in metadata.items()})
+                writer = parquet_writer(convert, groups.schema)
             writer.write_table(table, row_group_size=table.num_rows)
             rows += table.num_rows
     finally:
@@ -172,11 +194,16 @@ def to_parquet(
         raise OSError(f"the journal {journal} cannot be read whole: {groups.error}")
     if writer is None:
         return 0, groups.error
-    with open(convert, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(convert, final)
-    _fsync_folder(final.parent)
+    publish(convert, final)
     return rows, groups.error
+
+
+def publish(path: Path, final: Path) -> None:
+    """fsync ``path``, rename it to ``final`` and fsync the folder: now readers see it."""
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(path, final)
+    _fsync_folder(final.parent)
 
 
 @dataclass(frozen=True)
@@ -223,7 +250,7 @@ def recover(folder: Path) -> list[str]:
     messages = []
     for item in leftovers(folder):
         with contextlib.suppress(FileNotFoundError):
-            (item.final.with_name(f".{item.final.stem}{CONVERT_SUFFIX}")).unlink()
+            staging(item.final).unlink()
         if item.final.exists():
             item.path.unlink(missing_ok=True)
             continue

@@ -28,12 +28,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from polyclass.predlog._format import segment_name
-from polyclass.predlog._journal import Journal, recover, to_parquet
+from polyclass.predlog._journal import Journal, parquet_writer, publish, recover, staging
 
 __all__ = ["CHUNK_BYTES", "ROTATE_BYTES", "ROTATE_SECONDS", "SYNC_SECONDS", "Buffer", "SegmentLog"]
 
@@ -143,14 +143,17 @@ def _release_heap() -> Callable[[], None]:
 
 @dataclass
 class _Segment:
-    """The segment being written: a ParquetWriter on ``.part-*.tmp`` and the requests in it."""
+    """The segment being written: its journal, its Parquet file and the requests in it."""
 
     key: Any
     tmp: Path
     final: Path
     created: float  # when its oldest request arrived
     written: Buffer  # its requests, kept until the rename to retry them if a write fails
-    journal: Journal | None = None  # opened with the first row group
+    journal: Journal | None = None  # opened with the first row group, as is ``parquet``
+    parquet: Any = None  # pyarrow.parquet.ParquetWriter on ``staging(final)``
+    unwritten: list[Any] = field(default_factory=list)  # batches in the journal only
+    unwritten_bytes: int = 0
     unsynced: float | None = None  # when the oldest request written since the last fsync came
 
 
@@ -432,22 +435,40 @@ class SegmentLog:
         return self._segment
 
     def _write_group(self, segment: _Segment, group: Buffer) -> None:
-        """One row group into ``segment``'s journal."""
-        record_batch = self._build(segment.key, group.fields)
+        """One batch into ``segment``'s journal; its Parquet file gets ~CHUNK_BYTES at once."""
+        batch = self._build(segment.key, group.fields)
         if segment.journal is None:
-            schema = record_batch.schema.with_metadata(self._metadata(segment.key))
+            schema = batch.schema.with_metadata(self._metadata(segment.key))
             segment.journal = Journal(segment.tmp, schema)
-        segment.journal.write(record_batch)
+            segment.parquet = parquet_writer(staging(segment.final), schema)
+        segment.journal.write(batch)
+        segment.unwritten.append(batch)
+        segment.unwritten_bytes += group.total_bytes
+        if segment.unwritten_bytes >= CHUNK_BYTES:
+            self._write_parquet(segment)
+
+    @staticmethod
+    def _write_parquet(segment: _Segment) -> None:
+        """The batches only in the journal so far become one Parquet row group."""
+        import pyarrow as pa
+
+        table = pa.Table.from_batches(segment.unwritten)
+        segment.parquet.write_table(table, row_group_size=table.num_rows)
+        segment.unwritten, segment.unwritten_bytes = [], 0
 
     def _close_segment(self) -> None:
-        """Finish the open segment: its journal becomes Parquet; then let its requests go."""
+        """Finish the open segment: Parquet published, journal deleted; its requests go."""
         segment = self._segment
         if segment is None:
             return
         if segment.journal is not None:
+            if segment.unwritten:
+                self._write_parquet(segment)
+            segment.parquet.close()
+            segment.parquet = None
+            publish(staging(segment.final), segment.final)
             segment.journal.close()
             segment.journal = None
-            to_parquet(segment.tmp, segment.final, group_bytes=CHUNK_BYTES)
             segment.tmp.unlink()
         self._segment = None
         self.rows_written += sum(segment.written.rows)
@@ -468,11 +489,13 @@ class SegmentLog:
         self._segment = None
         back = Buffer(self._n_fields)
         if segment is not None:
-            if segment.journal is not None:
-                with contextlib.suppress(Exception):  # the file is dropped anyway
-                    segment.journal.close()
-            with contextlib.suppress(OSError):  # absent, or the folder itself is gone
-                segment.tmp.unlink()
+            for part in (segment.journal, segment.parquet):
+                if part is not None:
+                    with contextlib.suppress(Exception):  # the files are dropped anyway
+                        part.close()
+            for path in (segment.tmp, staging(segment.final)):
+                with contextlib.suppress(OSError):  # absent, or the folder itself is gone
+                    path.unlink()
             back.extend(segment.written)
         if rest is not None:
             back.extend(rest)
