@@ -189,7 +189,7 @@ def test_public_result_is_built_from_the_same_resamples() -> None:
     y, p = label_data(11)
     kwargs = {"average": "macro"}
     ci = bootstrap_ci("f1_score", y, p, n_resamples=500, random_state=3, **kwargs)
-    ev = setup("f1_score", y, p, None, True, kwargs)
+    ev = setup("f1_score", y, p, None, False, kwargs)
     theta = _run(ev, 500, np.random.default_rng(3))
     low, high = np.quantile(theta, [0.025, 0.975])
     assert (ci.low, ci.high) == (pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12))
@@ -320,10 +320,12 @@ def test_percentile_and_bca_coverage_is_near_nominal() -> None:
 # ---------------------------------------------------------------- edge cases
 
 
-def test_degenerate_distribution_gives_a_point_interval() -> None:
+def test_degenerate_distribution_without_a_rule_warns_of_zero_width() -> None:
+    # A perfect classifier: MCC is 1 on every resample and has no boundary rule.
     y = np.array([0, 1] * 20)
     for method in ("percentile", "bca"):
-        ci = bootstrap_ci("accuracy_score", y, y, method=method, random_state=0)
+        with pytest.warns(UserWarning, match="zero width"):
+            ci = bootstrap_ci("matthews_corrcoef", y, y, method=method, random_state=0)
         assert (ci.estimate, ci.low, ci.high, ci.standard_error) == (1.0, 1.0, 1.0, 0.0)
 
 
@@ -360,4 +362,6 @@ def test_input_errors() -> None:
     with pytest.raises(ValueError, match="not one number"):
         bootstrap_ci("f1_score", [0, 1, 2], [0, 1, 1], average=None)
     with pytest.raises(ValueError, match="BCa needs"):
-        bootstrap_ci("roc_auc_score", [0, 0, 0, 1], [0.1, 0.2, 0.3, 0.4], method="bca")
+        bootstrap_ci(
+            "roc_auc_score", [0, 0, 0, 1], [0.1, 0.2, 0.3, 0.4], method="bca", stratify=True
+        )

@@ -247,3 +247,15 @@ def test_registry_binary_pos_label_and_warning_once() -> None:
     with pytest.warns(metrics.UndefinedMetricWarning) as record:
         CONFUSION_METRICS["precision_score"](degenerate)
     assert len(record) == 1
+
+
+def test_empty_batch_is_a_no_op() -> None:
+    # issue #10: a window with no rows raised; torchmetrics treats it as nothing to add.
+    state = ConfusionMatrixState()
+    state.update([], [])
+    state.update(np.array([], dtype=str), np.array([], dtype=str), sample_weight=[])
+    assert state.n_samples == 0 and len(state.classes_) == 0
+    state.update(["a", "b"], ["a", "a"]).update([], [])
+    assert state.counts_.tolist() == [[1, 0], [1, 0]]
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        state.update([], ["a"])

@@ -179,3 +179,17 @@ def test_weighted_counts_are_curve_counts_of_sorted_scores() -> None:
     assert np.array_equal(tps, tps2)
     assert np.array_equal(fps, fps2)
     assert np.array_equal(thresholds, ss.thresholds)
+
+
+@pytest.mark.parametrize("n_bins", [None, 10])
+def test_empty_batch_is_a_no_op(n_bins: int | None) -> None:
+    # issue #10: a window with no rows raised; torchmetrics treats it as nothing to add.
+    state = pcm.ScoreCurveState(n_bins=n_bins) if n_bins else pcm.ScoreCurveState()
+    state.update([], [])
+    state.update([0, 1, 1], [0.2, 0.7, 0.4])
+    before = state.to_json()
+    state.update(np.array([], dtype=int), np.array([]), sample_weight=[])
+    assert state.to_json() == before
+    assert state.roc_auc_score() == 1.0
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        state.update([], [0.5])

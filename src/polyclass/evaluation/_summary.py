@@ -120,7 +120,7 @@ def _bootstrap(
     level: float,
     random_state: int | None,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap intervals (stratified by true class) of the label metrics."""
+    """Percentile bootstrap intervals (rows resampled freely) of the label metrics."""
     if n_bootstrap == 0:
         return {}
     jobs: dict[str, tuple[str, dict[str, Any]]] = {

@@ -1,24 +1,25 @@
 """Bootstrap confidence intervals for any metric, vectorized over the resamples.
 
-A resample is a vector of counts: how many times each *atom* of the data is drawn.
-An atom is a row or, for label metrics, a group of rows with the same (true,
-predicted, weight) -- such rows are interchangeable: drawing ``n_s`` rows uniformly
-from a stratum gives the same distribution of confusion matrices as drawing from a
-multinomial over that stratum's groups, at a cost of ``O(groups)`` instead of ``O(n)``
-per resample. Groups are used when they are few (no weights, or a few weight values
-such as class weights); continuous weights resample rows. Stratified resampling (the
-default) draws, within each true class, as many rows as that class has, so every
-resample keeps the class counts of the data.
+A resample draws ``n`` rows with replacement from all the rows (``stratify=False``,
+the default), so the class prevalence varies between resamples as it does between
+samples of the population; ``stratify=True`` draws within each true class instead and
+keeps the class counts fixed, which understates the variance of any metric that
+depends on the prevalence (it gave a constant classifier a zero-width interval).
+The counting of resamples (atoms, multinomial draws) lives in ``_resampling``.
 
 Resamples are evaluated in chunks, never one by one:
 
 - label metrics: one ``np.bincount`` over (resample, true, predicted) codes gives a
   batch of confusion matrices ``(B, K, K)``, and one call of the batched metric
   (``CONFUSION_METRICS``) evaluates them all;
-- binary ``roc_auc_score`` and ``average_precision_score``: the scores are sorted
-  once; each resample is a row of weights ``(B, n)`` in that order, and the cumulative
-  counts and the area come from the stages of ``_ranking``;
+- ``roc_auc_score`` and ``average_precision_score`` (binary, or multiclass
+  one-vs-rest): the scores are sorted once per class; each resample is a row of
+  weights in that order (``_score_resampling``);
 - any other callable is called once per resample (documented fallback).
+
+When every resample gives the same value (a perfect classifier, say) the percentile
+interval would have zero width although the quantity can vary; ``_boundary`` then
+gives an interval built from Wilson intervals of the proportions behind the metric.
 
 BCa needs the jackknife (leave-one-out) values. They are computed without n calls:
 for a confusion metric removing a row changes one cell, so there are at most one
@@ -31,22 +32,25 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr, ndtri
 
+from ._boundary import confusion_rule
 from ._decision import check_cost_matrix, confusion_expected_cost
 from ._encode import encode, unique_labels
-from ._intervals import ConfidenceInterval, _placements, binary_target
-from ._ranking import (
-    auc_from_counts,
-    average_precision_from_counts,
-    curve_counts,
-    sort_scores,
+from ._intervals import ConfidenceInterval, binary_target
+from ._resampling import (
+    F64,
+    _chunks,
+    _ConfusionEvaluator,
+    _draw_counts,
+    _Evaluator,
+    _LoopEvaluator,
 )
+from ._score_resampling import _OneVsRestEvaluator, _ScoreEvaluator
 from ._validation import (
     check_choice,
     check_consistent_length,
@@ -55,324 +59,11 @@ from ._validation import (
     column_or_1d,
 )
 
-F64 = NDArray[np.float64]
-# Elements (resamples x atoms) evaluated at once: bounds the memory of a chunk.
-_CHUNK_ELEMENTS = 1 << 21
-# Resample groups of equal (cell, weight) instead of rows when groups hold this many
-# rows on average.
-_MIN_ROWS_PER_ATOM = 8
-# Average precision's closed-form jackknife loops over distinct weights up to this many.
-_MAX_AP_WEIGHTS = 64
 # Score metrics evaluated in batch, with the keyword arguments that path understands.
 _SCORE_METRICS = {
     "roc_auc_score": {"max_fpr", "average", "multi_class", "labels"},
     "average_precision_score": {"pos_label", "average"},
 }
-
-
-# --------------------------------------------------------------------------- resampling
-
-
-@dataclass(frozen=True)
-class _Atoms:
-    """What a resample draws: ``stratum`` of each atom and how many rows it stands for.
-
-    ``rows[a]`` is one row of atom ``a`` (all rows of an atom look the same to the
-    metric), so ``np.repeat(rows, counts)`` is a resample as row indices.
-    """
-
-    rows: NDArray[np.intp]
-    stratum: NDArray[np.intp]
-    multiplicity: NDArray[np.int64]
-    by_row: bool
-
-
-def _row_atoms(strata: NDArray[np.intp]) -> _Atoms:
-    n = len(strata)
-    return _Atoms(np.arange(n, dtype=np.intp), strata, np.ones(n, dtype=np.int64), True)
-
-
-def _draw_counts(atoms: _Atoms, rng: np.random.Generator, size: int) -> NDArray[np.int64]:
-    """Counts ``(size, A)`` of each atom in ``size`` stratified resamples."""
-    n_atoms = len(atoms.rows)
-    out = np.zeros((size, n_atoms), dtype=np.int64)
-    n_strata = int(atoms.stratum.max()) + 1
-    for s in range(n_strata):
-        members = np.flatnonzero(atoms.stratum == s)
-        if len(members) == 0:
-            continue
-        mult = atoms.multiplicity[members]
-        n_s = int(mult.sum())
-        if atoms.by_row:
-            # One uniform draw of n_s rows per resample, then counted.
-            idx = rng.integers(0, n_s, size=(size, n_s))
-            flat = (np.arange(size, dtype=np.int64)[:, None] * n_s + idx).ravel()
-            out[:, members] = np.bincount(flat, minlength=size * n_s).reshape(size, n_s)
-        else:
-            out[:, members] = rng.multinomial(n_s, mult / n_s, size=size)
-    return out
-
-
-def _chunks(n_resamples: int, n_atoms: int) -> list[int]:
-    per = max(1, min(n_resamples, _CHUNK_ELEMENTS // max(n_atoms, 1)))
-    sizes = [per] * (n_resamples // per)
-    if n_resamples % per:
-        sizes.append(n_resamples % per)
-    return sizes
-
-
-# --------------------------------------------------------------------------- evaluators
-
-
-class _Evaluator:
-    """A metric on resamples: ``atoms``, ``batch(counts) -> (B,)`` and the jackknife."""
-
-    atoms: _Atoms
-
-    def batch(self, counts: NDArray[np.int64]) -> F64:
-        raise NotImplementedError
-
-    def jackknife(self) -> tuple[F64, F64]:
-        """Leave-one-row-out values and how many rows give each value."""
-        raise NotImplementedError
-
-
-class _ConfusionEvaluator(_Evaluator):
-    def __init__(
-        self,
-        t: NDArray[np.intp],
-        p: NDArray[np.intp],
-        k: int,
-        w: F64 | None,
-        strata: NDArray[np.intp],
-        fn: Callable[[NDArray[Any]], NDArray[Any]],
-    ) -> None:
-        self.k, self.fn = k, fn
-        kk = k * k
-        cell = t * k + p
-        self.weighted = w is not None
-        self.cm = np.bincount(cell, weights=w, minlength=kk).reshape(k, k)
-        # Rows with the same (cell, weight) are interchangeable: when they are few
-        # groups, resample the groups (multinomial) instead of the rows.
-        if w is None:
-            uniq_w, w_code = np.ones(1), np.zeros(len(cell), dtype=np.intp)
-        else:
-            uniq_w, w_code = np.unique(w, return_inverse=True)
-        if len(uniq_w) * kk <= max(64, len(cell) // _MIN_ROWS_PER_ATOM):
-            key, first, mult = np.unique(w_code * kk + cell, return_index=True, return_counts=True)
-            self.cell = (key % kk).astype(np.intp)
-            self.w = uniq_w[key // kk]
-            self.atoms = _Atoms(first.astype(np.intp), strata[first], mult.astype(np.int64), False)
-        else:
-            self.cell = cell.astype(np.intp)
-            self.w = np.ones(len(cell)) if w is None else w
-            self.atoms = _row_atoms(strata)
-
-    def _matrices(self, counts: NDArray[Any]) -> NDArray[Any]:
-        b = counts.shape[0]
-        kk = self.k * self.k
-        codes = (np.arange(b, dtype=np.intp)[:, None] * kk + self.cell[None, :]).ravel()
-        if self.weighted:
-            flat = np.bincount(codes, weights=(counts * self.w).ravel(), minlength=b * kk)
-        else:
-            flat = np.bincount(codes, weights=counts.ravel(), minlength=b * kk)
-            flat = np.rint(flat).astype(np.int64)
-        return flat.reshape(b, self.k, self.k)
-
-    def batch(self, counts: NDArray[np.int64]) -> F64:
-        with warnings.catch_warnings():
-            # An ill-defined ratio on some resample is expected; the estimate on the
-            # whole data has already warned about what applies to the data.
-            warnings.simplefilter("ignore")
-            return np.asarray(self.fn(self._matrices(counts)), dtype=np.float64)
-
-    def jackknife(self) -> tuple[F64, F64]:
-        # Removing a row of weight w from cell c gives cm - w * e_c: one value per
-        # distinct (cell, weight).
-        if self.atoms.by_row:
-            pairs = np.stack([self.cell.astype(np.float64), self.w], axis=1)
-            uniq, mult = np.unique(pairs, axis=0, return_counts=True)
-            cells, ws = uniq[:, 0].astype(np.intp), uniq[:, 1]
-        else:
-            cells, ws, mult = self.cell, self.w, self.atoms.multiplicity
-        base: NDArray[Any] = self.cm
-        if not self.weighted:
-            ws = ws.astype(np.int64)
-        values = np.empty(len(cells))
-        step = max(1, _CHUNK_ELEMENTS // (self.k * self.k))
-        for lo in range(0, len(cells), step):
-            c, wv = cells[lo : lo + step], ws[lo : lo + step]
-            mats = np.repeat(base[None], len(c), axis=0).reshape(len(c), -1)
-            mats[np.arange(len(c)), c] -= wv
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                values[lo : lo + step] = self.fn(mats.reshape(len(c), self.k, self.k))
-        return values, mult.astype(np.float64)
-
-
-class _ScoreEvaluator(_Evaluator):
-    def __init__(
-        self,
-        name: str,
-        pos: NDArray[np.bool_],
-        score: F64,
-        w: F64 | None,
-        strata: NDArray[np.intp],
-        max_fpr: float | None,
-    ) -> None:
-        self.name, self.max_fpr = name, max_fpr
-        self.pos, self.score = pos, score
-        self.w = np.ones(len(pos)) if w is None else w
-        self.ss = sort_scores(pos, score, w)
-        self.atoms = _row_atoms(strata)
-
-    def _value(self, pos_w: F64, neg_w: F64) -> F64:
-        tps, fps = curve_counts(pos_w, neg_w, self.ss.threshold_idx)
-        if self.name == "roc_auc_score":
-            return auc_from_counts(fps, tps, self.max_fpr)
-        return average_precision_from_counts(fps, tps)
-
-    def batch(self, counts: NDArray[np.int64]) -> F64:
-        c = counts[:, self.ss.order]
-        return self._value(c * self.ss.pos_w, c * self.ss.neg_w)
-
-    def jackknife(self) -> tuple[F64, F64]:
-        pos, w = self.pos, self.w
-        if self.name == "roc_auc_score" and self.max_fpr in (None, 1):
-            # AUC = weighted mean of the positives' placements; leaving out positive i
-            # removes its placement, leaving out negative j removes its from the other
-            # side (DeLong). Exact, O(n log n).
-            v10, v01 = _placements(pos, self.score, w)
-            w_pos, w_neg = w[pos].sum(), w[~pos].sum()
-            auc = float(v10[pos] @ w[pos] / w_pos)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                values = np.where(
-                    pos,
-                    (w_pos * auc - w * v10) / (w_pos - w),
-                    (w_neg * auc - w * v01) / (w_neg - w),
-                )
-            return values, np.ones(len(values))
-        # Rows of zero weight were dropped by the sort; leaving one out changes nothing.
-        n_zero = len(pos) - len(self.ss.order)
-        if self.name == "average_precision_score":
-            uniq_w = np.unique(self.ss.pos_w + self.ss.neg_w)
-            if len(uniq_w) <= _MAX_AP_WEIGHTS:
-                values = self._ap_jackknife(uniq_w)
-                return _with_unchanged(values, np.ones(len(values)), n_zero, self._full())
-        values, mult = self._generic_jackknife()
-        return _with_unchanged(values, mult, n_zero, self._full())
-
-    def _full(self) -> float:
-        return float(self._value(self.ss.pos_w, self.ss.neg_w))
-
-    def _ap_jackknife(self, uniq_w: F64) -> F64:
-        """Leave-one-out average precision of every sorted row, ``O(T)`` per weight value.
-
-        With ``q(a, b) = a / (a + b)`` (0 when ``a + b == 0``), ``AP = sum_k dtps_k
-        q(tps_k, fps_k) / P``. Leaving out a row of weight ``u`` in tie group ``g``
-        lowers ``tps_k`` (a positive) or ``fps_k`` (a negative) by ``u`` for every
-        ``k >= g``, and a positive also lowers ``dtps_g`` and ``P`` by ``u``: a prefix sum
-        plus a suffix sum that depends only on ``u``.
-        """
-        ss = self.ss
-        tps, fps = curve_counts(ss.pos_w, ss.neg_w, ss.threshold_idx)
-        dtps = np.diff(tps, prepend=0.0)
-        n_pos = tps[-1]
-
-        def q(a: F64, b: F64) -> F64:
-            d = a + b
-            return np.divide(a, d, out=np.zeros_like(a), where=d > 0)
-
-        terms = dtps * q(tps, fps)
-        before = np.cumsum(terms) - terms  # sum over k < g
-        group = np.searchsorted(ss.threshold_idx, np.arange(len(ss.order)))
-        u_row = ss.pos_w + ss.neg_w
-        is_pos = ss.pos_w > 0
-        out = np.empty(len(ss.order))
-        for u in uniq_w:
-            rows = np.flatnonzero(u_row == u)
-            g = group[rows]
-            # A positive of weight u left out.
-            a = dtps * q(tps - u, fps)
-            after_a = np.cumsum(a[::-1])[::-1] - a  # sum over k > g
-            s_pos = before[g] + (dtps[g] - u) * q(tps[g] - u, fps[g]) + after_a[g]
-            p_pos = n_pos - u
-            # A negative of weight u left out.
-            b = dtps * q(tps, fps - u)
-            from_b = np.cumsum(b[::-1])[::-1]  # sum over k >= g
-            s_neg = before[g] + from_b[g]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                val = np.where(
-                    is_pos[rows],
-                    np.where(p_pos > 0, s_pos / p_pos, 0.0),
-                    np.where(n_pos > 0, s_neg / n_pos, 0.0),
-                )
-            out[rows] = np.maximum(val, 0.0)
-        return out
-
-    def _generic_jackknife(self) -> tuple[F64, F64]:
-        # Each leave-one-out weight vector through the batched stages, O(n) each. Rows
-        # in the same (tie group, class, weight) give the same value.
-        ss = self.ss
-        group = np.zeros(len(ss.order), dtype=np.intp)
-        group[ss.threshold_idx[:-1] + 1] = 1
-        group = np.cumsum(group)
-        key = np.stack(
-            [group.astype(np.float64), (ss.pos_w > 0).astype(np.float64), ss.pos_w + ss.neg_w],
-            axis=1,
-        )
-        _, first, mult = np.unique(key, axis=0, return_index=True, return_counts=True)
-        values = np.empty(len(first))
-        m = len(ss.order)
-        step = max(1, _CHUNK_ELEMENTS // max(m, 1))
-        for lo in range(0, len(first), step):
-            rows = first[lo : lo + step]
-            keepw = np.ones((len(rows), m))
-            keepw[np.arange(len(rows)), rows] = 0.0
-            values[lo : lo + step] = self._value(keepw * ss.pos_w, keepw * ss.neg_w)
-        return values, mult.astype(np.float64)
-
-
-def _with_unchanged(values: F64, mult: F64, n_same: int, full: float) -> tuple[F64, F64]:
-    """Add ``n_same`` leave-one-out values equal to the full-data value."""
-    if n_same == 0:
-        return values, mult
-    return np.append(values, full), np.append(mult, float(n_same))
-
-
-class _LoopEvaluator(_Evaluator):
-    """Fallback for arbitrary callables: one call per resample and per jackknife row."""
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        y_true: NDArray[Any],
-        y_pred: NDArray[Any],
-        w: F64 | None,
-        strata: NDArray[np.intp],
-        kwargs: dict[str, Any],
-    ) -> None:
-        self.fn, self.y_true, self.y_pred, self.w, self.kwargs = fn, y_true, y_pred, w, kwargs
-        self.atoms = _row_atoms(strata)
-
-    def _call(self, rows: NDArray[np.intp]) -> float:
-        extra = {} if self.w is None else {"sample_weight": self.w[rows]}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                return float(self.fn(self.y_true[rows], self.y_pred[rows], **extra, **self.kwargs))
-            except ValueError:
-                # Undefined on this resample (e.g. a class is missing): left out later.
-                return float("nan")
-
-    def batch(self, counts: NDArray[np.int64]) -> F64:
-        return np.array([self._call(np.repeat(self.atoms.rows, c)) for c in counts])
-
-    def jackknife(self) -> tuple[F64, F64]:
-        n = len(self.y_true)
-        everything = np.arange(n)
-        values = np.array([self._call(np.delete(everything, i)) for i in range(n)])
-        return values, np.ones(n)
 
 
 # --------------------------------------------------------------------------- intervals
@@ -485,7 +176,7 @@ def bootstrap_ci(
     n_resamples: int = 2000,
     confidence_level: float = 0.95,
     method: str = "percentile",
-    stratify: bool = True,
+    stratify: bool = False,
     random_state: int | np.random.Generator | None = None,
     **metric_kwargs: Any,
 ) -> ConfidenceInterval:
@@ -508,10 +199,13 @@ def bootstrap_ci(
         Two-sided confidence level in (0, 1).
     method : {'percentile', 'bca'}, default='percentile'
         Percentile interval, or bias-corrected and accelerated (BCa, Efron 1987), with
-        the same definitions as ``scipy.stats.bootstrap``.
-    stratify : bool, default=True
-        Resample within each class of ``y_true`` so every resample keeps the class
-        counts of the data (recommended: rare classes never vanish from a resample).
+        the same definitions as ``scipy.stats.bootstrap``. When every resample gives
+        the same value the result's ``method`` is ``'wilson'`` (see Notes).
+    stratify : bool, default=False
+        False draws rows from all the data, so the class prevalence varies between
+        resamples as between samples of the population. True resamples within each
+        class of ``y_true``, keeping its counts fixed: use it only when the class
+        counts are fixed by design (the interval is otherwise too narrow).
     random_state : int, numpy Generator or None, default=None
         Seed of ``numpy.random.default_rng``, for reproducible intervals.
     **metric_kwargs
@@ -535,8 +229,16 @@ def bootstrap_ci(
     or callable is called once per resample (and, for BCa, once per left-out row):
     correct but slow.
 
-    Resamples whose metric is undefined (NaN, e.g. a class missing from an
-    unstratified resample) are left out, with a warning.
+    Resamples whose metric is undefined (NaN, e.g. no positive in a resample for a
+    binary ROC AUC) are left out, with a warning. Multiclass one-vs-rest ROC AUC and
+    average precision (2-D scores) average over the classes present in each resample.
+
+    When every resample gives the same value (a perfect classifier; a metric at 0 or
+    1) the percentile interval would have zero width. Accuracy, balanced accuracy,
+    precision, recall, F1 (binary, micro, macro, weighted), ROC AUC and average
+    precision then get an interval from Wilson intervals of the proportions they are
+    made of (``method='wilson'``); another metric keeps the zero-width interval,
+    with a warning.
 
     Examples
     --------
@@ -599,19 +301,24 @@ def bootstrap_ci(
         dropped = int((~finite).sum())
         if dropped == len(theta_b):
             raise ValueError(
-                f"{func}: the metric is undefined on every resample. Use stratify=True or "
-                "check the metric's arguments."
+                f"{func}: the metric is undefined on every resample. Check the metric's "
+                "arguments, or use stratify=True if the class counts are fixed by design."
             )
         warnings.warn(
-            f"{func}: the metric is undefined on {dropped} of {len(theta_b)} resamples; they "
-            "are left out. Use stratify=True to keep every class in every resample.",
+            f"{func}: the metric is undefined on {dropped} of {len(theta_b)} resamples (e.g. "
+            "a class missing from them); they are left out, so the interval describes samples "
+            "in which the metric is defined. A class this rare makes any interval fragile.",
             UserWarning,
             stacklevel=2,
         )
         theta_b = theta_b[finite]
     accel = None
     if method == "bca":
-        jack, mult = evaluator.jackknife()
+        try:
+            jack, mult = evaluator.jackknife()
+        except NotImplementedError:
+            loop = _LoopEvaluator(fn, yt, yp, w, strata, metric_kwargs)
+            jack, mult = loop.jackknife()
         if not np.isfinite(jack).all():
             raise ValueError(
                 f"{func}: BCa needs the metric with any one sample left out, which is "
@@ -619,8 +326,27 @@ def bootstrap_ci(
             )
         accel = _acceleration(jack, mult)
     low, high, used = _interval(theta_b, estimate, level, method, accel)
+    if np.ptp(theta_b) == 0:
+        low, high, used = _collapsed(evaluator, estimate, level, low, high, used)
     se = float(np.std(theta_b, ddof=1)) if len(theta_b) > 1 else 0.0
     return ConfidenceInterval(estimate, low, high, level, used, int(n_resamples), se)
+
+
+def _collapsed(
+    evaluator: _Evaluator, estimate: float, level: float, low: float, high: float, used: str
+) -> tuple[float, float, str]:
+    """The interval when every resample gave the same value (see ``_boundary``)."""
+    bounds = evaluator.boundary(level)
+    if bounds is not None and np.isfinite(bounds).all():
+        # The rule bounds the metric's population value; keep the estimate inside.
+        return min(bounds[0], estimate), max(bounds[1], estimate), "wilson"
+    warnings.warn(
+        "bootstrap_ci: every resample gives the same value, so the interval has zero "
+        "width, and this metric has no boundary-aware rule: read it as 'no interval'.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return low, high, used
 
 
 def _run(
@@ -668,11 +394,40 @@ def _make_evaluator(
                 strata,
                 None if max_fpr is None else float(max_fpr),
             )
+    if name is not None and name in _SCORE_METRICS and yp.ndim == 2:
+        ovr = _one_vs_rest(name, yt, yp, w, strata, kwargs)
+        if ovr is not None:
+            return ovr
     if name is not None and yp.ndim == 1:
         classes = unique_labels(yt, yp)
         cfn = _confusion_fn(name, classes, kwargs)
         if cfn is not None:
             t = encode(func, "y_true", yt, classes)
             p = encode(func, "y_pred", yp, classes)
-            return _ConfusionEvaluator(t, p, len(classes), w, strata, cfn)
+            rule = confusion_rule(name, classes, kwargs)
+            return _ConfusionEvaluator(t, p, len(classes), w, strata, cfn, rule)
     return _LoopEvaluator(fn, yt, yp, w, strata, kwargs)
+
+
+def _one_vs_rest(
+    name: str,
+    yt: NDArray[Any],
+    yp: NDArray[Any],
+    w: F64 | None,
+    strata: NDArray[np.intp],
+    kwargs: dict[str, Any],
+) -> _Evaluator | None:
+    """Batched one-vs-rest evaluator for 2-D scores, or None for options it lacks."""
+    average = kwargs.get("average", "macro")
+    if set(kwargs) - _SCORE_METRICS[name] - {"multi_class"}:
+        return None
+    if name == "roc_auc_score" and kwargs.get("multi_class", "raise") != "ovr":
+        return None
+    if average not in ("macro", "weighted") or kwargs.get("max_fpr") is not None:
+        return None
+    labels = kwargs.get("labels")
+    classes = unique_labels(yt) if labels is None else np.asarray(labels)
+    if len(classes) != yp.shape[1] or len(classes) < 3:
+        return None
+    onehot = yt[:, None] == classes[None, :]
+    return _OneVsRestEvaluator(name, onehot, yp.astype(np.float64), w, strata, average)

@@ -35,6 +35,7 @@ from polyclass.metrics._prf import (
 )
 from polyclass.metrics._report import report_from_cm
 from polyclass.metrics._targets import as_label_array, check_targets
+from polyclass.metrics._validation import is_empty_batch
 
 Array = NDArray[Any]
 _FORMAT = "polyclass.metrics.ConfusionMatrixState"
@@ -118,8 +119,13 @@ class ConfusionMatrixState:
         self.seen_true_[pos] |= seen_true
 
     def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> ConfusionMatrixState:
-        """Add a batch of true and predicted labels (and optional weights); return self."""
+        """Add a batch of true and predicted labels (and optional weights); return self.
+
+        An empty batch (a window with no rows) changes nothing, as in torchmetrics.
+        """
         func = "ConfusionMatrixState.update"
+        if is_empty_batch(func, y_true=y_true, y_pred=y_pred, sample_weight=sample_weight):
+            return self
         t = check_targets(func, y_true, y_pred, sample_weight, allow_multilabel=False)
         lc = label_confusion(func, t.y_true, t.y_pred, t.sample_weight)
         cm = lc.cm

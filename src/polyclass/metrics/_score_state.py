@@ -20,7 +20,7 @@ from polyclass._json import plain
 from polyclass.metrics._curves import pr_from_counts, roc_from_counts
 from polyclass.metrics._ranking import auc_from_counts, average_precision_from_counts
 from polyclass.metrics._score_inputs import binary_inputs, positives
-from polyclass.metrics._validation import check_choice
+from polyclass.metrics._validation import check_choice, is_empty_batch
 
 F64 = NDArray[np.float64]
 _FORMAT = "polyclass.ScoreCurveState"
@@ -120,7 +120,10 @@ class ScoreCurveState:
     # --- update and merge ---------------------------------------------------------------
 
     def update(self, y_true: Any, y_score: Any, sample_weight: Any = None) -> None:
-        """Add a batch of labels, scores and optional weights."""
+        """Add a batch of labels, scores and optional weights; an empty batch changes nothing."""
+        func = "ScoreCurveState.update"
+        if is_empty_batch(func, y_true=y_true, y_score=y_score, sample_weight=sample_weight):
+            return
         yt, ys, w = binary_inputs(
             "ScoreCurveState.update", y_true, y_score, sample_weight, require_weight=False
         )

@@ -110,6 +110,21 @@ def check_consistent_length(func: str, **arrays: Any) -> int:
     return n
 
 
+def is_empty_batch(func: str, **arrays: Any) -> bool:
+    """True when every non-None array has no sample: a streaming update then does nothing.
+
+    Lengths that differ raise the error of :func:`check_consistent_length`; inputs
+    without a length return False, so the full validation reports them.
+    """
+    try:
+        lengths = [len(a) for a in arrays.values() if a is not None]
+    except TypeError:
+        return False
+    if any(lengths) and 0 in lengths:
+        check_consistent_length(func, **arrays)
+    return not any(lengths)
+
+
 def check_sample_weight(
     func: str, sample_weight: Any, n_samples: int
 ) -> NDArray[np.float64] | None:
