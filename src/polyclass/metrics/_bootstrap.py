@@ -233,8 +233,9 @@ def bootstrap_ci(
     binary ROC AUC) are left out, with a warning. Multiclass one-vs-rest ROC AUC and
     average precision (2-D scores) average over the classes present in each resample.
 
-    When every resample gives the same value (a perfect classifier; a metric at 0 or
-    1) the percentile interval would have zero width. Accuracy, balanced accuracy,
+    When the percentile (or BCa) interval has zero width (a perfect classifier; a
+    metric at 0 or 1; a value almost every resample repeats), the quantity may still
+    vary in the population. Accuracy, balanced accuracy,
     precision, recall, F1 (binary, micro, macro, weighted), ROC AUC and average
     precision then get an interval from Wilson intervals of the proportions they are
     made of (``method='wilson'``); another metric keeps the zero-width interval,
@@ -326,7 +327,7 @@ def bootstrap_ci(
             )
         accel = _acceleration(jack, mult)
     low, high, used = _interval(theta_b, estimate, level, method, accel)
-    if np.ptp(theta_b) == 0:
+    if low == high:
         low, high, used = _collapsed(evaluator, estimate, level, low, high, used)
     se = float(np.std(theta_b, ddof=1)) if len(theta_b) > 1 else 0.0
     return ConfidenceInterval(estimate, low, high, level, used, int(n_resamples), se)
@@ -335,14 +336,15 @@ def bootstrap_ci(
 def _collapsed(
     evaluator: _Evaluator, estimate: float, level: float, low: float, high: float, used: str
 ) -> tuple[float, float, str]:
-    """The interval when every resample gave the same value (see ``_boundary``)."""
+    """The interval when the resamples' quantiles coincide (see ``_boundary``)."""
     bounds = evaluator.boundary(level)
     if bounds is not None and np.isfinite(bounds).all():
         # The rule bounds the metric's population value; keep the estimate inside.
         return min(bounds[0], estimate), max(bounds[1], estimate), "wilson"
     warnings.warn(
-        "bootstrap_ci: every resample gives the same value, so the interval has zero "
-        "width, and this metric has no boundary-aware rule: read it as 'no interval'.",
+        "bootstrap_ci: the resamples give one value at both ends of the interval, so it "
+        "has zero width, and this metric has no boundary-aware rule to widen it: read it "
+        "as 'no interval'.",
         UserWarning,
         stacklevel=3,
     )

@@ -147,9 +147,10 @@ def confusion_rule(
 
 
 def ranking_bounds(value: float, n_pos: float, n_neg: float, level: float) -> Bounds | None:
-    """Wilson bounds of a ranking metric at ``value`` from ``min(n_pos, n_neg)`` pairs."""
+    """Wilson bounds of a ranking metric at 0 or 1 from ``min(n_pos, n_neg)`` pairs."""
     m = float(min(n_pos, n_neg))
-    if m <= 0 or not np.isfinite(value):
+    # Inside (0, 1) a constant ranking (all scores tied, say) is no boundary case.
+    if m <= 0 or value not in (0.0, 1.0):
         return None
     low, high = _wilson(np.asarray(value * m), np.asarray(m), level)
     return float(low), float(high)
