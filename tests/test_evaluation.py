@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import polyclass.metrics as pm
 from polyclass.evaluation import (
     _backend,
     coefficient_table,
@@ -358,3 +359,50 @@ def test_coefficient_tables() -> None:
     with pytest.raises(ValueError, match="kind"):
         coefficient_table(np.ones((3, 2)), ["a", "b"], ["x", "y", "z"], kind="softmax")
     json.dumps(out, allow_nan=False)
+
+
+def test_every_reported_interval_has_positive_width_for_a_perfect_classifier() -> None:
+    # issue #10: a perfect classifier on 30-69 rows showed 1.000-1.000 everywhere.
+    y = np.array([0, 1, 2] * 12)
+    proba = np.eye(3)[y] * 0.9 + 0.1 / 3
+    out = evaluate(y, proba, [0, 1, 2], n_bootstrap=300)
+    for name, m in out["metrics"].items():
+        if m["ci"] is not None:
+            assert m["ci"][0] < m["ci"][1], name
+    assert out["metrics"]["accuracy"]["ci_method"] == "wilson"
+    # MCC has no boundary rule: no interval, and a note that says why.
+    assert out["metrics"]["matthews_corrcoef"]["ci"] is None
+    assert any("no boundary-aware rule" in n for n in out["notes"])
+    for row in out["per_class"]:
+        assert row["f1_ci"][0] < row["f1"] == row["f1_ci"][1] == 1.0
+
+
+def test_per_class_f1_and_ranking_metrics_get_intervals() -> None:
+    y, proba = _random_case(8, 150, 3)
+    out = evaluate(y, proba, [0, 1, 2], n_bootstrap=300)
+    for row in out["per_class"]:
+        assert row["f1_ci"][0] < row["f1"] < row["f1_ci"][1]
+    for key in ("roc_auc_ovr", "roc_auc_ovr_weighted", "average_precision"):
+        m = out["metrics"][key]
+        assert m["ci"][0] < m["value"] < m["ci"][1] and m["ci_method"] == "bootstrap", key
+    expected = pm.bootstrap_ci(
+        "roc_auc_score", y, proba, multi_class="ovr", n_resamples=300, random_state=0
+    )
+    assert out["metrics"]["roc_auc_ovr"]["ci"] == pytest.approx([expected.low, expected.high])
+    binary = evaluate(y == 1, proba[:, 1], [False, True], n_bootstrap=300)
+    m = binary["metrics"]
+    assert m["average_precision"]["ci"][0] < m["average_precision"]["value"]
+    assert m["f1"]["ci"][0] < m["f1"]["value"] < m["f1"]["ci"][1]
+
+
+def test_undefined_values_are_none_with_a_reason_not_zero() -> None:
+    # issue #10: a class never predicted showed precision 0.000.
+    y, proba = _random_case(9, 90, 3)
+    proba[:, 2] = 0.0  # class 2 is never the most probable
+    proba /= proba.sum(axis=1, keepdims=True)
+    out = evaluate(y, proba, [0, 1, 2], n_bootstrap=0)
+    row = out["per_class"][2]
+    assert row["precision"] is None and row["recall"] is not None
+    assert row["undefined"] == {"precision": "undefined: the class was never predicted"}
+    assert any("Class '2': precision is undefined" in n for n in out["notes"])
+    assert out["per_class"][0]["undefined"] == {}

@@ -371,3 +371,20 @@ def test_files_are_readable_by_others(tmp_path: Path) -> None:
     html_path, json_path = write_report(tmp_path, {})
     assert html_path.stat().st_mode & 0o777 == 0o644
     assert json_path.stat().st_mode & 0o777 == 0o644
+
+
+def test_undefined_values_and_per_class_f1_intervals_are_shown(tmp_path: Path) -> None:
+    # issue #10: a class never predicted showed precision 0.000 and F1 had no interval.
+    ctx = build_context("wine")
+    rng = np.random.default_rng(0)
+    y = np.array(["a", "b", "c"] * 20)
+    proba = rng.dirichlet([1, 1, 1], 60)
+    proba[:, 2] = 0.0  # 'c' is never predicted
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    ctx["test"] = json.loads(json.dumps(evaluate(y, proba, ["a", "b", "c"], n_bootstrap=200)))
+    html_path, _ = write_report(tmp_path, ctx)
+    text = html_path.read_text(encoding="utf-8")
+    assert 'title="undefined: the class was never predicted">undefined</span>' in text
+    f1_a = ctx["test"]["per_class"][0]["f1_ci"]
+    assert f"{f1_a[0]:.3f}\u2013{f1_a[1]:.3f}" in text
+    assert "precision is undefined" in text  # the note under the results

@@ -15,6 +15,11 @@ from polyclass._json import plain
 from polyclass.evaluation import _backend as M
 from polyclass.evaluation._calibration import calibration_summary
 from polyclass.evaluation._curves import pr_and_threshold_curves, roc_curves
+from polyclass.evaluation._uncertainty import (
+    label_intervals,
+    ranking_intervals,
+    undefined_notes,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -102,6 +107,10 @@ def _check_params(confidence_level: Any, n_bootstrap: Any) -> None:
 def _metric(
     value: Any, ci: Any = None, method: str | None = None, greater: bool = True
 ) -> dict[str, Any]:
+    """A metric entry; ``ci`` is a (low, high) pair, or an Interval carrying its method."""
+    if ci is not None and hasattr(ci, "method"):
+        method = ci.method
+        ci = (ci.low, ci.high)
     pair = _pair(ci)
     return {
         "value": _num(value),
@@ -109,52 +118,6 @@ def _metric(
         "ci_method": method if pair is not None else None,
         "greater_is_better": greater,
     }
-
-
-def _bootstrap(
-    t: NDArray[np.intp],
-    pred: NDArray[np.intp],
-    labels: NDArray[np.intp],
-    w: FloatArray | None,
-    n_bootstrap: int,
-    level: float,
-    random_state: int | None,
-) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap intervals (rows resampled freely) of the label metrics."""
-    if n_bootstrap == 0:
-        return {}
-    jobs: dict[str, tuple[str, dict[str, Any]]] = {
-        "accuracy": ("accuracy_score", {}),
-        "balanced_accuracy": ("balanced_accuracy_score", {}),
-        "matthews_corrcoef": ("matthews_corrcoef", {}),
-        "f1_macro": ("f1_score", {"average": "macro", "labels": labels, "zero_division": 0}),
-        "f1_weighted": ("f1_score", {"average": "weighted", "labels": labels, "zero_division": 0}),
-    }
-    out: dict[str, tuple[float, float]] = {}
-    for key, (metric, kwargs) in jobs.items():
-        ci = M.bootstrap_ci(
-            metric,
-            t,
-            pred,
-            sample_weight=w,
-            n_resamples=n_bootstrap,
-            confidence_level=level,
-            random_state=random_state,
-            **kwargs,
-        )
-        out[key] = (float(ci.low), float(ci.high))
-    return out
-
-
-def _delong(
-    y: NDArray[np.bool_], score: FloatArray, w: FloatArray | None, level: float
-) -> tuple[float, float] | None:
-    """DeLong interval of the binary ROC AUC, or None with fewer than 2 of either class."""
-    weights = np.ones(y.shape[0]) if w is None else w
-    if (weights[y] > 0).sum() < 2 or (weights[~y] > 0).sum() < 2:
-        return None
-    ci = M.roc_auc_ci(y, score, confidence_level=level, sample_weight=w, pos_label=True)
-    return float(ci.low), float(ci.high)
 
 
 def evaluate(
@@ -193,8 +156,9 @@ def evaluate(
     confidence_level : float, default=0.95
         Level of every interval.
     n_bootstrap : int, default=1000
-        Bootstrap replicates for the intervals of accuracy, balanced accuracy, MCC and
-        macro/weighted F1; 0 skips them.
+        Bootstrap replicates for the intervals of accuracy, balanced accuracy, MCC,
+        macro/weighted F1, the F1 of each class, average precision and (multiclass)
+        the one-vs-rest ROC AUC; 0 skips them.
     random_state : int or None, default=0
         Seed of the bootstrap.
     positive_class : label, optional
@@ -215,8 +179,10 @@ def evaluate(
         ``f1_weighted``, ``f1_micro``, ``precision_macro``, ``recall_macro``,
         ``roc_auc`` or ``roc_auc_ovr``/``roc_auc_ovr_weighted``, ``average_precision``,
         ``expected_calibration_error``, and for binary ``f1``, ``precision``,
-        ``recall``); ``per_class`` rows (precision, recall, F1 with Wilson intervals,
-        support, ROC AUC, AP); ``averages`` (micro, macro, weighted rows);
+        ``recall``); ``per_class`` rows (precision and recall with Wilson intervals, F1
+        with a bootstrap interval, support, ROC AUC, AP, and ``undefined``: metric ->
+        reason for a value that does not exist, shown as None, e.g. the precision of a
+        class never predicted); ``averages`` (micro, macro, weighted rows);
         ``confusion_matrix`` (``counts``, ``normalized`` by row); ``roc``, ``pr``,
         ``calibration`` and ``threshold_tradeoff`` curves; ``notes`` (warnings the
         metrics raised, e.g. a class that never occurs in ``y_true``).
@@ -245,7 +211,7 @@ def evaluate(
             n_calibration_bins=n_calibration_bins,
         )
     # metric warnings (a class never true, an undefined resample) become notes
-    out["notes"] = sorted({str(w.message) for w in caught})
+    out["notes"] = [*out.pop("interval_notes"), *sorted({str(w.message) for w in caught})]
     return out
 
 
@@ -342,10 +308,10 @@ def _evaluate(
             "f1": _num(af_),
             "support": _num(support.sum()),
         }
-    boot = _bootstrap(t, pred, label_idx, w, int(n_bootstrap), level, random_state)
-    averages["macro"]["f1_ci"] = _pair(boot.get("f1_macro"))
-    averages["weighted"]["f1_ci"] = _pair(boot.get("f1_weighted"))
-    averages["micro"]["f1_ci"] = _pair(boot.get("accuracy"))  # micro F1 == accuracy
+    boot = label_intervals(t, pred, label_idx, w, int(n_bootstrap), level, random_state)
+    for avg, key in (("macro", "f1_macro"), ("weighted", "f1_weighted"), ("micro", "accuracy")):
+        ci_ = boot.get(key)  # micro F1 == accuracy
+        averages[avg]["f1_ci"] = None if ci_ is None else _pair(ci_[:2])
     method = "bootstrap"
     metrics: dict[str, dict[str, Any]] = {
         "accuracy": _metric(
@@ -367,9 +333,12 @@ def _evaluate(
         "log_loss": _metric(M.log_loss(t, p, labels=label_idx, sample_weight=w), greater=False),
     }
     if pos is not None:
-        metrics["precision"] = _metric(prec[pos], prec_ci[pos], "wilson")
+        never_predicted = predicted[pos] == 0  # precision undefined, not 0
+        metrics["precision"] = _metric(
+            np.nan if never_predicted else prec[pos], prec_ci[pos], "wilson"
+        )
         metrics["recall"] = _metric(rec[pos], rec_ci[pos], "wilson")
-        metrics["f1"] = _metric(f1[pos])
+        metrics["f1"] = _metric(f1[pos], boot.get(f"f1_class_{pos}"), method)
 
     # --- curves --------------------------------------------------------------------
     columns = [pos] if pos is not None else list(range(n_classes))
@@ -377,44 +346,57 @@ def _evaluate(
     pr, tradeoff = pr_and_threshold_curves(onehot, p, names, columns, w, max_curve_points)
     auc_by_name = {c["name"]: c["auc"] for c in roc["per_class"]}
     ap_by_name = {c["name"]: c["average_precision"] for c in pr["per_class"]}
+    ranked, ranking_notes = ranking_intervals(
+        t, p, pos, w, int(n_bootstrap), level, random_state, names
+    )
     if pos is not None:
         roc_auc_value = auc_by_name[names[pos]]
-        ci = _delong(onehot[:, pos], p[:, pos], w, level)
-        roc["auc_ci"] = _pair(ci)
-        metrics["roc_auc"] = _metric(
-            np.nan if roc_auc_value is None else roc_auc_value, ci, "delong"
-        )
+        ci = ranked.get("roc_auc")
+        roc["auc_ci"] = None if ci is None else _pair(ci[:2])
+        metrics["roc_auc"] = _metric(np.nan if roc_auc_value is None else roc_auc_value, ci)
         ap_value = ap_by_name[names[pos]]
-        metrics["average_precision"] = _metric(np.nan if ap_value is None else ap_value)
+        metrics["average_precision"] = _metric(
+            np.nan if ap_value is None else ap_value, ranked.get("average_precision")
+        )
     else:
         roc["auc_ci"] = None
         # one-vs-rest AUCs of the classes present (sklearn raises when one is absent)
         per_auc = np.array([np.nan if auc_by_name[nm] is None else auc_by_name[nm] for nm in names])
         ok = np.isfinite(per_auc)
-        metrics["roc_auc_ovr"] = _metric(per_auc[ok].mean() if ok.any() else np.nan)
+        metrics["roc_auc_ovr"] = _metric(
+            per_auc[ok].mean() if ok.any() else np.nan, ranked.get("roc_auc_ovr")
+        )
         metrics["roc_auc_ovr_weighted"] = _metric(
-            (per_auc[ok] * support[ok]).sum() / support[ok].sum() if ok.any() else np.nan
+            (per_auc[ok] * support[ok]).sum() / support[ok].sum() if ok.any() else np.nan,
+            ranked.get("roc_auc_ovr_weighted"),
         )
         per_ap = np.array([np.nan if ap_by_name[nm] is None else ap_by_name[nm] for nm in names])
         ok = np.isfinite(per_ap)
-        metrics["average_precision"] = _metric(per_ap[ok].mean() if ok.any() else np.nan)
+        metrics["average_precision"] = _metric(
+            per_ap[ok].mean() if ok.any() else np.nan, ranked.get("average_precision")
+        )
         metrics["average_precision_weighted"] = _metric(
-            (per_ap[ok] * support[ok]).sum() / support[ok].sum() if ok.any() else np.nan
+            (per_ap[ok] * support[ok]).sum() / support[ok].sum() if ok.any() else np.nan,
+            ranked.get("average_precision_weighted"),
         )
     calibration = calibration_summary(onehot, p, names, pos, w, n_calibration_bins)
     metrics["expected_calibration_error"] = _metric(calibration["ece"], greater=False)
 
+    undefined, undefined_summary = undefined_notes(names, support, predicted)
     per_class = []
     for k in range(n_classes):
+        f1_ci = boot.get(f"f1_class_{k}")
         per_class.append(
             {
                 "label": labels[k],
                 "name": names[k],
-                "precision": _num(prec[k]),
+                "precision": None if "precision" in undefined[k] else _num(prec[k]),
                 "precision_ci": _pair(prec_ci[k]),
-                "recall": _num(rec[k]),
+                "recall": None if "recall" in undefined[k] else _num(rec[k]),
                 "recall_ci": _pair(rec_ci[k]),
-                "f1": _num(f1[k]),
+                "f1": None if "f1" in undefined[k] else _num(f1[k]),
+                "f1_ci": None if f1_ci is None else _pair(f1_ci[:2]),
+                "undefined": undefined[k],
                 "support": _num(support[k]),
                 "predicted": _num(predicted[k]),
                 "roc_auc": auc_by_name.get(names[k]),
@@ -451,4 +433,5 @@ def _evaluate(
         "pr": pr,
         "calibration": calibration,
         "threshold_tradeoff": tradeoff,
+        "interval_notes": [*undefined_summary, *ranking_notes],
     }

@@ -71,8 +71,9 @@ def _metrics_table(ev: Mapping[str, Any]) -> str:
     n_boot = ev.get("n_bootstrap")
     note = (
         f'<p class="note">Bootstrap intervals are percentile intervals over {fmt_count(n_boot)} '
-        "resamples of the rows; DeLong's interval is for the binary ROC AUC; Wilson's for "
-        "precision and recall.</p>"
+        "resamples of the rows (drawn freely, so the class counts vary as between samples); "
+        "'wilson' marks an interval built from Wilson intervals where the resamples could not "
+        "vary (e.g. a perfect score); DeLong's interval is for the binary ROC AUC.</p>"
     )
     return (
         table(
@@ -93,6 +94,14 @@ def _bar_cell(v: Any) -> str:
     return f'<span class="cellbar" style="--w:{width:.1f}%">{fmt(v)}</span>'
 
 
+def _value_cell(row: Mapping[str, Any], key: str) -> str:
+    """A per-class value, or 'undefined' with its reason (never a misleading 0.000)."""
+    reason = (row.get("undefined") or {}).get(key)
+    if row.get(key) is None and reason:
+        return f'<span class="ci" title="{esc(reason)}">undefined</span>'
+    return _bar_cell(row.get(key))
+
+
 def _per_class_table(ev: Mapping[str, Any]) -> str:
     rows = []
     classes = []
@@ -100,12 +109,12 @@ def _per_class_table(ev: Mapping[str, Any]) -> str:
         rows.append(
             [
                 f"<b>{esc(r.get('name'))}</b>",
-                _bar_cell(r.get("precision")),
+                _value_cell(r, "precision"),
                 fmt_ci(r.get("precision_ci")),
-                _bar_cell(r.get("recall")),
+                _value_cell(r, "recall"),
                 fmt_ci(r.get("recall_ci")),
-                _bar_cell(r.get("f1")),
-                "",
+                _value_cell(r, "f1"),
+                fmt_ci(r.get("f1_ci")),
                 fmt_count(r.get("support")),
                 fmt(r.get("roc_auc")),
                 fmt(r.get("average_precision")),

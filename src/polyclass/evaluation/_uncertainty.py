@@ -1,0 +1,156 @@
+"""The intervals ``evaluate`` reports: bootstrap for the label and ranking metrics,
+DeLong for the binary ROC AUC, and notes where a value or its interval is undefined."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polyclass.evaluation import _backend as M
+
+FloatArray = NDArray[np.float64]
+
+
+class Interval(NamedTuple):
+    """Ends of an interval and how it was made (``ci.method`` of the metrics)."""
+
+    low: float
+    high: float
+    method: str
+
+
+def _ci(metric: str, y: Any, pred: Any, opts: dict[str, Any], **kwargs: Any) -> Interval | None:
+    """The bootstrap interval, or None where it collapsed with no rule to widen it."""
+    ci = M.bootstrap_ci(metric, y, pred, **opts, **kwargs)
+    if ci.low == ci.high:
+        return None  # bootstrap_ci's warning becomes the note that says why
+    method = "bootstrap" if ci.method == "percentile" else ci.method
+    return Interval(float(ci.low), float(ci.high), method)
+
+
+def label_intervals(
+    t: NDArray[np.intp],
+    pred: NDArray[np.intp],
+    labels: NDArray[np.intp],
+    w: FloatArray | None,
+    n_bootstrap: int,
+    level: float,
+    random_state: int | None,
+) -> dict[str, Interval | None]:
+    """Bootstrap intervals of the label metrics, and F1 of each class (``f1_class_<k>``)."""
+    if n_bootstrap == 0:
+        return {}
+    opts: dict[str, Any] = {
+        "sample_weight": w,
+        "n_resamples": n_bootstrap,
+        "confidence_level": level,
+        "random_state": random_state,
+    }
+    f1_opts = {"labels": labels, "zero_division": 0}
+    out = {
+        "accuracy": _ci("accuracy_score", t, pred, opts),
+        "balanced_accuracy": _ci("balanced_accuracy_score", t, pred, opts),
+        "matthews_corrcoef": _ci("matthews_corrcoef", t, pred, opts),
+        "f1_macro": _ci("f1_score", t, pred, opts, average="macro", **f1_opts),
+        "f1_weighted": _ci("f1_score", t, pred, opts, average="weighted", **f1_opts),
+    }
+    present = np.zeros(len(labels), dtype=bool)
+    present[np.unique(np.concatenate([t, pred]))] = True
+    for k in labels[present]:
+        # F1 of class k alone: its macro average over the one label.
+        out[f"f1_class_{k}"] = _ci(
+            "f1_score", t, pred, opts, average="macro", labels=[k], zero_division=0
+        )
+    return out
+
+
+def ranking_intervals(
+    t: NDArray[np.intp],
+    p: FloatArray,
+    pos: int | None,
+    w: FloatArray | None,
+    n_bootstrap: int,
+    level: float,
+    random_state: int | None,
+    names: list[str],
+) -> tuple[dict[str, Interval | None], list[str]]:
+    """Intervals of ROC AUC and average precision, and notes on those left out.
+
+    Binary: DeLong for ROC AUC (closed form), bootstrap for average precision.
+    Multiclass: bootstrap of the one-vs-rest macro and weighted averages, defined
+    only when every class occurs in ``y_true``.
+    """
+    out: dict[str, Interval | None] = {}
+    notes: list[str] = []
+    n_classes = p.shape[1]
+    opts: dict[str, Any] = {
+        "sample_weight": w,
+        "n_resamples": n_bootstrap,
+        "confidence_level": level,
+        "random_state": random_state,
+    }
+    if pos is not None:
+        y = t == pos
+        delong = _delong(y, p[:, pos], w, level)
+        if delong is not None:
+            out["roc_auc"] = delong
+        if n_bootstrap and y.any():
+            out["average_precision"] = _ci(
+                "average_precision_score", y.astype(np.intp), p[:, pos], opts
+            )
+        return out, notes
+    if n_bootstrap == 0:
+        return out, notes
+    weights = np.ones(len(t)) if w is None else w
+    missing = [names[k] for k in range(n_classes) if not (weights[t == k] > 0).any()]
+    if missing:
+        notes.append(
+            f"No interval for the one-vs-rest ROC AUC and average precision: class(es) "
+            f"{missing} never occur in y_true, so their curves are undefined."
+        )
+        return out, notes
+    labels = np.arange(n_classes)
+    for average, suffix in (("macro", ""), ("weighted", "_weighted")):
+        out[f"roc_auc_ovr{suffix}"] = _ci(
+            "roc_auc_score", t, p, opts, multi_class="ovr", average=average, labels=labels
+        )
+        out[f"average_precision{suffix}"] = _ci(
+            "average_precision_score", t, p, opts, average=average
+        )
+    return out, notes
+
+
+def _delong(
+    y: NDArray[np.bool_], score: FloatArray, w: FloatArray | None, level: float
+) -> Interval | None:
+    """DeLong interval of the binary ROC AUC, or None with fewer than 2 of either class."""
+    weights = np.ones(y.shape[0]) if w is None else w
+    if (weights[y] > 0).sum() < 2 or (weights[~y] > 0).sum() < 2:
+        return None
+    ci = M.roc_auc_ci(y, score, confidence_level=level, sample_weight=w, pos_label=True)
+    return Interval(float(ci.low), float(ci.high), "delong")
+
+
+def undefined_notes(
+    names: list[str], support: FloatArray, predicted: FloatArray
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Per-class reasons a precision or recall is undefined, and the summary notes."""
+    rows: list[dict[str, str]] = []
+    notes: list[str] = []
+    for name, s, q in zip(names, support, predicted, strict=True):
+        row = {}
+        if q == 0:
+            row["precision"] = "undefined: the class was never predicted"
+        if s == 0:
+            row["recall"] = "undefined: the class never occurs in y_true"
+        if s == 0 and q == 0:
+            row["f1"] = "undefined: the class neither occurs nor is predicted"
+        rows.append(row)
+        if row:
+            what = "; ".join(f"{k} is {v}" for k, v in row.items())
+            notes.append(
+                f"Class {name!r}: {what}; the macro averages count it as 0 (zero_division=0)."
+            )
+    return rows, notes
