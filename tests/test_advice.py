@@ -188,3 +188,76 @@ def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"polyclass.metrics.{module}")
     result = doctest.testmod(mod)
     assert result.failed == 0 and result.attempted > 0
+
+
+RULE_CASES: list[tuple[str, list[Any], Any, str, str]] = [
+    # (rule name, y, costs, metric advised, words of the reason that rule gives)
+    (
+        "cost matrix with equal error costs",
+        [0, 1, 2] * 10,
+        1 - np.eye(3),
+        "accuracy_score",
+        "Every error costs the same",
+    ),
+    (
+        "cost matrix",
+        [0, 1, 2] * 10,
+        [[0, 1, 1], [5, 0, 1], [1, 1, 0]],
+        "expected_cost",
+        "bayes_decision",
+    ),
+    ("multiclass, balanced", [0, 1, 2] * 10, None, "accuracy_score", "every error counts"),
+    (
+        "multiclass, imbalanced",
+        [0] * 60 + [1] * 20 + [2] * 20,
+        None,
+        "f1_score",
+        "Macro-F1 averages",
+    ),
+    (
+        "binary, equal costs",
+        [0] * 50 + [1] * 50,
+        {"fp": 2, "fn": 2},
+        "accuracy_score",
+        "cost the same",
+    ),
+    (
+        "binary, only one kind of error costs",
+        [0] * 50 + [1] * 50,
+        {"fp": 0, "fn": 1},
+        "recall_score",
+        "Only misses cost",
+    ),
+    (
+        "binary, unequal costs, rare positive class",
+        [0] * 90 + [1] * 10,
+        {"fp": 1, "fn": 4},
+        "fbeta_score",
+        "is rare",
+    ),
+    (
+        "binary, unequal costs",
+        [0] * 50 + [1] * 50,
+        {"fp": 1, "fn": 4},
+        "expected_cost",
+        "cost different amounts",
+    ),
+    ("binary, balanced", [0] * 50 + [1] * 50, None, "accuracy_score", "both kinds of error"),
+    ("binary, imbalanced", [0] * 70 + [1] * 30, None, "balanced_accuracy_score", "chance level"),
+    ("binary, strong imbalance", [0] * 95 + [1] * 5, None, "f1_score", "With strong imbalance"),
+]
+
+
+def test_every_rule_of_the_table_has_a_case() -> None:
+    from polyclass.metrics._advice import RULES
+
+    assert [r.name for r in RULES] == [c[0] for c in RULE_CASES]
+
+
+@pytest.mark.parametrize(("rule", "y", "costs", "metric", "words"), RULE_CASES)
+def test_each_rule_gives_its_advice(
+    rule: str, y: list[Any], costs: Any, metric: str, words: str
+) -> None:
+    advice = recommend_metric(y, costs)
+    assert advice.metric == metric, rule
+    assert any(words in reason for reason in advice.reasons), rule
