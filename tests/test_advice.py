@@ -182,7 +182,19 @@ def test_unknown_pos_label() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["_advice", "_bootstrap", "_decision", "_intervals", "_thresholds"]
+    "module",
+    [
+        "_accuracy",
+        "_advice",
+        "_agreement",
+        "_bootstrap",
+        "_confusion",
+        "_decision",
+        "_intervals",
+        "_prf",
+        "_report",
+        "_thresholds",
+    ],
 )
 def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"polyclass.metrics.{module}")

@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from sklearn.exceptions import UndefinedMetricWarning
 
 from polyclass.metrics._counts import label_confusion
@@ -40,11 +40,28 @@ def _multilabel_rows_equal(t: Targets) -> Array:
 
 
 def accuracy_score(
-    y_true: Any, y_pred: Any, *, normalize: bool = True, sample_weight: Any = None
+    y_true: ArrayLike, y_pred: Any, *, normalize: bool = True, sample_weight: Any = None
 ) -> float:
     """Fraction (or number) of samples whose predicted label equals the true one.
 
     For multilabel indicator input this is subset accuracy (every label must match).
+    Same parameters and results as ``sklearn.metrics.accuracy_score``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,) or (n_samples, n_labels)
+        True labels, or a binary indicator matrix for multilabel data.
+    y_pred : array-like of the same shape as ``y_true``
+        Predicted labels.
+    normalize : bool, default=True
+        True: the fraction of correct samples; False: their number (or weight).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+
+    Returns
+    -------
+    score : float
+        Fraction, or number, of correctly predicted samples.
 
     Examples
     --------
@@ -73,9 +90,28 @@ def accuracy_from_cm(cm: Array, *, normalize: bool = True, **_: Any) -> Array:
 
 
 def balanced_accuracy_score(
-    y_true: Any, y_pred: Any, *, sample_weight: Any = None, adjusted: bool = False
+    y_true: ArrayLike, y_pred: Any, *, sample_weight: Any = None, adjusted: bool = False
 ) -> float:
     """Mean recall over classes, optionally adjusted so chance scores 0.
+
+    Same parameters and results as ``sklearn.metrics.balanced_accuracy_score``; a
+    class predicted but absent from ``y_true`` is left out, with a warning.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    adjusted : bool, default=False
+        Rescale so that chance scores 0 and perfect scores 1.
+
+    Returns
+    -------
+    score : float
+        Balanced accuracy.
 
     Examples
     --------
@@ -99,8 +135,26 @@ def balanced_accuracy_from_cm(
     return balanced_accuracy_from_confusion(cm, adjusted=adjusted, keep=mask)
 
 
-def hamming_loss(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
+def hamming_loss(
+    y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> float:
     """Fraction of labels predicted wrongly (per label cell for multilabel input).
+
+    Same parameters and results as ``sklearn.metrics.hamming_loss``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,) or (n_samples, n_labels)
+        True labels, or a binary indicator matrix for multilabel data.
+    y_pred : array-like of the same shape as ``y_true``
+        Predicted labels.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+
+    Returns
+    -------
+    loss : float
+        Share of wrong labels (lower is better).
 
     Examples
     --------
@@ -161,18 +215,40 @@ def _topk_classes(y_true: Array, labels: Any, n_score_classes: int) -> Array:
 
 
 def top_k_accuracy_score(
-    y_true: Any,
-    y_score: Any,
+    y_true: ArrayLike,
+    y_score: ArrayLike,
     *,
     k: int = 2,
     normalize: bool = True,
-    sample_weight: Any = None,
-    labels: Any = None,
+    sample_weight: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
 ) -> float:
     """Fraction of samples whose true label is among the ``k`` highest scores.
 
     Ties are broken as scikit-learn does (a later column ranks first among equal
-    scores). Counts ranks without sorting: O(n_samples * n_classes).
+    scores). Counts ranks without sorting: O(n_samples * n_classes). Same parameters
+    and results as ``sklearn.metrics.top_k_accuracy_score``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_score : array-like of shape (n_samples,) or (n_samples, n_classes)
+        Scores per class, columns in the order of ``labels`` (or of the sorted
+        classes); for binary data a 1-D score of the greater class.
+    k : int, default=2
+        How many of the highest-scored classes count as a hit.
+    normalize : bool, default=True
+        True: the fraction of hits; False: their number (or weight).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    labels : array-like of shape (n_classes,), default=None
+        The classes in the order of the columns of ``y_score``.
+
+    Returns
+    -------
+    score : float
+        Top-k accuracy.
 
     Examples
     --------

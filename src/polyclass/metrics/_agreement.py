@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from polyclass.metrics._counts import label_confusion, label_positions
 from polyclass.metrics._from_confusion import (
@@ -21,8 +21,26 @@ from polyclass.metrics._validation import check_choice, check_real
 Array = NDArray[Any]
 
 
-def matthews_corrcoef(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
+def matthews_corrcoef(
+    y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> float:
     """Matthews correlation coefficient, binary and multiclass (0.0 when undefined).
+
+    Same parameters and results as ``sklearn.metrics.matthews_corrcoef``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+
+    Returns
+    -------
+    mcc : float
+        In [-1, 1]: 1 perfect, 0 no better than chance.
 
     Examples
     --------
@@ -51,7 +69,7 @@ def kappa_from_cm(
     cm: Array,
     *,
     classes: Array | None = None,
-    labels: Any = None,
+    labels: ArrayLike | None = None,
     weights: str | None = None,
     replace_undefined_by: float = np.nan,
     keep: Array | str | None = "auto",
@@ -88,19 +106,38 @@ def kappa_from_cm(
 
 
 def cohen_kappa_score(
-    y1: Any,
-    y2: Any,
+    y1: ArrayLike,
+    y2: ArrayLike,
     *,
-    labels: Any = None,
+    labels: ArrayLike | None = None,
     weights: str | None = None,
-    sample_weight: Any = None,
+    sample_weight: ArrayLike | None = None,
     replace_undefined_by: float = np.nan,
 ) -> float:
     """Cohen's kappa: agreement between two labelings beyond chance.
 
     ``weights`` is None, 'linear' or 'quadratic' (distances between class positions
     in ``labels`` or in sorted order). Undefined kappa gives ``replace_undefined_by``
-    with an ``UndefinedMetricWarning``.
+    with an ``UndefinedMetricWarning``. Same parameters and results as
+    ``sklearn.metrics.cohen_kappa_score``.
+
+    Parameters
+    ----------
+    y1, y2 : array-like of shape (n_samples,)
+        The two labelings (e.g. two annotators, or truth and prediction).
+    labels : array-like, default=None
+        The classes to count, in order (default: every label seen, sorted).
+    weights : {None, 'linear', 'quadratic'}, default=None
+        How disagreements are weighted by the distance between classes.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    replace_undefined_by : float, default=nan
+        The value returned when kappa is undefined.
+
+    Returns
+    -------
+    kappa : float
+        1 perfect agreement, 0 agreement by chance.
 
     Examples
     --------

@@ -10,7 +10,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from polyclass.metrics._counts import confusion_counts, label_confusion, label_positions
 from polyclass.metrics._from_confusion import select
@@ -46,7 +46,7 @@ def confusion_matrix_from_cm(
     cm: Array,
     classes: Array,
     *,
-    labels: Any = None,
+    labels: ArrayLike | None = None,
     normalize: str | None = None,
     true_present: Array | None = None,
     func: str = "confusion_matrix",
@@ -81,11 +81,11 @@ def confusion_matrix_from_cm(
 
 
 def confusion_matrix(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    labels: Any = None,
-    sample_weight: Any = None,
+    labels: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
     normalize: str | None = None,
 ) -> Array:
     """Confusion matrix ``C[i, j]``: samples of true class i predicted as class j.
@@ -93,6 +93,24 @@ def confusion_matrix(
     Same parameters and results as ``sklearn.metrics.confusion_matrix``: ``labels``
     selects and orders classes (samples of other classes are dropped), ``normalize``
     is None, 'true', 'pred' or 'all'. Integer counts are int64.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels.
+    labels : array-like of shape (n_classes,), default=None
+        The classes and their order (default: every label seen, sorted).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    normalize : {'true', 'pred', 'all'} or None, default=None
+        Divide by the row sums, the column sums or the total.
+
+    Returns
+    -------
+    C : ndarray of shape (n_classes, n_classes)
+        Counts (int64, or float with weights or ``normalize``).
 
     Examples
     --------
@@ -117,17 +135,36 @@ def confusion_matrix(
 
 
 def multilabel_confusion_matrix(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    sample_weight: Any = None,
-    labels: Any = None,
+    sample_weight: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
     samplewise: bool = False,
 ) -> Array:
     """One-vs-rest 2x2 matrices ``[[tn, fp], [fn, tp]]`` per class (or per sample).
 
     Multiclass labels are binarized one-vs-rest; multilabel indicator input is taken
-    column by column (``samplewise=True``: row by row).
+    column by column (``samplewise=True``: row by row). Same parameters and results
+    as ``sklearn.metrics.multilabel_confusion_matrix``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,) or (n_samples, n_labels)
+        True labels, or a binary indicator matrix for multilabel data.
+    y_pred : array-like of the same shape as ``y_true``
+        Predicted labels.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    labels : array-like, default=None
+        The classes and their order (default: every label seen, sorted).
+    samplewise : bool, default=False
+        Multilabel only: one matrix per sample instead of per label.
+
+    Returns
+    -------
+    C : ndarray of shape (n_labels, 2, 2) or (n_samples, 2, 2)
+        ``[[tn, fp], [fn, tp]]`` for each label (or sample).
 
     Examples
     --------

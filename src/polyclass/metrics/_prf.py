@@ -12,9 +12,10 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from polyclass.metrics._counts import label_confusion
+from polyclass.metrics._docs import fill_doc
 from polyclass.metrics._from_confusion import (
     jaccard_from_counts,
     prf_from_counts,
@@ -34,6 +35,8 @@ from polyclass.metrics._setwise import (
 from polyclass.metrics._targets import check_targets
 
 Array = NDArray[Any]
+# A class label as the metrics accept it.
+Label = int | float | bool | str
 PRF_WARN_FOR = ("precision", "recall", "f-score")
 
 
@@ -179,29 +182,38 @@ def _prf_score(
     return prf if which is None else as_result(prf[which])
 
 
+@fill_doc
 def precision_recall_fscore_support(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
     beta: float = 1.0,
-    labels: Any = None,
-    pos_label: Any = 1,
+    labels: ArrayLike | None = None,
+    pos_label: Label = 1,
     average: str | None = None,
     warn_for: Sequence[str] = PRF_WARN_FOR,
-    sample_weight: Any = None,
-    zero_division: Any = "warn",
+    sample_weight: ArrayLike | None = None,
+    zero_division: str | float = "warn",
 ) -> tuple[Any, Any, Any, Any]:
     """Precision, recall, F-beta score and support for each class, or averaged.
 
     Same parameters and results as ``sklearn.metrics.precision_recall_fscore_support``.
-    ``average`` is one of None, 'binary' (report ``pos_label``), 'micro', 'macro',
-    'weighted' or 'samples' (multilabel only). Undefined ratios take ``zero_division``
-    ('warn' acts as 0 and emits ``UndefinedMetricWarning``).
+
+    Parameters
+    ----------
+    {labels_in}
+    beta : float, default=1.0
+        Weight of recall against precision in the F-beta score.
+    {setwise_params}
+    warn_for : sequence of str, default=('precision', 'recall', 'f-score')
+        Which undefined ratios raise ``UndefinedMetricWarning``.
 
     Returns
     -------
     precision, recall, fbeta_score : float or ndarray of shape (n_labels,)
+        The three scores, averaged or per label.
     support : None (when averaged) or ndarray of shape (n_labels,)
+        Number (or weight) of true samples of each label.
 
     Examples
     --------
@@ -247,17 +259,29 @@ def _one(
     )
 
 
+@fill_doc
 def precision_score(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    labels: Any = None,
-    pos_label: Any = 1,
+    labels: ArrayLike | None = None,
+    pos_label: Label = 1,
     average: str | None = "binary",
-    sample_weight: Any = None,
-    zero_division: Any = "warn",
+    sample_weight: ArrayLike | None = None,
+    zero_division: str | float = "warn",
 ) -> Any:
-    """Precision tp / (tp + fp), as ``sklearn.metrics.precision_score``.
+    """Precision tp / (tp + fp): the share of the samples predicted as a class that are it.
+
+    Same parameters and results as ``sklearn.metrics.precision_score``.
+
+    Parameters
+    ----------
+    {labels_in}
+    {setwise_params}
+
+    Returns
+    -------
+    {setwise_returns}
 
     Examples
     --------
@@ -279,17 +303,29 @@ def precision_score(
     )
 
 
+@fill_doc
 def recall_score(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    labels: Any = None,
-    pos_label: Any = 1,
+    labels: ArrayLike | None = None,
+    pos_label: Label = 1,
     average: str | None = "binary",
-    sample_weight: Any = None,
-    zero_division: Any = "warn",
+    sample_weight: ArrayLike | None = None,
+    zero_division: str | float = "warn",
 ) -> Any:
-    """Recall tp / (tp + fn), as ``sklearn.metrics.recall_score``.
+    """Recall tp / (tp + fn): the share of the samples of a class that are found.
+
+    Same parameters and results as ``sklearn.metrics.recall_score``.
+
+    Parameters
+    ----------
+    {labels_in}
+    {setwise_params}
+
+    Returns
+    -------
+    {setwise_returns}
 
     Examples
     --------
@@ -311,18 +347,34 @@ def recall_score(
     )
 
 
+@fill_doc
 def fbeta_score(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
     beta: float,
-    labels: Any = None,
-    pos_label: Any = 1,
+    labels: ArrayLike | None = None,
+    pos_label: Label = 1,
     average: str | None = "binary",
-    sample_weight: Any = None,
-    zero_division: Any = "warn",
+    sample_weight: ArrayLike | None = None,
+    zero_division: str | float = "warn",
 ) -> Any:
     """F-beta score, the weighted harmonic mean of precision and recall.
+
+    ``(1 + beta**2) tp / ((1 + beta**2) tp + beta**2 fn + fp)``: recall counts ``beta``
+    times as much as precision. Same parameters and results as
+    ``sklearn.metrics.fbeta_score``.
+
+    Parameters
+    ----------
+    {labels_in}
+    beta : float
+        Weight of recall against precision, positive (1 gives F1).
+    {setwise_params}
+
+    Returns
+    -------
+    {setwise_returns}
 
     Examples
     --------
@@ -344,17 +396,29 @@ def fbeta_score(
     )
 
 
+@fill_doc
 def f1_score(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    labels: Any = None,
-    pos_label: Any = 1,
+    labels: ArrayLike | None = None,
+    pos_label: Label = 1,
     average: str | None = "binary",
-    sample_weight: Any = None,
-    zero_division: Any = "warn",
+    sample_weight: ArrayLike | None = None,
+    zero_division: str | float = "warn",
 ) -> Any:
-    """F1 score 2 tp / (2 tp + fp + fn), as ``sklearn.metrics.f1_score``.
+    """F1 score 2 tp / (2 tp + fp + fn), the harmonic mean of precision and recall.
+
+    Same parameters and results as ``sklearn.metrics.f1_score``.
+
+    Parameters
+    ----------
+    {labels_in}
+    {setwise_params}
+
+    Returns
+    -------
+    {setwise_returns}
 
     Examples
     --------
@@ -405,21 +469,31 @@ def fbeta_from_cm(
     )[which]
 
 
+@fill_doc
 def specificity_score(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    labels: Any = None,
-    pos_label: Any = 1,
+    labels: ArrayLike | None = None,
+    pos_label: Label = 1,
     average: str | None = "binary",
-    sample_weight: Any = None,
-    zero_division: Any = "warn",
+    sample_weight: ArrayLike | None = None,
+    zero_division: str | float = "warn",
 ) -> Any:
     """Specificity tn / (tn + fp) per class (one-vs-rest), averaged like precision.
 
     scikit-learn has no specificity. For binary targets it equals the recall of the
     negative class. 'weighted' weighs classes by their support (true samples), as the
     other set-wise metrics do; 'micro' pools tn and fp over classes.
+
+    Parameters
+    ----------
+    {labels_in}
+    {setwise_params}
+
+    Returns
+    -------
+    {setwise_returns}
 
     Examples
     --------
@@ -479,17 +553,29 @@ def specificity_from_cm(
     )
 
 
+@fill_doc
 def jaccard_score(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    labels: Any = None,
-    pos_label: Any = 1,
+    labels: ArrayLike | None = None,
+    pos_label: Label = 1,
     average: str | None = "binary",
-    sample_weight: Any = None,
-    zero_division: Any = "warn",
+    sample_weight: ArrayLike | None = None,
+    zero_division: str | float = "warn",
 ) -> Any:
-    """Jaccard index tp / (tp + fp + fn), as ``sklearn.metrics.jaccard_score``.
+    """Jaccard index tp / (tp + fp + fn): overlap of predicted and true members of a class.
+
+    Same parameters and results as ``sklearn.metrics.jaccard_score``.
+
+    Parameters
+    ----------
+    {labels_in}
+    {setwise_params}
+
+    Returns
+    -------
+    {setwise_returns}
 
     Examples
     --------

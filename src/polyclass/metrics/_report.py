@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from polyclass.metrics._counts import label_confusion
 from polyclass.metrics._from_confusion import prf_from_counts
@@ -117,8 +117,8 @@ def report_from_cm(
     cm: Array,
     classes: Array,
     *,
-    labels: Any = None,
-    target_names: Any = None,
+    labels: ArrayLike | None = None,
+    target_names: ArrayLike | None = None,
     digits: int = 2,
     output_dict: bool = False,
     zero_division: Any = "warn",
@@ -157,20 +157,45 @@ def report_from_cm(
 
 
 def classification_report(
-    y_true: Any,
-    y_pred: Any,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    labels: Any = None,
-    target_names: Any = None,
-    sample_weight: Any = None,
+    labels: ArrayLike | None = None,
+    target_names: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
     digits: int = 2,
     output_dict: bool = False,
-    zero_division: Any = "warn",
+    zero_division: str | float = "warn",
 ) -> str | dict[str, Any]:
     """Text (or dict) report of precision, recall, F1 and support per class.
 
     The text is character for character scikit-learn's; ``output_dict=True`` gives
     the same nested dict.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,) or (n_samples, n_labels)
+        True labels, or a binary indicator matrix for multilabel data.
+    y_pred : array-like of the same shape as ``y_true``
+        Predicted labels.
+    labels : array-like, default=None
+        The classes to report, in order (default: every label seen, sorted).
+    target_names : list of str, default=None
+        Display names of ``labels``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights.
+    digits : int, default=2
+        Decimals in the text (the dict keeps full precision).
+    output_dict : bool, default=False
+        Return a dict ``{class: {'precision': ..., 'recall': ..., 'f1-score': ...,
+        'support': ...}}`` with 'accuracy' and the averages, instead of text.
+    zero_division : {'warn', 0.0, 1.0} or nan, default='warn'
+        The value of a ratio with a zero denominator.
+
+    Returns
+    -------
+    report : str or dict
+        The table as text, or as a dict.
 
     Examples
     --------
