@@ -218,3 +218,45 @@ def test_list_and_versions_as_json(populated: str) -> None:
     listed = json.loads(out)
     assert [v["version"] for v in listed] == [1, 2]
     assert listed[1]["lineage"]["metrics"] == {"macro_f1": 0.9}
+
+
+def test_backup_and_restore_through_a_store(populated: str, tmp_path: Path) -> None:
+    with Registry(populated) as registry:
+        registry.promote("penguins", 1)
+        registry.promote("penguins", 2)
+        registry.record_replica("penguins", 2, url="s3://models/team", cloud="aws", status="ok")
+        before = (registry.versions("penguins"), registry.alias_history("penguins"))
+        root = registry.root
+    url = f"file://{tmp_path / 'backups' / 'registry.json'}"
+    code, out, err = run("backup", url, "--registry", populated)
+    assert code == 0, err
+    assert "2 models, 3 versions and 1 replicas" in " ".join(out.split())
+    code, _, err = run("backup", url, "--registry", populated)
+    assert code == 2 and "--overwrite" in err
+    assert run("backup", url, "--overwrite", "--registry", populated)[0] == 0
+    code, _, err = run("restore", url, "--registry", populated)  # not empty: refused
+    assert code == 2 and "already holds models" in " ".join(err.split())
+    Path(populated.removeprefix("sqlite:///")).unlink()  # the disaster
+    fresh = f"sqlite:///{tmp_path / 'new' / 'registry.db'}"
+    code, out, err = run("restore", url, "--registry", fresh, "--root", str(root))
+    assert code == 0, err
+    assert "Restored 2 models, 3 versions" in " ".join(out.split())
+    with Registry(fresh, root=root) as restored:
+        assert (restored.versions("penguins"), restored.alias_history("penguins")) == before
+        assert restored.resolve("penguins@production").version == 2
+    code, out, _ = run("restore", url, "--registry", f"sqlite:///{tmp_path / 'x' / 'r.db'}")
+    assert code == 0 and "no artifact files" in out and "penguins:1" in out
+
+
+def test_backup_and_restore_errors(populated: str, tmp_path: Path) -> None:
+    code, _, err = run("restore", f"file://{tmp_path / 'none.json'}", "--registry", populated)
+    assert code == 2 and "No object at" in err
+    (tmp_path / "bad.json").write_text("{not json")
+    empty = f"sqlite:///{tmp_path / 'e' / 'r.db'}"
+    code, _, err = run("restore", f"file://{tmp_path / 'bad.json'}", "--registry", empty)
+    assert code == 2 and "not a JSON backup document" in err
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    code, _, err = run("restore", f"file://{tmp_path / 'other.json'}", "--registry", empty)
+    assert code == 2 and "not a polyclass-registry-backup" in " ".join(err.split())
+    code, _, err = run("backup", "ftp://host/x.json", "--registry", populated)
+    assert code == 2 and "ftp" in err

@@ -309,3 +309,89 @@ def import_(
     with _registry(registry, root) as reg:
         found = reg.import_(archive, name=name, limits=limits)
         console.print(f"Imported {escape(found.ref)} from {escape(str(archive))}")
+
+
+StoreObject = Annotated[
+    str,
+    typer.Argument(
+        metavar="URL",
+        help="The backup document's object: s3://BUCKET/KEY.json, gs://..., az://... or "
+        "file:///path/backup.json.",
+    ),
+]
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    # the cloud box (fsspec and the stores' libraries) loads only for these two commands
+    try:
+        yield
+    except ImportError as exc:
+        fail(f"{exc}. Install the stores' libraries: pip install 'polyclass[cloud]'.")
+    except FileNotFoundError as exc:
+        fail(f"{exc} Check the URL (polyclass registry backup writes it).")
+    except Exception as exc:
+        from polyclass.cloud import CloudError
+
+        if isinstance(exc, CloudError):
+            fail(str(exc))
+        raise
+
+
+@registry_app.command("backup")
+def backup(
+    url: StoreObject,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a backup already at URL.")
+    ] = False,
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Write all registry state (not the artifacts' files) as one JSON document to a store."""
+    with _registry(registry, root) as reg, _store_errors():
+        from polyclass.cloud import read_bytes, write_bytes
+
+        if not overwrite:
+            try:
+                read_bytes(url)
+            except FileNotFoundError:
+                pass
+            else:
+                fail(f"A backup already exists at {url}. Pass --overwrite to replace it.")
+        document = reg.backup_document()
+        write_bytes(url, json.dumps(document, indent=1, sort_keys=True).encode())
+        console.print(
+            f"Wrote {len(document['models'])} models, {len(document['versions'])} versions "
+            f"and {len(document['replicas'])} replicas to {escape(url)}. The artifacts' "
+            f"files are not in it: keep {escape(str(reg.root))} backed up too."
+        )
+
+
+@registry_app.command("restore")
+def restore(
+    url: StoreObject,
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Rebuild an empty registry from a document written by polyclass registry backup."""
+    with _registry(registry, root) as reg, _store_errors():
+        from polyclass.cloud import read_bytes
+
+        text = read_bytes(url)
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            fail(f"{url} is not a JSON backup document ({exc}). Pass a file written by backup.")
+        result = reg.restore_document(document)
+        console.print(
+            f"Restored {result['models']} models, {result['versions']} versions, "
+            f"{result['aliases']} aliases, {result['alias_history']} alias changes and "
+            f"{result['replicas']} replicas into {escape(reg.url)}."
+        )
+        missing = result["missing_artifacts"]
+        if missing:
+            console.print(
+                f"[yellow]warning:[/] no artifact files under {escape(str(reg.root))} for "
+                f"{escape(', '.join(missing))}: copy the old artifact folder there (same "
+                "layout), or load those versions from a replica's store."
+            )
