@@ -531,3 +531,17 @@ def test_model_version_is_plain_data(reg: Registry, art: Path) -> None:
     assert isinstance(version, ModelVersion)
     assert version.ref == "m:1" and version.registered
     assert "m" in repr(version)
+
+
+@pytest.mark.parametrize("module", ["_store", "_replicas"])
+def test_docstring_examples_run(
+    module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POLYCLASS_REGISTRY", raising=False)
+    found = importlib.import_module(f"polyclass.registry.{module}")
+    result = doctest.testmod(found, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -7,13 +7,17 @@ artifacts' files: those stay in the artifact folder and in the stores replicas p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Integer, String, Table, func, insert, select
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.types import JSON
 
 from polyclass._version import __version__
+from polyclass.artifact import MANIFEST_NAME
 from polyclass.registry import _schema as schema
+from polyclass.registry._base import RegistryBase
 from polyclass.registry._errors import RegistryError
 from polyclass.registry._lineage import current_user, now
 from polyclass.registry._refs import validate_alias, validate_name
@@ -127,3 +131,70 @@ def load(conn: Connection, tables: dict[str, list[dict[str, Any]]]) -> None:
     for key, table in _TABLES.items():
         if tables[key]:
             conn.execute(insert(table), tables[key])
+
+
+class BackupMethods(RegistryBase):
+    """The registry's backup document and restore; see ``Registry``."""
+
+    def backup_document(self) -> dict[str, Any]:
+        """All registry state as one versioned JSON document (for disaster recovery).
+
+        The document holds models, versions (lineage, the sha256 of each artifact's
+        ``model.json``, the artifact's path under the root), aliases and their full
+        history, replicas and residencies, read in one consistent snapshot. It does
+        not hold the artifacts' files: back up the artifact folder (``root``) too, or
+        rely on the stores the replicas point to.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable; ``format`` and ``format_version`` identify it.
+        """
+        with self._snapshot() as conn:
+            return dump(conn)
+
+    def restore_document(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Rebuild an empty registry from :meth:`backup_document`'s output.
+
+        Every row comes back as it was: version numbers (and the counters that keep
+        them from being reused), lineage, aliases, alias history in order, replicas
+        and residencies. Artifact files are not in the document: a version whose
+        directory is missing under this registry's ``root`` is listed in the result's
+        ``missing_artifacts``; copy the old artifact folder back, or load from a
+        replica's store.
+
+        Raises
+        ------
+        RegistryError
+            When the registry already holds models, or the document is malformed.
+            Nothing is written then (one transaction).
+
+        Returns
+        -------
+        dict
+            Rows restored per table and ``missing_artifacts`` (``name:version`` refs).
+        """
+        tables = check(dict(document) if isinstance(document, Mapping) else document)
+        with self._write() as conn:
+            if any(row_counts(conn).values()):
+                present = ", ".join(model_names(conn)) or "rows without models"
+                raise RegistryError(
+                    f"The registry at {self.url} already holds models ({present}); "
+                    "restore only into an empty registry. Point --registry at a new database "
+                    "or directory and restore there."
+                )
+            try:
+                load(conn, tables)
+            except SQLIntegrityError as exc:
+                raise RegistryError(
+                    f"The backup document is not consistent ({exc.orig}): a row refers to a "
+                    "model or version the document does not hold. Use an unedited document "
+                    "written by polyclass registry backup."
+                ) from None
+            counts = row_counts(conn)
+        missing = [
+            f"{row['name']}:{row['version']}"
+            for row in tables["versions"]
+            if not (self.root / row["artifact_path"] / MANIFEST_NAME).is_file()
+        ]
+        return {**counts, "missing_artifacts": missing}

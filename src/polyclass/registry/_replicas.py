@@ -9,10 +9,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
+from polyclass.registry import _queries as q
 from polyclass.registry import _schema as schema
+from polyclass.registry._base import ATTEMPTS, RegistryBase
 from polyclass.registry._errors import InvalidNameError, ResidencyError
 from polyclass.registry._lineage import now
+from polyclass.registry._refs import validate_name
 from polyclass.registry._types import REPLICA_STATUSES, Replica
 
 _TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
@@ -174,3 +178,130 @@ def to_replica(row: Row[Any]) -> Replica:
         verified_at=row.verified_at,
         recorded_at=row.recorded_at,
     )
+
+
+class ReplicaMethods(RegistryBase):
+    """The registry's replica records and residency restrictions; see ``Registry``."""
+
+    def record_replica(
+        self,
+        name: str,
+        version: int,
+        *,
+        url: str,
+        cloud: str,
+        region: str | None = None,
+        residency: str | None = None,
+        status: str = "unverified",
+        verified_at: str | datetime | None = None,
+    ) -> Replica:
+        """Record (or update) a copy of ``name:version`` in an object store.
+
+        One record per name, version and store URL: recording the same URL again
+        updates it. The registry stores the URL only, never a credential.
+
+        Parameters
+        ----------
+        name, version : str, int
+            The registered version the store holds.
+        url : str
+            The store URL (``s3://bucket/prefix``, ``file:///path``...); a URL with a
+            user, password, query or fragment is refused.
+        cloud : str
+            Which cloud holds it, e.g. ``aws``, ``gcp``, ``azure``, ``local``.
+        region, residency : str, optional
+            The store's region and data-residency tag (``eu``, ``us``...).
+        status : {'ok', 'missing', 'corrupt', 'unverified'}, default 'unverified'
+            What the last check found.
+        verified_at : datetime or str, optional
+            When it was last checked (timezone-aware; stored as UTC ISO 8601).
+
+        Returns
+        -------
+        Replica
+            The record as stored.
+
+        Raises
+        ------
+        ResidencyError
+            When the model is restricted to residencies and ``residency`` is not one.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from polyclass.artifact import save_artifact
+        >>> from polyclass.registry import Registry
+        >>> tmp = tempfile.mkdtemp()
+        >>> art = save_artifact(tmp + "/art", {}, {})
+        >>> with Registry(tmp + "/reg") as registry:
+        ...     _ = registry.register("demo", art)
+        ...     registry.record_replica(
+        ...         "demo", 1, url="s3://models/demo", cloud="aws", status="ok"
+        ...     ).status
+        'ok'
+        """
+        name = validate_name(name)
+        values = replica_values(
+            url=url,
+            cloud=cloud,
+            region=region,
+            residency=residency,
+            status=status,
+            verified_at=verified_at,
+        )
+        for attempt in range(ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    q.get_version(conn, self.root, name, int(version))
+                    check_residency(conn, name, values["residency"], values["url"])
+                    upsert_replica(conn, name, int(version), values)
+                    stored = replicas_of(conn, name, int(version))
+                    return next(r for r in stored if r.url == values["url"])
+            except SQLIntegrityError:
+                if attempt == ATTEMPTS - 1:  # the same URL recorded concurrently
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def replicas(self, name: str, version: int | None = None) -> list[Replica]:
+        """The recorded replicas of ``name`` (or of one version), by version then URL."""
+        name = validate_name(name)
+        with self._read() as conn:
+            if version is None:
+                q.require_model(conn, name)
+            else:
+                q.get_version(conn, self.root, name, int(version))
+            return replicas_of(conn, name, version)
+
+    def set_residencies(self, name: str, residencies: list[str] | None) -> list[str] | None:
+        """Restrict ``name`` to stores with these residency tags (None lifts the restriction).
+
+        Replicas recorded from then on must carry one of the tags; those recorded
+        before are kept as they are. Returns the residencies now in force.
+        """
+        name = validate_name(name)
+        if residencies is not None:
+            if isinstance(residencies, str) or not list(residencies):
+                raise InvalidNameError(
+                    f"residencies must be a non-empty list of tags such as ['eu'], or None "
+                    f"to lift the restriction; got {residencies!r}."
+                )
+            residencies = [residency_tag(tag) for tag in residencies]
+        with self._write() as conn:
+            q.require_model(conn, name)
+            write_residencies(conn, name, residencies)
+            return residencies_of(conn, name)
+
+    def residencies(self, name: str) -> list[str] | None:
+        """The residencies ``name`` is restricted to, or None when it may go anywhere."""
+        name = validate_name(name)
+        with self._read() as conn:
+            q.require_model(conn, name)
+            return residencies_of(conn, name)
+
+    def check_residency(self, name: str, residency: str | None, url: str = "") -> None:
+        """Raise :class:`ResidencyError` unless a store with ``residency`` may hold ``name``."""
+        name = validate_name(name)
+        tag = None if residency is None else residency_tag(residency)
+        with self._read() as conn:
+            q.require_model(conn, name)
+            check_residency(conn, name, tag, url or "given")

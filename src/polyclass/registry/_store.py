@@ -7,9 +7,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +15,19 @@ import numpy as np
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
-from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
 from polyclass._version import __version__
 from polyclass.artifact import MANIFEST_NAME, verify_artifact
-from polyclass.registry import _backup as backup
 from polyclass.registry import _queries as q
 from polyclass.registry import _schema as schema
 from polyclass.registry._archive import read_archive, write_archive
-from polyclass.registry._env import DEFAULT_DIR, ENV_ROOT, ENV_URL
+from polyclass.registry._backup import BackupMethods
+from polyclass.registry._base import ATTEMPTS
 from polyclass.registry._errors import (
     AliasInUseError,
     ArchiveError,
     IntegrityError,
     InvalidNameError,
-    RegistryError,
     RollbackError,
     UnknownAliasError,
 )
@@ -46,21 +42,11 @@ from polyclass.registry._files import (
 from polyclass.registry._limits import ImportLimits
 from polyclass.registry._lineage import current_user, lineage_record, now
 from polyclass.registry._refs import parse_ref, validate_alias, validate_name
-from polyclass.registry._replicas import (
-    check_residency,
-    replica_values,
-    replicas_of,
-    residencies_of,
-    residency_tag,
-    upsert_replica,
-    write_residencies,
-)
-from polyclass.registry._types import ModelVersion, RegisteredModel, Replica
-
-_ATTEMPTS = 5
+from polyclass.registry._replicas import ReplicaMethods
+from polyclass.registry._types import ModelVersion, RegisteredModel
 
 
-class Registry:
+class Registry(ReplicaMethods, BackupMethods):
     """Versions, aliases and lineage of trained models.
 
     Metadata lives in a SQL database reached through SQLAlchemy Core (a SQLite file
@@ -92,123 +78,6 @@ class Registry:
     ...     registry.resolve("demo@production").version
     1
     """
-
-    def __init__(self, url: str | None = None, root: str | Path | None = None) -> None:
-        location = url if url is not None else os.environ.get(ENV_URL) or None
-        if location is None:
-            location = str(DEFAULT_DIR)
-        if "://" not in location:  # a directory (or a .db file): SQLite plus artifacts/
-            base = Path(location).expanduser().absolute()
-            db = base if base.suffix in {".db", ".sqlite", ".sqlite3"} else base / "registry.db"
-            location = f"sqlite:///{db}"
-        try:
-            self._url = schema.parse_url(location)
-        except Exception as exc:  # sqlalchemy raises ArgumentError and others
-            raise RegistryError(
-                f"Invalid registry URL {location!r} ({exc}). Pass an SQLAlchemy URL such as "
-                "sqlite:///path/registry.db or a directory."
-            ) from None
-        file = schema.sqlite_file(self._url)
-        if root is not None:
-            self.root = Path(root).expanduser().absolute()
-        elif file is not None:
-            self.root = file.parent / "artifacts"
-        else:
-            self.root = Path(os.environ.get(ENV_ROOT) or DEFAULT_DIR / "artifacts").absolute()
-        if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
-        self.root.mkdir(parents=True, exist_ok=True)
-        try:
-            self._engine = schema.make_engine(self._url)
-        except (ModuleNotFoundError, NoSuchModuleError) as exc:
-            raise RegistryError(
-                f"No database driver for {self.url} ({exc}). Install it (for PostgreSQL: "
-                "pip install psycopg, URL postgresql+psycopg://...) or fix the URL."
-            ) from None
-        try:
-            self._create_schema()
-        except OperationalError as exc:
-            self._engine.dispose()
-            raise RegistryError(
-                f"Cannot open the registry database {self.url}: {exc.orig}. Check the "
-                "--registry URL, that the server is running, and your permissions."
-            ) from None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def url(self) -> str:
-        """The database URL, with any password hidden."""
-        return self._url.render_as_string(hide_password=True)
-
-    def close(self) -> None:
-        """Release database connections."""
-        self._engine.dispose()
-
-    def __enter__(self) -> Registry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Registry(url={self.url!r}, root={str(self.root)!r})"
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn:
-            conn.execution_options(**{schema.WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        # PostgreSQL's default READ COMMITTED would let a dump of several tables see
-        # a registration half-way; SQLite's read transaction is a snapshot already
-        with self._engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn, conn.begin():
-            yield conn
-
-    def _create_schema(self) -> None:
-        for attempt in range(_ATTEMPTS):
-            try:
-                with self._write() as conn:
-                    schema.lock_schema(conn)
-                    schema.metadata.create_all(conn)
-                    row = conn.execute(
-                        select(schema.info.c.value).where(schema.info.c.key == "schema_version")
-                    ).first()
-                    if row is None:
-                        conn.execute(
-                            insert(schema.info).values(
-                                key="schema_version", value=str(schema.SCHEMA_VERSION)
-                            )
-                        )
-                    elif int(row[0]) > schema.SCHEMA_VERSION:
-                        raise RegistryError(
-                            f"The registry at {self.url} has schema version {row[0]}, newer "
-                            f"than this polyclass supports ({schema.SCHEMA_VERSION}). Upgrade "
-                            "polyclass (pip install -U polyclass)."
-                        )
-                    elif int(row[0]) < schema.SCHEMA_VERSION:
-                        # every migration so far only adds tables, which create_all made
-                        conn.execute(
-                            update(schema.info)
-                            .where(schema.info.c.key == "schema_version")
-                            .values(value=str(schema.SCHEMA_VERSION))
-                        )
-                return
-            except (SQLIntegrityError, OperationalError):
-                # another process created the tables at the same moment: look again
-                if attempt == _ATTEMPTS - 1:
-                    raise
 
     # ------------------------------------------------------------------ register
 
@@ -266,11 +135,11 @@ class Registry:
             document = json.loads((staging / MANIFEST_NAME).read_bytes())
             record = lineage_record(lineage, document.get("metadata", {}))
             sha256 = manifest_sha256(staging)
-            for attempt in range(_ATTEMPTS):
+            for attempt in range(ATTEMPTS):
                 try:
                     return self._commit_version(name, staging, record, sha256, document)
                 except SQLIntegrityError:
-                    if attempt == _ATTEMPTS - 1:  # a concurrent first registration of name
+                    if attempt == ATTEMPTS - 1:  # a concurrent first registration of name
                         raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # gone already after a success
@@ -492,130 +361,6 @@ class Registry:
             )
         return found
 
-    # ------------------------------------------------------------------ replicas
-
-    def record_replica(
-        self,
-        name: str,
-        version: int,
-        *,
-        url: str,
-        cloud: str,
-        region: str | None = None,
-        residency: str | None = None,
-        status: str = "unverified",
-        verified_at: str | datetime | None = None,
-    ) -> Replica:
-        """Record (or update) a copy of ``name:version`` in an object store.
-
-        One record per name, version and store URL: recording the same URL again
-        updates it. The registry stores the URL only, never a credential.
-
-        Parameters
-        ----------
-        name, version : str, int
-            The registered version the store holds.
-        url : str
-            The store URL (``s3://bucket/prefix``, ``file:///path``...); a URL with a
-            user, password, query or fragment is refused.
-        cloud : str
-            Which cloud holds it, e.g. ``aws``, ``gcp``, ``azure``, ``local``.
-        region, residency : str, optional
-            The store's region and data-residency tag (``eu``, ``us``...).
-        status : {'ok', 'missing', 'corrupt', 'unverified'}, default 'unverified'
-            What the last check found.
-        verified_at : datetime or str, optional
-            When it was last checked (timezone-aware; stored as UTC ISO 8601).
-
-        Returns
-        -------
-        Replica
-            The record as stored.
-
-        Raises
-        ------
-        ResidencyError
-            When the model is restricted to residencies and ``residency`` is not one.
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> from polyclass.artifact import save_artifact
-        >>> tmp = tempfile.mkdtemp()
-        >>> art = save_artifact(tmp + "/art", {}, {})
-        >>> with Registry(tmp + "/reg") as registry:
-        ...     _ = registry.register("demo", art)
-        ...     registry.record_replica(
-        ...         "demo", 1, url="s3://models/demo", cloud="aws", status="ok"
-        ...     ).status
-        'ok'
-        """
-        name = validate_name(name)
-        values = replica_values(
-            url=url,
-            cloud=cloud,
-            region=region,
-            residency=residency,
-            status=status,
-            verified_at=verified_at,
-        )
-        for attempt in range(_ATTEMPTS):
-            try:
-                with self._write() as conn:
-                    q.get_version(conn, self.root, name, int(version))
-                    check_residency(conn, name, values["residency"], values["url"])
-                    upsert_replica(conn, name, int(version), values)
-                    stored = replicas_of(conn, name, int(version))
-                    return next(r for r in stored if r.url == values["url"])
-            except SQLIntegrityError:
-                if attempt == _ATTEMPTS - 1:  # the same URL recorded concurrently
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def replicas(self, name: str, version: int | None = None) -> list[Replica]:
-        """The recorded replicas of ``name`` (or of one version), by version then URL."""
-        name = validate_name(name)
-        with self._read() as conn:
-            if version is None:
-                q.require_model(conn, name)
-            else:
-                q.get_version(conn, self.root, name, int(version))
-            return replicas_of(conn, name, version)
-
-    def set_residencies(self, name: str, residencies: list[str] | None) -> list[str] | None:
-        """Restrict ``name`` to stores with these residency tags (None lifts the restriction).
-
-        Replicas recorded from then on must carry one of the tags; those recorded
-        before are kept as they are. Returns the residencies now in force.
-        """
-        name = validate_name(name)
-        if residencies is not None:
-            if isinstance(residencies, str) or not list(residencies):
-                raise InvalidNameError(
-                    f"residencies must be a non-empty list of tags such as ['eu'], or None "
-                    f"to lift the restriction; got {residencies!r}."
-                )
-            residencies = [residency_tag(tag) for tag in residencies]
-        with self._write() as conn:
-            q.require_model(conn, name)
-            write_residencies(conn, name, residencies)
-            return residencies_of(conn, name)
-
-    def residencies(self, name: str) -> list[str] | None:
-        """The residencies ``name`` is restricted to, or None when it may go anywhere."""
-        name = validate_name(name)
-        with self._read() as conn:
-            q.require_model(conn, name)
-            return residencies_of(conn, name)
-
-    def check_residency(self, name: str, residency: str | None, url: str = "") -> None:
-        """Raise :class:`ResidencyError` unless a store with ``residency`` may hold ``name``."""
-        name = validate_name(name)
-        tag = None if residency is None else residency_tag(residency)
-        with self._read() as conn:
-            q.require_model(conn, name)
-            check_residency(conn, name, tag, url or "given")
-
     # ------------------------------------------------------------------ aliases
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
@@ -802,71 +547,6 @@ class Registry:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
         return removed
-
-    # ------------------------------------------------------------------ backup / restore
-
-    def backup_document(self) -> dict[str, Any]:
-        """All registry state as one versioned JSON document (for disaster recovery).
-
-        The document holds models, versions (lineage, the sha256 of each artifact's
-        ``model.json``, the artifact's path under the root), aliases and their full
-        history, replicas and residencies, read in one consistent snapshot. It does
-        not hold the artifacts' files: back up the artifact folder (``root``) too, or
-        rely on the stores the replicas point to.
-
-        Returns
-        -------
-        dict
-            JSON-serialisable; ``format`` and ``format_version`` identify it.
-        """
-        with self._snapshot() as conn:
-            return backup.dump(conn)
-
-    def restore_document(self, document: Mapping[str, Any]) -> dict[str, Any]:
-        """Rebuild an empty registry from :meth:`backup_document`'s output.
-
-        Every row comes back as it was: version numbers (and the counters that keep
-        them from being reused), lineage, aliases, alias history in order, replicas
-        and residencies. Artifact files are not in the document: a version whose
-        directory is missing under this registry's ``root`` is listed in the result's
-        ``missing_artifacts``; copy the old artifact folder back, or load from a
-        replica's store.
-
-        Raises
-        ------
-        RegistryError
-            When the registry already holds models, or the document is malformed.
-            Nothing is written then (one transaction).
-
-        Returns
-        -------
-        dict
-            Rows restored per table and ``missing_artifacts`` (``name:version`` refs).
-        """
-        tables = backup.check(dict(document) if isinstance(document, Mapping) else document)
-        with self._write() as conn:
-            if any(backup.row_counts(conn).values()):
-                present = ", ".join(backup.model_names(conn)) or "rows without models"
-                raise RegistryError(
-                    f"The registry at {self.url} already holds models ({present}); "
-                    "restore only into an empty registry. Point --registry at a new database "
-                    "or directory and restore there."
-                )
-            try:
-                backup.load(conn, tables)
-            except SQLIntegrityError as exc:
-                raise RegistryError(
-                    f"The backup document is not consistent ({exc.orig}): a row refers to a "
-                    "model or version the document does not hold. Use an unedited document "
-                    "written by polyclass registry backup."
-                ) from None
-            counts = backup.row_counts(conn)
-        missing = [
-            f"{row['name']}:{row['version']}"
-            for row in tables["versions"]
-            if not (self.root / row["artifact_path"] / MANIFEST_NAME).is_file()
-        ]
-        return {**counts, "missing_artifacts": missing}
 
     # ------------------------------------------------------------------ export / import
 
