@@ -174,3 +174,50 @@ def test_values_too_long_for_a_column_are_refused_clearly(url: str, art: Path) -
         with pytest.raises(RegistryError, match=r"user.*at most 255"):
             registry.register("m", art, lineage={"user": "u" * 256})
         assert registry.list_models() == []
+
+
+def test_two_processes_record_the_same_replicas_at_once(
+    url: str, art: Path, tmp_path: Path
+) -> None:
+    """Upserts of one (name, version, url) racing in two processes: one record each, no error."""
+    root = tmp_path / "artifacts"
+    with Registry(url, root=root) as registry:
+        registry.register("m", art)
+    go = tmp_path / "go"
+    code = textwrap.dedent(
+        f"""
+        import pathlib, sys, time
+        from polyclass.registry import Registry
+        status = sys.argv[1]
+        with Registry({url!r}, root={str(root)!r}) as registry:
+            print("ready", flush=True)
+            while not pathlib.Path({str(go)!r}).exists():
+                time.sleep(0.002)
+            for i in range({ROUNDS}):
+                for store in ("s3://a/p", "gs://b/p", f"az://c/p{{i}}"):
+                    registry.record_replica("m", 1, url=store, cloud="x", status=status)
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, status],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(),
+            text=True,
+        )
+        for status in ("ok", "corrupt")
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready", proc.communicate()[1]
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    with Registry(url, root=root) as registry:
+        found = registry.replicas("m", 1)
+        assert sorted(r.url for r in found) == sorted(
+            ["s3://a/p", "gs://b/p", *(f"az://c/p{i}" for i in range(ROUNDS))]
+        )
+        assert {r.status for r in found} <= {"ok", "corrupt"}
