@@ -45,6 +45,40 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("POLYCLASS")}
 
 
+def _run_together(code: str, argvs: list[list[str]], go: Path) -> list[str]:
+    """Run one child per argv, release them at once, return their stdout; all must succeed.
+
+    Every child is waited for (or killed) before any assertion, so a failure leaves no
+    process or pipe behind.
+    """
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(),
+            text=True,
+        )
+        for argv in argvs
+    ]
+    results: list[tuple[int, str, str]] = []
+    try:
+        ready = [proc.stdout.readline().strip() if proc.stdout else "" for proc in procs]
+        go.touch()
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            results.append((proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    assert ready == ["ready"] * len(procs), results
+    for code_, _, err in results:
+        assert code_ == 0, err
+    return [out for _, out, _ in results]
+
+
 def _assert_whole(registry: Registry) -> None:
     """Every version row has its verified files; every version folder has its row."""
     referenced = set()
@@ -77,25 +111,9 @@ def test_two_processes_register_many_at_once(url: str, art: Path, tmp_path: Path
         print(json.dumps(got))
         """
     )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_env(),
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready", proc.communicate()[1]
-    go.touch()
     shared: list[int] = []
     fresh: list[int] = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
+    for out in _run_together(code, [[], []], go):
         for s, f in json.loads(out):
             shared.append(s)
             fresh.append(f)
@@ -198,23 +216,7 @@ def test_two_processes_record_the_same_replicas_at_once(
                     registry.record_replica("m", 1, url=store, cloud="x", status=status)
         """
     )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, status],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_env(),
-            text=True,
-        )
-        for status in ("ok", "corrupt")
-    ]
-    for proc in procs:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready", proc.communicate()[1]
-    go.touch()
-    for proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
+    _run_together(code, [["ok"], ["corrupt"]], go)
     with Registry(url, root=root) as registry:
         found = registry.replicas("m", 1)
         assert sorted(r.url for r in found) == sorted(
