@@ -11,16 +11,10 @@ from typing import TYPE_CHECKING
 from polyclass._lazy import attach
 
 if TYPE_CHECKING:
-    from polyclass.pipeline._config import ConfigError, TrainConfig
+    from polyclass.pipeline._config import ConfigError, OutputExistsError, TrainConfig, check_out
     from polyclass.pipeline._evaluate import Evaluation, evaluate_model
     from polyclass.pipeline._predict import predict_file
-    from polyclass.pipeline._train import (
-        STEPS,
-        OutputExistsError,
-        TrainResult,
-        check_out,
-        train,
-    )
+    from polyclass.pipeline._train import STEPS, TrainResult, train
 
 __all__ = [
     "STEPS",
@@ -45,8 +39,8 @@ __getattr__, __dir__ = attach(
         "predict_file": "polyclass.pipeline._predict",
         "STEPS": "polyclass.pipeline._train",
         "TrainResult": "polyclass.pipeline._train",
-        "OutputExistsError": "polyclass.pipeline._train",
-        "check_out": "polyclass.pipeline._train",
+        "OutputExistsError": "polyclass.pipeline._config",
+        "check_out": "polyclass.pipeline._config",
         "train": "polyclass.pipeline._train",
     },
     __all__,

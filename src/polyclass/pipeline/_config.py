@@ -218,6 +218,25 @@ def _scalar(name: str, value: Any, kind: type) -> Any:
     return kind(value)
 
 
+class OutputExistsError(ValueError):
+    """``out`` already holds a run; the message names the fix."""
+
+
+#: What marks a folder as holding a previous run.
+RUN_FILES = ("model", "report.html", "metrics.json")
+
+
+def check_out(out: str | Path, overwrite: bool) -> None:
+    """Refuse to write over a previous run unless ``overwrite`` (nothing is touched yet)."""
+    folder = Path(out)
+    found = [name for name in RUN_FILES if (folder / name).exists()]
+    if found and not overwrite:
+        raise OutputExistsError(
+            f"{folder} already holds a run ({', '.join(found)}). Pass --overwrite "
+            "(overwrite = true) to replace it, or choose a new folder with --out."
+        )
+
+
 def _check_subset(name: str, values: list[str], allowed: tuple[str, ...]) -> None:
     if not values:
         raise ConfigError(f"{name} is empty; choose from {list(allowed)}.")

@@ -14,6 +14,7 @@ from polyclass.artifact import fingerprint_table
 from polyclass.data import DataError, explore, load_table
 from polyclass.evaluation import evaluate, permutation_importance
 from polyclass.model import Model
+from polyclass.pipeline._config import check_out
 from polyclass.pipeline._fit import coefficients
 from polyclass.pipeline._labels import labels_of
 from polyclass.report import write_report
@@ -95,8 +96,6 @@ def evaluate_model(
         The metrics, a sentence saying what was scored, warnings (rows the model was
         fitted on) and the two paths.
     """
-    from polyclass.pipeline._train import check_out
-
     check_out(out, overwrite)
     clock = time.perf_counter()
     target = model.info.get("target") or model.schema.target

@@ -7,10 +7,9 @@ the same order; ``progress(step, done, total)`` reports where the run is.
 from __future__ import annotations
 
 import gc
-import getpass
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +26,7 @@ from polyclass.data import stratified_split as split_rows
 from polyclass.evaluation import evaluate, permutation_importance
 from polyclass.model import Decision, Model
 from polyclass.monitor import compute_reference
-from polyclass.pipeline._config import TrainConfig
+from polyclass.pipeline._config import TrainConfig, check_out
 from polyclass.pipeline._costs import (
     Costs,
     choose_decision,
@@ -46,6 +45,7 @@ from polyclass.pipeline._fit import (
     stratified_sample,
 )
 from polyclass.pipeline._labels import labels_of
+from polyclass.pipeline._record import default_name, python_call, register, user
 from polyclass.pipeline._tune import (
     best_result,
     cross_validate,
@@ -97,25 +97,6 @@ class TrainResult:
     tuning: dict[str, Any] = field(default_factory=dict)
 
 
-class OutputExistsError(ValueError):
-    """``out`` already holds a run; the message names the fix."""
-
-
-#: What marks a folder as holding a previous run.
-RUN_FILES = ("model", "report.html", "metrics.json")
-
-
-def check_out(out: str | Path, overwrite: bool) -> None:
-    """Refuse to write over a previous run unless ``overwrite`` (nothing is touched yet)."""
-    folder = Path(out)
-    found = [name for name in RUN_FILES if (folder / name).exists()]
-    if found and not overwrite:
-        raise OutputExistsError(
-            f"{folder} already holds a run ({', '.join(found)}). Pass --overwrite "
-            "(overwrite = true) to replace it, or choose a new folder with --out."
-        )
-
-
 @dataclass
 class _Run:
     """What one training run knows so far; each step of :func:`train` adds a part."""
@@ -154,7 +135,7 @@ class _Run:
 
     @property
     def name(self) -> str:
-        return self.cfg.name or _default_name(self.cfg)
+        return self.cfg.name or default_name(self.cfg)
 
     def evaluate(self, rows: NDArray[Any], pred: NDArray[Any], proba: Any) -> dict[str, Any]:
         """Every metric with its interval on ``rows``, plus the optimised metric."""
@@ -344,7 +325,7 @@ def _info(run: _Run) -> dict[str, Any]:
         "important_features": [f["feature"] for f in run.importance["features"]],
         "n_rows": run.n_rows,
         "seed": run.cfg.seed,
-        "trained_by": _user(),
+        "trained_by": user(),
         "polyclass_version": __version__,
     }
 
@@ -352,7 +333,7 @@ def _info(run: _Run) -> dict[str, Any]:
 def _save_and_register(run: _Run) -> None:
     run.artifact_path = run.final.save(Path(run.cfg.out) / "model", overwrite=True)
     if run.cfg.register:
-        run.registered = _register(run.cfg, run.name, run.artifact_path, run.final.info)
+        run.registered = register(run.cfg, run.name, run.artifact_path, run.final.info)
 
 
 def _report(run: _Run, timings: dict[str, float]) -> None:
@@ -394,7 +375,7 @@ def _report(run: _Run, timings: dict[str, float]) -> None:
             "artifact_path": str(run.artifact_path),
             "training data fingerprint (SHA-256 of the table)": run.fingerprint,
             "seed": cfg.seed,
-            "command": cfg.command or _python_call(cfg),
+            "command": cfg.command or python_call(cfg),
         },
         "split": {
             "train": len(run.train_rows),
@@ -481,48 +462,3 @@ def train(
             "sampled": len(run.tune_rows) < len(run.train_rows),
         },
     )
-
-
-def _python_call(cfg: TrainConfig) -> str:
-    """The Python call that reproduces ``cfg`` (its options that differ from defaults)."""
-    defaults = TrainConfig(data=cfg.data, target=cfg.target)
-    changed = {
-        f.name: getattr(cfg, f.name)
-        for f in fields(cfg)
-        if f.name not in ("command",) and getattr(cfg, f.name) != getattr(defaults, f.name)
-    }
-    args = ", ".join(f"{k}={v!r}" for k, v in changed.items())
-    return f"polyclass.train(data={str(cfg.data)!r}, target={cfg.target!r}" + (
-        f", {args})" if args else ")"
-    )
-
-
-def _register(cfg: TrainConfig, name: str, artifact: Path, info: dict[str, Any]) -> dict[str, Any]:
-    from polyclass.registry import Registry
-
-    with Registry(cfg.registry) as registry:
-        version = registry.register(
-            name,
-            artifact,
-            lineage={
-                "data_fingerprint": info["data_fingerprint"],
-                "parameters": info["best_params"],
-                "metrics": info["test_metrics"],
-                "data_path": str(cfg.data),
-                "target": cfg.target,
-            },
-        )
-    return {"name": version.name, "version": version.version, "path": str(version.path)}
-
-
-def _default_name(cfg: TrainConfig) -> str:
-    stem = Path(cfg.data).stem
-    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in stem)
-    return cleaned.strip("-.") or "model"
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
