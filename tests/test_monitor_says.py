@@ -188,3 +188,20 @@ def test_categorical_counts_take_arrow_once_and_keep_mixed_values_exact():
         assert isinstance(_as_arrow(values), pa.Array | pa.ChunkedArray)
         got = count_categorical(ref, values)
         assert got.counts.tolist() == expected.counts.tolist() and got.missing.tolist() == [1]
+
+
+def test_row_hashes_agree_before_and_after_the_data_checks():
+    from polyclass.monitor import row_hashes
+
+    kinds = {"d": "datetime", "x": "numeric", "c": "categorical"}
+    raw = pd.DataFrame({"d": ["2020-01-02", None], "x": ["3750", "oops"], "c": ["a", None]})
+    checked = pd.DataFrame(
+        {
+            "d": pd.to_datetime(["2020-01-02", None]),
+            "x": [3750.0, np.nan],
+            "c": pd.Series(["a", np.nan], dtype="category"),
+        }
+    )
+    assert row_hashes(raw, kinds).tolist() == row_hashes(checked, kinds).tolist()
+    other = checked.assign(x=[3751.0, np.nan])
+    assert row_hashes(other, kinds)[0] != row_hashes(checked, kinds)[0]

@@ -14,7 +14,8 @@ def row_hashes(frame: Any, kinds: Mapping[str, str]) -> NDArray[np.uint64]:
     """One 64-bit hash per row of the columns in ``kinds``, by value.
 
     Numeric columns hash as float64 (``3750`` and ``3750.0`` agree; unparsable text is
-    missing), every other column as text with missing values alike, so the same file
+    missing), date/time columns as parsed instants, every other column as text with
+    missing values alike, so the same file
     read before or after the data checks hashes the same.
     """
     import pandas as pd
@@ -24,6 +25,8 @@ def row_hashes(frame: Any, kinds: Mapping[str, str]) -> NDArray[np.uint64]:
         column = pd.Series(frame[name]).reset_index(drop=True)
         if kind == "numeric":
             canonical[name] = pd.to_numeric(column, errors="coerce").astype(np.float64)
+        elif kind == "datetime":  # ISO text or parsed timestamps: the same instant
+            canonical[name] = pd.to_datetime(column, errors="coerce", format="mixed").astype(str)
         else:
             text = column.astype(object)
             canonical[name] = text.where(text.notna(), "").astype(str)
