@@ -21,7 +21,18 @@ from polyclass.report._html import (
 )
 from polyclass.report._plots import Bar, bar_chart, esc
 
-_CODE_KEYS = frozenset({"artifact_path", "fingerprint", "path", "uri", "data_fingerprint"})
+_CODE_KEYS = frozenset(
+    {
+        "artifact_path",
+        "fingerprint",
+        "path",
+        "uri",
+        "data_fingerprint",
+        "command",
+        "training data fingerprint (SHA-256 of the table)",
+        "evaluated data fingerprint (SHA-256 of the table)",
+    }
+)
 HEADLINE_FALLBACKS = ("f1_macro", "roc_auc", "balanced_accuracy", "accuracy")
 
 
