@@ -407,3 +407,14 @@ def test_recent_rows_start_bounds_what_a_refresh_reads(tmp_path, monkeypatch):
     monitoring._gauges("m", tmp_path, hour(0), None)
     monitoring._gauges("m", tmp_path, hour(3), None)
     assert seen == [hour(2), hour(3)]
+
+
+def test_a_constant_model_gets_f1_intervals_of_positive_width() -> None:
+    # issue #10: resampling within each true class fixed the class counts, so a model
+    # predicting one class had macro-F1 "0.222-0.222".
+    st = metrics.ConfusionMatrixState(labels=["a", "b", "c"])
+    st.update(["a"] * 20 + ["b"] * 20 + ["c"] * 20, ["a"] * 60)
+    out = window_metrics(st, ["a", "b", "c"])
+    for avg in ("macro", "weighted"):
+        lo, hi = out[f"f1_{avg}_ci"]
+        assert lo < out[f"f1_{avg}"] < hi, avg

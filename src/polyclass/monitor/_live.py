@@ -9,8 +9,8 @@ table); labels and predictions become integer codes, and one ``bincount`` of
 a :class:`polyclass.metrics.ConfusionMatrixState` (so windows, segments and workers
 merge exactly, and every metric is the metrics library's). Intervals: Wilson for
 accuracy and per-class precision / recall; a percentile bootstrap for macro and weighted
-F1 that resamples each true class's row of the confusion matrix (multinomial), which is
-the stratified row bootstrap of :func:`polyclass.metrics.bootstrap_ci` on the same data.
+F1 that resamples the cells of the confusion matrix (one multinomial), which is the row
+bootstrap of :func:`polyclass.metrics.bootstrap_ci` on the same data.
 """
 
 from __future__ import annotations
@@ -261,27 +261,30 @@ def state_from_counts(labels: list[str], counts: NDArray[np.int64]) -> Confusion
 def _f1_bootstrap(
     cm: NDArray[np.int64], n_resamples: int, level: float, seed: int
 ) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of macro / weighted F1 (and P, R) by per-class multinomials."""
+    """Percentile intervals of macro / weighted F1 (and P, R): rows resampled freely.
+
+    One multinomial over all cells, so the class counts vary between resamples as
+    ``bootstrap_ci``'s default does (fixing them gave a constant model zero width).
+    """
     rng = np.random.default_rng(seed)
-    support = cm.sum(axis=1)
-    present = (support + cm.sum(axis=0)) > 0
+    present = (cm.sum(axis=1) + cm.sum(axis=0)) > 0
     k = cm.shape[0]
-    sims = np.zeros((n_resamples, k, k), dtype=np.float64)
-    for i in np.flatnonzero(support > 0):
-        sims[:, i, :] = rng.multinomial(int(support[i]), cm[i] / support[i], size=n_resamples)
+    n = int(cm.sum())
+    sims = rng.multinomial(n, cm.ravel() / n, size=n_resamples).reshape(-1, k, k)
     tp = np.einsum("bii->bi", sims)
     predicted = sims.sum(axis=1)
+    support = sims.sum(axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         prec = np.where(predicted > 0, tp / np.where(predicted > 0, predicted, 1), 0.0)
         rec = np.where(support > 0, tp / np.where(support > 0, support, 1), 0.0)
         denom = predicted + support
         f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
-    w = support[present] / max(support.sum(), 1)
+    w = support[:, present] / np.maximum(support.sum(axis=1, keepdims=True), 1)
     alpha = (1 - level) / 2
     out = {}
     for name, vals in (("precision", prec), ("recall", rec), ("f1", f1)):
         v = vals[:, present]
-        for avg, agg in (("macro", v.mean(axis=1)), ("weighted", v @ w)):
+        for avg, agg in (("macro", v.mean(axis=1)), ("weighted", (v * w).sum(axis=1))):
             lo, hi = np.quantile(agg, [alpha, 1 - alpha])
             out[f"{name}_{avg}"] = (float(lo), float(hi))
     return out
