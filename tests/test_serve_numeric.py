@@ -20,7 +20,6 @@ from polyclass.data import infer_schema
 from polyclass.model import Model
 from polyclass.preprocess import Preprocessor
 from polyclass.serve import ServeConfig, create_app, load_served
-from polyclass.serve._jsonbody import JsonBody, float_rows
 from polyclass.serve._tables import from_records, from_rows
 
 COLUMNS = ["a", "b", "c"]
@@ -59,12 +58,9 @@ def test_every_format_gives_the_exact_paths_answer(client: TestClient, model_dir
     served = load_served(model_dir)
     plan = served.plan
     slow = from_rows(ROWS, None, plan, ["body"])  # np.array + per-column fallback
-    fast = from_rows(ROWS, None, plan, ["body"], no_strings=True)
-    assert fast.matrix is not None
-    np.testing.assert_array_equal(plan.encode(slow).X, plan.encode(fast).X)
     records = [dict(zip(COLUMNS, r, strict=True)) for r in ROWS]
     np.testing.assert_array_equal(
-        plan.encode(from_records(records, plan, ["body"], no_strings=True)).X, plan.encode(slow).X
+        plan.encode(from_records(records, plan, ["body"])).X, plan.encode(slow).X
     )
     expected = [served.classes[i] for i in served.predict(slow).index]
     bodies = [
@@ -169,27 +165,6 @@ def test_oip_tensor_accepts_what_its_datatype_holds(client: TestClient) -> None:
         tensor = {"name": "x", "shape": [2, 3], "datatype": datatype, "data": data}
         r = _post(client, INFER, {"inputs": [tensor]})
         assert r.status_code == 200, (datatype, r.text)
-
-
-def test_body_hints() -> None:
-    raw = b'{"inputs": [[1.0, 2.0], [3.0, "4"]], "id": "x"}'
-    document = json.loads(raw)
-    body = JsonBody(raw, document)
-    assert body.has_strings_in(document["inputs"])
-    raw = b'{"inputs": [[1.0, 2.0], [3.0, 4.0]], "id": "x"}'
-    document = json.loads(raw)
-    assert not JsonBody(raw, document).has_strings_in(document["inputs"])
-    assert not JsonBody(raw, document).has_booleans
-    assert JsonBody(b'{"a": [true]}', {"a": [True]}).has_booleans
-    assert JsonBody(b'{"a":false}', {"a": False}).has_booleans
-    assert not JsonBody(b'{"tru": "fals"}', {"tru": "fals"}).has_booleans
-    quoted = b'{"id": "a\\"b", "inputs": [[1.0]]}'
-    assert JsonBody(quoted, json.loads(quoted)).has_strings_in([[1.0]])  # cannot tell: exact path
-    rows = float_rows([[1.0, None], [2, 3.5]], 2)
-    assert rows is not None and np.isnan(rows[0, 1]) and rows[1].tolist() == [2.0, 3.5]
-    assert float_rows([[1.0, 2.0], [3.0]], 2) is None
-    assert float_rows([[1.0, 2.0], [3.0, [4.0]]], 2) is None
-    assert float_rows([[1.0, 2.0], {"a": 1}], 2) is None
 
 
 _NAMES = ["a", "b", "c"]

@@ -183,7 +183,7 @@ class Endpoints:
             )
             outputs = list(OUTPUTS)
         else:
-            table, outputs, request_id = parse_infer(parse_json(body), plan, body)
+            table, outputs, request_id = parse_infer(parse_json(body), plan)
         prediction = self._predict(request, model, table)
         answer = infer_response(model, prediction, outputs, request_id)
         await self._log_room()

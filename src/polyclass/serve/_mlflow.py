@@ -17,7 +17,7 @@ import orjson
 from polyclass.preprocess import InputPlan, Table
 from polyclass.serve._errors import RequestError, bad_request, unprocessable
 from polyclass.serve._fastjson import numeric_rows
-from polyclass.serve._jsonbody import JsonBody, duplicate_key
+from polyclass.serve._jsonbody import duplicate_key
 from polyclass.serve._served import Prediction, ServedModel
 from polyclass.serve._tables import check_names, from_columns, from_records, from_rows
 
@@ -53,20 +53,7 @@ def parse_json(body: bytes) -> Any:
     return document
 
 
-def _no_strings(body: JsonBody, plan: InputPlan, rows: Any, records: bool = False) -> bool:
-    """Whether ``rows`` surely hold no string (worth knowing for an all-numeric model)."""
-    if not plan.all_numeric or not isinstance(rows, list):
-        return False
-    if not records:
-        return not body.has_strings_in(rows)
-    if any('"' in name for name in plan.feature_names) or not all(
-        isinstance(row, dict) for row in rows
-    ):
-        return False
-    return not body.has_strings_in(rows, strings_inside=sum(map(len, rows)))
-
-
-def _parse_split(value: Any, plan: InputPlan, body: JsonBody) -> Table:
+def _parse_split(value: Any, plan: InputPlan) -> Table:
     loc: list[str | int] = ["body", "dataframe_split"]
     if not isinstance(value, dict):
         raise unprocessable(
@@ -90,20 +77,20 @@ def _parse_split(value: Any, plan: InputPlan, body: JsonBody) -> Table:
             "dataframe_split 'columns' must be a list of column names.", *loc, "columns"
         )
     data = value["data"]
-    return from_rows(data, columns, plan, [*loc, "data"], no_strings=_no_strings(body, plan, data))
+    return from_rows(data, columns, plan, [*loc, "data"])
 
 
-def _parse_any(key: str, value: Any, plan: InputPlan, body: JsonBody) -> Table:
+def _parse_any(key: str, value: Any, plan: InputPlan) -> Table:
     loc: list[str | int] = ["body", key]
     if isinstance(value, dict):
         return from_columns(value, plan, loc)
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return from_records(value, plan, loc, no_strings=_no_strings(body, plan, value, True))
+        return from_records(value, plan, loc)
     if isinstance(value, list) and value and not isinstance(value[0], (list, dict)):
         if len(plan.feature_names) == 1:  # one column: each scalar is a row
             return from_rows([[v] for v in value], None, plan, loc)
         return from_rows([value], None, plan, loc)
-    return from_rows(value, None, plan, loc, no_strings=_no_strings(body, plan, value))
+    return from_rows(value, None, plan, loc)
 
 
 def _csv_value(plan: InputPlan, name: str, text: str, line: int) -> Any:
@@ -232,15 +219,12 @@ def parse_invocation(body: bytes, content_type: str, plan: InputPlan) -> tuple[T
     params = document.get("params")
     if params is not None and not isinstance(params, dict):
         raise unprocessable("'params' must be an object.", "body", "params")
-    json_body = JsonBody(body, document)
     value = document[key]
     if key == "dataframe_split":
-        return _parse_split(value, plan, json_body), params
+        return _parse_split(value, plan), params
     if key == "dataframe_records":
-        return from_records(
-            value, plan, ["body", key], no_strings=_no_strings(json_body, plan, value, True)
-        ), params
-    return _parse_any(key, value, plan, json_body), params
+        return from_records(value, plan, ["body", key]), params
+    return _parse_any(key, value, plan), params
 
 
 def mlflow_response(model: ServedModel, prediction: Prediction, *, proba: bool) -> bytes:

@@ -21,7 +21,6 @@ from numpy.typing import NDArray
 from polyclass import __version__
 from polyclass.preprocess import InputPlan, Table
 from polyclass.serve._errors import bad_request, unprocessable
-from polyclass.serve._jsonbody import JsonBody, float_rows, float_values
 from polyclass.serve._served import Prediction, ServedModel
 from polyclass.serve._tables import check_names
 
@@ -209,45 +208,20 @@ def _exact_numbers(
 
 
 def _numbers(
-    name: str, datatype: str, data: list[Any], count: int, shape: list[int], loc: Loc, plain: bool
+    name: str, datatype: str, data: list[Any], count: int, shape: list[int], loc: Loc
 ) -> NDArray[np.float64]:
-    """The tensor's ``count`` values as float64 (NaN = missing), checked against ``datatype``.
-
-    ``plain``: the body surely holds no string and no boolean among the numbers
-    (``JsonBody``), so float tensors are converted in one ``np.fromiter``.
-    """
-    if plain and datatype in _FLOAT:
-        if data and type(data[0]) is list:
-            rows = float_rows(data, len(data[0]))
-            arr = None if rows is None else rows.reshape(-1)
-        else:
-            arr = float_values(data, len(data))
-        if arr is not None and len(arr) == count:
-            limit = _FLOAT_MAX[datatype]
-            if datatype == "FP64" or not (np.abs(arr) > limit).any():
-                return arr
+    """The tensor's ``count`` values as float64 (NaN = missing), checked against ``datatype``."""
     flat = _flatten(data)
     if len(flat) != count:
         raise _count_error(name, shape, len(flat), loc)
-    if plain and datatype in _INT:
-        try:
-            ints = np.array(flat)
-        except (ValueError, TypeError, OverflowError):
-            ints = np.empty(0, dtype=object)
-        if ints.ndim == 1 and len(ints) == count and ints.dtype.kind in "iu":
-            low, high = _INT_RANGE[datatype]
-            if not count or (low <= ints.min() and ints.max() <= high):
-                return ints.astype(np.float64)
     return _exact_numbers(name, datatype, data, flat, loc)
 
 
-def _column(
-    name: str, datatype: str, data: list[Any], shape: list[int], loc: Loc, plain: bool
-) -> Any:
+def _column(name: str, datatype: str, data: list[Any], shape: list[int], loc: Loc) -> Any:
     """A column's values, checked against its datatype (a NumPy array when numeric)."""
     count = math.prod(shape)
     if datatype in _FLOAT or datatype in _INT:
-        return _numbers(name, datatype, data, count, shape, loc, plain)
+        return _numbers(name, datatype, data, count, shape, loc)
     flat = _flatten(data)
     if len(flat) != count:
         raise _count_error(name, shape, len(flat), loc)
@@ -259,7 +233,7 @@ def _column(
 
 
 def _matrix_input(
-    plan: InputPlan, name: str, shape: list[int], datatype: str, data: list[Any], plain: bool
+    plan: InputPlan, name: str, shape: list[int], datatype: str, data: list[Any]
 ) -> Table:
     loc: Loc = ["body", "inputs", 0, "data"]
     p = len(plan.feature_names)
@@ -289,7 +263,7 @@ def _matrix_input(
             0,
             "shape",
         )
-    values = _numbers(name, datatype, data, shape[0] * p, shape, loc, plain)
+    values = _numbers(name, datatype, data, shape[0] * p, shape, loc)
     return Table(
         shape[0],
         matrix=values.reshape(shape[0], p),
@@ -298,14 +272,8 @@ def _matrix_input(
     )
 
 
-def parse_infer(
-    document: Any, plan: InputPlan, body: bytes | None = None
-) -> tuple[Table, list[str], Any]:
-    """The rows of an infer request, the outputs asked for, and its id (or None).
-
-    ``body``: the raw bytes ``document`` was parsed from; with them, float tensors that
-    surely hold only numbers are converted in one pass (see ``JsonBody``).
-    """
+def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
+    """The rows of an infer request, the outputs asked for, and its id (or None)."""
     if not isinstance(document, dict):
         raise bad_request(
             f"The body must be a JSON object with 'inputs'; got a {type(document).__name__}.",
@@ -327,17 +295,9 @@ def parse_infer(
         raise unprocessable("'inputs' must be a non-empty list of tensors.", "body", "inputs")
     outputs = _requested_outputs(document.get("outputs"))
     tensors = [_tensor(i, t) for i, t in enumerate(inputs)]
-    numeric_data = [t[3] for t in tensors if t[2] in _FLOAT or t[2] in _INT]
-    parsed = JsonBody(body, document) if body is not None else None
-    plain = (
-        parsed is not None
-        and bool(numeric_data)
-        and not parsed.has_booleans
-        and (not parsed.has_strings_in(*numeric_data))
-    )
     if len(tensors) == 1 and tensors[0][0] not in plan.kinds:
         name, shape, datatype, data = tensors[0]
-        return _matrix_input(plan, name, shape, datatype, data, plain), outputs, request_id
+        return _matrix_input(plan, name, shape, datatype, data), outputs, request_id
     check_names([t[0] for t in tensors], plan, ["body", "inputs"])
     n_rows = None
     columns: dict[str, Any] = {}
@@ -377,7 +337,7 @@ def parse_infer(
                 *loc,
                 "datatype",
             )
-        columns[name] = _column(name, datatype, data, shape, [*loc, "data"], plain)
+        columns[name] = _column(name, datatype, data, shape, [*loc, "data"])
         locs[name] = ([*loc, "data"], [])
     return Table(n_rows or 0, columns, locs), outputs, request_id
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -11,7 +10,6 @@ import numpy as np
 
 from polyclass.preprocess import InputPlan, Table
 from polyclass.serve._errors import unprocessable
-from polyclass.serve._jsonbody import float_rows, float_values
 
 __all__ = ["check_names", "from_columns", "from_records", "from_rows"]
 
@@ -50,13 +48,8 @@ def check_names(given: Sequence[str], plan: InputPlan, loc: Loc) -> None:
         )
 
 
-def from_records(rows: Any, plan: InputPlan, loc: Loc, *, no_strings: bool = False) -> Table:
-    """A list of ``{column: value}`` objects; a key absent from a row is a missing value.
-
-    ``no_strings``: the caller has ruled out strings among the values (``JsonBody``), so
-    a numeric model's matrix is built in one ``np.fromiter`` (booleans count as 0/1 and
-    None as missing, as on the exact path).
-    """
+def from_records(rows: Any, plan: InputPlan, loc: Loc) -> Table:
+    """A list of ``{column: value}`` objects; a key absent from a row is a missing value."""
     if not isinstance(rows, list):
         raise unprocessable(f"Expected a list of row objects; got {type(rows).__name__}.", *loc)
     for r, row in enumerate(rows):
@@ -73,21 +66,10 @@ def from_records(rows: Any, plan: InputPlan, loc: Loc, *, no_strings: bool = Fal
     names = plan.feature_names
     if plan.all_numeric and rows:
         getter = itemgetter(*names)
-        flat = None
-        if no_strings and all(len(row) == len(names) for row in rows):
-            values = map(getter, rows)  # a row lacking a column raises KeyError
-            try:
-                flat = float_values(
-                    values if len(names) == 1 else chain.from_iterable(values),
-                    len(rows) * len(names),
-                )
-            except KeyError:
-                flat = None
-        if flat is None:
-            try:
-                flat = np.array([getter(row) for row in rows], dtype=None)
-            except (KeyError, ValueError, TypeError, OverflowError):
-                flat = np.empty(0, dtype=object)
+        try:
+            flat = np.array([getter(row) for row in rows], dtype=None)
+        except (KeyError, ValueError, TypeError, OverflowError):
+            flat = np.empty(0, dtype=object)
         if flat.dtype.kind in "fiub":
             matrix = flat.astype(np.float64, copy=False).reshape(len(rows), len(names))
             return Table(
@@ -101,15 +83,8 @@ def from_records(rows: Any, plan: InputPlan, loc: Loc, *, no_strings: bool = Fal
     return Table(len(rows), columns, locs)
 
 
-def from_rows(
-    rows: Any, names: Sequence[str] | None, plan: InputPlan, loc: Loc, *, no_strings: bool = False
-) -> Table:
-    """Positional rows (lists) with the given column names, or the model's order if None.
-
-    ``no_strings``: the caller has ruled out strings among the values (``JsonBody``), so
-    a numeric model's matrix is built in one ``np.fromiter`` (booleans count as 0/1 and
-    None as missing, as on the exact path).
-    """
+def from_rows(rows: Any, names: Sequence[str] | None, plan: InputPlan, loc: Loc) -> Table:
+    """Positional rows (lists) with the given column names, or the model's order if None."""
     if not isinstance(rows, list):
         raise unprocessable(f"Expected a list of rows (lists); got {type(rows).__name__}.", *loc)
     if names is None:
@@ -121,12 +96,10 @@ def from_rows(
     width = len(names)
     n = len(rows)
     if plan.all_numeric and n:
-        arr = float_rows(rows, width) if no_strings else None
-        if arr is None:
-            try:
-                arr = np.array(rows)
-            except (ValueError, TypeError, OverflowError):
-                arr = np.empty(0, dtype=object)
+        try:
+            arr = np.array(rows)
+        except (ValueError, TypeError, OverflowError):
+            arr = np.empty(0, dtype=object)
         if arr.ndim == 2 and arr.shape[1] == width and arr.dtype.kind in "fiub":
             matrix = arr.astype(np.float64, copy=False)
             position = {name: j for j, name in enumerate(names)}
