@@ -13,7 +13,7 @@ import pytest
 
 import polyclass
 from polyclass.data import DataWarning, check_data, explore, infer_schema, parse_datetimes
-from polyclass.pipeline import train
+from polyclass.pipeline import evaluate_model, train
 from polyclass.preprocess import InputPlan, Preprocessor, Table
 from polyclass.serve import load_served
 
@@ -44,6 +44,8 @@ def test_mostly_numeric_text_is_numeric_with_a_warning_naming_rows() -> None:
     x = result.apply(df)["x"].to_numpy()
     assert x.dtype == np.float64 and np.isnan(x[BAD_ROWS]).all()
     assert np.isfinite(np.delete(x, BAD_ROWS)).all()
+    # the raw table explored as the model reads it (what `polyclass evaluate` does)
+    assert explore(df, result.schema)["features"]["x"]["count"] == 294
 
 
 def test_prediction_reads_bad_numbers_as_missing_with_a_warning(tmp_path: Path) -> None:
@@ -63,6 +65,9 @@ def test_prediction_reads_bad_numbers_as_missing_with_a_warning(tmp_path: Path) 
     with pytest.warns(DataWarning):
         expected = model.preprocessor.transform(rows)
     np.testing.assert_allclose(encoded.X, expected)
+    with pytest.warns(DataWarning, match="not numbers"):
+        evaluated = evaluate_model(model, path, tmp_path / "evaluated")
+    assert evaluated.report_path.is_file()
 
 
 def test_near_unique_text_is_an_identifier_and_rare_categories_are_warned() -> None:

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from polyclass.data._errors import DataError
 from polyclass.data._schema import Schema, datetime_values, missing_column_error, to_python
-from polyclass.data._values import parse_datetimes
+from polyclass.data._values import parse_datetimes, parse_numbers
 
 __all__ = ["explore"]
 
@@ -128,6 +128,9 @@ def explore(
     if absent:
         raise DataError(f"Feature column(s) {absent} are not in the table. Columns: {columns}.")
     n_rows = len(df)
+    text_numbers = [f.name for f in schema.features if f.text_numbers]
+    if text_numbers:  # as the model reads them: text that is not a number is missing
+        df = df.assign(**{n: parse_numbers(df[n].to_numpy(dtype=object))[0] for n in text_numbers})
 
     # exact: class balance and missingness
     counts = df[target].value_counts(dropna=True)
