@@ -104,6 +104,12 @@ def test_replica_errors_name_the_problem(reg: Registry) -> None:
         reg.record_replica("nope", 1, **ok)
     with pytest.raises(UnknownModelError):
         reg.replicas("nope")
+    for version in ("1", 1.0, True):
+        with pytest.raises(InvalidNameError, match="version must be a whole number"):
+            reg.record_replica("m", version, **ok)  # type: ignore[arg-type]
+        with pytest.raises(InvalidNameError, match="version must be a whole number"):
+            reg.replicas("m", version)  # type: ignore[arg-type]
+    assert reg.replicas("m", np.int64(1)) == []  # type: ignore[arg-type]
     with pytest.raises(InvalidNameError, match="store URL such as"):
         reg.record_replica("m", 1, url="bucket/p", cloud="aws")
     with pytest.raises(InvalidNameError, match="timezone"):

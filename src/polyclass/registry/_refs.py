@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +23,13 @@ def validate_name(name: object, what: str = "model name") -> str:
             "with a letter or digit (for example 'penguins' or 'churn-v2')."
         )
     return name
+
+
+def validate_version(version: object) -> int:
+    """Return ``version`` as an int if it is a whole number (not a bool), else raise."""
+    if isinstance(version, bool) or not isinstance(version, numbers.Integral):
+        raise InvalidNameError(f"version must be a whole number, got {version!r}.")
+    return int(version)
 
 
 def validate_alias(alias: object) -> str:

@@ -16,7 +16,7 @@ from polyclass.registry import _schema as schema
 from polyclass.registry._base import ATTEMPTS, RegistryBase
 from polyclass.registry._errors import InvalidNameError, ResidencyError
 from polyclass.registry._lineage import now
-from polyclass.registry._refs import validate_name
+from polyclass.registry._refs import validate_name, validate_version
 from polyclass.registry._types import REPLICA_STATUSES, Replica
 
 _TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
@@ -240,7 +240,7 @@ class ReplicaMethods(RegistryBase):
         ...     ).status
         'ok'
         """
-        name = validate_name(name)
+        name, version = validate_name(name), validate_version(version)
         values = replica_values(
             url=url,
             cloud=cloud,
@@ -252,10 +252,10 @@ class ReplicaMethods(RegistryBase):
         for attempt in range(ATTEMPTS):
             try:
                 with self._write() as conn:
-                    q.get_version(conn, self.root, name, int(version))
+                    q.get_version(conn, self.root, name, version)
                     check_residency(conn, name, values["residency"], values["url"])
-                    upsert_replica(conn, name, int(version), values)
-                    stored = replicas_of(conn, name, int(version))
+                    upsert_replica(conn, name, version, values)
+                    stored = replicas_of(conn, name, version)
                     return next(r for r in stored if r.url == values["url"])
             except SQLIntegrityError:
                 if attempt == ATTEMPTS - 1:  # the same URL recorded concurrently
@@ -265,12 +265,13 @@ class ReplicaMethods(RegistryBase):
     def replicas(self, name: str, version: int | None = None) -> list[Replica]:
         """The recorded replicas of ``name`` (or of one version), by version then URL."""
         name = validate_name(name)
+        number = None if version is None else validate_version(version)
         with self._read() as conn:
-            if version is None:
+            if number is None:
                 q.require_model(conn, name)
             else:
-                q.get_version(conn, self.root, name, int(version))
-            return replicas_of(conn, name, version)
+                q.get_version(conn, self.root, name, number)
+            return replicas_of(conn, name, number)
 
     def set_residencies(self, name: str, residencies: list[str] | None) -> list[str] | None:
         """Restrict ``name`` to stores with these residency tags (None lifts the restriction).
