@@ -49,9 +49,8 @@ CHUNK_BYTES = 2 * 1024 * 1024
 CLOSE_ATTEMPTS = 6
 
 #: Closed segments between two trims of the heap (``malloc_trim``), unless the writer
-#: finds nothing new to write first. Trimming after every segment handed back pages the
-#: request thread then faulted in again (~45 page faults and +0.1 ms of system CPU per
-#: 1,000-row request); between trims the freed memory is reused.
+#: finds nothing new to write first: between trims the request thread reuses the freed
+#: memory instead of faulting fresh pages in.
 TRIM_EVERY = 8
 
 
@@ -59,9 +58,8 @@ class Buffer:
     """Buffered requests as columns: one list per field, appended to in place.
 
     Appending to long-lived lists makes no new container per request, so the garbage
-    collector has nothing new to look at. (With a tuple per request, every young
-    collection walked the requests buffered since the last one: 2-17 ms pauses at
-    3,000 one-row requests/s on a loaded machine.)
+    collector has nothing new to look at (a tuple per request made every young
+    collection walk the requests buffered since the last one).
     """
 
     def __init__(self, n_fields: int) -> None:
@@ -103,10 +101,8 @@ class Buffer:
         return out
 
     def release(self, step: int = 2048) -> None:
-        """Drop the buffered values a few thousand at a time, yielding the GIL in between.
-
-        Freeing 10,000 requests' arrays in one ``del`` held the GIL for ~10 ms.
-        """
+        """Drop the buffered values a few thousand at a time, yielding the GIL in between
+        (one ``del`` of them all held up requests)."""
         for column in [*self.fields, self.keys, self.rows, self.nbytes, self.created]:
             while column:
                 del column[-step:]
@@ -160,10 +156,11 @@ class _Segment:
 class SegmentLog:
     """A folder of immutable Parquet segments fed from a buffer by a writer thread.
 
-    The writer streams: every ``CHUNK_BYTES`` of buffered requests become one row group
-    of the open segment (``.part-*.tmp``), so the conversion work is spread out rather
-    than done for a whole segment at once (which held up requests for ~100 ms every few
-    seconds). The segment is closed, fsynced and renamed when its requests reach
+    The writer streams: buffered requests go to the open segment's journal
+    (``.part-*.tmp``) at least every half ``sync_seconds``, and every ``CHUNK_BYTES`` of
+    them become one row group of its Parquet file, so the conversion work is spread out
+    rather than done for a whole segment at once (which held up requests). The segment
+    is closed (its Parquet file fsynced and renamed) when its requests reach
     ``rotate_bytes``, when its oldest is ``rotate_seconds`` old, when the key changes, or
     on :meth:`flush`. Its requests stay referenced until the rename, so a failed write
     puts them back in the buffer to be retried.
@@ -302,7 +299,7 @@ class SegmentLog:
     def _run(self) -> None:
         try:  # load pyarrow now, before traffic, not in the middle of the first write
             import pyarrow as pa
-            import pyarrow.compute  # its functions are registered at import: 80 ms, once
+            import pyarrow.compute  # its functions are registered at import, a slow step
             import pyarrow.parquet
         except ImportError as exc:  # pragma: no cover - pyarrow is a dependency
             sys.stderr.write(
@@ -311,10 +308,9 @@ class SegmentLog:
             )
         else:
             if self.system_allocator:
-                # Arrow's default pool (mimalloc/jemalloc) keeps pages it freed: a server
-                # writing a segment every few seconds grew to ~190 MB that way; malloc
-                # hands them back (with a malloc_trim every TRIM_EVERY segments, or when
-                # the server is quiet).
+                # Arrow's default pool (mimalloc/jemalloc) keeps pages it freed, so a
+                # server's memory grew; malloc hands them back (with a malloc_trim every
+                # TRIM_EVERY segments, or when the server is quiet).
                 pa.set_memory_pool(pa.system_memory_pool())
         tick = min(0.5, self.rotate_seconds / 4, self.sync_seconds / 4)
         while not self._closed:

@@ -19,11 +19,10 @@ from polyclass.predlog._segmentlog import Buffer, SegmentLog
 
 __all__ = ["FeedbackLog", "PredictionLog"]
 
-#: Spare blocks kept for reuse (fresh 2 MB blocks cost ~60 page faults per 1,000 rows).
+#: Spare blocks kept for reuse (a fresh block's pages are faulted in by the request thread).
 SPARE_BLOCKS = 4
-#: Memory of one request in a block besides its rows: its id string and list slot.
-#: (512 made one block of one-row requests count as 17 MB, over twice rotate_bytes:
-#: the server then held requests back whenever one block waited for the writer.)
+#: Memory of one request in a block besides its rows: its id string and list slot (an
+#: overestimate made a block of one-row requests look like a backlog, see ``backlogged``).
 REQUEST_BYTES = 96
 
 
@@ -31,11 +30,10 @@ class _Block:
     """Rows of consecutive requests, copied into preallocated columns.
 
     One block becomes one row group with no per-request work left for the writer: its
-    columns go to Arrow as they are. (Converting thousands of buffered one-row requests
-    one by one held the GIL for 5-10 ms per row group, and requests in flight waited that
-    long.) Numeric inputs are stored column-major, as Arrow wants them; the request's own
-    arrays are let go at once (kept until the segment closed, they made the request
-    thread allocate cold memory for every request: +0.1 ms per 1,000 rows).
+    columns go to Arrow as they are (converting buffered requests one by one held the
+    GIL while requests waited). Numeric inputs are stored column-major, as Arrow wants
+    them; the request's own arrays are let go at once (kept until the segment closed,
+    they made the request thread allocate cold memory for every request).
     """
 
     def __init__(self, key: LogKey, capacity: int, created: float) -> None:

@@ -2,9 +2,8 @@
 
 A 1,000-row ``dataframe_split`` request is 20,000 numbers. Parsed by ``orjson`` they
 become 20,000 Python floats in 1,000 lists, which are then copied into an array and
-freed: about 0.8 ms of CPU. ``simdjson`` (``pysimdjson``) parses the document into its
-own tape without Python objects and copies a nested array of numbers out as one buffer
-of float64 (about 0.35 ms for the same body).
+freed. ``simdjson`` (``pysimdjson``) parses the document into its own tape without
+Python objects and copies a nested array of numbers out as one buffer of float64.
 
 This module takes only the plainest requests and answers ``None`` for anything else,
 which then takes the exact path (``orjson``, value-by-value checks, errors that name
@@ -45,7 +44,7 @@ def _parser() -> Any:
 def _parse(body: bytes) -> Any:
     """The document as a lazy simdjson object, or None when it is not valid JSON.
 
-    A parser keeps the buffers of the largest document it has seen (~3x its size), so
+    A parser keeps the buffers of the largest document it has seen (a few times its size), so
     bodies above ``REUSE_BYTES`` get a parser of their own, dropped with the document.
     A body that starts with a UTF-8 byte-order mark is None too: simdjson skips the
     mark, the exact path refuses it (400), and both paths must answer alike.
