@@ -155,7 +155,7 @@ def _run(
     results: list[VersionCheck] = []
     with Registry(registry) as reg:
         for version, recorded in _versions(reg, model, stores):
-            truth_local = _local(version, local_cache)
+            truth_local = _local(version, local_cache, whole=repair)
             urls = list(dict.fromkeys([*recorded, *(spec(s).url for s in stores)]))
             checks = check_all(urls, version.name, _number(version), truth_local)
             if repair:
@@ -208,15 +208,22 @@ def _versions(
     return out
 
 
-def _local(version: ModelVersion, cache: Cache) -> Manifest | None:
-    """The version's files from the registry's own artifact directory, when it is here whole."""
+def _local(version: ModelVersion, cache: Cache, *, whole: bool) -> Manifest | None:
+    """The version's files from the registry's own artifact directory, when it is here.
+
+    Verify compares replicas with the hashes remembered for it; repair, which copies
+    from it, first checks every byte (``whole``).
+    """
     from polyclass.artifact import ArtifactError, verify_artifact
 
     try:
-        verify_artifact(version.path)
+        if whole:
+            verify_artifact(version.path)
+        elif not version.path.is_dir():
+            return None
+        return local_manifest(version.name, _number(version), version.path, cache)
     except (ArtifactError, OSError):
         return None  # damaged or absent here: the replicas decide what the version holds
-    return local_manifest(version.name, _number(version), version.path, cache)
 
 
 def _good_local(files: dict[str, Path], entry: FileEntry, *, local: Manifest | None) -> Path | None:

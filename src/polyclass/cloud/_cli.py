@@ -32,7 +32,7 @@ Registry = Annotated[
         "--registry",
         envvar="POLYCLASS_REGISTRY",
         show_default=False,
-        help="SQLAlchemy URL or directory of the registry [default: ./.polyclass].",
+        help="SQLAlchemy URL or directory of the registry \\[default: ./.polyclass].",
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -42,7 +42,7 @@ StoresFile = Annotated[
         "--stores-file",
         envvar="POLYCLASS_STORES",
         show_default=False,
-        help='TOML stores file: [stores."URL"] with cloud, region, residency.',
+        help='TOML stores file: \\[stores."URL"] with cloud, region, residency.',
     ),
 ]
 ModelArg = Annotated[
@@ -76,7 +76,9 @@ def replicate_command(
     to: Annotated[
         list[str] | None,
         typer.Option(
-            "--to", show_default=False, help="Store URL (repeatable) [default: the stores file's]."
+            "--to",
+            show_default=False,
+            help="Store URL (repeatable) \\[default: every store in the stores file].",
         ),
     ] = None,
     stores_file: StoresFile = None,
