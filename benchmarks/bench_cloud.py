@@ -1,0 +1,235 @@
+"""polyclass cloud against the three emulators (moto S3, gcp-storage-emulator, Azurite), in one run.
+
+A 200 MB artifact (eight float64 arrays of 25 MB) is registered and measured:
+
+* replicate to all three stores at once vs the slowest single-store replicate
+  (target <= 1.3x) and vs uploading the same files one store and one file at a time
+  with the same libraries (fsspec ``put_file``; target >= 2.5x faster);
+* ``verify`` throughput vs the stores' raw read throughput in the same run (the same
+  blobs read with ``cat_file``, the same concurrency, no hashing; target >= 80%);
+* a second replicate of the unchanged version (target < 0.5 s, 0 bytes);
+* ``polyclass serve`` of the penguins model from a store: process start to the first
+  200 on /v2/health/ready with a cold cache (target < 2 s) and a warm one (< 1 s),
+  beside the same server started from the local registry (no store) for scale.
+
+Each figure is printed with its ratio against its target. The emulators are the ones the
+tests start (tests/cloud/conftest.py). Run: ``python benchmarks/bench_cloud.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests" / "cloud"), str(ROOT / "tests")]
+warnings.filterwarnings("ignore", "Sending a large body directly", ResourceWarning)
+
+from conftest import emulators, free_port, make_bucket  # noqa: E402
+from polyclass.artifact import save_artifact  # noqa: E402
+from polyclass.cloud import Store, replicate, verify  # noqa: E402
+from polyclass.registry import Registry  # noqa: E402
+
+SCHEME = {"s3": "s3", "gcs": "gs", "azure": "az"}
+
+
+def timed(work: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def fresh(buckets: dict[str, str]) -> dict[str, str]:
+    prefix = uuid.uuid4().hex[:8]
+    return {c: f"{SCHEME[c]}://{b}/{prefix}" for c, b in buckets.items()}
+
+
+def wipe(urls: dict[str, str]) -> None:
+    for url in urls.values():
+        store = Store(url)
+        try:
+            store.fs.rm(store.root, recursive=True)
+        except FileNotFoundError:
+            pass
+
+
+def sequential_upload(files: list[Path], urls: dict[str, str]) -> float:
+    """The baseline: one store, one file at a time, with the same libraries."""
+    start = time.perf_counter()
+    for url in urls.values():
+        store = Store(url)
+        for file in files:
+            store.fs.put_file(str(file), store.path(f"plain/{file.name}"))
+    return time.perf_counter() - start
+
+
+def raw_read(urls: dict[str, str]) -> tuple[float, int]:
+    """Every blob of every store read with cat_file, 4 per store, stores at once, no hash."""
+
+    def one_store(url: str) -> int:
+        store = Store(url)
+        keys = [f"blobs/{sha}" for sha in store.sizes("blobs")]
+        with ThreadPoolExecutor(4) as pool:
+            return sum(len(b) for b in pool.map(lambda k: store.fs.cat_file(store.path(k)), keys))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(urls)) as pool:
+        total = sum(pool.map(one_store, urls.values()))
+    return time.perf_counter() - start, total
+
+
+def serve_ready(args: list[str], cache: Path, cwd: Path) -> float:
+    port = free_port()
+    env = {**os.environ, "POLYCLASS_CACHE": str(cache)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "polyclass.cli",
+            "serve",
+            *args,
+            "--port",
+            str(port),
+            "--no-prediction-log",
+            "--monitor-interval",
+            "0",
+            "--no-access-log",
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve exited with {proc.returncode}")
+            try:
+                if (
+                    httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=0.5).status_code
+                    == 200
+                ):
+                    return time.perf_counter() - start
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def line(what: str, value: str, ratio: float, target: str, ok: bool) -> None:
+    print(f"{what:<58} {value:>18}   {ratio:6.2f}x  target {target:<8} {'ok' if ok else 'MISS'}")
+
+
+def main() -> None:
+    from _serve_helpers import trained_registry
+
+    work = Path(tempfile.mkdtemp(prefix="bench-cloud-"))
+    os.environ["POLYCLASS_CACHE"] = str(work / "cache")
+    gen = emulators.__wrapped__()  # type: ignore[attr-defined]
+    next(gen)
+    try:
+        buckets = {c: f"bench-{c}-{uuid.uuid4().hex[:6]}" for c in SCHEME}
+        for cloud, bucket in buckets.items():
+            make_bucket(cloud, bucket)
+        rng = np.random.default_rng(0)
+        arrays = {f"w{i}": rng.random(25_000_000 // 8) for i in range(8)}
+        artifact = save_artifact(work / "big", {"what": "bench"}, arrays)
+        registry = str(work / "registry")
+        with Registry(registry) as reg:
+            reg.register("big", artifact)
+        files = sorted(artifact.iterdir())
+        size = sum(f.stat().st_size for f in files)
+        print(
+            f"artifact: {len(files)} files, {size / 1e6:.0f} MB; stores: {sorted(buckets.values())}"
+        )
+
+        singles = {}
+        for cloud in SCHEME:
+            urls = fresh(buckets)
+            singles[cloud], _ = timed(
+                lambda u=urls[cloud]: replicate("big", [u], registry=registry)
+            )
+            wipe(urls)
+        urls = fresh(buckets)
+        t_seq = sequential_upload(files, urls)
+        wipe(urls)
+        urls = fresh(buckets)
+        t_par, result = timed(lambda: replicate("big", list(urls.values()), registry=registry))
+        assert result.ok, result  # type: ignore[attr-defined]
+        t_again, again = timed(lambda: replicate("big", list(urls.values()), registry=registry))
+        t_verify, checks = timed(lambda: verify("big", registry=registry))
+        verified = sum(r.bytes_read for c in checks for r in c.replicas)  # type: ignore[attr-defined]
+        t_raw, raw = raw_read(urls)
+
+        slowest = max(singles.values())
+        print(
+            "single-store replicate (s): " + ", ".join(f"{c} {t:.2f}" for c, t in singles.items())
+        )
+        line(
+            "replicate to 3 stores at once / slowest single store",
+            f"{t_par:.2f} s / {slowest:.2f} s",
+            t_par / slowest,
+            "<= 1.3x",
+            t_par / slowest <= 1.3,
+        )
+        line(
+            "sequential one-store-one-file / replicate to 3 at once",
+            f"{t_seq:.2f} s / {t_par:.2f} s",
+            t_seq / t_par,
+            ">= 2.5x",
+            t_seq / t_par >= 2.5,
+        )
+        v_rate, r_rate = verified / t_verify / 1e6, raw / t_raw / 1e6
+        line(
+            "verify throughput / raw read throughput",
+            f"{v_rate:.0f} / {r_rate:.0f} MB/s",
+            v_rate / r_rate,
+            ">= 0.8x",
+            v_rate / r_rate >= 0.8,
+        )
+        sent = again.uploaded_bytes  # type: ignore[attr-defined]
+        line(
+            "second replicate (unchanged) / 0.5 s",
+            f"{t_again:.3f} s, {sent} B",
+            t_again / 0.5,
+            "< 1x",
+            t_again < 0.5 and sent == 0,
+        )
+        wipe(urls)
+
+        penguins = trained_registry(work / "penguins").registry
+        store = fresh(buckets)["azure"]
+        replicate("penguins:1", [store], registry=str(penguins))
+        cache = work / "serve-cache"
+        args = ["penguins:1", "--store", store, "--registry", str(work / "empty")]
+        local = serve_ready(["penguins:1", "--registry", str(penguins)], cache, work)
+        cold = serve_ready(args, cache, work)
+        warm = serve_ready(args, cache, work)
+        print(f"serve from the local registry (no store), for scale: {local:.2f} s")
+        line("serve from a store, cold cache / 2 s", f"{cold:.2f} s", cold / 2, "< 1x", cold < 2)
+        line("serve from a store, warm cache / 1 s", f"{warm:.2f} s", warm / 1, "< 1x", warm < 1)
+    finally:
+        try:
+            next(gen)
+        except StopIteration:
+            pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
