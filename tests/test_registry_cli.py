@@ -260,3 +260,20 @@ def test_backup_and_restore_errors(populated: str, tmp_path: Path) -> None:
     assert code == 2 and "not a polyclass-registry-backup" in " ".join(err.split())
     code, _, err = run("backup", "ftp://host/x.json", "--registry", populated)
     assert code == 2 and "ftp" in err
+
+
+def test_residency_command(populated: str) -> None:
+    code, out, _ = run("residency", "penguins", "--registry", populated)
+    assert code == 0 and "penguins residencies: any (unrestricted)" in out
+    code, out, _ = run("residency", "penguins", "EU", "ch", "--registry", populated)
+    assert code == 0 and "penguins residencies: ch, eu" in out
+    with Registry(populated) as registry:
+        assert registry.residencies("penguins") == ["ch", "eu"]
+    code, _, err = run("residency", "penguins", "e u", "--registry", populated)
+    assert code == 2 and "residency tag" in err
+    code, _, err = run("residency", "penguins", "eu", "--any", "--registry", populated)
+    assert code == 2 and "not both" in err
+    code, out, _ = run("residency", "penguins", "--any", "--registry", populated)
+    assert code == 0 and "any (unrestricted)" in out
+    code, _, err = run("residency", "nope", "--registry", populated)
+    assert code == 2 and "No model named 'nope'" in err

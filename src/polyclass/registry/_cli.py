@@ -311,6 +311,37 @@ def import_(
         console.print(f"Imported {escape(found.ref)} from {escape(str(archive))}")
 
 
+@registry_app.command("residency")
+def residency(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    tags: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="TAG",
+            help="Restrict the model to stores with these residency tags (eu, us...).",
+            show_default=False,
+        ),
+    ] = None,
+    anywhere: Annotated[
+        bool, typer.Option("--any", help="Lift the restriction: any store may hold it.")
+    ] = False,
+    registry: RegistryURL = None,
+    root: Root = None,
+) -> None:
+    """Show, set (TAG...) or lift (--any) the residencies a model's replicas must have."""
+    with _registry(registry, root) as reg:
+        if tags and anywhere:
+            fail("Give residency tags or --any, not both.")
+        if anywhere:
+            now_in_force = reg.set_residencies(name, None)
+        elif tags:
+            now_in_force = reg.set_residencies(name, list(tags))
+        else:
+            now_in_force = reg.residencies(name)
+        shown = ", ".join(now_in_force) if now_in_force else "any (unrestricted)"
+        console.print(f"{escape(name)} residencies: {escape(shown)}")
+
+
 StoreObject = Annotated[
     str,
     typer.Argument(
