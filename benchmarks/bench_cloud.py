@@ -6,7 +6,8 @@ A 200 MB artifact (eight float64 arrays of 25 MB) is registered and measured:
   (target <= 1.3x) and vs uploading the same files one store and one file at a time
   with the same libraries (fsspec ``put_file``; target >= 2.5x faster);
 * ``verify`` throughput vs the stores' raw read throughput in the same run (the same
-  blobs read with ``cat_file``, the same concurrency, no hashing; target >= 80%);
+  blobs read with ``cat_file``, the same concurrency, no hashing, once before and once
+  after verify, the faster counting; target >= 80%);
 * a second replicate of the unchanged version (target < 0.5 s, 0 bytes);
 * ``polyclass serve`` of the penguins model from a store: process start to the first
   200 on /v2/health/ready with a cold cache (target < 2 s) and a warm one (< 1 s),
@@ -172,9 +173,10 @@ def main() -> None:
         t_par, result = timed(lambda: replicate("big", list(urls.values()), registry=registry))
         assert result.ok, result  # type: ignore[attr-defined]
         t_again, again = timed(lambda: replicate("big", list(urls.values()), registry=registry))
+        t_raw_before, raw = raw_read(urls)  # raw reads before and after verify: the faster counts
         t_verify, checks = timed(lambda: verify("big", registry=registry))
         verified = sum(r.bytes_read for c in checks for r in c.replicas)  # type: ignore[attr-defined]
-        t_raw, raw = raw_read(urls)
+        t_raw = min(t_raw_before, raw_read(urls)[0])
 
         slowest = max(singles.values())
         print(

@@ -366,3 +366,50 @@ def test_fetch_falls_through_every_store_and_says_so(
         with pytest.raises(StoreError, match="No store holds a whole copy of penguins:1"):
             fetch("penguins:1", [empty, new_store("file")])
     assert len(caught) == 1 and empty in str(caught[0].message)
+
+
+def test_a_replicate_process_killed_midway_leaves_no_manifest_and_resumes(
+    registry: str, new_store: Callable[[str], str], tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from polyclass.artifact import save_artifact
+
+    rng = np.random.default_rng(1)
+    arrays = {f"a{i}": rng.random(512 * 1024) for i in range(12)}  # 12 files of 4 MiB
+    with Registry(registry) as reg:
+        reg.register("big", save_artifact(tmp_path / "big", {"k": 2}, arrays))
+    store = new_store("file")
+    blobs = Path(store.removeprefix("file://")) / "blobs"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "polyclass.cli",
+            "cloud",
+            "replicate",
+            "big",
+            "--to",
+            store,
+            "--registry",
+            registry,
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while proc.poll() is None and len([p for p in blobs.glob("*") if len(p.name) == 64]) < 3:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not Store(store).sizes("models/big/1")
+    kept = {p.name for p in blobs.glob("*") if len(p.name) == 64}
+    result = replicate("big", [store], registry=registry)
+    assert result.ok and result.stores[0].skipped_blobs == len(kept) > 0
+    assert result.stores[0].uploaded_blobs == 13 - len(kept)
+    assert all(v.ok for v in verify("big", registry=registry))
