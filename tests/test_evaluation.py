@@ -411,3 +411,29 @@ def test_undefined_values_are_none_with_a_reason_not_zero() -> None:
     assert row["undefined"] == {"precision": "undefined: the class was never predicted"}
     assert any("Class '2': precision is undefined" in n for n in out["notes"])
     assert out["per_class"][0]["undefined"] == {}
+
+
+def test_ranking_bootstrap_is_bounded_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each one-vs-rest resample costs rows x classes: large tables get a note, not minutes.
+    from polyclass.evaluation import _uncertainty
+
+    y, proba = _random_case(10, 150, 3)
+    monkeypatch.setattr(_uncertainty, "RANKING_BUDGET", 150 * 3 * 250)
+    out = evaluate(y, proba, [0, 1, 2], n_bootstrap=400)
+    assert out["metrics"]["roc_auc_ovr"]["ci"] is not None  # 250 resamples fit
+    monkeypatch.setattr(_uncertainty, "RANKING_BUDGET", 150 * 3 * 100)
+    out = evaluate(y, proba, [0, 1, 2], n_bootstrap=400)
+    assert out["metrics"]["roc_auc_ovr"]["ci"] is None
+    assert out["metrics"]["accuracy"]["ci"] is not None
+    assert any("too many to resample" in n for n in out["notes"])
+
+
+def test_per_class_f1_bootstrap_is_bounded_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from polyclass.evaluation import _uncertainty
+
+    y, proba = _random_case(11, 90, 3)
+    monkeypatch.setattr(_uncertainty, "PER_CLASS_BUDGET", 10)
+    out = evaluate(y, proba, [0, 1, 2], n_bootstrap=200)
+    assert all(row["f1_ci"] is None for row in out["per_class"])
+    assert out["metrics"]["f1_macro"]["ci"] is not None
+    assert any("No per-class F1 intervals" in n for n in out["notes"])

@@ -383,6 +383,11 @@ def _evaluate(
     metrics["expected_calibration_error"] = _metric(calibration["ece"], greater=False)
 
     undefined, undefined_summary = undefined_notes(names, support, predicted)
+    per_class_note = (
+        [f"No per-class F1 intervals: {n_classes} classes are too many to resample here."]
+        if boot and not any(key.startswith("f1_class_") for key in boot)
+        else []
+    )
     per_class = []
     for k in range(n_classes):
         f1_ci = boot.get(f"f1_class_{k}")
@@ -433,5 +438,5 @@ def _evaluate(
         "pr": pr,
         "calibration": calibration,
         "threshold_tradeoff": tradeoff,
-        "interval_notes": [*undefined_summary, *ranking_notes],
+        "interval_notes": [*undefined_summary, *ranking_notes, *per_class_note],
     }

@@ -11,6 +11,12 @@ from numpy.typing import NDArray
 from polyclass.evaluation import _backend as M
 
 FloatArray = NDArray[np.float64]
+# Rows x classes x resamples the ranking bootstraps may cost (each is O(n) per class).
+RANKING_BUDGET = 10_000_000
+# Classes x resamples x cells the per-class F1 bootstraps may cost.
+PER_CLASS_BUDGET = 50_000_000
+# Fewer resamples than this make a percentile interval's ends too noisy to show.
+MIN_RESAMPLES = 200
 
 
 class Interval(NamedTuple):
@@ -39,7 +45,10 @@ def label_intervals(
     level: float,
     random_state: int | None,
 ) -> dict[str, Interval | None]:
-    """Bootstrap intervals of the label metrics, and F1 of each class (``f1_class_<k>``)."""
+    """Bootstrap intervals of the label metrics, and F1 of each class (``f1_class_<k>``).
+
+    The per-class intervals are skipped (left None) beyond ``PER_CLASS_BUDGET``.
+    """
     if n_bootstrap == 0:
         return {}
     opts: dict[str, Any] = {
@@ -58,6 +67,10 @@ def label_intervals(
     }
     present = np.zeros(len(labels), dtype=bool)
     present[np.unique(np.concatenate([t, pred]))] = True
+    # A resample of a label metric costs about min(rows, cells); one call per class.
+    cost = int(present.sum()) * n_bootstrap * min(len(t), len(labels) ** 2)
+    if cost > PER_CLASS_BUDGET:
+        return out
     for k in labels[present]:
         # F1 of class k alone: its macro average over the one label.
         out[f"f1_class_{k}"] = _ci(
@@ -80,11 +93,23 @@ def ranking_intervals(
 
     Binary: DeLong for ROC AUC (closed form), bootstrap for average precision.
     Multiclass: bootstrap of the one-vs-rest macro and weighted averages, defined
-    only when every class occurs in ``y_true``.
+    only when every class occurs in ``y_true``. A resample costs O(rows x classes), so
+    the resamples are capped by ``RANKING_BUDGET`` (at least ``MIN_RESAMPLES``, else
+    no interval and a note).
     """
     out: dict[str, Interval | None] = {}
     notes: list[str] = []
     n_classes = p.shape[1]
+    columns = 1 if pos is not None else n_classes
+    affordable = RANKING_BUDGET // max(len(t) * columns, 1)
+    if n_bootstrap and affordable < min(n_bootstrap, MIN_RESAMPLES):
+        notes.append(
+            f"No bootstrap interval for average precision{'' if pos is not None else ' or ROC AUC'}"
+            f": {len(t)} rows x {columns} class(es) are too many to resample "
+            f"{MIN_RESAMPLES} times within the evaluation's budget."
+        )
+        n_bootstrap = 0
+    n_bootstrap = min(n_bootstrap, affordable)
     opts: dict[str, Any] = {
         "sample_weight": w,
         "n_resamples": n_bootstrap,
