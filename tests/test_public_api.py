@@ -14,6 +14,7 @@ PACKAGES = [
     "polyclass.artifact",
     "polyclass.data",
     "polyclass.evaluation",
+    "polyclass.families",
     "polyclass.linear",
     "polyclass.metrics",
     "polyclass.model",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from polyclass.linear._logistic import LogisticRegression
     from polyclass.linear._ovo import OneVsOneClassifier
     from polyclass.linear._ovr import OneVsRestClassifier
+    from polyclass.linear._scores import linear_scores, proba_from_scores
     from polyclass.linear._stored import STORED_ESTIMATORS, check_stored_estimator
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "OneVsOneClassifier",
     "OneVsRestClassifier",
     "check_stored_estimator",
+    "linear_scores",
+    "proba_from_scores",
 ]
 
 __getattr__, __dir__ = attach(
@@ -36,6 +39,8 @@ __getattr__, __dir__ = attach(
         "OneVsRestClassifier": "polyclass.linear._ovr",
         "STORED_ESTIMATORS": "polyclass.linear._stored",
         "check_stored_estimator": "polyclass.linear._stored",
+        "linear_scores": "polyclass.linear._scores",
+        "proba_from_scores": "polyclass.linear._scores",
     },
     __all__,
 )

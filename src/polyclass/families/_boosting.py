@@ -1,0 +1,165 @@
+"""The "boosting" family: scikit-learn's histogram gradient boosting, stored as node arrays.
+
+scikit-learn's ``HistGradientBoostingClassifier`` needs no extra library and, with
+one-hot encoded inputs, only numerical splits; its trees predict on raw float64
+values, so a stored model is its node arrays, leaf values and baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from polyclass.families._family import (
+    Family,
+    check_header,
+    expit,
+    plain_classes,
+    softmax_rows,
+    stored_array,
+    stored_classes,
+    stored_int,
+)
+from polyclass.families._trees import Nodes
+
+FORMAT = "polyclass.families.boosting"
+VERSION = 1
+
+
+class BoostingFamily(Family):
+    """Gradient-boosted trees (``HistGradientBoostingClassifier``).
+
+    The predictor adds the trees' leaf values to the baseline iteration by iteration,
+    in scikit-learn's order, then applies its softmax (or the logistic function for
+    two classes).
+    """
+
+    name = "boosting"
+
+    def candidates(self, n_rows: int, n_features: int, n_classes: int) -> list[dict[str, Any]]:
+        # more rounds with early stopping on big tables, where a held-out 10% is cheap
+        rounds = 200 if n_rows > 10_000 else 100
+        return [
+            {"learning_rate": 0.1, "max_iter": rounds, "max_leaf_nodes": 31},
+            {
+                "learning_rate": 0.1,
+                "max_iter": rounds,
+                "max_leaf_nodes": 15,
+                "l2_regularization": 1.0,
+            },
+            {"learning_rate": 0.05, "max_iter": 2 * rounds, "max_leaf_nodes": 31},
+        ]
+
+    def build(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
+        self.require()
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        # HistGradientBoosting uses OpenMP threads and has no n_jobs; polyclass limits
+        # threads around fit (threadpoolctl) where it needs to.
+        return HistGradientBoostingClassifier(
+            **params, categorical_features=None, random_state=random_state
+        )
+
+    def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        trees = []
+        for iteration in fitted._predictors:  # no public accessor for the fitted trees
+            for predictor in iteration:
+                nodes = predictor.nodes
+                if np.any(nodes["is_categorical"]):
+                    raise ValueError(
+                        "A boosting model with categorical splits cannot be stored; "
+                        "one-hot encode the categories (polyclass's preprocessing does)."
+                    )
+                leaf = nodes["is_leaf"].astype(bool)
+                trees.append(
+                    {
+                        "left": np.where(leaf, -1, nodes["left"].astype(np.int64)),
+                        "right": np.where(leaf, -1, nodes["right"].astype(np.int64)),
+                        "feature": np.where(leaf, 0, nodes["feature_idx"].astype(np.int64)),
+                        "threshold": nodes["num_threshold"],
+                        "missing_left": nodes["missing_go_to_left"].astype(bool),
+                        "value": nodes["value"],
+                    }
+                )
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "n_features_in": int(fitted.n_features_in_),
+            "n_trees_per_iteration": int(fitted.n_trees_per_iteration_),
+        }
+        arrays = {
+            **Nodes.concatenate(trees).to_arrays(),
+            "value": np.concatenate([np.asarray(t["value"], np.float64) for t in trees]),
+            "baseline": np.asarray(fitted._baseline_prediction, np.float64).reshape(-1),
+            "classes": plain_classes(fitted.classes_),
+        }
+        return meta, arrays
+
+    def predictor(
+        self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]
+    ) -> BoostingPredictor:
+        check_header(meta, FORMAT, VERSION)
+        n_features = stored_int(meta, "n_features_in", 1)
+        per_iteration = stored_int(meta, "n_trees_per_iteration", 1)
+        nodes = Nodes.from_arrays(arrays, n_features)
+        classes = stored_classes(arrays)
+        value = stored_array(arrays, "value", "f", 1)
+        baseline = stored_array(arrays, "baseline", "f", 1)
+        expected = 1 if len(classes) == 2 else len(classes)
+        if per_iteration != expected or baseline.shape != (expected,):
+            raise ValueError(
+                f"the stored model has {per_iteration} trees per iteration and a baseline of "
+                f"shape {baseline.shape}; {len(classes)} classes need {expected} and ({expected},)"
+            )
+        if value.shape != nodes.left.shape or len(nodes.roots) % per_iteration:
+            raise ValueError("the stored leaf values or tree count do not match the nodes")
+        return BoostingPredictor(nodes, value, baseline, classes, n_features)
+
+
+class BoostingPredictor:
+    """A stored boosting model's probabilities from its trees' leaf values."""
+
+    def __init__(
+        self,
+        nodes: Nodes,
+        value: NDArray[np.float64],
+        baseline: NDArray[np.float64],
+        classes: NDArray[Any],
+        n_features: int,
+    ) -> None:
+        self.nodes = nodes
+        self.value = value
+        self.baseline = baseline
+        self.classes = classes
+        self.n_features = n_features
+
+    def raw(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The summed leaf values plus baseline, shape (n_rows, n_trees_per_iteration)."""
+        X = np.asarray(X, dtype=np.float64)
+        leaves = self.nodes.apply(X)
+        k = len(self.baseline)
+        raw = np.zeros((X.shape[0], k), dtype=np.float64, order="F")
+        raw += self.baseline
+        for j in range(leaves.shape[1]):  # tree j belongs to iteration j // k, output j % k
+            raw[:, j % k] += self.value[leaves[:, j]]
+        return raw
+
+    def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Class probabilities, columns in the order of ``classes``."""
+        raw = self.raw(X)
+        if raw.shape[1] > 1:
+            return softmax_rows(raw)  # in the F order scikit-learn sums in
+        proba = np.empty((raw.shape[0], 2), dtype=np.float64)
+        proba[:, 1] = expit(raw[:, 0])
+        proba[:, 0] = 1 - proba[:, 1]
+        return proba
+
+    def predict(self, X: NDArray[np.float64]) -> NDArray[Any]:
+        """The fitted model's labels: the largest raw score (above zero for two classes)."""
+        raw = self.raw(X)
+        if raw.shape[1] == 1:
+            return np.asarray(self.classes[(raw[:, 0] > 0).astype(np.intp)])
+        return np.asarray(self.classes[np.argmax(raw, axis=1)])
