@@ -56,9 +56,13 @@ class Journal:
         import pyarrow as pa
 
         self.path = path
-        self._file = pa.OSFile(str(path), "wb")  # Arrow writes it itself, off the GIL
+        # created under another name and locked before it takes its own, so no reader
+        # ever finds a journal nobody holds that a live writer is about to write
+        fresh = path.with_suffix(".new")
+        self._file = pa.OSFile(str(fresh), "wb")  # Arrow writes it itself, off the GIL
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.replace(fresh, path)
             self._stream = pa.ipc.new_stream(self._file, schema)
         except BaseException:
             self._file.close()
