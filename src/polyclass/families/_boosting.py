@@ -15,9 +15,12 @@ from numpy.typing import NDArray
 
 from polyclass.families._family import (
     Family,
+    StoredPredictor,
     check_header,
+    dense,
     expit,
     plain_classes,
+    restored,
     softmax_rows,
     stored_array,
     stored_classes,
@@ -64,6 +67,9 @@ class BoostingFamily(Family):
         )
 
     def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        again = restored(fitted)
+        if again is not None:
+            return again
         trees = []
         for iteration in fitted._predictors:  # no public accessor for the fitted trees
             for predictor in iteration:
@@ -116,10 +122,12 @@ class BoostingFamily(Family):
             )
         if value.shape != nodes.left.shape or len(nodes.roots) % per_iteration:
             raise ValueError("the stored leaf values or tree count do not match the nodes")
-        return BoostingPredictor(nodes, value, baseline, classes, n_features)
+        predictor = BoostingPredictor(nodes, value, baseline, classes, n_features)
+        predictor.keep(meta, arrays)
+        return predictor
 
 
-class BoostingPredictor:
+class BoostingPredictor(StoredPredictor):
     """A stored boosting model's probabilities from its trees' leaf values."""
 
     def __init__(
@@ -138,7 +146,7 @@ class BoostingPredictor:
 
     def raw(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """The summed leaf values plus baseline, shape (n_rows, n_trees_per_iteration)."""
-        X = np.asarray(X, dtype=np.float64)
+        X = dense(X, self.n_features)
         leaves = self.nodes.apply(X)
         k = len(self.baseline)
         raw = np.zeros((X.shape[0], k), dtype=np.float64, order="F")

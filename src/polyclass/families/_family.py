@@ -226,3 +226,40 @@ def expit(z: NDArray[np.float64]) -> NDArray[np.float64]:
     with np.errstate(over="ignore"):
         out: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-z))
     return out
+
+
+class StoredPredictor:
+    """What every family's predictor shares: ``classes_`` and the state it was built from."""
+
+    classes: NDArray[Any]
+    #: The (meta, arrays) the predictor was rebuilt from; a loaded model saves them again.
+    stored: tuple[dict[str, Any], dict[str, NDArray[Any]]] | None = None
+
+    @property
+    def classes_(self) -> NDArray[Any]:
+        """The class labels, as scikit-learn names them."""
+        return self.classes
+
+    def keep(self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]) -> None:
+        """Remember the stored state this predictor was rebuilt from."""
+        self.stored = (dict(meta), dict(arrays))
+
+
+def restored(fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]] | None:
+    """The stored state of a rebuilt predictor (a loaded model saved again), else None."""
+    if isinstance(fitted, StoredPredictor) and fitted.stored is not None:
+        return fitted.stored
+    return None
+
+
+def dense(X: Any, n_features: int) -> NDArray[np.float64]:
+    """``X`` as a dense 2-D float64 array of ``n_features`` columns (sparse is densified)."""
+    if hasattr(X, "toarray"):
+        X = X.toarray()
+    a = np.asarray(X, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != n_features:
+        raise ValueError(
+            f"X has shape {a.shape}; the model takes rows of {n_features} features "
+            "(the preprocessed design matrix)."
+        )
+    return a

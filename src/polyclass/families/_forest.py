@@ -10,8 +10,11 @@ from numpy.typing import NDArray
 
 from polyclass.families._family import (
     Family,
+    StoredPredictor,
     check_header,
+    dense,
     plain_classes,
+    restored,
     stored_array,
     stored_classes,
     stored_int,
@@ -54,6 +57,9 @@ class ForestFamily(Family):
         return cls(**params, random_state=random_state, n_jobs=n_jobs)
 
     def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        again = restored(fitted)
+        if again is not None:
+            return again
         if getattr(fitted, "n_outputs_", 1) != 1:
             raise ValueError("A forest with several outputs cannot be stored; fit one target.")
         trees = []
@@ -91,10 +97,12 @@ class ForestFamily(Family):
                 f"the stored 'value' array has shape {value.shape}; expected "
                 f"({len(nodes.left)}, {len(classes)}), one row of class weights per node"
             )
-        return ForestPredictor(nodes, value, classes, n_features)
+        predictor = ForestPredictor(nodes, value, classes, n_features)
+        predictor.keep(meta, arrays)
+        return predictor
 
 
-class ForestPredictor:
+class ForestPredictor(StoredPredictor):
     """A stored forest's probabilities: the mean of its trees' leaf class fractions."""
 
     def __init__(
@@ -109,7 +117,9 @@ class ForestPredictor:
 
     def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Class probabilities, columns in the order of ``classes``."""
-        x32 = np.asarray(X).astype(np.float32).astype(np.float64)  # what sklearn's trees read
+        x32 = (
+            dense(X, self.n_features).astype(np.float32).astype(np.float64)
+        )  # what sklearn's trees read
         leaves = self.nodes.apply(x32)
         proba = np.zeros((x32.shape[0], len(self.classes)), dtype=np.float64)
         for j in range(leaves.shape[1]):

@@ -10,9 +10,12 @@ from numpy.typing import NDArray
 
 from polyclass.families._family import (
     Family,
+    StoredPredictor,
     check_header,
+    dense,
     expit,
     plain_classes,
+    restored,
     softmax_rows,
     stored_array,
     stored_classes,
@@ -49,6 +52,9 @@ class MLPFamily(Family):
         return MLPClassifier(**params, random_state=random_state)
 
     def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        again = restored(fitted)
+        if again is not None:
+            return again
         if fitted.out_activation_ not in ("softmax", "logistic") or len(fitted.classes_) < 2:
             raise ValueError("Only a single-label MLPClassifier can be stored.")
         meta = {
@@ -88,10 +94,12 @@ class MLPFamily(Family):
             width = w.shape[1]
         if width != (1 if len(classes) == 2 else len(classes)):
             raise ValueError(f"the stored network has {width} outputs for {len(classes)} classes")
-        return MLPPredictor(layers, str(activation), classes, n_features)
+        predictor = MLPPredictor(layers, str(activation), classes, n_features)
+        predictor.keep(meta, arrays)
+        return predictor
 
 
-class MLPPredictor:
+class MLPPredictor(StoredPredictor):
     """A stored network's forward pass, step for step as ``MLPClassifier`` computes it."""
 
     def __init__(
@@ -108,7 +116,7 @@ class MLPPredictor:
 
     def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Class probabilities, columns in the order of ``classes``."""
-        a = np.asarray(X, dtype=np.float64)
+        a = dense(X, self.n_features)
         for i, (w, b) in enumerate(self.layers):
             a = a @ w
             a += b

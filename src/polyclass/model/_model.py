@@ -19,6 +19,7 @@ from polyclass._json import plain
 from polyclass.artifact import save_artifact
 from polyclass.data import Schema
 from polyclass.decision import decide
+from polyclass.families import get_family
 from polyclass.model._stored import MODEL_KIND, MODEL_VERSION, read_model_artifact
 from polyclass.preprocess import Preprocessor
 
@@ -119,6 +120,9 @@ class Model:
         Where the model was loaded from or last saved.
     reference : tuple of (dict, dict of str to ndarray), optional
         Reference statistics for monitoring (see :mod:`polyclass.monitor`).
+    family : str, default='linear'
+        The model family of ``estimator`` (see :mod:`polyclass.families`); a loaded
+        model of another family predicts with that family's NumPy predictor.
 
     Examples
     --------
@@ -135,6 +139,7 @@ class Model:
     path: Path | None = None
     #: Reference statistics for monitoring, as (JSON meta, arrays); see polyclass.monitor.
     reference: tuple[dict[str, Any], dict[str, NDArray[Any]]] | None = None
+    family: str = "linear"
 
     @property
     def classes_(self) -> NDArray[Any]:
@@ -267,7 +272,7 @@ class Model:
             The artifact directory.
         """
         pre_meta, pre_arrays = self.preprocessor.to_state()
-        est_meta, est_arrays = self.estimator.to_state()
+        est_meta, est_arrays = get_family(self.family).export(self.estimator)
         arrays: dict[str, NDArray[Any]] = {}
         arrays.update({f"pre.{k}": v for k, v in pre_arrays.items()})
         arrays.update({f"est.{k}": v for k, v in est_arrays.items()})
@@ -276,7 +281,7 @@ class Model:
             "model_version": MODEL_VERSION,
             "schema": self.schema.to_dict(),
             "preprocessor": pre_meta,
-            "estimator": {"type": type(self.estimator).__name__, "state": est_meta},
+            "estimator": _estimator_section(self.family, est_meta),
             "decision": self.decision.to_dict(),
             "info": self.info,
         }
@@ -312,16 +317,29 @@ class Model:
         pre = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("pre.")}
         est = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
         ref = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("ref.")}
-        estimator_cls = getattr(polyclass.linear, meta["estimator"]["type"])
+        family = meta["estimator"].get("family", "linear")  # artifacts before families: linear
+        if family == "linear":
+            estimator_cls = getattr(polyclass.linear, meta["estimator"]["type"])
+            estimator = estimator_cls.from_state(meta["estimator"]["state"], est)
+        else:
+            estimator = get_family(family).predictor(meta["estimator"]["state"], est)
         return cls(
             schema=Schema.from_dict(meta["schema"]),
             preprocessor=Preprocessor.from_state(meta["preprocessor"], pre),
-            estimator=estimator_cls.from_state(meta["estimator"]["state"], est),
+            estimator=estimator,
             decision=Decision.from_dict(meta["decision"]),
             info=dict(meta.get("info", {})),
             path=artifact.path,
             reference=(dict(meta["reference"]), ref) if "reference" in meta else None,
+            family=family,
         )
+
+
+def _estimator_section(family: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """``model.json``'s estimator: a linear model's section as it always was, plus its family."""
+    if family == "linear":
+        return {"family": family, **meta}
+    return {"family": family, "state": meta}
 
 
 def load(model: str | Path, *, registry: str | None = None, stores: Sequence[str] = ()) -> Model:

@@ -14,6 +14,7 @@ from typing import Any
 from polyclass.artifact import Artifact, ArtifactError, read_artifact
 from polyclass.data import Schema
 from polyclass.decision import KINDS
+from polyclass.families import FAMILIES, get_family
 from polyclass.linear import check_stored_estimator  # NumPy only: serving loads no sklearn
 
 #: The ``kind`` of a model artifact's metadata.
@@ -83,8 +84,17 @@ def _sections(meta: dict[str, Any], artifact: Artifact) -> str | None:
 def _estimator(meta: dict[str, Any], artifact: Artifact) -> str | None:
     estimator = meta["estimator"]
     arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
+    family = estimator.get("family", "linear")  # artifacts before families are linear
+    if not isinstance(family, str) or family not in FAMILIES:
+        return (
+            f"its model family {family!r} is not one this polyclass reads "
+            f"({', '.join(FAMILIES)}); upgrade polyclass to load it"
+        )
     try:
-        check_stored_estimator(estimator.get("type"), estimator.get("state"), arrays)
+        if family == "linear":
+            check_stored_estimator(estimator.get("type"), estimator.get("state"), arrays)
+        else:
+            get_family(family).predictor(estimator["state"], arrays)  # NumPy only
     except ValueError as exc:
         return str(exc)
     outputs = meta["preprocessor"].get("feature_names_out")

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from polyclass.artifact import ArtifactError, sha256_file
 from polyclass.decision import decide
+from polyclass.families import FAMILIES, get_family
 from polyclass.model import Decision, read_model_artifact
 from polyclass.preprocess import Encoded, InputError, InputPlan, Preprocessor, Table
 from polyclass.serve._errors import unprocessable
@@ -61,6 +62,8 @@ class _Scorer:
                 np.asarray(arrays["intercept"], dtype=np.float64),
                 classes,
             )
+        elif kind in FAMILIES:  # another family's NumPy predictor
+            self.predictor = get_family(kind).predictor(meta, arrays)
         else:
             raise ArtifactError(
                 f"model.json names estimator type {kind!r}; this server knows "
@@ -71,6 +74,9 @@ class _Scorer:
 
     def score(self, X: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
         """Probabilities (n, k) and the index of the class the estimator would predict."""
+        if self.kind in FAMILIES:
+            proba = np.asarray(self.predictor.predict_proba(X), dtype=np.float64)
+            return proba, np.asarray(proba.argmax(axis=1), dtype=np.intp)
         if self.predictor is not None:
             proba = np.asarray(self.predictor.predict_proba(X), dtype=np.float64)
             decision = self.predictor.decision_function(X)
@@ -214,7 +220,9 @@ def load_served(
     est_arrays = {k[4:]: v for k, v in artifact.arrays.items() if k.startswith("est.")}
     pre = Preprocessor.from_state(meta["preprocessor"], pre_arrays)
     est = meta["estimator"]
-    scorer = _Scorer(str(est["type"]), dict(est["state"]), est_arrays)
+    family = est.get("family", "linear")
+    kind = str(est["type"]) if family == "linear" else family
+    scorer = _Scorer(kind, dict(est["state"]), est_arrays)
     decision = Decision.from_dict(meta["decision"])
     classes = scorer.classes.tolist()  # .npy arrays are never object arrays: plain values
     sha = sha256_file(Path(artifact.path) / "model.json")

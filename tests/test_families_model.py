@@ -1,0 +1,120 @@
+"""A model of every family saves, loads (``polyclass.load``) and serves (OIP infer) with the
+fitted estimator's probabilities; an unknown or corrupt family is refused by the one check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+from threadpoolctl import threadpool_limits
+
+import polyclass
+from polyclass.artifact import ArtifactError, save_artifact
+from polyclass.data import infer_schema
+from polyclass.families import FAMILIES, get_family
+from polyclass.model import Model, read_model_artifact
+from polyclass.preprocess import Preprocessor
+from polyclass.serve import ServeConfig, create_app
+
+COLUMNS = ["a", "b", "colour"]
+
+
+def _table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=200)
+    b = rng.normal(size=200)
+    colour = rng.choice(["red", "green", "blue"], size=200)
+    y = np.where(a + (colour == "red") > 0.5, "high", np.where(b > 0, "mid", "low"))
+    df = pd.DataFrame({"a": a, "b": b, "colour": colour, "target": y})
+    df.loc[::9, "a"] = np.nan  # imputed by the preprocessing
+    return df
+
+
+def _model(name: str, tmp_path: Path) -> tuple[Model, Any, pd.DataFrame, Path]:
+    df = _table()
+    schema = infer_schema(df, "target")
+    pre = Preprocessor(schema).fit(df)
+    family = get_family(name)
+    estimator = family.build(family.candidates(len(df), 5, 3)[0], random_state=0)
+    if name == "mlp":
+        estimator.set_params(max_iter=3000)  # converged: no ConvergenceWarning
+    with threadpool_limits(1):
+        estimator.fit(pre.transform(df), df["target"].to_numpy())
+    model = Model(schema=schema, preprocessor=pre, estimator=estimator, family=name)
+    return model, estimator, df, model.save(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_family_loads_and_serves_its_fitted_probabilities(name: str, tmp_path: Path) -> None:
+    model, estimator, df, path = _model(name, tmp_path)
+    rows = df[COLUMNS].iloc[:40]
+    expected = estimator.predict_proba(model.transform(rows))
+    loaded = polyclass.load(path)
+    assert loaded.family == name
+    assert read_model_artifact(path).metadata["estimator"]["family"] == name
+    np.testing.assert_allclose(loaded.predict_proba(rows), expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(loaded.predict(rows), model.predict(rows))
+    again = loaded.save(tmp_path / "again")  # a loaded model saves the same estimator
+    first, second = read_model_artifact(path), read_model_artifact(again)
+    assert second.metadata["estimator"] == first.metadata["estimator"]
+    for key, array in first.arrays.items():
+        np.testing.assert_array_equal(second.arrays[key], array)
+
+    config = ServeConfig(str(path), prediction_log=False, access_log=False, poll_interval=0)
+    records = rows.iloc[:5].astype(object).where(rows.iloc[:5].notna(), None).to_dict("records")
+    inputs = [
+        {"name": "a", "shape": [5], "datatype": "FP64", "data": [r["a"] for r in records]},
+        {"name": "b", "shape": [5], "datatype": "FP64", "data": [r["b"] for r in records]},
+        {
+            "name": "colour",
+            "shape": [5],
+            "datatype": "BYTES",
+            "data": [r["colour"] for r in records],
+        },
+    ]
+    with TestClient(create_app(config)) as client:
+        r = client.post(f"/v2/models/{name}/infer", json={"inputs": inputs})
+    assert r.status_code == 200, r.text
+    label, proba = r.json()["outputs"]
+    np.testing.assert_allclose(np.reshape(proba["data"], (5, 3)), expected[:5], atol=1e-12)
+    assert label["data"] == list(model.predict(rows.iloc[:5]))
+
+
+def test_unknown_family_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+    _, _, _, path = _model("forest", tmp_path)
+    artifact = read_model_artifact(path)
+    manifest = dict(
+        artifact.metadata, estimator={**artifact.metadata["estimator"], "family": "quantum"}
+    )
+    bad = save_artifact(tmp_path / "bad", manifest, dict(artifact.arrays))
+    with pytest.raises(ArtifactError, match="model family 'quantum' is not one this polyclass"):
+        polyclass.load(bad)
+    with pytest.raises(ArtifactError, match="linear, boosting, forest, mlp"):
+        read_model_artifact(bad)
+
+
+def test_corrupt_family_state_is_refused_before_predicting(tmp_path: Path) -> None:
+    _, _, _, path = _model("boosting", tmp_path)
+    artifact = read_model_artifact(path)
+    manifest = json.loads(json.dumps(artifact.metadata))
+    manifest["estimator"]["state"]["n_trees_per_iteration"] = 1
+    bad = save_artifact(tmp_path / "bad", manifest, dict(artifact.arrays))
+    with pytest.raises(ArtifactError, match="trees per iteration"):
+        polyclass.load(bad)
+
+
+def test_linear_artifacts_keep_their_format(tmp_path: Path) -> None:
+    # old artifacts have no family: they are linear, and a new linear one differs only by it
+    _, _, _, path = _model("linear", tmp_path)
+    estimator = read_model_artifact(path).metadata["estimator"]
+    assert set(estimator) == {"family", "type", "state"}
+    golden = Path(__file__).parent / "golden" / "model_v1"
+    copy = shutil.copytree(golden, tmp_path / "golden")
+    assert "family" not in read_model_artifact(copy).metadata["estimator"]
+    assert polyclass.load(copy).family == "linear"
