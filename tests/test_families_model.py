@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import confusion_matrix
 from starlette.testclient import TestClient
 from threadpoolctl import threadpool_limits
 
@@ -118,3 +119,24 @@ def test_linear_artifacts_keep_their_format(tmp_path: Path) -> None:
     copy = shutil.copytree(golden, tmp_path / "golden")
     assert "family" not in read_model_artifact(copy).metadata["estimator"]
     assert polyclass.load(copy).family == "linear"
+
+
+@pytest.mark.parametrize("name", ["boosting", "forest", "mlp"])
+def test_every_family_evaluates_and_batch_predicts(name: str, tmp_path: Path) -> None:
+    from polyclass.pipeline import evaluate_model, predict_file
+
+    model, _, df, path = _model(name, tmp_path)
+    data = tmp_path / "rows.csv"
+    df.to_csv(data, index=False)
+    loaded = polyclass.load(path)
+    result = evaluate_model(loaded, data, tmp_path / "eval", n_bootstrap=20)
+    assert result.report_path.exists()
+    assert result.evaluation["n_samples"] == len(df)
+    matrix = result.evaluation["confusion_matrix"]
+    truth, predicted = df["target"].to_numpy(), model.predict(df[COLUMNS])
+    expected = confusion_matrix(truth, predicted, labels=matrix["labels"])
+    np.testing.assert_array_equal(matrix["counts"], expected)
+    assert predict_file(loaded, data, tmp_path / "out.csv") == len(df)
+    written = pd.read_csv(tmp_path / "out.csv")
+    labels = written.iloc[:, -1] if "prediction" not in written else written["prediction"]
+    assert list(labels.astype(str)) == list(model.predict(df[COLUMNS]).astype(str))

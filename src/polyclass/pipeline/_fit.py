@@ -96,6 +96,8 @@ def sample_rows(rows: NDArray[Any], size: int, seed: int) -> NDArray[Any]:
 
 
 def coefficients(model: Model) -> dict[str, Any]:
+    if model.family != "linear":
+        return {}  # only linear models have coefficients; the report shows importance alone
     names = list(model.preprocessor.get_feature_names_out())
     est = model.estimator
     classes = model.classes_
