@@ -8,9 +8,16 @@ heavy parts inside the commands, so ``--help`` and ``--version`` answer at once.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
+from polyclass._cli_errors import fail
 from polyclass._version import __version__
 from polyclass.cloud._cli import cloud_app
 from polyclass.monitor._cli import monitor_command
@@ -18,8 +25,39 @@ from polyclass.pipeline._cli import evaluate_command, predict_command, train_com
 from polyclass.registry._cli import registry_app
 from polyclass.serve._cli import serve_command
 
+#: Click's exceptions module (newer Typer vendors Click, so it is not ``click.exceptions``).
+_click_errors: Any = sys.modules[typer.BadParameter.__module__]
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """Report a bad option or argument (Click's usage errors) as the one-line ``error:``."""
+    try:
+        yield
+    except _click_errors.NoArgsIsHelpError:
+        raise  # Click prints the help for a bare command
+    except _click_errors.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        message = exc.format_message().replace("Value error, ", "").rstrip(".")
+        hint = f" See '{ctx.command_path} --help'." if ctx is not None else ""
+        fail(f"{message}.{hint}", exc.exit_code)
+
+
+class _Group(TyperGroup):
+    """Every command's usage errors as one ``error:`` line."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
     name="polyclass",
+    cls=_Group,
     help="From a labelled table to an evaluated, registered, served multiclass classifier.",
     no_args_is_help=True,
     add_completion=False,

@@ -197,7 +197,11 @@ def train_command(
                 bar.start_task(task)
                 bar.update(task, completed=done, total=total)
 
-            result = train(cfg, progress=on_progress)
+            try:
+                result = train(cfg, progress=on_progress)
+            except BaseException:
+                bar.live.transient = True  # the error alone, not bars stuck where it stopped
+                raise
     _print_summary(result)
 
 

@@ -1,0 +1,65 @@
+"""What a person sees on stderr when a command goes wrong: one ``error:`` or ``warning:`` line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from polyclass.cli import app
+
+
+def _polyclass(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real ``polyclass`` command (80 columns, not a terminal), as a person runs it."""
+    env = {**os.environ, "COLUMNS": "80"}
+    return subprocess.run(
+        [sys.executable, "-m", "polyclass.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["train", "x.csv", "--target", "y", "--metric", "bogus"], ["--metric", "'f1_macro'"]),
+        (["monitor", "m", "--drift-alert", "bogus"], ["--drift-alert", "'important'"]),
+        (["bogus-command"], ["No such command"]),
+        (["train", "--target", "y"], ["Missing argument"]),
+    ],
+)
+def test_usage_errors_are_one_error_line_with_exit_2(args: list[str], names: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for name in names:
+        assert name in lines[0]
+    assert "╭" not in result.stderr and "Usage:" not in result.stderr
+
+
+def test_a_failed_train_shows_the_error_without_stale_progress_bars(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["train", str(tmp_path / "nonexist.csv"), "--target", "species", "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "0/1" not in result.output and "define the problem" not in result.output
+    assert result.stderr.startswith("error: No such file")
+
+
+def test_a_long_error_is_one_line_at_80_columns(tmp_path: Path) -> None:
+    missing = "a-rather-long-folder-name-for-the-data/" * 3 + "nonexist.csv"
+    done = _polyclass("train", missing, "--target", "species", "-o", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: No such file") and lines[0].endswith("Check the path.")
+    assert len(lines[0]) > 80
