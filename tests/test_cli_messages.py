@@ -63,3 +63,13 @@ def test_a_long_error_is_one_line_at_80_columns(tmp_path: Path) -> None:
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: No such file") and lines[0].endswith("Check the path.")
     assert len(lines[0]) > 80
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_serve_refuses_a_port_outside_1_to_65535(port: str, tmp_path: Path) -> None:
+    done = _polyclass("serve", "penguins", f"--port={port}", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: Invalid value for '--port'")
+    assert "http://" not in done.stderr
