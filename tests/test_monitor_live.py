@@ -418,3 +418,40 @@ def test_a_constant_model_gets_f1_intervals_of_positive_width() -> None:
     for avg in ("macro", "weighted"):
         lo, hi = out[f"f1_{avg}_ci"]
         assert lo < out[f"f1_{avg}"] < hi, avg
+
+
+@pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
+def test_one_labelled_row_gets_no_zero_width_interval() -> None:
+    # review of issue #10: one labelled feedback row showed f1_macro "1.000-1.000"
+    # while its accuracy got Wilson's 0.207-1.000.
+    st = metrics.ConfusionMatrixState(labels=["a", "b", "c"])
+    st.update(["a"], ["a"])
+    out = window_metrics(st, ["a", "b", "c"])
+    acc_lo = out["accuracy_ci"][0]
+    assert acc_lo < 0.5
+    for m in ("f1", "precision", "recall"):
+        for avg in ("macro", "weighted"):
+            lo, hi = out[f"{m}_{avg}_ci"]
+            assert lo < hi and lo <= out[f"{m}_{avg}"] <= hi, (m, avg)
+            assert lo == pytest.approx(acc_lo), (m, avg)
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true:UserWarning")
+def test_macro_f1_interval_covers_a_near_perfect_model() -> None:
+    # A model right 98% of the time on 3 balanced classes: its population macro F1 is
+    # 0.98 by symmetry. Most 15-row windows are perfect; their interval must still
+    # cover 0.98 (a collapsed bootstrap "1.000-1.000" would not).
+    rng = np.random.default_rng(5)
+    labels = ["a", "b", "c"]
+    covered = 0
+    n_windows = 200
+    for _ in range(n_windows):
+        y = rng.integers(0, 3, 15)
+        wrong = rng.random(15) >= 0.98
+        p = np.where(wrong, (y + rng.integers(1, 3, 15)) % 3, y)
+        cm = np.zeros((3, 3), dtype=np.int64)
+        np.add.at(cm, (y, p), 1)
+        out = window_metrics(state_from_counts(labels, cm), labels, n_resamples=200)
+        lo, hi = out["f1_macro_ci"]
+        covered += lo <= 0.98 <= hi
+    assert covered / n_windows >= 0.9

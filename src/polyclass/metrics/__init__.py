@@ -40,6 +40,7 @@ from polyclass.metrics._score_state import ScoreCurveState
 # --- beyond sklearn: streaming states, uncertainty, thresholds, advice ---
 from polyclass.metrics._advice import MetricAdvice, MetricChoice, recommend_metric
 from polyclass.metrics._bootstrap import bootstrap_ci
+from polyclass.metrics._boundary import boundary_interval
 from polyclass.metrics._decision import bayes_decision, expected_cost
 from polyclass.metrics._intervals import (
     ConfidenceInterval,
@@ -69,6 +70,7 @@ __all__: list[str] = [
     "balanced_accuracy_score",
     "bayes_decision",
     "bootstrap_ci",
+    "boundary_interval",
     "brier_score_loss",
     "classification_report",
     "cohen_kappa_score",

@@ -161,3 +161,40 @@ def effective_scale(weights: F64, multiplicity: F64) -> float:
     total = float(weights @ multiplicity)
     squares = float((weights * weights) @ multiplicity)
     return 1.0 if squares == 0 else total / squares
+
+
+def boundary_interval(
+    metric: str,
+    confusion_matrix: Any,
+    confidence_level: float = 0.95,
+    **kwargs: Any,
+) -> Bounds | None:
+    """Boundary-aware bounds of a confusion metric, from its confusion matrix.
+
+    The rule :func:`bootstrap_ci` uses when every resample gives one value (see this
+    module's docstring), for callers that resample a confusion matrix themselves.
+
+    Parameters
+    ----------
+    metric : str
+        ``'accuracy_score'``, ``'balanced_accuracy_score'``, ``'precision_score'``,
+        ``'recall_score'`` or ``'f1_score'``.
+    confusion_matrix : array-like of shape (n_classes, n_classes)
+        Counts, true classes in rows; every class of it enters the averages.
+    confidence_level : float, default=0.95
+    **kwargs
+        The metric's options, e.g. ``average='macro'``.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(low, high)``, or None when the metric or its options have no rule.
+
+    Examples
+    --------
+    >>> boundary_interval("f1_score", [[1]], average="macro")[1]
+    1.0
+    """
+    cm = np.asarray(confusion_matrix, dtype=np.float64)
+    rule = confusion_rule(metric, np.arange(cm.shape[0]), kwargs)
+    return None if rule is None else rule(cm, float(confidence_level))

@@ -10,7 +10,9 @@ a :class:`polyclass.metrics.ConfusionMatrixState` (so windows, segments and work
 merge exactly, and every metric is the metrics library's). Intervals: Wilson for
 accuracy and per-class precision / recall; a percentile bootstrap for macro and weighted
 F1 that resamples the cells of the confusion matrix (one multinomial), which is the row
-bootstrap of :func:`polyclass.metrics.bootstrap_ci` on the same data.
+bootstrap of :func:`polyclass.metrics.bootstrap_ci` on the same data; where every
+resample gives one value (a perfect window, one row) the interval is the boundary
+rule :func:`polyclass.metrics.boundary_interval`, as ``bootstrap_ci`` does.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.metrics import ConfusionMatrixState, wilson_interval
+from polyclass.metrics import ConfusionMatrixState, boundary_interval, wilson_interval
 from polyclass.monitor._ids import match_ids
 from polyclass.predlog import LogData
 
@@ -281,11 +283,18 @@ def _f1_bootstrap(
         f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
     w = support[:, present] / np.maximum(support.sum(axis=1, keepdims=True), 1)
     alpha = (1 - level) / 2
+    seen = cm[np.ix_(present, present)]
     out = {}
     for name, vals in (("precision", prec), ("recall", rec), ("f1", f1)):
         v = vals[:, present]
         for avg, agg in (("macro", v.mean(axis=1)), ("weighted", (v * w).sum(axis=1))):
             lo, hi = np.quantile(agg, [alpha, 1 - alpha])
+            if lo == hi:  # collapsed: the population value may still vary
+                bounds = boundary_interval(
+                    f"{name}_score", seen, level, average=avg, zero_division=0.0
+                )
+                if bounds is not None:
+                    lo, hi = min(bounds[0], lo), max(bounds[1], hi)
             out[f"{name}_{avg}"] = (float(lo), float(hi))
     return out
 
