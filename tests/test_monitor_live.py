@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -455,3 +457,25 @@ def test_macro_f1_interval_covers_a_near_perfect_model() -> None:
         lo, hi = out["f1_macro_ci"]
         covered += lo <= 0.98 <= hi
     assert covered / n_windows >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("y", "p"),
+    [
+        (["a"] * 5, ["a"] * 5),  # one class seen: no "use the 'labels' parameter" advice
+        (["a", "a", "b", "c", "b", "a"], ["a", "b", "b", "a", "b", "c"]),
+        (["a", "a", "b"], ["a", "c", "b"]),  # c predicted, never true
+    ],
+)
+def test_window_balanced_accuracy_is_sklearns_without_its_warnings(y, p):
+    from sklearn.metrics import balanced_accuracy_score
+
+    labels = ["a", "b", "c"]
+    cm = np.zeros((3, 3), dtype=np.int64)
+    for a, b in zip(y, p, strict=True):
+        cm[labels.index(a), labels.index(b)] += 1
+    got = window_metrics(state_from_counts(labels, cm), labels)["balanced_accuracy"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = balanced_accuracy_score(y, p)
+    assert got == pytest.approx(want)

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from polyclass._cli_errors import fail
+from polyclass._cli_errors import fail, shown_warnings
 from polyclass._version import __version__
 from polyclass.cloud._cli import cloud_app
 from polyclass.monitor._cli import monitor_command
@@ -44,14 +44,14 @@ def _one_line_usage_errors() -> Iterator[None]:
 
 
 class _Group(TyperGroup):
-    """Every command's usage errors as one ``error:`` line."""
+    """Every command's usage errors as one ``error:`` line, its warnings as ``warning:`` lines."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         with _one_line_usage_errors():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
-        with _one_line_usage_errors():
+        with _one_line_usage_errors(), shown_warnings():
             return super().invoke(ctx)
 
 
