@@ -205,3 +205,19 @@ def test_row_hashes_agree_before_and_after_the_data_checks():
     assert row_hashes(raw, kinds).tolist() == row_hashes(checked, kinds).tolist()
     other = checked.assign(x=[3751.0, np.nan])
     assert row_hashes(other, kinds)[0] != row_hashes(checked, kinds)[0]
+
+
+def test_the_reports_drift_verdict_follows_the_alert_rule_that_decided(penguins, tmp_path):
+    from polyclass.monitor._report import render_monitor_html
+
+    _log(penguins, tmp_path / "shift", _traffic(shift=1500.0))
+    for rule, fired in (("any", True), ("share", False)):
+        result = monitor(penguins, tmp_path / "shift", config=MonitorConfig(drift_alert=rule))
+        doc = result.to_dict()
+        assert not doc["drift"]["dataset_drift"]  # one feature of seven: no dataset drift
+        assert any(a["kind"] == "data_drift" for a in doc["alerts"]) == fired
+        html = render_monitor_html(doc)
+        verdict = re.search(r"<p><strong>([^<]*)</strong> \(rule (\w+):", html)
+        assert verdict is not None, html
+        assert verdict.groups() == ("Drift alert" if fired else "No drift alert", rule)
+        assert "No dataset drift" not in html

@@ -53,6 +53,12 @@ METHODS = ("auto", "ks", "chisquare", "psi", "jensenshannon", "wasserstein")
 TESTS = ("ks", "chisquare")
 #: When drift raises an alert (see the module docstring).
 DRIFT_ALERTS = ("important", "any", "share")
+#: Each ``drift_alert`` rule in words, for the report's feature-drift verdict.
+DRIFT_ALERT_RULES = {
+    "important": "a drifted feature among the most important ones, or dataset drift",
+    "any": "any drifted feature",
+    "share": "dataset drift only",
+}
 #: Default thresholds: p-value level for the tests, minimum distance for the others.
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "ks": 0.05,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from polyclass.monitor._config import DRIFT_ALERT_RULES
 from polyclass.report.blocks import CSS, EN_DASH, PALETTE, Series, esc, fmt, line_chart, table
 
 _REF_FILL = "#c9d1da"
@@ -226,11 +227,18 @@ def _drift_html(d: dict[str, Any]) -> str:
     drift = d.get("drift")
     if not drift:
         return "<p>No drift computed.</p>" + "".join(f"<p>{esc(n)}</p>" for n in d["notes"])
-    verdict = "Dataset drift" if drift["dataset_drift"] else "No dataset drift"
+    # the verdict is the alert rule's (it decides the exit status), dataset drift one input
+    fired = any(a["kind"] == "data_drift" for a in d["alerts"])
+    rule = d.get("drift_alert", "")
+    rule_text = (
+        f" (rule {esc(rule)}: {DRIFT_ALERT_RULES[rule]})" if rule in DRIFT_ALERT_RULES else ""
+    )
+    dataset = "dataset drift" if drift["dataset_drift"] else "no dataset drift"
     head = (
-        f"<p><strong>{verdict}</strong>: {drift['n_drifted']} of {drift['n_features']} "
-        f"features drifted (share {fmt(drift['drift_share'])}, threshold "
-        f"{fmt(drift['threshold'])}). Moved most: {esc(', '.join(drift['top']))}.</p>"
+        f"<p><strong>{'Drift alert' if fired else 'No drift alert'}</strong>{rule_text}: "
+        f"{drift['n_drifted']} of {drift['n_features']} features drifted (share "
+        f"{fmt(drift['drift_share'])}; {dataset} at threshold {fmt(drift['threshold'])}). "
+        f"Moved most: {esc(', '.join(drift['top']))}.</p>"
     )
     feats = sorted(drift["features"], key=lambda f: -(f["stats"].get("jensenshannon") or 0))
     verdicts = [
