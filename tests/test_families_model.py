@@ -19,6 +19,7 @@ import polyclass
 from polyclass.artifact import ArtifactError, save_artifact
 from polyclass.data import infer_schema
 from polyclass.families import FAMILIES, get_family
+from polyclass.linear import LinearMulticlassPredictor
 from polyclass.model import Model, read_model_artifact
 from polyclass.preprocess import Preprocessor
 from polyclass.serve import ServeConfig, create_app
@@ -140,3 +141,36 @@ def test_every_family_evaluates_and_batch_predicts(name: str, tmp_path: Path) ->
     written = pd.read_csv(tmp_path / "out.csv")
     labels = written.iloc[:, -1] if "prediction" not in written else written["prediction"]
     assert list(labels.astype(str)) == list(model.predict(df[COLUMNS]).astype(str))
+
+
+@pytest.mark.parametrize("strategy", ["multinomial", "ovr", "ovo"])
+def test_linear_contributions_sum_to_the_scores(strategy: str, tmp_path: Path) -> None:
+    df = _table()
+    schema = infer_schema(df, "target")
+    pre = Preprocessor(schema).fit(df)
+    estimator = get_family("linear").build({"strategy": strategy}, random_state=0)
+    estimator.fit(pre.transform(df), df["target"].to_numpy())
+    model = polyclass.load(
+        Model(schema=schema, preprocessor=pre, estimator=estimator).save(tmp_path / "m")
+    )
+    rows = df[COLUMNS].iloc[:30]
+    parts = model.contributions(rows)
+    X = np.asarray(model.transform(rows))
+    if strategy == "ovo":  # the pairwise scores, before the vote decision_function reports
+        _, arrays = get_family("linear").export(model.estimator)
+        pairs = LinearMulticlassPredictor(
+            "ovo", arrays["coef"], arrays["intercept"], model.classes_
+        )
+        scores = pairs.scores(X)
+    else:
+        scores = np.asarray(model.estimator.decision_function(X))
+    assert parts.shape[2] == len(pre.get_feature_names_out()) + 1
+    np.testing.assert_allclose(
+        parts.sum(axis=2), scores.reshape(len(rows), -1), rtol=1e-12, atol=1e-12
+    )
+
+
+def test_contributions_of_other_families_are_refused(tmp_path: Path) -> None:
+    model, _, df, _ = _model("forest", tmp_path)
+    with pytest.raises(ValueError, match="linear models only; this is a 'forest' model"):
+        model.contributions(df[COLUMNS].iloc[:3])

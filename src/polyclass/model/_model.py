@@ -232,6 +232,47 @@ class Model:
         proba = np.asarray(self.estimator.predict_proba(X))
         return self.decide(proba)
 
+    def contributions(self, data: Any) -> NDArray[np.float64]:
+        """Each preprocessed feature's exact share of each linear score, per row.
+
+        For a linear model, score ``k`` of a row is ``intercept[k] + sum_j coef[k, j] *
+        x[j]`` over the preprocessed features ``x`` (the columns of
+        ``preprocessor.get_feature_names_out()``); entry ``[row, k, j]`` is
+        ``coef[k, j] * x[j]`` and the last entry is the intercept, so they sum to the
+        score exactly (up to rounding). The scores are the linear models' own: one for two
+        classes (multinomial), one per class (one-vs-rest: ``decision_function``), one per
+        pair of classes (one-vs-one, before its vote).
+
+        Parameters
+        ----------
+        data : DataFrame, list of dicts or dict of columns
+            Input rows with the columns of ``feature_names``.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_scores, n_features_out + 1)
+
+        Raises
+        ------
+        ValueError
+            For a model of another family: its contributions are not exact sums yet.
+        """
+        if self.family != "linear":
+            raise ValueError(
+                f"Per-prediction contributions are available for linear models only; this "
+                f"is a {self.family!r} model. Use permutation importance in the report."
+            )
+        _, arrays = get_family("linear").export(self.estimator)
+        coef = np.asarray(arrays["coef"], dtype=np.float64)
+        if type(self.estimator).__name__ != "LogisticRegression":
+            coef = coef.T  # one-vs-rest / one-vs-one store (n_features, n_models)
+        X = self.transform(data)
+        X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+        out = np.empty((X.shape[0], coef.shape[0], coef.shape[1] + 1), dtype=np.float64)
+        out[:, :, :-1] = X[:, None, :] * coef[None, :, :]
+        out[:, :, -1] = np.asarray(arrays["intercept"], dtype=np.float64)
+        return out
+
     def decide(self, proba: NDArray[np.float64]) -> NDArray[Any]:
         """Labels from probabilities under the decision rule (argmax when none).
 
