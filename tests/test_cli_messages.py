@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from _serve_helpers import Trained
 from polyclass.cli import app
 
 
@@ -73,3 +75,24 @@ def test_serve_refuses_a_port_outside_1_to_65535(port: str, tmp_path: Path) -> N
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: Invalid value for '--port'")
     assert "http://" not in done.stderr
+
+
+def test_evaluate_warns_in_one_line_each_and_notes_speak_to_the_reader(
+    trained: Trained, tmp_path: Path
+) -> None:
+    from polyclass.datasets import penguins_path
+
+    rows = penguins_path().read_text().splitlines()[:101]  # header + 100 Adelie rows
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "ev"
+    result = CliRunner().invoke(
+        app, ["evaluate", str(trained.model_dir), str(tmp_path / "s.csv"), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines and all(line.startswith("warning: ") for line in lines), result.stderr
+    fitted = [line for line in lines if "rows the model was fitted on" in line]
+    assert len(fitted) == 1 and "Evaluate on rows the model never saw." in fitted[0]
+    notes = json.loads((out / "metrics.json").read_text())["test"]["notes"]
+    assert not any("'labels' parameter" in note for note in notes), notes
+    assert "Only one class occurs in both the true labels and the predictions." in notes

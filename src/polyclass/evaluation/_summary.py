@@ -211,8 +211,16 @@ def evaluate(
             n_calibration_bins=n_calibration_bins,
         )
     # metric warnings (a class never true, an undefined resample) become notes
-    out["notes"] = [*out.pop("interval_notes"), *sorted({str(w.message) for w in caught})]
+    out["notes"] = [*out.pop("interval_notes"), *sorted({_for_reader(w.message) for w in caught})]
     return out
+
+
+def _for_reader(message: Warning | str) -> str:
+    """A metric warning as a note for a report's reader (who passes no ``labels``)."""
+    text = str(message)
+    if text.startswith("A single label was found in 'y_true' and 'y_pred'"):
+        return "Only one class occurs in both the true labels and the predictions."
+    return text
 
 
 def _evaluate(

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from polyclass._cli_errors import fail
+from polyclass._cli_errors import fail, say_warning
 
 console = Console()
 
@@ -236,7 +236,8 @@ def _print_summary(result: Any) -> None:
         )
     console.print(_metrics_table("Held-out test set (used once)", result.test_metrics))
     for w in result.warnings:
-        console.print(f"[yellow]data warning[/] {w.get('column') or ''}: {w.get('message')}")
+        column = f"{w['column']}: " if w.get("column") else ""
+        say_warning(f"{column}{w.get('message')}")
     console.print(f"report:   {result.report_path}")
     console.print(f"metrics:  {result.metrics_path}")
     console.print(f"artifact: {result.artifact_path}")
@@ -276,7 +277,7 @@ def evaluate_command(
     with _user_errors():
         done = evaluate_model(load(model, registry=registry), data, out, overwrite=overwrite)
     for warning in done.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        say_warning(warning)
     console.print(_metrics_table(done.description, done.evaluation))
     console.print(f"report:  {done.report_path}\nmetrics: {done.metrics_path}")
 
