@@ -16,10 +16,13 @@ from polyclass.evaluation import _backend as M
 from polyclass.evaluation._calibration import calibration_summary
 from polyclass.evaluation._curves import pr_and_threshold_curves, roc_curves
 from polyclass.evaluation._uncertainty import (
+    NoInterval,
+    interval_or_none,
     label_intervals,
     ranking_intervals,
     undefined_notes,
 )
+from polyclass.evaluation._undefined import apply_undefined, undefined_metrics
 
 FloatArray = NDArray[np.float64]
 
@@ -316,7 +319,8 @@ def _evaluate(
             "f1": _num(af_),
             "support": _num(support.sum()),
         }
-    boot = label_intervals(t, pred, label_idx, w, int(n_bootstrap), level, random_state)
+    boot_all = label_intervals(t, pred, label_idx, w, int(n_bootstrap), level, random_state)
+    boot = {k: interval_or_none(v) for k, v in boot_all.items()}
     for avg, key in (("macro", "f1_macro"), ("weighted", "f1_weighted"), ("micro", "accuracy")):
         ci_ = boot.get(key)  # micro F1 == accuracy
         averages[avg]["f1_ci"] = None if ci_ is None else _pair(ci_[:2])
@@ -336,8 +340,8 @@ def _evaluate(
         "f1_macro": _metric(averages["macro"]["f1"], boot.get("f1_macro"), method),
         "f1_weighted": _metric(averages["weighted"]["f1"], boot.get("f1_weighted"), method),
         "f1_micro": _metric(averages["micro"]["f1"], boot.get("accuracy"), method),
-        "precision_macro": _metric(averages["macro"]["precision"]),
-        "recall_macro": _metric(averages["macro"]["recall"]),
+        "precision_macro": _metric(averages["macro"]["precision"], boot.get("precision_macro")),
+        "recall_macro": _metric(averages["macro"]["recall"], boot.get("recall_macro")),
         "log_loss": _metric(M.log_loss(t, p, labels=label_idx, sample_weight=w), greater=False),
     }
     if pos is not None:
@@ -354,9 +358,10 @@ def _evaluate(
     pr, tradeoff = pr_and_threshold_curves(onehot, p, names, columns, w, max_curve_points)
     auc_by_name = {c["name"]: c["auc"] for c in roc["per_class"]}
     ap_by_name = {c["name"]: c["average_precision"] for c in pr["per_class"]}
-    ranked, ranking_notes = ranking_intervals(
+    ranked_all, ranking_notes = ranking_intervals(
         t, p, pos, w, int(n_bootstrap), level, random_state, names
     )
+    ranked = {k: interval_or_none(v) for k, v in ranked_all.items()}
     if pos is not None:
         roc_auc_value = auc_by_name[names[pos]]
         ci = ranked.get("roc_auc")
@@ -390,6 +395,16 @@ def _evaluate(
     calibration = calibration_summary(onehot, p, names, pos, w, n_calibration_bins)
     metrics["expected_calibration_error"] = _metric(calibration["ece"], greater=False)
 
+    reasons = undefined_metrics(names, support, predicted, pos)
+    apply_undefined(metrics, reasons)
+    for avg_key, field in (("f1_macro", "f1"), ("precision_macro", "precision")):
+        if avg_key in reasons:
+            averages["macro"][field] = None
+    if "recall_macro" in reasons:
+        averages["macro"]["recall"] = None
+    if "f1_macro" in reasons:
+        averages["macro"]["f1_ci"] = None
+    no_interval = _no_interval_notes(metrics, {**boot_all, **ranked_all})
     undefined, undefined_summary = undefined_notes(names, support, predicted)
     per_class_note = (
         [f"No per-class F1 intervals: {n_classes} classes are too many to resample here."]
@@ -446,5 +461,16 @@ def _evaluate(
         "pr": pr,
         "calibration": calibration,
         "threshold_tradeoff": tradeoff,
-        "interval_notes": [*undefined_summary, *ranking_notes, *per_class_note],
+        "interval_notes": [*undefined_summary, *no_interval, *ranking_notes, *per_class_note],
     }
+
+
+def _no_interval_notes(metrics: dict[str, dict[str, Any]], found: dict[str, Any]) -> list[str]:
+    """Give each defined metric without an interval the reason (``ci_note``); as notes."""
+    notes = []
+    for key, entry in metrics.items():
+        why = found.get(key)
+        if entry["value"] is not None and entry["ci"] is None and isinstance(why, NoInterval):
+            entry["ci_note"] = f"no interval: {why.reason}"
+            notes.append(f"{key}: {entry['ci_note']}")
+    return notes

@@ -3,6 +3,7 @@ DeLong for the binary ROC AUC, and notes where a value or its interval is undefi
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,11 +28,31 @@ class Interval(NamedTuple):
     method: str
 
 
-def _ci(metric: str, y: Any, pred: Any, opts: dict[str, Any], **kwargs: Any) -> Interval | None:
-    """The bootstrap interval, or None where it collapsed with no rule to widen it."""
-    ci = M.bootstrap_ci(metric, y, pred, **opts, **kwargs)
+class NoInterval(NamedTuple):
+    """Why a metric has no interval (its bootstrap collapsed with no rule to widen it)."""
+
+    reason: str
+
+
+def interval_or_none(x: Interval | NoInterval | None) -> Interval | None:
+    """``x`` if it is an interval, else None."""
+    return x if isinstance(x, Interval) else None
+
+
+def _ci(
+    metric: str, y: Any, pred: Any, opts: dict[str, Any], **kwargs: Any
+) -> Interval | NoInterval:
+    """The bootstrap interval, or why there is none (it collapsed with no rule)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ci = M.bootstrap_ci(metric, y, pred, **opts, **kwargs)
+    collapsed = [str(w.message) for w in caught if "boundary-aware" in str(w.message)]
+    for w in caught:  # the others stay warnings (evaluate turns them into notes)
+        if str(w.message) not in collapsed:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if ci.low == ci.high:
-        return None  # bootstrap_ci's warning becomes the note that says why
+        reason = collapsed[0] if collapsed else f"every resample gives {ci.low:.4g}"
+        return NoInterval(reason.removeprefix("bootstrap_ci: "))
     method = "bootstrap" if ci.method == "percentile" else ci.method
     return Interval(float(ci.low), float(ci.high), method)
 
@@ -44,7 +65,7 @@ def label_intervals(
     n_bootstrap: int,
     level: float,
     random_state: int | None,
-) -> dict[str, Interval | None]:
+) -> dict[str, Interval | NoInterval]:
     """Bootstrap intervals of the label metrics, and F1 of each class (``f1_class_<k>``).
 
     The per-class intervals are skipped (left None) beyond ``PER_CLASS_BUDGET``.
@@ -64,6 +85,8 @@ def label_intervals(
         "matthews_corrcoef": _ci("matthews_corrcoef", t, pred, opts),
         "f1_macro": _ci("f1_score", t, pred, opts, average="macro", **f1_opts),
         "f1_weighted": _ci("f1_score", t, pred, opts, average="weighted", **f1_opts),
+        "precision_macro": _ci("precision_score", t, pred, opts, average="macro", **f1_opts),
+        "recall_macro": _ci("recall_score", t, pred, opts, average="macro", **f1_opts),
     }
     present = np.zeros(len(labels), dtype=bool)
     present[np.unique(np.concatenate([t, pred]))] = True
@@ -88,7 +111,7 @@ def ranking_intervals(
     level: float,
     random_state: int | None,
     names: list[str],
-) -> tuple[dict[str, Interval | None], list[str]]:
+) -> tuple[dict[str, Interval | NoInterval], list[str]]:
     """Intervals of ROC AUC and average precision, and notes on those left out.
 
     Binary: DeLong for ROC AUC (closed form), bootstrap for average precision.
@@ -97,7 +120,7 @@ def ranking_intervals(
     the resamples are capped by ``RANKING_BUDGET`` (at least ``MIN_RESAMPLES``, else
     no interval and a note).
     """
-    out: dict[str, Interval | None] = {}
+    out: dict[str, Interval | NoInterval] = {}
     notes: list[str] = []
     n_classes = p.shape[1]
     columns = 1 if pos is not None else n_classes
@@ -175,7 +198,5 @@ def undefined_notes(
         rows.append(row)
         if row:
             what = "; ".join(f"{k} is {v}" for k, v in row.items())
-            notes.append(
-                f"Class {name!r}: {what}; the macro averages count it as 0 (zero_division=0)."
-            )
+            notes.append(f"Class {name!r}: {what}; so is the macro average over the classes.")
     return rows, notes

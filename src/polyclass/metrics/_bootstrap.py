@@ -328,13 +328,20 @@ def bootstrap_ci(
         accel = _acceleration(jack, mult)
     low, high, used = _interval(theta_b, estimate, level, method, accel)
     if low == high:
-        low, high, used = _collapsed(evaluator, estimate, level, low, high, used)
+        label = name or getattr(fn, "__name__", None) or "the metric"
+        low, high, used = _collapsed(evaluator, estimate, level, low, high, used, label)
     se = float(np.std(theta_b, ddof=1)) if len(theta_b) > 1 else 0.0
     return ConfidenceInterval(estimate, low, high, level, used, int(n_resamples), se)
 
 
 def _collapsed(
-    evaluator: _Evaluator, estimate: float, level: float, low: float, high: float, used: str
+    evaluator: _Evaluator,
+    estimate: float,
+    level: float,
+    low: float,
+    high: float,
+    used: str,
+    label: str,
 ) -> tuple[float, float, str]:
     """The interval when the resamples' quantiles coincide (see ``_boundary``)."""
     bounds = evaluator.boundary(level)
@@ -342,9 +349,9 @@ def _collapsed(
         # The rule bounds the metric's population value; keep the estimate inside.
         return min(bounds[0], estimate), max(bounds[1], estimate), "wilson"
     warnings.warn(
-        "bootstrap_ci: the resamples give one value at both ends of the interval, so it "
-        "has zero width, and this metric has no boundary-aware rule to widen it: read it "
-        "as 'no interval'.",
+        f"bootstrap_ci: every resample gives {label} = {low:.4g}, so its interval has zero "
+        f"width, and {label} has no boundary-aware rule to widen it: read it as 'no "
+        "interval'.",
         UserWarning,
         stacklevel=3,
     )

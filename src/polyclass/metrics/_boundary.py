@@ -93,7 +93,11 @@ def _prf_rule(kind: str, classes: NDArray[Any], kwargs: dict[str, Any]) -> Confu
         return None
     average = kwargs.get("average", "binary")
     zd = _zero_division_value(kwargs)
-    at = _label_positions(classes, kwargs.get("labels"))
+    labels = kwargs.get("labels")
+    if average == "weighted" and labels is not None:
+        # A label absent from the data has support 0: it weighs nothing.
+        labels = [lab for lab in np.asarray(labels).tolist() if (classes == lab).any()]
+    at = _label_positions(classes, labels)
     if zd is None or at is None or average not in ("binary", "macro", "weighted", "micro"):
         return None
     if average == "micro":

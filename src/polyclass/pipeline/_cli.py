@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -252,9 +253,14 @@ def _metrics_table(title: str, evaluation: dict[str, Any]) -> Table:
         table.add_column(col)
     for key, entry in evaluation.get("metrics", {}).items():
         if entry.get("value") is None:
+            # evaluate's rule: a value that does not exist says why (metrics.json's reason)
+            reason = str(entry.get("undefined") or "undefined").removeprefix("undefined: ")
+            table.add_row(key, "undefined", escape(reason))
             continue
         ci = entry.get("ci")
-        interval = "" if not ci else f"{ci[0]:.4f} to {ci[1]:.4f}"
+        interval = (
+            escape(str(entry.get("ci_note", ""))) if not ci else f"{ci[0]:.4f} to {ci[1]:.4f}"
+        )
         table.add_row(key, f"{entry['value']:.4f}", interval)
     return table
 

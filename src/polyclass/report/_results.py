@@ -58,11 +58,12 @@ def _metrics_table(ev: Mapping[str, Any]) -> str:
             continue
         direction = "higher is better" if m.get("greater_is_better", True) else "lower is better"
         method = str(m.get("ci_method") or "").split(" (")[0]
+        why = m.get("ci_note") or "no interval"
         rows.append(
             [
                 esc(metric_name(key)),
-                fmt(m.get("value")),
-                fmt_ci(m.get("ci")) or '<span class="ci">—</span>',
+                _undefined_cell(m.get("undefined")) or fmt(m.get("value")),
+                fmt_ci(m.get("ci")) or f'<span class="ci" title="{esc(why)}">—</span>',
                 f'<span class="ci">{esc(method) or "—"}</span>',
                 f'<span class="ci">{esc(direction)}</span>',
             ]
@@ -92,6 +93,14 @@ def _bar_cell(v: Any) -> str:
         return fmt(v)
     width = max(0.0, min(1.0, float(v))) * 100
     return f'<span class="cellbar" style="--w:{width:.1f}%">{fmt(v)}</span>'
+
+
+def _undefined_cell(reason: Any) -> str:
+    """'undefined' with its reason shown beside it (evaluate's ``undefined``), or ''."""
+    if not reason:
+        return ""
+    why = str(reason).removeprefix("undefined: ")
+    return f'undefined <span class="ci">({esc(why)})</span>'
 
 
 def _value_cell(row: Mapping[str, Any], key: str) -> str:
