@@ -140,6 +140,34 @@ def test_slow_headers_idle_connections_and_stalled_bodies_time_out(
         proc.stop()
 
 
+def test_a_stalled_body_is_a_408_in_the_log_and_metrics_without_a_traceback(
+    registry_copy: Path, tmp_path: Path
+) -> None:
+    """The client's stall is not a server error: no 500 to alert on, no traceback."""
+    proc = _server(registry_copy, tmp_path, "--body-timeout", "0.5", "--access-log")
+    try:
+        with socket.create_connection(("127.0.0.1", proc.port)) as sock:
+            sock.settimeout(30)
+            sock.sendall(
+                b"POST /invocations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b"content-length: 1000\r\nx-request-id: stalled\r\n\r\n"
+                b'{"dataframe_records":['
+            )
+            assert _recv_all(sock).startswith(b"HTTP/1.1 408")
+        metrics = httpx.get(proc.url + "/metrics").text
+    finally:
+        proc.stop()
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("polyclass_http_requests_total{") and '"/invocations"' in line
+    ]
+    assert len(counted) == 1 and 'status="408"' in counted[0], counted
+    logged = [line for line in proc.stderr.splitlines() if '"request_id":"stalled"' in line]
+    assert len(logged) == 1 and '"status":408' in logged[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "ClientDisconnect" not in proc.stderr
+
+
 def test_sigterm_with_a_stalled_request_stops_in_bounded_time_losing_nothing(
     registry_copy: Path, tmp_path: Path
 ) -> None:

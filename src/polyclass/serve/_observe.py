@@ -5,7 +5,8 @@ A pure ASGI middleware (no per-request task or body copy): it accepts the client
 above the limit with 413 before reading it, adds ``X-Request-ID`` and
 ``X-Model-Version`` to the response, counts the request in the Prometheus metrics by
 route template and status, and writes one JSON access-log line. An unexpected error
-becomes a JSON 500 (with the traceback on stderr), never a bare text page.
+becomes a JSON 500 (with the traceback on stderr), never a bare text page; a client
+that went away mid-body is counted 408 (timed out by the server) or 499, without a traceback.
 """
 
 from __future__ import annotations
@@ -19,10 +20,16 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TextIO
 
 import orjson
+from starlette.requests import ClientDisconnect
 
 from polyclass.serve._metrics import ServerMetrics
 
-__all__ = ["Observe"]
+__all__ = ["CLIENT_CLOSED", "TIMED_OUT", "Observe"]
+
+#: The request state key the read timeouts set when they answered 408 for a request.
+TIMED_OUT = "timed_out"
+#: The status logged for a request whose client went away before its answer (nginx's 499).
+CLIENT_CLOSED = 499
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -116,6 +123,9 @@ class Observe:
                     await send_wrapper(message)
             else:
                 await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client's fault, not the server's: no traceback, and no 5xx to alert on.
+            status = 408 if state.get(TIMED_OUT) else CLIENT_CLOSED
         except Exception:
             sys.stderr.write(
                 f"polyclass serve: error in request {request_id}:\n{traceback.format_exc()}"

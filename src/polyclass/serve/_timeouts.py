@@ -16,6 +16,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from polyclass.serve._observe import TIMED_OUT
+
 __all__ = ["BODY_TIMEOUT", "HEADER_TIMEOUT", "TimedProtocol", "timed_protocol"]
 
 #: Seconds a client has to send a request's headers (from its first byte or the connection).
@@ -63,6 +65,8 @@ class TimedProtocol(HttpToolsProtocol):
             )
             if cycle is not None and not cycle.response_complete:
                 cycle.disconnected = True  # the app's own answer is not sent after this
+                # The app then sees a disconnect; this tells its log and metrics it was a 408.
+                cycle.scope.setdefault("state", {})[TIMED_OUT] = True
         self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
