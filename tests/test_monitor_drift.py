@@ -259,3 +259,27 @@ def test_categorical_counts_of_dictionary_chunks_equal_plain_strings():
         np.testing.assert_array_equal(a.counts, b.counts)
         np.testing.assert_array_equal(a.missing, b.missing)
     assert count_categorical(ref, values).counts.tolist() == [[1, 1, 2, 1]]
+
+
+def test_too_few_rows_are_not_judged():
+    # review of issue #10: one prediction got KS / chi-square verdicts (PSI 8.6) and
+    # "All well"; below MIN_ROWS current rows a column is not judged, and the summary says so.
+    from polyclass.monitor._drift import MIN_ROWS
+
+    rng = np.random.default_rng(3)
+    ref = NumericReference.from_values("x", rng.normal(size=5000))
+    cref = CategoricalReference.from_values("c", rng.choice(["a", "b"], size=5000))
+    cfg = MonitorConfig()
+    few = [
+        feature_drift(ref, count_numeric(ref, np.full(MIN_ROWS - 1, 50.0)), cfg),
+        feature_drift(cref, count_categorical(cref, ["zz"] * (MIN_ROWS - 1)), cfg),
+    ]
+    assert not any(f.drifted for f in few)
+    summary = summarize_drift(few, cfg)
+    assert not summary.dataset_drift
+    assert summary.too_few_rows is not None and str(MIN_ROWS) in summary.too_few_rows
+    assert summary.to_dict()["too_few_rows"] == summary.too_few_rows
+    enough = feature_drift(ref, count_numeric(ref, np.full(MIN_ROWS, 50.0)), cfg)
+    assert enough.drifted
+    judged = summarize_drift([enough], cfg)
+    assert judged.too_few_rows is None and judged.dataset_drift

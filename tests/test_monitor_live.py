@@ -479,3 +479,19 @@ def test_window_balanced_accuracy_is_sklearns_without_its_warnings(y, p):
         warnings.simplefilter("ignore")
         want = balanced_accuracy_score(y, p)
     assert got == pytest.approx(want)
+
+
+def test_cbpe_needs_a_stated_minimum_of_rows() -> None:
+    # review of issue #10: "accuracy 0.9999 (±0.012), macro F1 0.3333 on 1 rows".
+    from polyclass.monitor._estimate import MIN_ROWS
+
+    classes = ["a", "b", "c"]
+    one = np.array([[0.9999, 0.00005, 0.00005]])
+    overall, _ = estimate_performance(one, np.array([0]), classes)
+    assert overall["n"] == 1 and "accuracy" not in overall and "f1_macro" not in overall
+    assert "too few rows" in overall["too_few_rows"] and str(MIN_ROWS) in overall["too_few_rows"]
+    proba = np.tile([0.9, 0.05, 0.05], (MIN_ROWS, 1))
+    overall, _ = estimate_performance(proba, np.zeros(MIN_ROWS, dtype=np.intp), classes)
+    assert overall["accuracy"] == pytest.approx(0.9) and "too_few_rows" not in overall
+    # classes never predicted have no precision: left out of the macro average, not 0
+    assert overall["precision_macro"] == pytest.approx(0.9)

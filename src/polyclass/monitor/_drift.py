@@ -313,6 +313,11 @@ def _clean(v: float) -> float | None:
     return float(v) if v is not None and np.isfinite(v) else None
 
 
+#: Fewer current rows than this and a column's drift is not judged: KS, chi-square and
+#: PSI on a handful of rows flag or clear anything (one row gave PSI 8.6 and "no drift").
+MIN_ROWS = 30
+
+
 def _share(part: float, whole: float) -> float:
     return part / whole if whole > 0 else float("nan")
 
@@ -395,7 +400,7 @@ def feature_drift(
     statistic = stats.get("wasserstein_norm" if method == "wasserstein" else method, np.nan)
     p_value = stats.get(f"{method}_pvalue", np.nan) if method in TESTS else None
     judged = statistic if p_value is None else p_value
-    if not np.isfinite(judged):
+    if not np.isfinite(judged) or n < MIN_ROWS:
         drifted = False
     elif p_value is not None:
         drifted = p_value < threshold
@@ -453,6 +458,7 @@ class DriftSummary:
     features: list[FeatureDrift]
     drift_share: float
     threshold: float
+    too_few_rows: str | None = None
 
     @property
     def n_drifted(self) -> int:
@@ -478,17 +484,30 @@ class DriftSummary:
             "n_drifted": self.n_drifted,
             "top": [f.name for f in self.top()],
             "features": [f.to_dict() for f in self.features],
+            "too_few_rows": self.too_few_rows,
         }
 
 
 def summarize_drift(
     features: list[FeatureDrift], config: MonitorConfig | None = None
 ) -> DriftSummary:
-    """Dataset-level verdict: share of evaluated columns (with current data) that drifted."""
+    """Dataset-level verdict: share of judged columns (``MIN_ROWS`` current rows) that drifted.
+
+    When no column has enough rows, ``too_few_rows`` says so (the verdict is no verdict).
+    """
     cfg = config if config is not None else MonitorConfig()
-    evaluated = [f for f in features if f.n > 0]
+    evaluated = [f for f in features if f.n >= MIN_ROWS]
     share = _share(sum(f.drifted for f in evaluated), len(evaluated))
-    return DriftSummary(features, 0.0 if not np.isfinite(share) else share, cfg.drift_share)
+    seen = max((f.n for f in features), default=0)
+    few = None
+    if not evaluated and seen > 0:
+        few = (
+            f"too few rows to judge drift: {seen} current row(s), at least {MIN_ROWS} "
+            "needed per column"
+        )
+    summary = DriftSummary(features, 0.0 if not np.isfinite(share) else share, cfg.drift_share)
+    summary.too_few_rows = few
+    return summary
 
 
 def class_mix_reference(
@@ -499,6 +518,7 @@ def class_mix_reference(
 
 
 __all__ = [
+    "MIN_ROWS",
     "OTHER",
     "BinCounts",
     "DriftSummary",

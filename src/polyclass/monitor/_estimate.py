@@ -22,6 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtri
 
+#: Fewer rows than this and there is no estimate: the normal interval of the accuracy
+#: and the per-class averages mean little on a handful (one row gave accuracy 0.9999).
+MIN_ROWS = 30
+
 
 def expected_confusion(
     proba: NDArray[np.float64],
@@ -64,6 +68,12 @@ def estimate_metrics(
     n = float(cm.sum())
     if n <= 0:
         return {"n": 0, "estimated": True}
+    if round(n) < MIN_ROWS:
+        return {
+            "n": round(n),
+            "estimated": True,
+            "too_few_rows": f"too few rows to estimate: {round(n)}, at least {MIN_ROWS} needed",
+        }
     tp = np.diag(cm)
     predicted = cm.sum(axis=0)
     support = cm.sum(axis=1)
@@ -76,9 +86,13 @@ def estimate_metrics(
     w = support / n
 
     def avg(v: NDArray[np.float64], weights: NDArray[np.float64] | None) -> float | None:
-        v0 = np.nan_to_num(v, nan=0.0)
-        r = float(v0.mean() if weights is None else v0 @ weights)
-        return r if np.isfinite(r) else None
+        # Classes whose value is undefined (never predicted, no expected rows) are left out.
+        ok = np.isfinite(v)
+        if not ok.any():
+            return None
+        if weights is None:
+            return float(v[ok].mean())
+        return float(v[ok] @ weights[ok] / weights[ok].sum()) if weights[ok].sum() > 0 else None
 
     return {
         "estimated": True,

@@ -205,6 +205,8 @@ def _feature_drift(run: _Run) -> None:
     run.drift, per_window = drift_by_window(
         run.ref, run.log.inputs, groups, run.n_windows - first, run.config
     )
+    if run.drift.too_few_rows:
+        run.notes.append(f"Feature drift not judged: {run.drift.too_few_rows}.")
     for g, s in enumerate(per_window):
         start = run.origin + (first + g) * run.width
         run.drift_windows.append(
@@ -243,6 +245,8 @@ def _prediction_drift(run: _Run) -> None:
         overall, per_window = estimate_performance(
             data.proba, pred_codes, run.classes, run.window_of_row, run.n_windows
         )
+        if overall.get("too_few_rows"):
+            run.notes.append(f"No estimated performance (CBPE): {overall['too_few_rows']}.")
         run.estimate = {
             "overall": overall,
             "windows": [

@@ -179,6 +179,9 @@ def _hours(windows: list[dict[str, Any]]) -> list[float]:
 
 
 def _alerts_html(d: dict[str, Any]) -> str:
+    few = (d.get("drift") or {}).get("too_few_rows")
+    if not d["alerts"] and few:
+        return f'<p class="note"><strong>No alert fired</strong>, but {esc(few)}.</p>'
     if not d["alerts"]:
         return '<p class="ok"><strong>All well:</strong> no alert fired.</p>'
     items = "".join(
@@ -366,7 +369,9 @@ def _performance_html(d: dict[str, Any]) -> str:
             "from the model's probabilities (CBPE).</p>"
         )
     eo = est.get("overall") or {}
-    if eo.get("n"):
+    if eo.get("too_few_rows"):
+        out.append(f"<p>Estimated (CBPE): no estimate, {esc(eo['too_few_rows'])}.</p>")
+    elif eo.get("n"):
         out.append(
             f"<p>Estimated (CBPE, assumes calibrated probabilities): accuracy "
             f"{fmt(eo.get('accuracy'), 4)} (±{fmt((eo['accuracy_ci'][1] - eo['accuracy_ci'][0]) / 2, 3)}), "  # noqa: E501
