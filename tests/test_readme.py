@@ -115,7 +115,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
                     assert "1 predictions read" in done.stdout
                 else:
                     assert done.returncode == 0, done.stderr[-2000:]
-                    assert "warning" in done.stdout and "trained on" in done.stdout
+                    assert "warning: " in done.stderr and "trained on" in done.stderr
             elif line.startswith("curl "):
                 answers.append(_curl(line, port))
             elif line == "kill -INT %1":
