@@ -22,7 +22,13 @@ from polyclass.cloud._errors import (
     StoreError,
     UsageError,
 )
-from polyclass.cloud._fetch import StoreSkippedWarning, fetch, is_store_url
+from polyclass.cloud._fetch import (
+    ReplicaFallbackWarning,
+    StoreSkippedWarning,
+    fetch,
+    fetch_recorded,
+    is_store_url,
+)
 from polyclass.cloud._layout import Manifest
 from polyclass.cloud._replicate import ReplicateResult, StoreOutcome
 from polyclass.cloud._stores import Store, read_bytes, split_url, write_bytes
@@ -37,6 +43,7 @@ __all__ = [
     "Manifest",
     "Problem",
     "ReplicaCheck",
+    "ReplicaFallbackWarning",
     "ReplicateResult",
     "Store",
     "StoreError",
@@ -46,6 +53,7 @@ __all__ = [
     "UsageError",
     "VersionCheck",
     "fetch",
+    "fetch_recorded",
     "is_store_url",
     "read_bytes",
     "read_stores_file",

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from polyclass.cloud._cache import Cache
 from polyclass.cloud._errors import CloudError, IntegrityError, StoreError, UsageError
@@ -18,11 +19,18 @@ from polyclass.cloud._layout import (
 )
 from polyclass.cloud._stores import Store
 
+if TYPE_CHECKING:
+    from polyclass.registry import ModelVersion
+
 DOWNLOADS_PER_STORE = 4
 
 
 class StoreSkippedWarning(UserWarning):
     """A store was down or held a damaged copy; the next store was tried."""
+
+
+class ReplicaFallbackWarning(UserWarning):
+    """The registry's local artifact was missing; a recorded replica was loaded instead."""
 
 
 def is_store_url(text: str) -> bool:
@@ -88,6 +96,65 @@ def fetch(
         + " | ".join(failures)
         + " Check the stores, or run `polyclass cloud verify` and `repair`.",
     )
+
+
+def fetch_recorded(
+    version: ModelVersion, registry: str | None = None, *, cache: str | Path | None = None
+) -> Path:
+    """Fetch a registered version from the replicas its registry records.
+
+    For a registry whose local artifact is missing (say, restored from a backup): the
+    replicas are tried ``ok`` first, then ``unverified``, then the rest, with a
+    :class:`ReplicaFallbackWarning` naming them.
+
+    Parameters
+    ----------
+    version : polyclass.registry.ModelVersion
+        The version, as the registry resolved it.
+    registry : str, optional
+        The registry URL (default: ``POLYCLASS_REGISTRY`` or ``./.polyclass``).
+    cache : str or Path, optional
+        The cache directory (default ``$POLYCLASS_CACHE`` or ``~/.cache/polyclass``).
+
+    Returns
+    -------
+    pathlib.Path
+        An artifact directory whose every file matched its sha256.
+
+    Raises
+    ------
+    StoreError
+        No recorded replica holds a whole copy (or none is recorded); the message
+        names the replicas and ``--store``.
+    """
+    from polyclass.registry import Registry
+
+    if version.version is None:
+        raise UsageError(f"{version.path} is not a registered version; it has no replicas.")
+    with Registry(registry) as reg:
+        replicas = reg.replicas(version.name, version.version)
+    label = f"{version.name}:{version.version}"
+    hint = (
+        f"Restore the registry's artifacts, or name a store that holds {label}: "
+        f"polyclass.load({label!r}, stores=[URL]) or `polyclass serve {label} --store URL`."
+    )
+    if not replicas:
+        raise StoreError(
+            f"No artifact at {version.path}, and the registry records no replica of {label}. {hint}"
+        )
+    rank = {"ok": 0, "unverified": 1}  # then missing and corrupt: a last resort
+    urls = [r.url for r in sorted(replicas, key=lambda r: rank.get(r.status, 2))]
+    named = ", ".join(f"{r.url} ({r.status})" for r in replicas)
+    warnings.warn(
+        f"No artifact at {version.path}; loading {label} from the replicas the registry "
+        f"records: {named}.",
+        ReplicaFallbackWarning,
+        stacklevel=2,
+    )
+    try:
+        return fetch(label, urls, cache=cache)
+    except StoreError as exc:
+        raise StoreError(f"No artifact at {version.path}. {exc} {hint}") from None
 
 
 def _locate(model: str, stores: Sequence[str], registry: str | None) -> tuple[str, int, list[str]]:

@@ -396,7 +396,9 @@ def load(model: str | Path, *, registry: str | None = None, stores: Sequence[str
         The registry URL (default: ``POLYCLASS_REGISTRY`` or ``./.polyclass``).
     stores : sequence of str, optional
         Store URLs to download the referenced version from, in order of preference,
-        into the local cache (every sha256 verified).
+        into the local cache (every sha256 verified). Without them, a registered
+        version whose local artifact is missing is fetched from the replicas the
+        registry records (status ``ok`` first), with a warning naming them.
 
     Returns
     -------
@@ -413,4 +415,8 @@ def load(model: str | Path, *, registry: str | None = None, stores: Sequence[str
 
     with Registry(registry) as store:
         version = store.resolve(str(model))
+    if not Path(version.path).exists():  # say, a registry restored from a backup
+        from polyclass.cloud import fetch_recorded
+
+        return Model.load(fetch_recorded(version, registry))
     return Model.load(version.path)

@@ -172,6 +172,8 @@ def serve_command(
     _check_open_routes(host, token_file, insecure)
     if store or "://" in model:
         model = _from_store(model, store or [], registry)
+    elif not Path(model).exists():
+        model = _replica_if_missing(model, registry)
     config = ServeConfig(
         model=model,
         registry=registry,
@@ -221,6 +223,24 @@ def serve_command(
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _replica_if_missing(model: str, registry: str | None) -> str:
+    """``model``, or a recorded replica's copy when the registry's artifact is missing."""
+    from polyclass.cloud import CloudError, fetch_recorded
+    from polyclass.registry import Registry, RegistryError
+
+    try:
+        with Registry(registry) as reg:
+            version = reg.resolve(model)
+    except RegistryError:
+        return model  # the model manager reports it
+    if Path(version.path).exists():
+        return model  # served from the registry, following its aliases
+    try:
+        return str(fetch_recorded(version, registry))
+    except CloudError as exc:
+        fail(str(exc), 1)
 
 
 def _from_store(model: str, stores: list[str], registry: str | None) -> str:

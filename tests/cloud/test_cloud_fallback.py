@@ -1,0 +1,78 @@
+"""A registry whose local artifacts are gone (restored from a backup) loads and serves
+from the replicas it records, in file:// stores (no emulator needed)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import polyclass
+from _serve_helpers import ROW, ServerProcess
+from polyclass.cloud import ReplicaFallbackWarning, Store, StoreError, replicate
+from polyclass.registry import Registry
+
+ROWS = [ROW]
+
+
+def _store(tmp_path: Path, name: str) -> str:
+    (tmp_path / name).mkdir()
+    return f"file://{tmp_path / name}"
+
+
+def _drop_local(registry: str, ref: str) -> Path:
+    with Registry(registry) as reg:
+        local = reg.resolve(ref).path
+    shutil.rmtree(local)
+    return local
+
+
+def test_load_falls_back_to_the_recorded_replicas_ok_first(registry: str, tmp_path: Path) -> None:
+    expected = polyclass.load("penguins:1", registry=registry).predict(ROWS)
+    first, second = _store(tmp_path, "storeA"), _store(tmp_path, "storeB")
+    assert replicate("penguins:1", [first, second], registry=registry).ok
+    Store(first).delete("models/penguins/1/manifest.json")  # a damaged first replica...
+    with Registry(registry) as reg:  # ...that the registry already knows about
+        reg.record_replica("penguins", 1, url=Store(first).url, cloud="file", status="missing")
+    _drop_local(registry, "penguins:1")
+    with pytest.warns(ReplicaFallbackWarning, match="storeB") as caught:
+        model = polyclass.load("penguins:1", registry=registry)
+    np.testing.assert_array_equal(model.predict(ROWS), expected)
+    assert len(caught) == 1  # storeB (ok) was tried before storeA (missing): no skip warning
+
+
+def test_load_without_a_usable_replica_names_them_and_the_store_option(
+    registry: str, tmp_path: Path
+) -> None:
+    _drop_local(registry, "penguins:2")
+    with pytest.raises(StoreError, match=r"records no replica of penguins:2.*--store"):
+        polyclass.load("penguins:2", registry=registry)
+    empty = _store(tmp_path, "empty")
+    with Registry(registry) as reg:
+        reg.record_replica("penguins", 2, url=Store(empty).url, cloud="file")
+    with pytest.warns(ReplicaFallbackWarning), pytest.raises(StoreError) as raised:
+        polyclass.load("penguins:2", registry=registry)
+    assert empty in str(raised.value) and "--store" in str(raised.value)
+
+
+def test_serve_falls_back_to_a_recorded_replica(registry: str, tmp_path: Path) -> None:
+    expected = polyclass.load("penguins:1", registry=registry).predict(ROWS)
+    store = _store(tmp_path, "storeA")
+    assert replicate("penguins:1", [store], registry=registry).ok
+    _drop_local(registry, "penguins:1")
+    server = ServerProcess(
+        ["penguins:1", "--registry", registry, "--no-prediction-log", "--monitor-interval", "0"],
+        tmp_path,
+        env={"POLYCLASS_CACHE": str(tmp_path / "serve-cache")},
+    )
+    try:
+        server.wait_ready()
+        reply = httpx.post(server.url + "/invocations", json={"dataframe_records": ROWS})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["predictions"] == list(expected)
+    finally:
+        server.stop()
+    assert "storeA" in server.stderr
