@@ -76,3 +76,31 @@ def test_serve_falls_back_to_a_recorded_replica(registry: str, tmp_path: Path) -
     finally:
         server.stop()
     assert "storeA" in server.stderr
+
+
+def test_replicate_to_a_missing_directory_does_not_promise_a_rerun_fixes_it(
+    registry: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from polyclass.cli import app
+
+    good = _store(tmp_path, "good")
+    result = CliRunner().invoke(
+        app,
+        [
+            "cloud",
+            "replicate",
+            "penguins:1",
+            "--to",
+            good,
+            "--to",
+            f"file://{tmp_path}/nonexistent",
+            "--registry",
+            registry,
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "fix the problem each names" in text, text
+    assert "run the same command again to resume" not in text

@@ -195,8 +195,14 @@ def _print_replicate(result: ReplicateResult) -> None:
             style=None if s.ok else "red",
         )
     console.print(table)
-    if not result.ok:
+    failed = [s for s in result.stores if not s.ok]
+    if failed and all(s.transient for s in failed):
         console.print("Some stores failed; run the same command again to resume.")
+    elif failed:
+        console.print(
+            "Some stores failed; fix the problem each names, then run the same command "
+            "again (what was uploaded is kept)."
+        )
 
 
 def _mb(n: int) -> str:

@@ -11,11 +11,14 @@ class StoreError(CloudError):
     """A store cannot be read or written: unreachable, refused credentials, no bucket.
 
     The message names the store's URL (never a credential) and what to check.
+    ``transient`` is False when only a fix (a bucket, a credential, a library) helps,
+    not a second try.
     """
 
-    def __init__(self, message: str, *, url: str = "") -> None:
+    def __init__(self, message: str, *, url: str = "", transient: bool = True) -> None:
         super().__init__(message)
         self.url = url
+        self.transient = transient
 
 
 class IntegrityError(CloudError):

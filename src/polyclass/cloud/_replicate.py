@@ -10,7 +10,7 @@ from typing import Any
 
 from polyclass.cloud._cache import Cache
 from polyclass.cloud._config import StoreSpec
-from polyclass.cloud._errors import CloudError, IntegrityError
+from polyclass.cloud._errors import CloudError, IntegrityError, UsageError
 from polyclass.cloud._layout import (
     BLOBS,
     FileEntry,
@@ -37,6 +37,9 @@ class StoreOutcome:
     skipped_blobs: int = 0
     manifest_written: bool = False
     error: str | None = None
+    #: Whether running the command again may get past ``error`` (a store down, a
+    #: transfer cut) rather than only a fix (a bucket, a credential).
+    transient: bool = True
 
     @property
     def ok(self) -> bool:
@@ -113,6 +116,7 @@ def _one_store(
         outcome.manifest_written = True
     except CloudError as exc:
         outcome.error = str(exc)
+        outcome.transient = not isinstance(exc, UsageError) and getattr(exc, "transient", True)
     return outcome
 
 

@@ -145,6 +145,7 @@ def _filesystem(protocol: str) -> Any:
                 raise StoreError(
                     f"No library for {protocol}:// stores ({exc}). Install it: pip install "
                     f"'polyclass[cloud]' (or pip install {_EXTRA.get(protocol, 'fsspec')}).",
+                    transient=False,
                 ) from None
         return _FILESYSTEMS[key]
 
@@ -293,6 +294,7 @@ class Store:
                     f"Store {self.url}: the directory does not exist. Create it "
                     f"(mkdir -p {self.root}) or fix the URL.",
                     url=self.url,
+                    transient=False,
                 ) from None
             return
         if any(word in text for word in _MISSING_BUCKET) or not self.fs.exists(
@@ -308,6 +310,7 @@ class Store:
             f"cannot see it). Create it or fix the URL; credentials come from "
             f"{CREDENTIAL_HINTS[self.cloud]}.",
             url=self.url,
+            transient=False,
         )
 
     @contextmanager
@@ -340,6 +343,7 @@ class Store:
                 f"Store {self.url} refused the credentials ({reason}). Check "
                 f"{CREDENTIAL_HINTS[self.cloud]}.",
                 url=self.url,
+                transient=False,
             )
         if isinstance(exc, ConnectionError | TimeoutError) or any(
             word in lowered for word in _UNREACHABLE
