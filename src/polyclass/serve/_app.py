@@ -277,9 +277,9 @@ def tune_process() -> None:
     objects by reference counting; only cyclic garbage waits. (At 50,000, one young
     collection of the buffered log entries paused requests.)
 
-    The GIL switch interval is 0.5 ms instead of 5 ms: the prediction log's writer thread
-    shares the GIL with the request thread, and each time a request's NumPy call let go
-    of the GIL, the writer could keep it for 5 ms (benchmarks/README.md).
+    The GIL switch interval is a tenth of Python's default: the prediction log's writer
+    thread shares the GIL with the request thread, and each time a request's NumPy call
+    let go of the GIL, the writer could keep it for a whole default interval.
 
     Called by ``polyclass serve`` and each worker, not by :func:`create_app` (tests
     build many apps in one process).
