@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # Azurite (the Azure Blob emulator the cloud tests start) comes from npm, into .tools/.
 AZURITE := .tools/node_modules/.bin/azurite-blob
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean chromium apt
 
 $(BIN)/polyclass: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,17 @@ $(BIN)/polyclass: pyproject.toml
 install: $(BIN)/polyclass
 
 $(AZURITE):
+	@command -v npm >/dev/null || $(MAKE) apt PKGS="nodejs npm"
 	npm install --no-audit --no-fund --silent --prefix .tools azurite@3
+
+# Debian packages the tests use (Chromium for the report test), installed when we may (as root).
+chromium:
+	@command -v chromium >/dev/null || $(MAKE) apt PKGS=chromium
+
+apt:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PKGS) >/dev/null; \
+	else echo "cannot install $(PKGS) (not root or no apt-get): the tests that need it will be skipped"; fi
 
 run: install
 	$(BIN)/polyclass train examples/penguins.csv --target species --out out/penguins --overwrite
@@ -28,7 +38,7 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-test: lint $(AZURITE)
+test: lint $(AZURITE) chromium
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: install
