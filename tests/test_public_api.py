@@ -13,6 +13,7 @@ PACKAGES = [
     "polyclass",
     "polyclass.artifact",
     "polyclass.data",
+    "polyclass.deploy",
     "polyclass.evaluation",
     "polyclass.families",
     "polyclass.linear",

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from polyclass._cli_errors import fail, shown_warnings
 from polyclass._version import __version__
 from polyclass.cloud._cli import cloud_app
+from polyclass.deploy._cli import deploy_app
 from polyclass.monitor._cli import monitor_command
 from polyclass.pipeline._cli import evaluate_command, predict_command, train_command
 from polyclass.registry._cli import registry_app
@@ -92,6 +93,7 @@ app.add_typer(registry_app, name="registry")
 app.command("serve")(serve_command)
 app.command("monitor")(monitor_command)
 app.add_typer(cloud_app, name="cloud")
+app.add_typer(deploy_app, name="deploy")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,127 @@
+"""What a topology needs from the registry: the model resolves, every store holds it verified."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from polyclass.deploy._topology import Region, Topology, TopologyError
+
+__all__ = ["CheckedTopology", "check_topology"]
+
+
+@dataclass(frozen=True)
+class CheckedTopology:
+    """A topology whose model resolved to one version that every region's store holds.
+
+    Attributes
+    ----------
+    topology : Topology
+        The topology checked.
+    name : str
+        The model name.
+    version : int
+        The version ``topology.model`` resolves to now.
+    """
+
+    topology: Topology
+    name: str
+    version: int
+
+    @property
+    def ref(self) -> str:
+        """``name:version``, what every region serves."""
+        return f"{self.name}:{self.version}"
+
+
+def check_topology(topology: Topology, *, registry: str | None = None) -> CheckedTopology:
+    """Check a topology against the registry that records the model and its replicas.
+
+    Parameters
+    ----------
+    topology : Topology
+        From :func:`load_topology`.
+    registry : str, optional
+        Registry URL or folder; default the topology's ``registry`` key, then
+        ``$POLYCLASS_REGISTRY`` or ``./.polyclass``.
+
+    Returns
+    -------
+    CheckedTopology
+        The version every region will serve.
+
+    Raises
+    ------
+    TopologyError
+        The model does not resolve, a region's store has no verified (``ok``) replica of
+        that version, or a region's residency is one the model may not be stored in.
+    """
+    from polyclass.registry import Registry, RegistryError
+
+    problems: list[str] = []
+    try:
+        with Registry(registry or topology.registry) as reg:
+            version = reg.resolve(topology.model)
+            if version.version is None:
+                raise TopologyError(
+                    topology.source,
+                    [f'"model" {topology.model!r} is a folder: use a registered NAME@ALIAS'],
+                )
+            replicas = reg.replicas(version.name, version.version)
+            allowed = reg.residencies(version.name)
+    except RegistryError as exc:
+        raise TopologyError(topology.source, [f'"model" {topology.model!r}: {exc}']) from None
+    recorded = {_normal(r.url): r for r in replicas}
+    for region in topology.regions:
+        problems += _region_problems(region, recorded, allowed, f"{version.name}:{version.version}")
+    if problems:
+        raise TopologyError(topology.source, problems)
+    return CheckedTopology(topology, version.name, version.version)
+
+
+def _region_problems(
+    region: Region, recorded: Mapping[str, object], allowed: list[str] | None, ref: str
+) -> list[str]:
+    from polyclass.registry import Replica
+
+    problems: list[str] = []
+    if allowed is not None and region.residency not in allowed:
+        problems.append(
+            f"region {region.name!r}: residency {region.residency!r} is outside the "
+            f"residencies {ref} is restricted to ({', '.join(allowed)}): give the region one "
+            "of them or remove the region"
+        )
+    if region.store is None:
+        return problems
+    replica = recorded.get(_normal(region.store))
+    fix = (
+        f"run `polyclass cloud replicate {ref} --to {region.store}` then "
+        f"`polyclass cloud verify {ref}`"
+    )
+    if not isinstance(replica, Replica):
+        problems.append(
+            f"region {region.name!r}: the store {region.store} has no recorded replica of "
+            f"{ref}: {fix}"
+        )
+    elif replica.status != "ok":
+        problems.append(
+            f"region {region.name!r}: the replica of {ref} in {region.store} is "
+            f"{replica.status}, not verified ok: {fix}"
+        )
+    elif region.residency and replica.residency and replica.residency != region.residency:
+        problems.append(
+            f"region {region.name!r}: residency {region.residency!r} but its store "
+            f"{region.store} is recorded with residency {replica.residency!r}: use a store "
+            "in the region's residency"
+        )
+    return problems
+
+
+def _normal(url: str) -> str:
+    """One spelling per store (``file:///a/`` and ``file:///a`` are the same store)."""
+    from polyclass.cloud import Store, UsageError
+
+    try:
+        return Store(url).url
+    except UsageError:
+        return url.rstrip("/")

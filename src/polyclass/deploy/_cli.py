@@ -1,0 +1,76 @@
+"""``polyclass deploy check | up | status | rollout``: a topology file on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from polyclass._cli_errors import fail
+
+__all__ = ["deploy_app"]
+
+deploy_app = typer.Typer(
+    name="deploy",
+    help="One model in several regions and clouds from a topology file: check it, run it "
+    "locally behind Envoy, watch it, roll out a new version.",
+    no_args_is_help=True,
+)
+console = Console()
+
+TopologyFile = Annotated[Path, typer.Argument(show_default=False, help="The topology file (TOML).")]
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        envvar="POLYCLASS_REGISTRY",
+        show_default=False,
+        help="Registry URL or folder \\[default: the file's 'registry', then ./.polyclass].",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@deploy_app.command("check")
+def check_command(
+    file: TopologyFile,
+    registry: RegistryOption = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="Check the file only, not the registry and the stores' replicas."
+        ),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Validate a topology file: keys, regions, residencies, and every store's replica."""
+    from polyclass.deploy import TopologyError, check_topology, load_topology
+
+    try:
+        topology = load_topology(file)
+        version = None if offline else check_topology(topology, registry=registry).ref
+    except TopologyError as exc:
+        fail(str(exc))
+    if as_json:
+        summary = {
+            "file": str(file),
+            "model": topology.model,
+            "version": version,
+            "policy": topology.policy,
+            "router": topology.router.address,
+            "regions": [r.name for r in topology.regions],
+            "residencies": list(topology.residencies),
+        }
+        console.print_json(json.dumps(summary))
+        return
+    serves = f"{topology.model} = {version}" if version else topology.model
+    names = ", ".join(r.name for r in topology.regions)
+    console.print(
+        f"{file}: ok: {serves} in {len(topology.regions)} regions ({names}), policy "
+        f"{topology.policy}, router {topology.router.address}",
+        highlight=False,
+        soft_wrap=True,
+    )
