@@ -97,7 +97,7 @@ def test_unknown_family_is_refused_naming_the_known_ones(tmp_path: Path) -> None
     bad = save_artifact(tmp_path / "bad", manifest, dict(artifact.arrays))
     with pytest.raises(ArtifactError, match="model family 'quantum' is not one this polyclass"):
         polyclass.load(bad)
-    with pytest.raises(ArtifactError, match="linear, boosting, forest, mlp"):
+    with pytest.raises(ArtifactError, match="linear, boosting, forest, svm, mlp"):
         read_model_artifact(bad)
 
 
@@ -122,7 +122,7 @@ def test_linear_artifacts_keep_their_format(tmp_path: Path) -> None:
     assert polyclass.load(copy).family == "linear"
 
 
-@pytest.mark.parametrize("name", ["boosting", "forest", "mlp"])
+@pytest.mark.parametrize("name", ["boosting", "forest", "svm", "mlp"])
 def test_every_family_evaluates_and_batch_predicts(name: str, tmp_path: Path) -> None:
     from polyclass.pipeline import evaluate_model, predict_file
 

@@ -8,7 +8,16 @@ this package loads NumPy only; a family imports its library when it builds or ex
 
 from __future__ import annotations
 
+from polyclass.families._calibration import METHODS as CALIBRATION_METHODS
+from polyclass.families._calibration import calibrated
 from polyclass.families._catalog import FAMILIES, get_family
 from polyclass.families._family import Family, Predictor
 
-__all__ = ["FAMILIES", "Family", "Predictor", "get_family"]
+__all__ = [
+    "CALIBRATION_METHODS",
+    "FAMILIES",
+    "Family",
+    "Predictor",
+    "calibrated",
+    "get_family",
+]

@@ -20,7 +20,6 @@ from polyclass.families._family import (
     dense,
     expit,
     plain_classes,
-    restored,
     softmax_rows,
     stored_array,
     stored_classes,
@@ -56,7 +55,7 @@ class BoostingFamily(Family):
             {"learning_rate": 0.05, "max_iter": 2 * rounds, "max_leaf_nodes": 31},
         ]
 
-    def build(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
+    def build_estimator(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
         self.require()
         from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -66,10 +65,7 @@ class BoostingFamily(Family):
             **params, categorical_features=None, random_state=random_state
         )
 
-    def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
-        again = restored(fitted)
-        if again is not None:
-            return again
+    def export_estimator(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         trees = []
         for iteration in fitted._predictors:  # no public accessor for the fitted trees
             for predictor in iteration:
@@ -104,7 +100,7 @@ class BoostingFamily(Family):
         }
         return meta, arrays
 
-    def predictor(
+    def stored_predictor(
         self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]
     ) -> BoostingPredictor:
         check_header(meta, FORMAT, VERSION)
@@ -154,6 +150,11 @@ class BoostingPredictor(StoredPredictor):
         for j in range(leaves.shape[1]):  # tree j belongs to iteration j // k, output j % k
             raw[:, j % k] += self.value[leaves[:, j]]
         return raw
+
+    def decision_function(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The raw scores, 1-D for two classes, as the fitted model's ``decision_function``."""
+        raw = self.raw(X)
+        return raw.ravel() if raw.shape[1] == 1 else raw
 
     def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Class probabilities, columns in the order of ``classes``."""

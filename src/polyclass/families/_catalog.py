@@ -10,10 +10,14 @@ from polyclass.families._family import Family
 from polyclass.families._forest import ForestFamily
 from polyclass.families._linear import LinearFamily
 from polyclass.families._mlp import MLPFamily
+from polyclass.families._svm import SVMFamily
 
 #: Every family polyclass can train, store and serve, by name.
 FAMILIES: Mapping[str, Family] = MappingProxyType(
-    {f.name: f for f in (LinearFamily(), BoostingFamily(), ForestFamily(), MLPFamily())}
+    {
+        f.name: f
+        for f in (LinearFamily(), BoostingFamily(), ForestFamily(), SVMFamily(), MLPFamily())
+    }
 )
 
 
@@ -41,7 +45,7 @@ def get_family(name: str) -> Family:
     >>> get_family("svm2")
     Traceback (most recent call last):
     ...
-    ValueError: Unknown model family 'svm2'; polyclass knows linear, boosting, forest, mlp.
+    ValueError: Unknown model family 'svm2'; polyclass knows linear, boosting, forest, svm, mlp.
     """
     family = FAMILIES.get(name) if isinstance(name, str) else None
     if family is None:

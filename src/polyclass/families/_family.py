@@ -34,7 +34,10 @@ class Predictor(Protocol):
 class Family:
     """One model family: how to search it, build it, store it and predict from it.
 
-    Subclasses set ``name``, ``extra`` and ``requires`` and implement the four methods.
+    Subclasses set ``name``, ``extra`` and ``requires`` and implement
+    :meth:`candidates`, :meth:`build_estimator`, :meth:`export_estimator` and
+    :meth:`stored_predictor`; :meth:`build`, :meth:`export` and :meth:`predictor` add
+    the out-of-fold calibration any family may ask for.
 
     Attributes
     ----------
@@ -44,11 +47,21 @@ class Family:
         The pip extra that installs the family's library (``None``: a core dependency).
     requires : tuple of str
         The modules :meth:`build` and :meth:`export` import.
+    calibration : {'sigmoid', 'isotonic'} or None
+        How :meth:`build` calibrates the family's probabilities unless the parameters
+        say otherwise (``None``: the estimator's own probabilities).
+    calibratable : bool
+        Whether the family accepts a calibration at all.
+    scores_only : bool
+        The estimator's scores are not probabilities: it is always calibrated.
     """
 
     name: str = ""
     extra: str | None = None
     requires: tuple[str, ...] = ("sklearn",)
+    calibration: str | None = None
+    calibratable: bool = True
+    scores_only: bool = False
 
     def available(self) -> bool:
         """Whether the family's library is installed.
@@ -100,7 +113,10 @@ class Family:
         Parameters
         ----------
         params : dict
-            One of :meth:`candidates`.
+            One of :meth:`candidates`. The key ``calibration`` (``'sigmoid'``,
+            ``'isotonic'`` or ``None``; default :attr:`calibration`) wraps the estimator
+            so that its probabilities are calibrated out-of-fold (see
+            :func:`polyclass.families.calibrated`); any family but ``linear`` accepts it.
         random_state : int
             Seed for every random choice the estimator makes.
         n_jobs : int, default=1
@@ -109,9 +125,21 @@ class Family:
         Returns
         -------
         estimator
-            With ``fit(X, y, sample_weight=None)``, ``predict_proba`` and ``classes_``.
+            With ``fit(X, y)``, ``predict_proba`` and ``classes_``.
         """
-        raise NotImplementedError
+        from polyclass.families._calibration import calibrated
+
+        params = dict(params)
+        method = params.pop("calibration", self.calibration)
+        if method is None and self.scores_only:
+            raise ValueError(
+                f"The {self.name!r} family's scores are not probabilities; it needs a "
+                "calibration: 'sigmoid' or 'isotonic'."
+            )
+        if method is not None and not self.calibratable:
+            raise ValueError(f"The {self.name!r} family's probabilities are not recalibrated.")
+        estimator = self.build_estimator(params, random_state=random_state, n_jobs=n_jobs)
+        return estimator if method is None else calibrated(estimator, method, n_jobs=n_jobs)
 
     def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         """The fitted estimator as JSON-able metadata and plain arrays (no object dtype).
@@ -119,14 +147,22 @@ class Family:
         Parameters
         ----------
         fitted : estimator
-            An estimator :meth:`build` made, fitted.
+            An estimator :meth:`build` made, fitted, or a predictor :meth:`predictor`
+            rebuilt (a loaded model saved again: its stored state, unchanged).
 
         Returns
         -------
         meta : dict
         arrays : dict of str to ndarray
         """
-        raise NotImplementedError
+        from polyclass.families._calibration import export_calibrated, is_calibrated
+
+        again = restored(fitted)
+        if again is not None:
+            return again
+        if is_calibrated(fitted):
+            return export_calibrated(fitted, self.export_estimator)
+        return self.export_estimator(fitted)
 
     def predictor(self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]) -> Predictor:
         """The stored model, checked and rebuilt with NumPy alone.
@@ -146,6 +182,30 @@ class Family:
         ValueError
             Naming the field or array that is missing or malformed.
         """
+        from polyclass.families._calibration import calibrated_predictor, is_calibrated_state
+
+        if is_calibrated_state(meta):
+            if not self.calibratable:
+                raise ValueError(f"a stored {self.name!r} model cannot be calibrated")
+            return calibrated_predictor(meta, arrays, self.stored_predictor)
+        if self.scores_only:
+            raise ValueError(f"a stored {self.name!r} model must be calibrated")
+        predictor: Predictor = self.stored_predictor(meta, arrays)
+        return predictor
+
+    # --- what a family implements ------------------------------------------------------
+    def build_estimator(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
+        """The family's own unfitted estimator for ``params`` (no calibration key)."""
+        raise NotImplementedError
+
+    def export_estimator(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        """The family's own fitted estimator as metadata and arrays."""
+        raise NotImplementedError
+
+    def stored_predictor(self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]) -> Any:
+        """The family's own stored estimator rebuilt (a :class:`Predictor`, or for a
+        ``scores_only`` family an object with ``decision_function``, ``classes`` and
+        ``n_features``)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -14,7 +14,6 @@ from polyclass.families._family import (
     check_header,
     dense,
     plain_classes,
-    restored,
     stored_array,
     stored_classes,
     stored_int,
@@ -45,7 +44,7 @@ class ForestFamily(Family):
             {"kind": "random", "n_estimators": trees, "min_samples_leaf": 5, "max_samples": sample},
         ]
 
-    def build(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
+    def build_estimator(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
         self.require()
         from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
@@ -56,10 +55,7 @@ class ForestFamily(Family):
         cls = RandomForestClassifier if kind == "random" else ExtraTreesClassifier
         return cls(**params, random_state=random_state, n_jobs=n_jobs)
 
-    def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
-        again = restored(fitted)
-        if again is not None:
-            return again
+    def export_estimator(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         if getattr(fitted, "n_outputs_", 1) != 1:
             raise ValueError("A forest with several outputs cannot be stored; fit one target.")
         trees = []
@@ -84,7 +80,7 @@ class ForestFamily(Family):
         }
         return meta, arrays
 
-    def predictor(
+    def stored_predictor(
         self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]
     ) -> ForestPredictor:
         check_header(meta, FORMAT, VERSION)

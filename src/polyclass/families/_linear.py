@@ -27,13 +27,14 @@ class LinearFamily(Family):
 
     name = "linear"
     requires = ("sklearn",)
+    calibratable = False  # its probabilities are its logistic model's own
 
     def candidates(self, n_rows: int, n_features: int, n_classes: int) -> list[dict[str, Any]]:
         grid = [{"strategy": "multinomial", "C": c} for c in (1.0, 0.1, 10.0)]
         # one-vs-rest fits k small problems in threads: worth trying when there is time
         return grid if n_rows > 100_000 else [*grid, {"strategy": "ovr", "C": 1.0}]
 
-    def build(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
+    def build_estimator(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
         self.require()
         import polyclass.linear as linear
 
@@ -51,14 +52,14 @@ class LinearFamily(Family):
             return linear.OneVsOneClassifier(base, n_jobs=n_jobs)
         return base
 
-    def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    def export_estimator(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         name = type(fitted).__name__
         if name not in _TYPES:
             raise ValueError(f"The linear family stores {', '.join(_TYPES)}; got a {name}.")
         state, arrays = fitted.to_state()
         return {"type": name, "state": state}, arrays
 
-    def predictor(
+    def stored_predictor(
         self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]
     ) -> LinearPredictor:
         from polyclass.linear import check_stored_estimator

@@ -15,7 +15,6 @@ from polyclass.families._family import (
     dense,
     expit,
     plain_classes,
-    restored,
     softmax_rows,
     stored_array,
     stored_classes,
@@ -42,7 +41,7 @@ class MLPFamily(Family):
             {"hidden_layer_sizes": (64,), "alpha": 1e-2, **common},
         ]
 
-    def build(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
+    def build_estimator(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:
         self.require()
         from sklearn.neural_network import MLPClassifier
 
@@ -51,10 +50,7 @@ class MLPFamily(Family):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         return MLPClassifier(**params, random_state=random_state)
 
-    def export(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
-        again = restored(fitted)
-        if again is not None:
-            return again
+    def export_estimator(self, fitted: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         if fitted.out_activation_ not in ("softmax", "logistic") or len(fitted.classes_) < 2:
             raise ValueError("Only a single-label MLPClassifier can be stored.")
         meta = {
@@ -70,7 +66,7 @@ class MLPFamily(Family):
             arrays[f"intercept.{i}"] = np.asarray(b, np.float64)
         return meta, arrays
 
-    def predictor(
+    def stored_predictor(
         self, meta: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]
     ) -> MLPPredictor:
         check_header(meta, FORMAT, VERSION)
