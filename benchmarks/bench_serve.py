@@ -52,6 +52,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+import _oip_bench as oip
+
 N_FEATURES, N_CLASSES, N_TRAIN = 20, 5, 5000
 COLUMNS = [f"f{j}" for j in range(N_FEATURES)]
 
@@ -216,16 +218,24 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(
-    url: str, body: bytes, *, connections: int, duration: float, workdir: Path
+    url: str,
+    body: bytes,
+    *,
+    connections: int,
+    duration: float,
+    workdir: Path,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
 ) -> dict[str, float]:
     """Run wrk at full speed; returns requests/s, p50/p99 latency (ms), and non-2xx count."""
     body_file = workdir / "body.json"
     body_file.write_bytes(body)
     script = workdir / "post.lua"
+    extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
     script.write_text(
         f'local f = io.open("{body_file}", "rb"); local body = f:read("*a"); f:close()\n'
         'wrk.method = "POST"; wrk.body = body\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Content-Type"] = "{content_type}"\n' + extra
     )
     seconds = f"-d{max(1, round(duration))}s"
     out = subprocess.run(
@@ -526,6 +536,20 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
             print(f"warning: {name} had non-2xx responses or socket errors under load")
 
 
+def _polyclass_server(model: Path, work: Path, grpc_port: int) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "polyclass.cli", "serve", str(model), "--port", str(port)]
+    argv += ["--log-dir", str(work / "logs"), "--workers", "1", "--grpc-port", str(grpc_port)]
+    return Server("polyclass", argv, port, "/v2/health/ready")
+
+
+def _mlflow_server(exe: str, model: Path) -> Server:
+    port = free_port()
+    argv = [exe, "models", "serve", "-m", str(model), "-p", str(port)]
+    argv += ["--env-manager", "local", "-w", "1", "-h", "127.0.0.1"]
+    return Server("mlflow", argv, port, "/ping", path=str(Path(exe).parent))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -537,7 +561,18 @@ def main() -> None:
     parser.add_argument(
         "--mlflow", default=shutil.which("mlflow"), help="the mlflow executable (default: on PATH)"
     )
+    parser.add_argument(
+        "--mlserver",
+        default=None,
+        help="the mlserver executable (default: .bench/mlserver, installed on first use)",
+    )
+    parser.add_argument(
+        "--parts",
+        default="mlflow,oip",
+        help="what to run: mlflow (the /invocations comparison), oip (against MLServer)",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk).")
     load_before = os.getloadavg()
@@ -546,75 +581,71 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
         model = save_polyclass(X, y, work)
-        ml_model = save_mlflow(args.mlflow, X, y, work) if args.mlflow else None
+        ml_model = None
+        if "mlflow" in parts and args.mlflow:
+            ml_model = save_mlflow(args.mlflow, X, y, work)
+        ms_models = None
+        if "oip" in parts:
+            ms_exe = oip.mlserver_executable(args.mlserver)
+            ms_models = oip.save_mlserver_model(ms_exe, X, y, work)
         servers: list[Server] = []
+        results: list[dict[str, Any]] = []
+        oip_results: list[dict[str, Any]] = []
         try:
-            port = free_port()
-            servers.append(
-                Server(
-                    "polyclass",
-                    [
-                        sys.executable,
-                        "-m",
-                        "polyclass.cli",
-                        "serve",
-                        str(model),
-                        "--port",
-                        str(port),
-                        "--log-dir",
-                        str(work / "logs"),
-                        "--workers",
-                        "1",
-                    ],
-                    port,
-                    "/v2/health/ready",
+            grpc_port = free_port()
+            ours = _polyclass_server(model, work, grpc_port)
+            servers.append(ours)
+            if "mlflow" in parts:
+                if ml_model is not None:
+                    servers.append(_mlflow_server(args.mlflow, ml_model))
+                else:
+                    print("mlflow not found: measuring polyclass alone (pip install -e .[bench]).")
+                for server in servers:
+                    warm_up(server, payloads, work)
+                results = measure(servers, payloads, args.duration, work)
+            if ms_models is not None:
+                http_port, ms_grpc = free_port(), free_port()
+                mlserver = Server(
+                    "mlserver",
+                    oip.mlserver_argv(ms_exe, ms_models, http_port, ms_grpc),
+                    http_port,
+                    f"/v2/models/{oip.MODEL}/ready",
                 )
-            )
-            if ml_model is not None:
-                port = free_port()
-                servers.append(
-                    Server(
-                        "mlflow",
-                        [
-                            args.mlflow,
-                            "models",
-                            "serve",
-                            "-m",
-                            str(ml_model),
-                            "-p",
-                            str(port),
-                            "--env-manager",
-                            "local",
-                            "-w",
-                            "1",
-                            "-h",
-                            "127.0.0.1",
-                        ],
-                        port,
-                        "/ping",
-                        path=str(Path(args.mlflow).parent),
-                    )
-                )
-            else:
-                print("mlflow not found: measuring polyclass alone (pip install -e .[bench]).")
-            for server in servers:
-                warm_up(server, payloads, work)
-            results = measure(servers, payloads, args.duration, work)
+                servers.append(mlserver)
+                name = model.name
+                pairs = [
+                    (
+                        ours,
+                        f"{ours.url}/v2/models/{name}/infer",
+                        f"127.0.0.1:{grpc_port}",
+                        oip.oip_payloads(X, name, ours=True),
+                    ),
+                    (
+                        mlserver,
+                        f"{mlserver.url}/v2/models/{oip.MODEL}/infer",
+                        f"127.0.0.1:{ms_grpc}",
+                        oip.oip_payloads(X, oip.MODEL, ours=False),
+                    ),
+                ]
+                oip.warm_up_oip(pairs, work)
+                oip_results = oip.measure_oip(pairs, args.duration, work, wrk, _step)
         finally:
             for server in servers:
                 server.stop()
-        ours = results[0]
-        theirs = results[1] if len(results) > 1 else None
-        print("polyclass:", json.dumps(ours), flush=True)
-        if theirs is not None:
-            print("mlflow:", json.dumps(theirs), flush=True)
+    for name, res in zip(["polyclass", "mlflow"], results, strict=False):
+        print(f"{name}:", json.dumps(res), flush=True)
+    for name, res in zip(["polyclass (OIP)", "mlserver"], oip_results, strict=False):
+        print(f"{name}:", json.dumps(res), flush=True)
     print(
         f"machine: {os.cpu_count()} CPUs, load average (1, 5, 15 min) before "
         f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
         f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; wrk -t1; "
         f"{args.duration:.0f} s per run"
     )
-    report(ours, theirs)
+    if results:
+        report(results[0], results[1] if len(results) > 1 else None)
+    if oip_results:
+        oip.report_oip(oip_results[0], oip_results[1] if len(oip_results) > 1 else None)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,12 @@ class ServeConfig:
     monitor_interval : float
         Seconds between refreshes of the drift and live-metric gauges on ``/metrics``
         (from the prediction log); 0 = no monitoring gauges.
+    grpc_port : int, optional
+        Also serve the Open Inference Protocol over gRPC on this port (0 = a free one).
+    grpc_host : str
+        The address gRPC listens on.
+    grpc_shared_port : bool
+        Several worker processes listen on ``grpc_port`` together (SO_REUSEPORT).
     """
 
     model: str
@@ -96,6 +102,9 @@ class ServeConfig:
     rotate_seconds: float = ROTATE_SECONDS
     sync_seconds: float = SYNC_SECONDS
     monitor_interval: float = 60.0
+    grpc_port: int | None = None
+    grpc_host: str = "127.0.0.1"
+    grpc_shared_port: bool = False
 
     def to_env(self) -> str:
         """The config as JSON, for :data:`CONFIG_ENV`."""
@@ -210,10 +219,14 @@ def create_app(
                 )
                 endpoints.monitor_gauges.start()
         manager.start()
+        grpc_server = await _start_grpc(config, endpoints, stream)
+        app.state.grpc = grpc_server
         try:
             yield
         finally:
             endpoints.shutting_down = True
+            if grpc_server is not None:
+                await grpc_server.stop()
             manager.stop()
             if endpoints.monitor_gauges is not None:
                 endpoints.monitor_gauges.stop()
@@ -243,6 +256,23 @@ def create_app(
     app.state.manager = manager
     app.state.logs = logs
     return app
+
+
+async def _start_grpc(config: ServeConfig, endpoints: Endpoints, stream: Any) -> Any:
+    """The gRPC server on ``config.grpc_port``, started; None when there is none."""
+    if config.grpc_port is None:
+        return None
+    from polyclass.serve._grpc_server import GrpcServer
+
+    server = GrpcServer(
+        endpoints,
+        config.grpc_host,
+        config.grpc_port,
+        shared_port=config.grpc_shared_port,
+        access_log=stream,
+    )
+    await server.start()
+    return server
 
 
 def create_app_from_env() -> Starlette:

@@ -59,6 +59,15 @@ def serve_command(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Also serve the Open Inference Protocol over gRPC on this port (same "
+            "--host, model, limits, metrics and prediction log).",
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (uvicorn).")] = 1,
     token_file: Annotated[
         Path | None,
@@ -170,6 +179,8 @@ def serve_command(
     from polyclass.serve._timeouts import timed_protocol
 
     _check_open_routes(host, token_file, insecure)
+    if grpc_port is not None:
+        _check_grpc_port(host, port, grpc_port)
     if store or "://" in model:
         model = _from_store(model, store or [], registry)
     elif not Path(model).exists():
@@ -187,6 +198,9 @@ def serve_command(
         rotate_seconds=log_rotate_seconds,
         sync_seconds=log_sync_seconds,
         monitor_interval=monitor_interval,
+        grpc_port=grpc_port,
+        grpc_host=host,
+        grpc_shared_port=workers > 1,
     )
     try:
         manager = ModelManager(model, registry=registry, poll_interval=poll_interval)
@@ -196,8 +210,9 @@ def serve_command(
     current = manager.current
     sys.stderr.write(
         f"polyclass serve: {current.name} version {current.version_label} "
-        f"from {current.path} on http://{host}:{port} ({workers} worker"
-        f"{'s' if workers > 1 else ''})\n"
+        f"from {current.path} on http://{host}:{port}"
+        f"{f' and grpc://{host}:{grpc_port}' if grpc_port is not None else ''} ({workers} "
+        f"worker{'s' if workers > 1 else ''})\n"
     )
     options: dict[str, Any] = {
         "host": host,
@@ -223,6 +238,28 @@ def serve_command(
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_grpc_port(host: str, port: int, grpc_port: int) -> None:
+    """Refuse a gRPC port equal to the HTTP one, taken, or without grpcio installed."""
+    import socket
+
+    if grpc_port == port:
+        fail(f"--grpc-port {grpc_port} is also --port; give gRPC a port of its own.")
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        fail("--grpc-port needs grpcio: pip install 'polyclass[grpc]'.")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host.strip("[]"), grpc_port))
+        except OSError as exc:
+            fail(
+                f"Cannot listen for gRPC on {host}:{grpc_port}: {exc.strerror}. "
+                "Choose another --grpc-port."
+            )
 
 
 def _replica_if_missing(model: str, registry: str | None) -> str:

@@ -14,6 +14,8 @@ from starlette.responses import HTMLResponse, Response
 from polyclass import __version__
 from polyclass.predlog import FeedbackLog, PredictionLog
 from polyclass.preprocess import Table
+from polyclass.serve._binary import HEADER as BINARY_HEADER
+from polyclass.serve._binary import binary_outputs, encode_outputs, split_body, split_tensors
 from polyclass.serve._errors import RequestError, not_found
 from polyclass.serve._fastjson import numeric_tensor
 from polyclass.serve._feedback import parse_feedback
@@ -108,10 +110,15 @@ class Endpoints:
         return model
 
     def _predict(self, request: Request, model: ServedModel, table: Table) -> Prediction:
+        state = request.scope["state"]
+        prediction = self.predict_rows(model, table, state["request_id"])
+        state["rows"] = len(prediction.index)
+        return prediction
+
+    def predict_rows(self, model: ServedModel, table: Table, request_id: str) -> Prediction:
+        """Predict, count the predictions in the metrics and log the rows (HTTP and gRPC)."""
         prediction = model.predict(table)
         n = len(prediction.index)
-        state = request.scope["state"]
-        state["rows"] = n
         counts = np.bincount(prediction.index, minlength=len(model.classes))
         self.metrics.count_predictions(
             model.name,
@@ -123,7 +130,7 @@ class Endpoints:
         if log is not None and n:
             enc = prediction.encoded
             log.record(
-                state["request_id"],
+                request_id,
                 -1 if model.version is None else model.version,
                 model.log_key,
                 prediction.index,
@@ -133,7 +140,7 @@ class Endpoints:
             )
         return prediction
 
-    async def _log_room(self) -> None:
+    async def log_room(self) -> None:
         """Hold the answer back while the prediction log's writer is behind (memory bound)."""
         log = self.logs.predictions
         if log is not None and log.backlogged:
@@ -162,17 +169,15 @@ class Endpoints:
 
     async def v2_infer(self, request: Request) -> Response:
         model = self._model(request)
-        if "inference-header-content-length" in request.headers:
-            raise RequestError(
-                415,
-                "The binary tensor data extension is not supported; send "
-                "JSON tensors (tritonclient: binary_data=False on inputs and "
-                "outputs).",
-                ["header", "inference-header-content-length"],
-            )
         body = await self._body(request)
+        header = request.headers.get(BINARY_HEADER)
         plan = model.plan
-        fast = numeric_tensor(body, len(plan.feature_names)) if plan.all_numeric else None
+        fast = (
+            numeric_tensor(body, len(plan.feature_names))
+            if plan.all_numeric and header is None
+            else None
+        )
+        binary: set[str] = set()
         if fast is not None and fast[0] not in plan.kinds:  # one plain FP64 tensor
             _, matrix, request_id = fast
             table = Table(
@@ -183,10 +188,22 @@ class Endpoints:
             )
             outputs = list(OUTPUTS)
         else:
-            table, outputs, request_id = parse_infer(parse_json(body), plan)
+            # the binary tensor extension: inputs' bytes after the JSON, outputs in binary
+            head, tail = split_body(body, header) if header is not None else (body, b"")
+            document = split_tensors(parse_json(head), tail)
+            table, outputs, request_id = parse_infer(document, plan)
+            binary = binary_outputs(document, outputs)
         prediction = self._predict(request, model, table)
+        if binary:
+            answer, json_size = encode_outputs(model, prediction, outputs, request_id, binary)
+            await self.log_room()
+            return Response(
+                answer,
+                media_type="application/octet-stream",
+                headers={BINARY_HEADER: str(json_size)},
+            )
         answer = infer_response(model, prediction, outputs, request_id)
-        await self._log_room()
+        await self.log_room()
         return Response(answer, media_type=_JSON)
 
     # ------------------------------------------------------------ MLflow routes
@@ -197,7 +214,7 @@ class Endpoints:
         prediction = self._predict(request, model, table)
         proba = request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
         body = mlflow_response(model, prediction, proba=proba)
-        await self._log_room()
+        await self.log_room()
         return Response(body, media_type=_JSON)
 
     async def ping(self, request: Request) -> Response:

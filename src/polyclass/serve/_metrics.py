@@ -80,7 +80,21 @@ class ServerMetrics:
             ["model"],
             registry=r,
         )
+        self.grpc_requests = Counter(
+            "polyclass_grpc_requests",
+            "gRPC calls answered, by method and status code.",
+            ["method", "code"],
+            registry=r,
+        )
+        self.grpc_latency = Histogram(
+            "polyclass_grpc_request_duration_seconds",
+            "Time from a gRPC call's arrival to its answer, by method and status code.",
+            ["method", "code"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._grpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._predicted: dict[tuple[str, str, str], Any] = {}
         self._rows: dict[str, Any] = {}
         self.log_errors = Gauge(
@@ -98,6 +112,19 @@ class ServerMetrics:
             code = str(status)
             children = (self.requests.labels(route, method, code), self.latency.labels(route, code))
             self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_grpc(self, method: str, code: str, seconds: float) -> None:
+        """Count one answered gRPC call (``code`` is the status name, ``"OK"``...)."""
+        key = (method, code)
+        children = self._grpc_children.get(key)
+        if children is None:
+            children = (
+                self.grpc_requests.labels(method, code),
+                self.grpc_latency.labels(method, code),
+            )
+            self._grpc_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
 

@@ -24,7 +24,17 @@ from polyclass.serve._errors import bad_request, unprocessable
 from polyclass.serve._served import Prediction, ServedModel
 from polyclass.serve._tables import check_names
 
-__all__ = ["OUTPUTS", "infer_response", "model_metadata", "parse_infer", "server_metadata"]
+__all__ = [
+    "OUTPUTS",
+    "Tensor",
+    "infer_response",
+    "label_datatype",
+    "model_metadata",
+    "parse_infer",
+    "server_metadata",
+    "tensor_header",
+    "tensor_table",
+]
 
 OUTPUTS = ("label", "probabilities")
 _FLOAT = {"FP16", "FP32", "FP64"}
@@ -34,10 +44,10 @@ _DATATYPES = _FLOAT | _INT | {"BOOL", "BYTES"}
 
 def server_metadata() -> dict[str, Any]:
     """``GET /v2``."""
-    return {"name": "polyclass", "version": __version__, "extensions": []}
+    return {"name": "polyclass", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
-def _label_datatype(classes: list[Any]) -> str:
+def label_datatype(classes: list[Any]) -> str:
     if all(isinstance(c, bool) for c in classes):
         return "BOOL"
     if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
@@ -65,7 +75,7 @@ def model_metadata(model: ServedModel) -> dict[str, Any]:
             for f in plan.feature_names
         ],
         "outputs": [
-            {"name": "label", "datatype": _label_datatype(model.classes), "shape": [-1]},
+            {"name": "label", "datatype": label_datatype(model.classes), "shape": [-1]},
             {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.classes)]},
         ],
         "parameters": {"classes": model.classes, "model_version": model.version_label},
@@ -80,6 +90,8 @@ def model_metadata(model: ServedModel) -> dict[str, Any]:
 
 
 Loc = list[str | int]
+#: An input tensor once its JSON form is checked: name, shape, datatype and data.
+Tensor = tuple[str, list[int], str, Any]
 #: The values each integer datatype holds; the largest magnitude each float one holds.
 _INT_RANGE = {t: (int(np.iinfo(t.lower()).min), int(np.iinfo(t.lower()).max)) for t in _INT}
 _FLOAT_MAX = {t: float(np.finfo(t.replace("FP", "float").lower()).max) for t in _FLOAT}
@@ -112,25 +124,31 @@ def _place(data: list[Any], j: int) -> list[int]:
     return [j]
 
 
-def _tensor(i: int, tensor: Any) -> tuple[str, list[int], str, list[Any]]:
-    loc: Loc = ["body", "inputs", i]
+def _tensor(i: int, tensor: Any) -> Tensor:
+    name, shape, datatype = tensor_header(i, tensor, ["body"], data=True)
+    data = tensor["data"]
+    if not isinstance(data, list | np.ndarray):  # an array: decoded from binary data
+        raise unprocessable(
+            f"'data' must be a list; got {type(data).__name__}.", "body", "inputs", i, "data"
+        )
+    return name, shape, datatype, data
+
+
+def tensor_header(i: int, tensor: Any, root: Loc, *, data: bool) -> tuple[str, list[int], str]:
+    """The checked name, shape and datatype of input ``i`` (and that it has ``data``)."""
+    loc: Loc = [*root, "inputs", i]
     if not isinstance(tensor, dict):
         raise unprocessable(
             f"Input {i} must be an object with name, shape, datatype and "
             f"data; got {type(tensor).__name__}.",
             *loc,
         )
-    for key in ("name", "shape", "datatype", "data"):
+    for key in ("name", "shape", "datatype", "data") if data else ("name", "shape", "datatype"):
         if key not in tensor:
             raise unprocessable(
                 f"Input {i} lacks {key!r}; a tensor has name, shape, datatype and data.", *loc
             )
-    name, shape, datatype, data = (
-        tensor["name"],
-        tensor["shape"],
-        tensor["datatype"],
-        tensor["data"],
-    )
+    name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
     if not isinstance(name, str):
         raise unprocessable("The input name must be a string.", *loc, "name")
     if not isinstance(shape, list) or not all(
@@ -147,9 +165,7 @@ def _tensor(i: int, tensor: Any) -> tuple[str, list[int], str, list[Any]]:
             *loc,
             "datatype",
         )
-    if not isinstance(data, list):
-        raise unprocessable(f"'data' must be a list; got {type(data).__name__}.", *loc, "data")
-    return name, shape, datatype, data
+    return name, shape, datatype
 
 
 def _count_error(name: str, shape: list[int], got: int, loc: Loc) -> Exception:
@@ -208,16 +224,27 @@ def _exact_numbers(
 
 
 def _numbers(
-    name: str, datatype: str, data: list[Any], count: int, shape: list[int], loc: Loc
+    name: str, datatype: str, data: Any, count: int, shape: list[int], loc: Loc
 ) -> NDArray[np.float64]:
     """The tensor's ``count`` values as float64 (NaN = missing), checked against ``datatype``."""
+    if isinstance(data, np.ndarray):  # decoded from bytes: every value fits its datatype
+        if data.size != count:
+            raise _count_error(name, shape, data.size, loc)
+        return data.reshape(-1).astype(np.float64, copy=False)
     flat = _flatten(data)
     if len(flat) != count:
         raise _count_error(name, shape, len(flat), loc)
     return _exact_numbers(name, datatype, data, flat, loc)
 
 
-def _column(name: str, datatype: str, data: list[Any], shape: list[int], loc: Loc) -> Any:
+def _size(data: Any) -> int:
+    """How many values a tensor's data holds (nested JSON lists, or a decoded array)."""
+    if isinstance(data, np.ndarray):
+        return int(data.size)
+    return len(data) if not data or type(data[0]) is not list else len(_flatten(data))
+
+
+def _column(name: str, datatype: str, data: Any, shape: list[int], loc: Loc) -> Any:
     """A column's values, checked against its datatype (a NumPy array when numeric)."""
     count = math.prod(shape)
     if datatype in _FLOAT or datatype in _INT:
@@ -233,16 +260,16 @@ def _column(name: str, datatype: str, data: list[Any], shape: list[int], loc: Lo
 
 
 def _matrix_input(
-    plan: InputPlan, name: str, shape: list[int], datatype: str, data: list[Any]
+    plan: InputPlan, name: str, shape: list[int], datatype: str, data: Any, root: Loc
 ) -> Table:
-    loc: Loc = ["body", "inputs", 0, "data"]
+    loc: Loc = [*root, "inputs", 0, "data"]
     p = len(plan.feature_names)
     if datatype not in _FLOAT | _INT:
         raise unprocessable(
             f"A single input tensor must be numeric (FP64, FP32, INT64...); "
             f"got {datatype}. Send one input per column for text and "
             "boolean columns.",
-            "body",
+            *root,
             "inputs",
             0,
             "datatype",
@@ -251,14 +278,14 @@ def _matrix_input(
         raise unprocessable(
             "This model has categorical or boolean columns, so it takes one input per "
             f"column (named {plan.feature_names}), not one numeric tensor.",
-            "body",
+            *root,
             "inputs",
         )
     if len(shape) != 2 or shape[1] != p:
         raise unprocessable(
             f"The input tensor has shape {shape}; expected [n_rows, {p}] "
             f"(columns {plan.feature_names}).",
-            "body",
+            *root,
             "inputs",
             0,
             "shape",
@@ -295,15 +322,26 @@ def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
         raise unprocessable("'inputs' must be a non-empty list of tensors.", "body", "inputs")
     outputs = _requested_outputs(document.get("outputs"))
     tensors = [_tensor(i, t) for i, t in enumerate(inputs)]
+    return tensor_table(tensors, plan), outputs, request_id
+
+
+def tensor_table(tensors: list[Tensor], plan: InputPlan, root: Loc | None = None) -> Table:
+    """The rows of checked input tensors: one numeric matrix, or one tensor per column.
+
+    A tensor's data is a JSON list, or values already decoded from bytes (a NumPy array
+    for a numeric datatype, a list of str or bool otherwise); ``root`` is where
+    ``inputs`` sits in the request (``["body"]`` for JSON, ``[]`` for gRPC).
+    """
+    root = ["body"] if root is None else root
     if len(tensors) == 1 and tensors[0][0] not in plan.kinds:
         name, shape, datatype, data = tensors[0]
-        return _matrix_input(plan, name, shape, datatype, data), outputs, request_id
-    check_names([t[0] for t in tensors], plan, ["body", "inputs"])
+        return _matrix_input(plan, name, shape, datatype, data, root)
+    check_names([t[0] for t in tensors], plan, [*root, "inputs"])
     n_rows = None
     columns: dict[str, Any] = {}
     locs: dict[str, tuple[Loc, Loc]] = {}
     for i, (name, shape, datatype, data) in enumerate(tensors):
-        loc: Loc = ["body", "inputs", i]
+        loc: Loc = [*root, "inputs", i]
         if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
             raise unprocessable(
                 f"Input {name!r} has shape {shape}; a column input has shape "
@@ -311,7 +349,7 @@ def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
                 *loc,
                 "shape",
             )
-        count = len(data) if not data or type(data[0]) is not list else len(_flatten(data))
+        count = _size(data)
         if count != math.prod(shape):
             raise _count_error(name, shape, count, [*loc, "data"])
         if n_rows is None:
@@ -339,7 +377,7 @@ def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
             )
         columns[name] = _column(name, datatype, data, shape, [*loc, "data"])
         locs[name] = ([*loc, "data"], [])
-    return Table(n_rows or 0, columns, locs), outputs, request_id
+    return Table(n_rows or 0, columns, locs)
 
 
 def _requested_outputs(outputs: Any) -> list[str]:
@@ -377,7 +415,7 @@ def infer_response(
             tensors.append(
                 {
                     "name": "label",
-                    "datatype": _label_datatype(model.classes),
+                    "datatype": label_datatype(model.classes),
                     "shape": [n],
                     "data": model.class_array[prediction.index].tolist(),
                 }

@@ -1,0 +1,320 @@
+"""The Open Inference Protocol part of bench_serve.py: polyclass against MLServer.
+
+MLServer (``mlserver`` + ``mlserver-sklearn``, the reference OIP server) pins its own
+dependencies, so it lives in a virtual environment of its own under ``.bench/mlserver``
+(git-ignored; made on first use with ``python3 -m venv`` and pip) and runs as a
+subprocess. It serves the same scikit-learn pipeline MLflow serves (StandardScaler +
+LogisticRegression, saved with joblib), in one process (``parallel_workers: 0``: no
+inference pool, the fastest setting for a small model), and answers both outputs
+(``predict`` and ``predict_proba``), as polyclass answers ``label`` and
+``probabilities``.
+
+Paths, each with one-row and 1,000-row requests of one FP64 tensor ``[n, 20]``:
+
+* REST JSON (``wrk``, as the MLflow part);
+* REST binary: the binary tensor extension (``Inference-Header-Content-Length``), inputs
+  and outputs in binary. MLServer does not implement the extension; its column shows
+  MLServer's REST JSON, which is what a client of MLServer sends instead;
+* gRPC with ``raw_input_contents``: an asyncio gRPC client in this process, 16 calls in
+  flight, the request serialized once (Python's client costs CPU of its own on the shared
+  cores, equally for both servers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".bench" / "mlserver"
+MLSERVER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1"]
+MODEL = "sklearn-bench"
+SIZES = (1, 1000)
+
+
+def mlserver_executable(given: str | None) -> str:
+    """The ``mlserver`` executable: ``given``, else the bench venv's (made when missing)."""
+    if given:
+        return given
+    exe = VENV / "bin" / "mlserver"
+    if not exe.exists():
+        print(f"installing {' and '.join(MLSERVER_PACKAGES)} into {VENV} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run(
+            [str(VENV / "bin" / "pip"), "install", "--quiet", *MLSERVER_PACKAGES], check=True
+        )
+    return str(exe)
+
+
+def save_mlserver_model(exe: str, X: np.ndarray, y: np.ndarray, out: Path) -> Path:
+    """Fit the scikit-learn pipeline with MLServer's Python and write its model folder."""
+    folder = out / "mlserver-models" / MODEL
+    folder.mkdir(parents=True)
+    np.save(out / "X.npy", X)
+    np.save(out / "y.npy", y)
+    script = f"""
+import joblib, numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+X = np.load({str(out / "X.npy")!r}); y = np.load({str(out / "y.npy")!r})
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+joblib.dump(model, {str(folder / "model.joblib")!r})
+"""
+    subprocess.run([str(Path(exe).parent / "python"), "-c", script], check=True)
+    (folder / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": MODEL,
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "version": "1"},
+            }
+        )
+    )
+    return folder.parent
+
+
+def mlserver_argv(exe: str, models: Path, http_port: int, grpc_port: int) -> list[str]:
+    """The command line of MLServer on these ports, one process, no metrics server."""
+    settings = {
+        "http_port": http_port,
+        "grpc_port": grpc_port,
+        "host": "127.0.0.1",
+        "parallel_workers": 0,
+        "metrics_endpoint": None,
+        "debug": False,
+    }
+    (models / "settings.json").write_text(json.dumps(settings))
+    return [exe, "start", str(models)]
+
+
+# ----------------------------------------------------------------------- bodies
+def rest_json(X: np.ndarray, n: int, name: str, outputs: list[str] | None) -> bytes:
+    """One FP64 tensor ``[n, 20]`` as a JSON infer request (flat data)."""
+    body: dict[str, Any] = {
+        "inputs": [
+            {
+                "name": name,
+                "shape": [n, X.shape[1]],
+                "datatype": "FP64",
+                "data": np.round(X[:n], 6).ravel().tolist(),
+            }
+        ]
+    }
+    if outputs:
+        body["outputs"] = [{"name": o} for o in outputs]
+    return json.dumps(body).encode()
+
+
+def rest_binary(X: np.ndarray, n: int, name: str) -> tuple[bytes, int]:
+    """The same tensor in the binary extension, every output asked in binary."""
+    raw = np.ascontiguousarray(np.round(X[:n], 6), dtype="<f8").tobytes()
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": name,
+                    "shape": [n, X.shape[1]],
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    return head + raw, len(head)
+
+
+def grpc_request(X: np.ndarray, n: int, model: str, outputs: list[str] | None) -> bytes:
+    """A serialized ModelInferRequest with the tensor in raw_input_contents."""
+    from polyclass.serve._grpc_proto import messages
+
+    m = messages()
+    request = m["ModelInferRequest"](model_name=model)
+    request.inputs.add(name="input-0", datatype="FP64", shape=[n, X.shape[1]])
+    request.raw_input_contents.append(
+        np.ascontiguousarray(np.round(X[:n], 6), dtype="<f8").tobytes()
+    )
+    for name in outputs or []:
+        request.outputs.add(name=name)
+    return bytes(request.SerializeToString())
+
+
+def check_grpc(target: str, body: bytes, n: int) -> None:
+    """One call; the answer must hold n labels and n x 5 probabilities."""
+    import grpc
+
+    from polyclass.serve._grpc_proto import SERVICE, messages
+
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(f"/{SERVICE}/ModelInfer")
+        response = messages()["ModelInferResponse"].FromString(call(body, timeout=60))
+    shapes = sorted(tuple(o.shape) for o in response.outputs)
+    if shapes != sorted([(n,), (n, 5)]):
+        raise RuntimeError(f"{target} answered outputs of shapes {shapes}")
+
+
+# ------------------------------------------------------------------------ load
+def grpc_load(target: str, body: bytes, *, concurrency: int, duration: float) -> dict[str, float]:
+    """Closed-loop gRPC load: requests/s, p50/p99 latency (ms), failed calls."""
+    import grpc
+
+    from polyclass.serve._grpc_proto import SERVICE
+
+    latencies: list[float] = []
+    failed = 0
+
+    async def run() -> float:
+        nonlocal failed
+        options = [("grpc.max_receive_message_length", -1)]
+        async with grpc.aio.insecure_channel(target, options=options) as channel:
+            call = channel.unary_unary(f"/{SERVICE}/ModelInfer")
+            start = time.perf_counter()
+            end = start + duration
+
+            async def worker() -> None:
+                nonlocal failed
+                while time.perf_counter() < end:
+                    t0 = time.perf_counter()
+                    try:
+                        await call(body)
+                    except grpc.aio.AioRpcError:
+                        failed += 1
+                    latencies.append(time.perf_counter() - t0)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return time.perf_counter() - start
+
+    elapsed = asyncio.run(run())
+    ms = np.asarray(latencies) * 1e3
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+        "non2xx": float(failed),
+        "socket_errors": 0.0,
+        "seconds": elapsed,
+    }
+
+
+# --------------------------------------------------------------------- measure
+PATHS = ("json", "binary", "grpc")
+LABELS = {"json": "REST JSON", "binary": "REST binary", "grpc": "gRPC"}
+
+
+def oip_payloads(X: np.ndarray, model: str, *, ours: bool) -> dict[str, Any]:
+    """Every path's bodies for one server (MLServer: outputs named, no binary extension)."""
+    outputs = None if ours else ["predict", "predict_proba"]
+    payloads: dict[str, Any] = {
+        "json": {n: rest_json(X, n, "input-0", outputs) for n in SIZES},
+        "grpc": {n: grpc_request(X, n, model, outputs) for n in SIZES},
+    }
+    payloads["binary"] = (
+        {n: rest_binary(X, n, "input-0") for n in SIZES} if ours else payloads["json"]
+    )
+    return payloads
+
+
+def measure_oip(
+    servers: list[tuple[Any, str, str, dict[str, Any]]],
+    duration: float,
+    workdir: Path,
+    wrk: Any,
+    step: Any,
+) -> list[dict[str, Any]]:
+    """Each path and size on every server in turn (server, infer URL, gRPC target, bodies);
+    ``wrk`` and ``step`` are bench_serve's load run and CPU accounting."""
+    results: list[dict[str, Any]] = [{} for _ in servers]
+    for path in PATHS:
+        for n in SIZES:
+            connections = 16 if n == 1 else 4
+            for (server, url, target, bodies), res in zip(servers, results, strict=True):
+                body = bodies[path][n]
+
+                def run(
+                    server: Any = server,
+                    url: str = url,
+                    target: str = target,
+                    body: Any = body,
+                    path: str = path,
+                    connections: int = connections,
+                ) -> dict[str, float]:
+                    if path == "grpc":
+                        return grpc_load(target, body, concurrency=connections, duration=duration)
+                    if isinstance(body, tuple):  # the binary extension: body and JSON length
+                        return wrk(
+                            url,
+                            body[0],
+                            connections=connections,
+                            duration=duration,
+                            workdir=workdir,
+                            headers={"Inference-Header-Content-Length": str(body[1])},
+                            content_type="application/octet-stream",
+                        )
+                    return wrk(
+                        url, body, connections=connections, duration=duration, workdir=workdir
+                    )
+
+                res[f"{path}{n}"] = step(server, run)
+    return results
+
+
+def warm_up_oip(servers: list[tuple[Any, str, str, dict[str, Any]]], workdir: Path) -> None:
+    """One good answer per path and size from every server, then a second of load."""
+    import httpx
+
+    for server, url, target, bodies in servers:
+        for path in PATHS:
+            for n in SIZES:
+                body = bodies[path][n]
+                if path == "grpc":
+                    check_grpc(target, body, n)
+                    grpc_load(target, body, concurrency=4, duration=1)
+                    continue
+                content, headers = (body, {"content-type": "application/json"})
+                if isinstance(body, tuple):
+                    content = body[0]
+                    headers = {"Inference-Header-Content-Length": str(body[1])}
+                r = httpx.post(url, content=content, headers=headers, timeout=60)
+                if r.status_code != 200:
+                    raise RuntimeError(
+                        f"{server.name} refused {path} {n}: {r.status_code} {r.text[:300]}"
+                    )
+
+
+def report_oip(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
+    """The OIP table: each path against MLServer (target 3x), gRPC against our REST JSON."""
+    print(f"\n{'OIP measure':44s} {'polyclass':>11s} {'mlserver':>11s} {'ratio':>8s}  target")
+    for path in PATHS:
+        for n in SIZES:
+            key = f"{path}{n}"
+            rows = "1 row" if n == 1 else "1,000 rows"
+            a = ours[key]
+            b = theirs[key] if theirs else None
+            note = " (mlserver: REST JSON)" if path == "binary" and theirs else ""
+            label = f"{LABELS[path]}, {rows}, requests/s"
+            ratio = f"{a['rps'] / b['rps']:.1f}x" if b and b["rps"] else "-"
+            theirs_rps = f"{b['rps']:.0f}" if b else "-"
+            print(f"{label:44s} {a['rps']:11.0f} {theirs_rps:>11s} {ratio:>8s}  >= 3x{note}")
+            label = f"{LABELS[path]}, {rows}, p99 ms"
+            theirs_p99 = f"{b['p99']:.2f}" if b else "-"
+            print(f"{label:44s} {a['p99']:11.2f} {theirs_p99:>11s}")
+            label = f"{LABELS[path]}, {rows}, server CPU ms/request"
+            theirs_cpu = f"{b['cpu_ms']:.3f}" if b else "-"
+            print(f"{label:44s} {a['cpu_ms']:11.3f} {theirs_cpu:>11s}")
+    grpc_rows = ours["grpc1000"]["rps"] * 1000
+    json_rows = ours["json1000"]["rps"] * 1000
+    print(
+        f"{'1,000-row gRPC rows/s vs our REST JSON':44s} {grpc_rows:11.0f} {json_rows:11.0f} "
+        f"{grpc_rows / json_rows:7.1f}x  >= 2x (right column: polyclass REST JSON)"
+    )
+    for name, res in (("polyclass", ours), ("mlserver", theirs)):
+        if res and any(v["non2xx"] + v["socket_errors"] for v in res.values()):
+            print(f"warning: {name} had failed requests under load in the OIP part")
