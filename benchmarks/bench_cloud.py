@@ -6,12 +6,13 @@ A 200 MB artifact (eight float64 arrays of 25 MB) is registered and measured:
   (target <= 1.3x) and vs uploading the same files one store and one file at a time
   with the same libraries (fsspec ``put_file``; target >= 2.5x faster);
 * ``verify`` throughput vs the stores' raw read throughput in the same run (the same
-  blobs read with ``cat_file``, the same concurrency, no hashing, once before and once
-  after verify, the faster counting; target >= 80%);
+  blobs read with ``cat_file``, the same concurrency, no hashing; raw read and verify
+  alternate twice, the best of each counting; target >= 80%);
 * a second replicate of the unchanged version (target < 0.5 s, 0 bytes);
 * ``polyclass serve`` of the penguins model from a store: process start to the first
   200 on /v2/health/ready with a cold cache (target < 2 s) and a warm one (< 1 s),
-  beside the same server started from the local registry (no store) for scale.
+  beside the same server started from an artifact directory and from the local
+  registry (no store) for scale, each with the CPU seconds the server used by then.
 
 Each figure is printed with its ratio against its target. The emulators are the ones the
 tests start (tests/cloud/conftest.py). Run: ``python benchmarks/bench_cloud.py``.
@@ -91,7 +92,15 @@ def raw_read(urls: dict[str, str]) -> tuple[float, int]:
     return time.perf_counter() - start, total
 
 
-def serve_ready(args: list[str], cache: Path, cwd: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_ready(args: list[str], cache: Path, cwd: Path) -> tuple[float, float]:
+    """Seconds from process start to the first 200 on the ready route, and the CPU
+    seconds the server used by then (what a busy machine does not inflate)."""
     port = free_port()
     env = {**os.environ, "POLYCLASS_CACHE": str(cache)}
     start = time.perf_counter()
@@ -123,7 +132,7 @@ def serve_ready(args: list[str], cache: Path, cwd: Path) -> float:
                     httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=0.5).status_code
                     == 200
                 ):
-                    return time.perf_counter() - start
+                    return time.perf_counter() - start, cpu_seconds(proc.pid)
             except httpx.HTTPError:
                 pass
             time.sleep(0.02)
@@ -173,10 +182,14 @@ def main() -> None:
         t_par, result = timed(lambda: replicate("big", list(urls.values()), registry=registry))
         assert result.ok, result  # type: ignore[attr-defined]
         t_again, again = timed(lambda: replicate("big", list(urls.values()), registry=registry))
-        t_raw_before, raw = raw_read(urls)  # raw reads before and after verify: the faster counts
-        t_verify, checks = timed(lambda: verify("big", registry=registry))
+        raws, verifies = [], []
+        for _ in range(2):  # raw read and verify alternate, the best of each counts
+            raws.append(raw_read(urls))
+            verifies.append(timed(lambda: verify("big", registry=registry)))
+        t_raw, raw = min(raws)
+        t_verify, checks = min(verifies, key=lambda tv: tv[0])
+        assert all(c.ok for c in checks), checks  # type: ignore[attr-defined]
         verified = sum(r.bytes_read for c in checks for r in c.replicas)  # type: ignore[attr-defined]
-        t_raw = min(t_raw_before, raw_read(urls)[0])
 
         slowest = max(singles.values())
         print(
@@ -219,12 +232,31 @@ def main() -> None:
         replicate("penguins:1", [store], registry=str(penguins))
         cache = work / "serve-cache"
         args = ["penguins:1", "--store", store, "--registry", str(work / "empty")]
-        local = serve_ready(["penguins:1", "--registry", str(penguins)], cache, work)
-        cold = serve_ready(args, cache, work)
-        warm = serve_ready(args, cache, work)
-        print(f"serve from the local registry (no store), for scale: {local:.2f} s")
-        line("serve from a store, cold cache / 2 s", f"{cold:.2f} s", cold / 2, "< 1x", cold < 2)
-        line("serve from a store, warm cache / 1 s", f"{warm:.2f} s", warm / 1, "< 1x", warm < 1)
+        local, local_cpu = serve_ready(["penguins:1", "--registry", str(penguins)], cache, work)
+        with Registry(str(penguins)) as reg:
+            artifact_dir = str(reg.resolve("penguins:1").path)
+        plain, plain_cpu = serve_ready([artifact_dir], cache, work)
+        cold, cold_cpu = serve_ready(args, cache, work)
+        warm, warm_cpu = serve_ready(args, cache, work)
+        print(
+            f"for scale: serve an artifact directory {plain:.2f} s ({plain_cpu:.2f} s CPU), "
+            f"from the local registry {local:.2f} s ({local_cpu:.2f} s CPU)"
+        )
+        line(
+            "serve from a store, cold cache / 2 s",
+            f"{cold:.2f} s ({cold_cpu:.2f} CPU)",
+            cold / 2,
+            "< 1x",
+            cold < 2,
+        )
+        line(
+            "serve from a store, warm cache / 1 s",
+            f"{warm:.2f} s ({warm_cpu:.2f} CPU)",
+            warm / 1,
+            "< 1x",
+            warm < 1,
+        )
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         try:
             next(gen)

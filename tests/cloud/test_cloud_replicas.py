@@ -413,3 +413,27 @@ def test_a_replicate_process_killed_midway_leaves_no_manifest_and_resumes(
     assert result.ok and result.stores[0].skipped_blobs == len(kept) > 0
     assert result.stores[0].uploaded_blobs == 13 - len(kept)
     assert all(v.ok for v in verify("big", registry=registry))
+
+
+def test_verify_streams_large_blobs_in_chunks_and_finds_a_changed_middle(
+    registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import polyclass.cloud._stores as stores
+
+    monkeypatch.setattr(stores, "_WHOLE", 256)  # every blob above 256 bytes is read in chunks
+    store = f"file://{tmp_path / 'store'}"
+    (tmp_path / "store").mkdir()
+    assert replicate("penguins:1", [store], registry=registry).ok
+    sizes = Store(store).sizes("blobs")
+    [clean] = verify("penguins:1", registry=registry)
+    assert clean.ok and clean.replicas[0].bytes_read == sum(sizes.values())
+
+    largest = max(sizes, key=sizes.__getitem__)
+    assert sizes[largest] > 3 * 256  # several chunks, so the change is in neither end
+    data = bytearray(Store(store).read(f"blobs/{largest}"))
+    data[len(data) // 2] ^= 0xFF
+    Store(store).write(f"blobs/{largest}", bytes(data))
+    [damaged] = verify("penguins:1", registry=registry)
+    [problem] = damaged.replicas[0].problems
+    assert damaged.replicas[0].status == "corrupt" and largest in problem.file
+    assert problem.problem.startswith("corrupt: sha256")

@@ -7,7 +7,6 @@ never reads, stores or prints one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -206,20 +205,16 @@ class Store:
             handle: IO[bytes] = self.fs.open(self.path(key), "rb", block_size=8 << 20)
             return handle
 
-    def digest(self, key: str, size: int) -> tuple[str, int]:
-        """``(sha256, bytes read)`` of ``key``, streamed; FileNotFoundError when absent."""
-        digest = hashlib.sha256()
-        read = 0
+    def chunks(self, key: str, size: int) -> Iterator[bytes]:
+        """The bytes of ``key`` in order: one GET when ``size`` fits in memory, else
+        blocks of that size; FileNotFoundError when it is absent."""
         with self.errors():
-            if size <= _WHOLE:  # one GET is the fastest read; the blob fits in memory
-                data = self.fs.cat_file(self.path(key))
-                digest.update(data)
-                return digest.hexdigest(), len(data)
+            if size <= _WHOLE:  # one GET is the fastest read
+                yield self.fs.cat_file(self.path(key))
+                return
             with self.fs.open(self.path(key), "rb", block_size=_WHOLE, cache_type="none") as f:
                 while chunk := f.read(_WHOLE):
-                    digest.update(chunk)
-                    read += len(chunk)
-        return digest.hexdigest(), read
+                    yield chunk
 
     def sizes(self, folder: str) -> dict[str, int]:
         """Name -> size of the objects directly in ``folder`` ({} when it is absent)."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from polyclass.cloud._cache import Cache
 from polyclass.cloud._errors import CloudError, IntegrityError, StoreError
@@ -13,7 +16,11 @@ from polyclass.cloud._layout import FileEntry, Manifest, blob_key, manifest_key,
 from polyclass.cloud._replicate import commit, send_all
 from polyclass.cloud._stores import Store
 
+#: Blobs read at once from one store (the cloud libraries overlap them on one event loop).
 READS_PER_STORE = 4
+#: Threads hashing what was read, so a reader starts its next blob at once.
+HASH_THREADS = 2
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -93,22 +100,33 @@ def _read_manifest(store: Store, key: str, check: ReplicaCheck) -> Manifest | No
 
 def _check_blobs(store: Store, manifest: Manifest, check: ReplicaCheck) -> None:
     names = {f.sha256: f.path for f in manifest.files}
+    room = threading.BoundedSemaphore(READS_PER_STORE + HASH_THREADS)  # blobs held in memory
 
-    def one(sha: str, size: int) -> tuple[str, str | None, int]:
+    def one(sha: str, size: int, hashers: Executor) -> Future[tuple[str, str | None, int]]:
+        def judge(actual: str, read: int) -> tuple[str, str | None, int]:
+            room.release()
+            if actual != sha or read != size:
+                expected = f"expected {sha[:12]}…, {size} bytes"
+                return sha, f"corrupt: sha256 {actual[:12]}…, {read} bytes; {expected}", read
+            return sha, None, read
+
+        room.acquire()
         try:
-            actual, read = store.digest(blob_key(sha), size)
+            return _hash_chunks(store.chunks(blob_key(sha), size), hashers, judge)
         except FileNotFoundError:
-            return sha, "missing", 0
-        if actual != sha or read != size:
-            return (
-                sha,
-                f"corrupt: sha256 {actual[:12]}…, {read} bytes; expected {sha[:12]}…, {size} bytes",
-                read,
-            )
-        return sha, None, read
+            room.release()
+            return _resolved((sha, "missing", 0))
+        except BaseException:
+            room.release()
+            raise
 
-    with ThreadPoolExecutor(max_workers=READS_PER_STORE) as pool:
-        results = list(pool.map(lambda item: one(*item), sorted(manifest.blobs.items())))
+    with (
+        ThreadPoolExecutor(max_workers=HASH_THREADS) as hashers,
+        ThreadPoolExecutor(max_workers=READS_PER_STORE) as readers,
+    ):
+        items = sorted(manifest.blobs.items())
+        hashed = list(readers.map(lambda item: one(item[0], item[1], hashers), items))
+        results = [h.result() for h in hashed]
     for sha, problem, read in results:
         check.bytes_read += read
         if problem is None:
@@ -116,6 +134,35 @@ def _check_blobs(store: Store, manifest: Manifest, check: ReplicaCheck) -> None:
         else:
             check.bad.add(sha)
             check.problems.append(Problem(store.url, f"{names[sha]} ({blob_key(sha)})", problem))
+
+
+def _hash_chunks(
+    chunks: Iterable[bytes], hashers: Executor, finish: Callable[[str, int], _T]
+) -> Future[_T]:
+    """Hash ``chunks`` on ``hashers`` while the caller reads the next one (hashlib lets go
+    of the GIL); ``finish(sha256, bytes)`` runs once the last chunk is hashed."""
+    digest = hashlib.sha256()
+    size = 0
+    last: Future[None] | None = None
+    for chunk in chunks:
+        if last is not None:
+            last.result()  # sha256 takes its chunks one at a time, in order
+        last = hashers.submit(digest.update, chunk)
+        size += len(chunk)
+    previous = last
+
+    def done() -> _T:
+        if previous is not None:
+            previous.result()  # submitted earlier, so already taken by a hasher: no deadlock
+        return finish(digest.hexdigest(), size)
+
+    return hashers.submit(done)
+
+
+def _resolved(value: _T) -> Future[_T]:
+    future: Future[_T] = Future()
+    future.set_result(value)
+    return future
 
 
 def check_all(
