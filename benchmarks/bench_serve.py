@@ -575,6 +575,8 @@ def main() -> None:
     parts = set(args.parts.split(","))
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk).")
+    if "oip" in parts and shutil.which("h2load") is None:
+        sys.exit("h2load is not installed (apt-get install nghttp2-client).")
     load_before = os.getloadavg()
     X, y = make_data()
     payloads = bodies(X)

@@ -29,8 +29,11 @@ __all__ = [
     "HEADER",
     "NUMPY_TYPES",
     "binary_outputs",
+    "classes_json",
     "decode_values",
     "encode_outputs",
+    "model_label_datatype",
+    "output_bytes",
     "split_body",
     "split_tensors",
 ]
@@ -247,7 +250,7 @@ def binary_outputs(document: dict[str, Any], names: list[str]) -> set[str]:
 
 def label_bytes(model: ServedModel, index: np.ndarray[Any, Any]) -> bytes:
     """The label output's values as the bytes of its datatype."""
-    datatype = label_datatype(model.classes)
+    datatype = model_label_datatype(model)
     if datatype == "BYTES":
         encoded = _class_bytes(model)
         return b"".join([encoded[i] for i in index.tolist()])
@@ -255,15 +258,31 @@ def label_bytes(model: ServedModel, index: np.ndarray[Any, Any]) -> bytes:
     return bytes(np.asarray(model.classes, dtype=dtype)[index].tobytes())
 
 
+def model_label_datatype(model: ServedModel) -> str:
+    """The datatype of the model's label output (computed once per model)."""
+    datatype: str | None = model.cache.get("label_datatype")
+    if datatype is None:
+        datatype = model.cache["label_datatype"] = label_datatype(model.classes)
+    return datatype
+
+
+def classes_json(model: ServedModel) -> str:
+    """The class labels as a JSON list of text, the ``classes`` parameter of probabilities."""
+    text: str | None = model.cache.get("classes_json")
+    if text is None:
+        text = model.cache["classes_json"] = orjson.dumps(model.class_strs).decode()
+    return text
+
+
 def _class_bytes(model: ServedModel) -> list[bytes]:
     """Each class as a BYTES element (length, then UTF-8), cached on the model."""
-    cached: list[bytes] | None = model.info.get("_oip_class_bytes")
+    cached: list[bytes] | None = model.cache.get("class_bytes")
     if cached is None:
         cached = []
         for label in model.class_strs:
             raw = label.encode("utf-8")
             cached.append(struct.pack("<I", len(raw)) + raw)
-        model.info["_oip_class_bytes"] = cached
+        model.cache["class_bytes"] = cached
     return cached
 
 
@@ -294,11 +313,11 @@ def encode_outputs(
             raise RequestError(422, f"Unknown output {name!r}.", ["body", "outputs"])
         tensor: dict[str, Any]
         if name == "label":
-            tensor = {"name": "label", "datatype": label_datatype(model.classes), "shape": [n]}
+            tensor = {"name": "label", "datatype": model_label_datatype(model), "shape": [n]}
             params: dict[str, Any] = {}
         else:
             tensor = {"name": name, "datatype": "FP64", "shape": [n, len(model.classes)]}
-            params = {"classes": orjson.dumps(model.class_strs).decode()}
+            params = {"classes": classes_json(model)}
         if name in binary:
             raw = output_bytes(model, prediction, name)
             params["binary_data_size"] = len(raw)

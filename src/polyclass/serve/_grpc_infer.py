@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from polyclass.preprocess import Table
-from polyclass.serve._binary import decode_values, output_bytes
+from polyclass.serve._binary import classes_json, decode_values, model_label_datatype, output_bytes
 from polyclass.serve._errors import RequestError, unprocessable
-from polyclass.serve._protocol_v2 import OUTPUTS, Tensor, label_datatype, tensor_table
+from polyclass.serve._protocol_v2 import OUTPUTS, Tensor, tensor_table
 from polyclass.serve._served import Prediction, ServedModel
 
 __all__ = ["infer_response", "infer_table", "requested_outputs"]
@@ -174,14 +174,12 @@ def infer_response(
         tensor = response.outputs.add()
         tensor.name = name
         if name == "label":
-            tensor.datatype = label_datatype(model.classes)
+            tensor.datatype = model_label_datatype(model)
             tensor.shape.append(n)
         else:
             tensor.datatype = "FP64"
             tensor.shape.extend((n, len(model.classes)))
-            tensor.parameters["classes"].string_param = model.info.setdefault(
-                "_oip_classes_json", _classes_json(model)
-            )
+            tensor.parameters["classes"].string_param = classes_json(model)
         if raw:
             response.raw_output_contents.append(output_bytes(model, prediction, name))
         elif name == "probabilities":
@@ -189,12 +187,6 @@ def infer_response(
         else:
             _typed_labels(tensor, model, prediction)
     return response
-
-
-def _classes_json(model: ServedModel) -> str:
-    import orjson
-
-    return orjson.dumps(model.class_strs).decode()
 
 
 def _typed_labels(tensor: Any, model: ServedModel, prediction: Prediction) -> None:

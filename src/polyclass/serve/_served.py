@@ -139,6 +139,8 @@ class ServedModel:
     classes: list[Any]
     class_strs: list[str]
     info: dict[str, Any] = field(default_factory=dict)
+    #: what the protocols derive from the model once (encoded labels...), by name
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _cost: NDArray[np.float64] | None = None
     _positive: int = 1
 
