@@ -74,3 +74,50 @@ def check_command(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@deploy_app.command("up")
+def up_command(
+    file: TopologyFile,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Run every region's replicas as `polyclass serve` processes on loopback "
+            "ports of this machine, Envoy in front, the controller beside it.",
+        ),
+    ] = False,
+    registry: RegistryOption = None,
+) -> None:
+    """Start the whole deployment in the foreground; SIGINT or SIGTERM stops everything."""
+    from polyclass.deploy import TopologyError, check_topology, load_topology
+    from polyclass.deploy._local import LocalDeployment
+    from polyclass.deploy._router import DeployError
+
+    if not local:
+        fail(
+            "only --local is built: `polyclass deploy up FILE --local` runs the deployment on "
+            "this machine; for a cluster, generate a bundle with `polyclass deploy bundle`"
+        )
+    try:
+        checked = check_topology(load_topology(file), registry=registry)
+    except TopologyError as exc:
+        fail(str(exc))
+    deployment = LocalDeployment(checked, registry=registry)
+    try:
+        deployment.start()
+    except DeployError as exc:
+        fail(str(exc), 1)
+    topology = checked.topology
+    replicas = sum(r.replicas for r in topology.regions)
+    console.print(
+        f"polyclass deploy: {checked.ref} in {len(topology.regions)} regions ({replicas} "
+        f"local replicas), router http://{topology.router.address}, Envoy admin "
+        f"http://{topology.router.admin_host}:{topology.router.admin_port}; Ctrl-C stops it",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        deployment.run()
+    except DeployError as exc:
+        fail(str(exc), 1)

@@ -1,0 +1,286 @@
+"""``deploy up --local``: every region's replicas as ``polyclass serve`` processes, Envoy
+in front, the controller beside it, all on this machine.
+
+Each region has its own model cache, so its replicas load from its own store and a
+restart needs no store once the cache is warm. A replica that exits is started again
+(after a short back-off); the state file (``state.json`` in the state folder) is
+rewritten after every change for ``deploy status`` to read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyclass.deploy._check import CheckedTopology
+from polyclass.deploy._controller import Controller
+from polyclass.deploy._envoy import Endpoint
+from polyclass.deploy._router import DeployError, Envoy
+from polyclass.deploy._topology import Region
+
+__all__ = ["LocalDeployment", "LocalReplica", "free_port"]
+
+_BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalReplica:
+    """One ``polyclass serve`` process of a region, restarted when it exits."""
+
+    region: Region
+    index: int
+    port: int
+    version: str
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    exits: int = 0
+    next_start: float = 0.0
+    started_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(self.region.name, "127.0.0.1", self.port, self.version)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class LocalDeployment:
+    """A whole topology on loopback: start, supervise, stop.
+
+    Parameters
+    ----------
+    checked : CheckedTopology
+        From :func:`check_topology`: the version every region serves.
+    registry : str, optional
+        The registry the replicas resolve the model with.
+    serve_args : list of str
+        Extra ``polyclass serve`` options for every replica.
+    """
+
+    def __init__(
+        self,
+        checked: CheckedTopology,
+        *,
+        registry: str | None = None,
+        serve_args: tuple[str, ...] = (),
+    ) -> None:
+        self.checked = checked
+        self.topology = checked.topology
+        self.registry = registry or self.topology.registry
+        self.serve_args = serve_args
+        self.folder = self.topology.state_dir
+        self.replicas: list[LocalReplica] = []
+        self.envoy = Envoy(self.topology, self.folder / "envoy")
+        self.controller = Controller(self.topology, self.envoy.files, self.endpoints)
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ replicas
+    def endpoints(self) -> list[Endpoint]:
+        """Every replica the router may send to: local ones and the regions' endpoints."""
+        with self._lock:
+            local = [r.endpoint for r in self.replicas]
+        remote = [
+            Endpoint(r.name, *_host_port(url), version=self.checked.ref)
+            for r in self.topology.regions
+            for url in r.endpoints
+        ]
+        return local + remote
+
+    def _command(self, replica: LocalReplica) -> list[str]:
+        region = replica.region
+        # one prediction log per replica: a log's journal has one writer
+        logs = self.folder / "logs" / region.name / str(replica.index)
+        command = [
+            sys.executable, "-m", "polyclass.cli", "serve", replica.version,
+            "--host", "127.0.0.1", "--port", str(replica.port),
+            "--no-access-log", "--poll-interval", "0", "--log-dir", str(logs),
+        ]  # fmt: skip
+        if region.store:
+            command += ["--store", region.store]
+        if self.registry:
+            command += ["--registry", self.registry]
+        return command + list(self.serve_args)
+
+    def _spawn(self, replica: LocalReplica) -> None:
+        env = {**os.environ, "POLYCLASS_CACHE": str(self.folder / "cache" / replica.region.name)}
+        env.pop("POLYCLASS_REGISTRY", None)
+        log = self.folder / "replicas" / f"{replica.region.name}-{replica.index}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            replica.proc = subprocess.Popen(
+                self._command(replica),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+                env=env,
+            )
+        replica.starts += 1
+        replica.started_at = time.time()
+
+    def supervise_once(self) -> None:
+        """Start again every replica whose process exited, with a growing back-off."""
+        now = time.monotonic()
+        changed = False
+        with self._lock:
+            for replica in self.replicas:
+                if replica.proc is None or replica.running:
+                    continue
+                if replica.next_start == 0.0:
+                    replica.exits += 1
+                    delay = _BACKOFF[min(replica.exits - 1, len(_BACKOFF) - 1)]
+                    replica.next_start = now + delay
+                elif now >= replica.next_start:
+                    replica.next_start = 0.0
+                    self._spawn(replica)
+                    changed = True
+        if changed:
+            self.write_state()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, ready_timeout: float = 120.0) -> None:
+        """Start every replica, wait for them, then Envoy and the controller."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for region in self.topology.regions:
+            for index in range(region.replicas):
+                replica = LocalReplica(region, index, free_port(), self.checked.ref)
+                self.replicas.append(replica)
+                self._spawn(replica)
+        try:
+            self._wait_replicas(ready_timeout)
+            self.envoy.write_static()
+            self.controller.tick()  # EDS and RDS exist before Envoy reads the CDS
+            self.envoy.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.controller.start()
+        self.write_state()
+
+    def _wait_replicas(self, timeout: float) -> None:
+        import http.client
+
+        deadline = time.monotonic() + timeout
+        waiting = list(self.replicas)
+        while waiting and time.monotonic() < deadline:
+            for replica in list(waiting):
+                if not replica.running:
+                    log = self.folder / "replicas" / f"{replica.region.name}-{replica.index}.log"
+                    raise DeployError(
+                        f"a replica of region {replica.region.name!r} exited at start: "
+                        f"{log.read_text(errors='replace')[-1500:]}"
+                    )
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=1)
+                    conn.request("GET", "/v2/health/ready")
+                    if conn.getresponse().status == 200:
+                        waiting.remove(replica)
+                    conn.close()
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        if waiting:
+            names = ", ".join(f"{r.region.name}#{r.index}" for r in waiting)
+            raise DeployError(f"replicas not ready within {timeout:.0f} s: {names}")
+
+    def run(self) -> None:
+        """Supervise in the foreground until SIGINT or SIGTERM, then stop everything."""
+        previous = {
+            sig: signal.signal(sig, lambda *_: self._stop.set())
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            while not self._stop.wait(0.05):
+                self.supervise_once()
+                if self.envoy.proc is not None and self.envoy.proc.poll() is not None:
+                    raise DeployError(f"Envoy exited (code {self.envoy.proc.returncode})")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the controller, Envoy and every replica (SIGTERM, then SIGKILL)."""
+        self._stop.set()
+        self.controller.stop()
+        self.envoy.stop()
+        with self._lock:
+            procs = [r.proc for r in self.replicas if r.proc is not None]
+            for replica in self.replicas:
+                replica.proc = None  # the supervisor must not start them again
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        (self.folder / "state.json").unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict[str, Any]:
+        """What ``deploy status`` reads: addresses, pids, versions, the probes' latency."""
+        router = self.topology.router
+        with self._lock:
+            replicas = [
+                {
+                    "region": r.region.name,
+                    "index": r.index,
+                    "address": r.endpoint.address,
+                    "pid": r.proc.pid if r.proc is not None else None,
+                    "version": r.version,
+                    "starts": r.starts,
+                    "started_at": r.started_at,
+                }
+                for r in self.replicas
+            ]
+        return {
+            "pid": os.getpid(),
+            "model": self.topology.model,
+            "version": self.checked.ref,
+            "router": router.address,
+            "admin": f"{router.admin_host}:{router.admin_port}",
+            "envoy_pid": self.envoy.pid,
+            "replicas": replicas,
+            "updated_at": time.time(),
+        }
+
+    def write_state(self) -> None:
+        path = self.folder / "state.json"
+        with tempfile.NamedTemporaryFile(
+            "w", dir=self.folder, prefix=".state.", suffix=".tmp", delete=False
+        ) as out:
+            json.dump(self.state(), out, indent=1)
+        os.replace(out.name, path)
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    rest = url.split("://", 1)[1]
+    host, _, port = rest.rpartition(":")
+    return host, int(port)
