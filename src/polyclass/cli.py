@@ -21,6 +21,7 @@ from polyclass._cli_errors import fail, shown_warnings
 from polyclass._version import __version__
 from polyclass.cloud._cli import cloud_app
 from polyclass.deploy._cli import deploy_app
+from polyclass.export._cli import export_command
 from polyclass.monitor._cli import monitor_command
 from polyclass.pipeline._cli import evaluate_command, predict_command, train_command
 from polyclass.registry._cli import registry_app
@@ -94,6 +95,7 @@ app.command("serve")(serve_command)
 app.command("monitor")(monitor_command)
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(deploy_app, name="deploy")
+app.command("export")(export_command)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
