@@ -36,7 +36,7 @@ KINDS = [
     ("boosting", {"learning_rate": 0.1, "max_iter": 30, "max_leaf_nodes": 15}),
     ("forest", {"kind": "random", "n_estimators": 25, "min_samples_leaf": 2}),
     ("forest", {"kind": "extra", "n_estimators": 25, "min_samples_leaf": 1}),
-    ("mlp", {"hidden_layer_sizes": (16,), "max_iter": 2000, "activation": "tanh"}),
+    ("mlp", {"hidden_layer_sizes": (8,), "max_iter": 200, "activation": "tanh"}),
 ]
 IDS = [f"{f}-{p.get('strategy') or p.get('kind') or p.get('activation', 'relu')}" for f, p in KINDS]
 
@@ -229,3 +229,22 @@ def test_export_onnx_writes_a_file_onnxruntime_loads(tmp_path: Path) -> None:
     np.testing.assert_allclose(proba, model.predict_proba(load_penguins()), atol=1e-6, rtol=0)
     with pytest.raises(ExportError, match="exists"):
         export_onnx(model, path)
+
+
+CALIBRATED = [
+    ("svm", {"kernel": "linear", "C": 1.0}),
+    ("svm", {"kernel": "rbf", "C": 1.0, "n_components": 40, "gamma": None}),
+    ("boosting", {"learning_rate": 0.1, "max_iter": 20, "calibration": "sigmoid"}),
+    ("forest", {"kind": "random", "n_estimators": 20, "calibration": "isotonic"}),
+    ("mlp", {"hidden_layer_sizes": (8,), "max_iter": 100, "calibration": "isotonic"}),
+]
+
+
+@pytest.mark.parametrize(("family", "params"), CALIBRATED, ids=lambda v: str(v))
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_calibrated_models_and_svm_match(
+    family: str, params: dict[str, Any], n_classes: int, tmp_path: Path
+) -> None:
+    model = _fit(_synthetic(400, 18, n_classes), "y", family, params)
+    loaded = polyclass.load(model.save(tmp_path / "m"))
+    _check(loaded, _held_out(19, n_classes))

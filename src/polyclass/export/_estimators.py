@@ -9,25 +9,52 @@ vote), which the ``argmax`` decision rule returns.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from polyclass.export._calibration import calibrated_nodes
 from polyclass.export._coupling import pairwise_coupling
 from polyclass.export._errors import ExportError
 from polyclass.export._graph import Graph
 from polyclass.export._trees import tree_ensemble
 
-#: (probabilities (N, K) float64, own class index (N,) int64)
-Outputs = tuple[str, str]
 Arrays = dict[str, NDArray[Any]]
+#: The stored form of a calibrated model (``polyclass.families.calibrated``'s format).
+CALIBRATED = "polyclass.families.calibrated"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What an estimator's nodes give: probabilities (N, K), its own class index (N,), and
+    its ``decision_function`` (N, 1 or K) where it has one (a calibration reads it)."""
+
+    proba: str | None
+    own: str | None
+    scores: str | None = None
 
 
 def estimator_nodes(
     g: Graph, family: str, meta: Mapping[str, Any], arrays: Arrays, x: str
-) -> Outputs:
+) -> tuple[str, str]:
     """The family's probabilities and own label index from the design matrix ``x``."""
+    if isinstance(meta, Mapping) and meta.get("format") == CALIBRATED:
+        base = _writer(family)(g, meta["estimator"], _inner(arrays), x)
+        out = calibrated_nodes(g, meta, arrays, base)
+    else:
+        out = _writer(family)(g, meta, arrays, x)
+    if out.proba is None or out.own is None:
+        raise ExportError(
+            f"This {family!r} model has margins but no probabilities (it was stored without "
+            "its calibration); polyclass cannot predict probabilities from it either. "
+            "Retrain it with calibration, then export."
+        )
+    return out.proba, out.own
+
+
+def _writer(family: str) -> Callable[[Graph, Mapping[str, Any], Arrays, str], Outputs]:
     writer = _WRITERS.get(family)
     if writer is None:
         raise ExportError(
@@ -35,7 +62,13 @@ def estimator_nodes(
             f"{', '.join(sorted(_WRITERS))}). Train a model of one of those families to export "
             "it, or serve this one with polyclass serve."
         )
-    return writer(g, meta, arrays, x)
+    return writer
+
+
+def _inner(arrays: Arrays) -> Arrays:
+    """A calibrated model's base-estimator arrays (stored under ``estimator.``)."""
+    prefix = "estimator."
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 # --- shared steps ---------------------------------------------------------------------
@@ -87,16 +120,16 @@ def _linear(g: Graph, meta: Mapping[str, Any], arrays: Arrays, x: str) -> Output
     if kind == "LogisticRegression":
         scores = _affine(g, x, np.asarray(coef).T, intercept, "linear")
         if n_classes == 2:
-            return _two_columns(g, _stable_expit(g, scores)), _positive(g, scores)
-        return _softmax(g, scores), g.argmax(scores)
+            return Outputs(_two_columns(g, _stable_expit(g, scores)), _positive(g, scores))
+        return Outputs(_softmax(g, scores), g.argmax(scores))
     scores = _affine(g, x, coef, intercept, "linear")
     if kind == "OneVsRestClassifier":
-        return _ovr_proba(g, scores, n_classes), (
-            _positive(g, scores) if n_classes == 2 else g.argmax(scores)
-        )
+        own = _positive(g, scores) if n_classes == 2 else g.argmax(scores)
+        return Outputs(_ovr_proba(g, scores, n_classes), own)
     if kind == "OneVsOneClassifier":
         proba = pairwise_coupling(g, _stable_expit(g, scores), n_classes)
-        return proba, (_positive(g, scores) if n_classes == 2 else _ovo_vote(g, scores, n_classes))
+        own = _positive(g, scores) if n_classes == 2 else _ovo_vote(g, scores, n_classes)
+        return Outputs(proba, own)
     raise ExportError(f"The linear estimator {kind!r} has no ONNX export in this polyclass.")
 
 
@@ -137,8 +170,8 @@ def _boosting(g: Graph, meta: Mapping[str, Any], arrays: Arrays, x: str) -> Outp
     raw = tree_ensemble(g, x, arrays, values, [[j % k] for j in range(n_trees)])
     raw = g.op("Add", raw, g.const(np.asarray(arrays["baseline"], np.float64)[None, :]), hint="raw")
     if k == 1:
-        return _two_columns(g, _expit(g, raw)), _positive(g, raw)
-    return _softmax(g, raw), g.argmax(raw)
+        return Outputs(_two_columns(g, _expit(g, raw)), _positive(g, raw), raw)
+    return Outputs(_softmax(g, raw), g.argmax(raw), raw)
 
 
 def _forest(g: Graph, meta: Mapping[str, Any], arrays: Arrays, x: str) -> Outputs:
@@ -151,7 +184,7 @@ def _forest(g: Graph, meta: Mapping[str, Any], arrays: Arrays, x: str) -> Output
     x32 = g.double(g.op("Cast", x, to=g.onnx.TensorProto.FLOAT))  # what the trees read
     total = tree_ensemble(g, x32, arrays, fractions, [list(range(n_classes))] * n_trees)
     proba = g.op("Div", total, g.const(float(n_trees)), hint="proba")
-    return proba, g.argmax(proba)
+    return Outputs(proba, g.argmax(proba))
 
 
 def _mlp(g: Graph, meta: Mapping[str, Any], arrays: Arrays, x: str) -> Outputs:
@@ -163,7 +196,7 @@ def _mlp(g: Graph, meta: Mapping[str, Any], arrays: Arrays, x: str) -> Outputs:
         if i < n_layers - 1:
             a = _hidden(g, a, activation)
     proba = _softmax(g, a) if len(arrays["classes"]) > 2 else _two_columns(g, _expit(g, a))
-    return proba, g.argmax(proba)
+    return Outputs(proba, g.argmax(proba))
 
 
 def _hidden(g: Graph, a: str, activation: str) -> str:
@@ -176,7 +209,29 @@ def _hidden(g: Graph, a: str, activation: str) -> str:
     return a
 
 
+def _svm(g: Graph, meta: Mapping[str, Any], arrays: Arrays, x: str) -> Outputs:
+    """The margins only: an SVM's probabilities come from its calibration."""
+    if meta.get("kernel") == "rbf":
+        x = _nystroem(g, x, arrays["components"], arrays["normalization"], float(meta["gamma"]))
+    scores = _affine(g, x, np.asarray(arrays["coef"]).T, arrays["intercept"], "svm")
+    return Outputs(None, None, scores)
+
+
+def _nystroem(
+    g: Graph, x: str, components: NDArray[Any], normalization: NDArray[Any], gamma: float
+) -> str:
+    """RBF kernel values against the sampled rows, times the normalization (Nystroem)."""
+    c = np.asarray(components, np.float64)
+    axis = g.const([1], dtype=np.int64)
+    d = g.op("Mul", g.const(-2.0), g.op("MatMul", x, g.const(c.T, "components")))
+    d = g.op("Add", d, g.op("ReduceSumSquare", x, axis, keepdims=1))
+    d = g.op("Add", d, g.const(np.einsum("ij,ij->i", c, c)[None, :], "component_norms"))
+    d = g.op("Exp", g.op("Mul", g.op("Max", d, g.const(0.0)), g.const(-gamma)))
+    return g.op("MatMul", d, g.const(np.asarray(normalization, np.float64).T, "normalization"))
+
+
 _WRITERS: dict[str, Callable[[Graph, Mapping[str, Any], Arrays, str], Outputs]] = {
+    "svm": _svm,
     "linear": _linear,
     "boosting": _boosting,
     "forest": _forest,
