@@ -61,18 +61,30 @@ def _wait(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -> Non
 class Emulator:
     """One running emulator process on a free port."""
 
-    def __init__(self, what: str, command: list[str], port: int, workdir: Path) -> None:
+    def __init__(
+        self, what: str, command: list[str], port: int, workdir: Path, *, wait: bool = True
+    ) -> None:
         self.what, self.command, self.port, self.workdir = what, command, port, workdir
         self.log = workdir / f"{what}.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
+        self.launch()
+        if wait:
+            self.wait()
 
-    def start(self) -> None:
+    def launch(self) -> None:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 self.command, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir
             )
+
+    def wait(self) -> None:
+        """Return once the emulator listens (RuntimeError when it exits or never does)."""
+        assert self.proc is not None
         _wait(self.port, self.proc, self.what, self.log)
+
+    def start(self) -> None:
+        self.launch()
+        self.wait()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -109,6 +121,7 @@ def emulators() -> Iterator[dict[str, Emulator]]:
             [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(ports["s3"])],
             ports["s3"],
             work,
+            wait=False,
         )
         started["gcs"] = Emulator(
             "gcs",
@@ -123,6 +136,7 @@ def emulators() -> Iterator[dict[str, Emulator]]:
             ],
             ports["gcs"],
             work,
+            wait=False,
         )
         (work / "azurite").mkdir()
         started["azure"] = Emulator(
@@ -140,7 +154,10 @@ def emulators() -> Iterator[dict[str, Emulator]]:
             ],
             ports["azure"],
             work,
+            wait=False,
         )
+        for emulator in started.values():  # the three start side by side
+            emulator.wait()
         os.environ.update(emulator_environment(ports))
         yield started
     finally:
