@@ -330,3 +330,48 @@ def test_cli_refuses_a_bad_grpc_port(tmp_path: Path, trained: Trained) -> None:
         port = taken.getsockname()[1]
         result = runner.invoke(app, ["serve", str(trained.model_dir), "--grpc-port", str(port)])
     assert result.exit_code == 2 and f"Cannot listen for gRPC on 127.0.0.1:{port}" in result.output
+
+
+def test_repository_model_load_reloads_with_a_token(trained: Trained, tmp_path: Path) -> None:
+    import tritonclient.grpc as triton
+    from starlette.testclient import TestClient
+
+    from polyclass.registry import Registry
+    from polyclass.serve import ServeConfig, create_app
+
+    registry = tmp_path / "registry"
+    shutil.copytree(trained.registry, registry)
+    token = "grpc-token-0123456789abcdef"
+    (tmp_path / "tokens").write_text(token + "\n")
+    config = ServeConfig(
+        "penguins@production",
+        registry=str(registry),
+        log_dir=str(tmp_path),
+        poll_interval=0,
+        access_log=False,
+        token_file=str(tmp_path / "tokens"),
+        grpc_port=0,
+    )
+    app = create_app(config)
+    with TestClient(app):
+        client = triton.InferenceServerClient(url=f"127.0.0.1:{app.state.grpc.port}")
+        try:
+            with Registry(str(registry)) as reg:
+                reg.promote("penguins", 2)
+            for headers, words in [
+                (None, "RepositoryModelLoad needs a token"),
+                ({"authorization": "Bearer wrong-token-0123456789"}, "not valid"),
+            ]:
+                with pytest.raises(triton.InferenceServerException) as info:
+                    client.load_model("penguins", headers=headers)
+                assert "UNAUTHENTICATED" in _code(info.value) and words in info.value.message()
+            assert client.get_model_metadata("penguins").versions == ["1"]
+            good = {"authorization": f"Bearer {token}"}
+            with pytest.raises(triton.InferenceServerException, match="No model named"):
+                client.load_model("other", headers=good)
+            client.load_model("penguins", headers=good)
+            assert client.get_model_metadata("penguins").versions == ["2"]
+            result = client.infer("penguins", _inputs(triton, [ROW]))
+            assert result.get_response().model_version == "2"
+        finally:
+            client.close()

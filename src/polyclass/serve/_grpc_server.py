@@ -12,6 +12,7 @@ with its traceback, and the server keeps serving.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 import time
@@ -41,6 +42,7 @@ _CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     401: grpc.StatusCode.UNAUTHENTICATED,
     404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.FAILED_PRECONDITION,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     422: grpc.StatusCode.INVALID_ARGUMENT,
     503: grpc.StatusCode.UNAVAILABLE,
@@ -144,6 +146,11 @@ class GrpcServer:
                 "ModelMetadataResponse",
             ),
             "ModelInfer": (self._model_infer, "ModelInferRequest", "ModelInferResponse"),
+            "RepositoryModelLoad": (
+                self._repository_model_load,
+                "RepositoryModelLoadRequest",
+                "RepositoryModelLoadResponse",
+            ),
         }
         return grpc.method_handlers_generic_handler(
             SERVICE,
@@ -268,6 +275,27 @@ class GrpcServer:
                     name=tensor["name"], datatype=tensor["datatype"], shape=tensor["shape"]
                 )
         return response
+
+    async def _repository_model_load(self, request: Any, context: Any, request_id: str) -> Any:
+        """``POST /admin/reload`` over gRPC: look up the followed reference and switch."""
+        authorization = dict(context.invocation_metadata() or ()).get("authorization")
+        try:
+            self.endpoints.tokens.check(authorization)
+        except RequestError as exc:  # the same rule as HTTP, told in gRPC's words
+            words = exc.message.replace("This route", "RepositoryModelLoad").replace(
+                "the header 'Authorization", "the metadata 'authorization"
+            )
+            raise RequestError(exc.status, words, ["metadata", "authorization"]) from None
+        self._model(request.model_name, "")
+        result = await asyncio.to_thread(self.endpoints.manager.reload)
+        if result.error is not None:
+            raise RequestError(
+                409,
+                f"Cannot load the new version of {self.endpoints.manager.ref}: {result.error}; "
+                f"still serving version {result.model.version_label}.",
+                ["model_name"],
+            )
+        return self.messages["RepositoryModelLoadResponse"]()
 
     async def _model_infer(self, request: Any, context: Any, request_id: str) -> Any:
         model = self._model(request.model_name, request.model_version)

@@ -135,11 +135,19 @@ def openapi_document(model: ServedModel) -> dict[str, Any]:
         "description": "One numeric tensor `[n, n_features]` (all-numeric models) or one "
         "tensor per column named after it (numeric: FP*/INT*, categorical "
         "text: BYTES, boolean: BOOL; `null` = missing). Outputs `label` and "
-        "`probabilities` (`[n, n_classes]`, class order in its parameters).",
+        "`probabilities` (`[n, n_classes]`, class order in its parameters). Binary "
+        "tensor extension: with the header `Inference-Header-Content-Length: N` the body is "
+        "N bytes of JSON, then the bytes of every input whose parameters give "
+        "`binary_data_size` (little-endian; BOOL one byte a value; BYTES elements each "
+        "after a 4-byte length); outputs asked with `parameters.binary_data` (or all, with "
+        "the request parameter `binary_data_output`) follow the response's JSON, whose "
+        "length the response's header names. The same calls over gRPC: "
+        "`polyclass serve --grpc-port`.",
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": infer_request, "example": _oip_example(model)}
+                "application/json": {"schema": infer_request, "example": _oip_example(model)},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         },
         "responses": {**_ok(infer_response), **_errors(400, 404, 413, 422)},
