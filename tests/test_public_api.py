@@ -24,6 +24,7 @@ PACKAGES = [
     "polyclass.preprocess",
     "polyclass.registry",
     "polyclass.report",
+    "polyclass.scale",
     "polyclass.serve",
 ]
 

@@ -71,7 +71,10 @@ class LogisticLoss:
         n_classes: int,
         fit_intercept: bool,
         l2: float | Array,
+        weight_total: float | Array | None = None,
     ) -> None:
+        """``weight_total``: divide the weights by this (per problem) instead of their own
+        sum, for one block of a larger table whose blocks' losses are summed."""
         self.X = X
         self.n, self.p = X.shape
         self.binary = n_classes == 2
@@ -89,10 +92,10 @@ class LogisticLoss:
         self.l2_all_zero = not np.any(self.l2v)
         sw: NDArray[np.float64]
         if sample_weight is None:
-            sw = np.full(self.n, 1.0 / self.n)
+            sw = np.full(self.n, 1.0 / (self.n if weight_total is None else weight_total))
         else:
             sw = np.array(sample_weight, dtype=np.float64)
-            total = sw.sum(axis=0)
+            total = sw.sum(axis=0) if weight_total is None else np.asarray(weight_total)
             sw /= np.where(total > 0, total, 1.0)
         # the unused one of the two stays empty
         self.y01: Array = np.zeros((0, 1))

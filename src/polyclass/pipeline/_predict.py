@@ -15,7 +15,9 @@ from polyclass.model import Model
 OUTPUT_EXTENSIONS = (".csv", ".parquet")
 
 
-def _prediction_frame(model: Model, chunk: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+def prediction_frame(model: Model, chunk: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+    """The predictions of ``chunk``'s rows: the ``keep`` columns, ``prediction`` and one
+    ``proba_<class>`` column per class (the one layout of batch predictions)."""
     labels, proba = model.predict_with_proba(chunk)
     out = pd.DataFrame({c: chunk[c].to_numpy() for c in keep})
     out["prediction"] = labels
@@ -55,7 +57,7 @@ def predict_file(
             missing = [c for c in keep if c not in chunk.columns]
             if missing:
                 raise DataError(f"--keep column(s) {missing} are not in {data}.")
-            frame = _prediction_frame(model, chunk, keep)
+            frame = prediction_frame(model, chunk, keep)
             if out.suffix.lower() == ".csv":
                 frame.to_csv(tmp, mode="a", header=rows == 0, index=False)
             else:

@@ -15,11 +15,12 @@ from polyclass.preprocess._input import (
     MISSING_CODE,
     UNSEEN_CODE,
     ColumnSource,
+    _sorted_values,
     as_source,
     show,
 )
 from polyclass.preprocess._onehot import OneHotColumn
-from polyclass.preprocess._scaler import fit_scale
+from polyclass.preprocess._scaler import fit_scale, guard_scale
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -236,6 +237,106 @@ class Preprocessor:
             np.array(medians, dtype=np.float64),
             np.array(means, dtype=np.float64),
             np.array(scales, dtype=np.float64),
+            indicators,
+            onehots,
+        )
+        return self
+
+    # ---------------------------------------------- mergeable statistics
+    def scaled_inputs(self, data: Any) -> list[NDArray[np.float64]]:
+        """Raw values of each of :attr:`scaled_columns` in ``data`` (NaN where missing or
+        unreadable), for statistics computed elsewhere and merged (``polyclass.scale``)."""
+        source = as_source(data, self.schema.feature_names)
+        return list(self._scaled_inputs(source, warn=False))
+
+    def category_counts(self, data: Any) -> list[tuple[list[Any], NDArray[np.int64], int]]:
+        """``(categories, counts, n_missing)`` of each of :attr:`categorical_columns`."""
+        source = as_source(data, self.schema.feature_names)
+        return [
+            source.category_counts(name, self.schema.feature(name).value_type)
+            for name in self.categorical_columns
+        ]
+
+    @staticmethod
+    def merge_category_counts(
+        parts: list[tuple[list[Any], NDArray[np.int64], int]],
+    ) -> tuple[list[Any], NDArray[np.int64], int]:
+        """One column's :meth:`category_counts` of several blocks, summed, categories in
+        the order :meth:`fit` sorts them."""
+        merged: dict[Any, int] = {}
+        n_missing = 0
+        for categories, counts, missing in parts:
+            for value, count in zip(categories, np.asarray(counts).tolist(), strict=True):
+                merged[value] = merged.get(value, 0) + int(count)
+            n_missing += int(missing)
+        values = _sorted_values(list(merged))
+        return values, np.array([merged[v] for v in values], dtype=np.int64), n_missing
+
+    def fit_from_statistics(
+        self,
+        medians: NDArray[np.float64],
+        means: NDArray[np.float64],
+        stds: NDArray[np.float64],
+        n_missing: NDArray[np.int64],
+        category_counts: list[tuple[list[Any], NDArray[np.int64], int]],
+    ) -> Preprocessor:
+        """Fit from merged statistics instead of rows: the state :meth:`fit` reaches on
+        the whole table.
+
+        Parameters
+        ----------
+        medians : ndarray of shape (n_scaled,)
+            Median of the finite values of each of :attr:`scaled_columns`.
+        means, stds : ndarray of shape (n_scaled,)
+            Mean and population standard deviation of each column *after* imputation by
+            its median.
+        n_missing : ndarray of shape (n_scaled,)
+            Missing (NaN, ±inf, unreadable) values per column.
+        category_counts : list
+            Per categorical column, ``(sorted categories, counts, n_missing)`` as
+            :meth:`category_counts` gives them, summed over the table.
+
+        Returns
+        -------
+        Preprocessor
+            ``self``.
+        """
+        names = self.scaled_columns
+        if not len(medians) == len(means) == len(stds) == len(n_missing) == len(names):
+            raise ValueError(
+                f"fit_from_statistics needs one median, mean, std and missing count per "
+                f"scaled column ({len(names)}); got {len(medians)}, {len(means)}, "
+                f"{len(stds)}, {len(n_missing)}."
+            )
+        if len(category_counts) != len(self.categorical_columns):
+            raise ValueError(
+                f"fit_from_statistics needs category counts for {len(self.categorical_columns)} "
+                f"categorical columns; got {len(category_counts)}."
+            )
+        scales = [guard_scale(float(m), float(s)) for m, s in zip(means, stds, strict=True)]
+        indicators = [
+            name
+            for name, k in zip(names, np.asarray(n_missing).tolist(), strict=True)
+            if self.add_missing_indicators is True
+            or (self.add_missing_indicators == "auto" and k > 0)
+        ]
+        onehots = [
+            OneHotColumn.fit(
+                name,
+                self.schema.feature(name).value_type,
+                categories,
+                np.asarray(counts, dtype=np.int64),
+                int(missing),
+                self.rare_min_frequency,
+            )
+            for name, (categories, counts, missing) in zip(
+                self.categorical_columns, category_counts, strict=True
+            )
+        ]
+        self._set_fitted(
+            np.asarray(medians, dtype=np.float64),
+            np.asarray(means, dtype=np.float64),
+            np.asarray(scales, dtype=np.float64),
             indicators,
             onehots,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["fit_scale"]
+__all__ = ["fit_scale", "guard_scale"]
 
 
 def fit_scale(x: NDArray[np.float64]) -> tuple[float, float]:
@@ -16,6 +16,11 @@ def fit_scale(x: NDArray[np.float64]) -> tuple[float, float]:
     """
     mean = float(x.mean()) if x.size else 0.0
     std = float(x.std()) if x.size else 0.0
+    return mean, guard_scale(mean, std)
+
+
+def guard_scale(mean: float, std: float) -> float:
+    """The scale of a column with this mean and population deviation: 1 for no spread."""
     if not np.isfinite(std) or std <= 10 * np.finfo(np.float64).eps * max(1.0, abs(mean)):
-        std = 1.0
-    return mean, std
+        return 1.0
+    return std

@@ -1,0 +1,235 @@
+"""polyclass on Dask against Spark MLlib and dask-ml, and against itself on one machine.
+
+Usage: ``python benchmarks/bench_scale.py [--quick] [--repeat R] [--no-baselines]``.
+
+Data: 2M rows x 50 float32 features, 7 classes, 16 Parquet files (``--quick``: 200k rows),
+made once under ``.bench/scale-data``. Every fit includes reading the Parquet files.
+Times are the minimum of ``R`` runs (default 3). Thread counts are pinned: one BLAS/OpenMP
+thread per process; polyclass and dask-ml on ``LocalCluster(2 workers x 1 thread)``,
+Spark on ``local[2]``. The load average is printed before and after: this machine is
+shared, so the numbers are indicative.
+
+Baselines run in their own environment, ``.bench/venv`` (git-ignored):
+``python3 -m venv .bench/venv && .bench/venv/bin/pip install pyspark dask-ml
+'dask[distributed]' pyarrow pandas`` (Spark needs Java 17). Spark MLlib: multinomial,
+``regParam = 1/(C n)``, ``standardization=False`` (the same objective as polyclass's,
+which is scikit-learn's divided by ``C n``). dask-ml: ``LogisticRegression(solver='lbfgs')``
+once per class (one-vs-rest by hand; it is binary only).
+
+Memory is the peak resident memory of every process of a run (driver, scheduler,
+workers; Spark's JVM), sampled every 50 ms.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / ".bench"
+BASELINE_PYTHON = BENCH / "venv" / "bin" / "python"
+N_FEATURES, N_CLASSES, N_FILES, C = 50, 7, 16, 1.0
+
+
+def make_data(n_rows: int) -> Path:
+    """16 Parquet files of float32 features f0..f49 and an integer label 0..6."""
+    folder = BENCH / "scale-data" / f"{n_rows}"
+    done = folder.with_name(f"{n_rows}.done")  # outside the folder: readers take every file
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    W = rng.normal(scale=0.3, size=(N_FEATURES, N_CLASSES))
+    for i, rows in enumerate(np.array_split(np.arange(n_rows), N_FILES)):
+        X = rng.normal(size=(rows.size, N_FEATURES)).astype(np.float32)
+        Z = X @ W + rng.gumbel(size=(rows.size, N_CLASSES))
+        frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(N_FEATURES)])
+        frame["label"] = Z.argmax(axis=1).astype(np.int64)
+        frame.to_parquet(folder / f"part-{i:03d}.parquet", index=False)
+    done.write_text("")
+    return folder
+
+
+def objective(coef: np.ndarray, intercept: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
+    """Mean multinomial log loss + ||W||^2 / (2 C n): Spark's and polyclass's objective."""
+    Z = X.astype(np.float64) @ np.asarray(coef, dtype=np.float64).T + intercept
+    m = Z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(Z - m).sum(axis=1)) + m[:, 0]
+    loss = float(np.mean(lse - Z[np.arange(len(y)), y]))
+    return loss + float(np.sum(np.square(coef))) / (2 * C * len(y))
+
+
+class PeakMemory:
+    """Peak summed RSS of a process and its descendants, sampled in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root, *root.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def read_all(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    table = pq.read_table(folder, use_threads=False)
+    names = [f"f{j}" for j in range(N_FEATURES)]
+    X = np.column_stack([table.column(n).to_numpy() for n in names]).astype(np.float32)
+    return X, table.column("label").to_numpy()
+
+
+def single_node_fit(folder: Path) -> Any:
+    from polyclass.linear import LogisticRegression
+
+    X, y = read_all(folder)
+    return LogisticRegression(C=C, dtype="float32").fit(X, y)
+
+
+def dask_fit(client: Any, folder: Path, n_rows: int) -> tuple[Any, Any]:
+    from polyclass.linear import LogisticRegression
+    from polyclass.scale import encode, fit_logistic, label_counts, read_table
+
+    table = read_table(client, str(folder), "label")
+    labels = label_counts(table)
+    classes = sorted(labels)
+    features = [f"f{j}" for j in range(N_FEATURES)]
+    blocks = encode(table, features, classes, "float32")
+    table.frames = []  # the raw parts are no longer needed: only the blocks stay
+    mass = np.array([labels[c][1] for c in classes])
+    template = LogisticRegression(C=C, dtype="float32")
+    fitted, info = fit_logistic(client, blocks, template, classes, mass, n_rows, N_FEATURES)
+    del blocks
+    return fitted, info
+
+
+def run_baseline(args: list[str]) -> tuple[dict[str, Any], int]:
+    proc = subprocess.Popen(
+        [str(BASELINE_PYTHON), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    with PeakMemory(proc.pid) as mem:
+        out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"baseline {args[0]} failed (exit {proc.returncode})")
+    return json.loads(out.strip().splitlines()[-1]), mem.peak
+
+
+def line(name: str, seconds: float, extra: str = "") -> None:
+    print(f"  {name:<40} {seconds:8.2f} s  {extra}", flush=True)
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 3
+    baselines = "--no-baselines" not in sys.argv and BASELINE_PYTHON.exists()
+    n_rows = 200_000 if quick else 2_000_000
+    folder = make_data(n_rows)
+    print(
+        f"bench_scale: {n_rows:,} rows x {N_FEATURES} float32 x {N_CLASSES} classes, "
+        f"{N_FILES} Parquet files; min of {repeat} runs; 1 BLAS thread per process"
+    )
+    print(f"load average before: {os.getloadavg()}  (2 cores)", flush=True)
+    X, y = read_all(folder)
+
+    t_single, single = best(lambda: single_node_fit(folder), repeat)
+    f_single = objective(single.coef_, single.intercept_, X, y)
+    line("polyclass single-node (read + fit)", t_single, f"objective {f_single:.7f}")
+
+    from polyclass.scale import connect
+
+    with PeakMemory(os.getpid()) as mem, connect("local", n_workers=2) as client:
+        t_dask, (fitted, info) = best(lambda: dask_fit(client, folder, n_rows), repeat)
+        dask_peak = mem.peak
+    f_dask = objective(fitted.coef_, fitted.intercept_, X, y)
+    line(
+        "polyclass on Dask, 2 workers x 1 thread",
+        t_dask,
+        f"objective {f_dask:.7f}, {info.round_trips} round trips, {info.n_iter} Newton steps, "
+        f"peak {dask_peak / 2**30:.2f} GB",
+    )
+    print(
+        f"  Dask / single-node: {t_dask / t_single:.2f}x (target <= 1.5x); "
+        f"round trips {info.round_trips} (target <= 10)"
+    )
+
+    if baselines:
+        spark, spark_peak = run_baseline(
+            [
+                str(ROOT / "benchmarks" / "_scale_spark.py"),
+                str(folder),
+                str(n_rows),
+                str(C),
+                str(repeat),
+            ]
+        )
+        t_spark = min(spark["times"])
+        f_spark = objective(np.array(spark["coef"]), np.array(spark["intercept"]), X, y)
+        line(
+            "Spark MLlib multinomial, local[2]",
+            t_spark,
+            f"objective {f_spark:.7f}, {spark['iterations']} iterations, start-up "
+            f"{spark['startup']:.1f} s, peak {spark_peak / 2**30:.2f} GB",
+        )
+        print(
+            f"  speed-up vs Spark: {t_spark / t_dask:.1f}x (target >= 6x); objective "
+            f"{'<=' if f_dask <= f_spark + 1e-9 else '>'} Spark's; memory "
+            f"{dask_peak / spark_peak:.2f} of Spark's (target <= 0.33)",
+            flush=True,
+        )
+        daskml, _ = run_baseline(
+            [str(ROOT / "benchmarks" / "_scale_daskml.py"), str(folder), str(C), "1"]
+        )
+        t_daskml = min(daskml["times"])
+        line("dask-ml L-BFGS one-vs-rest x7 (1 run)", t_daskml)
+        print(f"  speed-up vs dask-ml: {t_daskml / t_dask:.1f}x (target >= 12x)")
+    else:
+        print("  baselines skipped (.bench/venv missing or --no-baselines)")
+    print(f"load average after: {os.getloadavg()}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
