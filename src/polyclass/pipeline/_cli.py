@@ -41,6 +41,15 @@ Registry = Annotated[
     typer.Option(envvar="POLYCLASS_REGISTRY", help="Registry URL.", show_default="./.polyclass"),
 ]
 ModelRef = Annotated[str, typer.Argument(help="Model path, name, name@alias or name:version.")]
+Dask = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="Run on Dask: 'local' (a LocalCluster for this run) or a scheduler address; "
+        "DATA is then a Parquet file, folder or glob, local or in a store.",
+    ),
+]
 
 
 @contextmanager
@@ -267,7 +276,7 @@ def _metrics_table(title: str, evaluation: dict[str, Any]) -> Table:
 
 def evaluate_command(
     model: ModelRef,
-    data: Annotated[Path, typer.Argument(help="Labelled CSV or Parquet file.")],
+    data: Annotated[str, typer.Argument(help="Labelled CSV or Parquet file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path(
         "out/evaluation"
     ),
@@ -275,11 +284,27 @@ def evaluate_command(
         bool, typer.Option("--overwrite", help="Replace a previous report in --out.")
     ] = False,
     registry: Registry = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="With --dask: the label column.")
+    ] = None,
+    dask: Dask = None,
 ) -> None:
     """Evaluate MODEL on labelled DATA and write the same report."""
     from polyclass.model import load
     from polyclass.pipeline import evaluate_model
 
+    if dask:
+        with _user_errors():
+            from polyclass.scale import evaluate_on_dask
+
+            metrics, path = evaluate_on_dask(
+                load(model, registry=registry), data, out, target, dask, overwrite
+            )
+        for key, value in metrics.items():
+            if isinstance(value, float):
+                console.print(f"{key:<20} {value:.4f}")
+        console.print(f"rows: {metrics['rows']:,}\nmetrics: {path}")
+        return
     with _user_errors():
         done = evaluate_model(load(model, registry=registry), data, out, overwrite=overwrite)
     for warning in done.warnings:
@@ -290,18 +315,36 @@ def evaluate_command(
 
 def predict_command(
     model: ModelRef,
-    data: Annotated[Path, typer.Argument(help="CSV or Parquet file to predict.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="OUT.csv or OUT.parquet.")],
+    data: Annotated[str, typer.Argument(help="CSV or Parquet file to predict.")],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="OUT.csv or OUT.parquet; with --dask a folder (or store URL)."
+        ),
+    ],
     keep: Annotated[
         list[str] | None, typer.Option("--keep", help="Input column to copy (repeatable).")
     ] = None,
     chunksize: Annotated[int, typer.Option(help="Rows per chunk.")] = 100_000,
     registry: Registry = None,
+    dask: Dask = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="With --dask: replace parts already in OUT.")
+    ] = False,
 ) -> None:
     """Predict every row of DATA (streamed in chunks) into OUT with class probabilities."""
     from polyclass.model import load
     from polyclass.pipeline import predict_file
 
+    if dask:
+        with _user_errors():
+            from polyclass.scale import predict_on_dask
+
+            rows = predict_on_dask(
+                load(model, registry=registry), data, output, keep or [], dask, overwrite
+            )
+        console.print(f"wrote {rows:,} predictions to {output} (partitioned Parquet)")
+        return
     with _user_errors():
         loaded = load(model, registry=registry)
         with console.status("predicting") as status:

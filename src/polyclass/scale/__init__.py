@@ -17,7 +17,9 @@ from polyclass._lazy import attach
 
 if TYPE_CHECKING:
     from polyclass.scale._cluster import SCHEDULER_ENV, connect, resolve_address
+    from polyclass.scale._commands import evaluate_on_dask, predict_on_dask
     from polyclass.scale._errors import ScaleError
+    from polyclass.scale._evaluate import evaluate_parts
     from polyclass.scale._fit import FitInfo, fit_logistic
     from polyclass.scale._predict import predict_parts
     from polyclass.scale._table import (
@@ -35,9 +37,12 @@ __all__ = [
     "ScaleError",
     "connect",
     "encode",
+    "evaluate_on_dask",
+    "evaluate_parts",
     "fit_logistic",
     "fit_preprocessor",
     "label_counts",
+    "predict_on_dask",
     "predict_parts",
     "read_table",
     "resolve_address",
@@ -50,6 +55,9 @@ __getattr__, __dir__ = attach(
         "connect": "polyclass.scale._cluster",
         "resolve_address": "polyclass.scale._cluster",
         "ScaleError": "polyclass.scale._errors",
+        "evaluate_on_dask": "polyclass.scale._commands",
+        "predict_on_dask": "polyclass.scale._commands",
+        "evaluate_parts": "polyclass.scale._evaluate",
         "FitInfo": "polyclass.scale._fit",
         "fit_logistic": "polyclass.scale._fit",
         "DaskTable": "polyclass.scale._table",

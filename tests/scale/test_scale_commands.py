@@ -1,0 +1,118 @@
+"""``polyclass predict|evaluate --dask`` against a real cluster, checked against the
+single-node commands and scikit-learn on the same rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as sk
+from typer.testing import CliRunner
+
+from polyclass.cli import app
+from polyclass.data import infer_schema
+from polyclass.linear import LogisticRegression
+from polyclass.model import Model
+from polyclass.preprocess import Preprocessor
+
+runner = CliRunner()
+FEATURES = ["a", "b", "c", "d", "flat", "colour"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(table: tuple[pd.DataFrame, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    df, _ = table
+    schema = infer_schema(df[[*FEATURES, "label"]], "label")
+    pre = Preprocessor(schema).fit(df)
+    est = LogisticRegression().fit(pre.transform(df), df["label"])
+    model = Model(schema, pre, est, info={"target": "label"})
+    return model.save(tmp_path_factory.mktemp("scale-model") / "model")
+
+
+def test_predict_dask_writes_the_single_node_predictions(
+    client: Any, table: tuple[pd.DataFrame, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    df, folder = table
+    out = tmp_path / "pred"
+    address = client.scheduler.address
+    args = ["predict", str(model_dir), str(folder), "-o", str(out), "--keep", "w"]
+    result = runner.invoke(app, [*args, "--dask", address])
+    assert result.exit_code == 0, result.output
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) == 5 and not list(out.glob(".*"))  # no temp files left
+    got = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    single = tmp_path / "single.parquet"
+    df.to_parquet(tmp_path / "all.parquet", index=False)
+    assert (
+        runner.invoke(
+            app,
+            [
+                "predict",
+                str(model_dir),
+                str(tmp_path / "all.parquet"),
+                "-o",
+                str(single),
+                "--keep",
+                "w",
+            ],
+        ).exit_code
+        == 0
+    )
+    pd.testing.assert_frame_equal(got, pd.read_parquet(single))
+    again = runner.invoke(app, [*args, "--dask", address])
+    assert again.exit_code == 2 and "already holds 5 prediction parts" in again.output
+
+
+def test_evaluate_dask_equals_one_pass(
+    client: Any, table: tuple[pd.DataFrame, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    df, folder = table
+    out = tmp_path / "eval"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(model_dir),
+            str(folder),
+            "-o",
+            str(out),
+            "--dask",
+            client.scheduler.address,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    got = json.loads((out / "metrics.json").read_text())["metrics"]
+    model = Model.load(model_dir)
+    pred, proba = model.predict_with_proba(df)
+    y = df["label"].to_numpy()
+    assert got["rows"] == len(df)
+    assert got["accuracy"] == pytest.approx(sk.accuracy_score(y, pred), abs=1e-12)
+    assert got["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(y, pred), abs=1e-12)
+    assert got["f1_macro"] == pytest.approx(sk.f1_score(y, pred, average="macro"), abs=1e-12)
+    assert got["mcc"] == pytest.approx(sk.matthews_corrcoef(y, pred), abs=1e-12)
+    assert got["log_loss"] == pytest.approx(sk.log_loss(y, proba, labels=model.classes_), rel=1e-12)
+    auc = sk.roc_auc_score(y, proba, multi_class="ovr", labels=model.classes_)
+    assert got["roc_auc_ovr"] == pytest.approx(auc, abs=1e-12)
+    np.testing.assert_array_equal(got["confusion_matrix"], sk.confusion_matrix(y, pred))
+
+
+def test_dask_unreachable_is_one_error_line(model_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(model_dir),
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "o"),
+            "--dask",
+            "tcp://127.0.0.1:9",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "Cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output
