@@ -98,7 +98,7 @@ def test_lbfgs_reaches_the_same_model(client: Any, table: tuple[pd.DataFrame, Pa
     classes = sorted(labels)
     mass = np.array([labels[c][1] for c in classes])
     blocks = encode(dtable, pre, classes, "float64")
-    template = LogisticRegression(tol=1e-6)
+    template = LogisticRegression(tol=1e-6, max_iter=500)
     fitted, info = fit_logistic(
         client, blocks, template, classes, mass, len(df), pre.n_features_out_, solver="lbfgs"
     )
