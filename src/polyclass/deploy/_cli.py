@@ -121,3 +121,39 @@ def up_command(
         deployment.run()
     except DeployError as exc:
         fail(str(exc), 1)
+
+
+@deploy_app.command("bundle")
+def bundle_command(
+    file: TopologyFile,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The bundle folder to write.")],
+    bake: Annotated[
+        bool,
+        typer.Option("--bake", help="Copy the model into each image instead of fetching it."),
+    ] = False,
+    image_prefix: Annotated[
+        str, typer.Option(help="Images are PREFIX-REGION:NAME-VERSION.")
+    ] = "REGISTRY/polyclass",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace DIR.")] = False,
+    registry: RegistryOption = None,
+) -> None:
+    """Write per region a Dockerfile, Kubernetes and KServe objects; Envoy and compose files."""
+    from polyclass.cloud import CloudError, UsageError
+    from polyclass.deploy import TopologyError, check_topology, load_topology
+    from polyclass.deploy._bundle import write_bundle
+
+    try:
+        checked = check_topology(load_topology(file), registry=registry)
+        folder = write_bundle(
+            checked, output, bake=bake, image_prefix=image_prefix, overwrite=overwrite
+        )
+    except (TopologyError, UsageError) as exc:
+        fail(str(exc))
+    except CloudError as exc:
+        fail(str(exc), 1)
+    regions = ", ".join(r.name for r in checked.topology.regions)
+    console.print(
+        f"wrote {folder}: {checked.ref} for {regions} (see {folder / 'README.md'})",
+        highlight=False,
+        soft_wrap=True,
+    )
