@@ -24,6 +24,7 @@ from polyclass.deploy._cli import deploy_app
 from polyclass.export._cli import export_command
 from polyclass.monitor._cli import monitor_command
 from polyclass.pipeline._cli import evaluate_command, predict_command, train_command
+from polyclass.pipeline._cli_loop import feedback_app, retrain_command
 from polyclass.registry._cli import registry_app
 from polyclass.serve._cli import serve_command
 
@@ -96,6 +97,8 @@ app.command("monitor")(monitor_command)
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(deploy_app, name="deploy")
 app.command("export")(export_command)
+app.add_typer(feedback_app, name="feedback")
+app.command("retrain")(retrain_command)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

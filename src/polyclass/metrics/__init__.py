@@ -52,14 +52,23 @@ from polyclass.metrics._intervals import (
     wilson_interval,
 )
 from polyclass.metrics._label_state import ConfusionMatrixState
+from polyclass.metrics._paired import (
+    McNemarTest,
+    PairedDifference,
+    delong_ovr_test,
+    mcnemar_test,
+    paired_bootstrap,
+)
 from polyclass.metrics._thresholds import ThresholdChoice, select_threshold
 
 __all__: list[str] = [
     "ConfidenceInterval",
     "ConfusionMatrixState",
     "DelongTest",
+    "McNemarTest",
     "MetricAdvice",
     "MetricChoice",
+    "PairedDifference",
     "PrecisionRecallIntervals",
     "ScoreCurveState",
     "ThresholdChoice",
@@ -75,6 +84,7 @@ __all__: list[str] = [
     "classification_report",
     "cohen_kappa_score",
     "confusion_matrix",
+    "delong_ovr_test",
     "delong_test",
     "det_curve",
     "expected_cost",
@@ -84,7 +94,9 @@ __all__: list[str] = [
     "jaccard_score",
     "log_loss",
     "matthews_corrcoef",
+    "mcnemar_test",
     "multilabel_confusion_matrix",
+    "paired_bootstrap",
     "precision_recall_curve",
     "precision_recall_fscore_support",
     "precision_recall_intervals",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from polyclass.monitor._data_drift import data_drift
     from polyclass.monitor._drift import DriftSummary, FeatureDrift, feature_drift
     from polyclass.monitor._monitor import MonitorResult, monitor, monitor_gauges
+    from polyclass.monitor._resolve import ResolvedModel, resolve_model
     from polyclass.monitor._rows import row_hashes
     from polyclass.predlog import LogData, LogError, read_log
 
@@ -39,12 +40,14 @@ __all__ = [
     "MonitorResult",
     "NumericReference",
     "Reference",
+    "ResolvedModel",
     "compute_reference",
     "data_drift",
     "feature_drift",
     "monitor",
     "monitor_gauges",
     "read_log",
+    "resolve_model",
     "row_hashes",
 ]
 
@@ -63,6 +66,8 @@ _LAZY: dict[str, str] = {
     "MonitorResult": "polyclass.monitor._monitor",
     "monitor": "polyclass.monitor._monitor",
     "monitor_gauges": "polyclass.monitor._monitor",
+    "ResolvedModel": "polyclass.monitor._resolve",
+    "resolve_model": "polyclass.monitor._resolve",
 }
 
 

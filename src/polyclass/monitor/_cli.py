@@ -168,8 +168,36 @@ def _summary(doc: dict[str, Any], report: str | None) -> None:
     drifted = [f for f in (doc.get("drift") or {}).get("features", []) if f["drifted"]]
     if drifted:
         console.print(_drift_table(drifted))
+    if doc.get("versions"):
+        console.print(_versions_table(doc["versions"]))
     if report:
         console.print(f"report: {report}", highlight=False)
+
+
+def _versions_table(versions: dict[str, Any]) -> Table:
+    """Every version in the log side by side, and how often version pairs agree."""
+    table = Table(title="Versions")
+    for col in ("version", "rows", "labelled", "accuracy (95% CI)", "macro F1", "drifted"):
+        table.add_column(col)
+    for v in versions["versions"]:
+        live = v["live"]
+        ci = live.get("accuracy_ci") or [None, None]
+        acc = f"{live['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if live.get("accuracy") else "—"
+        drift = v.get("drift") or {}
+        table.add_row(
+            str(v["version"]),
+            f"{v['rows']:,}",
+            f"{v['labelled']:,}",
+            acc,
+            _number(live.get("f1_macro"), 3),
+            ", ".join(drift.get("drifted") or []) or "—",
+        )
+    for pair in versions["agreement"]:
+        a, b = pair["versions"]
+        table.caption = (table.caption or "") + (
+            f"versions {a} and {b} agree on {pair['agreement']:.1%} of {pair['rows']:,} rows. "
+        )
+    return table
 
 
 def _number(value: float | None, digits: int = 4) -> str:

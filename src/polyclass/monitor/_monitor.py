@@ -59,6 +59,7 @@ class MonitorResult:
     notes: list[str] = field(default_factory=list)
     alert_command: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -94,6 +95,7 @@ class MonitorResult:
             "notes": self.notes,
             "alert_command": self.alert_command,
             "timings": self.timings,
+            "versions": self.versions,
         }
 
 
@@ -119,6 +121,7 @@ class _Run:
     prediction: dict[str, Any] = field(default_factory=dict)
     estimate: dict[str, Any] | None = None
     live: dict[str, Any] | None = None
+    versions: dict[str, Any] | None = None
 
     @property
     def log(self) -> LogData:
@@ -285,6 +288,19 @@ def _live_performance(run: _Run) -> None:
             part["f1"] = (part.get("per_class") or {}).get(str(positive), {}).get("f1")
 
 
+def _versions(run: _Run) -> None:
+    """With other versions in the log (a canary, a shadow): every version side by side."""
+    if not run.log.other_versions and run.resolved.version is not None:
+        return
+    from polyclass.monitor._versions import compare_versions, read_all_versions
+
+    data = run.log
+    if run.log.other_versions:
+        data = read_all_versions(run.folder, run.classes, run.ref, run.since, run.until)
+    if len(set(np.asarray(data.model_version).tolist())) > 1:
+        run.versions = compare_versions(data, run.classes, run.ref, run.config)
+
+
 def _finish(run: _Run, window: str | None, timings: dict[str, float]) -> MonitorResult:
     """The result, its alerts and the retraining command they name."""
     m, ref, data, cfg = run.resolved.model, run.ref, run.log, run.config
@@ -333,6 +349,7 @@ def _finish(run: _Run, window: str | None, timings: dict[str, float]) -> Monitor
         config=cfg,
         notes=run.notes,
         timings=timings,
+        versions=run.versions,
     )
     retrain = cfg.retrain_command or default_retrain_command(
         run.resolved.name, m.info.get("target"), run.resolved.lineage.get("data_path")
@@ -392,6 +409,7 @@ def monitor(
         ("drift", _feature_drift),
         ("prediction", _prediction_drift),
         ("live", _live_performance),
+        ("versions", _versions),
     )
     for name, step in steps:
         clock = time.perf_counter()

@@ -25,6 +25,25 @@ def python_call(cfg: TrainConfig) -> str:
     )
 
 
+#: Options that describe where a run read and wrote, not how it trained.
+_NOT_STORED = ("data", "out", "overwrite", "command", "registry", "register", "n_jobs")
+
+
+def stored_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The options a retrain reuses (metric, costs, strategies, search space, seed...).
+
+    Stored in the model's info as ``train_config``; paths stay as given (a cost matrix
+    is also in the model's decision).
+    """
+    out: dict[str, Any] = {}
+    for f in fields(cfg):
+        if f.name in _NOT_STORED:
+            continue
+        value = getattr(cfg, f.name)
+        out[f.name] = str(value) if isinstance(value, Path) else value
+    return out
+
+
 def register(cfg: TrainConfig, name: str, artifact: Path, info: dict[str, Any]) -> dict[str, Any]:
     from polyclass.registry import Registry
 

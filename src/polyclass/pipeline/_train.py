@@ -45,7 +45,13 @@ from polyclass.pipeline._fit import (
     stratified_sample,
 )
 from polyclass.pipeline._labels import labels_of
-from polyclass.pipeline._record import default_name, python_call, register, user
+from polyclass.pipeline._record import (
+    default_name,
+    python_call,
+    register,
+    stored_config,
+    user,
+)
 from polyclass.pipeline._tune import (
     best_result,
     cross_validate,
@@ -325,6 +331,7 @@ def _info(run: _Run) -> dict[str, Any]:
         "important_features": [f["feature"] for f in run.importance["features"]],
         "n_rows": run.n_rows,
         "seed": run.cfg.seed,
+        "train_config": stored_config(run.cfg),
         "trained_by": user(),
         "polyclass_version": __version__,
     }

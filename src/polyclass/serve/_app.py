@@ -35,6 +35,7 @@ from polyclass.predlog import (
     PredictionLog,
     log_folder,
 )
+from polyclass.serve._canary import Router, ShadowRunner, parse_canary, parse_shadow
 from polyclass.serve._endpoints import Endpoints, Logs, json_response
 from polyclass.serve._errors import RequestError
 from polyclass.serve._manager import ModelManager
@@ -88,6 +89,11 @@ class ServeConfig:
         The address gRPC listens on.
     grpc_shared_port : bool
         Several worker processes listen on ``grpc_port`` together (SO_REUSEPORT).
+    canary : str, optional
+        ``REF=PCT``: another version answers PCT percent of requests (sticky by key).
+    shadow : str, optional
+        ``REF`` or ``REF=PCT``: another version predicts (a share of) requests off the
+        response path; logged, never returned.
     """
 
     model: str
@@ -105,6 +111,8 @@ class ServeConfig:
     grpc_port: int | None = None
     grpc_host: str = "127.0.0.1"
     grpc_shared_port: bool = False
+    canary: str | None = None
+    shadow: str | None = None
 
     def to_env(self) -> str:
         """The config as JSON, for :data:`CONFIG_ENV`."""
@@ -130,6 +138,7 @@ def _routes(e: Endpoints) -> list[Route]:
         Route("/version", e.version, methods=["GET"]),
         Route("/feedback", e.feedback, methods=["POST"]),
         Route("/admin/reload", e.reload, methods=["POST"]),
+        Route("/admin/routing", e.routing, methods=["GET", "POST"]),
         Route("/metrics", e.metrics_route, methods=["GET"]),
         Route("/openapi.json", e.openapi, methods=["GET"]),
         Route("/docs", e.docs, methods=["GET"]),
@@ -196,6 +205,7 @@ def create_app(
             metrics.log_errors.set(logs.predictions.errors)
 
     manager.add_listener(on_switch)
+    endpoints.router = _router(config, manager, endpoints)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -221,6 +231,11 @@ def create_app(
         manager.start()
         grpc_server = await _start_grpc(config, endpoints, stream)
         app.state.grpc = grpc_server
+        router = endpoints.router
+        for other in router.managers[1:] if router is not None else []:
+            other.start()
+        if router is not None and router.shadow is not None:
+            router.shadow.start()
         try:
             yield
         finally:
@@ -228,6 +243,11 @@ def create_app(
             if grpc_server is not None:
                 await grpc_server.stop()
             manager.stop()
+            if router is not None:
+                if router.shadow is not None:
+                    router.shadow.stop()  # its queued rows are logged before the log closes
+                for other in router.managers[1:]:
+                    other.stop()
             if endpoints.monitor_gauges is not None:
                 endpoints.monitor_gauges.stop()
             for log in (logs.predictions, logs.feedback):
@@ -273,6 +293,31 @@ async def _start_grpc(config: ServeConfig, endpoints: Endpoints, stream: Any) ->
     )
     await server.start()
     return server
+
+
+def _router(config: ServeConfig, manager: ModelManager, endpoints: Endpoints) -> Router | None:
+    """The canary and shadow versions of ``config`` (each loaded now), or None."""
+    if config.canary is None and config.shadow is None:
+        return None
+
+    def follow(ref: str) -> ModelManager:
+        other = ModelManager(ref, registry=config.registry, poll_interval=config.poll_interval)
+        if other.current.name != manager.current.name:
+            raise ValueError(
+                f"{ref} is model {other.current.name!r} but this server serves "
+                f"{manager.current.name!r}; a canary or shadow is another version of the "
+                "served model (e.g. NAME@challenger or NAME:3)."
+            )
+        return other
+
+    canary, percent, shadow = None, 0.0, None
+    if config.canary is not None:
+        ref, percent = parse_canary(config.canary)
+        canary = follow(ref)
+    if config.shadow is not None:
+        ref, share = parse_shadow(config.shadow)
+        shadow = ShadowRunner(follow(ref), share, endpoints.log_prediction)
+    return Router(manager, canary, percent, shadow)
 
 
 def create_app_from_env() -> Starlette:

@@ -161,6 +161,20 @@ def serve_command(
             "cancelled; every answered row is logged either way.",
         ),
     ] = 20.0,
+    canary: Annotated[
+        str | None,
+        typer.Option(
+            help="REF=PCT: version REF answers PCT percent of requests, sticky by the "
+            "X-Routing-Key header (else the request id).",
+        ),
+    ] = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            help="REF or REF=PCT: version REF also predicts (PCT percent of) requests off "
+            "the response path; logged under its version, never returned.",
+        ),
+    ] = None,
     store: Annotated[
         list[str] | None,
         typer.Option(
@@ -201,6 +215,8 @@ def serve_command(
         grpc_port=grpc_port,
         grpc_host=host,
         grpc_shared_port=workers > 1,
+        canary=canary,
+        shadow=shadow,
     )
     try:
         manager = ModelManager(model, registry=registry, poll_interval=poll_interval)

@@ -16,7 +16,8 @@ from polyclass.predlog import FeedbackLog, PredictionLog
 from polyclass.preprocess import Table
 from polyclass.serve._binary import HEADER as BINARY_HEADER
 from polyclass.serve._binary import binary_outputs, encode_outputs, split_body, split_tensors
-from polyclass.serve._errors import RequestError, not_found
+from polyclass.serve._canary import ROUTING_HEADER, Router
+from polyclass.serve._errors import RequestError, not_found, unprocessable
 from polyclass.serve._fastjson import numeric_tensor
 from polyclass.serve._feedback import parse_feedback
 from polyclass.serve._manager import ModelManager
@@ -72,6 +73,7 @@ class Endpoints:
         self.docs_html = docs_html
         self.openapi_bytes = orjson.dumps(openapi)
         self.shutting_down = False
+        self.router: Router | None = None  # set by the app with --canary / --shadow
 
     # ------------------------------------------------------------------ helpers
     async def _body(self, request: Request) -> bytes:
@@ -90,7 +92,7 @@ class Endpoints:
 
     def _model(self, request: Request) -> ServedModel:
         """The served model, checked against the name and version in the path."""
-        model = self.manager.current
+        model = self._route(request)
         request.scope["state"]["model_version"] = model.version_label
         params = request.path_params
         name = params.get("name")
@@ -109,25 +111,24 @@ class Endpoints:
             )
         return model
 
-    def _predict(self, request: Request, model: ServedModel, table: Table) -> Prediction:
+    def _route(self, request: Request) -> ServedModel:
+        """The version answering this request: the served one, or the canary for its share."""
+        router = self.router
+        if router is None:
+            return self.manager.current
+        version = request.path_params.get("version")
+        named = router.by_version(version) if version is not None else None
+        if named is not None:
+            return named
         state = request.scope["state"]
-        prediction = self.predict_rows(model, table, state["request_id"])
-        state["rows"] = len(prediction.index)
-        return prediction
+        key = request.headers.get(ROUTING_HEADER) or state["request_id"]
+        state["routing_key"] = key
+        return router.pick(key)
 
-    def predict_rows(self, model: ServedModel, table: Table, request_id: str) -> Prediction:
-        """Predict, count the predictions in the metrics and log the rows (HTTP and gRPC)."""
-        prediction = model.predict(table)
-        n = len(prediction.index)
-        counts = np.bincount(prediction.index, minlength=len(model.classes))
-        self.metrics.count_predictions(
-            model.name,
-            model.version_label,
-            [(model.class_strs[i], int(c)) for i, c in enumerate(counts.tolist()) if c],
-            n,
-        )
+    def log_prediction(self, request_id: str, model: ServedModel, prediction: Prediction) -> None:
+        """Record a prediction's rows in the log under ``model``'s version."""
         log = self.logs.predictions
-        if log is not None and n:
+        if log is not None and len(prediction.index):
             enc = prediction.encoded
             log.record(
                 request_id,
@@ -138,6 +139,31 @@ class Endpoints:
                 enc.numeric,
                 enc.categorical,
             )
+
+    def _predict(self, request: Request, model: ServedModel, table: Table) -> Prediction:
+        state = request.scope["state"]
+        prediction = self.predict_rows(model, table, state["request_id"], state.get("routing_key"))
+        state["rows"] = len(prediction.index)
+        return prediction
+
+    def predict_rows(
+        self, model: ServedModel, table: Table, request_id: str, routing_key: str | None = None
+    ) -> Prediction:
+        """Predict, count the predictions in the metrics, log the rows and hand them to the
+        shadow (HTTP and gRPC)."""
+        prediction = model.predict(table)
+        n = len(prediction.index)
+        counts = np.bincount(prediction.index, minlength=len(model.classes))
+        self.metrics.count_predictions(
+            model.name,
+            model.version_label,
+            [(model.class_strs[i], int(c)) for i, c in enumerate(counts.tolist()) if c],
+            n,
+        )
+        self.log_prediction(request_id, model, prediction)
+        shadow = self.router.shadow if self.router is not None else None
+        if shadow is not None and n and shadow.wants(routing_key or request_id):
+            shadow.submit(request_id, table, prediction.index, model.class_array)
         return prediction
 
     async def log_room(self) -> None:
@@ -242,8 +268,26 @@ class Endpoints:
             self.logs.feedback.record(items)
         return json_response({"accepted": len(items)})
 
+    async def routing(self, request: Request) -> Response:
+        """``GET``: versions, split, shadow counts; ``POST {"canary_percent": p}``: new split."""
+        if self.router is None:
+            raise not_found("This server has no canary or shadow (see --canary, --shadow).")
+        if request.method == "POST":
+            self.tokens.check(request.headers.get("authorization"))
+            body = parse_json(await self._body(request))
+            if not isinstance(body, dict) or set(body) != {"canary_percent"}:
+                raise unprocessable('The body is {"canary_percent": P} with P from 0 to 100.')
+            try:
+                self.router.set_percent(body["canary_percent"])
+            except ValueError as exc:
+                raise unprocessable(str(exc), "body", "canary_percent") from None
+        return json_response(self.router.describe())
+
     async def reload(self, request: Request) -> Response:
         self.tokens.check(request.headers.get("authorization"))
+        if self.router is not None:  # canary and shadow follow their references too
+            for other in self.router.managers[1:]:
+                await anyio.to_thread.run_sync(other.reload)
         result = await anyio.to_thread.run_sync(self.manager.reload)
         request.scope["state"]["model_version"] = result.model.version_label
         body = {
