@@ -293,6 +293,17 @@ def openapi_document(model: ServedModel) -> dict[str, Any]:
                 "responses": {**_ok(plain), **_errors(401, 409)},
             }
         },
+        "/admin/routing": {
+            "get": {
+                "summary": "Canary and shadow: versions, split, shadow agreement and drops",
+                "responses": {**_ok(plain), **_errors(404)},
+            },
+            "post": {
+                "summary": 'Change the canary split: {"canary_percent": P}, P from 0 to 100',
+                "security": bearer,
+                "responses": {**_ok(plain), **_errors(401, 404, 422)},
+            },
+        },
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",

@@ -1,0 +1,122 @@
+"""Canary and shadow in the server (in process): split, stickiness, logging, routing changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from _serve_helpers import ROW, Trained, read_log
+from polyclass.cli import app
+from polyclass.serve import ServeConfig, create_app
+from polyclass.serve._canary import bucket, parse_canary, parse_shadow
+
+
+@contextmanager
+def _client(trained: Trained, logs: Path, **routing: Any) -> Iterator[TestClient]:
+    config = ServeConfig(
+        "penguins@production",
+        registry=str(trained.registry),
+        log_dir=str(logs),
+        poll_interval=0,
+        monitor_interval=0,
+        access_log=False,
+        **routing,
+    )
+    with TestClient(create_app(config)) as client:
+        yield client
+
+
+def _ask(client: TestClient, key: str | None = None) -> Any:
+    headers = {"x-routing-key": key} if key is not None else {}
+    res = client.post("/invocations", json={"dataframe_records": [ROW]}, headers=headers)
+    assert res.status_code == 200, res.text
+    return res
+
+
+def test_bucket_is_stable_and_uniform() -> None:
+    assert bucket("user-1") == bucket("user-1")
+    values = np.array([bucket(f"k{i}") for i in range(4000)])
+    assert 0 <= values.min() and values.max() < 100
+    assert abs(np.mean(values < 30) - 0.30) < 0.03
+
+
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [
+        ("penguins:2=150", "from 0 to 100"),
+        ("penguins:2=-1", "from 0 to 100"),
+        ("penguins:2=ten", "from 0 to 100"),
+        ("penguins:2", "REF=PCT"),
+    ],
+)
+def test_canary_option_errors_name_the_fix(text: str, fix: str) -> None:
+    with pytest.raises(ValueError, match=fix):
+        parse_canary(text)
+
+
+def test_shadow_option_defaults_to_every_request() -> None:
+    assert parse_shadow("penguins:2") == ("penguins:2", 100.0)
+    assert parse_shadow("penguins@challenger=25") == ("penguins@challenger", 25.0)
+
+
+def test_canary_split_is_sticky_and_both_versions_are_logged(
+    trained: Trained, tmp_path: Path
+) -> None:
+    with _client(trained, tmp_path, canary="penguins:2=50") as client:
+        first = {k: _ask(client, f"user-{k}").headers["x-model-version"] for k in range(60)}
+        again = {k: _ask(client, f"user-{k}").headers["x-model-version"] for k in range(60)}
+        expected = {k: "2" if bucket(f"user-{k}") < 50 else "1" for k in range(60)}
+        assert first == again == expected
+        assert set(first.values()) == {"1", "2"}
+        # without a routing key the request id decides
+        assert _ask(client).headers["x-model-version"] in ("1", "2")
+        routing = client.get("/admin/routing").json()
+        assert routing["canary"] == {"ref": "penguins:2", "version": "2", "percent": 50.0}
+        # the split changes live; 0 sends everyone back to the served version
+        assert client.post("/admin/routing", json={"canary_percent": 0}).status_code == 200
+        assert {_ask(client, f"user-{k}").headers["x-model-version"] for k in range(20)} == {"1"}
+        bad = client.post("/admin/routing", json={"canary_percent": 101})
+        assert bad.status_code == 422 and "between 0 and 100" in bad.json()["error"]
+        assert _ask(client).status_code == 200  # still serving
+    table = read_log(tmp_path / "logs" / "penguins" / "predictions")
+    versions = table.column("model_version").to_numpy()
+    assert set(versions.tolist()) == {1, 2} and len(versions) == 142
+
+
+def test_shadow_predicts_off_the_response_path_and_is_logged_not_returned(
+    trained: Trained, tmp_path: Path
+) -> None:
+    with _client(trained, tmp_path, shadow="penguins:2") as client:
+        ids = [_ask(client, f"u{k}").headers for k in range(30)]
+        assert {h["x-model-version"] for h in ids} == {"1"}
+    table = read_log(tmp_path / "logs" / "penguins" / "predictions")
+    rows = table.select(["request_id", "model_version"]).to_pylist()
+    by_version: dict[int, set[str]] = {}
+    for r in rows:
+        by_version.setdefault(r["model_version"], set()).add(r["request_id"])
+    served = {h["x-request-id"] for h in ids}
+    assert by_version[1] == served
+    assert by_version[2] == served  # every request shadowed (dropped ones would be counted)
+
+
+def test_routing_without_canary_or_shadow_is_404(trained: Trained, tmp_path: Path) -> None:
+    with _client(trained, tmp_path) as client:
+        res = client.get("/admin/routing")
+        assert res.status_code == 404 and "--canary" in res.json()["error"]
+
+
+def test_serve_cli_refuses_a_bad_canary_with_one_line(trained: Trained) -> None:
+    runner = CliRunner()
+    args = ["serve", "penguins@production", "--registry", str(trained.registry)]
+    res = runner.invoke(app, [*args, "--canary", "penguins:2=150"])
+    assert res.exit_code == 2
+    assert "--canary takes a percentage from 0 to 100" in " ".join(res.output.split())
+    res = runner.invoke(app, [*args, "--canary", "penguins:9=10"])
+    assert res.exit_code == 2 and "error:" in res.output and "9" in res.output
