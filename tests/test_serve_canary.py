@@ -120,3 +120,87 @@ def test_serve_cli_refuses_a_bad_canary_with_one_line(trained: Trained) -> None:
     assert "--canary takes a percentage from 0 to 100" in " ".join(res.output.split())
     res = runner.invoke(app, [*args, "--canary", "penguins:9=10"])
     assert res.exit_code == 2 and "error:" in res.output and "9" in res.output
+
+
+def test_split_changes_and_promotion_under_load_drop_no_request(
+    trained: Trained, tmp_path: Path
+) -> None:
+    import shutil
+    import threading
+
+    import httpx
+
+    from _serve_helpers import ServerProcess
+    from polyclass.registry import Registry
+
+    registry = tmp_path / "registry"
+    shutil.copytree(trained.registry, registry)
+    server = ServerProcess(
+        ["penguins@production", "--registry", str(registry), "--log-dir", str(tmp_path),
+         "--poll-interval", "0.2", "--no-access-log", "--monitor-interval", "0",
+         "--canary", "penguins:2=30", "--shadow", "penguins:2=50"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    server.wait_ready()
+    stop = threading.Event()
+    failures: list[str] = []
+    answered: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def load(worker: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                key = {"x-routing-key": f"w{worker}-{i % 17}"}
+                try:
+                    r = client.post("/invocations", json={"dataframe_records": [ROW]}, headers=key)
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code}: {r.text}")
+                    continue
+                with lock:
+                    answered[r.headers["x-request-id"]] = r.headers["x-model-version"]
+
+    def count() -> int:
+        with lock:
+            return len(answered)
+
+    def settle() -> None:
+        start = count()
+        while count() < start + 20:
+            time.sleep(0.02)
+
+    import time
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        settle()
+        for pct in (0, 100, 50):
+            res = httpx.post(server.url + "/admin/routing", json={"canary_percent": pct})
+            assert res.status_code == 200
+            settle()
+        with Registry(str(registry)) as reg:
+            reg.promote("penguins", 2)  # the canary's version becomes the served one
+        deadline = time.monotonic() + 60
+        while httpx.get(server.url + "/version").json()["model_version"] != "2":
+            assert time.monotonic() < deadline, "the server never switched"
+            time.sleep(0.05)
+        settle()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        assert server.stop() in (0, -15), server.stderr
+    assert not failures, failures[:3]
+    table = read_log(tmp_path / "logs" / "penguins" / "predictions")
+    logged: dict[str, set[int]] = {}
+    for r in table.select(["request_id", "model_version"]).to_pylist():
+        logged.setdefault(r["request_id"], set()).add(r["model_version"])
+    for request_id, version in answered.items():
+        assert int(version) in logged[request_id]  # every answer logged under its version
+    assert set(answered.values()) == {"1", "2"}
