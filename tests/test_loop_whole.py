@@ -187,6 +187,12 @@ def test_the_whole_loop(tmp_path: Path) -> None:
     assert {v["version"] for v in side["versions"]} == {1, 2}
     assert side["agreement"] and 0.0 < side["agreement"][0]["agreement"] < 1.0
     assert routing["shadow"]["requests"] + routing["shadow"]["dropped"] <= 40
+    res = _cli(
+        "monitor", "penguins:2", "--registry", str(registry), "--log",
+        str(logs / "logs" / "penguins"), "--out", str(tmp_path / "mon"),
+    )  # fmt: skip
+    page = (tmp_path / "mon" / "monitor.html").read_text()
+    assert 'id="versions"' in page and "predict the same class on" in page
 
     # 8. the new production on new traffic: quiet
     since = datetime.now(UTC).isoformat()

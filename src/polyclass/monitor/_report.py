@@ -443,6 +443,38 @@ font-size:12.5px}pre{white-space:pre-wrap;background:#f6f8fa;padding:8px}
 """
 
 
+def _versions_html(v: dict[str, Any]) -> str:
+    """Every version in the log (a canary, a shadow): rows, live metrics, drift, agreement."""
+
+    def num(x: Any, digits: int = 3) -> str:
+        return "—" if x is None else f"{x:.{digits}f}"
+
+    rows = []
+    for entry in v["versions"]:
+        live, drift = entry["live"], entry.get("drift") or {}
+        ci = live.get("accuracy_ci") or [None, None]
+        f1ci = live.get("f1_macro_ci") or [None, None]
+        rows.append(
+            f"<tr><td>{entry['version']}</td><td>{entry['rows']:,}</td>"
+            f"<td>{entry['labelled']:,}</td>"
+            f"<td>{num(live.get('accuracy'))} [{num(ci[0])}, {num(ci[1])}]</td>"
+            f"<td>{num(live.get('f1_macro'))} [{num(f1ci[0])}, {num(f1ci[1])}]</td>"
+            f"<td>{esc(', '.join(drift.get('drifted') or []) or '—')}</td></tr>"
+        )
+    table = (
+        "<table><tr><th>version</th><th>rows</th><th>labelled</th>"
+        "<th>accuracy [95% CI]</th><th>macro F1 [95% CI]</th><th>drifted inputs</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    pairs = "".join(
+        f"<li>versions {p['versions'][0]} and {p['versions'][1]} predict the same class on "
+        f"{p['agreement']:.1%} of the {p['rows']:,} rows both predicted</li>"
+        for p in v["agreement"]
+    )
+    return table + (f"<ul>{pairs}</ul>" if pairs else "")
+
+
 def render_monitor_html(d: dict[str, Any]) -> str:
     """The monitoring page for a ``MonitorResult.to_dict()``."""
     model = d["model"]
@@ -459,6 +491,8 @@ def render_monitor_html(d: dict[str, Any]) -> str:
         ("prediction", "Prediction drift", _prediction_html(d)),
         ("performance", "Performance over time", _performance_html(d)),
     ]
+    if d.get("versions"):
+        sections.append(("versions", "Versions side by side", _versions_html(d["versions"])))
     toc = "".join(f'<li><a href="#{i}">{esc(t)}</a></li>' for i, t, _ in sections)
     body = "".join(
         f'<section id="{i}"><h2>{esc(t)}</h2>{html}</section>' for i, t, html in sections
