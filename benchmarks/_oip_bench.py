@@ -288,32 +288,51 @@ def warm_up_oip(servers: list[tuple[Any, str, str, dict[str, Any]]], workdir: Pa
                     )
 
 
-def report_oip(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
-    """The OIP table: each path against MLServer (target 3x), gRPC against our REST JSON."""
-    print(f"\n{'OIP measure':44s} {'polyclass':>11s} {'mlserver':>11s} {'ratio':>8s}  target")
+def report_oip(
+    ours: dict[str, Any], bare: dict[str, Any] | None, theirs: dict[str, Any] | None
+) -> None:
+    """The OIP table: each path against MLServer (target 3x), polyclass as shipped and
+    without its prediction log (``bare``: MLServer logs nothing), and gRPC rows/s against
+    our own REST JSON's (target 2x)."""
+    print(
+        f"\n{'OIP measure':40s} {'polyclass':>10s} {'no log':>10s} {'mlserver':>10s} "
+        f"{'ratio':>7s} {'no log':>7s}  target"
+    )
+
+    def cell(res: dict[str, Any] | None, key: str, field: str, digits: int) -> str:
+        return "-" if res is None else f"{res[key][field]:.{digits}f}"
+
+    def ratio(res: dict[str, Any] | None, key: str) -> str:
+        if res is None or theirs is None or not theirs[key]["rps"]:
+            return "-"
+        return f"{res[key]['rps'] / theirs[key]['rps']:.1f}x"
+
     for path in PATHS:
         for n in SIZES:
             key = f"{path}{n}"
             rows = "1 row" if n == 1 else "1,000 rows"
-            a = ours[key]
-            b = theirs[key] if theirs else None
-            note = " (mlserver: REST JSON)" if path == "binary" and theirs else ""
-            label = f"{LABELS[path]}, {rows}, requests/s"
-            ratio = f"{a['rps'] / b['rps']:.1f}x" if b and b["rps"] else "-"
-            theirs_rps = f"{b['rps']:.0f}" if b else "-"
-            print(f"{label:44s} {a['rps']:11.0f} {theirs_rps:>11s} {ratio:>8s}  >= 3x{note}")
-            label = f"{LABELS[path]}, {rows}, p99 ms"
-            theirs_p99 = f"{b['p99']:.2f}" if b else "-"
-            print(f"{label:44s} {a['p99']:11.2f} {theirs_p99:>11s}")
-            label = f"{LABELS[path]}, {rows}, server CPU ms/request"
-            theirs_cpu = f"{b['cpu_ms']:.3f}" if b else "-"
-            print(f"{label:44s} {a['cpu_ms']:11.3f} {theirs_cpu:>11s}")
-    grpc_rows = ours["grpc1000"]["rps"] * 1000
-    json_rows = ours["json1000"]["rps"] * 1000
-    print(
-        f"{'1,000-row gRPC rows/s vs our REST JSON':44s} {grpc_rows:11.0f} {json_rows:11.0f} "
-        f"{grpc_rows / json_rows:7.1f}x  >= 2x (right column: polyclass REST JSON)"
-    )
-    for name, res in (("polyclass", ours), ("mlserver", theirs)):
+            note = " (mlserver: its REST JSON)" if path == "binary" else ""
+            for field, what, digits in (
+                ("rps", "requests/s", 0),
+                ("p99", "p99 ms", 2),
+                ("cpu_ms", "CPU ms/request", 3),
+            ):
+                values = [cell(res, key, field, digits) for res in (ours, bare, theirs)]
+                line = f"{f'{LABELS[path]}, {rows}, {what}':40s} " + " ".join(
+                    f"{v:>10s}" for v in values
+                )
+                if field == "rps":
+                    line += f" {ratio(ours, key):>7s} {ratio(bare, key):>7s}  >= 3x{note}"
+                print(line)
+    for name, res in (("polyclass", ours), ("polyclass, no log", bare)):
+        if res is None:
+            continue
+        grpc_rows = res["grpc1000"]["rps"] * 1000
+        json_rows = res["json1000"]["rps"] * 1000
+        print(
+            f"1,000-row gRPC rows/s {grpc_rows:.0f} vs REST JSON {json_rows:.0f} ({name}): "
+            f"{grpc_rows / json_rows:.1f}x, target >= 2x"
+        )
+    for name, res in (("polyclass", ours), ("polyclass, no log", bare), ("mlserver", theirs)):
         if res and any(v["non2xx"] + v["socket_errors"] for v in res.values()):
             print(f"warning: {name} had failed requests under load in the OIP part")

@@ -30,7 +30,13 @@ access log on (to /dev/null) and the prediction log on (to a temporary folder).
 
 MLflow is looked up with ``--mlflow`` (an ``mlflow`` executable), else on PATH; it is
 in the ``bench`` extra (``pip install -e .[bench]``). Without it, polyclass is measured
-alone. Run: ``python benchmarks/bench_serve.py [--duration 10]``.
+alone. Run: ``python benchmarks/bench_serve.py [--duration 10] [--parts mlflow,oip]``.
+
+The Open Inference Protocol part (``_oip_bench.py``) then measures polyclass (as shipped,
+and again without its prediction log, since MLServer keeps none) against MLServer over
+REST JSON, REST binary and gRPC, one-row and 1,000-row requests; it needs ``h2load``
+(``apt-get install nghttp2-client``) and installs MLServer into ``.bench/mlserver`` on
+first use (``--mlserver`` names another executable).
 """
 
 from __future__ import annotations
@@ -536,10 +542,11 @@ def report(ours: dict[str, Any], theirs: dict[str, Any] | None) -> None:
             print(f"warning: {name} had non-2xx responses or socket errors under load")
 
 
-def _polyclass_server(model: Path, work: Path, grpc_port: int) -> Server:
+def _polyclass_server(model: Path, work: Path, grpc_port: int, *extra: str) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "polyclass.cli", "serve", str(model), "--port", str(port)]
     argv += ["--log-dir", str(work / "logs"), "--workers", "1", "--grpc-port", str(grpc_port)]
+    argv += extra
     return Server("polyclass", argv, port, "/v2/health/ready")
 
 
@@ -606,6 +613,10 @@ def main() -> None:
                     warm_up(server, payloads, work)
                 results = measure(servers, payloads, args.duration, work)
             if ms_models is not None:
+                bare_grpc = free_port()
+                bare = _polyclass_server(model, work, bare_grpc, "--no-prediction-log")
+                bare.name = "polyclass, no prediction log"
+                servers.append(bare)
                 http_port, ms_grpc = free_port(), free_port()
                 mlserver = Server(
                     "mlserver",
@@ -615,20 +626,19 @@ def main() -> None:
                 )
                 servers.append(mlserver)
                 name = model.name
+                ours_bodies = oip.oip_payloads(X, name, ours=True)
                 pairs = [
-                    (
-                        ours,
-                        f"{ours.url}/v2/models/{name}/infer",
-                        f"127.0.0.1:{grpc_port}",
-                        oip.oip_payloads(X, name, ours=True),
-                    ),
+                    (s, f"{s.url}/v2/models/{name}/infer", f"127.0.0.1:{g}", ours_bodies)
+                    for s, g in ((ours, grpc_port), (bare, bare_grpc))
+                ]
+                pairs.append(
                     (
                         mlserver,
                         f"{mlserver.url}/v2/models/{oip.MODEL}/infer",
                         f"127.0.0.1:{ms_grpc}",
                         oip.oip_payloads(X, oip.MODEL, ours=False),
-                    ),
-                ]
+                    )
+                )
                 oip.warm_up_oip(pairs, work)
                 oip_results = oip.measure_oip(pairs, args.duration, work, wrk, _step)
         finally:
@@ -636,7 +646,8 @@ def main() -> None:
                 server.stop()
     for name, res in zip(["polyclass", "mlflow"], results, strict=False):
         print(f"{name}:", json.dumps(res), flush=True)
-    for name, res in zip(["polyclass (OIP)", "mlserver"], oip_results, strict=False):
+    names = ["polyclass (OIP)", "polyclass (OIP, no prediction log)", "mlserver"]
+    for name, res in zip(names, oip_results, strict=False):
         print(f"{name}:", json.dumps(res), flush=True)
     print(
         f"machine: {os.cpu_count()} CPUs, load average (1, 5, 15 min) before "
@@ -647,7 +658,7 @@ def main() -> None:
     if results:
         report(results[0], results[1] if len(results) > 1 else None)
     if oip_results:
-        oip.report_oip(oip_results[0], oip_results[1] if len(oip_results) > 1 else None)
+        oip.report_oip(*oip_results)
 
 
 if __name__ == "__main__":

@@ -418,4 +418,12 @@ def test_malformed_binary_framing_is_4xx(mixed: TestClient) -> None:
     assert r.status_code == 422, r.text
     assert r.json()["loc"] == ["body", "outputs", 0, "parameters", "binary_data"]
     assert mixed.post(MIXED_INFER, json={"inputs": []}).status_code == 422
+    import gzip
+
+    r = mixed.post(
+        MIXED_INFER,
+        content=gzip.compress(body),
+        headers={HEADER: str(size), "content-encoding": "gzip"},
+    )
+    assert r.status_code == 415 and r.json()["loc"] == ["header", "content-encoding"], r.text
     assert _json_answer(mixed)["model_name"] == "mixed"  # still serving

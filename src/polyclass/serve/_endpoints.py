@@ -214,6 +214,14 @@ class Endpoints:
             )
             outputs = list(OUTPUTS)
         else:
+            encoding = request.headers.get("content-encoding", "identity")
+            if encoding.lower() != "identity":
+                raise RequestError(
+                    415,
+                    f"Content-Encoding {encoding!r} is not supported; send the body "
+                    "uncompressed (tritonclient: no request_compression_algorithm).",
+                    ["header", "content-encoding"],
+                )
             # the binary tensor extension: inputs' bytes after the JSON, outputs in binary
             head, tail = split_body(body, header) if header is not None else (body, b"")
             document = split_tensors(parse_json(head), tail)

@@ -150,7 +150,7 @@ def openapi_document(model: ServedModel) -> dict[str, Any]:
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        "responses": {**_ok(infer_response), **_errors(400, 404, 413, 422)},
+        "responses": {**_ok(infer_response), **_errors(400, 404, 413, 415, 422)},
     }
     metadata = {
         "type": "object",
