@@ -375,3 +375,54 @@ def test_repository_model_load_reloads_with_a_token(trained: Trained, tmp_path: 
             assert result.get_response().model_version == "2"
         finally:
             client.close()
+
+
+def test_canary_split_applies_to_grpc_calls(trained: Trained, tmp_path: Path) -> None:
+    import tritonclient.grpc as triton
+    from starlette.testclient import TestClient
+
+    from polyclass.serve import ServeConfig, create_app
+
+    config = ServeConfig(
+        "penguins:1",
+        registry=str(trained.registry),
+        log_dir=str(tmp_path),
+        poll_interval=0,
+        access_log=False,
+        prediction_log=False,
+        canary="penguins:2=50",
+        grpc_port=0,
+    )
+    app = create_app(config)
+    with TestClient(app) as http:
+        client = triton.InferenceServerClient(url=f"127.0.0.1:{app.state.grpc.port}")
+        try:
+            seen = {}
+            for i in range(40):
+                key = f"user-{i}"
+                result = client.infer(
+                    "penguins", _inputs(triton, [ROW]), headers={"x-routing-key": key}
+                )
+                version = result.get_response().model_version
+                again = client.infer(
+                    "penguins", _inputs(triton, [ROW]), headers={"x-routing-key": key}
+                )
+                assert again.get_response().model_version == version  # sticky by key
+                seen[key] = version
+                rest = http.post(
+                    "/v2/models/penguins/infer",
+                    json={"inputs": _json_inputs([ROW])},
+                    headers={"x-routing-key": key},
+                )
+                assert rest.json()["model_version"] == version  # the same split as HTTP
+            assert set(seen.values()) == {"1", "2"}
+            pinned = client.infer("penguins", _inputs(triton, [ROW]), model_version="2")
+            assert pinned.get_response().model_version == "2"
+        finally:
+            client.close()
+
+
+def _json_inputs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from _serve_helpers import oip_inputs
+
+    return oip_inputs(rows)

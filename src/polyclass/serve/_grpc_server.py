@@ -25,6 +25,7 @@ import grpc
 import orjson
 
 from polyclass import __version__
+from polyclass.serve._canary import ROUTING_HEADER
 from polyclass.serve._endpoints import Endpoints
 from polyclass.serve._errors import RequestError, not_found
 from polyclass.serve._grpc_infer import infer_response, infer_table, requested_outputs
@@ -232,9 +233,18 @@ class GrpcServer:
         except (OSError, ValueError):  # a closed stream must not fail the call
             pass
 
-    def _model(self, name: str, version: str) -> ServedModel:
-        """The served model, checked against the name and version the call gives."""
-        model = self.endpoints.manager.current
+    def _route(self, version: str, key: str) -> ServedModel:
+        """The version answering a call: the served one, or the canary for its share (by the
+        ``x-routing-key`` metadata, else the request id), as on HTTP."""
+        router = self.endpoints.router
+        if router is None:
+            return self.endpoints.manager.current
+        named = router.by_version(version) if version else None
+        return named if named is not None else router.pick(key)
+
+    def _model(self, name: str, version: str, key: str = "") -> ServedModel:
+        """The model answering, checked against the name and version the call gives."""
+        model = self._route(version, key)
         if name != model.name:
             raise not_found(
                 f"No model named {name!r} here; this server serves {model.name!r}.", "name"
@@ -298,10 +308,12 @@ class GrpcServer:
         return self.messages["RepositoryModelLoadResponse"]()
 
     async def _model_infer(self, request: Any, context: Any, request_id: str) -> Any:
-        model = self._model(request.model_name, request.model_version)
+        metadata = dict(context.invocation_metadata() or ())
+        key = metadata.get(ROUTING_HEADER) or request_id
+        model = self._model(request.model_name, request.model_version, key)
         table = infer_table(request, model)
         outputs = requested_outputs(request)
-        prediction = self.endpoints.predict_rows(model, table, request_id)
+        prediction = self.endpoints.predict_rows(model, table, request_id, key)
         response = infer_response(self.messages, request, model, prediction, outputs)
         await self.endpoints.log_room()
         return response
