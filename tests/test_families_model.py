@@ -172,5 +172,63 @@ def test_linear_contributions_sum_to_the_scores(strategy: str, tmp_path: Path) -
 
 def test_contributions_of_other_families_are_refused(tmp_path: Path) -> None:
     model, _, df, _ = _model("forest", tmp_path)
-    with pytest.raises(ValueError, match="linear models only; this is a 'forest' model"):
+    with pytest.raises(ValueError, match="boosting models only; this is a 'forest' model"):
         model.contributions(df[COLUMNS].iloc[:3])
+
+
+def test_boosting_contributions_sum_to_the_raw_scores(tmp_path: Path) -> None:
+    model, estimator, df, path = _model("boosting", tmp_path)
+    rows = df[COLUMNS].iloc[:30]
+    raw = estimator.decision_function(model.transform(rows))
+    for m in (model, polyclass.load(path)):  # fitted and loaded
+        parts = m.contributions(rows)
+        assert parts.shape == (30, 3, len(model.preprocessor.get_feature_names_out()) + 1)
+        np.testing.assert_allclose(parts.sum(axis=2), raw, rtol=0, atol=1e-10)
+
+
+def _oip_inputs(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    n = len(records)
+    return [
+        {"name": "a", "shape": [n], "datatype": "FP64", "data": [r["a"] for r in records]},
+        {"name": "b", "shape": [n], "datatype": "FP64", "data": [r["b"] for r in records]},
+        {
+            "name": "colour",
+            "shape": [n],
+            "datatype": "BYTES",
+            "data": [r["colour"] for r in records],
+        },
+    ]
+
+
+@pytest.mark.parametrize("name", ["boosting", "linear", "forest"])
+def test_server_answers_contributions_on_request(name: str, tmp_path: Path) -> None:
+    model, _, df, path = _model(name, tmp_path)
+    rows = df[COLUMNS].iloc[:4]
+    config = ServeConfig(str(path), prediction_log=False, access_log=False, poll_interval=0)
+    body = {"inputs": _oip_inputs(rows), "parameters": {"contributions": True}}
+    with TestClient(create_app(config)) as client:
+        r = client.post(f"/v2/models/{name}/infer", json=body)
+        plain = client.post(f"/v2/models/{name}/infer", json={"inputs": _oip_inputs(rows)})
+        wrong = client.post(
+            f"/v2/models/{name}/infer",
+            json={"inputs": _oip_inputs(rows), "parameters": {"contributions": "yes"}},
+        )
+        after = client.post(f"/v2/models/{name}/infer", json={"inputs": _oip_inputs(rows)})
+    assert [o["name"] for o in plain.json()["outputs"]] == ["label", "probabilities"]
+    assert wrong.status_code == 422 and "contributions must be true or false" in wrong.text
+    assert after.status_code == 200  # a refused request leaves the server serving
+    if name == "forest":
+        assert r.status_code == 422, r.text
+        assert "no exact contributions" in r.text
+        return
+    assert r.status_code == 200, r.text
+    out = {o["name"]: o for o in r.json()["outputs"]}
+    expected = model.contributions(rows)
+    got = np.reshape(out["contributions"]["data"], out["contributions"]["shape"])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    features = json.loads(out["contributions"]["parameters"]["features"])
+    assert features == [*model.preprocessor.get_feature_names_out(), "(base)"]
+    assert json.loads(out["contributions"]["parameters"]["scores"]) == [
+        str(c) for c in model.classes_
+    ]

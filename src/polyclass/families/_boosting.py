@@ -26,6 +26,7 @@ from polyclass.families._family import (
     stored_int,
 )
 from polyclass.families._trees import Nodes
+from polyclass.families._treeshap import TreeExplainer
 
 FORMAT = "polyclass.families.boosting"
 VERSION = 1
@@ -84,6 +85,7 @@ class BoostingFamily(Family):
                         "threshold": nodes["num_threshold"],
                         "missing_left": nodes["missing_go_to_left"].astype(bool),
                         "value": nodes["value"],
+                        "cover": nodes["count"],
                     }
                 )
         meta = {
@@ -95,6 +97,8 @@ class BoostingFamily(Family):
         arrays = {
             **Nodes.concatenate(trees).to_arrays(),
             "value": np.concatenate([np.asarray(t["value"], np.float64) for t in trees]),
+            # training rows per node: the weights of exact contributions (TreeSHAP)
+            "cover": np.concatenate([np.asarray(t["cover"], np.float64) for t in trees]),
             "baseline": np.asarray(fitted._baseline_prediction, np.float64).reshape(-1),
             "classes": plain_classes(fitted.classes_),
         }
@@ -118,7 +122,12 @@ class BoostingFamily(Family):
             )
         if value.shape != nodes.left.shape or len(nodes.roots) % per_iteration:
             raise ValueError("the stored leaf values or tree count do not match the nodes")
-        predictor = BoostingPredictor(nodes, value, baseline, classes, n_features)
+        cover = None
+        if "cover" in arrays:  # absent in models stored before contributions
+            cover = stored_array(arrays, "cover", "f", 1)
+            if cover.shape != value.shape or np.any(cover < 0):
+                raise ValueError("the stored 'cover' array does not match the nodes")
+        predictor = BoostingPredictor(nodes, value, baseline, classes, n_features, cover)
         predictor.keep(meta, arrays)
         return predictor
 
@@ -133,12 +142,15 @@ class BoostingPredictor(StoredPredictor):
         baseline: NDArray[np.float64],
         classes: NDArray[Any],
         n_features: int,
+        cover: NDArray[np.float64] | None = None,
     ) -> None:
         self.nodes = nodes
         self.value = value
         self.baseline = baseline
         self.classes = classes
         self.n_features = n_features
+        self.cover = cover
+        self._explainer: TreeExplainer | None = None
 
     def raw(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """The summed leaf values plus baseline, shape (n_rows, n_trees_per_iteration)."""
@@ -150,6 +162,38 @@ class BoostingPredictor(StoredPredictor):
         for j in range(leaves.shape[1]):  # tree j belongs to iteration j // k, output j % k
             raw[:, j % k] += self.value[leaves[:, j]]
         return raw
+
+    def contributions(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Exact Shapley contributions of each feature to each raw score (TreeSHAP).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_trees_per_iteration, n_features + 1)
+            Each feature's share of the raw score, then the expected raw score over the
+            training rows (the baseline plus each tree's cover-weighted mean); a row's
+            entries sum to :meth:`raw`.
+
+        Raises
+        ------
+        ValueError
+            For a model stored without its node cover (before contributions existed).
+        """
+        if self.cover is None:
+            raise ValueError(
+                "This boosting model was stored without its trees' cover, which exact "
+                "contributions need; train and save it again."
+            )
+        if self._explainer is None:  # built once: the paths of every leaf
+            k = len(self.baseline)
+            trees = np.arange(len(self.nodes.roots), dtype=np.int64)
+            self._explainer = TreeExplainer(self.nodes, self.value, self.cover, trees % k, k)
+        out = self._explainer.contributions(dense(X, self.n_features))
+        out[:, :, -1] += self.baseline
+        return out
 
     def decision_function(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """The raw scores, 1-D for two classes, as the fitted model's ``decision_function``."""

@@ -105,6 +105,22 @@ class LinearPredictor:
             return np.asarray(self.wrapped.decision_function(X))
         return np.asarray(linear_scores(X, self.coef, self.intercept))
 
+    def contributions(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``coef * x`` per score and feature, then the intercept: they sum to the scores.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_scores, n_features + 1)
+            The scores are one for two classes (multinomial), one per class (one-vs-rest)
+            or one per pair of classes (one-vs-one, before its vote).
+        """
+        coef = self.coef if self.strategy == "multinomial" else self.coef.T
+        X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+        out = np.empty((X.shape[0], coef.shape[0], coef.shape[1] + 1), dtype=np.float64)
+        out[:, :, :-1] = X[:, None, :] * coef[None, :, :]
+        out[:, :, -1] = self.intercept.reshape(-1)
+        return out
+
     def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """Class probabilities, columns in the order of ``classes``."""
         from polyclass.linear import proba_from_scores

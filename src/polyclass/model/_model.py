@@ -233,15 +233,18 @@ class Model:
         return self.decide(proba)
 
     def contributions(self, data: Any) -> NDArray[np.float64]:
-        """Each preprocessed feature's exact share of each linear score, per row.
+        """Each preprocessed feature's exact share of each raw score, per row.
 
-        For a linear model, score ``k`` of a row is ``intercept[k] + sum_j coef[k, j] *
-        x[j]`` over the preprocessed features ``x`` (the columns of
-        ``preprocessor.get_feature_names_out()``); entry ``[row, k, j]`` is
-        ``coef[k, j] * x[j]`` and the last entry is the intercept, so they sum to the
-        score exactly (up to rounding). The scores are the linear models' own: one for two
-        classes (multinomial), one per class (one-vs-rest: ``decision_function``), one per
-        pair of classes (one-vs-one, before its vote).
+        Linear models: score ``k`` of a row is ``intercept[k] + sum_j coef[k, j] * x[j]``
+        over the preprocessed features ``x`` (the columns of
+        ``preprocessor.get_feature_names_out()``); entry ``[row, k, j]`` is ``coef[k, j] *
+        x[j]`` and the last entry is the intercept. The scores are the linear models' own:
+        one for two classes (multinomial), one per class (one-vs-rest:
+        ``decision_function``), one per pair of classes (one-vs-one, before its vote).
+        Gradient boosting (``boosting``): the exact Shapley values of the raw scores (one
+        for two classes, else one per class) by TreeSHAP over the stored trees, the last
+        entry the expected raw score over the training rows. Either way a row's entries
+        sum to its score (up to rounding).
 
         Parameters
         ----------
@@ -255,13 +258,11 @@ class Model:
         Raises
         ------
         ValueError
-            For a model of another family: its contributions are not exact sums yet.
+            For a family whose contributions are not exact sums (forest, svm, mlp, or a
+            calibrated model).
         """
         if self.family != "linear":
-            raise ValueError(
-                f"Per-prediction contributions are available for linear models only; this "
-                f"is a {self.family!r} model. Use permutation importance in the report."
-            )
+            return self._tree_contributions(data)
         _, arrays = get_family("linear").export(self.estimator)
         coef = np.asarray(arrays["coef"], dtype=np.float64)
         if type(self.estimator).__name__ != "LogisticRegression":
@@ -272,6 +273,20 @@ class Model:
         out[:, :, :-1] = X[:, None, :] * coef[None, :, :]
         out[:, :, -1] = np.asarray(arrays["intercept"], dtype=np.float64)
         return out
+
+    def _tree_contributions(self, data: Any) -> NDArray[np.float64]:
+        """A tree ensemble's exact contributions, from its stored NumPy predictor."""
+        predictor = self.estimator
+        if not hasattr(predictor, "contributions") and self.family == "boosting":
+            family = get_family(self.family)  # a freshly fitted model: its stored form
+            predictor = family.predictor(*family.export(self.estimator))
+        if not hasattr(predictor, "contributions"):
+            raise ValueError(
+                "Per-prediction contributions are exact for linear and (uncalibrated) "
+                f"boosting models only; this is a {self.family!r} model. Use permutation "
+                "importance in the report."
+            )
+        return np.asarray(predictor.contributions(self.transform(data)), dtype=np.float64)
 
     def decide(self, proba: NDArray[np.float64]) -> NDArray[Any]:
         """Labels from probabilities under the decision rule (argmax when none).

@@ -227,6 +227,12 @@ class Endpoints:
             document = split_tensors(parse_json(head), tail)
             table, outputs, request_id = parse_infer(document, plan)
             binary = binary_outputs(document, outputs)
+            if binary and "contributions" in outputs:
+                raise unprocessable(
+                    "contributions are answered in JSON only; ask without binary outputs.",
+                    "body",
+                    "parameters",
+                )
         prediction = self._predict(request, model, table)
         if binary:
             answer, json_size = encode_outputs(model, prediction, outputs, request_id, binary)

@@ -108,14 +108,29 @@ def openapi_document(model: ServedModel) -> dict[str, Any]:
         "required": ["inputs"],
         "properties": {
             "id": {"type": "string"},
-            "parameters": {"type": "object"},
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "contributions": {
+                        "type": "boolean",
+                        "description": "Also answer the output `contributions` (linear and "
+                        "boosting models): each preprocessed feature's exact share of each "
+                        "raw score, `[n, n_scores, n_features + 1]`, the last the base value.",
+                    }
+                },
+            },
             "inputs": {"type": "array", "minItems": 1, "items": _tensor_schema()},
             "outputs": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["name"],
-                    "properties": {"name": {"type": "string", "enum": ["label", "probabilities"]}},
+                    "properties": {
+                        "name": {
+                            "type": "string",
+                            "enum": ["label", "probabilities", "contributions"],
+                        }
+                    },
                 },
             },
         },
@@ -142,7 +157,9 @@ def openapi_document(model: ServedModel) -> dict[str, Any]:
         "after a 4-byte length); outputs asked with `parameters.binary_data` (or all, with "
         "the request parameter `binary_data_output`) follow the response's JSON, whose "
         "length the response's header names. The same calls over gRPC: "
-        "`polyclass serve --grpc-port`.",
+        '`polyclass serve --grpc-port`. With `parameters: {"contributions": true}` '
+        "also the output `contributions` (linear and boosting models; its parameters "
+        "name the `scores` and `features`).",
         "requestBody": {
             "required": True,
             "content": {

@@ -7,6 +7,9 @@ inputs are all numeric) or one tensor per input column, named after it, of shape
 boolean columns as BOOL. ``null`` marks a missing value. The response has the outputs
 ``label`` (shape ``[n]``) and ``probabilities`` (shape ``[n, n_classes]``, FP64, the
 class order in its ``parameters.classes``, a JSON-encoded list of the labels as text).
+With ``parameters: {"contributions": true}`` (or the output asked for by name) it also
+has ``contributions``: each preprocessed feature's exact share of each raw score (linear
+and boosting models; see ``Model.contributions``), shape ``[n, n_scores, n_features + 1]``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ __all__ = [
 ]
 
 OUTPUTS = ("label", "probabilities")
+#: Outputs answered only when asked for (by name, or by the request parameter of that name).
+EXTRA_OUTPUTS = ("contributions",)
 _FLOAT = {"FP16", "FP32", "FP64"}
 _INT = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
 _DATATYPES = _FLOAT | _INT | {"BOOL", "BYTES"}
@@ -321,6 +326,8 @@ def parse_infer(document: Any, plan: InputPlan) -> tuple[Table, list[str], Any]:
     if not isinstance(inputs, list) or not inputs:
         raise unprocessable("'inputs' must be a non-empty list of tensors.", "body", "inputs")
     outputs = _requested_outputs(document.get("outputs"))
+    if _asks_contributions(document.get("parameters")) and "contributions" not in outputs:
+        outputs.append("contributions")
     tensors = [_tensor(i, t) for i, t in enumerate(inputs)]
     return tensor_table(tensors, plan), outputs, request_id
 
@@ -390,15 +397,50 @@ def _requested_outputs(outputs: Any) -> list[str]:
     names = []
     for i, out in enumerate(outputs):
         name = out.get("name") if isinstance(out, dict) else None
-        if name not in OUTPUTS:
+        if name not in OUTPUTS + EXTRA_OUTPUTS:
             raise unprocessable(
-                f"Unknown output {name!r}; this model has the outputs {list(OUTPUTS)}.",
+                f"Unknown output {name!r}; this model has the outputs "
+                f"{list(OUTPUTS + EXTRA_OUTPUTS)}.",
                 "body",
                 "outputs",
                 i,
             )
         names.append(name)
     return names
+
+
+def _asks_contributions(parameters: Any) -> bool:
+    """Whether the request parameter ``contributions`` is true (it must be a boolean)."""
+    if not isinstance(parameters, dict) or "contributions" not in parameters:
+        return False
+    flag = parameters["contributions"]
+    if type(flag) is not bool:
+        raise unprocessable(
+            f"contributions must be true or false; got {flag!r}.",
+            "body",
+            "parameters",
+            "contributions",
+        )
+    return flag
+
+
+def contributions_tensor(model: ServedModel, prediction: Prediction) -> dict[str, Any]:
+    """The ``contributions`` output: per row, score and feature, the exact share."""
+    parts = model.contributions(prediction.encoded.X)
+    scores = model.class_strs[1:] if parts.shape[1] == 1 else model.class_strs
+    if parts.shape[1] not in (1, len(model.classes)):  # one-vs-one: a score per pair
+        pairs = [(a, b) for i, a in enumerate(model.class_strs) for b in model.class_strs[i + 1 :]]
+        scores = [f"{a} vs {b}" for a, b in pairs]
+    return {
+        "name": "contributions",
+        "datatype": "FP64",
+        "shape": list(parts.shape),
+        "parameters": {
+            "scores": orjson.dumps(scores).decode(),
+            "features": orjson.dumps([*model.feature_names_out, "(base)"]).decode(),
+        },
+        "data": parts.ravel(),
+    }
 
 
 def infer_response(
@@ -420,6 +462,8 @@ def infer_response(
                     "data": model.class_array[prediction.index].tolist(),
                 }
             )
+        elif name == "contributions":
+            tensors.append(contributions_tensor(model, prediction))
         else:
             k = len(model.classes)
             tensors.append(

@@ -36,6 +36,7 @@ class _Scorer:
 
     def __init__(self, kind: str, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> None:
         self.kind = kind
+        self.stored = (meta, arrays)
         classes = np.asarray(arrays["classes"])
         if kind == "LogisticRegression":
             self.coef_t = np.ascontiguousarray(np.asarray(arrays["coef"], dtype=np.float64).T)
@@ -71,6 +72,23 @@ class _Scorer:
                 "polyclass to serve it."
             )
         self.classes = classes
+
+    def contributions(self, X: NDArray[Any]) -> NDArray[np.float64]:
+        """Exact contributions (n, n_scores, n_features + 1), from the family's predictor."""
+        if self.kind in FAMILIES:
+            predictor = self.predictor
+        else:  # a linear model: its family's predictor has the coefficient x value parts
+            meta, arrays = self.stored
+            predictor = get_family("linear").predictor({"type": self.kind, "state": meta}, arrays)
+        if not hasattr(predictor, "contributions"):
+            raise unprocessable(
+                "This model gives no exact contributions (linear and uncalibrated boosting "
+                "models do); ask without 'contributions'.",
+                "body",
+                "parameters",
+                "contributions",
+            )
+        return np.asarray(predictor.contributions(X), dtype=np.float64)
 
     def score(self, X: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
         """Probabilities (n, k) and the index of the class the estimator would predict."""
@@ -141,6 +159,8 @@ class ServedModel:
     info: dict[str, Any] = field(default_factory=dict)
     #: what the protocols derive from the model once (encoded labels...), by name
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The preprocessed features, as contributions name them.
+    feature_names_out: list[str] = field(default_factory=list)
     _cost: NDArray[np.float64] | None = None
     _positive: int = 1
 
@@ -172,6 +192,11 @@ class ServedModel:
     def feature_names(self) -> list[str]:
         """The input columns, in order."""
         return self.plan.feature_names
+
+    def contributions(self, X: NDArray[Any]) -> NDArray[np.float64]:
+        """Each preprocessed feature's exact share of each raw score (see
+        ``Model.contributions``); a 422 for a model whose family has none."""
+        return self.scorer.contributions(X)
 
     def decide(self, proba: NDArray[np.float64], best: NDArray[np.intp]) -> NDArray[np.intp]:
         """The predicted class index under the model's decision rule."""
@@ -241,6 +266,7 @@ def load_served(
         classes=classes,
         class_strs=[str(c) for c in classes],
         info=dict(meta.get("info", {})),
+        feature_names_out=[str(f) for f in pre.get_feature_names_out()],
     )
     if decision.kind == "cost" and decision.cost_matrix is not None:
         served._cost = np.asarray(decision.cost_matrix, dtype=np.float64)
