@@ -147,6 +147,46 @@ def dask_fit(client: Any, folder: Path, n_rows: int) -> tuple[Any, Any]:
     return fitted, info
 
 
+def predict_folder(folder: Path, copies: int) -> Path:
+    """``copies`` x the training files, as links: the 10M-row input of the predict case."""
+    out = folder.with_name(f"{folder.name}-x{copies}")
+    if not out.exists():
+        out.mkdir()
+        for k in range(copies):
+            for part in sorted(folder.glob("*.parquet")):
+                (out / f"{k:02d}-{part.name}").symlink_to(part)
+    return out
+
+
+def predict_cases(client: Any, model: Any, data: Path, repeat: int) -> None:
+    """``predict --dask`` against single-node ``predict`` on every file of ``data``."""
+    import shutil
+
+    from polyclass.pipeline import predict_file
+    from polyclass.scale import predict_parts
+
+    out = BENCH / "scale-predictions"
+    files = sorted(data.glob("*.parquet"))
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+    def single() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        for f in files:
+            predict_file(model, f, out / f.name)
+
+    def dask() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+        predict_parts(client, model, str(data), str(out))
+
+    t_single, _ = best(single, repeat)
+    line(f"single-node predict, {rows:,} rows", t_single)
+    t_dask, _ = best(dask, repeat)
+    line(f"predict --dask, {rows:,} rows", t_dask)
+    print(f"  predict speed-up: {t_single / t_dask:.2f}x (target >= 1.5x)", flush=True)
+    shutil.rmtree(out, ignore_errors=True)
+
+
 def run_baseline(args: list[str]) -> tuple[dict[str, Any], int]:
     proc = subprocess.Popen(
         [str(BASELINE_PYTHON), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -195,6 +235,18 @@ def main() -> None:
         f"  Dask / single-node: {t_dask / t_single:.2f}x (target <= 1.5x); "
         f"round trips {info.round_trips} (target <= 10)"
     )
+    if "--no-predict" not in sys.argv:
+        from polyclass.data import infer_schema
+        from polyclass.model import Model
+        from polyclass.preprocess import Preprocessor
+
+        head = pd.read_parquet(sorted(folder.glob("*.parquet"))[0])
+        schema = infer_schema(head, "label")
+        pre = Preprocessor(schema, dtype="float32").fit(head)
+        estimator = single.__class__(C=C, dtype="float32").fit(pre.transform(head), head["label"])
+        model = Model(schema, pre, estimator)
+        with connect("local", n_workers=2) as client:
+            predict_cases(client, model, predict_folder(folder, 5), repeat)
 
     if baselines:
         spark, spark_peak = run_baseline(
