@@ -29,9 +29,17 @@ def read_part(url: str, columns: list[str], storage_options: dict[str, Any]) -> 
     import pyarrow.parquet as pq
 
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
-    with fs.open(root, "rb") as handle:
-        table = pq.ParquetFile(handle).read(columns=columns, use_threads=False)
+    if _is_local(fs):  # Arrow's own file reader: no Python file object in the loop
+        table = pq.ParquetFile(root).read(columns=columns, use_threads=False)
+    else:
+        with fs.open(root, "rb") as handle:
+            table = pq.ParquetFile(handle).read(columns=columns, use_threads=False)
     return table.to_pandas()
+
+
+def _is_local(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return "file" in protocol or "local" in protocol
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from polyclass.scale._blocks import read_part
+from polyclass.scale._blocks import _is_local, read_part
 from polyclass.scale._errors import ScaleError
 from polyclass.scale._parts import discover
 
@@ -41,8 +41,11 @@ def _predict_part(
     tmp = f"{root}/.part-{index:05d}.parquet.tmp-{uuid.uuid4().hex[:8]}"
     table = pa.Table.from_pandas(out, preserve_index=False)
     try:
-        with fs.open(tmp, "wb") as handle:
-            pq.write_table(table, handle)
+        if _is_local(fs):
+            pq.write_table(table, tmp)
+        else:
+            with fs.open(tmp, "wb") as handle:
+                pq.write_table(table, handle)
         fs.mv(tmp, final)
     finally:
         if fs.exists(tmp):
