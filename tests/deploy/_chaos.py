@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -497,6 +498,9 @@ def verdict(run: ChaosRun) -> dict[str, Any]:
         "residency_503": len(refusals),
         "residency_503_named": len(named),
         "us_503": sum(a.residency == "us" for a in refusals),
+        "failures": Counter(
+            (a.status, a.body[:90].decode(errors="replace")) for a in plain if a.status != 200
+        ).most_common(3),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from _serve_helpers import Trained
+from _serve_helpers import Trained, trained_registry
 
 #: region name -> (cloud, residency) of the three test regions.
 REGIONS = {"eu-west": ("aws", "eu"), "eu-central": ("gcp", "eu"), "us-east": ("azure", "us")}
@@ -18,3 +18,40 @@ class Replicated:
     trained: Trained
     registry: Path
     stores: dict[str, str]  # region -> store URL
+
+
+def replicate_to_regions(base: Path) -> Replicated:
+    """Train penguins into ``base`` and replicate version 1 to one verified store per region."""
+    from polyclass.cloud import replicate, spec, verify
+
+    trained = trained_registry(base)
+    stores = {name: f"file://{base / 'stores' / name}" for name in REGIONS}
+    for name in REGIONS:
+        (base / "stores" / name).mkdir(parents=True, exist_ok=True)
+    specs = [
+        spec(url, cloud=REGIONS[name][0], region=name, residency=REGIONS[name][1])
+        for name, url in stores.items()
+    ]
+    registry, cache = str(trained.registry), base / "cache"
+    result = replicate("penguins:1", specs, registry=registry, cache=cache)
+    assert result.ok, result
+    assert all(c.ok for c in verify("penguins:1", registry=registry, cache=cache))
+    return Replicated(trained, trained.registry, stores)
+
+
+def topology_text(
+    replicated: Replicated, *, port: int, admin: int, replicas: int = 2, regions: int = 3
+) -> str:
+    """A round-robin topology of the first ``regions`` test regions on loopback ports."""
+    lines = [
+        f'model = "penguins@production"\nregistry = "{replicated.registry}"\n'
+        f'policy = "round-robin"\n[router]\nlisten = "127.0.0.1:{port}"\n'
+        f'admin = "127.0.0.1:{admin}"\n'
+    ]
+    for name, (cloud, residency) in list(REGIONS.items())[:regions]:
+        lines.append(
+            f'[[regions]]\nname = "{name}"\ncloud = "{cloud}"\n'
+            f'store = "{replicated.stores[name]}"\nresidency = "{residency}"\n'
+            f"replicas = {replicas}\n"
+        )
+    return "\n".join(lines)

@@ -5,28 +5,21 @@ residency, no failed request); the timings are benchmarks/bench_regions.py's."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from _chaos import Deployment, penguin_requests, run_chaos, timings, verdict
-from _deploy_helpers import REGIONS, Replicated
+from _deploy_helpers import Replicated, topology_text
 
 from polyclass.deploy._local import free_port
 
 
 def chaos_topology(folder: Path, replicated: Replicated, port: int, admin: int) -> Path:
-    lines = [
-        f'model = "penguins@production"\nregistry = "{replicated.registry}"\n'
-        f'policy = "round-robin"\n[router]\nlisten = "127.0.0.1:{port}"\n'
-        f'admin = "127.0.0.1:{admin}"\n'
-    ]
-    for name, (cloud, residency) in REGIONS.items():
-        lines.append(
-            f'[[regions]]\nname = "{name}"\ncloud = "{cloud}"\n'
-            f'store = "{replicated.stores[name]}"\nresidency = "{residency}"\nreplicas = 2\n'
-        )
     path = folder / "chaos.toml"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(topology_text(replicated, port=port, admin=admin), encoding="utf-8")
     return path
 
 
@@ -42,6 +35,7 @@ def test_no_request_fails_when_regions_die(tmp_path: Path, replicated: Replicate
         run = run_chaos(
             deployment, requests, port=port, admin=f"127.0.0.1:{admin}", store_dirs=stores
         )
+        status = polyclass_deploy("status", str(topology), "--json")
     finally:
         code = deployment.stop()
     counts = verdict(run)
@@ -60,3 +54,59 @@ def test_no_request_fails_when_regions_die(tmp_path: Path, replicated: Replicate
     assert {e.name for e in run.events} == {"kill", "hang", "resume", "store-down"}
     assert set(run.back) == {"kill", "resume", "store-down"}  # every region came back
     assert code == 0  # SIGTERM stopped everything cleanly
+    check_status(status, port, run.region_of)
+    check_monitor(tmp_path / ".polyclass-deploy" / "chaos" / "logs", replicated, counts)
+
+
+def check_monitor(logs: Path, replicated: Replicated, counts: dict[str, int]) -> None:
+    """`polyclass monitor --region` reads every replica's log, per region and overall."""
+    options = []
+    for folder in sorted(logs.glob("*/*/logs/penguins")):
+        options += ["--region", f"{folder.parents[2].name}={folder}"]
+    model = str(replicated.trained.model_dir)
+    out = subprocess.run(
+        [sys.executable, "-m", "polyclass.cli", "monitor", model, *options, "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode in (0, 1), out.stderr  # 1: an alert (the test rows drift)
+    rows = {name: doc["log"]["rows"] for name, doc in json.loads(out.stdout).items()}
+    assert set(rows) == {"overall", "eu-west", "eu-central", "us-east"}
+    assert rows["overall"] == sum(v for k, v in rows.items() if k != "overall")
+    # every answered request was logged by the replica that answered (hedges add a few)
+    answered = counts["requests"] - counts["residency_503"]
+    assert rows["overall"] >= answered
+
+
+def polyclass_deploy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "polyclass.cli", "deploy", *args], capture_output=True, text=True
+    )
+
+
+def check_status(
+    out: subprocess.CompletedProcess[str], port: int, region_of: dict[str, str]
+) -> None:
+    """`deploy status --json` names the router and every replica with what it carried."""
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["router"] == f"127.0.0.1:{port}"
+    assert status["version"] == "penguins:1"
+    replicas = status["replicas"]
+    assert {r["address"]: r["region"] for r in replicas} == region_of
+    assert all(r["pid"] and r["version"] == "penguins:1" for r in replicas)
+    assert sum(r["share"] for r in replicas) == pytest.approx(1.0)
+    assert all(r["requests"] > 0 for r in replicas)  # round-robin reached every replica
+    assert all(r["p50_ms"] is not None and r["p99_ms"] >= r["p50_ms"] for r in replicas)
+
+
+def test_up_needs_local_and_status_needs_a_deployment(tmp_path: Path) -> None:
+    topology = tmp_path / "t.toml"
+    topology.write_text(
+        'model = "m"\n[[regions]]\nname = "a"\ncloud = "onprem"\nstore = "file:///x"\n'
+    )
+    out = polyclass_deploy("up", str(topology))
+    assert out.returncode == 2 and "only --local is built" in out.stderr
+    out = polyclass_deploy("status", str(topology))
+    assert out.returncode == 1
+    assert "no running deployment" in out.stderr and "deploy up" in out.stderr

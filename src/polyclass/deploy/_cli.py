@@ -157,3 +157,39 @@ def bundle_command(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@deploy_app.command("status")
+def status_command(file: TopologyFile, as_json: AsJson = False) -> None:
+    """Every region and replica: address, pid, health, version, share, latency, errors, cost."""
+    from rich.table import Table
+
+    from polyclass.deploy import TopologyError, load_topology
+    from polyclass.deploy._router import DeployError
+    from polyclass.deploy._status import deployment_status
+
+    try:
+        status = deployment_status(load_topology(file))
+    except TopologyError as exc:
+        fail(str(exc))
+    except DeployError as exc:
+        fail(str(exc), 1)
+    if as_json:
+        console.print_json(json.dumps(status.to_dict()))
+        return
+    table = Table(title=f"router http://{status.router} ({status.version})")
+    for column in ("region", "address", "pid", "health", "version", "share", "p50/p99 ms",
+                   "errors", "cost/h"):  # fmt: skip
+        table.add_column(column)
+    for r in status.replicas:
+        health = "ejected" if r.ejected else ("healthy" if r.healthy else "unhealthy")
+        latency = "-" if r.p50_ms is None else f"{r.p50_ms:.1f}/{(r.p99_ms or 0):.1f}"
+        table.add_row(
+            r.region, r.address, str(r.pid or "-"), health, r.version, f"{r.share:.0%}",
+            latency, f"{r.error_rate:.2%}", f"{r.cost_per_hour:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    cost = sum(r.cost_per_hour for r in status.replicas)
+    console.print(
+        f"outlier ejections so far: {status.ejections}; cost {cost:.2f}/h", highlight=False
+    )

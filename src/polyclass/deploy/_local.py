@@ -209,8 +209,12 @@ class LocalDeployment:
             for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
+            written = time.monotonic()
             while not self._stop.wait(0.05):
                 self.supervise_once()
+                if time.monotonic() - written >= 1.0:  # the probes' latency for status
+                    self.write_state()
+                    written = time.monotonic()
                 if self.envoy.proc is not None and self.envoy.proc.poll() is not None:
                     raise DeployError(f"Envoy exited (code {self.envoy.proc.returncode})")
         finally:
@@ -257,6 +261,7 @@ class LocalDeployment:
                     "version": r.version,
                     "starts": r.starts,
                     "started_at": r.started_at,
+                    **self._latency(r.endpoint.address),
                 }
                 for r in self.replicas
             ]
@@ -269,6 +274,16 @@ class LocalDeployment:
             "envoy_pid": self.envoy.pid,
             "replicas": replicas,
             "updated_at": time.time(),
+        }
+
+    def _latency(self, address: str) -> dict[str, float | None]:
+        probe = self.controller.probes.get(address)
+        if probe is None:
+            return {"p50_ms": None, "p99_ms": None}
+        p50, p99 = probe.quantile(0.5), probe.quantile(0.99)
+        return {
+            "p50_ms": None if p50 is None else p50 * 1000,
+            "p99_ms": None if p99 is None else p99 * 1000,
         }
 
     def write_state(self) -> None:

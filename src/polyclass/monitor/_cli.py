@@ -97,6 +97,15 @@ def monitor_command(
             show_default="polyclass train DATA --target T --name NAME",
         ),
     ] = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--region",
+            help="NAME=LOG_FOLDER of one region's log (repeatable, several per region for "
+            "its replicas): report every region and all of them together.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compare logged traffic with the model's training data; score feedback; alert.
 
@@ -117,9 +126,15 @@ def monitor_command(
             window=window,
             drift_alert=drift_alert,
         )
+        if region:
+            _regions(region, format_, out, lambda f: monitor(
+                model, f, since=since, until=until, window=window, config=cfg, registry=registry
+            ))  # fmt: skip
         result = monitor(
             model, log, since=since, until=until, window=window, config=cfg, registry=registry
         )
+    except typer.Exit:  # --region's reports are done
+        raise
     except (LogError, ValueError, ArtifactError, RegistryError, FileNotFoundError) as exc:
         fail(str(exc))
     except Exception as exc:  # anything unexpected is still a clear exit 2, never a trace
@@ -154,6 +169,32 @@ def monitor_command(
     for p in doc["log"]["problems"]:
         err_console.print(f"[yellow]skipped:[/] {p['path']}: {p['reason']}", highlight=False)
     raise typer.Exit(result.exit_code)
+
+
+def _regions(values: list[str], format_: str, out: Path, run: Any) -> None:
+    """``--region``: every region's logs together, then each region; exit 1 on an alert."""
+    from polyclass.monitor._regions import monitor_regions, parse_region_logs
+
+    if format_ == "prometheus":
+        raise ValueError("--region reports as html or json; use --format html or json")
+    overall, regions = monitor_regions(parse_region_logs(values), run)
+    results = {"overall": overall, **regions}
+    if format_ == "json":
+        docs = {name: r.to_dict() for name, r in results.items()}
+        sys.stdout.write(json.dumps(docs, indent=2, allow_nan=False) + "\n")
+    else:
+        from polyclass.monitor._report import write_monitor_report
+
+        table = Table(title="Regions")
+        for col in ("region", "predictions", "alerts", "report"):
+            table.add_column(col)
+        for name, result in results.items():
+            doc = result.to_dict()
+            html, _ = write_monitor_report(out if name == "overall" else out / name, doc)
+            alerts = ", ".join(str(a.get("kind", "alert")) for a in doc["alerts"]) or "none"
+            table.add_row(name, f"{doc['log']['rows']:,}", alerts, str(html))
+        console.print(table)
+    raise typer.Exit(max(r.exit_code for r in results.values()))
 
 
 def _summary(doc: dict[str, Any], report: str | None) -> None:

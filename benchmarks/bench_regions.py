@@ -1,0 +1,169 @@
+"""polyclass deploy: the router's overhead and the failover figures, in one run.
+
+* Router overhead: one region of one replica behind Envoy against calling that same
+  replica directly: closed-loop throughput ratio (16 connections; target >= 0.8x) and
+  the latency an open-loop client sees at a fixed rate (added p50 and p99; targets
+  <= 1 ms and <= 5 ms). Direct and router runs alternate, the best of each counting.
+* Failover: the chaos run of tests/deploy/_chaos.py (3 regions x 2 replicas, an open
+  loop client, a region SIGKILLed, one SIGSTOPped, a killed region back, a store
+  unreachable while its replicas restart), each figure against the issue's target:
+  0 failed requests, detection <= 0.5 s, traffic off the dead region <= 1 s, back in
+  rotation <= 2 s after it is ready, p99 < 25 ms, 0 answers outside the residency.
+
+The machine's load average is printed: under load the figures are indicative. Run:
+``python benchmarks/bench_regions.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests" / "deploy"), str(ROOT / "tests")]
+
+from _chaos import (  # noqa: E402
+    Deployment,
+    OpenLoopClient,
+    penguin_requests,
+    quantiles,
+    run_chaos,
+    timings,
+    verdict,
+)
+from _deploy_helpers import replicate_to_regions, topology_text  # noqa: E402
+
+from polyclass.deploy._local import free_port  # noqa: E402
+
+
+def line(what: str, value: str, target: str, ok: bool | None) -> None:
+    verdict_text = "" if ok is None else ("ok" if ok else "MISS")
+    print(f"{what:<52} {value:>16}   target {target:<10} {verdict_text}")
+
+
+def start(folder: Path, replicated: object, name: str, **shape: int) -> tuple[Deployment, int, int]:
+    port, admin = free_port(), free_port()
+    path = folder / f"{name}.toml"
+    path.write_text(topology_text(replicated, port=port, admin=admin, **shape))  # type: ignore[arg-type]
+    deployment = Deployment(path, folder / ".polyclass-deploy" / name)
+    deployment.wait_ready()
+    return deployment, port, admin
+
+
+def overhead(folder: Path, replicated: object, requests: list[tuple[bytes, str]]) -> None:
+    deployment, port, _ = start(folder, replicated, "one", replicas=1, regions=1)
+    try:
+        direct = int(deployment.addresses("eu-west")[0].split(":")[1])
+        targets = {"direct": direct, "router": port}
+        through = {"direct": 0.0, "router": 0.0}
+        for _ in range(3):  # alternate, best of each: the least disturbed by a loaded machine
+            for label, target in targets.items():
+                client = OpenLoopClient(target, requests, rate=1, duration=1, mix=[None])
+                through[label] = max(through[label], client.throughput(16, 3.0))
+        rate = max(20.0, 0.3 * through["direct"])
+        latency: dict[str, tuple[float, float, float]] = {}
+        for _ in range(2):
+            for label, target in targets.items():
+                client = OpenLoopClient(target, requests, rate=rate, duration=4.0, mix=[None])
+                client.run()
+                got = quantiles([a.latency for a in client.answers if a.status == 200])
+                latency[label] = min(latency.get(label, got), got)
+    finally:
+        deployment.stop()
+    ratio = through["router"] / through["direct"]
+    print(f"== router overhead (one replica; direct {through['direct']:.0f} req/s closed loop)")
+    line("throughput via Envoy / direct", f"{ratio:.2f}x", ">= 0.8x", ratio >= 0.8)
+    added50 = latency["router"][0] - latency["direct"][0]
+    added99 = latency["router"][1] - latency["direct"][1]
+    line(f"added p50 at {rate:.0f} req/s open loop", f"{added50:+.2f} ms", "<= 1 ms", added50 <= 1)
+    line(f"added p99 at {rate:.0f} req/s open loop", f"{added99:+.2f} ms", "<= 5 ms", added99 <= 5)
+    print(
+        f"   direct p50/p99 {latency['direct'][0]:.2f}/{latency['direct'][1]:.2f} ms, "
+        f"router {latency['router'][0]:.2f}/{latency['router'][1]:.2f} ms"
+    )
+
+
+def failover(folder: Path, replicated: object, requests: list[tuple[bytes, str]]) -> None:
+    deployment, port, admin = start(folder, replicated, "chaos")
+    stores = {n: Path(u.removeprefix("file://")) for n, u in replicated.stores.items()}  # type: ignore[attr-defined]
+    try:
+        run = run_chaos(
+            deployment, requests, port=port, admin=f"127.0.0.1:{admin}", store_dirs=stores
+        )
+    finally:
+        deployment.stop()
+    counts, figures = verdict(run), timings(run)
+    print(
+        f"== failover (3 regions x 2 replicas, {figures['rate_rps']:.0f} req/s open loop for "
+        f"{run.duration:.0f} s = 30% of the measured {figures['capacity_rps']:.0f} req/s; "
+        f"{counts['requests']} requests)"
+    )
+    failed = counts["plain_failed"] + counts["located_failed"]
+    line("failed requests (kill, hang, store down)", str(failed), "0", failed == 0)
+    line(
+        "wrong answers (vs polyclass.load)",
+        str(counts["wrong_answers"]),
+        "0",
+        counts["wrong_answers"] == 0,
+    )
+    line(
+        "answers outside the requested residency",
+        str(counts["outside_residency"]),
+        "0",
+        counts["outside_residency"] == 0,
+    )
+    line(
+        "explicit 503 naming the residency (us hung)",
+        f"{counts['residency_503_named']}/{counts['residency_503']}",
+        "all",
+        counts["residency_503_named"] == counts["residency_503"],
+    )
+    for event, what in (
+        ("kill", "SIGKILL"),
+        ("hang", "SIGSTOP"),
+        ("store-down", "store down + kill"),
+    ):
+        detect, off = figures.get(f"{event}_detect_s"), figures.get(f"{event}_off_s")
+        line(
+            f"{what}: detected",
+            "-" if detect is None else f"{detect:.2f} s",
+            "<= 0.5 s",
+            detect is not None and detect <= 0.5,
+        )
+        line(
+            f"{what}: traffic off the region",
+            "-" if off is None else f"{off:.2f} s",
+            "<= 1 s",
+            off is not None and off <= 1.0,
+        )
+    for event, what in (
+        ("kill", "killed region"),
+        ("resume", "hung region (SIGCONT)"),
+        ("store-down", "region restarted from cache"),
+    ):
+        back = figures.get(f"{event}_back_s")
+        line(
+            f"{what}: back after ready",
+            "-" if back is None else f"{back:.2f} s",
+            "<= 2 s",
+            back is not None and back <= 2.0,
+        )
+    line("p50 latency, whole run", f"{figures['p50_ms']:.1f} ms", "-", None)
+    line("p99 latency, whole run", f"{figures['p99_ms']:.1f} ms", "< 25 ms", figures["p99_ms"] < 25)
+    line("slowest answer", f"{figures['max_ms']:.0f} ms", "-", None)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-regions-") as tmp:
+        folder = Path(tmp)
+        replicated = replicate_to_regions(folder / "model")
+        requests = penguin_requests(replicated.trained.model_dir)
+        overhead(folder, replicated, requests)
+        failover(folder, replicated, requests)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
