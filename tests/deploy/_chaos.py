@@ -103,6 +103,8 @@ class OpenLoopClient:
         self._open = 0  # connections open now, at most max_connections
         self.max_connections = 256
         self.peak_open = 0
+        self.stale_retries = 0
+        self._writers: set[asyncio.StreamWriter] = set()
 
     def run(self) -> None:
         try:
@@ -153,7 +155,7 @@ class OpenLoopClient:
         await asyncio.gather(*(sender(i) for i in range(concurrency)))
         for _, writer in self._idle:
             writer.close()
-        self._idle, self._open, self.answers = [], 0, []
+        self._idle, self._open, self.answers, self._writers = [], 0, [], set()
         return done / (time.time() - start)
 
     async def _one(self, number: int, due: float) -> None:
@@ -173,23 +175,43 @@ class OpenLoopClient:
             await asyncio.sleep(0.0005)
         if self._idle:
             return self._idle.pop()
+        return await self._new_connection()
+
+    async def _new_connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         self._open += 1
         self.peak_open = max(self.peak_open, self._open)
         try:
-            return await asyncio.open_connection("127.0.0.1", self.port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         except BaseException:
             self._open -= 1
             raise
+        self._writers.add(writer)
+        return reader, writer
 
     def _close(self, writer: asyncio.StreamWriter) -> None:
-        self._open -= 1
+        if writer in self._writers:  # closed once, counted once
+            self._writers.discard(writer)
+            self._open -= 1
         writer.close()
 
     async def _exchange(self, request: bytes, answer: Answer) -> None:
+        reused = bool(self._idle)
         reader, writer = await self._connection()
         try:
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                nothing = not getattr(exc, "partial", b"")
+                if not (reused and nothing):
+                    raise
+                # a kept-alive connection closed as the request left, before any byte of
+                # an answer: sent again on a new one, as HTTP clients do (counted)
+                self._close(writer)
+                self.stale_retries += 1
+                reader, writer = await self._new_connection()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             headers = {
                 k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)
@@ -367,6 +389,7 @@ class ChaosRun:
     rate: float
     capacity: float
     refusal: tuple[int, dict[str, Any]]  # what X-Data-Residency: us got while us-east hung
+    stale_retries: int = 0
 
 
 def run_chaos(
@@ -446,7 +469,16 @@ def run_chaos(
     watch.stop()
     region_of = deployment.region_of()
     return ChaosRun(
-        client.answers, events, watch, back, region_of, duration, rate, capacity, refusal
+        client.answers,
+        events,
+        watch,
+        back,
+        region_of,
+        duration,
+        rate,
+        capacity,
+        refusal,
+        client.stale_retries,
     )
 
 
@@ -498,8 +530,11 @@ def verdict(run: ChaosRun) -> dict[str, Any]:
         "residency_503": len(refusals),
         "residency_503_named": len(named),
         "us_503": sum(a.residency == "us" for a in refusals),
+        "stale_connection_resends": run.stale_retries,
         "failures": Counter(
-            (a.status, a.body[:90].decode(errors="replace")) for a in plain if a.status != 200
+            (a.residency, a.status, a.body[:90].decode(errors="replace"))
+            for a in run.answers
+            if a.status not in (200, 503) or (a.residency is None and a.status != 200)
         ).most_common(3),
     }
 

@@ -21,7 +21,7 @@ class Replicated:
 
 
 def replicate_to_regions(base: Path) -> Replicated:
-    """Train penguins into ``base`` and replicate version 1 to one verified store per region."""
+    """Train penguins into ``base``; versions 1 and 2 to one verified store per region."""
     from polyclass.cloud import replicate, spec, verify
 
     trained = trained_registry(base)
@@ -33,9 +33,10 @@ def replicate_to_regions(base: Path) -> Replicated:
         for name, url in stores.items()
     ]
     registry, cache = str(trained.registry), base / "cache"
-    result = replicate("penguins:1", specs, registry=registry, cache=cache)
-    assert result.ok, result
-    assert all(c.ok for c in verify("penguins:1", registry=registry, cache=cache))
+    for version in ("penguins:1", "penguins:2"):  # 2: what deploy rollout moves to
+        result = replicate(version, specs, registry=registry, cache=cache)
+        assert result.ok, result
+        assert all(c.ok for c in verify(version, registry=registry, cache=cache))
     return Replicated(trained, trained.registry, stores)
 
 

@@ -35,7 +35,9 @@ def test_no_request_fails_when_regions_die(tmp_path: Path, replicated: Replicate
         run = run_chaos(
             deployment, requests, port=port, admin=f"127.0.0.1:{admin}", store_dirs=stores
         )
-        status = polyclass_deploy("status", str(topology), "--json")
+        status_out = polyclass_deploy("status", str(topology), "--json")
+        rollout = polyclass_deploy("rollout", str(topology), "penguins:2", "--watch", "1")
+        after = polyclass_deploy("status", str(topology), "--json")
     finally:
         code = deployment.stop()
     counts = verdict(run)
@@ -54,8 +56,14 @@ def test_no_request_fails_when_regions_die(tmp_path: Path, replicated: Replicate
     assert {e.name for e in run.events} == {"kill", "hang", "resume", "store-down"}
     assert set(run.back) == {"kill", "resume", "store-down"}  # every region came back
     assert code == 0  # SIGTERM stopped everything cleanly
-    check_status(status, port, run.region_of)
+    check_status(status_out, port, run.region_of)
     check_monitor(tmp_path / ".polyclass-deploy" / "chaos" / "logs", replicated, counts)
+    # the rollout moved every region to version 2, region by region, canary first
+    assert rollout.returncode == 0, rollout.stdout + rollout.stderr
+    assert "rollout to penguins:2: done" in rollout.stdout
+    assert all(f"{name}: done" in rollout.stdout for name in run.region_of.values())
+    replicas = json.loads(after.stdout)["replicas"]
+    assert len(replicas) == 6 and {r["version"] for r in replicas} == {"penguins:2"}
 
 
 def check_monitor(logs: Path, replicated: Replicated, counts: dict[str, int]) -> None:

@@ -193,3 +193,70 @@ def status_command(file: TopologyFile, as_json: AsJson = False) -> None:
     console.print(
         f"outlier ejections so far: {status.ejections}; cost {cost:.2f}/h", highlight=False
     )
+
+
+@deploy_app.command("rollout")
+def rollout_command(
+    file: TopologyFile,
+    model: Annotated[
+        str, typer.Argument(show_default=False, help="The new version: NAME:N or NAME@ALIAS.")
+    ],
+    registry: RegistryOption = None,
+    canary: Annotated[
+        float, typer.Option(min=0.01, max=0.5, help="Share of a region's traffic the canary gets.")
+    ] = 0.1,
+    watch: Annotated[
+        float, typer.Option(min=0.5, help="Seconds the canary is watched before a verdict.")
+    ] = 5.0,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the end.")] = 900.0,
+) -> None:
+    """Move a running deployment to MODEL region by region, canary first; roll back on a
+    regression (error rate or latency against the old version). Exit 1 when rolled back."""
+    import dataclasses
+    import time
+
+    from polyclass.deploy import TopologyError, check_topology, load_topology
+    from polyclass.deploy._local import _write_json
+
+    try:
+        topology = load_topology(file)
+        target = check_topology(dataclasses.replace(topology, model=model), registry=registry)
+    except TopologyError as exc:
+        fail(str(exc))
+    folder = topology.state_dir
+    if not (folder / "state.json").exists():
+        fail(
+            f"no running deployment of {file}: start it with `polyclass deploy up {file} --local`",
+            1,
+        )
+    status_path = folder / "rollout-status.json"
+    status_path.unlink(missing_ok=True)
+    _write_json(folder / "rollout.json", {"target": target.ref, "canary": canary, "watch": watch})
+    deadline, report = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            report = json.loads(status_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if report["state"] != "running":
+            break
+    if report is None or report["state"] == "running":
+        fail(f"the rollout to {target.ref} did not finish within {timeout:.0f} s", 1)
+    for region in report["regions"]:
+        extra = "; ".join(region.get("reasons", []))
+        share = region.get("canary_requests")
+        console.print(
+            f"{region['region']}: {region['state']}"
+            + (f" (canary answered {share} requests)" if share is not None else "")
+            + (f": {extra}" if extra else ""),
+            highlight=False,
+        )
+    mixed = report.get("mixed_version_seconds")
+    console.print(
+        f"rollout to {target.ref}: {report['state']}; two versions served at once for "
+        + (f"{mixed:.1f} s" if mixed is not None else "no time"),
+        highlight=False,
+    )
+    if report["state"] != "done":
+        raise typer.Exit(1)

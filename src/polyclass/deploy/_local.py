@@ -18,7 +18,8 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from polyclass.deploy._check import CheckedTopology
@@ -52,11 +53,11 @@ class LocalReplica:
     exits: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    weight: int = 1
 
     @property
     def endpoint(self) -> Endpoint:
-        return Endpoint(self.region.name, "127.0.0.1", self.port, self.version)
+        return Endpoint(self.region.name, "127.0.0.1", self.port, self.version, self.weight)
 
     @property
     def running(self) -> bool:
@@ -93,12 +94,13 @@ class LocalDeployment:
         self.controller = Controller(self.topology, self.envoy.files, self.endpoints)
         self._stop = threading.Event()
         self._lock = threading.RLock()
+        self._rollout: threading.Thread | None = None
 
     # ------------------------------------------------------------------ replicas
     def endpoints(self) -> list[Endpoint]:
         """Every replica the router may send to: local ones and the regions' endpoints."""
-        with self._lock:
-            local = [r.endpoint for r in self.replicas]
+        with self._lock:  # weight 0: a new version's replica not yet in rotation
+            local = [r.endpoint for r in self.replicas if r.weight > 0]
         remote = [
             Endpoint(r.name, *_host_port(url), version=self.checked.ref)
             for r in self.topology.regions
@@ -156,6 +158,53 @@ class LocalDeployment:
         if changed:
             self.write_state()
 
+    # ------------------------------------------------------------------ versions
+    def add_version(
+        self, region: str, version: str
+    ) -> tuple[list[LocalReplica], list[LocalReplica]]:
+        """Start ``version``'s replicas in ``region`` beside its current ones (not routed yet)."""
+        with self._lock:
+            old = [r for r in self.replicas if r.region.name == region]
+            new = []
+            for index, replica in enumerate(old):
+                fresh = LocalReplica(replica.region, len(old) + index, free_port(), version)
+                fresh.weight = 0  # out of rotation until it answers
+                self._spawn(fresh)
+                new.append(fresh)
+            self.replicas.extend(new)
+        self.write_state()
+        return old, new
+
+    def wait_ready(self, replicas: list[LocalReplica], timeout: float) -> bool:
+        """Whether every one of ``replicas`` answers ready within ``timeout`` seconds."""
+        try:
+            self._wait_replicas(timeout, replicas)
+        except DeployError:
+            return False
+        return True
+
+    def set_weights(self, replicas: list[LocalReplica], weight: int) -> None:
+        with self._lock:
+            for replica in replicas:
+                replica.weight = weight
+
+    def retire(self, replicas: list[LocalReplica], drain: float = 1.0) -> None:
+        """Take ``replicas`` out of rotation, give Envoy ``drain`` seconds, stop them."""
+        with self._lock:
+            self.replicas = [r for r in self.replicas if r not in replicas]
+        self.controller.tick()
+        time.sleep(drain)
+        for replica in replicas:
+            if replica.proc is not None and replica.proc.poll() is None:
+                replica.proc.terminate()
+        for replica in replicas:
+            if replica.proc is not None:
+                try:
+                    replica.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    replica.proc.kill()
+        self.write_state()
+
     # ------------------------------------------------------------------ lifecycle
     def start(self, ready_timeout: float = 120.0) -> None:
         """Start every replica, wait for them, then Envoy and the controller."""
@@ -176,11 +225,11 @@ class LocalDeployment:
         self.controller.start()
         self.write_state()
 
-    def _wait_replicas(self, timeout: float) -> None:
+    def _wait_replicas(self, timeout: float, replicas: list[LocalReplica] | None = None) -> None:
         import http.client
 
         deadline = time.monotonic() + timeout
-        waiting = list(self.replicas)
+        waiting = list(self.replicas if replicas is None else replicas)
         while waiting and time.monotonic() < deadline:
             for replica in list(waiting):
                 if not replica.running:
@@ -212,6 +261,7 @@ class LocalDeployment:
             written = time.monotonic()
             while not self._stop.wait(0.05):
                 self.supervise_once()
+                self._start_requested_rollout()
                 if time.monotonic() - written >= 1.0:  # the probes' latency for status
                     self.write_state()
                     written = time.monotonic()
@@ -221,6 +271,36 @@ class LocalDeployment:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.stop()
+
+    def _start_requested_rollout(self) -> None:
+        """Start the rollout ``deploy rollout`` asked for in ``rollout.json``, if any."""
+        request = self.folder / "rollout.json"
+        if not request.exists() or (self._rollout is not None and self._rollout.is_alive()):
+            return
+        try:
+            asked = json.loads(request.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        request.unlink(missing_ok=True)
+        self._rollout = threading.Thread(
+            target=self._roll, args=(asked,), name="polyclass-rollout", daemon=True
+        )
+        self._rollout.start()
+
+    def _roll(self, asked: dict[str, Any]) -> None:
+        from polyclass.deploy._rollout import RolloutReport, run_rollout
+
+        def publish(report: RolloutReport) -> None:
+            _write_json(self.folder / "rollout-status.json", report.to_dict())
+
+        report = run_rollout(
+            self,
+            str(asked["target"]),
+            canary=float(asked.get("canary", 0.1)),
+            watch=float(asked.get("watch", 5.0)),
+            on_change=publish,
+        )
+        publish(report)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -268,7 +348,7 @@ class LocalDeployment:
         return {
             "pid": os.getpid(),
             "model": self.topology.model,
-            "version": self.checked.ref,
+            "version": ", ".join(sorted({str(r["version"]) for r in replicas})) or self.checked.ref,
             "router": router.address,
             "admin": f"{router.admin_host}:{router.admin_port}",
             "envoy_pid": self.envoy.pid,
@@ -287,12 +367,16 @@ class LocalDeployment:
         }
 
     def write_state(self) -> None:
-        path = self.folder / "state.json"
-        with tempfile.NamedTemporaryFile(
-            "w", dir=self.folder, prefix=".state.", suffix=".tmp", delete=False
-        ) as out:
-            json.dump(self.state(), out, indent=1)
-        os.replace(out.name, path)
+        _write_json(self.folder / "state.json", self.state())
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` by temp file and rename: a reader never sees half of it."""
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False
+    ) as out:
+        json.dump(document, out, indent=1)
+    os.replace(out.name, path)
 
 
 def _host_port(url: str) -> tuple[str, int]:
