@@ -466,6 +466,9 @@ def run_chaos(
     finally:
         hidden.rename(store)
     thread.join()
+    for event in events:  # a region slower to restart than the schedule: wait for it
+        if event.name in ("kill", "store-down") and event.name not in back:
+            comes_back(event, 60.0)
     watch.stop()
     region_of = deployment.region_of()
     return ChaosRun(
