@@ -97,7 +97,7 @@ def failover(folder: Path, replicated: object, requests: list[tuple[bytes, str]]
     counts, figures = verdict(run), timings(run)
     print(
         f"== failover (3 regions x 2 replicas, {figures['rate_rps']:.0f} req/s open loop for "
-        f"{run.duration:.0f} s = 30% of the measured {figures['capacity_rps']:.0f} req/s; "
+        f"{run.duration:.0f} s = 20% of the measured {figures['capacity_rps']:.0f} req/s; "
         f"{counts['requests']} requests)"
     )
     failed = counts["plain_failed"] + counts["located_failed"]

@@ -414,7 +414,7 @@ def run_chaos(
     capacity = probe.throughput(16, 3.0)
     # open loop above what the machine can answer only grows a queue until requests time
     # out: a loaded machine gets a lower rate (reported), a quiet one the full rate
-    rate = max(50.0, min(rate, 0.3 * capacity))
+    rate = max(50.0, min(rate, 0.2 * capacity))
     client = OpenLoopClient(port, requests, rate=rate, duration=duration, mix=mix)
     watch = HostWatch(admin)
     watch.start()

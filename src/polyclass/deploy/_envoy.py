@@ -146,7 +146,9 @@ def _cluster(topology: Topology, name: str, files: EnvoyFiles) -> dict[str, Any]
         "name": name,
         "type": "EDS",
         "eds_cluster_config": {"eds_config": _source(files.eds(name))},
-        "connect_timeout": "0.25s",
+        # a refused connection fails at once whatever this is; a busy replica's full
+        # accept queue must not read as a failure
+        "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
         "common_lb_config": {
             # never send to hosts known unhealthy, however few are left (Envoy's panic
