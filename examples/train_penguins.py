@@ -15,12 +15,14 @@ with tempfile.TemporaryDirectory() as tmp:
     result = polyclass.train(
         data=penguins_path(),
         target="species",
+        families="linear,boosting",  # compared in the same folds; default: every family
         out=Path(tmp) / "out",
         registry=str(Path(tmp) / "registry"),
         name="penguins",
     )
     print("metric optimised:", result.scorer["name"])
     print("test macro F1:", round(result.test_metrics["metrics"]["f1_macro"]["value"], 4))
+    print("chosen:", result.leaderboard["why"])
     print("report:", result.report_path)
 
     model = polyclass.load("penguins:1", registry=str(Path(tmp) / "registry"))

@@ -66,6 +66,7 @@ def trained_registry(base: Path) -> Trained:
             cv=2,
             n_bootstrap=50,
             strategies=["multinomial"],
+            families=["linear"],
         )
         model = Model.load(out / "model")
         model.estimator.coef_ = model.estimator.coef_ * 0.3  # a different, still sane model

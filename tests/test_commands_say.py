@@ -19,7 +19,10 @@ from polyclass.pipeline import ConfigError, OutputExistsError, TrainConfig
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).parents[1] / "examples"
-SMALL = ["--cv", "2", "--C", "1", "--strategies", "multinomial", "--class-weight", "none"]
+SMALL = [
+    *("--cv", "2", "--C", "1", "--strategies", "multinomial", "--class-weight", "none"),
+    *("--families", "linear"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,11 @@ def trained(tmp_path_factory):
 
 def test_train_prints_the_choice_and_records_seed_and_command(trained):
     root, stdout = trained
-    assert "Chosen: strategy=multinomial, C=1, l1_ratio=0, class_weight=none" in stdout
+    assert (
+        "Parameters: family=linear, strategy=multinomial, C=1, l1_ratio=0, class_weight=none"
+        in stdout
+    )
+    assert "Chosen: linear has the best mean cross-validated" in stdout
     doc = json.loads((root / "run" / "metrics.json").read_text())
     model = doc["model"]
     assert model["seed"] == 7
@@ -71,9 +78,9 @@ def test_out_is_never_overwritten_silently(trained, tmp_path):
 
 
 def test_tuning_on_a_sample_is_said(tmp_path, monkeypatch):
-    import polyclass.pipeline._train as train_module
+    import polyclass.pipeline._steps as steps_module
 
-    monkeypatch.setattr(train_module, "TUNE_MAX_ROWS", 100)
+    monkeypatch.setattr(steps_module, "TUNE_MAX_ROWS", 100)
     result = polyclass.train(
         data=str(penguins_path()),
         target="species",
@@ -83,6 +90,7 @@ def test_tuning_on_a_sample_is_said(tmp_path, monkeypatch):
         n_bootstrap=20,
         strategies="multinomial",
         C="1",
+        families="linear",
     )
     assert result.tuning["sampled"] and result.tuning["of"] > result.tuning["rows"]
     html = result.report_path.read_text()
@@ -131,7 +139,9 @@ def test_the_example_toml_file_trains(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     doc = json.loads((tmp_path / "out" / "penguins-toml" / "metrics.json").read_text())
     assert doc["strategies"]["n_splits"] == 3
-    assert {c["strategy"] for c in doc["strategies"]["candidates"]} == {"multinomial", "ovr"}
+    linear = [c for c in doc["strategies"]["candidates"] if c["family"] == "linear"]
+    assert {c["strategy"] for c in linear} == {"multinomial", "ovr"}
+    assert {r["family"] for r in doc["leaderboard"]["families"]} == {"linear", "boosting"}
 
 
 def test_evaluate_says_what_it_scored_and_warns_on_training_rows(trained, tmp_path):

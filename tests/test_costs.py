@@ -12,7 +12,13 @@ import pytest
 from polyclass.pipeline import ConfigError, TrainConfig, train
 from polyclass.pipeline._costs import positive_class_of
 
-FAST = {"C": [1.0], "class_weight": ["none"], "cv": 3, "n_bootstrap": 100}
+FAST = {
+    "C": [1.0],
+    "class_weight": ["none"],
+    "cv": 3,
+    "n_bootstrap": 100,
+    "families": ["linear"],
+}
 
 
 def _table(path: Path, n: int, share_yes: float, seed: int = 0) -> Path:

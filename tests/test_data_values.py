@@ -18,7 +18,13 @@ from polyclass.preprocess import InputPlan, Preprocessor, Table
 from polyclass.serve import load_served
 
 BAD_ROWS = [3, 50, 51, 120, 200, 299]
-FAST = {"C": [1.0], "class_weight": ["none"], "cv": 3, "n_bootstrap": 100}
+FAST = {
+    "C": [1.0],
+    "class_weight": ["none"],
+    "cv": 3,
+    "n_bootstrap": 100,
+    "families": ["linear"],
+}
 
 
 def _oops_table(n: int = 300) -> pd.DataFrame:
@@ -260,6 +266,7 @@ def test_cli_and_report_show_a_near_unique_identifier(tmp_path: Path) -> None:
         [
             *("train", str(path), "--target", "y", "--out", str(tmp_path / "out")),
             *("--no-register", "--C", "1", "--class-weight", "none", "--cv", "3"),
+            *("--families", "linear"),
         ],
     )
     assert out.exit_code == 0, out.output

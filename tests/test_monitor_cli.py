@@ -43,6 +43,7 @@ def trained(tmp_path_factory):
         cv=2,
         n_bootstrap=20,
         strategies=["multinomial"],
+        families=["linear"],
         C=[1.0],
     )
     return root, result

@@ -31,6 +31,7 @@ def penguins(tmp_path_factory):
         cv=2,
         n_bootstrap=20,
         strategies=["multinomial"],
+        families=["linear"],
         C=[1.0],
         metric="balanced_accuracy",
     )

@@ -15,7 +15,13 @@ from polyclass.datasets import penguins_path
 from polyclass.pipeline import ConfigError, TrainConfig, train
 from polyclass.registry import Registry
 
-FAST = {"C": [0.1, 1.0], "class_weight": ["none"], "cv": 3, "n_bootstrap": 200}
+FAST = {
+    "C": [0.1, 1.0],
+    "class_weight": ["none"],
+    "cv": 3,
+    "n_bootstrap": 200,
+    "families": ["linear"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +168,7 @@ def test_cost_matrix_with_wrong_classes_is_refused(tmp_path):
 
 
 def test_large_tables_fit_the_final_model_in_float32(tmp_path, monkeypatch):
-    import polyclass.pipeline._train as train_module
+    import polyclass.pipeline._final as train_module
 
     monkeypatch.setattr(train_module, "FLOAT32_MIN_ROWS", 10)
     result = train(data=penguins_path(), target="species", out=tmp_path, register=False, **FAST)

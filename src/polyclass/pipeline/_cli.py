@@ -154,6 +154,33 @@ def train_command(
     ] = None,
     registry: Registry = None,
     no_register: Annotated[bool, typer.Option("--no-register", help="Do not register.")] = False,
+    families: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list of model families to compare (linear is always included).",
+            show_default="every family; linear,boosting above 100,000 rows",
+        ),
+    ] = None,
+    n_jobs: Annotated[
+        int | None,
+        typer.Option(help="Worker processes for the search (-1: every core).", show_default="-1"),
+    ] = None,
+    halving: Annotated[
+        bool | None,
+        typer.Option(
+            "--halving/--no-halving",
+            help="Prune weak candidates after two folds (successive halving).",
+            show_default="--halving",
+        ),
+    ] = None,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(help="Seconds for the search; no new fit starts after them."),
+    ] = None,
+    refit_all: Annotated[
+        bool,
+        typer.Option("--refit-all", help="After the test, refit the chosen model on every row."),
+    ] = False,
 ) -> None:
     """Train, evaluate, report and register a classifier for DATA's TARGET column."""
     from polyclass.pipeline import STEPS, TrainConfig, check_out, train
@@ -183,6 +210,11 @@ def train_command(
         "name": name,
         "registry": registry,
         "register": False if no_register else None,
+        "families": families,
+        "n_jobs": n_jobs,
+        "halving": halving,
+        "time_budget": time_budget,
+        "refit_all": refit_all or None,
         "command": shlex.join(["polyclass", *sys.argv[1:]]),
     }
     with _user_errors():
@@ -220,24 +252,14 @@ def _print_summary(result: Any) -> None:
     console.print(f"\n[bold]Metric optimised:[/] {scorer['name']}")
     for reason in scorer.get("reasons", []):
         console.print(f"  - {reason}")
-    table = Table(title="Strategies (cross-validated)")
-    for col in ("strategy", f"CV {scorer['name']}", "± std", "fit s", "best C", "class weight"):
-        table.add_column(col)
-    for row in result.strategies:
-        p = row["best_params"]
-        table.add_row(
-            row["label"],
-            f"{row['cv_mean']:.4f}",
-            f"{row['cv_std']:.4f}",
-            f"{row['fit_seconds']:.3f}",
-            f"{p['C']:g}",
-            p["class_weight"],
-        )
-    console.print(table)
+    console.print(_leaderboard_table(scorer["name"], result.leaderboard))
+    console.print(f"[bold]Chosen:[/] {result.leaderboard['why']}", highlight=False, soft_wrap=True)
     params = ", ".join(
         f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items()
     )
-    console.print(f"[bold]Chosen:[/] {params}", highlight=False)
+    console.print(f"[bold]Parameters:[/] {params}", highlight=False, soft_wrap=True)
+    if result.refit is not None:
+        console.print(result.refit["note"], highlight=False, soft_wrap=True)
     if result.tuning["sampled"]:
         console.print(
             f"Tuned on a stratified sample of {result.tuning['rows']:,} of "
@@ -254,6 +276,27 @@ def _print_summary(result: Any) -> None:
     if result.registered:
         r = result.registered
         console.print(f"registered: [bold]{r['name']}:{r['version']}[/]")
+
+
+def _leaderboard_table(metric: str, board: dict[str, Any]) -> Table:
+    table = Table(title="Model families (cross-validated, same folds)")
+    for col in ("family", f"CV {metric}", "95% interval", "fit s", "predict s/1k", "size"):
+        table.add_column(col)
+    for row in board["families"]:
+        if row["status"] == "skipped":
+            table.add_row(row["family"], f"skipped: {row['reason']}", "", "", "", "")
+            continue
+        interval = row["cv_interval"]
+        size = row["size_bytes"]
+        table.add_row(
+            row["family"] + (" (chosen)" if row["status"] == "chosen" else ""),
+            f"{row['cv_mean']:.4f}",
+            "" if interval is None else f"{interval[0]:.4f} to {interval[1]:.4f}",
+            f"{row['fit_seconds']:.3f}",
+            f"{row['predict_seconds_per_1000']:.4f}",
+            "" if size is None else f"{size / 1024:,.0f} KiB",
+        )
+    return table
 
 
 def _metrics_table(title: str, evaluation: dict[str, Any]) -> Table:

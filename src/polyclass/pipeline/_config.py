@@ -50,6 +50,19 @@ class TrainConfig:
         Replace the run already in ``out``.
     command : str, optional
         The command line that started the run, recorded in the report (the CLI sets it).
+    families : list of str, or one comma-separated string
+        Model families to compare (``linear``, ``boosting``, ``forest``, ``mlp``, ...).
+        Empty: a default set for the table's size. ``linear`` is always included.
+    n_jobs : int
+        Worker processes for the search (-1: every core, -2: all but one).
+    halving : bool
+        Successive halving: score every candidate on two folds, then only the best
+        third (and each family's best) on the rest.
+    time_budget : float, optional
+        Seconds for the search: no new fit starts once they are spent.
+    refit_all : bool
+        After the single test, refit the chosen configuration on every row (train,
+        validation and test) for the saved and registered model.
 
     See ``examples/train.toml`` for a TOML file with every option.
     """
@@ -78,9 +91,13 @@ class TrainConfig:
     name: str | None = None
     registry: str | None = None
     register: bool = True
-    n_jobs: int = 1
+    n_jobs: int = -1
     overwrite: bool = False
     command: str | None = None
+    families: list[str] = field(default_factory=list)
+    halving: bool = True
+    time_budget: float | None = None
+    refit_all: bool = False
 
     def __post_init__(self) -> None:
         for name in _WORD_LISTS:
@@ -97,6 +114,16 @@ class TrainConfig:
             raise ConfigError("target is empty: pass the name of the label column (--target).")
         _check_subset("strategies", self.strategies, STRATEGIES)
         _check_subset("class_weight", self.class_weight, CLASS_WEIGHTS)
+        _check_families(self.families)
+        if self.n_jobs == 0:
+            raise ConfigError("n_jobs must be a positive number of workers, or -1 for every core.")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ConfigError(
+                f"time_budget must be a positive number of seconds, got {self.time_budget!r}."
+            )
+        for name in ("halving", "refit_all"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}.")
         if self.search not in SEARCHES:
             raise ConfigError(f"search must be one of {SEARCHES}, got {self.search!r}.")
         for name in ("test_size", "val_size"):
@@ -155,7 +182,7 @@ class TrainConfig:
 
 
 #: Options holding several values: a list, or one comma-separated string as on the CLI.
-_WORD_LISTS = ("strategies", "class_weight", "drop")
+_WORD_LISTS = ("strategies", "class_weight", "drop", "families")
 _NUMBER_LISTS = ("C", "l1_ratio")
 #: Options holding one number (None allowed where the default is None).
 _SCALARS: dict[str, type] = {
@@ -168,6 +195,7 @@ _SCALARS: dict[str, type] = {
     "n_jobs": int,
     "cost_fp": float,
     "cost_fn": float,
+    "time_budget": float,
 }
 
 
@@ -206,7 +234,7 @@ def _numbers(name: str, value: Any) -> list[float]:
 
 
 def _scalar(name: str, value: Any, kind: type) -> Any:
-    if value is None and name in ("cost_fp", "cost_fn"):
+    if value is None and name in ("cost_fp", "cost_fn", "time_budget"):
         return None
     whole = kind is int
     ok = isinstance(value, int | float) and not isinstance(value, bool)
@@ -243,3 +271,19 @@ def _check_subset(name: str, values: list[str], allowed: tuple[str, ...]) -> Non
     bad = [v for v in values if v not in allowed]
     if bad:
         raise ConfigError(f"{name} has unknown value(s) {bad}; choose from {list(allowed)}.")
+
+
+def _check_families(names: list[str]) -> None:
+    """Unknown names list the known families; a missing library names its extra."""
+    from polyclass.families import FAMILIES
+
+    bad = [n for n in names if n not in FAMILIES]
+    if bad:
+        raise ConfigError(
+            f"families has unknown value(s) {bad}; polyclass knows {', '.join(FAMILIES)}."
+        )
+    for name in names:
+        try:
+            FAMILIES[name].require()
+        except ImportError as exc:
+            raise ConfigError(str(exc)) from None

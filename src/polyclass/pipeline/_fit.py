@@ -16,7 +16,8 @@ from polyclass.model import Model
 from polyclass.pipeline._config import TrainConfig
 from polyclass.pipeline._costs import Costs, out_of_fold_proba
 from polyclass.pipeline._scoring import Scorer, named_scorer, scorer_from_advice
-from polyclass.pipeline._tune import Candidate
+from polyclass.pipeline._search import Candidate, fit_quietly
+from polyclass.pipeline._tune import n_workers
 from polyclass.preprocess import Preprocessor
 
 
@@ -82,9 +83,9 @@ def fit_estimator(
     *,
     dtype: str = "float64",
 ) -> Model:
-    estimator = candidate.build(cfg.n_jobs, dtype)
-    estimator.fit(X, y)
-    return Model(schema=schema, preprocessor=pre, estimator=estimator)
+    estimator = candidate.build(n_workers(cfg.n_jobs), dtype, seed=cfg.seed)
+    fit_quietly(estimator, X, y)
+    return Model(schema=schema, preprocessor=pre, estimator=estimator, family=candidate.family)
 
 
 def sample_rows(rows: NDArray[Any], size: int, seed: int) -> NDArray[Any]:

@@ -1,16 +1,21 @@
-"""Hyperparameter search by stratified k-fold cross-validation.
+"""Hyperparameter search by stratified k-fold cross-validation, in parallel, pruning early.
 
-Folds are the outer loop and candidates the inner one, so only one fold's
-preprocessed matrices are in memory at a time. Preprocessing is fitted inside each
-fold (on that fold's training rows only) so no statistic leaks from the rows it is
-scored on.
+Every candidate of every family is scored in the same folds, so their scores are
+paired. Preprocessing is fitted inside each fold (on that fold's training rows only)
+so no statistic leaks from the rows it is scored on. Each (candidate, fold) fit is one
+task; tasks run in worker processes, one BLAS/OpenMP thread each.
+
+With ``halving``, every candidate is first scored on two folds; only the best third
+(and each family's best, so every family reaches the leaderboard) go on to the
+remaining folds. With ``time_budget``, no new task starts once the budget is spent.
 """
 
 from __future__ import annotations
 
-import itertools
+import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +25,8 @@ from numpy.typing import NDArray
 from sklearn.model_selection import StratifiedKFold
 
 from polyclass.data import Schema
-from polyclass.linear import LogisticRegression, OneVsOneClassifier, OneVsRestClassifier
 from polyclass.pipeline._scoring import Scorer
+from polyclass.pipeline._search import Candidate, fit_quietly
 from polyclass.preprocess import Preprocessor
 
 STRATEGY_LABELS = {
@@ -30,102 +35,219 @@ STRATEGY_LABELS = {
     "ovo": "one-vs-one",
     "binary": "binary logistic",
 }
+#: Confidence bins of the calibration summary each fold returns.
+CALIBRATION_BINS = 10
+#: Halving scores every candidate on this many folds before pruning.
+FIRST_RUNG_FOLDS = 2
+#: Halving keeps this share of the candidates after the first rung.
+KEEP_FRACTION = 1 / 3
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One point of the search space."""
+@dataclass
+class FoldScore:
+    """What one (candidate, fold) task measured."""
 
-    strategy: str
-    C: float
-    l1_ratio: float
-    class_weight: str
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "C": self.C,
-            "l1_ratio": self.l1_ratio,
-            "class_weight": self.class_weight,
-        }
-
-    def build(self, n_jobs: int = 1, dtype: str = "float64") -> Any:
-        """A fresh, unfitted estimator for this candidate, computing in ``dtype``."""
-        base = LogisticRegression(
-            C=self.C,
-            l1_ratio=self.l1_ratio,
-            class_weight=None if self.class_weight == "none" else self.class_weight,
-            max_iter=500,
-            dtype=dtype,
-        )
-        if self.strategy == "ovr":
-            return OneVsRestClassifier(base, n_jobs=n_jobs)
-        if self.strategy == "ovo":
-            return OneVsOneClassifier(base, n_jobs=n_jobs)
-        return base
+    score: float = float("nan")
+    fit_seconds: float = 0.0
+    predict_seconds_per_1000: float = 0.0
+    size_bytes: int | None = None
+    calibration: NDArray[np.float64] | None = None  # (3, bins): count, sum conf, sum correct
+    error: str | None = None
 
 
 @dataclass
 class CandidateResult:
-    """Cross-validated scores of one candidate."""
+    """Cross-validated scores of one candidate, fold by fold (``None``: not run)."""
 
     candidate: Candidate
-    fold_scores: list[float] = field(default_factory=list)
-    fit_seconds: list[float] = field(default_factory=list)
+    folds: list[FoldScore | None] = field(default_factory=list)
+    pruned: str | None = None
+
+    @property
+    def fold_scores(self) -> list[float]:
+        return [f.score for f in self.folds if f is not None and f.error is None]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.folds) and all(f is not None and f.error is None for f in self.folds)
+
+    @property
+    def error(self) -> str | None:
+        return next((f.error for f in self.folds if f is not None and f.error), None)
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.fold_scores))
+        scores = self.fold_scores
+        return float(np.mean(scores)) if scores else float("nan")
 
     @property
     def std(self) -> float:
-        return float(np.std(self.fold_scores))
+        scores = self.fold_scores
+        return float(np.std(scores)) if scores else float("nan")
+
+    @property
+    def fit_seconds(self) -> list[float]:
+        return [f.fit_seconds for f in self.folds if f is not None and f.error is None]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.candidate.params(),
-            "cv_mean": self.mean,
-            "cv_std": self.std,
+            "strategy": self.candidate.strategy,
+            "cv_mean": self.mean if self.fold_scores else None,
+            "cv_std": self.std if self.fold_scores else None,
             "fold_scores": list(self.fold_scores),
-            "fit_seconds": float(np.mean(self.fit_seconds)),
+            "fit_seconds": float(np.mean(self.fit_seconds)) if self.fit_seconds else None,
+            "pruned": self.pruned,
+            "error": self.error,
         }
 
 
-def search_space(
-    strategies: list[str],
-    C: list[float],
-    l1_ratio: list[float],
-    class_weight: list[str],
-    *,
-    n_classes: int,
-    search: str,
-    n_trials: int,
-    seed: int,
-) -> list[Candidate]:
-    """The candidates to cross-validate: the full grid, or ``n_trials`` drawn from it.
+@dataclass
+class _Fold:
+    X_train: Any
+    y_train: NDArray[Any]
+    X_test: Any
+    y_test: NDArray[Any]
 
-    With two classes the three strategies are the same model, so only one is tried.
-    Random search keeps every strategy represented so they can be compared.
+
+def n_workers(n_jobs: int) -> int:
+    """joblib's meaning of ``n_jobs``: -1 is every core, -2 all but one."""
+    cpus = os.cpu_count() or 1
+    return max(1, cpus + 1 + n_jobs) if n_jobs < 0 else max(1, n_jobs)
+
+
+def _folds(
+    frame: pd.DataFrame, y: NDArray[Any], schema: Schema, n_splits: int, seed: int
+) -> list[_Fold]:
+    out = []
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for train_idx, test_idx in splitter.split(np.zeros(len(y)), y):
+        pre = Preprocessor(schema).fit(frame.iloc[train_idx])
+        out.append(
+            _Fold(
+                pre.transform(frame.iloc[train_idx]),
+                y[train_idx],
+                pre.transform(frame.iloc[test_idx]),
+                y[test_idx],
+            )
+        )
+    return out
+
+
+def _calibration(proba: NDArray[np.float64], correct: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Per confidence bin: rows, summed top probability, rows predicted right."""
+    confidence = proba.max(axis=1)
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(np.intp), CALIBRATION_BINS - 1)
+    out = np.zeros((3, CALIBRATION_BINS))
+    out[0] = np.bincount(bins, minlength=CALIBRATION_BINS)
+    out[1] = np.bincount(bins, weights=confidence, minlength=CALIBRATION_BINS)
+    out[2] = np.bincount(bins, weights=correct.astype(np.float64), minlength=CALIBRATION_BINS)
+    return out
+
+
+def _model_size(candidate: Candidate, estimator: Any) -> int | None:
+    """Bytes of the fitted model's stored form (its arrays and metadata)."""
+    import json
+
+    from polyclass.families import get_family
+
+    try:
+        meta, arrays = get_family(candidate.family).export(estimator)
+    except Exception:  # a model that cannot be stored has no size to show
+        return None
+    return int(sum(np.asarray(a).nbytes for a in arrays.values())) + len(
+        json.dumps(meta, default=str)
+    )
+
+
+def fit_and_score(
+    candidate: Candidate,
+    fold: _Fold,
+    scorer: Scorer,
+    classes: NDArray[Any],
+    positive_class: Any,
+    seed: int,
+    limit_threads: bool,
+    measure_size: bool,
+) -> FoldScore:
+    """Fit ``candidate`` on the fold's training rows and score its test rows.
+
+    An estimator that cannot fit these rows is a result with ``error`` set, not a crash.
     """
-    if n_classes == 2:
-        strategies = ["binary"]
-    grid = [
-        Candidate(s, float(c), float(r), w)
-        for s, c, r, w in itertools.product(strategies, C, l1_ratio, class_weight)
-    ]
-    if search == "grid" or n_trials >= len(grid):
-        return grid
-    rng = np.random.default_rng(seed)
-    by_strategy = {s: [c for c in grid if c.strategy == s] for s in strategies}
-    chosen: list[Candidate] = []
-    for s in strategies:  # at least one candidate per strategy
-        pool = by_strategy[s]
-        chosen.append(pool[int(rng.integers(len(pool)))])
-    rest = [c for c in grid if c not in chosen]
-    extra = max(n_trials - len(chosen), 0)
-    picks = rng.choice(len(rest), size=min(extra, len(rest)), replace=False)
-    chosen.extend(rest[int(i)] for i in sorted(picks))
-    return chosen
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    with threadpool_limits(1 if limit_threads else None):
+        try:
+            estimator = candidate.build(1, seed=seed)
+            t0 = time.perf_counter()
+            fit_quietly(estimator, fold.X_train, fold.y_train)
+            t1 = time.perf_counter()
+            proba = np.asarray(estimator.predict_proba(fold.X_test), dtype=np.float64)
+            own = np.asarray(estimator.predict(fold.X_test))
+            t2 = time.perf_counter()
+        except (ValueError, ArithmeticError, MemoryError, RuntimeError) as exc:
+            return FoldScore(error=f"{type(exc).__name__}: {exc}")
+    y_pred = scorer.decide(proba, classes, own)
+    score = scorer.score(fold.y_test, y_pred, proba, classes, positive_class)
+    return FoldScore(
+        score=float(score),
+        fit_seconds=t1 - t0,
+        predict_seconds_per_1000=(t2 - t1) * 1000 / max(len(fold.y_test), 1),
+        size_bytes=_model_size(candidate, estimator) if measure_size else None,
+        calibration=_calibration(proba, classes[np.argmax(proba, axis=1)] == fold.y_test),
+    )
+
+
+def _run_tasks(
+    tasks: list[tuple[int, int]],
+    results: list[CandidateResult],
+    folds: list[_Fold],
+    context: dict[str, Any],
+    workers: int,
+    deadline: float | None,
+    tick: Callable[[], None],
+    first_chunk_always: bool = False,
+) -> bool:
+    """Run (candidate, fold) tasks in chunks; False when the deadline stopped them
+    (the first chunk runs regardless with ``first_chunk_always``: a search has a result)."""
+    from joblib import Parallel, delayed  # type: ignore[import-untyped]
+
+    chunk = max(workers * 2, 1)
+    with Parallel(n_jobs=workers, backend="loky" if workers > 1 else "sequential") as pool:
+        for start in range(0, len(tasks), chunk):
+            started = start > 0 or not first_chunk_always
+            if started and deadline is not None and time.perf_counter() > deadline:
+                return False
+            part = tasks[start : start + chunk]
+            scores = pool(
+                delayed(fit_and_score)(
+                    results[c].candidate,
+                    folds[f],
+                    limit_threads=workers > 1,
+                    measure_size=f == 0,
+                    **context,
+                )
+                for c, f in part
+            )
+            for (c, f), score in zip(part, scores, strict=True):
+                results[c].folds[f] = score
+                tick()
+    return True
+
+
+def _keep_after_first_rung(results: list[CandidateResult], scorer: Scorer) -> set[int]:
+    """The best third of the candidates, plus each family's best."""
+    ranked = sorted(
+        (i for i, r in enumerate(results) if r.fold_scores and r.error is None),
+        key=lambda i: results[i].mean,
+        reverse=scorer.greater_is_better,
+    )
+    keep = set(ranked[: max(1, math.ceil(len(results) * KEEP_FRACTION))])
+    for family in dict.fromkeys(r.candidate.family for r in results):
+        mine = [i for i in ranked if results[i].candidate.family == family]
+        if mine:
+            keep.add(mine[0])
+    return keep
 
 
 def cross_validate(
@@ -140,37 +262,81 @@ def cross_validate(
     n_splits: int,
     seed: int,
     n_jobs: int = 1,
+    halving: bool = False,
+    time_budget: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[CandidateResult]:
-    """Score every candidate on every fold; ``progress(done, total)`` after each fit."""
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    results = [CandidateResult(c) for c in candidates]
-    total = n_splits * len(candidates)
-    done = 0
-    for train_idx, test_idx in folds.split(np.zeros(len(y)), y):
-        pre = Preprocessor(schema).fit(frame.iloc[train_idx])
-        X_train = pre.transform(frame.iloc[train_idx])
-        X_test = pre.transform(frame.iloc[test_idx])
-        y_train, y_test = y[train_idx], y[test_idx]
-        for result in results:
-            estimator = result.candidate.build(n_jobs)
-            t0 = time.perf_counter()
-            estimator.fit(X_train, y_train)
-            result.fit_seconds.append(time.perf_counter() - t0)
-            proba = np.asarray(estimator.predict_proba(X_test))
-            y_pred = scorer.decide(proba, classes, np.asarray(estimator.predict(X_test)))
-            result.fold_scores.append(scorer.score(y_test, y_pred, proba, classes, positive_class))
-            done += 1
-            if progress is not None:
-                progress(done, total)
+    """Score the candidates fold by fold; ``progress(done, total)`` after each fit.
+
+    Returns every candidate's result; pruned or unfinished candidates have folds
+    that are ``None`` and say why in ``pruned``.
+    """
+    start = time.perf_counter()
+    deadline = None if time_budget is None else start + time_budget
+    folds = _folds(frame, y, schema, n_splits, seed)
+    results = [CandidateResult(c, [None] * n_splits) for c in candidates]
+    workers = n_workers(n_jobs)
+    context = {"scorer": scorer, "classes": classes, "positive_class": positive_class}
+    context["seed"] = seed
+    prune = halving and n_splits > FIRST_RUNG_FOLDS and len(candidates) > 3
+    first = FIRST_RUNG_FOLDS if prune else n_splits
+    total = len(candidates) * first
+    if prune:
+        total += math.ceil(len(candidates) * KEEP_FRACTION) * (n_splits - first)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], max(total, done[0]))
+
+    everyone = range(len(results))
+    tasks = list(_tasks(everyone, range(first)))
+    finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick, True)
+    if prune and finished:
+        keep = _keep_after_first_rung(results, scorer)
+        for i in everyone:
+            if i not in keep and results[i].error is None:
+                results[i].pruned = f"pruned after {first} of {n_splits} folds (halving)"
+        total = done[0] + len(keep) * (n_splits - first)
+        tasks = list(_tasks(sorted(keep), range(first, n_splits)))
+        finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick)
+    if not finished:
+        for r in results:
+            if r.pruned is None and r.error is None and not r.complete:
+                r.pruned = f"not finished within the time budget of {time_budget:g} s"
     return results
 
 
+def _tasks(candidates: Any, folds: range) -> Iterator[tuple[int, int]]:
+    """Fold-major order: a deadline stops the search with candidates on the same folds."""
+    for f in folds:
+        for c in candidates:
+            yield c, f
+
+
+def eligible(results: list[CandidateResult]) -> list[CandidateResult]:
+    """The candidates scored on the most folds without error: the paired comparison."""
+    scored = [r for r in results if r.error is None and r.fold_scores]
+    if not scored:
+        return []
+    most = max(len(r.fold_scores) for r in scored)
+    return [r for r in scored if len(r.fold_scores) == most]
+
+
 def best_result(results: list[CandidateResult], scorer: Scorer) -> CandidateResult:
-    """The candidate with the best mean score; ties go to the simpler model
-    (stronger regularisation, then the earlier strategy)."""
-    best = results[0]
-    for r in results[1:]:
+    """The candidate with the best mean score among the eligible ones; ties go to the
+    earlier candidate (the simpler model: linear first, stronger regularisation first)."""
+    pool = eligible(results)
+    if not pool:
+        errors = sorted({r.error for r in results if r.error})
+        raise ValueError(
+            "No candidate could be fitted on the cross-validation folds: "
+            + ("; ".join(errors) if errors else "the time budget ran out before any fit")
+            + ". Check the data warnings, or give a larger --time-budget."
+        )
+    best = pool[0]
+    for r in pool[1:]:
         if scorer.better(r.mean, best.mean) and not np.isclose(
             r.mean, best.mean, rtol=0, atol=1e-12
         ):
@@ -179,10 +345,13 @@ def best_result(results: list[CandidateResult], scorer: Scorer) -> CandidateResu
 
 
 def strategy_summary(results: list[CandidateResult], scorer: Scorer) -> list[dict[str, Any]]:
-    """The best candidate of each strategy, for comparing strategies side by side."""
+    """The best candidate of each linear strategy, for comparing strategies side by side."""
     rows = []
-    for strategy in dict.fromkeys(r.candidate.strategy for r in results):
-        mine = [r for r in results if r.candidate.strategy == strategy]
+    linear = [r for r in results if r.candidate.family == "linear"]
+    for strategy in dict.fromkeys(r.candidate.strategy for r in linear):
+        mine = [r for r in linear if r.candidate.strategy == strategy]
+        if not eligible(mine):
+            continue
         top = best_result(mine, scorer)
         rows.append(
             {

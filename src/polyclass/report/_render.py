@@ -14,6 +14,7 @@ from polyclass._json import to_jsonable
 from polyclass._version import __version__
 from polyclass.report._data import data_section
 from polyclass.report._html import fmt, metric_name
+from polyclass.report._leaderboard import leaderboard_section, partial_dependence_section
 from polyclass.report._page import page
 from polyclass.report._plots import esc
 from polyclass.report._results import evaluation_section, explain_section
@@ -36,11 +37,13 @@ TOC = (
     ("problem", "Problem"),
     ("data", "Data"),
     ("warnings", "Data warnings"),
+    ("families", "Model families"),
     ("strategies", "Strategies"),
     ("validation", "Validation"),
     ("threshold", "Operating point"),
     ("test", "Test"),
     ("explain", "What the model relies on"),
+    ("dependence", "Partial dependence"),
     ("model", "Model and run"),
 )
 
@@ -50,12 +53,15 @@ KNOWN_KEYS = (
     "problem",
     "data",
     "warnings",
+    "leaderboard",
     "strategies",
     "validation",
     "threshold",
     "test",
     "coefficients",
     "importance",
+    "partial_dependence",
+    "refit",
     "model",
     "timings",
     "generated_at",
@@ -111,6 +117,10 @@ def render_html(context: Mapping[str, Any]) -> str:
         (has("problem") is not None, problem_section(context.get("problem"))),
         (has("data") is not None, data_section(context.get("data"))),
         (has("warnings") is not None, warnings_section(context.get("warnings"))),
+        (
+            has("leaderboard") is not None,
+            leaderboard_section(context.get("leaderboard"), context.get("refit")),
+        ),
         (has("strategies") is not None, strategies_section(context.get("strategies"))),
         (
             has("validation") is not None,
@@ -139,6 +149,10 @@ def render_html(context: Mapping[str, Any]) -> str:
         (
             has("coefficients") is not None or has("importance") is not None,
             explain_section(context.get("coefficients"), context.get("importance")),
+        ),
+        (
+            has("partial_dependence") is not None,
+            partial_dependence_section(context.get("partial_dependence")),
         ),
         (
             has("model") is not None or has("timings") is not None,
@@ -210,6 +224,12 @@ def write_report(out_dir: str | os.PathLike[str], context: Mapping[str, Any]) ->
             ``cv_std``, ``fit_seconds``, ``best_params`` (and ``selected``);
             ``candidates``: every candidate's row; ``chosen``, ``metric``,
             ``n_splits``.
+        ``leaderboard`` : dict
+            The model families compared: ``families`` (rows with ``family``,
+            ``status`` chosen/ok/skipped, ``reason``, ``cv_mean``, ``cv_interval``,
+            ``difference`` to the chosen one and its interval, ``fit_seconds``,
+            ``predict_seconds_per_1000``, ``size_bytes``, ``calibration``),
+            ``chosen``, ``why``, ``metric`` and ``search``.
         ``validation``, ``test`` : dict
             Each the output of :func:`polyclass.evaluation.evaluate`.
         ``threshold`` : dict
@@ -219,6 +239,10 @@ def write_report(out_dir: str | os.PathLike[str], context: Mapping[str, Any]) ->
             :func:`polyclass.evaluation.coefficient_table` output.
         ``importance`` : dict
             :func:`polyclass.evaluation.permutation_importance` output.
+        ``partial_dependence`` : dict
+            :func:`polyclass.evaluation.partial_dependence` output.
+        ``refit`` : dict
+            When the saved model was refitted on every row: ``rows`` and ``note``.
         ``model`` : dict
             ``name``, ``version``, ``artifact_path``, ``fingerprint`` and anything
             else worth recording.

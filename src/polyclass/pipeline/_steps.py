@@ -1,0 +1,152 @@
+"""``train``'s steps up to the choice of a model: load and check, define, explore,
+split, tune (every family in the same folds), validate and choose the operating point."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from polyclass.artifact import fingerprint_table
+from polyclass.data import check_data, explore, infer_schema, load_table
+from polyclass.data import stratified_split as split_rows
+from polyclass.pipeline._costs import choose_decision, positive_class_of, read_costs
+from polyclass.pipeline._fit import choose_scorer, fit_model, out_of_fold, stratified_sample
+from polyclass.pipeline._labels import labels_of
+from polyclass.pipeline._leaderboard import leaderboard
+from polyclass.pipeline._run import Run
+from polyclass.pipeline._search import choose_families, family_candidates, linear_candidates
+from polyclass.pipeline._tune import (
+    best_result,
+    cross_validate,
+    n_workers,
+    strategy_summary,
+)
+
+# Above this many training rows, hyperparameters are tuned on a stratified sample
+# of this size (the final model is still fitted on every row).
+TUNE_MAX_ROWS = 50_000
+
+
+def load_and_check(run: Run) -> None:
+    """Load the table, infer and check its schema, read the labels, classes and costs."""
+    cfg = run.cfg
+    frame = load_table(cfg.data)
+    run.fingerprint = fingerprint_table(frame)
+    schema = infer_schema(
+        frame, cfg.target, overrides=cfg.column_types or None, drop=cfg.drop or None
+    )
+    run.checked = check_data(
+        frame,
+        cfg.target,
+        schema,
+        n_splits=cfg.cv,
+        test_size=cfg.test_size,
+        val_size=cfg.val_size,
+        seed=cfg.seed,
+    )
+    run.frame = run.checked.apply(frame).reset_index(drop=True)
+    run.warnings = [w.to_dict() for w in run.checked.warnings]
+    run.n_rows = len(run.frame)
+    run.schema = run.checked.schema
+    run.y = labels_of(run.frame[cfg.target])
+    run.classes = np.unique(run.y)
+    run.positive_class = positive_class_of(cfg, run.y, run.classes)
+    run.costs = read_costs(cfg, run.classes, run.positive_class)
+
+
+def define(run: Run) -> None:
+    """Choose the metric to optimise (the metrics library's advice unless given)."""
+    run.scorer = choose_scorer(run.cfg, run.y, run.classes, run.costs, run.positive_class)
+
+
+def explore_data(run: Run) -> None:
+    run.summary = explore(run.frame, run.schema, seed=run.cfg.seed)
+
+
+def split(run: Run) -> None:
+    cfg = run.cfg
+    parts = split_rows(run.y, test_size=cfg.test_size, val_size=cfg.val_size, seed=cfg.seed)
+    run.train_rows, run.val_rows, run.test_rows = parts.train, parts.val, parts.test
+
+
+def tune(run: Run, say: Callable[[int, int], None]) -> None:
+    """Cross-validate every candidate of every family on the training part (a stratified
+    sample of it when it is large), in the same folds, and rank the families."""
+    cfg = run.cfg
+    run.tune_rows = run.train_rows
+    if len(run.train_rows) > TUNE_MAX_ROWS:
+        run.tune_rows = stratified_sample(
+            run.train_rows, run.y[run.train_rows], TUNE_MAX_ROWS, cfg.seed
+        )
+    families, skipped = choose_families(cfg.families, len(run.train_rows))
+    candidates = linear_candidates(
+        cfg.strategies,
+        cfg.C,
+        cfg.l1_ratio,
+        cfg.class_weight,
+        n_classes=len(run.classes),
+        search=cfg.search,
+        n_trials=cfg.n_trials,
+        seed=cfg.seed,
+    ) + family_candidates(
+        families, len(run.tune_rows), len(run.schema.feature_names), len(run.classes)
+    )
+    clock = time.perf_counter()
+    run.results = cross_validate(
+        run.frame.iloc[run.tune_rows],
+        run.y[run.tune_rows],
+        run.schema,
+        candidates,
+        run.scorer,
+        classes=run.classes,
+        positive_class=run.positive_class,
+        n_splits=cfg.cv,
+        seed=cfg.seed,
+        n_jobs=cfg.n_jobs,
+        halving=cfg.halving,
+        time_budget=cfg.time_budget,
+        progress=say,
+    )
+    run.best = best_result(run.results, run.scorer)
+    run.strategies = strategy_summary(run.results, run.scorer)
+    run.leaderboard = leaderboard(run.results, skipped, run.scorer, run.best)
+    run.search = {
+        "families": families,
+        "n_candidates": len(candidates),
+        "n_fits": sum(f is not None for r in run.results for f in r.folds),
+        "n_pruned": sum(r.pruned is not None for r in run.results),
+        "halving": cfg.halving,
+        "time_budget": cfg.time_budget,
+        "workers": n_workers(cfg.n_jobs),
+        "seconds": time.perf_counter() - clock,
+    }
+
+
+def validate(run: Run) -> None:
+    """Fit on the training part, score validation; choose the operating point there
+    when costs are given."""
+    model = fit_model(run.frame, run.train_rows, run.y, run.schema, run.best.candidate, run.cfg)
+    val_pred, val_proba = model.predict_with_proba(run.frame.iloc[run.val_rows])
+    chosen = choose_decision(
+        run.costs,
+        run.y[run.val_rows],
+        val_proba,
+        run.classes,
+        run.positive_class,
+        # bound now: the table is freed after this step
+        out_of_fold=partial(
+            out_of_fold, run.frame, run.train_rows, run.y, run.schema, run.best.candidate, run.cfg
+        ),
+    )
+    run.decision, run.chosen_on = chosen.decision, chosen.chosen_on
+    if chosen.warning is not None:
+        run.warnings.append(
+            {"column": None, "code": "few_threshold_positives", "message": chosen.warning}
+        )
+    if run.decision.kind != "argmax":
+        model.decision = run.decision
+        val_pred = model.decide(val_proba)
+    run.validation = run.evaluate(run.val_rows, val_pred, val_proba)

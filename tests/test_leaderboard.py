@@ -1,0 +1,186 @@
+"""Families compared in the same folds: the leaderboard, pruning, skipped families, refit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.inspection import partial_dependence as sk_partial_dependence
+from typer.testing import CliRunner
+
+import polyclass
+from polyclass.cli import app
+from polyclass.datasets import penguins_path
+from polyclass.evaluation import partial_dependence
+from polyclass.families import FAMILIES
+from polyclass.pipeline import ConfigError, TrainConfig, train
+
+QUICK = {
+    "C": [1.0],
+    "class_weight": ["none"],
+    "strategies": ["multinomial", "ovr"],
+    "cv": 3,
+    "n_bootstrap": 50,
+    "register": False,
+}
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> polyclass.pipeline.TrainResult:
+    out = tmp_path_factory.mktemp("lb") / "out"
+    return train(
+        data=penguins_path(), target="species", out=out, families="linear,boosting", **QUICK
+    )
+
+
+def test_every_family_is_scored_on_the_same_folds(compared):
+    board = compared.leaderboard
+    rows = {r["family"]: r for r in board["families"]}
+    assert set(rows) == {"linear", "boosting"}
+    assert all(r["n_folds"] == 3 and len(r["fold_scores"]) == 3 for r in rows.values())
+    # the chosen family has the best mean, and the model is of that family
+    best = max(rows.values(), key=lambda r: r["cv_mean"])
+    assert board["chosen"] == best["family"] == compared.model.family
+    assert rows[board["chosen"]]["status"] == "chosen"
+    # paired difference: the fold-by-fold difference to the chosen family's scores
+    other = next(r for r in rows.values() if r["status"] != "chosen")
+    chosen = rows[board["chosen"]]
+    np.testing.assert_allclose(
+        other["difference"], np.mean(np.subtract(other["fold_scores"], chosen["fold_scores"]))
+    )
+    lo, hi = chosen["cv_interval"]
+    assert 0 <= lo <= chosen["cv_mean"] <= hi <= 1
+    assert all(r["size_bytes"] > 0 and r["fit_seconds"] > 0 for r in rows.values())
+    curve = chosen["calibration"]
+    assert sum(curve["count"]) == compared.tuning["rows"]  # every tuned row, out of fold
+
+
+def test_metrics_json_and_report_carry_the_leaderboard(compared):
+    doc = json.loads(compared.metrics_path.read_text())
+    assert doc["leaderboard"]["chosen"] == compared.leaderboard["chosen"]
+    assert doc["leaderboard"]["search"]["n_candidates"] == 2 + 3  # linear, boosting's own
+    html = compared.report_path.read_text()
+    assert 'id="families"' in html and "Calibration per family" in html
+    assert 'id="dependence"' in html and "Partial dependence on" in html
+    pdp = doc["partial_dependence"]["features"]
+    assert pdp and pdp[0]["feature"] == doc["importance"]["features"][0]["feature"]
+
+
+def test_a_loaded_model_of_the_chosen_family_predicts_the_same(compared):
+    frame = pd.read_csv(penguins_path()).dropna(subset=["species"])
+    loaded = polyclass.load(compared.artifact_path)
+    assert loaded.family == compared.model.family
+    np.testing.assert_allclose(loaded.predict_proba(frame), compared.model.predict_proba(frame))
+
+
+def test_partial_dependence_matches_scikit_learn_brute_force():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = np.where(X["a"] + 0.5 * X["b"] > 0, "yes", "no")
+    est = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    ours = partial_dependence(est.predict_proba, X, ["a"], est.classes_, max_samples=300)
+    grid = np.asarray(ours["features"][0]["grid"])
+    theirs = sk_partial_dependence(
+        est, X, ["a"], method="brute", kind="average", custom_values={"a": grid}
+    )
+    # scikit-learn reports the positive class of a binary problem
+    got = np.asarray(ours["features"][0]["mean_proba"])[:, 1]
+    np.testing.assert_allclose(got, theirs["average"][0], rtol=1e-10)
+
+
+def test_halving_prunes_and_a_time_budget_stops_the_search(tmp_path):
+    result = train(
+        data=penguins_path(),
+        target="species",
+        out=tmp_path / "a",
+        families="linear",
+        **{**QUICK, "C": [0.01, 0.1, 1.0, 10.0], "strategies": ["multinomial", "ovr", "ovo"]},
+    )
+    assert result.tuning["n_pruned"] > 0 and result.tuning["n_fits"] < 12 * 3
+    # a tiny budget: the first chunk of fits runs, the rest is reported unfinished
+    result = train(
+        data=penguins_path(),
+        target="species",
+        out=tmp_path / "b",
+        families="linear",
+        time_budget=1e-6,
+        n_jobs=1,
+        **{**QUICK, "C": [0.01, 0.1, 1.0, 10.0]},
+    )
+    doc = json.loads(result.metrics_path.read_text())
+    unfinished = [c for c in doc["strategies"]["candidates"] if c["pruned"]]
+    assert unfinished and "time budget" in unfinished[0]["pruned"]
+    assert result.model is not None
+
+
+def test_refit_all_fits_every_row_and_says_so(tmp_path):
+    result = train(
+        data=penguins_path(),
+        target="species",
+        out=tmp_path,
+        families="linear",
+        refit_all=True,
+        **QUICK,
+    )
+    n_rows = len(pd.read_csv(penguins_path()).dropna(subset=["species"]))
+    assert result.refit is not None and result.refit["rows"] == n_rows
+    assert result.model.info["refit_all"]["rows"] == n_rows
+    assert "Refitted on every row" in result.report_path.read_text()
+    loaded = polyclass.load(result.artifact_path)
+    assert loaded.reference is not None and loaded.reference[0]["hashed_from"] == n_rows
+
+
+def test_unknown_family_lists_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match="polyclass knows linear"):
+        TrainConfig(data="x.csv", target="y", families="linear,svm2")
+    result = CliRunner().invoke(
+        app, ["train", str(penguins_path()), "-t", "species", "--families", "gbm", "-o", "x"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: families has unknown value(s) ['gbm']")
+
+
+def test_a_missing_library_names_the_extra_or_is_skipped(tmp_path, monkeypatch):
+    boosting = FAMILIES["boosting"]
+    monkeypatch.setattr(boosting, "requires", ("no_such_module_xyz",))
+    monkeypatch.setattr(boosting, "extra", "boosting")
+    with pytest.raises(ConfigError, match=r"polyclass\[boosting\]"):
+        TrainConfig(data="x.csv", target="y", families="boosting")
+    # not asked for by name: the default set skips it and says why
+    monkeypatch.setattr(
+        "polyclass.pipeline._search.default_families", lambda n: ["linear", "boosting"]
+    )
+    result = train(data=penguins_path(), target="species", out=tmp_path, **QUICK)
+    skipped = [r for r in result.leaderboard["families"] if r["status"] == "skipped"]
+    assert skipped == [
+        {
+            "family": "boosting",
+            "status": "skipped",
+            "reason": "no_such_module_xyz is not installed "
+            "(pip install 'polyclass[boosting]' to include it)",
+        }
+    ]
+
+
+def test_a_family_that_cannot_fit_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    forest = FAMILIES["forest"]
+    real_build = forest.build
+
+    def build(params, *, random_state, n_jobs=1):
+        est = real_build(params, random_state=random_state, n_jobs=n_jobs)
+        est.set_params(max_depth=-1)  # scikit-learn refuses it when fitting
+        return est
+
+    monkeypatch.setattr(forest, "build", build)
+    result = train(
+        data=penguins_path(), target="species", out=tmp_path, families="forest", n_jobs=1, **QUICK
+    )
+    rows = {r["family"]: r for r in result.leaderboard["families"]}
+    assert rows["forest"]["status"] == "skipped"
+    assert rows["forest"]["reason"].startswith("could not be fitted on the folds: Invalid")
+    assert "max_depth" in rows["forest"]["reason"]
+    assert result.model.family == "linear"
+    assert "skipped" in result.report_path.read_text()
