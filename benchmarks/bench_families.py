@@ -181,9 +181,12 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def _run(argv: list[str], timeout: float) -> dict[str, object]:
-    """Run a child, sampling its process tree's memory; its last stdout line is JSON."""
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run(argv: list[str], timeout: float, cwd: Path) -> dict[str, object]:
+    """Run a child in ``cwd`` (PyCaret writes logs.log there), sampling its process
+    tree's memory; its last stdout line is JSON."""
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
+    )
     peak = [0]
     done = threading.Event()
 
@@ -232,12 +235,15 @@ def compare(name: str, frame: pd.DataFrame, target: str, work: Path) -> None:
     ours = _run(
         [py, "-c", POLYCLASS_JOB, str(train_csv), str(test_csv), target, str(work / name)],
         timeout=3600,
+        cwd=work,
     )
-    grid = _run([py, "-c", SKLEARN_JOB, str(train_csv), str(test_csv), target], timeout=3600)
+    grid = _run(
+        [py, "-c", SKLEARN_JOB, str(train_csv), str(test_csv), target], timeout=3600, cwd=work
+    )
     if PYCARET.exists():
         limit = str(PYCARET_LIMIT_S)
         argv = [str(PYCARET), "-c", PYCARET_JOB, str(train_csv), str(test_csv), target, limit]
-        caret = _run(argv, timeout=PYCARET_LIMIT_S + 300)
+        caret = _run(argv, timeout=PYCARET_LIMIT_S + 300, cwd=work)
     else:
         caret = {"error": [f"PyCaret is not installed in {PYCARET.parent.parent}"]}
     for system, r in (("polyclass", ours), ("sklearn", grid), ("pycaret", caret)):
