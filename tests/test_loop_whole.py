@@ -128,6 +128,8 @@ def test_the_whole_loop(tmp_path: Path) -> None:
         "none",
         "--strategies",
         "multinomial",
+        "--families",
+        "linear",
         "--cv",
         "3",
     )
