@@ -107,7 +107,8 @@ train, test, target, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv
 frame, held = pd.read_csv(train), pd.read_csv(test)
 frame[target] = frame[target].astype(str)
 held[target] = held[target].astype(str)
-setup(data=frame, target=target, test_data=held, session_id=0, verbose=False, html=False)
+setup(data=frame, target=target, test_data=held, session_id=0, verbose=False, html=False,
+      index=False)
 def stop(signum, stack):
     raise TimeoutError
 signal.signal(signal.SIGALRM, stop)
