@@ -27,8 +27,10 @@ def main() -> None:
                 t = time.perf_counter()
                 df = dd.read_parquet(data)
                 features = [c for c in df.columns if c != "label"]
-                X = df[features].to_dask_array(lengths=True).persist()
-                y = df["label"].to_dask_array(lengths=True).persist()
+                # chunk sizes computed on the arrays: dask-expr may fuse partitions, so
+                # to_dask_array(lengths=True) disagrees with its own partition count
+                X = df[features].to_dask_array().persist().compute_chunk_sizes()
+                y = df["label"].to_dask_array().persist().compute_chunk_sizes()
                 classes = np.unique(y.compute())
                 for k in classes:
                     LogisticRegression(solver="lbfgs", C=C, max_iter=100).fit(X, y == k)
