@@ -190,8 +190,9 @@ def test_typed_contents_in_and_out(server: tuple[ServerProcess, int], trained: T
             metadata=[("x-request-id", "typed-grpc-1")],
             with_call=True,
         )
+        # the request's own id wins over the metadata; it is the one logged and answered
         trailing = dict(rpc.trailing_metadata())
-        assert trailing == {"x-request-id": "typed-grpc-1", "x-model-version": "1"}
+        assert trailing == {"x-request-id": "t-1", "x-model-version": "1"}
         assert response.id == "t-1" and not response.raw_output_contents
         label, proba = response.outputs
         assert [v.decode() for v in label.contents.bytes_contents] == ["Adelie", "Gentoo"]
@@ -208,6 +209,23 @@ def test_typed_contents_in_and_out(server: tuple[ServerProcess, int], trained: T
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "fp64_contents holds 0" in info.value.details()
         assert "inputs[1].contents.fp64_contents" in info.value.details()
+        response = call(
+            "ModelInfer",
+            _typed_request(rows),
+            "ModelInferResponse",
+            metadata=[("x-request-id", "typed-grpc-1")],
+        )
+        assert response.id == "typed-grpc-1"
+        two = _typed_request(rows)
+        two.inputs[1].contents.fp32_contents.extend([1.0, 2.0])
+        with pytest.raises(grpc.RpcError) as info:
+            call("ModelInfer", two, "ModelInferResponse")
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "inputs[1].contents.fp32_contents" in info.value.details()
+        with pytest.raises(grpc.RpcError) as info:
+            call("ModelInfer", _typed_request(rows, id="has space"), "ModelInferResponse")
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "(at id)" in info.value.details(), info.value.details()
         raw = _typed_request(rows)
         raw.raw_input_contents.append(b"\x00" * 16)
         with pytest.raises(grpc.RpcError) as info:
@@ -254,6 +272,15 @@ def test_metrics_log_and_hot_swap_are_shared_with_http(
             time.sleep(0.05)
         assert table is not None
         assert table.column("request_id").to_pylist().count("grpc-log-1") == 3
+        # tritonclient's request_id (ModelInferRequest.id) is the id logged, as X-Request-ID
+        result = client.infer("penguins", _inputs(triton, [ROW2]), request_id="grpc-own-1")
+        assert result.get_response().id == "grpc-own-1"
+        for _ in range(200):
+            table = read_log(folder)
+            if "grpc-own-1" in table.column("request_id").to_pylist():
+                break
+            time.sleep(0.05)
+        assert table.column("request_id").to_pylist().count("grpc-own-1") == 1
         from polyclass.registry import Registry
 
         with Registry(str(registry)) as reg:

@@ -73,6 +73,14 @@ def _typed(i: int, name: str, shape: list[int], datatype: str, tensor: Any) -> A
             *loc,
         )
     field = _FIELDS[datatype]
+    others = [f.name for f, _ in tensor.contents.ListFields() if f.name != field]
+    if others:  # a value in a second field would be silently ignored
+        raise unprocessable(
+            f"Input {name!r} is {datatype} but has values in contents.{others[0]}; a "
+            f"{datatype} tensor's values go in {field} only.",
+            *loc,
+            others[0],
+        )
     values = getattr(tensor.contents, field)
     count = math.prod(shape)
     if len(values) != count:
@@ -159,14 +167,16 @@ def requested_outputs(request: Any) -> list[str]:
 
 def infer_response(
     messages: dict[str, Any],
+    request_id: str,
     request: Any,
     model: ServedModel,
     prediction: Prediction,
     outputs: list[str],
 ) -> Any:
-    """The ``ModelInferResponse``: raw outputs when the request sent raw inputs."""
+    """The ``ModelInferResponse`` carrying ``request_id`` (the id logged): raw outputs when
+    the request sent raw inputs."""
     response = messages["ModelInferResponse"](
-        model_name=model.name, model_version=model.version_label, id=request.id
+        model_name=model.name, model_version=model.version_label, id=request_id
     )
     raw = bool(request.raw_input_contents)
     n = len(prediction.index)

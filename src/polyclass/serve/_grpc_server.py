@@ -27,7 +27,7 @@ import orjson
 from polyclass import __version__
 from polyclass.serve._canary import ROUTING_HEADER
 from polyclass.serve._endpoints import Endpoints
-from polyclass.serve._errors import RequestError, not_found
+from polyclass.serve._errors import RequestError, not_found, unprocessable
 from polyclass.serve._grpc_infer import infer_response, infer_table, requested_outputs
 from polyclass.serve._grpc_proto import SERVICE, messages
 from polyclass.serve._protocol_v2 import model_metadata, server_metadata
@@ -165,7 +165,12 @@ class GrpcServer:
             },
         )
 
-    def _request_id(self, context: Any) -> str:
+    def _request_id(self, request: Any, context: Any) -> str:
+        """The call's id: ModelInferRequest.id (the protocol's own, what tritonclient's
+        ``request_id`` sets), else the ``x-request-id`` metadata, else a new one."""
+        own = getattr(request, "id", "")
+        if isinstance(own, str) and _ID.fullmatch(own):
+            return own
         for key, value in context.invocation_metadata() or ():
             if key == "x-request-id" and isinstance(value, str) and _ID.fullmatch(value):
                 return value
@@ -177,7 +182,7 @@ class GrpcServer:
 
         async def call(request: Any, context: Any) -> Any:
             start = time.perf_counter()
-            request_id = self._request_id(context)
+            request_id = self._request_id(request, context)
             code = grpc.StatusCode.OK
             message = ""
             try:
@@ -308,12 +313,18 @@ class GrpcServer:
         return self.messages["RepositoryModelLoadResponse"]()
 
     async def _model_infer(self, request: Any, context: Any, request_id: str) -> Any:
+        if request.id and request.id != request_id:  # an id feedback could never name
+            raise unprocessable(
+                f"The request id {request.id[:40]!r} must be 1-128 letters, digits or . _ : -; "
+                "it is the id the prediction log records and feedback names.",
+                "id",
+            )
         metadata = dict(context.invocation_metadata() or ())
         key = metadata.get(ROUTING_HEADER) or request_id
         model = self._model(request.model_name, request.model_version, key)
         table = infer_table(request, model)
         outputs = requested_outputs(request)
         prediction = self.endpoints.predict_rows(model, table, request_id, key)
-        response = infer_response(self.messages, request, model, prediction, outputs)
+        response = infer_response(self.messages, request_id, request, model, prediction, outputs)
         await self.endpoints.log_room()
         return response
