@@ -7,6 +7,9 @@ booleans and integer codes; every decision rule; and each refusal names its fix.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -213,8 +216,15 @@ def test_cli_exports_a_saved_model_and_refuses_with_one_line(tmp_path: Path) -> 
     assert done.exit_code == 0, done.output
     assert out.exists() and not list(out.parent.glob(".*.tmp"))
     _check(polyclass.load(path), df)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     again = runner.invoke(app, ["export", str(path), "-o", str(out)])
     assert again.exit_code == 2 and "exists" in again.output
+    assert "pass --overwrite" in again.output and "overwrite=True" not in again.output
+    folder = runner.invoke(app, ["export", str(path), "-o", str(tmp_path), "--overwrite"])
+    assert folder.exit_code == 2 and "is a directory" in folder.output, folder.output
+    assert "Traceback" not in folder.output and not list(tmp_path.glob(".*.tmp"))
     bad = runner.invoke(app, ["export", str(path), "--format", "pmml", "-o", str(out)])
     assert bad.exit_code == 2 and "--format must be one of onnx" in bad.output
     missing = runner.invoke(app, ["export", str(tmp_path / "nope"), "-o", str(tmp_path / "x.onnx")])
@@ -248,3 +258,11 @@ def test_calibrated_models_and_svm_match(
     model = _fit(_synthetic(400, 18, n_classes), "y", family, params)
     loaded = polyclass.load(model.save(tmp_path / "m"))
     _check(loaded, _held_out(19, n_classes))
+
+
+def test_the_cli_does_not_import_the_exporter() -> None:
+    """``polyclass serve`` and ``--help`` do not pay for the ONNX exporter's imports."""
+    code = "import sys, polyclass.cli; print(sorted(m for m in sys.modules if 'export._' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['polyclass.export._cli']"]

@@ -45,5 +45,5 @@ def export_command(
 
         written = export_onnx(load(model, registry=registry), output, overwrite=overwrite)
     except (ValueError, ImportError, ArtifactError, RegistryError, FileNotFoundError) as exc:
-        fail(str(exc))
+        fail(str(exc).replace("pass overwrite=True", "pass --overwrite"))  # the API's words
     typer.echo(f"wrote {written} (inputs: the model's columns; outputs: label, probabilities)")

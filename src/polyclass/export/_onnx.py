@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,8 @@ def export_onnx(model: Any, path: str | Path, *, overwrite: bool = False) -> Pat
     Raises
     ------
     ExportError
-        See :func:`to_onnx`; or ``path`` exists and ``overwrite`` is false.
+        See :func:`to_onnx`; or ``path`` is a directory, or exists and ``overwrite`` is
+        false.
 
     Examples
     --------
@@ -105,11 +106,17 @@ def export_onnx(model: Any, path: str | Path, *, overwrite: bool = False) -> Pat
     PosixPath('model.onnx')
     """
     path = Path(path)
+    if path.is_dir():
+        raise ExportError(
+            f"{path} is a directory; give the file to write, such as {path / 'model.onnx'}."
+        )
     if path.exists() and not overwrite:
         raise ExportError(f"{path} exists. Choose another path, or pass overwrite=True.")
     data = to_onnx(model).SerializeToString()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # os.open with 0o666 (not mkstemp's 0600): the file gets the umask's mode like other outputs
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
