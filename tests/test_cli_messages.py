@@ -96,3 +96,9 @@ def test_evaluate_warns_in_one_line_each_and_notes_speak_to_the_reader(
     notes = json.loads((out / "metrics.json").read_text())["test"]["notes"]
     assert not any("'labels' parameter" in note for note in notes), notes
     assert "Only one class occurs in both the true labels and the predictions." in notes
+
+
+def test_serve_help_says_the_body_limit_is_in_mib() -> None:
+    done = CliRunner().invoke(app, ["serve", "--help"], terminal_width=200)
+    assert done.exit_code == 0
+    assert "in MiB of 1,048,576 bytes" in " ".join(done.output.replace("│", " ").split())

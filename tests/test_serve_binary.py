@@ -368,6 +368,16 @@ def _good() -> list[tuple[str, str, list[int], bytes]]:
             ["body", "inputs", 1, "shape"],
             "rows",
         ),
+        (  # the rows disagree: refused from the shapes, before any bytes are decoded
+            lambda t: [
+                ("x", "FP64", [4], np.array(X).tobytes()[:-8]),
+                t[1],
+                ("color", "BYTES", [3], _bytes_tensor(COLOR[:3])),
+            ],
+            422,
+            ["body", "inputs", 2, "shape"],
+            "has 3 rows; input 'x' has 4",
+        ),
         (
             lambda t: [("x", "FP99", [4], np.array(X).tobytes()), *t[1:]],
             422,
@@ -394,11 +404,17 @@ def test_malformed_binary_framing_is_4xx(mixed: TestClient) -> None:
         (body + b"extra", str(size), 400, ["body"]),
         (body[:-3], str(size), 400, ["body", "inputs", 2, "parameters", "binary_data_size"]),
         (body, str(size - 1), 400, ["body"]),  # the JSON cut short
+        (body, "0", 400, ["header", "inference-header-content-length"]),
     ]
     for content, header, status, loc in cases:
         r = mixed.post(MIXED_INFER, content=content, headers={HEADER: header})
         assert r.status_code == status, (header, r.text)
         assert r.json()["loc"] == loc, (header, r.json())
+    r = mixed.post(MIXED_INFER, content=body, headers={HEADER: "0"})
+    assert "header is 0, but the JSON part cannot be empty" in r.json()["error"]
+    for wrong in (size - 5, size + 5):
+        r = mixed.post(MIXED_INFER, content=body, headers={HEADER: str(wrong)})
+        assert f"the first {wrong} bytes of the body" in r.json()["error"], r.text
     document = json.loads(body[:size])
     document["inputs"][0]["data"] = X
     head = json.dumps(document).encode()

@@ -388,6 +388,7 @@ def test_repository_model_load_reloads_with_a_token(trained: Trained, tmp_path: 
             for headers, words in [
                 (None, "RepositoryModelLoad needs a token"),
                 ({"authorization": "Bearer wrong-token-0123456789"}, "not valid"),
+                ({"authorization": token}, "must follow the 'Bearer ' scheme"),
             ]:
                 with pytest.raises(triton.InferenceServerException) as info:
                     client.load_model("penguins", headers=headers)

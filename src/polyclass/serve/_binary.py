@@ -70,6 +70,12 @@ def split_body(body: bytes, header: str) -> tuple[bytes, bytes]:
             *loc,
         )
     size = int(header)
+    if size == 0:
+        raise bad_request(
+            f"The {HEADER} header is 0, but the JSON part cannot be empty: set it to the byte "
+            "length of the JSON request at the start of the body.",
+            *loc,
+        )
     if size > len(body):
         raise bad_request(
             f"The {HEADER} header says the JSON part is {size} bytes, but the body has "
@@ -111,6 +117,7 @@ def split_tensors(document: Any, tail: bytes) -> Any:
     """
     if not isinstance(document, dict) or not isinstance(document.get("inputs"), list):
         return document  # the JSON path names the problem
+    _check_rows(document["inputs"])
     offset = 0
     inputs = []
     for i, tensor in enumerate(document["inputs"]):
@@ -140,6 +147,29 @@ def split_tensors(document: Any, tail: bytes) -> Any:
             "body",
         )
     return {**document, "inputs": inputs}
+
+
+def _check_rows(inputs: list[Any]) -> None:
+    """Refuse binary inputs whose shapes disagree on the row count before decoding any:
+    the shapes alone show it, and decoding megabytes first would hold the worker."""
+    first: tuple[str, int] | None = None
+    for i, tensor in enumerate(inputs):
+        if _binary_size(i, tensor, ["body"]) is None:
+            continue
+        name, shape, _ = tensor_header(i, tensor, ["body"], data=False)
+        if not shape:
+            continue
+        if first is None:
+            first = (name, shape[0])
+        elif shape[0] != first[1]:
+            raise unprocessable(
+                f"Input {name!r} has {shape[0]} rows; input {first[0]!r} has {first[1]}. "
+                "Send the same number of rows in every input.",
+                "body",
+                "inputs",
+                i,
+                "shape",
+            )
 
 
 def decode_values(name: str, shape: list[int], datatype: str, raw: bytes, loc: Loc) -> Any:

@@ -95,7 +95,11 @@ def serve_command(
         bool, typer.Option("--prediction-log/--no-prediction-log", help="Record every prediction.")
     ] = True,
     max_body_mb: Annotated[
-        float, typer.Option(min=0.001, help="Largest request body in MB (413 above).")
+        float,
+        typer.Option(
+            min=0.001,
+            help="Largest request body (and gRPC message) in MiB of 1,048,576 bytes (413 above).",
+        ),
     ] = 10.0,
     poll_interval: Annotated[
         float,

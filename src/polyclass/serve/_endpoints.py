@@ -224,7 +224,7 @@ class Endpoints:
                 )
             # the binary tensor extension: inputs' bytes after the JSON, outputs in binary
             head, tail = split_body(body, header) if header is not None else (body, b"")
-            document = split_tensors(parse_json(head), tail)
+            document = split_tensors(_parse_head(head, header), tail)
             table, outputs, request_id = parse_infer(document, plan)
             binary = binary_outputs(document, outputs)
             if binary and "contributions" in outputs:
@@ -325,3 +325,19 @@ class Endpoints:
 
     async def docs(self, request: Request) -> Response:
         return HTMLResponse(self.docs_html)
+
+
+def _parse_head(head: bytes, header: str | None) -> Any:
+    """The JSON part of an infer body; when a binary body's JSON does not parse, the
+    inference-header-content-length header that cut it is the likely culprit."""
+    try:
+        return parse_json(head)
+    except RequestError as exc:
+        if header is None:
+            raise
+        raise RequestError(
+            exc.status,
+            f"{exc.message} The JSON part is the first {header} bytes of the body (the "
+            f"{BINARY_HEADER} header): check that it is the JSON's exact byte length.",
+            exc.loc,
+        ) from None

@@ -72,11 +72,18 @@ class Tokens:
         """Pass, or raise a 401 RequestError when tokens are set and none matches."""
         if not self._tokens:
             return
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        if not scheme:
             raise RequestError(
                 401,
                 "This route needs a token: send the header 'Authorization: Bearer <token>'.",
+                ["header", "authorization"],
+            )
+        if scheme.lower() != "bearer" or not given.strip():
+            raise RequestError(
+                401,
+                "The token must follow the 'Bearer ' scheme (it is missing, or no token "
+                "follows it): send the header 'Authorization: Bearer <token>'.",
                 ["header", "authorization"],
             )
         candidate = given.strip().encode("utf-8")
