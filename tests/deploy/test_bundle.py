@@ -160,6 +160,8 @@ def test_compose_file_matches_the_compose_specification(
     services = document["services"]
     # the services of deploy up --local: each region's replicas, Envoy in front
     assert sorted(services) == ["eu-central-0", "eu-central-1", "eu-west-0", "router", "us-east-0"]
+    # the router is published where the topology listens, Envoy's admin on loopback only
+    assert all(p.startswith("127.0.0.1:") for p in services["router"]["ports"])
     with pytest.raises(jsonschema.ValidationError):
         validator.validate({"services": {"x": {"imagee": "y"}}})
 

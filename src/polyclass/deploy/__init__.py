@@ -21,6 +21,7 @@ from polyclass.deploy._topology import (
     TopologyError,
     load_topology,
     parse_topology,
+    require_tokens,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "check_topology",
     "load_topology",
     "parse_topology",
+    "require_tokens",
 ]

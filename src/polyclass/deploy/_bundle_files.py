@@ -138,7 +138,11 @@ def compose(topology: Topology, plans: list[RegionPlan], *, baked: bool) -> dict
         "image": ENVOY_IMAGE,
         "command": ["envoy", "-c", f"{ROUTER_DIR}/bootstrap.json", "--log-level", "warning"],
         "volumes": [f"./router:{ROUTER_DIR}:ro"],
-        "ports": [f"{router.port}:{router.port}", f"{router.admin_port}:{router.admin_port}"],
+        # published where the topology listens; Envoy's admin on the host's loopback only
+        "ports": [
+            f"{_published(router.host)}:{router.port}:{router.port}",
+            f"127.0.0.1:{router.admin_port}:{router.admin_port}",
+        ],
         "networks": {"polyclass": {"ipv4_address": f"{SUBNET}.2"}},
         "depends_on": {name: {"condition": "service_healthy"} for name in services},
         "restart": "unless-stopped",
@@ -147,6 +151,11 @@ def compose(topology: Topology, plans: list[RegionPlan], *, baked: bool) -> dict
         "services": services,
         "networks": {"polyclass": {"ipam": {"config": [{"subnet": f"{SUBNET}.0/24"}]}}},
     }
+
+
+def _published(host: str) -> str:
+    """A host address as a compose port mapping spells it (IPv6 in brackets)."""
+    return f"[{host}]" if ":" in host else host
 
 
 def readme(checked: CheckedTopology, plans: list[RegionPlan], *, bake: bool) -> str:

@@ -103,10 +103,16 @@ def _region_problems(
             f"region {region.name!r}: the store {region.store} has no recorded replica of "
             f"{ref}: {fix}"
         )
+    elif replica.status == "unverified":  # replicated, not yet re-read from the store
+        problems.append(
+            f"region {region.name!r}: the replica of {ref} in {region.store} is unverified: "
+            f"run `polyclass cloud verify {ref}`"
+        )
     elif replica.status != "ok":
         problems.append(
             f"region {region.name!r}: the replica of {ref} in {region.store} is "
-            f"{replica.status}, not verified ok: {fix}"
+            f"{replica.status}, not verified ok: run `polyclass cloud repair {ref}` then "
+            f"`polyclass cloud verify {ref}`"
         )
     elif region.residency and replica.residency and replica.residency != region.residency:
         problems.append(

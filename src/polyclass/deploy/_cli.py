@@ -32,6 +32,16 @@ RegistryOption = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        show_default=False,
+        help="Bearer tokens, one a line, every replica requires on /feedback and /admin/* "
+        "\\[default: the file's [router] token_file]. Required when [router] listen is not "
+        "loopback.",
+    ),
+]
 
 
 @deploy_app.command("check")
@@ -44,19 +54,27 @@ def check_command(
             "--offline", help="Check the file only, not the registry and the stores' replicas."
         ),
     ] = False,
+    token_file: TokenFile = None,
     as_json: AsJson = False,
 ) -> None:
     """Validate a topology file: keys, regions, residencies, and every store's replica."""
-    from polyclass.deploy import TopologyError, check_topology, load_topology
+    from polyclass.deploy import TopologyError, check_topology, load_topology, require_tokens
 
     try:
         topology = load_topology(file)
+        require_tokens(topology, str(token_file) if token_file else None)
         version = None if offline else check_topology(topology, registry=registry).ref
     except TopologyError as exc:
+        if as_json:  # a script asking for JSON gets its failure as JSON too
+            console.print_json(
+                json.dumps({"file": str(file), "ok": False, "problems": exc.problems})
+            )
+            raise typer.Exit(2) from None
         fail(str(exc))
     if as_json:
         summary = {
             "file": str(file),
+            "ok": True,
             "model": topology.model,
             "version": version,
             "policy": topology.policy,
@@ -88,10 +106,11 @@ def up_command(
         ),
     ] = False,
     registry: RegistryOption = None,
+    token_file: TokenFile = None,
 ) -> None:
     """Start the whole deployment in the foreground; SIGINT or SIGTERM stops everything."""
-    from polyclass.deploy import TopologyError, check_topology, load_topology
-    from polyclass.deploy._local import LocalDeployment
+    from polyclass.deploy import TopologyError, check_topology, load_topology, require_tokens
+    from polyclass.deploy._local import LocalDeployment, busy_ports
     from polyclass.deploy._router import DeployError
 
     if not local:
@@ -100,15 +119,21 @@ def up_command(
             "this machine; for a cluster, generate a bundle with `polyclass deploy bundle`"
         )
     try:
-        checked = check_topology(load_topology(file), registry=registry)
+        topology = load_topology(file)
+        require_tokens(topology, str(token_file) if token_file else None)
+        checked = check_topology(topology, registry=registry)
     except TopologyError as exc:
         fail(str(exc))
-    deployment = LocalDeployment(checked, registry=registry)
+    tokens = str(token_file) if token_file else topology.router.token_file
+    if tokens and not Path(tokens).is_file():
+        fail(f"the token file {tokens} does not exist: create it (one bearer token a line)")
+    for problem in busy_ports(topology):
+        fail(problem)
+    deployment = LocalDeployment(checked, registry=registry, token_file=tokens)
     try:
         deployment.start()
     except DeployError as exc:
         fail(str(exc), 1)
-    topology = checked.topology
     replicas = sum(r.replicas for r in topology.regions)
     console.print(
         f"polyclass deploy: {checked.ref} in {len(topology.regions)} regions ({replicas} "

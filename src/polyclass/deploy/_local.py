@@ -26,9 +26,9 @@ from polyclass.deploy._check import CheckedTopology
 from polyclass.deploy._controller import Controller
 from polyclass.deploy._envoy import Endpoint
 from polyclass.deploy._router import DeployError, Envoy
-from polyclass.deploy._topology import Region
+from polyclass.deploy._topology import Region, Topology
 
-__all__ = ["LocalDeployment", "LocalReplica", "free_port"]
+__all__ = ["LocalDeployment", "LocalReplica", "busy_ports", "free_port"]
 
 _BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
 
@@ -38,6 +38,30 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def busy_ports(topology: Topology) -> list[str]:
+    """A problem with its fix for the router's listen or admin address already in use.
+
+    Checked before anything starts: Envoy itself would only say so in its log.
+    """
+    router = topology.router
+    problems = []
+    for key, host, port in (
+        ("listen", router.host, router.port),
+        ("admin", router.admin_host, router.admin_port),
+    ):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Envoy binds
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                problems.append(
+                    f"{topology.source}: [router] {key} {host}:{port} cannot be bound "
+                    f"({exc.strerror}): stop what uses it or pick another [router] {key}"
+                )
+    return problems
 
 
 @dataclass
@@ -54,6 +78,7 @@ class LocalReplica:
     next_start: float = 0.0
     started_at: float = 0.0
     weight: int = 1
+    log_start: int = 0  # where this start's lines begin in its appended log
 
     @property
     def endpoint(self) -> Endpoint:
@@ -75,6 +100,9 @@ class LocalDeployment:
         The registry the replicas resolve the model with.
     serve_args : list of str
         Extra ``polyclass serve`` options for every replica.
+    token_file : str, optional
+        Bearer tokens every replica requires on ``/feedback`` and ``/admin/*``; default
+        the topology's ``[router] token_file``.
     """
 
     def __init__(
@@ -83,11 +111,13 @@ class LocalDeployment:
         *,
         registry: str | None = None,
         serve_args: tuple[str, ...] = (),
+        token_file: str | None = None,
     ) -> None:
         self.checked = checked
         self.topology = checked.topology
         self.registry = registry or self.topology.registry
         self.serve_args = serve_args
+        self.token_file = token_file or self.topology.router.token_file
         self.folder = self.topology.state_dir
         self.replicas: list[LocalReplica] = []
         self.envoy = Envoy(self.topology, self.folder / "envoy")
@@ -121,14 +151,17 @@ class LocalDeployment:
             command += ["--store", region.store]
         if self.registry:
             command += ["--registry", self.registry]
+        if self.token_file:
+            command += ["--token-file", str(Path(self.token_file).resolve())]
         return command + list(self.serve_args)
 
     def _spawn(self, replica: LocalReplica) -> None:
         env = {**os.environ, "POLYCLASS_CACHE": str(self.folder / "cache" / replica.region.name)}
         env.pop("POLYCLASS_REGISTRY", None)
-        log = self.folder / "replicas" / f"{replica.region.name}-{replica.index}.log"
+        log = self._log(replica)
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
+            replica.log_start = out.tell()
             replica.proc = subprocess.Popen(
                 self._command(replica),
                 stdin=subprocess.DEVNULL,
@@ -138,6 +171,17 @@ class LocalDeployment:
             )
         replica.starts += 1
         replica.started_at = time.time()
+
+    def _log(self, replica: LocalReplica) -> Path:
+        """The replica's stderr, appended across its starts and runs."""
+        return self.folder / "replicas" / f"{replica.region.name}-{replica.index}.log"
+
+    def _last_error(self, replica: LocalReplica) -> str:
+        """The last line this start of ``replica`` wrote: its error when it exited."""
+        with open(self._log(replica), "rb") as log:
+            log.seek(replica.log_start)
+            lines = log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "(it wrote nothing)"
 
     def supervise_once(self) -> None:
         """Start again every replica whose process exited, with a growing back-off."""
@@ -233,10 +277,9 @@ class LocalDeployment:
         while waiting and time.monotonic() < deadline:
             for replica in list(waiting):
                 if not replica.running:
-                    log = self.folder / "replicas" / f"{replica.region.name}-{replica.index}.log"
                     raise DeployError(
                         f"a replica of region {replica.region.name!r} exited at start: "
-                        f"{log.read_text(errors='replace')[-1500:]}"
+                        f"{self._last_error(replica)} (log: {self._log(replica)})"
                     )
                 try:
                     conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=1)

@@ -11,7 +11,9 @@ of a file at once::
 
     [router]
     listen = "127.0.0.1:9000"
-    admin = "127.0.0.1:9901"            # Envoy's admin interface (stats, health)
+    admin = "127.0.0.1:9901"            # Envoy's admin interface: always loopback
+    token_file = "tokens.txt"           # bearer tokens guarding the replicas' /feedback
+                                        # and /admin/*; required off loopback
 
     [[regions]]
     name = "eu-west"                    # unique
@@ -34,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
     "CLOUDS",
@@ -44,8 +46,10 @@ __all__ = [
     "RouterConfig",
     "Topology",
     "TopologyError",
+    "is_loopback",
     "load_topology",
     "parse_topology",
+    "require_tokens",
 ]
 
 #: The routing policies the controller carries out.
@@ -83,6 +87,7 @@ _ROUTER_KEYS = (
     "retries",
     "hedge",
     "base_id",
+    "token_file",
 )
 _CONTROLLER_KEYS = ("interval", "latency_objective_ms")
 _REGION_KEYS = (
@@ -132,6 +137,9 @@ class RouterConfig:
         Whether an attempt that passes its per-try timeout is raced by a second one.
     base_id : int or None
         Envoy's ``--base-id`` (shared-memory namespace); None derives it from the port.
+    token_file : str or None
+        Bearer tokens (one a line) every replica requires on ``/feedback`` and
+        ``/admin/*``; required when ``host`` is not loopback.
     """
 
     host: str = "127.0.0.1"
@@ -144,11 +152,13 @@ class RouterConfig:
     retries: int = 3
     hedge: bool = True
     base_id: int | None = None
+    token_file: str | None = None
 
     @property
     def address(self) -> str:
-        """``host:port`` of the listener."""
-        return f"{self.host}:{self.port}"
+        """``host:port`` of the listener (an IPv6 host in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -274,7 +284,7 @@ def parse_topology(
     _unknown_keys(document, _TOP_KEYS, "the top level", problems)
     model = _model(document.get("model"), problems)
     policy = _policy(document.get("policy", "latency"), problems)
-    router = _router(_table(document, "router", problems), problems)
+    router = _router(_table(document, "router", problems), base, problems)
     controller = _controller(_table(document, "controller", problems), problems)
     regions = _regions(document.get("regions"), base, problems)
     residencies = _residencies(document.get("residencies"), regions, problems)
@@ -383,13 +393,20 @@ def _address(text: object, key: str, out: list[str]) -> tuple[str, int] | None:
     return ("127.0.0.1" if host == "localhost" else host), number
 
 
-def _router(table: Mapping[str, Any], out: list[str]) -> RouterConfig:
+def _router(table: Mapping[str, Any], base: Path, out: list[str]) -> RouterConfig:
     _unknown_keys(table, _ROUTER_KEYS, "[router]", out)
     listen = _address(table.get("listen", "127.0.0.1:9000"), "listen", out) or ("127.0.0.1", 9000)
-    default_admin = f"{listen[0]}:{min(listen[1] + 1, 65535)}"
-    admin = _address(table.get("admin", default_admin), "admin", out) or listen
+    # Envoy's admin API can stop the router and dump its config: never off loopback
+    default_admin = f"127.0.0.1:{min(listen[1] + 1, 65535)}"
+    admin = _address(table.get("admin", default_admin), "admin", out) or ("127.0.0.1", 0)
     if admin == listen:
         out.append("[router] 'admin' must differ from 'listen': give Envoy's admin its own port")
+    if not is_loopback(admin[0]):
+        out.append(
+            f"[router] 'admin' {table.get('admin')!r} is not a loopback address: Envoy's "
+            'admin API can stop the router; use "127.0.0.1:PORT" (reach it over SSH)'
+        )
+    tokens = _optional_text(table.get("token_file"), "[router] token_file", out)
     where = "[router]"
     positive = "a positive number of seconds"
     interval = _check(
@@ -435,6 +452,35 @@ def _router(table: Mapping[str, Any], out: list[str]) -> RouterConfig:
         retries=int(retries),
         hedge=bool(hedge),
         base_id=base_id,
+        token_file=_local_path(tokens, base),
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def require_tokens(topology: Topology, token_file: str | None = None) -> None:
+    """Refuse a router listening off loopback whose replicas take no bearer tokens.
+
+    The router forwards every path, so without tokens anyone who reaches it could post
+    ``/feedback`` (labels ``retrain`` learns from) and ``/admin/reload``; the same rule
+    as ``polyclass serve`` off loopback.
+    """
+    router = topology.router
+    if token_file or router.token_file or is_loopback(router.host):
+        return
+    raise TopologyError(
+        topology.source,
+        [
+            f"[router] listen {router.address} is not loopback, and the replicas would answer "
+            "POST /feedback and /admin/reload from anyone who reaches it: add token_file = "
+            '"tokens.txt" (bearer tokens, one a line) under [router], or pass --token-file'
+        ],
     )
 
 
@@ -596,7 +642,7 @@ def _endpoints(value: object, where: str, out: list[str]) -> tuple[str, ...]:
     good: list[str] = []
     for url in value:
         parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme != "http" or not parts.hostname or not parts.port:
+        if parts is None or parts.scheme != "http" or not parts.hostname or not _port(parts):
             out.append(
                 f"{where}: endpoint {url!r} must be http://HOST:PORT (the replica's "
                 "`polyclass serve` address; put TLS in front of the router, not here)"
@@ -604,6 +650,15 @@ def _endpoints(value: object, where: str, out: list[str]) -> tuple[str, ...]:
             continue
         good.append(f"http://{parts.hostname}:{parts.port}")
     return tuple(good)
+
+
+def _port(parts: SplitResult) -> int | None:
+    """The URL's port, None when missing or not a number from 1 to 65535."""
+    try:
+        port = parts.port
+    except ValueError:  # "x:abc" and "x:99999" raise here
+        return None
+    return port if port else None
 
 
 def _residencies(value: object, regions: list[Region], out: list[str]) -> tuple[str, ...]:

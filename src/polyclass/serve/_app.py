@@ -94,6 +94,9 @@ class ServeConfig:
     shadow : str, optional
         ``REF`` or ``REF=PCT``: another version predicts (a share of) requests off the
         response path; logged, never returned.
+    registered : str, optional
+        ``name:version`` the artifact directory ``model`` is a copy of (fetched from a
+        store): the version the server reports and logs instead of a content hash.
     """
 
     model: str
@@ -113,6 +116,7 @@ class ServeConfig:
     grpc_shared_port: bool = False
     canary: str | None = None
     shadow: str | None = None
+    registered: str | None = None
 
     def to_env(self) -> str:
         """The config as JSON, for :data:`CONFIG_ENV`."""
@@ -183,7 +187,10 @@ def create_app(
     >>> app = create_app(ServeConfig("out/model"))  # doctest: +SKIP
     """
     manager = manager or ModelManager(
-        config.model, registry=config.registry, poll_interval=config.poll_interval
+        config.model,
+        registry=config.registry,
+        poll_interval=config.poll_interval,
+        registered=config.registered,
     )
     tokens = Tokens(read_tokens(config.token_file) if config.token_file else None)
     metrics = ServerMetrics()

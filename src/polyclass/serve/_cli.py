@@ -199,7 +199,9 @@ def serve_command(
     _check_open_routes(host, token_file, insecure)
     if grpc_port is not None:
         _check_grpc_port(host, port, grpc_port)
+    registered = None
     if store or "://" in model:
+        registered = None if "://" in model else _registered(model, registry)
         model = _from_store(model, store or [], registry)
     elif not Path(model).exists():
         model = _replica_if_missing(model, registry)
@@ -221,9 +223,12 @@ def serve_command(
         grpc_shared_port=workers > 1,
         canary=canary,
         shadow=shadow,
+        registered=registered,
     )
     try:
-        manager = ModelManager(model, registry=registry, poll_interval=poll_interval)
+        manager = ModelManager(
+            model, registry=registry, poll_interval=poll_interval, registered=registered
+        )
         app = create_app(config, manager=manager)
     except (ArtifactError, RegistryError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
@@ -298,6 +303,21 @@ def _replica_if_missing(model: str, registry: str | None) -> str:
         return str(fetch_recorded(version, registry))
     except CloudError as exc:
         fail(str(exc), 1)
+
+
+def _registered(model: str, registry: str | None) -> str:
+    """``name:version`` a registry reference served from a store stands for."""
+    from polyclass.registry import Registry, RegistryError, parse_ref
+
+    try:
+        ref = parse_ref(model)
+        if ref.version is not None:  # NAME:N needs no registry, as fetch does
+            return f"{ref.name}:{ref.version}"
+        with Registry(registry) as reg:
+            version = reg.resolve(model)
+    except RegistryError as exc:
+        fail(str(exc))
+    return f"{version.name}:{version.version}"
 
 
 def _from_store(model: str, stores: list[str], registry: str | None) -> str:

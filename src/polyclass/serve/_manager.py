@@ -52,12 +52,20 @@ class ModelManager:
         Registry URL or directory (default ``$POLYCLASS_REGISTRY`` or ``./.polyclass``).
     poll_interval : float
         Seconds between looks at the registry; 0 turns polling off.
+    registered : str, optional
+        ``name:version`` a directory ``ref`` is a copy of (fetched from a store).
     """
 
     def __init__(
-        self, ref: str, *, registry: str | None = None, poll_interval: float = 5.0
+        self,
+        ref: str,
+        *,
+        registry: str | None = None,
+        poll_interval: float = 5.0,
+        registered: str | None = None,
     ) -> None:
         self.ref = ref
+        self.registered = registered
         self.poll_interval = poll_interval
         self._registry: Any = None
         self._registry_url = registry
@@ -95,6 +103,9 @@ class ModelManager:
         return Path(self.registry().root).parent
 
     def _resolve(self) -> tuple[Path, str | None, int | None, str | None]:
+        if self.is_path and self.registered:  # a store's copy keeps its registry version
+            name, _, number = self.registered.rpartition(":")
+            return Path(self.ref).expanduser(), name, int(number), None
         if self.is_path:
             return Path(self.ref).expanduser(), None, None, None
         version = self.registry().resolve(self.ref)
