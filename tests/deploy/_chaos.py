@@ -241,6 +241,39 @@ class Event:
     pids: list[int] = field(default_factory=list)
 
 
+def host_statuses(admin: str) -> dict[str, tuple[bool, int]]:
+    """Envoy's view of the ``polyclass`` cluster: address -> (healthy, attempts so far)."""
+    with urllib.request.urlopen(f"http://{admin}/clusters?format=json", timeout=1) as r:
+        document = json.loads(r.read())
+    hosts = {}
+    for cluster in document.get("cluster_statuses", []):
+        if cluster["name"] != "polyclass":
+            continue
+        for host in cluster.get("host_statuses", []):
+            socket = host["address"]["socket_address"]
+            address = f"{socket['address']}:{socket['port_value']}"
+            stats = {s["name"]: int(s.get("value", 0)) for s in host.get("stats", [])}
+            flags = host.get("health_status", {})
+            healthy = not any(v is True for k, v in flags.items() if k != "eds_health_status")
+            hosts[address] = (healthy, stats.get("rq_total", 0) + stats.get("cx_connect_fail", 0))
+    return hosts
+
+
+def router_sees_every_replica(deployment: Deployment, admin: str, timeout: float = 60.0) -> None:
+    """Wait until Envoy holds every replica as healthy: the load starts on a whole router."""
+    addresses = set(deployment.region_of())
+
+    def whole() -> bool:
+        try:
+            hosts = host_statuses(admin)
+        except OSError:
+            return False
+        return all(a in hosts and hosts[a][0] for a in addresses)
+
+    if wait_until(whole, timeout) is None:
+        raise RuntimeError(f"Envoy did not see every replica healthy within {timeout} s")
+
+
 class HostWatch:
     """Polls Envoy's admin every ``interval`` s: each host's health and attempt counters."""
 
@@ -260,28 +293,10 @@ class HostWatch:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                with urllib.request.urlopen(
-                    f"http://{self.admin}/clusters?format=json", timeout=1
-                ) as r:
-                    document = json.loads(r.read())
+                hosts = host_statuses(self.admin)
             except OSError:
                 continue
-            now, hosts = time.time(), {}
-            for cluster in document.get("cluster_statuses", []):
-                if cluster["name"] != "polyclass":
-                    continue
-                for host in cluster.get("host_statuses", []):
-                    socket = host["address"]["socket_address"]
-                    address = f"{socket['address']}:{socket['port_value']}"
-                    stats = {s["name"]: int(s.get("value", 0)) for s in host.get("stats", [])}
-                    flags = host.get("health_status", {})
-                    healthy = not any(
-                        v is True for k, v in flags.items() if k != "eds_health_status"
-                    )
-                    hosts[address] = (
-                        healthy,
-                        stats.get("rq_total", 0) + stats.get("cx_connect_fail", 0),
-                    )
+            now = time.time()
             self.samples.append((now, hosts))
 
     def unhealthy_at(self, addresses: list[str], after: float) -> float | None:
@@ -410,6 +425,7 @@ def run_chaos(
     restart from the region's cache; the store comes back once they answer.
     """
     mix: list[str | None] = [None] * 8 + ["eu", "us"]
+    router_sees_every_replica(deployment, admin)
     probe = OpenLoopClient(port, requests, rate=1, duration=1, mix=mix)
     capacity = probe.throughput(16, 3.0)
     # open loop above what the machine can answer only grows a queue until requests time
