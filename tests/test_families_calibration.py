@@ -111,7 +111,7 @@ def test_svm_must_be_calibrated_and_linear_cannot_be() -> None:
         get_family("svm").build({"kernel": "linear", "calibration": None}, random_state=0)
     with pytest.raises(ValueError, match="'linear' family's probabilities are not recalibrated"):
         get_family("linear").build({"calibration": "sigmoid"}, random_state=0)
-    with pytest.raises(ValueError, match="calibration method must be one of sigmoid, isotonic"):
+    with pytest.raises(ValueError, match=r"one of sigmoid \(Platt scaling\), isotonic"):
         get_family("forest").build({"calibration": "platt"}, random_state=0)
     with pytest.raises(ValueError, match="takes no n_components"):
         get_family("svm").build({"kernel": "linear", "n_components": 5}, random_state=0)
@@ -146,3 +146,21 @@ def test_isotonic_curve_is_checked() -> None:
     reversed_x = arrays["calibration.x.0"][::-1].copy()
     with pytest.raises(ValueError, match="isotonic calibration 0 is not an increasing curve"):
         family.predictor(meta, dict(arrays, **{"calibration.x.0": reversed_x}))
+
+
+@pytest.mark.parametrize("keep", [2, 1])
+@pytest.mark.parametrize(
+    ("family", "params"),
+    [
+        ("svm", {"kernel": "linear"}),
+        ("forest", {"kind": "random", "n_estimators": 5, "calibration": "isotonic"}),
+    ],
+)
+def test_a_class_smaller_than_the_folds_is_named(
+    family: str, params: dict[str, Any], keep: int
+) -> None:
+    X, y = _table(3, n=90)
+    rows = np.concatenate([np.flatnonzero(y != "c"), np.flatnonzero(y == "c")[:keep]])
+    estimator = get_family(family).build(params, random_state=0)
+    with pytest.raises(ValueError, match=f"class 'c' has {keep}. Add rows of that class"):
+        estimator.fit(X[rows], y[rows])

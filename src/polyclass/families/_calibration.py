@@ -53,24 +53,25 @@ def calibrated(estimator: Any, method: str, *, n_jobs: int = 1) -> Any:
 
     Returns
     -------
-    CalibratedClassifierCV
-        Unfitted, ``ensemble=False``, stratified :data:`CALIBRATION_FOLDS` folds.
+    CalibratedCV
+        scikit-learn's ``CalibratedClassifierCV`` (refusing a class smaller than the folds
+        by name), unfitted, ``ensemble=False``, stratified :data:`CALIBRATION_FOLDS` folds.
     """
     if method not in METHODS:
         raise ValueError(
-            f"The calibration method must be one of {', '.join(METHODS)} (or None for "
-            f"none). Got {method!r} instead."
+            "The calibration method must be one of sigmoid (Platt scaling), isotonic (or "
+            f"None for none). Got {method!r} instead."
         )
-    from sklearn.calibration import CalibratedClassifierCV
+    from polyclass.families._calibrated_cv import CalibratedCV
 
-    return CalibratedClassifierCV(
+    return CalibratedCV(
         estimator, method=method, cv=CALIBRATION_FOLDS, ensemble=False, n_jobs=n_jobs
     )
 
 
 def is_calibrated(fitted: Any) -> bool:
     """Whether ``fitted`` is a calibrated wrapper :func:`calibrated` made (fitted)."""
-    return type(fitted).__name__ == "CalibratedClassifierCV" and hasattr(
+    return type(fitted).__name__ in ("CalibratedCV", "CalibratedClassifierCV") and hasattr(
         fitted, "calibrated_classifiers_"
     )
 
