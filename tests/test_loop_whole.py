@@ -218,7 +218,8 @@ def test_feedback_export_reports_what_does_not_join(tmp_path: Path, trained: Any
             json=[
                 {"request_id": ids[0], "label": "Adelie"},
                 {"request_id": ids[1], "label": "Gentoo"},
-                {"request_id": ids[1], "label": "Adelie"},  # corrected: the last wins
+                {"request_id": ids[1], "label": "Chinstrap"},
+                {"request_id": ids[1], "label": "Adelie"},  # corrected twice: the last wins
                 {"request_id": ids[2], "label": "Emperor"},  # not a class of the model
                 {"request_id": "never-predicted", "label": "Adelie"},
             ],
@@ -231,12 +232,26 @@ def test_feedback_export_reports_what_does_not_join(tmp_path: Path, trained: Any
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "1 feedback item(s) name a request id" in text and "never-predicted" in text
-    assert "1 row(s) were labelled more than once" in text
+    assert "1 row(s) were labelled more than once (2 label(s) superseded)" in text
     assert "'Emperor': 1" in text
     table = pd.read_csv(out)
     assert table["request_id"].tolist() == ids[:2]
     assert table["species"].tolist() == ["Adelie", "Adelie"]
     assert np.allclose(table[[c for c in table if c.startswith("proba.")]].sum(axis=1), 1.0)
+    again = ["feedback", "export", "penguins@production", "--registry", str(trained.registry),
+             "--log", str(logs / "logs" / "penguins"), "-o", str(out)]  # fmt: skip
+    res = _cli(*again)
+    assert res.exit_code == 2 and "--overwrite" in res.output  # an existing file is kept
+    assert _cli(*again, "--overwrite").exit_code == 0
+
+
+def test_feedback_refuses_a_negative_row(tmp_path: Path, trained: Any) -> None:
+    with _server(trained.registry, tmp_path / "serving") as client:
+        res = client.post("/feedback", json={"request_id": "r-1", "label": "Adelie", "row": -1})
+        assert res.status_code == 422 and "leave it out to label every row" in res.text
+        assert client.post("/feedback", json={"request_id": "r-1", "label": "Adelie"}).json() == {
+            "accepted": 1
+        }
 
 
 def test_feedback_export_with_no_feedback_names_the_fix(tmp_path: Path, trained: Any) -> None:

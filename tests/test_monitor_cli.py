@@ -155,7 +155,8 @@ def test_monitor_default_log_ok_then_drift_alert(trained, tmp_path, monkeypatch)
     kinds = {a["kind"] for a in alerts}
     assert {"data_drift", "performance"} <= kinds
     assert alerts[0]["features"][0] == "x1"
-    assert "polyclass train" in alerts[0]["retrain_command"]
+    assert "polyclass feedback export" in alerts[0]["retrain_command"]
+    assert "polyclass retrain" in alerts[0]["retrain_command"]
     html = (out / "monitor.html").read_text()
     assert "<svg" in html and "x1" in html and "needs at least two" in html  # one window
     assert "http://" not in html and "https://" not in html and "<script" not in html

@@ -99,6 +99,9 @@ def test_a_challenger_no_better_is_not_promoted(trained: Trained, tmp_path: Path
         or doc["difference"]["value"] <= 0
     )
     assert doc["mcnemar"]["p_value"] > 0.05
+    # the feedback is a sample of the champion's own training table: said, not hidden
+    assert "are rows the champion was fitted on" in _one_line(res)
+    assert any("fitted on" in w for w in doc["warnings"])
     with Registry(str(trained.registry)) as reg:
         aliases = reg.aliases("penguins")
     assert aliases["production"] == 1  # unchanged
@@ -106,3 +109,19 @@ def test_a_challenger_no_better_is_not_promoted(trained: Trained, tmp_path: Path
     assert (tmp_path / "rt" / "comparison.html").exists()
     with Registry(str(trained.registry)) as reg:  # leave the shared registry as it was
         reg.delete("penguins", doc["challenger_version"], force=True)
+
+
+def test_a_champion_without_stored_options_is_retrained_with_a_warning(
+    trained: Trained,
+) -> None:
+    from polyclass.model import Model
+    from polyclass.pipeline._retrain import _stored_options
+
+    model = Model.load(trained.model_dir)
+    options, warnings = _stored_options(model, 1)
+    assert options["strategies"] == ["multinomial"] and warnings == []
+    del model.info["train_config"]  # as saved by polyclass before the options were stored
+    options, warnings = _stored_options(model, 1)
+    assert set(options) == {"seed", "metric"}
+    assert len(warnings) == 1
+    assert "only seed=0, metric=" in warnings[0] and "strategies, costs" in warnings[0]

@@ -138,7 +138,7 @@ def test_split_changes_and_promotion_under_load_drop_no_request(
     server = ServerProcess(
         ["penguins@production", "--registry", str(registry), "--log-dir", str(tmp_path),
          "--poll-interval", "0.2", "--no-access-log", "--monitor-interval", "0",
-         "--canary", "penguins:2=30", "--shadow", "penguins:2=50"],
+         "--canary", "penguins:2=30"],
         cwd=tmp_path,
     )  # fmt: skip
     server.wait_ready()
@@ -204,3 +204,50 @@ def test_split_changes_and_promotion_under_load_drop_no_request(
     for request_id, version in answered.items():
         assert int(version) in logged[request_id]  # every answer logged under its version
     assert set(answered.values()) == {"1", "2"}
+
+
+def test_routing_post_is_refused_with_several_workers(trained: Trained, tmp_path: Path) -> None:
+    # each worker process holds its own split: a change would reach one of them only
+    with _client(trained, tmp_path, canary="penguins:2=50", workers=2) as client:
+        res = client.post("/admin/routing", json={"canary_percent": 80})
+        assert res.status_code == 409 and "--workers 1" in res.json()["error"]
+        assert client.get("/admin/routing").json()["canary"]["percent"] == 50.0
+        assert _ask(client).status_code == 200
+
+
+def test_routing_get_needs_the_token_when_tokens_are_set(trained: Trained, tmp_path: Path) -> None:
+    token = "t" * 32
+    (tmp_path / "tok.txt").write_text(token + "\n")
+    with _client(
+        trained, tmp_path, canary="penguins:2=50", token_file=str(tmp_path / "tok.txt")
+    ) as c:
+        assert c.get("/admin/routing").status_code == 401
+        res = c.get("/admin/routing", headers={"authorization": f"Bearer {token}"})
+        assert res.status_code == 200 and res.json()["canary"]["version"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("routing", "message"),
+    [
+        (
+            {"canary": "penguins@production=10"},
+            "--canary penguins@production resolves to version 1",
+        ),
+        ({"shadow": "penguins:1"}, "--shadow penguins:1 resolves to version 1"),
+        ({"canary": "penguins:2=10", "shadow": "penguins:2"}, "the canary's version"),
+    ],
+)
+def test_canary_or_shadow_of_the_served_version_or_each_other_is_refused(
+    trained: Trained, tmp_path: Path, routing: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message), _client(trained, tmp_path, **routing):
+        pass
+
+
+def test_model_metadata_names_the_served_version_under_a_canary(
+    trained: Trained, tmp_path: Path
+) -> None:
+    with _client(trained, tmp_path, canary="penguins:2=50") as client:
+        seen = {tuple(client.get("/v2/models/penguins").json()["versions"]) for _ in range(30)}
+        assert seen == {("1",)}
+        assert client.get("/v2/models/penguins/versions/2").json()["versions"] == ["2"]

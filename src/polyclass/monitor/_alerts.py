@@ -104,13 +104,14 @@ def _drift_alert(drift: dict[str, Any], config: MonitorConfig, important: list[s
 
 
 def default_retrain_command(name: str, target: str | None, data_path: str | None) -> str:
-    """``polyclass train DATA --target T --name NAME`` with the lineage's data if known."""
-    data = shlex.quote(data_path) if data_path else "FRESH_DATA.csv"
-    parts = ["polyclass", "train", data]
-    if target:
-        parts += ["--target", shlex.quote(target)]
-    parts += ["--name", shlex.quote(name)]
-    return " ".join(parts)
+    """The closed loop: export the labelled feedback, then ``polyclass retrain`` on the
+    lineage's data (if known) plus that feedback. ``target`` is kept for callers."""
+    data = shlex.quote(data_path) if data_path else "ORIGINAL_DATA.csv"
+    ref = shlex.quote(f"{name}@production")
+    return (
+        f"polyclass feedback export {ref} -o feedback.parquet && "
+        f"polyclass retrain {ref} --data {data} --feedback feedback.parquet"
+    )
 
 
 def evaluate_alerts(

@@ -41,6 +41,9 @@ def feedback_export_command(
         str | None,
         typer.Option(help="Only predictions at or after this ISO time (UTC unless zoned)."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output file.")
+    ] = False,
     registry: RegistryOption = None,
 ) -> None:
     """Join logged predictions with their feedback and write the labelled rows."""
@@ -50,7 +53,9 @@ def feedback_export_command(
     from polyclass.registry import RegistryError
 
     try:
-        result = export_feedback(model, output, log_dir=log, since=since, registry=registry)
+        result = export_feedback(
+            model, output, log_dir=log, since=since, registry=registry, overwrite=overwrite
+        )
     except (LogError, ValueError, ArtifactError, RegistryError, FileNotFoundError) as exc:
         fail(str(exc))
     if result.n_unknown_ids:
@@ -61,7 +66,8 @@ def feedback_export_command(
         )
     if result.n_duplicates:
         say_warning(
-            f"{result.n_duplicates} row(s) were labelled more than once; the latest label wins."
+            f"{result.n_duplicates} row(s) were labelled more than once "
+            f"({result.n_superseded} label(s) superseded); the latest label wins."
         )
     if result.unknown_labels:
         say_warning(
@@ -105,6 +111,7 @@ def retrain_command(
     not better, 2 on an error.
     """
     from polyclass.artifact import ArtifactError
+    from polyclass.pipeline._compare import p_text
     from polyclass.pipeline._retrain import retrain
     from polyclass.registry import RegistryError
 
@@ -123,6 +130,8 @@ def retrain_command(
     except (ValueError, ArtifactError, RegistryError, FileNotFoundError) as exc:
         fail(str(exc))
     c = result.comparison
+    for text in c.get("warnings", []):
+        say_warning(text)
     if as_json:
         sys.stdout.write(json.dumps(c, indent=2, default=str) + "\n")
     else:
@@ -135,7 +144,7 @@ def retrain_command(
         console.print(
             f"  {c['metric']}: {c['challenger']['score']:.4f} vs {c['champion']['score']:.4f}, "
             f"difference {d['value']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}], "
-            f"p={d['p_value']:.3g}; McNemar p={c['mcnemar']['p_value']:.3g}"
+            f"{p_text(d['p_value'], d['n_resamples'])}; McNemar p={c['mcnemar']['p_value']:.3g}"
         )
         console.print(f"  {escape(c['decision']['why'])}")
         if result.promoted:

@@ -103,11 +103,18 @@ def compare(
             "low": diff.low,
             "high": diff.high,
             "level": level,
-            "p_value": diff.p_value,
+            "p_value": float(diff.p_value),
+            "p_value_floor": 1.0 / diff.n_resamples,  # a p-value of 0 means below this
             "n_resamples": diff.n_resamples,
             "method": "paired bootstrap (percentile)",
         },
-        "mcnemar": {**mcnemar.to_dict(), "method": "exact"},
+        "mcnemar": {
+            "only_challenger_correct": int(mcnemar.only_a_correct),
+            "only_champion_correct": int(mcnemar.only_b_correct),
+            "n_samples": int(mcnemar.n_samples),
+            "p_value": float(mcnemar.p_value),
+            "method": "exact",
+        },
         "delong": delong,
         "alpha": alpha,
         "decision": {"better": better, "why": _why(scorer, diff, better, level)},
@@ -167,6 +174,12 @@ def write_comparison(folder: Path, comparison: dict[str, Any]) -> tuple[Path, Pa
     return json_path, html_path
 
 
+def p_text(p: float, n_resamples: int) -> str:
+    """A bootstrap p-value as text: never 0, which only says it is below 1/resamples."""
+    floor = 1.0 / n_resamples
+    return f"p < {floor:.2g}" if p < floor else f"p={p:.3g}"
+
+
 def comparison_section(c: dict[str, Any]) -> str:
     """The comparison as an HTML section (added to the challenger's report)."""
     e = html.escape
@@ -180,11 +193,11 @@ def comparison_section(c: dict[str, Any]) -> str:
             f"difference, {d['level']:.0%} interval",
             f"{d['value']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]",
         ),
-        ("paired bootstrap p-value", f"{d['p_value']:.4g}"),
+        ("paired bootstrap p-value", p_text(d["p_value"], d["n_resamples"])),
         (
             "McNemar exact p-value",
-            f"{mc['p_value']:.4g} (only challenger right: {mc['only_a_correct']}, "
-            f"only champion right: {mc['only_b_correct']})",
+            f"{mc['p_value']:.4g} (only challenger right: {mc['only_challenger_correct']}, "
+            f"only champion right: {mc['only_champion_correct']})",
         ),
     ]
     if "p_value" in dl:

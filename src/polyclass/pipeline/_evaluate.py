@@ -36,32 +36,37 @@ class Evaluation:
 
 def training_overlap(model: Model, frame: Any, data: str | Path) -> list[str]:
     """Warnings when ``frame`` is, or shares rows with, the data ``model`` was fitted on."""
-    target = model.info.get("target") or model.schema.target
     if fingerprint_table(frame) == model.info.get("data_fingerprint"):
         return [
             f"{data} is the table this model was trained on (same fingerprint): most of its "
             "rows were fitted, so these scores are optimistic. The training report's test "
             "section is the honest estimate; evaluate on rows the model never saw."
         ]
-    if model.reference is None:
-        return []
-    from polyclass.monitor import Reference, row_hashes
-
-    ref = Reference.from_state(*model.reference)
-    if ref.row_hashes is None or not len(frame):
-        return []
-    kinds = {f.name: f.kind for f in model.schema.features}
-    seen = np.isin(row_hashes(frame, {**kinds, target: "label"}), ref.row_hashes)
-    n_seen = int(seen.sum())
+    n_seen, sampled = fitted_rows(model, frame)
     if n_seen == 0:
         return []
-    sampled = ref.hashed_from > len(ref.row_hashes)
     return [
         f"{n_seen:,} of {len(frame):,} rows of {data} ({n_seen / len(frame):.0%}) are rows "
         "the model was fitted on"
         + (" (found in a sample of the fitted rows: likely more)" if sampled else "")
         + ": their scores are optimistic. Evaluate on rows the model never saw."
     ]
+
+
+def fitted_rows(model: Model, frame: Any) -> tuple[int, bool]:
+    """How many rows of ``frame`` (features and target) ``model`` was fitted on, by the
+    row hashes its reference keeps, and whether those hashes are only a sample."""
+    if model.reference is None or not len(frame):
+        return 0, False
+    from polyclass.monitor import Reference, row_hashes
+
+    ref = Reference.from_state(*model.reference)
+    if ref.row_hashes is None:
+        return 0, False
+    target = model.info.get("target") or model.schema.target
+    kinds = {f.name: f.kind for f in model.schema.features}
+    seen = np.isin(row_hashes(frame, {**kinds, target: "label"}), ref.row_hashes)
+    return int(seen.sum()), bool(ref.hashed_from > len(ref.row_hashes))
 
 
 def evaluate_model(

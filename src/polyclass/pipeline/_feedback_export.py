@@ -35,6 +35,7 @@ class FeedbackExport:
     n_feedback: int
     n_unknown_ids: int
     n_duplicates: int
+    n_superseded: int
     unknown_labels: dict[str, int]
     n_multi_version: int
     target: str
@@ -49,7 +50,8 @@ class FeedbackExport:
             "feedback_items": self.n_feedback,
             "unknown_request_ids": self.n_unknown_ids,
             "unknown_request_id_examples": self.unknown_id_examples,
-            "duplicates": self.n_duplicates,
+            "rows_labelled_more_than_once": self.n_duplicates,
+            "labels_superseded": self.n_superseded,
             "unknown_labels": self.unknown_labels,
             "requests_in_several_versions": self.n_multi_version,
             "target": self.target,
@@ -64,6 +66,7 @@ def export_feedback(
     log_dir: str | Path | None = None,
     since: str | datetime | None = None,
     registry: str | None = None,
+    overwrite: bool = False,
 ) -> FeedbackExport:
     """Join a model's prediction log with its feedback and write the labelled rows.
 
@@ -79,6 +82,8 @@ def export_feedback(
         Only predictions (and feedback) at or after this time.
     registry : str, optional
         Registry URL or folder.
+    overwrite : bool
+        Replace ``out`` when it exists (else refused).
 
     Returns
     -------
@@ -87,12 +92,17 @@ def export_feedback(
     Raises
     ------
     ValueError
-        No labelled row to export (with what was found instead), or a bad ``out``.
+        No labelled row to export (with what was found instead), or a bad or existing
+        ``out``.
     """
     from polyclass.monitor import resolve_model
     from polyclass.predlog import read_log, to_micros
 
     target_path = Path(out)
+    if target_path.exists() and not overwrite:
+        raise ValueError(
+            f"-o {target_path} exists; pass --overwrite to replace it, or choose another file."
+        )
     if target_path.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(
             f"-o {target_path}: the export is written as Parquet or CSV; end the file name "
@@ -104,6 +114,13 @@ def export_feedback(
     by_text = {str(c): c for c in classes}
     target = str(m.info.get("target") or "label")
     folder = Path(log_dir) if log_dir is not None else resolved.log_dir
+    if log_dir is None and not folder.exists():
+        raise ValueError(
+            f"No prediction log at {folder}, where `polyclass serve {model}` writes it "
+            f"(a registry model logs under <registry folder>/logs/NAME, a model folder under "
+            f"./.polyclass/logs/<folder name>). Pass --log with the folder the server "
+            "wrote (its --log-dir/logs/NAME)."
+        )
     lo = to_micros(since) if isinstance(since, (str, datetime)) else None
     data = read_log(folder, classes=[str(c) for c in classes], features=m.feature_names, since=lo)
     predictions = _predictions(data, m.feature_names, list(by_text))
@@ -112,7 +129,7 @@ def export_feedback(
     # first logged prediction is the one served first.
     predictions = predictions.drop_duplicates(["request_id", "row"], keep="first")
     feedback = _feedback(data)
-    joined, unknown_ids, duplicates = _join(predictions, feedback)
+    joined, unknown_ids, (duplicates, superseded) = _join(predictions, feedback)
     known = joined["label"].isin(list(by_text))
     unknown_labels = joined.loc[~known, "label"].value_counts().to_dict()
     joined = joined[known]
@@ -126,6 +143,7 @@ def export_feedback(
         n_feedback=len(feedback),
         n_unknown_ids=len(unknown_ids),
         n_duplicates=duplicates,
+        n_superseded=superseded,
         unknown_labels={str(k): int(v) for k, v in unknown_labels.items()},
         n_multi_version=n_multi,
         target=target,
@@ -163,8 +181,11 @@ def _feedback(data: Any) -> pd.DataFrame:
     )
 
 
-def _join(predictions: pd.DataFrame, feedback: pd.DataFrame) -> tuple[pd.DataFrame, list[str], int]:
-    """Labelled rows (latest label per row), unknown feedback ids, superseded labels.
+def _join(
+    predictions: pd.DataFrame, feedback: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str], tuple[int, int]]:
+    """Labelled rows (latest label per row), unknown feedback ids, and (rows labelled
+    more than once, labels superseded).
 
     A feedback item names a row, or every row of its request (``row`` -1).
     """
@@ -175,7 +196,8 @@ def _join(predictions: pd.DataFrame, feedback: pd.DataFrame) -> tuple[pd.DataFra
     unknown = fb.loc[~fb["fb_pos"].isin(matched), "request_id"].tolist()
     merged = merged.sort_values(["labelled_at", "fb_pos"], kind="stable")
     latest = merged.drop_duplicates(["request_id", "row"], keep="last")
-    duplicates = len(merged) - len(latest)
+    counts = merged.groupby(["request_id", "row"]).size()
+    duplicates = (int((counts > 1).sum()), len(merged) - len(latest))
     return latest.sort_values("predicted_at", kind="stable"), unknown, duplicates
 
 

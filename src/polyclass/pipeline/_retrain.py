@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from polyclass.pipeline._compare import compare, write_comparison
 from polyclass.pipeline._config import TrainConfig
+from polyclass.pipeline._evaluate import fitted_rows
 
 #: Share of the feedback rows (the newest) held out as the common test set.
 TEST_FRACTION = 0.5
@@ -58,6 +59,7 @@ class _Champion:
     version: int
     model: Any
     config: dict[str, Any]
+    warnings: list[str]
 
 
 def retrain(
@@ -118,6 +120,7 @@ def retrain(
     classes = np.asarray(champion.model.classes_)
     _check_classes(original, fb, target, classes)
     train_frame, test_frame, test_source = _split(original, fb, features, target, test_fraction)
+    warnings = [*champion.warnings, *_champion_saw(champion.model, test_frame, fb is None)]
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     train_path = folder / "challenger-data.parquet"
@@ -150,6 +153,7 @@ def retrain(
         challenger_version=version,
         test_rows_from=test_source,
         training_rows=len(train_frame),
+        warnings=warnings,
     )
     promoted = False
     with Registry(registry) as store:
@@ -174,23 +178,55 @@ def _champion(ref: str, registry: str | None) -> _Champion:
     with Registry(registry) as store:
         version = store.resolve(ref)
     model = Model.load(version.path)
-    return _Champion(version.name, int(version.version or 0), model, _stored_options(model))
+    options, warnings = _stored_options(model, version.version)
+    return _Champion(version.name, int(version.version or 0), model, options, warnings)
 
 
-def _stored_options(model: Any) -> dict[str, Any]:
-    """The champion's training options; rebuilt from its info when trained before they
-    were stored (metric, positive class and seed are always there)."""
+def _stored_options(model: Any, version: Any) -> tuple[dict[str, Any], list[str]]:
+    """The champion's training options, and a warning when they were rebuilt from its
+    info (trained before they were stored: only metric, positive class and seed are)."""
     info = model.info
     stored = info.get("train_config")
     if isinstance(stored, dict):
-        return dict(stored)
+        return dict(stored), []
     metric = (info.get("metric") or {}).get("name")
     options: dict[str, Any] = {"seed": int(info.get("seed", 0))}
     if metric is not None:
         options["metric"] = metric
     if info.get("positive_class") is not None:
         options["positive_class"] = str(info["positive_class"])
-    return options
+    kept = ", ".join(f"{k}={v}" for k, v in options.items())
+    warning = (
+        f"the champion (version {version}) was trained before polyclass stored its training "
+        f"options: only {kept} were recovered; strategies, costs, cost matrix, search space "
+        "and the other `polyclass train` options take their defaults (the champion's family "
+        f"was {info.get('family')!r}). To keep them, train the challenger yourself with "
+        "`polyclass train retrain/challenger-data.parquet ...` and the champion's options."
+    )
+    return options, [warning]
+
+
+def _champion_saw(model: Any, test: pd.DataFrame, from_data: bool) -> list[str]:
+    """Warnings when the common test rows include rows the champion was fitted on (its
+    score on them is optimistic, so the comparison favours it)."""
+    n_seen, sampled = fitted_rows(model, test)
+    if n_seen:
+        return [
+            f"{n_seen} of the {len(test)} test rows"
+            + (" (found in a sample of the fitted rows: likely more)" if sampled else "")
+            + " are rows the champion was fitted on: its score on them is optimistic, so the "
+            "comparison favours it. Export feedback with --since the champion's "
+            "registration time (`polyclass registry show NAME:VERSION`) so the test rows "
+            "are new to it."
+        ]
+    if from_data:
+        return [
+            "without --feedback the test rows are a random 20% of --data; if the champion "
+            "was trained on that table it has seen them (none found among its recorded "
+            "rows, which may be a sample). Pass --feedback with newly labelled rows for a "
+            "fair comparison."
+        ]
+    return []
 
 
 def _read(path: str | Path, option: str, features: list[str], target: str) -> pd.DataFrame:
@@ -235,8 +271,9 @@ def _check_classes(
     if seen.dtype.kind != classes.dtype.kind:
         seen = np.unique(seen.astype(classes.dtype)) if classes.dtype.kind in "iuf" else seen
     if not np.array_equal(np.sort(seen.astype(str)), np.sort(classes.astype(str))):
-        extra = sorted(set(seen.astype(str)) - set(classes.astype(str)))
-        absent = sorted(set(classes.astype(str)) - set(seen.astype(str)))
+        seen_text = {str(c) for c in seen.tolist()}  # plain str: no np.str_ in the message
+        class_text = {str(c) for c in classes.tolist()}
+        extra, absent = sorted(seen_text - class_text), sorted(class_text - seen_text)
         raise RetrainError(
             f"the data's classes differ from the champion's {classes.tolist()} (new: {extra}, "
             f"missing: {absent}): a challenger with different classes cannot be compared "

@@ -97,6 +97,9 @@ class ServeConfig:
     registered : str, optional
         ``name:version`` the artifact directory ``model`` is a copy of (fetched from a
         store): the version the server reports and logs instead of a content hash.
+    workers : int
+        Worker processes serving together; with more than one, ``POST /admin/routing``
+        is refused (the split is per process).
     """
 
     model: str
@@ -117,6 +120,7 @@ class ServeConfig:
     canary: str | None = None
     shadow: str | None = None
     registered: str | None = None
+    workers: int = 1
 
     def to_env(self) -> str:
         """The config as JSON, for :data:`CONFIG_ENV`."""
@@ -213,6 +217,7 @@ def create_app(
 
     manager.add_listener(on_switch)
     endpoints.router = _router(config, manager, endpoints)
+    endpoints.workers = config.workers
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -317,14 +322,34 @@ def _router(config: ServeConfig, manager: ModelManager, endpoints: Endpoints) ->
             )
         return other
 
+    served = manager.current.version_label
     canary, percent, shadow = None, 0.0, None
     if config.canary is not None:
         ref, percent = parse_canary(config.canary)
         canary = follow(ref)
+        _check_other(f"--canary {ref}", canary, served)
     if config.shadow is not None:
         ref, share = parse_shadow(config.shadow)
-        shadow = ShadowRunner(follow(ref), share, endpoints.log_prediction)
+        other = follow(ref)
+        _check_other(f"--shadow {ref}", other, served)
+        if canary is not None and other.current.version_label == canary.current.version_label:
+            raise ValueError(
+                f"--shadow {ref} is version {other.current.version_label}, the canary's "
+                "version: its agreement would count answers it gave itself; shadow "
+                "another version, or drop --shadow."
+            )
+        shadow = ShadowRunner(other, share, endpoints.log_prediction)
     return Router(manager, canary, percent, shadow)
+
+
+def _check_other(option: str, other: ModelManager, served: str) -> None:
+    """Refuse a canary or shadow that resolves to the served version itself."""
+    if other.current.version_label == served:
+        other.stop()
+        raise ValueError(
+            f"{option} resolves to version {served}, the version served; pass another "
+            "version (e.g. NAME@challenger or NAME:N)."
+        )
 
 
 def create_app_from_env() -> Starlette:

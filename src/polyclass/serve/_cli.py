@@ -169,7 +169,8 @@ def serve_command(
         str | None,
         typer.Option(
             help="REF=PCT: version REF answers PCT percent of requests, sticky by the "
-            "X-Routing-Key header (else the request id).",
+            "X-Routing-Key header (else the request id), over HTTP and gRPC. POST "
+            "/admin/routing changes PCT live with one worker only (409 with --workers > 1).",
         ),
     ] = None,
     shadow: Annotated[
@@ -224,6 +225,7 @@ def serve_command(
         canary=canary,
         shadow=shadow,
         registered=registered,
+        workers=workers,
     )
     try:
         manager = ModelManager(

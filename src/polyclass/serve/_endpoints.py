@@ -17,7 +17,7 @@ from polyclass.preprocess import Table
 from polyclass.serve._binary import HEADER as BINARY_HEADER
 from polyclass.serve._binary import binary_outputs, encode_outputs, split_body, split_tensors
 from polyclass.serve._canary import ROUTING_HEADER, Router
-from polyclass.serve._errors import RequestError, not_found, unprocessable
+from polyclass.serve._errors import RequestError, conflict, not_found, unprocessable
 from polyclass.serve._fastjson import numeric_tensor
 from polyclass.serve._feedback import parse_feedback
 from polyclass.serve._manager import ModelManager
@@ -74,6 +74,7 @@ class Endpoints:
         self.openapi_bytes = orjson.dumps(openapi)
         self.shutting_down = False
         self.router: Router | None = None  # set by the app with --canary / --shadow
+        self.workers = 1  # set by the app; a live split change reaches one process only
 
     # ------------------------------------------------------------------ helpers
     async def _body(self, request: Request) -> bytes:
@@ -90,9 +91,16 @@ class Endpoints:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _model(self, request: Request) -> ServedModel:
-        """The served model, checked against the name and version in the path."""
-        model = self._route(request)
+    def _model(self, request: Request, routed: bool = True) -> ServedModel:
+        """The served model, checked against the name and version in the path.
+
+        ``routed=False``: the served version (not a canary's share) unless the path names
+        a version, so metadata stays stable under a canary."""
+        router = self.router
+        if routed or router is None or "version" in request.path_params:
+            model = self._route(request)
+        else:
+            model = router.primary.current
         request.scope["state"]["model_version"] = model.version_label
         params = request.path_params
         name = params.get("name")
@@ -184,7 +192,7 @@ class Endpoints:
         return json_response({"ready": ready}, 200 if ready else 503)
 
     async def v2_model(self, request: Request) -> Response:
-        return json_response(model_metadata(self._model(request)))
+        return json_response(model_metadata(self._model(request, routed=False)))
 
     async def v2_model_ready(self, request: Request) -> Response:
         model = self._model(request)
@@ -286,8 +294,14 @@ class Endpoints:
         """``GET``: versions, split, shadow counts; ``POST {"canary_percent": p}``: new split."""
         if self.router is None:
             raise not_found("This server has no canary or shadow (see --canary, --shadow).")
+        self.tokens.check(request.headers.get("authorization"))  # GET tells versions and refs
         if request.method == "POST":
-            self.tokens.check(request.headers.get("authorization"))
+            if self.workers > 1:
+                raise conflict(
+                    f"This server runs {self.workers} worker processes and a split change "
+                    "would reach only one of them; restart it with the new --canary REF=PCT "
+                    "(or serve with --workers 1 to change the split live)."
+                )
             body = parse_json(await self._body(request))
             if not isinstance(body, dict) or set(body) != {"canary_percent"}:
                 raise unprocessable('The body is {"canary_percent": P} with P from 0 to 100.')

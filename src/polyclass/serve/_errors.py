@@ -50,3 +50,8 @@ def unprocessable(message: str, *loc: str | int) -> RequestError:
 def not_found(message: str, *loc: str | int) -> RequestError:
     """A 404 for an unknown model name or version."""
     return RequestError(404, message, loc)
+
+
+def conflict(message: str, *loc: str | int) -> RequestError:
+    """A 409 for a request this server's set-up cannot honour."""
+    return RequestError(409, message, loc)

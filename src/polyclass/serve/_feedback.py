@@ -50,10 +50,13 @@ def _item(item: Any, loc: list[str | int]) -> tuple[str, int, str]:
             *loc,
             "label",
         )
-    row = item.get("row", -1)
-    if isinstance(row, bool) or not isinstance(row, int) or not -1 <= row < 2**31:
+    if "row" not in item:
+        return request_id, -1, str(label)  # -1: every row of the request
+    row = item["row"]
+    if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31:
         raise unprocessable(
-            f"'row' must be the 0-based row of the request (or -1 for every row); got {row!r}.",
+            "'row' must be the 0-based row of the request (a whole number from 0; leave "
+            f"it out to label every row); got {row!r}.",
             *loc,
             "row",
         )
