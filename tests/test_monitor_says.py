@@ -83,7 +83,7 @@ def test_one_drifting_feature_alerts_with_statistic_and_p_value(penguins, tmp_pa
     statistic, p_value = re.findall(r"\d\.\d+(?:e-\d+)?", row)[:2]
     assert 0.2 < float(statistic) < 1.0 and float(p_value) < 1e-6
     # the model's own name (not its folder "model") in the retraining command
-    assert "--name penguins" in res.output
+    assert "polyclass retrain penguins@production" in res.output
     doc = json.loads((tmp_path / "monitor.json").read_text())
     body = next(f for f in doc["drift"]["features"] if f["name"] == "body_mass_g")
     assert body["p_value"] < 1e-6 and body["statistic"] == pytest.approx(body["stats"]["ks"])
