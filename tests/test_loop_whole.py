@@ -237,6 +237,7 @@ def test_feedback_export_reports_what_does_not_join(tmp_path: Path, trained: Any
     table = pd.read_csv(out)
     assert table["request_id"].tolist() == ids[:2]
     assert table["species"].tolist() == ["Adelie", "Adelie"]
+    assert table["year"].dtype.kind == "i"  # an integer column stays integer (not 2007.0)
     assert np.allclose(table[[c for c in table if c.startswith("proba.")]].sum(axis=1), 1.0)
     again = ["feedback", "export", "penguins@production", "--registry", str(trained.registry),
              "--log", str(logs / "logs" / "penguins"), "-o", str(out)]  # fmt: skip

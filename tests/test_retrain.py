@@ -125,3 +125,19 @@ def test_a_champion_without_stored_options_is_retrained_with_a_warning(
     assert set(options) == {"seed", "metric"}
     assert len(warnings) == 1
     assert "only seed=0, metric=" in warnings[0] and "strategies, costs" in warnings[0]
+
+
+def test_feedback_without_times_says_the_file_order_decides(
+    trained: Trained, tmp_path: Path
+) -> None:
+    from polyclass.pipeline._retrain import _split
+
+    fb = _penguins().iloc[:60]
+    _, test, source = _split(_penguins(), fb, ["bill_length_mm"], "species", 0.5)
+    assert source == "feedback (last rows of the file)" and len(test) == 30
+    timed = fb.assign(labelled_at=pd.date_range("2026-01-01", periods=60, tz="UTC")[::-1])
+    _, test, source = _split(_penguins(), timed, ["bill_length_mm"], "species", 0.5)
+    assert source == "feedback (newest)"
+    # the newest labels are the file's first rows here
+    expected = fb["bill_length_mm"].iloc[:30][::-1].reset_index(drop=True)
+    assert test["bill_length_mm"].reset_index(drop=True).equals(expected)

@@ -136,6 +136,7 @@ def export_feedback(
     if joined.empty:
         raise ValueError(_empty_message(folder, data, feedback, unknown_ids, unknown_labels))
     table = _output_frame(joined, m.feature_names, target, by_text, list(by_text))
+    _restore_integers(table, {f.name: f.dtype for f in m.schema.features})
     _write(table, target_path)
     return FeedbackExport(
         path=target_path,
@@ -221,6 +222,23 @@ def _output_frame(
     out["predicted_at"] = _times(joined["predicted_at"])
     out["labelled_at"] = _times(joined["labelled_at"])
     return out.reset_index(drop=True)
+
+
+def _restore_integers(table: pd.DataFrame, dtypes: dict[str, str]) -> None:
+    """Integer columns of the training data, logged as floats, back to integers (nullable
+    ``Int64``, so a missing value stays missing) when every value is a whole number."""
+    for name, dtype in dtypes.items():
+        column = table.get(name)
+        if column is None or not dtype.lower().startswith(("int", "uint")):
+            continue
+        values = pd.to_numeric(column, errors="coerce")
+        finite = values.dropna()
+        if (
+            len(finite)
+            and np.all(np.mod(finite, 1) == 0)
+            and values.notna().sum() == column.notna().sum()
+        ):
+            table[name] = values.astype("Int64")
 
 
 def _times(micros: pd.Series) -> Any:

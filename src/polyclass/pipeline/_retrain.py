@@ -121,6 +121,12 @@ def retrain(
     _check_classes(original, fb, target, classes)
     train_frame, test_frame, test_source = _split(original, fb, features, target, test_fraction)
     warnings = [*champion.warnings, *_champion_saw(champion.model, test_frame, fb is None)]
+    if test_source == "feedback (last rows of the file)":
+        warnings.append(
+            f"--feedback {feedback} has no labelled_at or predicted_at column: its last "
+            f"{len(test_frame)} rows are the test set, in file order. Export with "
+            "`polyclass feedback export` (which writes both) to test on the newest rows."
+        )
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     train_path = folder / "challenger-data.parquet"
@@ -310,6 +316,8 @@ def _split(
     test = ordered.iloc[len(ordered) - n_test :][columns]
     older = ordered.iloc[: len(ordered) - n_test][columns]
     train = pd.concat([original[columns], older], ignore_index=True)
+    if when is None:
+        return train, test.reset_index(drop=True), "feedback (last rows of the file)"
     return train, test.reset_index(drop=True), "feedback (newest)"
 
 
