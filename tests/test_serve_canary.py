@@ -251,3 +251,33 @@ def test_model_metadata_names_the_served_version_under_a_canary(
         seen = {tuple(client.get("/v2/models/penguins").json()["versions"]) for _ in range(30)}
         assert seen == {("1",)}
         assert client.get("/v2/models/penguins/versions/2").json()["versions"] == ["2"]
+
+
+def test_swaps_of_the_canary_are_announced(
+    trained: Trained, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from polyclass.registry import Registry
+
+    registry = tmp_path / "registry"
+    shutil.copytree(trained.registry, registry)
+    with Registry(str(registry)) as reg:
+        reg.set_alias("penguins", "challenger", 2)
+    config = ServeConfig(
+        "penguins@production",
+        registry=str(registry),
+        log_dir=str(tmp_path),
+        poll_interval=0,
+        monitor_interval=0,
+        access_log=False,
+        canary="penguins@challenger=10",
+    )
+    with TestClient(create_app(config)) as client:
+        capfd.readouterr()
+        with Registry(str(registry)) as reg:
+            reg.set_alias("penguins", "challenger", 1)  # an old version now takes 10%
+        assert client.post("/admin/reload").status_code == 200
+        err = capfd.readouterr().err
+    assert "canary penguins@challenger -> version 1 (was 2)" in err
+    assert "now the same version as the served" in err

@@ -339,7 +339,35 @@ def _router(config: ServeConfig, manager: ModelManager, endpoints: Endpoints) ->
                 "another version, or drop --shadow."
             )
         shadow = ShadowRunner(other, share, endpoints.log_prediction)
-    return Router(manager, canary, percent, shadow)
+    router = Router(manager, canary, percent, shadow)
+    _announce_swaps(router)
+    return router
+
+
+def _announce_swaps(router: Router) -> None:
+    """One stderr line per version swap of the served, canary or shadow reference, so an
+    operator sees which version now takes which traffic (and when two coincide)."""
+    roles = [("served", router.primary)]
+    if router.canary is not None:
+        roles.append(("canary", router.canary))
+    if router.shadow is not None:
+        roles.append(("shadow", router.shadow.manager))
+
+    def listener(role: str, ref: str) -> Any:
+        def on_switch(new: ServedModel, old: ServedModel | None) -> None:
+            was = f" (was {old.version_label})" if old is not None else ""
+            same = [
+                r for r, m in roles if r != role and m.current.version_label == new.version_label
+            ]
+            note = f"; now the same version as the {' and '.join(same)}" if same else ""
+            sys.stderr.write(
+                f"polyclass serve: {role} {ref} -> version {new.version_label}{was}{note}\n"
+            )
+
+        return on_switch
+
+    for role, manager in roles:
+        manager.add_listener(listener(role, manager.ref))
 
 
 def _check_other(option: str, other: ModelManager, served: str) -> None:
