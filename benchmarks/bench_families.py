@@ -1,8 +1,9 @@
 """Model families: ``polyclass train`` against PyCaret ``compare_models()`` and a
 scikit-learn ``GridSearchCV`` pipeline, on the same 75%/25% splits.
 
-Usage: ``python benchmarks/bench_families.py [cars] [weather] [digits] [synthetic]``
-(default: all four). Tables: vega's cars (target ``Origin``, ``Name`` dropped) and
+Usage: ``python benchmarks/bench_families.py [--no-pycaret] [cars] [weather] [digits]
+[synthetic]`` (default: all four tables; ``--no-pycaret`` runs only polyclass and the
+scikit-learn grid search). Tables: vega's cars (target ``Origin``, ``Name`` dropped) and
 seattle-weather (``weather``) from the ``vega_datasets`` package (shipped in it, no
 network), scikit-learn's digits, and a 200,000 x 30 ``make_classification`` with 6
 classes. Every system fits on the same 75% and is scored once on the same 25%.
@@ -226,7 +227,7 @@ def _row(system: str, r: dict[str, object]) -> str:
     )
 
 
-def compare(name: str, frame: pd.DataFrame, target: str, work: Path) -> None:
+def compare(name: str, frame: pd.DataFrame, target: str, work: Path, pycaret: bool) -> None:
     train, test = train_test_split(frame, test_size=0.25, stratify=frame[target], random_state=SEED)
     train_csv, test_csv = work / f"{name}-train.csv", work / f"{name}-test.csv"
     train.to_csv(train_csv, index=False)
@@ -241,7 +242,9 @@ def compare(name: str, frame: pd.DataFrame, target: str, work: Path) -> None:
     grid = _run(
         [py, "-c", SKLEARN_JOB, str(train_csv), str(test_csv), target], timeout=3600, cwd=work
     )
-    if PYCARET.exists():
+    if not pycaret:
+        caret: dict[str, object] = {"error": ["not run (--no-pycaret)"]}
+    elif PYCARET.exists():
         limit = str(PYCARET_LIMIT_S)
         argv = [str(PYCARET), "-c", PYCARET_JOB, str(train_csv), str(test_csv), target, limit]
         caret = _run(argv, timeout=PYCARET_LIMIT_S + 300, cwd=work)
@@ -271,13 +274,21 @@ def _verdict(
 
 
 def main(argv: list[str]) -> None:
+    if "-h" in argv or "--help" in argv:
+        print(__doc__)
+        return
+    pycaret = "--no-pycaret" not in argv
+    argv = [a for a in argv if a != "--no-pycaret"]
     tables = _tables()
+    unknown = [a for a in argv if a not in tables]
+    if unknown:
+        sys.exit(f"error: unknown table {unknown[0]!r}; choose from {', '.join(tables)}.")
     names = argv or list(tables)
     print(f"# model families on {os.cpu_count()} cores (times under the machine's load)")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             frame, target = tables[name]
-            compare(name, frame, target, Path(tmp))
+            compare(name, frame, target, Path(tmp), pycaret)
 
 
 if __name__ == "__main__":

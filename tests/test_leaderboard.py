@@ -61,7 +61,7 @@ def test_every_family_is_scored_on_the_same_folds(compared):
 def test_metrics_json_and_report_carry_the_leaderboard(compared):
     doc = json.loads(compared.metrics_path.read_text())
     assert doc["leaderboard"]["chosen"] == compared.leaderboard["chosen"]
-    assert doc["leaderboard"]["search"]["n_candidates"] == 2 + 3  # linear, boosting's own
+    assert doc["leaderboard"]["search"]["n_candidates"] == 2 + 2  # linear, boosting's own
     html = compared.report_path.read_text()
     assert 'id="families"' in html and "Calibration per family" in html
     assert 'id="dependence"' in html and "Partial dependence on" in html

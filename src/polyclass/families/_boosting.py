@@ -53,13 +53,11 @@ class BoostingFamily(Family):
         if importlib.util.find_spec("lightgbm") is not None:
             lgb = {"engine": "lightgbm", "learning_rate": 0.1, "n_estimators": rounds}
             return [
-                {**lgb, "num_leaves": 31},
                 {**lgb, "num_leaves": 15, "reg_lambda": 1.0},
                 {**lgb, "learning_rate": 0.05, "n_estimators": 2 * rounds, "num_leaves": 31},
             ]
         # more rounds with early stopping on big tables, where a held-out 10% is cheap
         return [
-            {"learning_rate": 0.1, "max_iter": rounds, "max_leaf_nodes": 31},
             {
                 "learning_rate": 0.1,
                 "max_iter": rounds,

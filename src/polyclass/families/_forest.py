@@ -41,7 +41,6 @@ class ForestFamily(Family):
         return [
             {"kind": "random", "n_estimators": trees, "min_samples_leaf": 1, "max_samples": sample},
             {"kind": "extra", "n_estimators": trees, "min_samples_leaf": 1},
-            {"kind": "random", "n_estimators": trees, "min_samples_leaf": 5, "max_samples": sample},
         ]
 
     def build_estimator(self, params: dict[str, Any], *, random_state: int, n_jobs: int = 1) -> Any:

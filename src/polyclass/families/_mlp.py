@@ -37,7 +37,6 @@ class MLPFamily(Family):
         common = {"max_iter": 300, "early_stopping": stop}
         return [
             {"hidden_layer_sizes": (64,), "alpha": 1e-4, **common},
-            {"hidden_layer_sizes": (128, 64), "alpha": 1e-4, **common},
             {"hidden_layer_sizes": (64,), "alpha": 1e-2, **common},
         ]
 

@@ -121,9 +121,7 @@ def train_command(
     ] = None,
     c_values: Annotated[
         str | None,
-        typer.Option(
-            "--C", help="Comma list of C values to try.", show_default="0.01,0.1,1,10,100"
-        ),
+        typer.Option("--C", help="Comma list of C values to try.", show_default="0.1,1,10"),
     ] = None,
     l1_ratio: Annotated[
         str | None, typer.Option(help="Comma list of l1_ratio values to try.", show_default="0")

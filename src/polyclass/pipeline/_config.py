@@ -80,7 +80,7 @@ class TrainConfig:
     val_size: float = 0.2
     seed: int = 0
     strategies: list[str] = field(default_factory=lambda: list(STRATEGIES))
-    C: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0])
+    C: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0])
     l1_ratio: list[float] = field(default_factory=lambda: [0.0])
     class_weight: list[str] = field(default_factory=lambda: list(CLASS_WEIGHTS))
     search: str = "grid"
