@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cloud_emulators import AZURITE_KEY, free_port
 from typer.testing import CliRunner
 
 import polyclass
-from conftest import AZURITE_KEY, free_port
 from polyclass.cli import app
 from polyclass.cloud import (
     Store,
@@ -177,7 +177,8 @@ def test_a_store_down_midway_leaves_no_manifest_and_the_rerun_finishes(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from conftest import Emulator, azurite_command, emulator_environment, make_bucket
+    from _cloud_emulators import Emulator, azurite_command, emulator_environment, make_bucket
+
     from polyclass.artifact import save_artifact
 
     rng = np.random.default_rng(0)

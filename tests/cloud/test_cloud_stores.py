@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _cloud_emulators import AZURITE_KEY, free_port
 
-from conftest import AZURITE_KEY, free_port
 from polyclass.cloud import Store, StoreError, UsageError, read_bytes, write_bytes
 
 CLOUDS = ["s3", "gcs", "azure", "file"]

@@ -28,6 +28,9 @@ __all__ = ["RolloutReport", "run_rollout"]
 _ERROR_MARGIN = 0.01
 #: ... or its probe p99 exceeds twice theirs plus this many seconds.
 _LATENCY_MARGIN = 0.010
+#: The canary requests below which its latency is not judged: a just-started replica's
+#: readiness probes alone are too few and too cold to call a regression.
+_MIN_REQUESTS = 20
 
 
 @dataclass
@@ -100,7 +103,12 @@ def _verdict(
     old_rate = old_e / old_n if old_n else 0.0
     new_rate = new_e / new_n if new_n else 0.0
     old_p99, new_p99 = _p99(deployment, old), _p99(deployment, new)
-    slower = old_p99 is not None and new_p99 is not None and new_p99 > 2 * old_p99 + _LATENCY_MARGIN
+    slower = (
+        new_n >= _MIN_REQUESTS
+        and old_p99 is not None
+        and new_p99 is not None
+        and new_p99 > 2 * old_p99 + _LATENCY_MARGIN
+    )
     reasons = []
     if new_rate > old_rate + _ERROR_MARGIN:
         reasons.append(f"error rate {new_rate:.2%} against {old_rate:.2%}")
