@@ -268,3 +268,21 @@ def test_feedback_export_with_no_feedback_names_the_fix(tmp_path: Path, trained:
     assert res.exit_code == 2
     assert "no feedback" in res.output and "/feedback" in res.output
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_feedback_export_counts_add_up_when_nothing_is_left(tmp_path: Path, trained: Any) -> None:
+    logs = tmp_path / "serving"
+    with _server(trained.registry, logs) as client:
+        row = _records(pd.read_csv(penguins_path()).dropna(subset=["species"]).iloc[:1])[0]
+        rid = client.post("/invocations", json={"dataframe_records": [row]}).headers["x-request-id"]
+        for label in ("Gentoo", "Chinstrap", "Dragon"):
+            client.post("/feedback", json={"request_id": rid, "label": label})
+        client.post("/feedback", json={"request_id": "nope-999", "label": "Gentoo"})
+    res = _cli(
+        "feedback", "export", "penguins@production", "--registry", str(trained.registry),
+        "--log", str(logs / "logs" / "penguins"), "-o", str(tmp_path / "x.parquet"),
+    )  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2
+    assert "from the 4 feedback items" in text and "1 name request ids" in text
+    assert "3 match logged predictions" in text and "['Dragon']" in text

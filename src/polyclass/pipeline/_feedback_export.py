@@ -275,9 +275,14 @@ def _empty_message(
             f"The log at {folder} holds {data.n_rows} predictions but no feedback: post "
             "true labels to the server's /feedback (by request id) first."
         )
-    parts = [f"None of the {len(feedback)} feedback items matches a logged prediction"]
+    parts = [f"No labelled row to export from the {len(feedback)} feedback items"]
     if unknown_ids:
-        parts.append(f"{len(unknown_ids)} name request ids the log does not hold")
-    if unknown_labels:
-        parts.append(f"labels outside the model's classes: {sorted(map(str, unknown_labels))}")
+        parts.append(f"{len(unknown_ids)} name request ids (or rows) the log does not hold")
+    matched = len(feedback) - len(unknown_ids)
+    if matched:
+        parts.append(
+            f"{matched} match logged predictions, but the latest label of every row they "
+            f"label is outside the model's classes: {sorted(map(str, unknown_labels))} "
+            "(earlier labels of a row are superseded by its latest)"
+        )
     return "; ".join(parts) + ". Check the request ids and labels you post to /feedback."
