@@ -47,7 +47,7 @@ class BoostingFamily(Family):
     name = "boosting"
 
     def candidates(self, n_rows: int, n_features: int, n_classes: int) -> list[dict[str, Any]]:
-        # LightGBM when installed: 4x faster to fit and 20x to predict on digits
+        # LightGBM when installed: faster to fit and to predict (benchmarks/bench_boosting.py)
         # (benchmarks/bench_boosting.py), the same macro-F1
         rounds = 200 if n_rows > 10_000 else 100
         if importlib.util.find_spec("lightgbm") is not None:
