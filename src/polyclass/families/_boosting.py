@@ -47,8 +47,8 @@ class BoostingFamily(Family):
     name = "boosting"
 
     def candidates(self, n_rows: int, n_features: int, n_classes: int) -> list[dict[str, Any]]:
-        # LightGBM when installed: faster to fit and to predict (benchmarks/bench_boosting.py)
-        # (benchmarks/bench_boosting.py), the same macro-F1
+        # LightGBM when installed: faster to fit and to predict, the same macro-F1
+        # (benchmarks/bench_boosting.py)
         rounds = 200 if n_rows > 10_000 else 100
         if importlib.util.find_spec("lightgbm") is not None:
             lgb = {"engine": "lightgbm", "learning_rate": 0.1, "n_estimators": rounds}
