@@ -68,7 +68,7 @@ def test_a_worker_killed_during_a_fit(tmp_path: Path) -> None:
     write_parts(df, tmp_path / "parts", 8)
     schema = infer_schema(df.drop(columns=["w"]), "label")
     columns = ["a", "b", "c", "d", "flat", "colour"]
-    template = LogisticRegression(tol=1e-8)
+    template = LogisticRegression(tol=1e-8, random_state=0)
     with connect("local", n_workers=2) as client:
         table = read_table(client, str(tmp_path / "parts"), "label", columns=columns)
         pre, labels = fit_preprocessor(table, Preprocessor(schema))
@@ -104,7 +104,7 @@ def test_a_worker_killed_during_a_fit(tmp_path: Path) -> None:
         finally:
             killer.join(timeout=10)
         assert killed.is_set()
-    single = LogisticRegression(tol=1e-8).fit(pre.transform(df), df["label"])
+    single = LogisticRegression(tol=1e-8, random_state=0).fit(pre.transform(df), df["label"])
     assert info.converged
     np.testing.assert_allclose(fitted.coef_, single.coef_, atol=1e-4)
 

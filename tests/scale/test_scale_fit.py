@@ -47,29 +47,73 @@ def test_preprocessor_state_equals_single_node(
     assert {k: v[0] for k, v in labels.items()} == {k: float(c) for k, c in counts.items()}
 
 
-# float32 X cannot reach tol=1e-8 (its products round at ~1e-7), and at tol=1e-6 its line
-# search sometimes stalls (one clean-clone run in four); at tol=1e-5 the
-# coefficients of the one-hot block, nearly collinear with the intercept, agree to 1e-3
+# Every fit draws its warm-start and preconditioner subsamples from random_state, so the
+# templates fix it: the same seed gives the same distributed fit, run after run.
 @pytest.mark.parametrize(
-    ("template", "weighted", "atol"),
+    ("template", "weighted"),
     [
-        (LogisticRegression(C=0.5, tol=1e-8), False, 1e-4),
-        (LogisticRegression(C=2.0, tol=1e-8, class_weight="balanced"), True, 1e-4),
-        (LogisticRegression(C=2.0, tol=1e-5, dtype="float32"), True, 1e-3),
-        (OneVsRestClassifier(LogisticRegression(C=1.0, tol=1e-8)), True, 1e-4),
+        (LogisticRegression(C=0.5, tol=1e-8, random_state=0), False),
         (
-            OneVsOneClassifier(LogisticRegression(C=1.0, tol=1e-8, class_weight="balanced")),
+            LogisticRegression(C=2.0, tol=1e-8, class_weight="balanced", random_state=0),
+            True,
+        ),
+        (OneVsRestClassifier(LogisticRegression(C=1.0, tol=1e-8, random_state=0)), True),
+        (
+            OneVsOneClassifier(
+                LogisticRegression(C=1.0, tol=1e-8, class_weight="balanced", random_state=0)
+            ),
             False,
-            1e-4,
         ),
     ],
-    ids=["multinomial", "multinomial-weighted", "multinomial-f32", "ovr-weighted", "ovo-balanced"],
+    ids=["multinomial", "multinomial-weighted", "ovr-weighted", "ovo-balanced"],
 )
 def test_fit_matches_single_node(
-    client: Any, table: tuple[pd.DataFrame, Path], template: Any, weighted: bool, atol: float
+    client: Any, table: tuple[pd.DataFrame, Path], template: Any, weighted: bool
 ) -> None:
     df, folder = table
     weight = "w" if weighted else None
+    fitted, info, X = _fit_both_ways(client, df, folder, template, weight)
+    single = template.__class__(**template.get_params(deep=False))
+    single.fit(X, df["label"].to_numpy(), sample_weight=df["w"].to_numpy() if weighted else None)
+    # the round-trip count is a speed figure (bench_scale reports it against its target of
+    # 10), so the test only catches a solver that stops batching its passes
+    assert info.converged and info.round_trips <= 40, info
+    assert list(fitted.classes_) == list(single.classes_) == ["ant", "bee", "cat", "dog"]
+    if isinstance(template, LogisticRegression):
+        np.testing.assert_allclose(fitted.coef_, single.coef_, atol=1e-4)
+        np.testing.assert_allclose(fitted.intercept_, single.intercept_, atol=1e-4)
+    else:
+        for a, b in zip(fitted.estimators_, single.estimators_, strict=True):
+            np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-4)
+            np.testing.assert_allclose(a.intercept_, b.intercept_, atol=1e-4)
+    np.testing.assert_allclose(fitted.predict_proba(X), single.predict_proba(X), atol=1e-4)
+
+
+def test_float32_fit_is_as_accurate_as_single_node(
+    client: Any, table: tuple[pd.DataFrame, Path]
+) -> None:
+    # float32 products round at ~1e-7, so along the one-hot block (nearly collinear with
+    # the intercept) either float32 fit lands up to ~1e-3 from the exact optimum: both are
+    # judged against the float64 optimum, not against each other
+    df, folder = table
+    template = LogisticRegression(C=2.0, tol=1e-6, dtype="float32", random_state=0)
+    fitted, info, X = _fit_both_ways(client, df, folder, template, "w")
+    y, w = df["label"].to_numpy(), df["w"].to_numpy()
+    single = LogisticRegression(**template.get_params()).fit(X, y, sample_weight=w)
+    exact = LogisticRegression(C=2.0, tol=1e-10, random_state=0).fit(X, y, sample_weight=w)
+    assert info.converged, info
+    assert fitted.coef_.dtype == np.float32
+    distributed_error = np.abs(fitted.coef_ - exact.coef_).max()
+    single_error = np.abs(single.coef_ - exact.coef_).max()
+    assert distributed_error <= max(2 * single_error, 1e-3), (distributed_error, single_error)
+    np.testing.assert_allclose(fitted.predict_proba(X), single.predict_proba(X), atol=1e-4)
+    np.testing.assert_allclose(fitted.predict_proba(X), exact.predict_proba(X), atol=1e-4)
+
+
+def _fit_both_ways(
+    client: Any, df: pd.DataFrame, folder: Path, template: Any, weight: str | None
+) -> tuple[Any, Any, Any]:
+    """The distributed fit of ``template`` and the single-node design matrix."""
     pre, labels, dtable = _distributed(client, folder, df, weight)
     classes = sorted(labels)
     mass = np.array([labels[c][1] for c in classes])
@@ -78,23 +122,7 @@ def test_fit_matches_single_node(
     fitted, info = fit_logistic(
         client, blocks, template, classes, mass, len(df), pre.n_features_out_
     )
-    X = pre.transform(df)
-    single = template.__class__(**template.get_params(deep=False))
-    single.fit(X, df["label"].to_numpy(), sample_weight=df["w"].to_numpy() if weighted else None)
-    # the round-trip count is a speed figure (bench_scale reports it against its target of
-    # 10); it varies with the warm-start sample, drawn in the order workers return blocks
-    # (12 to 19 seen here at tol=1e-8), so the test only catches a solver that stops
-    # batching its passes (one trip per row block or per CG step of each problem)
-    assert info.converged and info.round_trips <= 40, info
-    assert list(fitted.classes_) == list(single.classes_) == ["ant", "bee", "cat", "dog"]
-    if isinstance(template, LogisticRegression):
-        np.testing.assert_allclose(fitted.coef_, single.coef_, atol=atol)
-        np.testing.assert_allclose(fitted.intercept_, single.intercept_, atol=atol)
-    else:
-        for a, b in zip(fitted.estimators_, single.estimators_, strict=True):
-            np.testing.assert_allclose(a.coef_, b.coef_, atol=atol)
-            np.testing.assert_allclose(a.intercept_, b.intercept_, atol=atol)
-    np.testing.assert_allclose(fitted.predict_proba(X), single.predict_proba(X), atol=atol)
+    return fitted, info, pre.transform(df)
 
 
 def test_lbfgs_reaches_the_same_model(client: Any, table: tuple[pd.DataFrame, Path]) -> None:
@@ -103,14 +131,14 @@ def test_lbfgs_reaches_the_same_model(client: Any, table: tuple[pd.DataFrame, Pa
     classes = sorted(labels)
     mass = np.array([labels[c][1] for c in classes])
     blocks = encode(dtable, pre, classes, "float64")
-    template = LogisticRegression(tol=1e-6, max_iter=500)
+    template = LogisticRegression(tol=1e-6, max_iter=500, random_state=0)
     fitted, info = fit_logistic(
         client, blocks, template, classes, mass, len(df), pre.n_features_out_, solver="lbfgs"
     )
     X = pre.transform(df)
-    single = LogisticRegression(tol=1e-8).fit(X, df["label"])
+    single = LogisticRegression(tol=1e-8, random_state=0).fit(X, df["label"])
     assert info.converged
-    # L-BFGS stops on the gradient only: the flat one-hot direction keeps ~1e-3 of slack
-    # the one-hot block is nearly collinear with the intercept, so coefficients along that
-    # flat direction are loosely determined at tol=1e-6; the model is its probabilities
+    # L-BFGS stops on the gradient only, and the one-hot block is nearly collinear with the
+    # intercept, so coefficients along that flat direction are loosely determined at
+    # tol=1e-6: the model is judged by its probabilities
     np.testing.assert_allclose(fitted.predict_proba(X), single.predict_proba(X), atol=1e-3)
