@@ -40,6 +40,25 @@ def replicate_to_regions(base: Path) -> Replicated:
     return Replicated(trained, trained.registry, stores)
 
 
+def own_replica(base: Path, replicated: Replicated, region: str) -> tuple[Path, str]:
+    """A copy of the shared registry in ``base`` that also records a verified replica of
+    penguins:1 in a fresh store of ``region``: damaging that store touches no other test."""
+    import shutil
+
+    from polyclass.cloud import replicate, spec, verify
+
+    registry = base / "registry"
+    shutil.copytree(replicated.registry, registry)
+    store = base / f"store-{region}"
+    store.mkdir()
+    url = f"file://{store}"
+    cloud, residency = REGIONS[region]
+    target = spec(url, cloud=cloud, region=region, residency=residency)
+    assert replicate("penguins:1", [target], registry=str(registry)).ok
+    assert all(c.ok for c in verify("penguins:1", registry=str(registry)))
+    return registry, url
+
+
 def topology_text(
     replicated: Replicated, *, port: int, admin: int, replicas: int = 2, regions: int = 3
 ) -> str:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from polyclass.cloud._layout import Manifest
     from polyclass.cloud._replicate import ReplicateResult, StoreOutcome
     from polyclass.cloud._stores import Store, read_bytes, split_url, write_bytes
-    from polyclass.cloud._verify import Problem, ReplicaCheck
+    from polyclass.cloud._verify import Problem, ReplicaCheck, read_manifest
 
 __all__ = [
     "ENV_CACHE",
@@ -64,6 +64,7 @@ __all__ = [
     "fetch_recorded",
     "is_store_url",
     "read_bytes",
+    "read_manifest",
     "read_stores_file",
     "repair",
     "replicate",
@@ -104,6 +105,7 @@ __getattr__, __dir__ = attach(
         "write_bytes": "polyclass.cloud._stores",
         "Problem": "polyclass.cloud._verify",
         "ReplicaCheck": "polyclass.cloud._verify",
+        "read_manifest": "polyclass.cloud._verify",
     },
     __all__,
 )

@@ -79,6 +79,35 @@ def check_replica(store: Store, name: str, version: int, expected: Manifest | No
     return check
 
 
+def read_manifest(store: str, name: str, version: int) -> Manifest:
+    """The manifest of ``name:version`` in ``store``, read without hashing any blob.
+
+    A cheap sign that the replica is still there; :func:`verify` re-hashes it.
+
+    Raises
+    ------
+    FileNotFoundError
+        The store holds no manifest of that version.
+    StoreError
+        The store cannot be read.
+    IntegrityError
+        The manifest is not valid or names another version.
+    """
+    where = Store(store)
+    key = manifest_key(name, version)
+    try:
+        data = where.read(key)
+    except FileNotFoundError as exc:
+        where._raise_if_no_bucket(exc)  # a missing bucket or folder is the store's problem
+        raise FileNotFoundError(f"{where.url} holds no manifest of {name}:{version}") from None
+    manifest = parse_manifest(data, f"{where.url}/{key}")
+    if (manifest.name, manifest.version) != (name, version):
+        raise IntegrityError(
+            f"{where.url}/{key} names {manifest.name}:{manifest.version}, not {name}:{version}"
+        )
+    return manifest
+
+
 def _read_manifest(store: Store, key: str, check: ReplicaCheck) -> Manifest | None:
     try:
         data = store.read(key)

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 from polyclass.deploy._topology import Region, Topology, TopologyError
 
-__all__ = ["CheckedTopology", "check_topology"]
+__all__ = ["STORE_CHECKS", "CheckedTopology", "check_topology", "unreachable_stores"]
+
+#: How far ``check_topology`` looks at each region's store: ``record`` trusts the
+#: registry's last verify, ``manifest`` also reads the replica's manifest from the store
+#: (one small object), ``hash`` re-hashes every file first (``polyclass cloud verify``).
+STORE_CHECKS = ("record", "manifest", "hash")
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,9 @@ class CheckedTopology:
         return f"{self.name}:{self.version}"
 
 
-def check_topology(topology: Topology, *, registry: str | None = None) -> CheckedTopology:
+def check_topology(
+    topology: Topology, *, registry: str | None = None, stores: str = "manifest"
+) -> CheckedTopology:
     """Check a topology against the registry that records the model and its replicas.
 
     Parameters
@@ -44,6 +51,12 @@ def check_topology(topology: Topology, *, registry: str | None = None) -> Checke
     registry : str, optional
         Registry URL or folder; default the topology's ``registry`` key, then
         ``$POLYCLASS_REGISTRY`` or ``./.polyclass``.
+    stores : {"manifest", "record", "hash"}
+        ``manifest`` (default): besides the registry's record of a verified replica,
+        read each region's manifest from its store, so a replica deleted or a store
+        unreachable since the last verify is caught; ``record``: the record only;
+        ``hash``: re-hash every replica of the version first (as ``polyclass cloud
+        verify`` does, recording the result).
 
     Returns
     -------
@@ -54,10 +67,15 @@ def check_topology(topology: Topology, *, registry: str | None = None) -> Checke
     ------
     TopologyError
         The model does not resolve, a region's store has no verified (``ok``) replica of
-        that version, or a region's residency is one the model may not be stored in.
+        that version (or, unless ``stores="record"``, no longer holds its manifest or
+        cannot be reached), or a region's residency is one the model may not be stored in.
     """
     from polyclass.registry import Registry, RegistryError
 
+    if stores not in STORE_CHECKS:
+        raise ValueError(f"stores must be one of {', '.join(STORE_CHECKS)}; got {stores!r}")
+    if stores == "hash":
+        _rehash(topology, registry)
     problems: list[str] = []
     try:
         with Registry(registry or topology.registry) as reg:
@@ -76,7 +94,48 @@ def check_topology(topology: Topology, *, registry: str | None = None) -> Checke
         problems += _region_problems(region, recorded, allowed, f"{version.name}:{version.version}")
     if problems:
         raise TopologyError(topology.source, problems)
-    return CheckedTopology(topology, version.name, version.version)
+    checked = CheckedTopology(topology, version.name, version.version)
+    if stores != "record":
+        unreachable = unreachable_stores(checked)
+        if unreachable:
+            raise TopologyError(topology.source, list(unreachable.values()))
+    return checked
+
+
+def _rehash(topology: Topology, registry: str | None) -> None:
+    """Re-hash every recorded replica of the topology's version, recording each status."""
+    from polyclass.cloud import CloudError, verify
+
+    try:
+        verify(topology.model, registry=registry or topology.registry)
+    except CloudError as exc:
+        raise TopologyError(topology.source, [f'"model" {topology.model!r}: {exc}']) from None
+
+
+def unreachable_stores(checked: CheckedTopology) -> dict[str, str]:
+    """Region -> problem for each region whose store no longer shows the version's manifest.
+
+    Reads one small object per store (the manifest), no blob: a replica deleted or a
+    store unreachable since the registry last verified it.
+    """
+    from polyclass.cloud import CloudError, read_manifest
+
+    problems = {}
+    for region in checked.topology.regions:
+        if region.store is None:
+            continue
+        try:
+            read_manifest(region.store, checked.name, checked.version)
+        except FileNotFoundError:
+            problems[region.name] = (
+                f"region {region.name!r}: the store {region.store} no longer holds "
+                f"{checked.ref} (no manifest), though the registry recorded it verified: "
+                f"run `polyclass cloud repair {checked.ref}` then `polyclass cloud verify "
+                f"{checked.ref}`"
+            )
+        except CloudError as exc:
+            problems[region.name] = f"region {region.name!r}: {exc}"
+    return problems
 
 
 def _region_problems(

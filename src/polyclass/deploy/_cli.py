@@ -54,16 +54,28 @@ def check_command(
             "--offline", help="Check the file only, not the registry and the stores' replicas."
         ),
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Re-hash every replica of the version (as `polyclass cloud verify`) instead "
+            "of reading only each store's manifest.",
+        ),
+    ] = False,
     token_file: TokenFile = None,
     as_json: AsJson = False,
 ) -> None:
-    """Validate a topology file: keys, regions, residencies, and every store's replica."""
+    """Validate a topology file: keys, regions, residencies, and every store's replica
+    (recorded verified, and its manifest still in the store)."""
     from polyclass.deploy import TopologyError, check_topology, load_topology, require_tokens
 
     try:
         topology = load_topology(file)
         require_tokens(topology, str(token_file) if token_file else None)
-        version = None if offline else check_topology(topology, registry=registry).ref
+        stores = "hash" if verify else "manifest"
+        version = (
+            None if offline else check_topology(topology, registry=registry, stores=stores).ref
+        )
     except TopologyError as exc:
         if as_json:  # a script asking for JSON gets its failure as JSON too
             console.print_json(
@@ -110,6 +122,7 @@ def up_command(
 ) -> None:
     """Start the whole deployment in the foreground; SIGINT or SIGTERM stops everything."""
     from polyclass.deploy import TopologyError, check_topology, load_topology, require_tokens
+    from polyclass.deploy._check import unreachable_stores
     from polyclass.deploy._local import LocalDeployment, busy_ports
     from polyclass.deploy._router import DeployError
 
@@ -121,9 +134,12 @@ def up_command(
     try:
         topology = load_topology(file)
         require_tokens(topology, str(token_file) if token_file else None)
-        checked = check_topology(topology, registry=registry)
+        # a store down now is one region down, not the deployment: its replicas retry
+        checked = check_topology(topology, registry=registry, stores="record")
     except TopologyError as exc:
         fail(str(exc))
+    for problem in unreachable_stores(checked).values():
+        console.print(f"warning: {problem}", highlight=False, soft_wrap=True)
     tokens = str(token_file) if token_file else topology.router.token_file
     if tokens and not Path(tokens).is_file():
         fail(f"the token file {tokens} does not exist: create it (one bearer token a line)")
@@ -131,13 +147,21 @@ def up_command(
         fail(problem)
     deployment = LocalDeployment(checked, registry=registry, token_file=tokens)
     try:
-        deployment.start()
+        down = deployment.start()
     except DeployError as exc:
         fail(str(exc), 1)
+    for problem in down.values():
+        console.print(
+            f"down: {problem}; its replicas keep being started (`polyclass deploy status` "
+            "shows when it is back)",
+            highlight=False,
+            soft_wrap=True,
+        )
     replicas = sum(r.replicas for r in topology.regions)
+    up = len(topology.regions) - len(down)
     console.print(
-        f"polyclass deploy: {checked.ref} in {len(topology.regions)} regions ({replicas} "
-        f"local replicas), router http://{topology.router.address}, Envoy admin "
+        f"polyclass deploy: {checked.ref} in {up} of {len(topology.regions)} regions "
+        f"({replicas} local replicas), router http://{topology.router.address}, Envoy admin "
         f"http://{topology.router.admin_host}:{topology.router.admin_port}; Ctrl-C stops it",
         highlight=False,
         soft_wrap=True,
@@ -168,7 +192,7 @@ def bundle_command(
     from polyclass.deploy._bundle import write_bundle
 
     try:
-        checked = check_topology(load_topology(file), registry=registry)
+        checked = check_topology(load_topology(file), registry=registry, stores="record")
         folder = write_bundle(
             checked, output, bake=bake, image_prefix=image_prefix, overwrite=overwrite
         )
@@ -208,12 +232,20 @@ def status_command(file: TopologyFile, as_json: AsJson = False) -> None:
         table.add_column(column)
     for r in status.replicas:
         health = "ejected" if r.ejected else ("healthy" if r.healthy else "unhealthy")
+        health = "down" if r.error is not None else health
         latency = "-" if r.p50_ms is None else f"{r.p50_ms:.1f}/{(r.p99_ms or 0):.1f}"
         table.add_row(
             r.region, r.address, str(r.pid or "-"), health, r.version, f"{r.share:.0%}",
             latency, f"{r.error_rate:.2%}", f"{r.cost_per_hour:.2f}",
         )  # fmt: skip
     console.print(table)
+    for r in status.replicas:
+        if r.error is not None:
+            console.print(
+                f"{r.region} {r.address}: down: {r.error} (started again until it answers)",
+                highlight=False,
+                soft_wrap=True,
+            )
     cost = sum(r.cost_per_hour for r in status.replicas)
     console.print(
         f"outlier ejections so far: {status.ejections}; cost {cost:.2f}/h", highlight=False

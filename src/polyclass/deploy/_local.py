@@ -3,8 +3,11 @@ in front, the controller beside it, all on this machine.
 
 Each region has its own model cache, so its replicas load from its own store and a
 restart needs no store once the cache is warm. A replica that exits is started again
-(after a short back-off); the state file (``state.json`` in the state folder) is
-rewritten after every change for ``deploy status`` to read.
+(after a back-off that grows while it keeps failing); the state file (``state.json``
+in the state folder) is rewritten after every change for ``deploy status`` to read.
+A region none of whose replicas starts (its store unreachable, say) does not stop the
+others: the deployment starts without it, names it down with its replicas' last error,
+and keeps starting them until they answer.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from polyclass.deploy._topology import Region, Topology
 
 __all__ = ["LocalDeployment", "LocalReplica", "busy_ports", "free_port"]
 
-_BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0)
+_BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+#: A replica that ran this long before it exited starts again at the shortest back-off.
+_STEADY = 30.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -79,6 +84,7 @@ class LocalReplica:
     started_at: float = 0.0
     weight: int = 1
     log_start: int = 0  # where this start's lines begin in its appended log
+    error: str | None = None  # why its last start exited, until it answers again
 
     @property
     def endpoint(self) -> Endpoint:
@@ -192,9 +198,13 @@ class LocalDeployment:
                 if replica.proc is None or replica.running:
                     continue
                 if replica.next_start == 0.0:
+                    if time.time() - replica.started_at >= _STEADY:
+                        replica.exits = 0
                     replica.exits += 1
+                    replica.error = self._last_error(replica)
                     delay = _BACKOFF[min(replica.exits - 1, len(_BACKOFF) - 1)]
                     replica.next_start = now + delay
+                    changed = True
                 elif now >= replica.next_start:
                     replica.next_start = 0.0
                     self._spawn(replica)
@@ -240,6 +250,7 @@ class LocalDeployment:
         time.sleep(drain)
         for replica in replicas:
             if replica.proc is not None and replica.proc.poll() is None:
+                replica.proc.send_signal(signal.SIGCONT)  # a hung one cannot act on SIGTERM
                 replica.proc.terminate()
         for replica in replicas:
             if replica.proc is not None:
@@ -247,11 +258,17 @@ class LocalDeployment:
                     replica.proc.wait(30)
                 except subprocess.TimeoutExpired:
                     replica.proc.kill()
+                    replica.proc.wait()
         self.write_state()
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, ready_timeout: float = 120.0) -> None:
-        """Start every replica, wait for them, then Envoy and the controller."""
+    def start(self, ready_timeout: float = 120.0) -> dict[str, str]:
+        """Start every replica, wait for them, then Envoy and the controller.
+
+        Returns the regions that are down (none of their replicas answers) with the
+        reason; their replicas keep being started. Raises DeployError when every
+        region with replicas is down.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         for region in self.topology.regions:
             for index in range(region.replicas):
@@ -259,7 +276,9 @@ class LocalDeployment:
                 self.replicas.append(replica)
                 self._spawn(replica)
         try:
-            self._wait_replicas(ready_timeout)
+            down = self._wait_start(ready_timeout)
+            if self.replicas and len(down) == len({r.region.name for r in self.replicas}):
+                raise DeployError("no region started: " + "; ".join(down.values()))
             self.envoy.write_static()
             self.controller.tick()  # EDS and RDS exist before Envoy reads the CDS
             self.envoy.start()
@@ -268,10 +287,33 @@ class LocalDeployment:
             raise
         self.controller.start()
         self.write_state()
+        return down
+
+    def _wait_start(self, timeout: float) -> dict[str, str]:
+        """Wait until each replica answers or has exited; region -> why it is down."""
+        deadline = time.monotonic() + timeout
+        waiting = list(self.replicas)
+        while waiting and time.monotonic() < deadline:
+            for replica in list(waiting):
+                if not replica.running:
+                    replica.error = self._last_error(replica)
+                    waiting.remove(replica)
+                elif _answers(replica.port):
+                    waiting.remove(replica)
+            time.sleep(0.1)
+        for replica in waiting:
+            replica.error = f"not ready within {timeout:.0f} s"
+        down = {}
+        for region in self.topology.regions:
+            mine = [r for r in self.replicas if r.region.name == region.name]
+            if mine and all(r.error is not None for r in mine):
+                down[region.name] = (
+                    f"region {region.name!r}: {len(mine)} replica(s) did not start: "
+                    f"{mine[0].error} (log: {self._log(mine[0])})"
+                )
+        return down
 
     def _wait_replicas(self, timeout: float, replicas: list[LocalReplica] | None = None) -> None:
-        import http.client
-
         deadline = time.monotonic() + timeout
         waiting = list(self.replicas if replicas is None else replicas)
         while waiting and time.monotonic() < deadline:
@@ -281,14 +323,8 @@ class LocalDeployment:
                         f"a replica of region {replica.region.name!r} exited at start: "
                         f"{self._last_error(replica)} (log: {self._log(replica)})"
                     )
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=1)
-                    conn.request("GET", "/v2/health/ready")
-                    if conn.getresponse().status == 200:
-                        waiting.remove(replica)
-                    conn.close()
-                except OSError:
-                    pass
+                if _answers(replica.port):
+                    waiting.remove(replica)
             time.sleep(0.1)
         if waiting:
             names = ", ".join(f"{r.region.name}#{r.index}" for r in waiting)
@@ -384,6 +420,7 @@ class LocalDeployment:
                     "version": r.version,
                     "starts": r.starts,
                     "started_at": r.started_at,
+                    "error": None if self._answered(r) else r.error,
                     **self._latency(r.endpoint.address),
                 }
                 for r in self.replicas
@@ -398,6 +435,13 @@ class LocalDeployment:
             "replicas": replicas,
             "updated_at": time.time(),
         }
+
+    def _answered(self, replica: LocalReplica) -> bool:
+        """Whether the controller's last probe of ``replica`` was answered (clears its error)."""
+        probe = self.controller.probes.get(replica.endpoint.address)
+        if probe is not None and probe.healthy and replica.running:
+            replica.error = None
+        return replica.error is None
 
     def _latency(self, address: str) -> dict[str, float | None]:
         probe = self.controller.probes.get(address)
@@ -420,6 +464,21 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
     ) as out:
         json.dump(document, out, indent=1)
     os.replace(out.name, path)
+
+
+def _answers(port: int) -> bool:
+    """Whether the replica on ``port`` answers ready now."""
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            conn.request("GET", "/v2/health/ready")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException):
+        return False
 
 
 def _host_port(url: str) -> tuple[str, int]:

@@ -30,6 +30,7 @@ class ReplicaStatus:
     p50_ms: float | None
     p99_ms: float | None
     cost_per_hour: float
+    error: str | None = None  # why it is down: its last start's error, while it does not answer
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def deployment_status(topology: Topology) -> Status:
                 p50_ms=entry.get("p50_ms"),
                 p99_ms=entry.get("p99_ms"),
                 cost_per_hour=region.cost_per_hour,
+                error=entry.get("error"),
             )
         )
     return Status(
