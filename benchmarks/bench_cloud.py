@@ -9,17 +9,20 @@ A 200 MB artifact (eight float64 arrays of 25 MB) is registered and measured:
   blobs read with ``cat_file``, the same concurrency, no hashing; raw read and verify
   alternate twice, the best of each counting; target >= 80%);
 * a second replicate of the unchanged version (target < 0.5 s, 0 bytes);
-* ``polyclass serve`` of the penguins model from a store: process start to the first
-  200 on /v2/health/ready with a cold cache (target < 2 s) and a warm one (< 1 s),
-  beside the same server started from an artifact directory and from the local
+* ``polyclass serve`` of the penguins model from each cloud's store: process start to
+  the first 200 on /v2/health/ready with a cold cache (target < 2 s) and a warm one
+  (< 1 s), beside the same server started from an artifact directory and from the local
   registry (no store) for scale, each with the CPU seconds the server used by then.
 
-Each figure is printed with its ratio against its target. The emulators are the ones the
-tests start (tests/cloud/conftest.py). Run: ``python benchmarks/bench_cloud.py``.
+Each figure is printed with its ratio against its target, and the load average beside
+the run. The emulators are the ones the tests start (tests/cloud/_cloud_emulators.py).
+Run: ``python benchmarks/bench_cloud.py`` (``--only transfers`` or ``--only serve`` for
+one half).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -39,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "cloud"), str(ROOT / "tests")]
 warnings.filterwarnings("ignore", "Sending a large body directly", ResourceWarning)
 
-from conftest import emulators, free_port, make_bucket  # noqa: E402
+from _cloud_emulators import free_port, make_bucket, running_emulators  # noqa: E402
+
 from polyclass.artifact import save_artifact  # noqa: E402
 from polyclass.cloud import Cache, Store, replicate, verify  # noqa: E402
 from polyclass.registry import Registry  # noqa: E402
@@ -145,129 +149,140 @@ def line(what: str, value: str, ratio: float, target: str, ok: bool) -> None:
     print(f"{what:<58} {value:>18}   {ratio:6.2f}x  target {target:<8} {'ok' if ok else 'MISS'}")
 
 
-def main() -> None:
+def transfers(work: Path, buckets: dict[str, str]) -> None:
+    """Replicate, re-replicate and verify a 200 MB artifact; print their ratios."""
+    rng = np.random.default_rng(0)
+    arrays = {f"w{i}": rng.random(25_000_000 // 8) for i in range(8)}
+    artifact = save_artifact(work / "big", {"what": "bench"}, arrays)
+    # The single-store runs record their replicas in a registry of their own: verify
+    # checks every replica recorded, and theirs are wiped after timing.
+    registry, singles_registry = str(work / "registry"), str(work / "singles")
+    for where in (registry, singles_registry):
+        with Registry(where) as reg:
+            reg.register("big", artifact)
+            Cache().local_files(reg.resolve("big:1").path)  # hashed once, as after a replicate
+    files = sorted(artifact.iterdir())
+    size = sum(f.stat().st_size for f in files)
+    print(f"artifact: {len(files)} files, {size / 1e6:.0f} MB; stores: {sorted(buckets.values())}")
+
+    singles = {}
+    for cloud in SCHEME:
+        urls = fresh(buckets)
+        singles[cloud], _ = timed(
+            lambda u=urls[cloud]: replicate("big", [u], registry=singles_registry)
+        )
+        wipe(urls)
+    urls = fresh(buckets)
+    t_seq = sequential_upload(files, urls)
+    wipe(urls)
+    urls = fresh(buckets)
+    t_par, result = timed(lambda: replicate("big", list(urls.values()), registry=registry))
+    assert result.ok, result  # type: ignore[attr-defined]
+    t_again, again = timed(lambda: replicate("big", list(urls.values()), registry=registry))
+    raws, verifies = [], []
+    for _ in range(2):  # raw read and verify alternate, the best of each counts
+        raws.append(raw_read(urls))
+        verifies.append(timed(lambda: verify("big", registry=registry)))
+    t_raw, raw = min(raws)
+    t_verify, checks = min(verifies, key=lambda tv: tv[0])
+    assert [len(c.replicas) for c in checks] == [3], checks  # type: ignore[attr-defined]
+    assert all(c.ok for c in checks), checks  # type: ignore[attr-defined]
+    verified = sum(r.bytes_read for c in checks for r in c.replicas)  # type: ignore[attr-defined]
+    wipe(urls)
+
+    slowest = max(singles.values())
+    print("single-store replicate (s): " + ", ".join(f"{c} {t:.2f}" for c, t in singles.items()))
+    line(
+        "replicate to 3 stores at once / slowest single store",
+        f"{t_par:.2f} s / {slowest:.2f} s",
+        t_par / slowest,
+        "<= 1.3x",
+        t_par / slowest <= 1.3,
+    )
+    line(
+        "sequential one-store-one-file / replicate to 3 at once",
+        f"{t_seq:.2f} s / {t_par:.2f} s",
+        t_seq / t_par,
+        ">= 2.5x",
+        t_seq / t_par >= 2.5,
+    )
+    v_rate, r_rate = verified / t_verify / 1e6, raw / t_raw / 1e6
+    line(
+        "verify throughput / raw read throughput",
+        f"{v_rate:.0f} / {r_rate:.0f} MB/s",
+        v_rate / r_rate,
+        ">= 0.8x",
+        v_rate / r_rate >= 0.8,
+    )
+    sent = again.uploaded_bytes  # type: ignore[attr-defined]
+    line(
+        "second replicate (unchanged) / 0.5 s",
+        f"{t_again:.3f} s, {sent} B",
+        t_again / 0.5,
+        "< 1x",
+        t_again < 0.5 and sent == 0,
+    )
+
+
+def serving(work: Path, buckets: dict[str, str]) -> None:
+    """Start `polyclass serve` of penguins:1 from each cloud's store, cold then warm."""
     from _serve_helpers import trained_registry
 
-    work = Path(tempfile.mkdtemp(prefix="bench-cloud-"))
-    os.environ["POLYCLASS_CACHE"] = str(work / "cache")
-    gen = emulators.__wrapped__()  # type: ignore[attr-defined]
-    next(gen)
-    try:
-        buckets = {c: f"bench-{c}-{uuid.uuid4().hex[:6]}" for c in SCHEME}
-        for cloud, bucket in buckets.items():
-            make_bucket(cloud, bucket)
-        rng = np.random.default_rng(0)
-        arrays = {f"w{i}": rng.random(25_000_000 // 8) for i in range(8)}
-        artifact = save_artifact(work / "big", {"what": "bench"}, arrays)
-        # The single-store runs record their replicas in a registry of their own: verify
-        # checks every replica recorded, and theirs are wiped after timing.
-        registry, singles_registry = str(work / "registry"), str(work / "singles")
-        for where in (registry, singles_registry):
-            with Registry(where) as reg:
-                reg.register("big", artifact)
-                Cache().local_files(reg.resolve("big:1").path)  # hashed once, as after a replicate
-        files = sorted(artifact.iterdir())
-        size = sum(f.stat().st_size for f in files)
-        print(
-            f"artifact: {len(files)} files, {size / 1e6:.0f} MB; stores: {sorted(buckets.values())}"
-        )
-
-        singles = {}
-        for cloud in SCHEME:
-            urls = fresh(buckets)
-            singles[cloud], _ = timed(
-                lambda u=urls[cloud]: replicate("big", [u], registry=singles_registry)
-            )
-            wipe(urls)
-        urls = fresh(buckets)
-        t_seq = sequential_upload(files, urls)
-        wipe(urls)
-        urls = fresh(buckets)
-        t_par, result = timed(lambda: replicate("big", list(urls.values()), registry=registry))
-        assert result.ok, result  # type: ignore[attr-defined]
-        t_again, again = timed(lambda: replicate("big", list(urls.values()), registry=registry))
-        raws, verifies = [], []
-        for _ in range(2):  # raw read and verify alternate, the best of each counts
-            raws.append(raw_read(urls))
-            verifies.append(timed(lambda: verify("big", registry=registry)))
-        t_raw, raw = min(raws)
-        t_verify, checks = min(verifies, key=lambda tv: tv[0])
-        assert [len(c.replicas) for c in checks] == [3], checks  # type: ignore[attr-defined]
-        assert all(c.ok for c in checks), checks  # type: ignore[attr-defined]
-        verified = sum(r.bytes_read for c in checks for r in c.replicas)  # type: ignore[attr-defined]
-        wipe(urls)
-
-        slowest = max(singles.values())
-        print(
-            "single-store replicate (s): " + ", ".join(f"{c} {t:.2f}" for c, t in singles.items())
-        )
-        line(
-            "replicate to 3 stores at once / slowest single store",
-            f"{t_par:.2f} s / {slowest:.2f} s",
-            t_par / slowest,
-            "<= 1.3x",
-            t_par / slowest <= 1.3,
-        )
-        line(
-            "sequential one-store-one-file / replicate to 3 at once",
-            f"{t_seq:.2f} s / {t_par:.2f} s",
-            t_seq / t_par,
-            ">= 2.5x",
-            t_seq / t_par >= 2.5,
-        )
-        v_rate, r_rate = verified / t_verify / 1e6, raw / t_raw / 1e6
-        line(
-            "verify throughput / raw read throughput",
-            f"{v_rate:.0f} / {r_rate:.0f} MB/s",
-            v_rate / r_rate,
-            ">= 0.8x",
-            v_rate / r_rate >= 0.8,
-        )
-        sent = again.uploaded_bytes  # type: ignore[attr-defined]
-        line(
-            "second replicate (unchanged) / 0.5 s",
-            f"{t_again:.3f} s, {sent} B",
-            t_again / 0.5,
-            "< 1x",
-            t_again < 0.5 and sent == 0,
-        )
-
-        penguins = trained_registry(work / "penguins").registry
-        store = fresh(buckets)["azure"]
-        replicate("penguins:1", [store], registry=str(penguins))
-        cache = work / "serve-cache"
+    penguins = trained_registry(work / "penguins").registry
+    stores = fresh(buckets)
+    replicate("penguins:1", list(stores.values()), registry=str(penguins))
+    local, local_cpu = serve_ready(
+        ["penguins:1", "--registry", str(penguins)], work / "no-cache", work
+    )
+    with Registry(str(penguins)) as reg:
+        artifact_dir = str(reg.resolve("penguins:1").path)
+    plain, plain_cpu = serve_ready([artifact_dir], work / "no-cache", work)
+    print(
+        f"for scale: serve an artifact directory {plain:.2f} s ({plain_cpu:.2f} s CPU), "
+        f"from the local registry {local:.2f} s ({local_cpu:.2f} s CPU)"
+    )
+    for cloud, store in stores.items():
+        cache = work / f"serve-cache-{cloud}"  # each cloud starts cold
         args = ["penguins:1", "--store", store, "--registry", str(work / "empty")]
-        local, local_cpu = serve_ready(["penguins:1", "--registry", str(penguins)], cache, work)
-        with Registry(str(penguins)) as reg:
-            artifact_dir = str(reg.resolve("penguins:1").path)
-        plain, plain_cpu = serve_ready([artifact_dir], cache, work)
         cold, cold_cpu = serve_ready(args, cache, work)
         warm, warm_cpu = serve_ready(args, cache, work)
-        print(
-            f"for scale: serve an artifact directory {plain:.2f} s ({plain_cpu:.2f} s CPU), "
-            f"from the local registry {local:.2f} s ({local_cpu:.2f} s CPU)"
-        )
         line(
-            "serve from a store, cold cache / 2 s",
+            f"serve from {cloud}, cold cache / 2 s",
             f"{cold:.2f} s ({cold_cpu:.2f} CPU)",
             cold / 2,
             "< 1x",
             cold < 2,
         )
         line(
-            "serve from a store, warm cache / 1 s",
+            f"serve from {cloud}, warm cache / 1 s",
             f"{warm:.2f} s ({warm_cpu:.2f} CPU)",
             warm / 1,
             "< 1x",
             warm < 1,
         )
-        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", choices=["transfers", "serve"], help="run one half of the benchmark"
+    )
+    only = parser.parse_args().only
+    work = Path(tempfile.mkdtemp(prefix="bench-cloud-"))
+    os.environ["POLYCLASS_CACHE"] = str(work / "cache")
+    print(f"load average (1 min) at the start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    try:
+        with running_emulators():
+            buckets = {c: f"bench-{c}-{uuid.uuid4().hex[:6]}" for c in SCHEME}
+            for cloud, bucket in buckets.items():
+                make_bucket(cloud, bucket)
+            if only in (None, "transfers"):
+                transfers(work, buckets)
+            if only in (None, "serve"):
+                serving(work, buckets)
     finally:
-        try:
-            next(gen)
-        except StopIteration:
-            pass
         shutil.rmtree(work, ignore_errors=True)
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

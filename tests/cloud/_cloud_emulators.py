@@ -1,7 +1,7 @@
 """The cloud tests' emulator helpers: ports, processes, environment and buckets.
 
-A module of its own (not conftest.py) so test files import it by a name no other test
-folder uses.
+A module of its own (not conftest.py) so test files and benchmarks/bench_cloud.py
+import it by a name no other test folder uses.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,82 @@ def make_bucket(cloud: str, bucket: str) -> None:
         fs.mkdir(bucket, region_name=os.environ["AWS_DEFAULT_REGION"])
     else:
         fs.mkdir(bucket)
+
+
+def missing_emulators() -> str | None:
+    """What is not installed among the three emulators, or None when all are."""
+    if azurite_command() is None:
+        return "Azurite (npm install azurite)"
+    for tool in ("moto_server", "gcp-storage-emulator"):
+        if not (BIN / tool).exists():
+            return f"{tool} (pip install -e '.[dev]')"
+    return None
+
+
+@contextmanager
+def running_emulators() -> Iterator[dict[str, Emulator]]:
+    """All three emulators on free ports, with os.environ pointed at them until exit.
+
+    Raises RuntimeError naming what is missing when an emulator is not installed (the
+    test fixture turns that into a skip, or a failure under CI).
+    """
+    missing = missing_emulators()
+    if missing is not None:
+        raise RuntimeError(f"{missing} is not installed; `make test` installs it")
+    azurite = azurite_command()
+    assert azurite is not None
+    work = Path(tempfile.mkdtemp(prefix="polyclass-emulators-"))
+    ports = {"s3": free_port(), "gcs": free_port(), "azure": free_port()}
+    started: dict[str, Emulator] = {}
+    saved = dict(os.environ)
+    try:
+        started["s3"] = Emulator(
+            "moto",
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(ports["s3"])],
+            ports["s3"],
+            work,
+            wait=False,
+        )
+        started["gcs"] = Emulator(
+            "gcs",
+            [
+                str(BIN / "gcp-storage-emulator"),
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["gcs"]),
+                "--in-memory",
+            ],
+            ports["gcs"],
+            work,
+            wait=False,
+        )
+        (work / "azurite").mkdir()
+        started["azure"] = Emulator(
+            "azurite",
+            [
+                azurite,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(ports["azure"]),
+                "--location",
+                str(work / "azurite"),
+                "--skipApiVersionCheck",
+                "--loose",
+            ],
+            ports["azure"],
+            work,
+            wait=False,
+        )
+        for emulator in started.values():  # the three start side by side
+            emulator.wait()
+        os.environ.update(emulator_environment(ports))
+        yield started
+    finally:
+        for emulator in started.values():
+            emulator.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(work, ignore_errors=True)

@@ -7,90 +7,30 @@ fails under CI=true, where `make test` must have installed it.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from _cloud_emulators import (
-    BIN,
     SCHEME,
     Emulator,
-    azurite_command,
-    emulator_environment,
-    free_port,
     make_bucket,
+    missing_emulators,
     missing_tool,
+    running_emulators,
 )
 
 
 @pytest.fixture(scope="session")
 def emulators() -> Iterator[dict[str, Emulator]]:
     """All three emulators, with the environment each cloud library reads pointed at them."""
-    azurite = azurite_command()
-    if azurite is None:
-        missing_tool("Azurite (npm install azurite)")
-    for tool in ("moto_server", "gcp-storage-emulator"):
-        if not (BIN / tool).exists():
-            missing_tool(f"{tool} (pip install -e '.[dev]')")
-    work = Path(tempfile.mkdtemp(prefix="polyclass-emulators-"))
-    ports = {"s3": free_port(), "gcs": free_port(), "azure": free_port()}
-    started: dict[str, Emulator] = {}
-    saved = dict(os.environ)
-    try:
-        started["s3"] = Emulator(
-            "moto",
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(ports["s3"])],
-            ports["s3"],
-            work,
-            wait=False,
-        )
-        started["gcs"] = Emulator(
-            "gcs",
-            [
-                str(BIN / "gcp-storage-emulator"),
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ports["gcs"]),
-                "--in-memory",
-            ],
-            ports["gcs"],
-            work,
-            wait=False,
-        )
-        (work / "azurite").mkdir()
-        started["azure"] = Emulator(
-            "azurite",
-            [
-                azurite,
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(ports["azure"]),
-                "--location",
-                str(work / "azurite"),
-                "--skipApiVersionCheck",
-                "--loose",
-            ],
-            ports["azure"],
-            work,
-            wait=False,
-        )
-        for emulator in started.values():  # the three start side by side
-            emulator.wait()
-        os.environ.update(emulator_environment(ports))
+    missing = missing_emulators()
+    if missing is not None:
+        missing_tool(missing)
+    with running_emulators() as started:
         yield started
-    finally:
-        for emulator in started.values():
-            emulator.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -171,6 +171,30 @@ def test_replica_url_load_and_a_warm_cache_needs_no_store(
     assert warm == model.path
 
 
+def test_a_fetch_loads_only_the_library_of_its_store_and_a_warm_one_none(
+    registry: str, new_store: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Cold, only gcsfs is imported; warm, for a pinned name:N, no cloud library and no
+    registry (SQLAlchemy) at all."""
+    import subprocess
+    import sys
+
+    gcs = new_store("gcs")
+    assert replicate("penguins:1", [gcs], registry=registry).ok
+    code = (
+        "import sys, polyclass.cloud as c; c.fetch('penguins:1', [sys.argv[1]]); "
+        "print(*[m for m in ('s3fs', 'gcsfs', 'adlfs', 'sqlalchemy') if m in sys.modules])"
+    )
+    env = {**os.environ, "POLYCLASS_CACHE": str(tmp_path / "fresh-cache")}
+    loaded = [
+        subprocess.run(
+            [sys.executable, "-c", code, gcs], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in ("cold", "warm")
+    ]
+    assert loaded == [["gcsfs"], []]
+
+
 def test_a_store_down_midway_leaves_no_manifest_and_the_rerun_finishes(
     registry: str,
     new_store: Callable[[str], str],

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from polyclass.cloud._errors import IntegrityError
@@ -62,19 +63,28 @@ class Cache:
         os.close(fd)
         return Path(name)
 
-    def admit(self, tmp: Path, sha256: str, where: str) -> Path:
-        """Move a downloaded file into the cache after checking its sha256."""
-        actual = hash_file(tmp)
-        if actual != sha256:
+    def admit(self, chunks: Iterable[bytes], sha256: str, where: str) -> Path:
+        """Write downloaded ``chunks`` into the cache, hashing them on the way in; the
+        blob appears (by one rename) only when its sha256 matches."""
+        tmp = self.temporary()
+        try:
+            digest = hashlib.sha256()
+            with open(tmp, "wb") as handle:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    handle.write(chunk)
+            actual = digest.hexdigest()
+            if actual != sha256:
+                raise IntegrityError(
+                    f"{where} is corrupt: its sha256 is {actual[:12]}…, the manifest records "
+                    f"{sha256[:12]}…. Run `polyclass cloud repair` to heal it."
+                )
+            target = self.blob(sha256)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            return target
+        finally:
             tmp.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"{where} is corrupt: its sha256 is {actual[:12]}…, the manifest records "
-                f"{sha256[:12]}…. Run `polyclass cloud repair` to heal it."
-            )
-        target = self.blob(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
-        return target
 
     def local_files(self, directory: Path) -> list[FileEntry]:
         """Every file of a local artifact directory with its sha256 and size.

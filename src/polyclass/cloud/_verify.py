@@ -267,10 +267,11 @@ def _source(
         return cache.blob(sha)
     for check in checks:
         if sha in check.good:
-            tmp = cache.temporary()
+            store = Store(check.url)
             try:
-                Store(check.url).get_file(blob_key(sha), tmp)
-                return cache.admit(tmp, sha, f"{check.url}/{blob_key(sha)}")
+                return cache.admit(
+                    store.chunks(blob_key(sha), entry.size), sha, f"{check.url}/{blob_key(sha)}"
+                )
             except (CloudError, FileNotFoundError):
-                tmp.unlink(missing_ok=True)
+                pass
     return None

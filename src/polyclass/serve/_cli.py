@@ -309,12 +309,14 @@ def _replica_if_missing(model: str, registry: str | None) -> str:
 
 def _registered(model: str, registry: str | None) -> str:
     """``name:version`` a registry reference served from a store stands for."""
-    from polyclass.registry import Registry, RegistryError, parse_ref
+    from polyclass.registry import RegistryError, parse_ref
 
     try:
         ref = parse_ref(model)
-        if ref.version is not None:  # NAME:N needs no registry, as fetch does
+        if ref.version is not None:  # NAME:N needs no registry (nor SQLAlchemy), as fetch does
             return f"{ref.name}:{ref.version}"
+        from polyclass.registry import Registry
+
         with Registry(registry) as reg:
             version = reg.resolve(model)
     except RegistryError as exc:
