@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from polyclass.predlog import FeedbackLog, PredictionLog
+from polyclass.predlog import FeedbackLog, PredictionLog, _journal
 from polyclass.predlog import _segmentlog as _predlog
 
 KEY = (
@@ -99,7 +99,8 @@ def _segments(folder: Path) -> list[Path]:
 def test_segment_holds_the_contract_columns_in_several_row_groups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)  # a few requests per row group
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)  # a few requests per batch
+    monkeypatch.setattr(_journal, "GROUP_BYTES", 1500)  # and per row group
     payloads = _payloads()
     log = PredictionLog(tmp_path)
     for rid, version, index, proba, numeric, categorical in payloads:
@@ -351,3 +352,75 @@ def test_close_retries_a_failed_write_before_giving_up(
     log.close()
     assert log.pending_rows == sum(len(p[2]) for p in payloads)
     assert f"{log.pending_rows} logged rows could not be written" in capsys.readouterr().err
+
+
+def _read_all(folder: Path) -> Any:
+    from polyclass.predlog import read_log
+
+    return read_log(folder, classes=["a", "b", "c"], features=["x1", "s", "x2", "flag", "yr"])
+
+
+def test_closed_segments_read_the_same_before_and_after_compaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each row is written once (the journal, closed as part-*.arrows); the reader gives
+    the same arrays from it as from its Parquet file, reads a segment found in both
+    forms once, and the next writer compacts what a stopped one left."""
+    from polyclass.predlog import _compact
+
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)  # several segments of a few requests
+    payloads = _payloads()
+    with monkeypatch.context() as held_back:  # a writer stopped before it compacted
+        held_back.setattr(_compact.Compactor, "step", lambda self: None)
+        held_back.setattr(_compact.Compactor, "finish", lambda self, deadline: None)
+        log = PredictionLog(tmp_path, rotate_bytes=2000, rotate_seconds=3600)
+        for rep in range(2):  # ~9 kB: a segment closes after 2 kB plus at most one row group
+            _record_all(log, payloads, f"{rep}-")
+        log.close()
+    folder = tmp_path / "predictions"
+    closed = sorted(folder.glob("part-*.arrows"))
+    assert len(closed) > 1 and not _segments(folder)
+    before = _read_all(tmp_path)
+    aside = tmp_path / "aside.arrows"
+    aside.write_bytes(closed[0].read_bytes())
+
+    PredictionLog(tmp_path).close()  # the next writer compacts them
+    assert not list(folder.glob("*.arrows")) and len(_segments(folder)) == len(closed)
+    aside.rename(closed[0])  # as between compaction's rename and its delete
+    after = _read_all(tmp_path)
+
+    expected = {name: values * 2 for name, values in _expected(payloads).items()}
+    ids = [f"{rep}-{rid}" for rep in range(2) for rid in _expected(payloads)["request_id"]]
+    assert before.request_id.to_pylist() == ids
+    assert before.n_segments == after.n_segments == len(closed)
+    assert not before.problems and not after.problems
+    for name in ("request_id", "prediction"):
+        assert getattr(before, name).to_pylist() == getattr(after, name).to_pylist()
+        assert getattr(before, name).type == getattr(after, name).type
+    for name in ("row", "ts", "model_version", "proba"):
+        np.testing.assert_array_equal(getattr(before, name), getattr(after, name))
+    for f, column in before.inputs.items():
+        assert column.type == after.inputs[f].type, f
+        assert column.to_pylist() == after.inputs[f].to_pylist() == expected[f"in.{f}"]
+
+
+def test_a_server_log_compacts_in_a_child_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With compact_process, closed segments become Parquet while the log is open (the
+    writer thread itself only compacts at close)."""
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)
+    log = PredictionLog(tmp_path, rotate_bytes=3000, rotate_seconds=3600, compact_process=True)
+    try:
+        _record_all(log, _payloads(), "")
+        folder = tmp_path / "predictions"
+        deadline = time.monotonic() + 120  # a child's start on a loaded machine
+        while time.monotonic() < deadline and (
+            list(folder.glob("part-*.arrows")) or not _segments(folder)
+        ):
+            time.sleep(0.1)
+        assert _segments(folder) and not list(folder.glob("part-*.arrows"))
+        assert log._compactor._child is not None  # compacted there, not here
+    finally:
+        log.close()
+    assert _read_all(tmp_path).request_id.to_pylist() == _expected(_payloads())["request_id"]

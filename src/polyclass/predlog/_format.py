@@ -7,7 +7,9 @@ monitor``, which reads)::
     <root>/logs/<model_name>/feedback/part-...parquet
 
 A segment being written is ``.part-<...>.tmp`` beside them (an Arrow IPC stream, see
-:mod:`polyclass.predlog._journal`).
+:mod:`polyclass.predlog._journal`); closed, it is ``part-<...>.arrows`` until it is
+compacted into its ``.parquet`` file (:mod:`polyclass.predlog._compact`). Both hold the
+same columns and metadata.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = [
+    "ARROW_SUFFIX",
     "LOG_VERSION",
+    "PARQUET_SUFFIX",
     "SEGMENT",
     "LogKey",
     "log_folder",
@@ -40,8 +44,12 @@ PREDICTION_COLUMNS = (
     "proba",
 )
 
+#: A closed segment as its writer left it: the journal's Arrow IPC stream, renamed.
+ARROW_SUFFIX = ".arrows"
+#: A closed segment once compacted.
+PARQUET_SUFFIX = ".parquet"
 #: A complete segment's file name: its time, its writer's pid and the writer's sequence number.
-SEGMENT = re.compile(r"^part-(\d{8}T\d{12})-(\d+)-(\d+)\.parquet$")
+SEGMENT = re.compile(r"^part-(\d{8}T\d{12})-(\d+)-(\d+)\.(?:parquet|arrows)$")
 
 #: (model name, class labels as text, numeric inputs, (categorical input, kind) pairs,
 #: every input in the model's order): what rows must share to share a segment.

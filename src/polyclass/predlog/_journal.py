@@ -1,13 +1,13 @@
-"""The open segment's journal: an Arrow IPC stream, fsynced often, for recovery only.
+"""The open segment's journal: an Arrow IPC stream, fsynced often, that becomes the segment.
 
 A segment's batches go to ``.part-<name>.tmp``, an Arrow IPC stream the writer flushes
 and fsyncs at least every ``sync_seconds`` (a Parquet file is unreadable without its
-footer, so rows streamed into one were lost on a kill), and to its Parquet file
-``.part-<name>.convert`` in row groups of about 2 MB. When the segment closes, the
-Parquet file is fsynced and renamed ``part-<name>.parquet`` and the journal deleted.
-The writer holds an exclusive ``flock`` on its journal, so a journal nobody holds was
-left by a writer that stopped; :func:`recover` turns its complete batches into the
-segment.
+footer, so rows streamed into one were lost on a kill). Each row is written once: when
+the segment closes, its stream is ended, fsynced and renamed ``part-<name>.arrows``,
+the closed segment, which :mod:`polyclass.predlog._compact` later turns into
+``part-<name>.parquet`` (through ``.part-<name>.convert``). The writer holds an
+exclusive ``flock`` on its journal, so a journal nobody holds was left by a writer that
+stopped; :func:`recover` turns its complete batches into the segment.
 """
 
 from __future__ import annotations
@@ -79,6 +79,21 @@ class Journal:
         self._file.flush()
         os.fsync(self._file.fileno())
         self.dirty = False
+
+    def finish(self, final: Path) -> None:
+        """End the stream, fsync it and rename it ``final``, still locked: the segment closes.
+
+        The lock is let go only after the rename, so no other process ever finds the
+        finished journal unheld under its ``.tmp`` name and recovers it a second time.
+        """
+        self._stream.close()
+        self._file.flush()
+        try:
+            os.fsync(self._file.fileno())
+            os.replace(self.path, final)
+            _fsync_folder(final.parent)
+        finally:
+            self._file.close()
 
     def close(self) -> None:
         """End the stream and let go of the file (and its lock)."""
@@ -168,9 +183,7 @@ class _Groups:
         self._file.close()
 
 
-def to_parquet(
-    journal: Path, final: Path, *, strict: bool = True, group_bytes: int = GROUP_BYTES
-) -> tuple[int, str | None]:
+def to_parquet(journal: Path, final: Path, *, strict: bool = True) -> tuple[int, str | None]:
     """Write a journal's complete row groups to ``final`` (temp, fsync, rename).
 
     Returns the rows written and why reading stopped early (None: the whole journal).
@@ -179,7 +192,7 @@ def to_parquet(
     for the caller to delete.
     """
 
-    groups = _Groups(journal, group_bytes)
+    groups = _Groups(journal, GROUP_BYTES)
     convert = staging(final)
     writer = None
     rows = 0

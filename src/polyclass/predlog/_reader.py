@@ -1,11 +1,13 @@
-"""Read the prediction log and its feedback: Parquet segments written by ``polyclass serve``.
+"""Read the prediction log and its feedback: segments written by ``polyclass serve``.
 
 Layout (the contract shared with the server)::
 
     <root>/logs/<model_name>/predictions/part-<YYYYmmddTHHMMSSffffff>-<pid>-<seq>.parquet
     <root>/logs/<model_name>/feedback/part-...parquet
 
-Only complete segments (``part-*.parquet``) are read. An unfinished segment
+Only complete segments are read: ``part-*.parquet``, and ``part-*.arrows`` (a closed
+segment not yet compacted into Parquet; the Parquet file wins when both exist for a
+moment). An unfinished segment
 (``.part-*.tmp``) that no running server holds was left by a killed one: it is reported
 (the next ``polyclass serve`` on the log recovers it). A segment that cannot be read
 (truncated, not Parquet, wrong log version, missing columns, malformed probabilities)
@@ -29,9 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.predlog._format import SEGMENT, to_micros
+from polyclass.predlog._format import ARROW_SUFFIX, PARQUET_SUFFIX, SEGMENT, to_micros
 from polyclass.predlog._journal import leftovers
-from polyclass.predlog._segments import feedback_segment, prediction_segment
+from polyclass.predlog._segments import feedback_segment, prediction_segment, segment_rows
 
 _PRED_COLUMNS = ("request_id", "row", "ts", "model_version", "prediction")
 #: Segments read side by side (Parquet decoding releases the GIL).
@@ -93,12 +95,19 @@ class LogData:
 
 
 def list_segments(folder: Path) -> list[Path]:
-    """Complete segments of a folder in name (= time) order; temporary files excluded."""
+    """Complete segments of a folder in name (= time) order; temporary files excluded.
+
+    A segment listed both closed and compacted (between compaction's rename and its
+    delete) is listed once, as its Parquet file.
+    """
     if not folder.is_dir():
         return []
-    return sorted(
-        p for p in folder.iterdir() if p.name.startswith("part-") and p.name.endswith(".parquet")
-    )
+    found: dict[str, Path] = {}
+    for p in folder.iterdir():
+        if p.name.startswith("part-") and p.suffix in (PARQUET_SUFFIX, ARROW_SUFFIX):
+            if p.suffix == PARQUET_SUFFIX or p.stem not in found:
+                found[p.stem] = p
+    return [found[stem] for stem in sorted(found)]
 
 
 def sequence_gaps(paths: Sequence[Path], kind: str) -> list[SegmentProblem]:
@@ -225,12 +234,10 @@ class _Column:
 
 def _num_rows(paths: Sequence[Path]) -> int:
     """Rows of the segments by their footers (unreadable ones count 0)."""
-    import pyarrow.parquet as pq
-
     total = 0
     for path in paths:
         try:
-            total += int(pq.ParquetFile(path).metadata.num_rows)
+            total += segment_rows(path)
         except Exception:  # reported when the segment itself is read
             continue
     return total
@@ -239,16 +246,14 @@ def _num_rows(paths: Sequence[Path]) -> int:
 def recent_rows_start(log_dir: str | Path, max_rows: int) -> datetime | None:
     """When the newest segments that together hold ``max_rows`` predictions began.
 
-    Reads only segment names and footers, newest first. Reading the log from the time
-    returned keeps about ``max_rows`` rows (more when several writers' segments
-    overlap in time); None when the whole log holds fewer.
+    Reads only segment names and footers (batch headers), newest first. Reading the log
+    from the time returned keeps about ``max_rows`` rows (more when several writers'
+    segments overlap in time); None when the whole log holds fewer.
     """
-    import pyarrow.parquet as pq
-
     total = 0
     for path in reversed(list_segments(Path(log_dir) / "predictions")):
         try:
-            total += int(pq.ParquetFile(path).metadata.num_rows)
+            total += segment_rows(path)
         except Exception:  # reported when the segment itself is read
             continue
         match = SEGMENT.match(path.name)

@@ -1,4 +1,4 @@
-"""Append-only Parquet segments written off the request path, durable within a bound.
+"""Append-only segments written off the request path, durable within a bound.
 
 A request's rows are copied into the open block of preallocated columns (``_Block``; no
 new container per row for the garbage collector to scan), which joins an in-memory
@@ -10,13 +10,16 @@ journal is fsynced once its oldest unsynced request has waited that long, so a k
 a power cut loses at most the last ``sync_seconds`` of answered rows. Each row group's
 Arrow columns are built straight from the NumPy buffers (``pyarrow.Array.from_buffers``:
 no pandas; text as dictionary arrays), and the writer yields the GIL between row groups.
-The segment is closed (its journal turned into Parquet, fsynced and renamed: readers
+The segment is closed (its journal ended, fsynced and renamed ``part-*.arrows``: readers
 never see a partial segment) when its requests hold ``rotate_bytes`` (default 8 MB),
 when its oldest request is ``rotate_seconds`` old, when the model version's classes or
 inputs change, and on :meth:`SegmentLog.close` (called at shutdown, after in-flight
-requests finish). A segment's requests stay referenced until its rename, so a failed
-write puts them back in the buffer, and are let go a few thousand at a time. Journals
-left by a killed writer are turned into segments when the next writer starts.
+requests finish). Each row is thus written once; closed segments become Parquet by
+compaction (:mod:`polyclass.predlog._compact`), in the writer thread or, for a server,
+in a child process at a lower priority, and on :meth:`SegmentLog.close`. A segment's
+requests stay referenced until its rename, so a failed write puts them back in the
+buffer, and are let go a few thousand at a time. Journals left by a killed writer are
+turned into segments when the next writer starts.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polyclass.predlog._format import segment_name
-from polyclass.predlog._journal import Journal, parquet_writer, publish, recover, staging
+from polyclass.predlog._compact import Compactor
+from polyclass.predlog._format import ARROW_SUFFIX, segment_name
+from polyclass.predlog._journal import Journal, recover
 
 __all__ = ["CHUNK_BYTES", "ROTATE_BYTES", "ROTATE_SECONDS", "SYNC_SECONDS", "Buffer", "SegmentLog"]
 
@@ -52,6 +56,9 @@ CLOSE_ATTEMPTS = 6
 #: finds nothing new to write first: between trims the request thread reuses the freed
 #: memory instead of faulting fresh pages in.
 TRIM_EVERY = 8
+#: Seconds :meth:`SegmentLog.close` spends compacting before it leaves the rest as they
+#: are (readers read them; the next writer or child compacts them).
+CLOSE_COMPACT_SECONDS = 10.0
 
 
 class Buffer:
@@ -139,31 +146,27 @@ def _release_heap() -> Callable[[], None]:
 
 @dataclass
 class _Segment:
-    """The segment being written: its journal, its Parquet file and the requests in it."""
+    """The segment being written: its journal and the requests in it."""
 
     key: Any
     tmp: Path
-    final: Path
+    final: Path  # ``part-<name>.arrows``, the journal's name once the segment is closed
     created: float  # when its oldest request arrived
     written: Buffer  # its requests, kept until the rename to retry them if a write fails
-    journal: Journal | None = None  # opened with the first row group, as is ``parquet``
-    parquet: Any = None  # pyarrow.parquet.ParquetWriter on ``staging(final)``
-    unwritten: list[Any] = field(default_factory=list)  # batches in the journal only
-    unwritten_bytes: int = 0
+    journal: Journal | None = None  # opened with the first row group
     unsynced: float | None = None  # when the oldest request written since the last fsync came
 
 
 class SegmentLog:
-    """A folder of immutable Parquet segments fed from a buffer by a writer thread.
+    """A folder of immutable segments fed from a buffer by a writer thread.
 
     The writer streams: buffered requests go to the open segment's journal
-    (``.part-*.tmp``) at least every half ``sync_seconds``, and every ``CHUNK_BYTES`` of
-    them become one row group of its Parquet file, so the conversion work is spread out
-    rather than done for a whole segment at once (which held up requests). The segment
-    is closed (its Parquet file fsynced and renamed) when its requests reach
-    ``rotate_bytes``, when its oldest is ``rotate_seconds`` old, when the key changes, or
-    on :meth:`flush`. Its requests stay referenced until the rename, so a failed write
-    puts them back in the buffer to be retried.
+    (``.part-*.tmp``) at least every half ``sync_seconds``, one row group per
+    ``CHUNK_BYTES`` of them. The segment is closed (its journal ended, fsynced and
+    renamed ``part-*.arrows``) when its requests reach ``rotate_bytes``, when its oldest
+    is ``rotate_seconds`` old, when the key changes, or on :meth:`flush`; closed segments
+    are then compacted into Parquet. Its requests stay referenced until the rename, so a
+    failed write puts them back in the buffer to be retried.
 
     Parameters
     ----------
@@ -187,6 +190,9 @@ class SegmentLog:
     system_allocator : bool
         Make the process's default Arrow memory pool the system allocator (for a
         server process, where Arrow's own pool would keep freed memory resident).
+    compact_process : bool
+        Compact closed segments into Parquet in a child process at a lower CPU priority
+        instead of in the writer thread (see :class:`~polyclass.predlog._compact.Compactor`).
     """
 
     def __init__(
@@ -200,6 +206,7 @@ class SegmentLog:
         rotate_seconds: float = ROTATE_SECONDS,
         sync_seconds: float = SYNC_SECONDS,
         system_allocator: bool = False,
+        compact_process: bool = False,
     ) -> None:
         if not sync_seconds > 0:
             raise ValueError(f"sync_seconds must be positive; got {sync_seconds!r}.")
@@ -216,6 +223,7 @@ class SegmentLog:
         #: the other half is for writing and fsyncing it).
         self.hold_seconds = min(rotate_seconds, sync_seconds / 2)
         self.system_allocator = system_allocator
+        self._compactor = Compactor(self.folder, process=compact_process)
         self._n_fields = n_fields
         self._pending = Buffer(n_fields)
         self._lock = threading.Lock()  # guards _pending
@@ -317,12 +325,14 @@ class SegmentLog:
             self._wake.wait(tick)
             self._wake.clear()
             self._drain(final=False)
+            self._compactor.step()
             if self._untrimmed and time.monotonic() - self._last_append >= tick:
                 self._release_memory()  # a quiet moment: no request for a whole tick
 
     def flush(self) -> None:
-        """Write everything buffered and close the open segment, now."""
+        """Write everything buffered, close the open segment and compact it, now."""
         self._drain(final=True)
+        self._compactor.finish(time.monotonic() + CLOSE_COMPACT_SECONDS)
 
     def _drain(self, *, final: bool) -> None:
         """Write buffered requests as row groups; close the segment when it is due.
@@ -424,48 +434,29 @@ class SegmentLog:
         self._segment = _Segment(
             key=key,
             tmp=self.folder / f".{name}.tmp",
-            final=self.folder / f"{name}.parquet",
+            final=self.folder / f"{name}{ARROW_SUFFIX}",
             created=created,
             written=Buffer(self._n_fields),
         )
         return self._segment
 
     def _write_group(self, segment: _Segment, group: Buffer) -> None:
-        """One batch into ``segment``'s journal; its Parquet file gets ~CHUNK_BYTES at once."""
+        """One batch into ``segment``'s journal (the only place its rows are written)."""
         batch = self._build(segment.key, group.fields)
         if segment.journal is None:
             schema = batch.schema.with_metadata(self._metadata(segment.key))
             segment.journal = Journal(segment.tmp, schema)
-            segment.parquet = parquet_writer(staging(segment.final), schema)
         segment.journal.write(batch)
-        segment.unwritten.append(batch)
-        segment.unwritten_bytes += group.total_bytes
-        if segment.unwritten_bytes >= CHUNK_BYTES:
-            self._write_parquet(segment)
-
-    @staticmethod
-    def _write_parquet(segment: _Segment) -> None:
-        """The batches only in the journal so far become one Parquet row group."""
-        import pyarrow as pa
-
-        table = pa.Table.from_batches(segment.unwritten)
-        segment.parquet.write_table(table, row_group_size=table.num_rows)
-        segment.unwritten, segment.unwritten_bytes = [], 0
 
     def _close_segment(self) -> None:
-        """Finish the open segment: Parquet published, journal deleted; its requests go."""
+        """Finish the open segment: its journal renamed, closed; its requests go."""
         segment = self._segment
         if segment is None:
             return
         if segment.journal is not None:
-            if segment.unwritten:
-                self._write_parquet(segment)
-            segment.parquet.close()
-            segment.parquet = None
-            publish(staging(segment.final), segment.final)
-            segment.journal.close()
+            segment.journal.finish(segment.final)
             segment.journal = None
-            segment.tmp.unlink()
+            self._compactor.closed()
         self._segment = None
         self.rows_written += sum(segment.written.rows)
         self._recycle(segment.written)
@@ -485,11 +476,10 @@ class SegmentLog:
         self._segment = None
         back = Buffer(self._n_fields)
         if segment is not None:
-            for part in (segment.journal, segment.parquet):
-                if part is not None:
-                    with contextlib.suppress(Exception):  # the files are dropped anyway
-                        part.close()
-            for path in (segment.tmp, staging(segment.final)):
+            if segment.journal is not None:
+                with contextlib.suppress(Exception):  # the file is dropped anyway
+                    segment.journal.close()
+            for path in (segment.tmp, segment.final):
                 with contextlib.suppress(OSError):  # absent, or the folder itself is gone
                     path.unlink()
             back.extend(segment.written)

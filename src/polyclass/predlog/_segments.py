@@ -1,9 +1,11 @@
-"""Read one Parquet segment of the prediction log (or of its feedback) into arrays.
+"""Read one segment of the prediction log (or of its feedback) into arrays.
 
-Every function here raises on a segment it cannot use (wrong log version, missing or
-mistyped columns, malformed probabilities, truncated file); :func:`read_log` reports
-the reason and skips the segment. Label columns come back dictionary-encoded, request
-ids as plain strings, times as int64 µs since the epoch.
+A segment is a Parquet file or, until it is compacted, the Arrow IPC stream its writer
+closed (``part-*.arrows``); both read back the same. Every function here raises on a
+segment it cannot use (wrong log version, missing or mistyped columns, malformed
+probabilities, truncated file); :func:`read_log` reports the reason and skips the
+segment. Label columns come back dictionary-encoded, request ids as plain strings,
+times as int64 µs since the epoch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.predlog._format import LOG_VERSION, to_micros
+from polyclass.predlog._format import ARROW_SUFFIX, LOG_VERSION, PARQUET_SUFFIX, to_micros
 
 
 def _ts_range(pf: Any) -> tuple[int, int] | None:
@@ -87,6 +89,64 @@ def _proba_matrix(col: Any, seg_classes: list[str], classes: tuple[str, ...]) ->
     return out
 
 
+def _stream(path: Path) -> Any:
+    """An Arrow IPC stream reader on a closed segment, memory-mapped (no copy)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(pa.memory_map(str(path)))
+
+
+def segment_rows(path: Path) -> int:
+    """Rows of a segment, from its footer (Parquet) or its batches' headers (Arrow)."""
+    import pyarrow.parquet as pq
+
+    if path.suffix == ARROW_SUFFIX:
+        try:
+            return sum(batch.num_rows for batch in _stream(path))
+        except FileNotFoundError:  # compacted since the folder was listed
+            path = path.with_suffix(PARQUET_SUFFIX)
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def _classes(meta: dict[bytes, bytes]) -> list[str] | None:
+    """The segment's ``classes`` (after checking its log version)."""
+    version = meta.get(b"polyclass_log_version", b"").decode()
+    if version != LOG_VERSION:
+        raise ValueError(
+            f"polyclass_log_version is {version or 'absent'!r}; this polyclass reads "
+            f"version {LOG_VERSION!r}"
+        )
+    if b"classes" not in meta:
+        return None
+    return [str(c) for c in json.loads(meta[b"classes"].decode())]
+
+
+def _present(schema: Any, columns: list[str]) -> list[str]:
+    """The ``columns`` a segment holds (inputs may be absent; any other is an error)."""
+    names = set(schema.names)
+    missing = [c for c in columns if c not in names and not c.startswith("in.")]
+    if missing:
+        raise ValueError(f"columns {missing} are missing")
+    return [c for c in columns if c in names]
+
+
+def _read_arrow(
+    path: Path, columns: list[str], dictionary: Sequence[str]
+) -> tuple[Any, list[str] | None]:
+    """(table, classes) of a closed segment not yet compacted, typed as Parquet reads it:
+    dictionary columns come back as plain strings unless named in ``dictionary``."""
+    import pyarrow as pa
+
+    reader = _stream(path)
+    classes = _classes(reader.schema.metadata or {})
+    wanted = _present(reader.schema, columns)
+    table = reader.read_all().select(wanted)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and field.name not in dictionary:
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table, classes
+
+
 def _read_segment(
     path: Path,
     columns: list[str],
@@ -102,26 +162,19 @@ def _read_segment(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if path.suffix == ARROW_SUFFIX:
+        try:
+            return _read_arrow(path, columns, dictionary)
+        except FileNotFoundError:  # compacted since the folder was listed
+            path = path.with_suffix(PARQUET_SUFFIX)
     pf = pq.ParquetFile(path)
-    meta = pf.schema_arrow.metadata or {}
-    version = meta.get(b"polyclass_log_version", b"").decode()
-    if version != LOG_VERSION:
-        raise ValueError(
-            f"polyclass_log_version is {version or 'absent'!r}; this polyclass reads "
-            f"version {LOG_VERSION!r}"
-        )
-    classes = None
-    if b"classes" in meta:
-        classes = [str(c) for c in json.loads(meta[b"classes"].decode())]
-    names = set(pf.schema_arrow.names)
-    missing = [c for c in columns if c not in names and not c.startswith("in.")]
-    if missing:
-        raise ValueError(f"columns {missing} are missing")
+    classes = _classes(pf.schema_arrow.metadata or {})
+    wanted = _present(pf.schema_arrow, columns)
     if _outside(pf, since, until):
         return None
-    wanted = [c for c in columns if c in names]
     schema = pf.schema_arrow
-    as_dict = [c for c in dictionary if c in names and pa.types.is_string(schema.field(c).type)]
+    strings = [f.name for f in schema if pa.types.is_string(f.type)]
+    as_dict = [c for c in dictionary if c in strings]
     if as_dict:  # the dictionary option is given when the file is opened
         pf = pq.ParquetFile(path, read_dictionary=as_dict, pre_buffer=True)
     table = pf.read(columns=wanted, use_threads=True)

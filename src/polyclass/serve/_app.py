@@ -229,6 +229,7 @@ def create_app(
                 "rotate_seconds": config.rotate_seconds,
                 "sync_seconds": config.sync_seconds,
                 "system_allocator": True,
+                "compact_process": True,
             }
             logs.predictions = PredictionLog(folder, **options)
             logs.feedback = FeedbackLog(folder, **options)
