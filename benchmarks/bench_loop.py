@@ -8,8 +8,11 @@ Load comes from ``wrk`` (one thread, 16 connections) at peak and from the open-l
 ``paced`` client of ``bench_serve.py`` at half of the baseline's peak for p50/p99. Each
 step runs on the baseline and then on the shadowed server before the next step (the
 machine is shared), ``--repeat`` times; the best throughput and the median p99 of the
-repeats are reported, with the shadow's own counts (requests shadowed, samples
-dropped because its queue was full, agreement) from ``GET /admin/routing``.
+repeats are reported, with the server's CPU time per request (all its threads: on a
+loaded machine a steadier sign of the shadow's cost than throughput) and the shadow's
+own counts from ``GET /admin/routing``: per step, the share of the served requests that
+the shadow logged (the rest were dropped, counted, when it had used its share of the
+time), and at the end its agreement.
 
 Targets (issue #16): throughput with a shadow >= 80% of without; p99 unchanged within
 the noise (shown as the difference in ms and the spread of the baseline's repeats).
@@ -23,13 +26,14 @@ import argparse
 import statistics
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_serve import Server, bodies, free_port, make_data, paced, save_polyclass, wrk
+from bench_serve import Server, _step, bodies, free_port, make_data, paced, save_polyclass, wrk
 
 
 def _registry(workdir: Path) -> Path:
@@ -59,6 +63,12 @@ def _serve(name: str, registry: Path, logs: Path, extra: list[str]) -> Server:
     return Server(name, argv, port, "/v2/health/ready")
 
 
+def _shadowed(server: Server) -> float | None:
+    """Requests the shadow has logged so far, or None for a server without one."""
+    r = httpx.get(server.url + "/admin/routing", timeout=10)
+    return float(r.json()["shadow"]["requests"]) if r.status_code == 200 else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0)
@@ -81,21 +91,32 @@ def main() -> None:
             def note(server: Server, key: str, value: float) -> None:
                 runs[server.name].setdefault(key, []).append(value)
 
+            def step(server: Server, name: str, run: Any) -> dict[str, float]:
+                """One load step; its CPU ms per request, and the share the shadow logged."""
+                before = _shadowed(server)
+                r = _step(server, run)
+                note(server, name + "_cpu", r["cpu_ms"])
+                if before is not None:
+                    served = r["rps"] * r["seconds"]
+                    note(server, name + "_logged", (_shadowed(server) - before) / served)
+                return r
+
             for _ in range(args.repeat):
                 peak: dict[str, float] = {}
                 for s in servers:
-                    r = wrk(s.url + "/invocations", payloads["inputs"], connections=16,
-                            duration=args.duration, workdir=workdir)  # fmt: skip
+                    r = step(s, "peak", partial(wrk, s.url + "/invocations", payloads["inputs"],
+                             connections=16, duration=args.duration, workdir=workdir))  # fmt: skip
                     peak[s.name] = r["rps"]
                     note(s, "rps", r["rps"])
                     note(s, "non2xx", r["non2xx"])
                 for s in servers:
-                    r = wrk(s.url + "/invocations", payloads["split1000"], connections=4,
-                            duration=args.duration, workdir=workdir)  # fmt: skip
+                    r = step(s, "batch", partial(wrk, s.url + "/invocations",
+                             payloads["split1000"], connections=4, duration=args.duration,
+                             workdir=workdir))  # fmt: skip
                     note(s, "rows_per_s", r["rps"] * 1000)
                 for s in servers:
-                    r = paced(s.url + "/invocations", payloads["inputs"],
-                              rate=peak[base.name] / 2, duration=args.duration)  # fmt: skip
+                    r = step(s, "half", partial(paced, s.url + "/invocations", payloads["inputs"],
+                             rate=peak[base.name] / 2, duration=args.duration))  # fmt: skip
                     note(s, "p50", r["p50"])
                     note(s, "p99", r["p99"])
             routing = httpx.get(shadow.url + "/admin/routing", timeout=10).json()["shadow"]
@@ -121,6 +142,14 @@ def _report(
     ]  # fmt: skip
     for name, x, y, target in rows:
         print(f"{name:<44} {x:>11.1f} {y:>11.1f} {y / x:>7.2f} {target:>8}")
+    for key, name in (("peak", "1-row at peak"), ("batch", "1000-row"), ("half", "half peak")):
+        x, y = statistics.median(a[key + "_cpu"]), statistics.median(b[key + "_cpu"])
+        print(f"{'server CPU ms per request, ' + name:<44} {x:>11.3f} {y:>11.3f} {y / x:>7.2f}")
+    logged = ", ".join(
+        f"{name} {100 * statistics.median(b[key + '_logged']):.0f}%"
+        for key, name in (("peak", "1-row at peak"), ("batch", "1000-row"), ("half", "half peak"))
+    )
+    print(f"requests the shadow logged (median): {logged}")
     spread = max(a["p99"]) - min(a["p99"])
     diff = statistics.median(b["p99"]) - statistics.median(a["p99"])
     print(

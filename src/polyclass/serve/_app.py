@@ -35,7 +35,7 @@ from polyclass.predlog import (
     PredictionLog,
     log_folder,
 )
-from polyclass.serve._canary import Router, ShadowRunner, parse_canary, parse_shadow
+from polyclass.serve._canary import Router, parse_canary, parse_shadow
 from polyclass.serve._endpoints import Endpoints, Logs, json_response
 from polyclass.serve._errors import RequestError
 from polyclass.serve._manager import ModelManager
@@ -45,6 +45,7 @@ from polyclass.serve._observe import Observe
 from polyclass.serve._openapi import docs_page, openapi_document
 from polyclass.serve._security import MAX_BODY_BYTES, Tokens, read_tokens
 from polyclass.serve._served import ServedModel
+from polyclass.serve._shadow import ShadowRunner
 
 __all__ = ["CONFIG_ENV", "ServeConfig", "create_app", "create_app_from_env", "tune_process"]
 

@@ -1,0 +1,215 @@
+"""The shadow's worker (in process): slices predicted at once and logged per request,
+failures and drops counted, nothing queued lost at stop."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from _serve_helpers import ROW, ROW2, Trained
+from polyclass.preprocess import Table
+from polyclass.serve._manager import ModelManager
+from polyclass.serve._mlflow import parse_invocation
+from polyclass.serve._served import Prediction, ServedModel
+from polyclass.serve._shadow import SHADOW_QUEUE, SHADOW_ROWS, ShadowRunner, join_tables
+
+
+class _Logged:
+    """What the shadow handed to the log: (request id, version, index, proba), in order."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, int | None, Any, Any]] = []
+
+    def __call__(self, request_id: str, model: ServedModel, prediction: Prediction) -> None:
+        self.rows.append((request_id, model.version, prediction.index, prediction.proba))
+
+
+def _managers(trained: Trained) -> tuple[ModelManager, ModelManager]:
+    registry = str(trained.registry)
+    served = ModelManager("penguins:1", registry=registry, poll_interval=0)
+    shadow = ModelManager("penguins:2", registry=registry, poll_interval=0)
+    return served, shadow
+
+
+def _table(model: ServedModel, body: dict[str, Any]) -> Table:
+    table, _ = parse_invocation(json.dumps(body).encode(), "application/json", model.plan)
+    return table
+
+
+def _requests(model: ServedModel, n: int) -> list[Table]:
+    """``n`` requests of 1 to 3 rows in two JSON forms, some values missing."""
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        rows = []
+        for _ in range(1 + i % 3):
+            row = dict(ROW if rng.random() < 0.5 else ROW2)
+            row["body_mass_g"] = float(rng.normal(4200, 800))
+            rows.append(row)
+        body = (
+            {"dataframe_records": rows}
+            if i % 2
+            else {
+                "dataframe_split": {"columns": list(ROW), "data": [list(r.values()) for r in rows]}
+            }
+        )
+        out.append(_table(model, body))
+    return out
+
+
+def _submit(
+    runner: ShadowRunner, served: ServedModel, tables: list[Table], prefix: str = "r"
+) -> None:
+    for i, table in enumerate(tables):
+        answer = served.predict(table)
+        runner.submit(f"{prefix}{i}", table, answer.index, served.class_array)
+
+
+def test_each_request_is_logged_under_its_id_as_if_predicted_alone(
+    trained: Trained,
+) -> None:
+    served_manager, shadow_manager = _managers(trained)
+    served, shadow = served_manager.current, shadow_manager.current
+    tables = _requests(served, 150)  # more than one slice
+    logged = _Logged()
+    runner = ShadowRunner(shadow_manager, 100.0, logged)
+    _submit(runner, served, tables)  # queued before the worker starts: slices of many
+    runner.start()
+    runner.stop()
+    assert [r[0] for r in logged.rows] == [f"r{i}" for i in range(len(tables))]
+    agreed = 0
+    for (_, version, index, proba), table in zip(logged.rows, tables, strict=True):
+        alone = shadow.predict(table)
+        assert version == 2
+        np.testing.assert_array_equal(index, alone.index)
+        np.testing.assert_allclose(proba, alone.proba, rtol=1e-12)
+        answer = served.predict(table).index
+        agreed += int(np.sum(shadow.class_array[alone.index] == served.class_array[answer]))
+    counts = runner.counts.to_dict()
+    n_rows = sum(t.n_rows for t in tables)
+    assert counts == {
+        "requests": len(tables),
+        "rows": n_rows,
+        "agreement": agreed / n_rows,
+        "dropped": 0,
+        "errors": 0,
+    }
+    assert 0 < agreed < n_rows  # v2 is a different model: both outcomes are counted
+
+
+def test_a_request_the_shadow_refuses_is_counted_and_spares_its_slice(
+    trained: Trained, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served_manager, shadow_manager = _managers(trained)
+    served = served_manager.current
+    tables = _requests(served, 5)
+    logged = _Logged()
+    runner = ShadowRunner(shadow_manager, 100.0, logged)
+    _submit(runner, served, tables)
+    bad = _table(served, {"dataframe_records": [ROW]})
+    bad.columns["body_mass_g"] = ["heavy"]  # what only a shadow with other checks refuses
+    runner.submit("bad", bad, np.zeros(1, dtype=np.intp), served.class_array)
+    _submit(runner, served, tables, prefix="s")
+    runner.start()
+    runner.stop()
+    assert [r[0] for r in logged.rows] == [f"r{i}" for i in range(5)] + [f"s{i}" for i in range(5)]
+    assert runner.counts.errors == 1 and runner.counts.requests == 10
+    assert "shadow 2 failed" in capsys.readouterr().err
+
+
+def test_agreement_follows_the_classes_of_the_version_that_answered(trained: Trained) -> None:
+    served_manager, shadow_manager = _managers(trained)
+    served, shadow = served_manager.current, shadow_manager.current
+    table = _requests(served, 3)[2]
+    own = shadow.predict(table).index
+    # an answering version whose classes come in another order, and one with a class the
+    # shadow lacks: agreement compares labels, not positions
+    reordered = served.class_array[::-1].copy()
+    other = np.array(["Adelie", "Unknown", "Gentoo"], dtype=object)
+    runner = ShadowRunner(shadow_manager, 100.0, _Logged())
+    labels = shadow.class_array[own]
+    answers = {
+        "same": (own, served.class_array),
+        "reordered": (np.array([list(reordered).index(c) for c in labels]), reordered),
+        "other": (np.ones(len(own), dtype=np.intp), other),
+    }
+    for key, (index, classes) in answers.items():
+        runner.submit(key, table, np.asarray(index, dtype=np.intp), classes)
+    runner.start()
+    runner.stop()
+    expected = 2 * len(own)  # "same" and "reordered" agree on every row, "other" on none
+    assert runner.counts.rows == 3 * len(own)
+    assert runner.counts.agreed == expected
+
+
+def test_a_full_queue_drops_samples_and_counts_them(trained: Trained) -> None:
+    served_manager, shadow_manager = _managers(trained)
+    served = served_manager.current
+    table = _requests(served, 1)[0]
+    answer = served.predict(table).index
+    logged = _Logged()
+    runner = ShadowRunner(shadow_manager, 100.0, logged)
+    for i in range(SHADOW_QUEUE + 7):  # the worker is not running: the queue fills
+        runner.submit(f"r{i}", table, answer, served.class_array)
+    assert runner.counts.dropped == 7
+    runner.start()
+    runner.stop()  # the queued ones are logged at stop
+    runner.submit("late", table, answer, served.class_array)  # after stop: dropped
+    assert runner.counts.requests == SHADOW_QUEUE and runner.counts.dropped == 8
+    assert len(logged.rows) == SHADOW_QUEUE
+
+
+def test_queued_rows_are_bounded_but_a_lone_large_request_is_taken(trained: Trained) -> None:
+    served_manager, shadow_manager = _managers(trained)
+    served = served_manager.current
+    big = Table(SHADOW_ROWS + 1, {n: v * (SHADOW_ROWS + 1) for n, v in _columns(served).items()})
+    small = Table(1, _columns(served))
+    runner = ShadowRunner(shadow_manager, 100.0, _Logged())
+    runner.submit("big", big, np.zeros(big.n_rows, dtype=np.intp), served.class_array)
+    runner.submit("small", small, np.zeros(1, dtype=np.intp), served.class_array)
+    assert runner.counts.dropped == 1  # the rows bound is reached
+    runner.start()
+    runner.stop()
+    assert runner.counts.requests == 1 and runner.counts.rows == SHADOW_ROWS + 1
+
+
+def _columns(model: ServedModel) -> dict[str, list[Any]]:
+    return {name: [ROW[name]] for name in model.feature_names}
+
+
+def test_stop_logs_every_queued_request_even_while_the_worker_rests(trained: Trained) -> None:
+    served_manager, shadow_manager = _managers(trained)
+    served = served_manager.current
+    tables = _requests(served, 40)
+    logged = _Logged()
+    # a tiny share: after its first slice the worker rests far longer than this test runs
+    runner = ShadowRunner(shadow_manager, 100.0, logged, share=1e-6)
+    runner.start()
+    _submit(runner, served, tables)
+    runner.stop()
+    assert [r[0] for r in logged.rows] == [f"r{i}" for i in range(40)]
+    assert runner.counts.requests == 40 and runner.counts.dropped == 0
+
+
+def test_join_tables_keeps_rows_in_order_and_refuses_mixed_forms() -> None:
+    a = Table(2, matrix=np.arange(6.0).reshape(2, 3), matrix_keys={"x": 0, "y": 1, "z": 2})
+    b = Table(1, matrix=np.full((1, 3), 9.0), matrix_keys={"x": 0, "y": 1, "z": 2})
+    joined = join_tables([a, b])
+    assert joined is not None and joined.n_rows == 3 and joined.matrix is not None
+    np.testing.assert_array_equal(joined.matrix, [[0, 1, 2], [3, 4, 5], [9, 9, 9]])
+    c = Table(1, {"x": [1.0], "y": ["u"]})
+    d = Table(2, {"x": [None, 2.0], "y": ["v", None]})
+    lists = join_tables([c, d])
+    assert lists is not None and lists.columns == {"x": [1.0, None, 2.0], "y": ["u", "v", None]}
+    assert join_tables([a, c]) is None  # a matrix and lists
+    assert join_tables([c, Table(1, {"x": [1.0]})]) is None  # other columns
+    assert join_tables([c, Table(1, {"x": np.ones(1), "y": ["u"]})]) is None  # an array
+
+
+def test_share_must_be_a_fraction(trained: Trained) -> None:
+    _, shadow_manager = _managers(trained)
+    with pytest.raises(ValueError, match=r"share must lie in \(0, 1\]"):
+        ShadowRunner(shadow_manager, 100.0, _Logged(), share=0.0)
