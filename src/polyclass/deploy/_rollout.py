@@ -2,8 +2,9 @@
 
 For each region in priority order: start the new version's replicas, wait until they
 answer, give them ``canary`` of the region's traffic (endpoint weights), watch their
-error rate (Envoy's per-host counters) and latency (the controller's probes) against the
-old replicas' for ``watch`` seconds; on a regression take them out and stop them (the
+error rate (Envoy's per-host counters: 5xx, resets and timeouts), Envoy's health checks
+and outlier detection, and their latency (readiness probes timed side by side) against
+the old replicas' for ``watch`` seconds; on a regression take them out and stop them (the
 whole rollout stops: regions already moved keep the new version, the rest the old);
 otherwise give them all the traffic, then stop the old replicas once Envoy has the
 new endpoints. The mixed-version window runs from the first new replica in rotation to
@@ -12,11 +13,14 @@ the last old one out.
 
 from __future__ import annotations
 
+import http.client
+import statistics
 import time
 import urllib.error
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from polyclass.deploy._envoy import ALL
 from polyclass.deploy._router import admin_json
 
 if TYPE_CHECKING:
@@ -24,13 +28,17 @@ if TYPE_CHECKING:
 
 __all__ = ["RolloutReport", "run_rollout"]
 
-#: A canary regresses when its error rate exceeds the old replicas' by this much ...
+#: A canary regresses when its rate of failed attempts exceeds the old replicas' by this
+#: much ...
 _ERROR_MARGIN = 0.01
-#: ... or its probe p99 exceeds twice theirs plus this many seconds.
+#: ... or its median readiness latency exceeds twice theirs plus this many seconds (the
+#: median, not a tail: a loaded machine's hiccups land on old and new alike).
 _LATENCY_MARGIN = 0.010
-#: The canary requests below which its latency is not judged: a just-started replica's
-#: readiness probes alone are too few and too cold to call a regression.
-_MIN_REQUESTS = 20
+#: Seconds between looks at Envoy's counters and health flags, and between timed
+#: readiness probes of every old and new replica, while a canary is watched.
+_SAMPLE = 0.1
+#: A probe that fails or takes longer counts as this many seconds.
+_PROBE_TIMEOUT = 1.0
 
 
 @dataclass
@@ -61,65 +69,134 @@ class RolloutReport:
         }
 
 
-def _counts(deployment: LocalDeployment, replicas: list[LocalReplica]) -> tuple[int, int]:
-    """Requests and errors Envoy counted for ``replicas`` (every cluster)."""
+@dataclass
+class _Seen:
+    """What Envoy counted for a set of replicas: attempts, failed attempts, health."""
+
+    total: int = 0
+    errors: int = 0
+    failing: bool = False  # one of them failed a health check or was ejected
+    hosts: int = 0  # how many of them Envoy holds in the all-regions cluster
+
+
+@dataclass
+class _Watched:
+    """One set of replicas over a canary's watch: Envoy's counts and the probes' times."""
+
+    seen: _Seen = field(default_factory=_Seen)
+    failing: bool = False  # any sample found one failing
+    probes: list[float] = field(default_factory=list)
+
+    @property
+    def error_rate(self) -> float:
+        return self.seen.errors / self.seen.total if self.seen.total else 0.0
+
+    @property
+    def p50(self) -> float | None:
+        return statistics.median(self.probes) if self.probes else None
+
+
+def _counts(deployment: LocalDeployment, replicas: list[LocalReplica]) -> _Seen | None:
+    """Envoy's per-host counters for ``replicas`` over every cluster (None: no answer).
+
+    A failed attempt is a 5xx, a reset or refused connection, or a timeout.
+    """
     router = deployment.topology.router
     try:
         document = admin_json(router.admin_host, router.admin_port, "/clusters?format=json")
     except (OSError, urllib.error.URLError, ValueError):
-        return 0, 0
+        return None
     wanted = {r.endpoint.address for r in replicas}
-    total = errors = 0
+    seen = _Seen()
     for cluster in document.get("cluster_statuses", []):
         for host in cluster.get("host_statuses", []):
             socket = host["address"]["socket_address"]
             if f"{socket['address']}:{socket['port_value']}" not in wanted:
                 continue
             stats = {s["name"]: int(s.get("value", 0)) for s in host.get("stats", [])}
-            total += stats.get("rq_total", 0)
-            errors += stats.get("rq_error", 0)
-    return total, errors
+            seen.hosts += cluster.get("name") == ALL
+            seen.total += stats.get("rq_total", 0)
+            seen.errors += stats.get("rq_error", 0) + stats.get("rq_timeout", 0)
+            flags = host.get("health_status", {})
+            seen.failing |= bool(
+                flags.get("failed_active_health_check") or flags.get("failed_outlier_check")
+            )
+    return seen
 
 
-def _p99(deployment: LocalDeployment, replicas: list[LocalReplica]) -> float | None:
-    values = []
-    for replica in replicas:
-        probe = deployment.controller.probes.get(replica.endpoint.address)
-        value = None if probe is None else probe.quantile(0.99)
-        if value is not None:
-            values.append(value)
-    return max(values) if values else None
+def _in_rotation(deployment: LocalDeployment, replicas: list[LocalReplica], timeout: float) -> bool:
+    """Wait until Envoy holds every one of ``replicas`` and finds none failing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = _counts(deployment, replicas)
+        if seen is not None and seen.hosts == len(replicas) and not seen.failing:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _probe(replica: LocalReplica) -> float:
+    """Seconds one readiness request to ``replica`` took (a failure: the timeout)."""
+    start = time.perf_counter()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=_PROBE_TIMEOUT)
+        try:
+            conn.request("GET", "/v2/health/ready")
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                return _PROBE_TIMEOUT
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException):
+        return _PROBE_TIMEOUT
+    return min(time.perf_counter() - start, _PROBE_TIMEOUT)
+
+
+def _watch(
+    deployment: LocalDeployment, groups: list[list[LocalReplica]], watch: float
+) -> list[_Watched]:
+    """Sample each group of replicas for ``watch`` seconds: the change in Envoy's counts,
+    whether any sample found one failing, and a timed readiness probe of each replica
+    per sample (old and new alike, so both see the same machine)."""
+    first = [_counts(deployment, g) for g in groups]
+    watched = [_Watched() for _ in groups]
+    last = list(first)
+    deadline = time.monotonic() + watch
+    while time.monotonic() < deadline:
+        for i, group in enumerate(groups):
+            watched[i].probes += [_probe(r) for r in group]
+            seen = _counts(deployment, group)
+            if seen is not None:
+                last[i] = seen
+                watched[i].failing |= seen.failing
+        time.sleep(_SAMPLE)
+    for i, (a, b) in enumerate(zip(first, last, strict=True)):
+        if a is not None and b is not None:
+            watched[i].seen = _Seen(b.total - a.total, b.errors - a.errors)
+    return watched
 
 
 def _verdict(
     deployment: LocalDeployment, old: list[LocalReplica], new: list[LocalReplica], watch: float
 ) -> dict[str, Any]:
     """Watch the canary for ``watch`` seconds; the figures and whether it regressed."""
-    before_old, before_new = _counts(deployment, old), _counts(deployment, new)
-    time.sleep(watch)
-    after_old, after_new = _counts(deployment, old), _counts(deployment, new)
-    old_n, old_e = after_old[0] - before_old[0], after_old[1] - before_old[1]
-    new_n, new_e = after_new[0] - before_new[0], after_new[1] - before_new[1]
-    old_rate = old_e / old_n if old_n else 0.0
-    new_rate = new_e / new_n if new_n else 0.0
-    old_p99, new_p99 = _p99(deployment, old), _p99(deployment, new)
-    slower = (
-        new_n >= _MIN_REQUESTS
-        and old_p99 is not None
-        and new_p99 is not None
-        and new_p99 > 2 * old_p99 + _LATENCY_MARGIN
-    )
+    was, now = _watch(deployment, [old, new], watch)
     reasons = []
-    if new_rate > old_rate + _ERROR_MARGIN:
-        reasons.append(f"error rate {new_rate:.2%} against {old_rate:.2%}")
-    if slower:
-        reasons.append(f"probe p99 {new_p99 * 1000:.1f} ms against {old_p99 * 1000:.1f} ms")  # type: ignore[operator]
+    if now.error_rate > was.error_rate + _ERROR_MARGIN:
+        reasons.append(
+            f"failed attempts {now.error_rate:.2%} of {now.seen.total} against {was.error_rate:.2%}"
+        )
+    if now.failing and not was.failing:
+        reasons.append("Envoy found a canary replica failing (health check or ejection)")
+    if now.p50 is not None and was.p50 is not None and now.p50 > 2 * was.p50 + _LATENCY_MARGIN:
+        reasons.append(f"readiness p50 {now.p50 * 1000:.1f} ms against {was.p50 * 1000:.1f} ms")
     return {
-        "canary_requests": new_n,
-        "canary_error_rate": new_rate,
-        "old_error_rate": old_rate,
-        "canary_p99_ms": None if new_p99 is None else new_p99 * 1000,
-        "old_p99_ms": None if old_p99 is None else old_p99 * 1000,
+        "canary_requests": now.seen.total,
+        "canary_error_rate": now.error_rate,
+        "old_error_rate": was.error_rate,
+        "canary_probe_p50_ms": None if now.p50 is None else now.p50 * 1000,
+        "old_probe_p50_ms": None if was.p50 is None else was.p50 * 1000,
         "regressed": bool(reasons),
         "reasons": reasons,
     }
@@ -154,7 +231,11 @@ def run_rollout(
         entry["state"] = "canary"
         if on_change is not None:
             on_change(report)
-        figures = _verdict(deployment, old, new, watch)
+        if _in_rotation(deployment, new, ready_timeout):
+            figures = _verdict(deployment, old, new, watch)
+        else:
+            reason = "Envoy never found the new replicas healthy"
+            figures = {"regressed": True, "reasons": [reason]}
         entry.update(figures)
         if figures["regressed"]:
             deployment.retire(new)
