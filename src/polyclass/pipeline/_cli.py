@@ -75,7 +75,13 @@ def _parse_types(values: list[str]) -> dict[str, str]:
 
 
 def train_command(
-    data: Annotated[Path, typer.Argument(help="CSV or Parquet file, one row per example.")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="CSV or Parquet file, one row per example (with --dask: Parquet file, "
+            "folder or glob, local or a store URL)."
+        ),
+    ],
     target: Annotated[str | None, typer.Option("--target", "-t", help="The label column.")] = None,
     config: Annotated[
         Path | None,
@@ -179,6 +185,7 @@ def train_command(
         bool,
         typer.Option("--refit-all", help="After the test, refit the chosen model on every row."),
     ] = False,
+    dask: Dask = None,
 ) -> None:
     """Train, evaluate, report and register a classifier for DATA's TARGET column."""
     from polyclass.pipeline import STEPS, TrainConfig, check_out, train
@@ -238,7 +245,7 @@ def train_command(
                 bar.update(task, completed=done, total=total)
 
             try:
-                result = train(cfg, progress=on_progress)
+                result = train(cfg, progress=on_progress, dask=dask)
             except BaseException:
                 bar.live.transient = True  # the error alone, not bars stuck where it stopped
                 raise
@@ -258,6 +265,15 @@ def _print_summary(result: Any) -> None:
     console.print(f"[bold]Parameters:[/] {params}", highlight=False, soft_wrap=True)
     if result.refit is not None:
         console.print(result.refit["note"], highlight=False, soft_wrap=True)
+    if result.distributed is not None:
+        d = result.distributed
+        console.print(
+            f"Dask: fitted on {d['fitted_rows']:,} rows in {d['parts']} parts on "
+            f"{d['workers']} workers, {d['solver_iterations']} solver iterations, "
+            f"{d['round_trips']} round trips; checked, tuned and validated on a sample of "
+            f"{d['sample_rows']:,} rows.",
+            highlight=False,
+        )
     if result.tuning["sampled"]:
         console.print(
             f"Tuned on a stratified sample of {result.tuning['rows']:,} of "

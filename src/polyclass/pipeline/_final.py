@@ -58,7 +58,7 @@ def final_fit_and_test(run: Run) -> None:
     final.decision = run.decision
     test_pred, test_proba = final.predict_with_proba(test_frame)
     run.test = run.evaluate(run.test_rows, test_pred, test_proba)
-    _explain(run, final, test_frame)
+    explain(run, final, test_frame, run.y[run.test_rows])
     if cfg.refit_all:
         final = _refit_on_every_row(run)
     final.info = info(run)
@@ -79,14 +79,14 @@ def final_fit_and_test(run: Run) -> None:
     run.final = final
 
 
-def _explain(run: Run, model: Any, test_frame: pd.DataFrame) -> None:
+def explain(run: Run, model: Any, test_frame: pd.DataFrame, y_test: Any) -> None:
     """Coefficients (linear models), permutation importance and partial dependence."""
     features = test_frame[run.schema.feature_names]
     run.coefficients = coefficients(model)
     run.importance = permutation_importance(
         model.predict_proba,
         features,
-        run.y[run.test_rows],
+        y_test,
         classes=run.classes,
         n_repeats=5,
         random_state=run.cfg.seed,

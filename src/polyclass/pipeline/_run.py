@@ -37,6 +37,7 @@ class TrainResult:
     tuning: dict[str, Any] = field(default_factory=dict)
     leaderboard: dict[str, Any] = field(default_factory=dict)
     refit: dict[str, Any] | None = None
+    distributed: dict[str, Any] | None = None
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Run:
     importance: dict[str, Any] = field(default_factory=dict)
     partial_dependence: dict[str, Any] = field(default_factory=dict)
     refit: dict[str, Any] | None = None
+    distributed: dict[str, Any] | None = None
     fingerprint: str = ""
     n_rows: int = 0
     artifact_path: Path = Path()

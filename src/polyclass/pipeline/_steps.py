@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import partial
 
 import numpy as np
+import pandas as pd
 
 from polyclass.artifact import fingerprint_table
 from polyclass.data import check_data, explore, infer_schema, load_table
@@ -32,9 +33,14 @@ TUNE_MAX_ROWS = 50_000
 
 def load_and_check(run: Run) -> None:
     """Load the table, infer and check its schema, read the labels, classes and costs."""
-    cfg = run.cfg
-    frame = load_table(cfg.data)
+    frame = load_table(run.cfg.data)
     run.fingerprint = fingerprint_table(frame)
+    check_table(run, frame)
+
+
+def check_table(run: Run, frame: pd.DataFrame) -> None:
+    """Infer and check ``frame``'s schema; keep the checked table, labels, classes, costs."""
+    cfg = run.cfg
     schema = infer_schema(
         frame, cfg.target, overrides=cfg.column_types or None, drop=cfg.drop or None
     )

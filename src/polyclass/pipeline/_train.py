@@ -88,6 +88,8 @@ def _report(run: Run, timings: dict[str, float]) -> None:
         },
         "timings": timings,
     }
+    if run.distributed is not None:
+        context["dask"] = run.distributed
     run.report_path, run.metrics_path = write_report(Path(cfg.out), context)
 
 
@@ -95,6 +97,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     progress: Progress | None = None,
+    dask: str | None = None,
     **options: Any,
 ) -> TrainResult:
     """Run the whole project on a table: check, explore, tune, evaluate, report, register.
@@ -106,6 +109,11 @@ def train(
         (``train(data="penguins.csv", target="species")``).
     progress : callable, optional
         Called as ``progress(step, done, total)`` while the run advances.
+    dask : str, optional
+        Run on Dask: ``'local'`` (a LocalCluster for this run) or a scheduler address.
+        ``data`` is then a Parquet file, folder or glob (local or a store URL); the
+        passes over the whole table run on the cluster, the search on a sample (see
+        ``docs/architecture.md``). Only the linear family, with the L2 penalty.
 
     Returns
     -------
@@ -129,25 +137,14 @@ def train(
     cfg = config if config is not None else TrainConfig(**options)
     say: Progress = progress if progress is not None else (lambda step, done, total: None)
     check_out(cfg.out, cfg.overwrite)
-    run = Run(cfg)
     timings: dict[str, float] = {}
-    steps: tuple[tuple[str, Callable[[Run], None]], ...] = (
-        (STEPS[1], load_and_check),
-        (STEPS[0], define),
-        (STEPS[2], explore_data),
-        (STEPS[3], split),
-        (STEPS[4], lambda r: tune(r, lambda done, total: say(STEPS[4], done, total))),
-        (STEPS[5], validate),
-        (STEPS[6], final_fit_and_test),
-        (STEPS[8], save_and_register),
-        (STEPS[7], lambda r: _report(r, timings)),
-    )
-    for step, work in steps:
-        say(step, 0, 1)
-        clock = time.perf_counter()
-        work(run)
-        timings[step] = time.perf_counter() - clock
-        say(step, 1, 1)
+    if dask:
+        run = _train_on_dask(cfg, dask, say, timings)
+    else:
+        run = Run(cfg)
+        _run_steps(
+            run, _steps(say, timings, load_and_check, split, final_fit_and_test), say, timings
+        )
     return TrainResult(
         model=run.final,
         test_metrics=run.test,
@@ -169,4 +166,55 @@ def train(
         },
         leaderboard=run.leaderboard,
         refit=run.refit,
+        distributed=run.distributed,
     )
+
+
+Step = Callable[[Run], None]
+
+
+def _steps(
+    say: Progress, timings: dict[str, float], load: Step, split_rows: Step, final: Step
+) -> tuple[tuple[str, Step], ...]:
+    """The steps in the order they run; loading, splitting and the final fit differ on Dask."""
+    return (
+        (STEPS[1], load),
+        (STEPS[0], define),
+        (STEPS[2], explore_data),
+        (STEPS[3], split_rows),
+        (STEPS[4], lambda r: tune(r, lambda done, total: say(STEPS[4], done, total))),
+        (STEPS[5], validate),
+        (STEPS[6], final),
+        (STEPS[8], save_and_register),
+        (STEPS[7], lambda r: _report(r, timings)),
+    )
+
+
+def _run_steps(
+    run: Run, steps: tuple[tuple[str, Step], ...], say: Progress, timings: dict[str, float]
+) -> None:
+    for step, work in steps:
+        say(step, 0, 1)
+        clock = time.perf_counter()
+        work(run)
+        timings[step] = time.perf_counter() - clock
+        say(step, 1, 1)
+
+
+def _train_on_dask(cfg: TrainConfig, address: str, say: Progress, timings: dict[str, float]) -> Run:
+    """The same steps with the passes over the whole table on a Dask cluster."""
+    from polyclass.pipeline import _train_dask as on_dask
+    from polyclass.scale import connect
+
+    run = Run(on_dask.check_options(cfg))
+    with connect(address) as client:
+        spread = on_dask.Spread(client, address)
+        steps = _steps(
+            say,
+            timings,
+            lambda r: on_dask.load_and_check(r, spread),
+            lambda r: on_dask.split(r, spread),
+            lambda r: on_dask.final_fit_and_test(r, spread),
+        )
+        _run_steps(run, steps, say, timings)
+    return run

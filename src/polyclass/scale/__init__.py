@@ -19,9 +19,16 @@ if TYPE_CHECKING:
     from polyclass.scale._cluster import SCHEDULER_ENV, connect, resolve_address
     from polyclass.scale._commands import evaluate_on_dask, predict_on_dask
     from polyclass.scale._errors import ScaleError
-    from polyclass.scale._evaluate import evaluate_parts
+    from polyclass.scale._evaluate import evaluate_frames, evaluate_parts
     from polyclass.scale._fit import FitInfo, fit_logistic
     from polyclass.scale._predict import predict_parts
+    from polyclass.scale._rows import (
+        gather_column,
+        gather_rows,
+        select_rows,
+        split_by_part,
+        table_fingerprint,
+    )
     from polyclass.scale._table import (
         DaskTable,
         encode,
@@ -37,15 +44,21 @@ __all__ = [
     "ScaleError",
     "connect",
     "encode",
+    "evaluate_frames",
     "evaluate_on_dask",
     "evaluate_parts",
     "fit_logistic",
     "fit_preprocessor",
+    "gather_column",
+    "gather_rows",
     "label_counts",
     "predict_on_dask",
     "predict_parts",
     "read_table",
     "resolve_address",
+    "select_rows",
+    "split_by_part",
+    "table_fingerprint",
 ]
 
 __getattr__, __dir__ = attach(
@@ -57,6 +70,7 @@ __getattr__, __dir__ = attach(
         "ScaleError": "polyclass.scale._errors",
         "evaluate_on_dask": "polyclass.scale._commands",
         "predict_on_dask": "polyclass.scale._commands",
+        "evaluate_frames": "polyclass.scale._evaluate",
         "evaluate_parts": "polyclass.scale._evaluate",
         "FitInfo": "polyclass.scale._fit",
         "fit_logistic": "polyclass.scale._fit",
@@ -66,6 +80,11 @@ __getattr__, __dir__ = attach(
         "label_counts": "polyclass.scale._table",
         "predict_parts": "polyclass.scale._predict",
         "read_table": "polyclass.scale._table",
+        "gather_column": "polyclass.scale._rows",
+        "gather_rows": "polyclass.scale._rows",
+        "select_rows": "polyclass.scale._rows",
+        "split_by_part": "polyclass.scale._rows",
+        "table_fingerprint": "polyclass.scale._rows",
     },
     __all__,
 )

@@ -14,6 +14,7 @@ from polyclass.scale._blocks import read_part
 from polyclass.scale._errors import ScaleError
 from polyclass.scale._loss import tree_sum
 from polyclass.scale._parts import discover
+from polyclass.scale._table import DaskTable
 
 # probabilities are clipped as scikit-learn's log_loss clips them
 _EPS = np.finfo(np.float64).eps
@@ -39,6 +40,10 @@ class EvalState:
 
 def _evaluate_part(model: Any, url: str, target: str, options: dict[str, Any]) -> EvalState:
     frame = read_part(url, [*model.schema.feature_names, target], options)
+    return _frame_state(model, frame, target, url)
+
+
+def _frame_state(model: Any, frame: Any, target: str, where: str) -> EvalState:
     frame = frame[frame[target].notna()]
     y = frame[target].to_numpy()
     pred, proba = model.predict_with_proba(frame)
@@ -54,7 +59,7 @@ def _evaluate_part(model: Any, url: str, target: str, options: dict[str, Any]) -
     if (codes < 0).any():
         unseen = sorted({str(v) for v, k in zip(y.tolist(), codes, strict=True) if k < 0})
         raise ScaleError(
-            f"{url!r} holds labels the model never saw: {unseen[:5]}. Evaluate on data "
+            f"{where!r} holds labels the model never saw: {unseen[:5]}. Evaluate on data "
             "whose labels are among the model's classes."
         )
     p = np.clip(proba, _EPS, 1 - _EPS)
@@ -89,7 +94,23 @@ def evaluate_parts(
         client.submit(_evaluate_part, shared, url, target, options, pure=False)
         for url in parts.files
     ]
-    state: EvalState = tree_sum(client, futures)
+    return _summary(tree_sum(client, futures), model)
+
+
+def evaluate_frames(client: Any, model: Any, table: DaskTable) -> dict[str, Any]:
+    """As :func:`evaluate_parts`, on a table already in worker memory (labelled with
+    ``table.target``), e.g. the test rows of a distributed training run."""
+    if table.target is None:
+        raise ScaleError("Evaluating needs the target column.")
+    shared = client.scatter(model, broadcast=True)
+    futures = [
+        client.submit(_frame_state, shared, f, table.target, url, pure=False)
+        for f, url in zip(table.frames, table.parts.files, strict=True)
+    ]
+    return _summary(tree_sum(client, futures), model)
+
+
+def _summary(state: EvalState, model: Any) -> dict[str, Any]:
     cm = state.confusion
     aucs = [c.roc_auc_score() for c in state.curves]
     return {
@@ -102,8 +123,9 @@ def evaluate_parts(
         "mcc": cm.matthews_corrcoef(),
         "log_loss": state.log_loss_sum / state.rows,
         "roc_auc_ovr": float(np.mean(aucs)),
+        "roc_auc_by_class": [float(a) for a in aucs],
         "confusion_matrix": cm.confusion_matrix().tolist(),
     }
 
 
-__all__ = ["evaluate_parts"]
+__all__ = ["evaluate_frames", "evaluate_parts"]
