@@ -106,6 +106,15 @@ def monitor_command(
             show_default=False,
         ),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            envvar="DASK_SCHEDULER_ADDRESS",
+            help="Read and count the logged inputs on Dask, one task per segment: 'local' "
+            "(a LocalCluster for this run) or a scheduler address. Same numbers.",
+        ),
+    ] = None,
 ) -> None:
     """Compare logged traffic with the model's training data; score feedback; alert.
 
@@ -128,10 +137,18 @@ def monitor_command(
         )
         if region:
             _regions(region, format_, out, lambda f: monitor(
-                model, f, since=since, until=until, window=window, config=cfg, registry=registry
+                model, f, since=since, until=until, window=window, config=cfg,
+                registry=registry, dask=dask,
             ))  # fmt: skip
         result = monitor(
-            model, log, since=since, until=until, window=window, config=cfg, registry=registry
+            model,
+            log,
+            since=since,
+            until=until,
+            window=window,
+            config=cfg,
+            registry=registry,
+            dask=dask,
         )
     except typer.Exit:  # --region's reports are done
         raise

@@ -9,7 +9,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from polyclass.monitor._config import MonitorConfig
-from polyclass.monitor._drift import DriftSummary, FeatureDrift, count_values, feature_drift
+from polyclass.monitor._drift import (
+    BinCounts,
+    DriftSummary,
+    FeatureDrift,
+    count_values,
+    feature_drift,
+)
 from polyclass.monitor._drift import summarize_drift as _summarize
 from polyclass.monitor._reference import Reference
 
@@ -99,10 +105,26 @@ def drift_by_window(
 ) -> tuple[DriftSummary, list[DriftSummary]]:
     """Drift over all rows and in each of ``n_groups`` windows (``groups[i] < 0``: a row
     before the first window, counted overall only)."""
+    counts = window_counts(ref, inputs, groups, n_groups, config)
+    return drift_from_counts(ref, counts, n_groups, config)
+
+
+#: Per feature: its counts in each window, and over all rows.
+WindowCounts = dict[str, tuple[BinCounts, BinCounts]]
+
+
+def window_counts(
+    ref: Reference,
+    inputs: Mapping[str, Any],
+    groups: NDArray[np.intp],
+    n_groups: int,
+    config: MonitorConfig,
+) -> WindowCounts:
+    """Each enabled feature's bin counts per window and overall: integer counts that
+    add up across blocks of rows (a distributed read sums them per segment)."""
     in_range = groups >= 0
     every_row = bool(in_range.all())
-    per_window: list[list[FeatureDrift]] = [[] for _ in range(n_groups)]
-    overall = []
+    out: WindowCounts = {}
     for name, fref in ref.features.items():
         if not config.enabled(name):
             continue
@@ -114,10 +136,22 @@ def drift_by_window(
             windowed = _rows(values, in_range)
             counts = count_values(fref, windowed, groups[in_range], n_groups)
             total = count_values(fref, values)
+        out[name] = (counts, total)
+    return out
+
+
+def drift_from_counts(
+    ref: Reference, counts: WindowCounts, n_groups: int, config: MonitorConfig
+) -> tuple[DriftSummary, list[DriftSummary]]:
+    """The drift verdicts from :func:`window_counts` (of all rows, or summed over blocks)."""
+    per_window: list[list[FeatureDrift]] = [[] for _ in range(n_groups)]
+    overall = []
+    for name, (windowed, total) in counts.items():
+        fref = ref.features[name]
         overall.append(feature_drift(fref, total, config))
         for g in range(n_groups):
-            if counts.counts[g].sum() or counts.missing[g]:
-                per_window[g].append(feature_drift(fref, counts.group(g), config))
+            if windowed.counts[g].sum() or windowed.missing[g]:
+                per_window[g].append(feature_drift(fref, windowed.group(g), config))
     return _summarize(overall, config), [_summarize(w, config) for w in per_window]
 
 

@@ -7,6 +7,7 @@ entry point the server calls in the background for its ``/metrics`` page.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from polyclass.monitor._alerts import (
     performance_threshold,
 )
 from polyclass.monitor._config import MonitorConfig
-from polyclass.monitor._data_drift import drift_by_window
+from polyclass.monitor._data_drift import drift_by_window, drift_from_counts
 from polyclass.monitor._drift import (
     BinCounts,
     DriftSummary,
@@ -122,6 +123,7 @@ class _Run:
     estimate: dict[str, Any] | None = None
     live: dict[str, Any] | None = None
     versions: dict[str, Any] | None = None
+    client: Any = None  # a Dask client: the inputs are read and counted on its cluster
 
     @property
     def log(self) -> LogData:
@@ -167,10 +169,11 @@ def _start(
 
 def _read(run: _Run) -> None:
     """Read the period's predictions and feedback of this model version."""
+    on_cluster = run.client is not None
     run.data = read_log(
         run.folder,
         classes=run.classes,
-        features=list(run.ref.features) if run.ref is not None else [],
+        features=list(run.ref.features) if run.ref is not None and not on_cluster else [],
         since=run.since,
         until=run.until,
         model_version=run.resolved.version,
@@ -204,10 +207,13 @@ def _feature_drift(run: _Run) -> None:
     if run.ref is None or not run.log.n_rows:
         return
     first = max(0, run.n_windows - MAX_DRIFT_WINDOWS)
-    groups = np.clip(run.window_of_row - first, -1, None)
-    run.drift, per_window = drift_by_window(
-        run.ref, run.log.inputs, groups, run.n_windows - first, run.config
-    )
+    if run.client is not None:
+        run.drift, per_window = _drift_on_cluster(run, run.ref, first)
+    else:
+        groups = np.clip(run.window_of_row - first, -1, None)
+        run.drift, per_window = drift_by_window(
+            run.ref, run.log.inputs, groups, run.n_windows - first, run.config
+        )
     if run.drift.too_few_rows:
         run.notes.append(f"Feature drift not judged: {run.drift.too_few_rows}.")
     for g, s in enumerate(per_window):
@@ -222,6 +228,32 @@ def _feature_drift(run: _Run) -> None:
                 "drifted": [f.name for f in s.features if f.drifted],
             }
         )
+
+
+def _drift_on_cluster(
+    run: _Run, ref: Reference, first: int
+) -> tuple[DriftSummary, list[DriftSummary]]:
+    """:func:`drift_by_window` from per-segment counts summed on the driver."""
+    from polyclass.monitor._dask import counts_on_cluster
+    from polyclass.predlog import SegmentProblem, list_segments
+
+    folder = run.folder / "predictions"
+    read = {
+        "features": list(ref.features),
+        "since": run.since,
+        "until": run.until,
+        "model_version": run.resolved.version,
+    }
+    window = (run.origin, run.width, first, run.n_windows - first)
+    segments = [str(p) for p in list_segments(folder)]
+    counts, problems = counts_on_cluster(run.client, segments, ref, run.config, window, read)
+    known = {p.path for p in run.log.problems}  # segments the driver's read skipped already
+    run.log.problems.extend(
+        SegmentProblem(path, "predictions", reason)
+        for path, reason in problems
+        if path not in known or path == str(folder)
+    )
+    return drift_from_counts(ref, counts, run.n_windows - first, run.config)
 
 
 def _prediction_drift(run: _Run) -> None:
@@ -367,6 +399,7 @@ def monitor(
     window: str | None = None,
     config: MonitorConfig | None = None,
     registry: str | None = None,
+    dask: str | None = None,
 ) -> MonitorResult:
     """Compare a model's logged traffic with its reference and score its feedback.
 
@@ -387,6 +420,9 @@ def monitor(
         Methods, thresholds and alert options.
     registry : str, optional
         Registry URL (default ``POLYCLASS_REGISTRY`` or ``./.polyclass``).
+    dask : str, optional
+        Read and count the logged inputs on Dask: ``'local'`` (a LocalCluster for this
+        run) or a scheduler address. The result is the same as without it.
 
     Returns
     -------
@@ -411,10 +447,15 @@ def monitor(
         ("live", _live_performance),
         ("versions", _versions),
     )
-    for name, step in steps:
-        clock = time.perf_counter()
-        step(run)
-        timings[name] = round(time.perf_counter() - clock, 4)
+    with ExitStack() as stack:
+        if dask:
+            from polyclass.scale import connect
+
+            run.client = stack.enter_context(connect(dask))
+        for name, step in steps:
+            clock = time.perf_counter()
+            step(run)
+            timings[name] = round(time.perf_counter() - clock, 4)
     return _finish(run, window, timings)
 
 

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
         LogData,
         LogError,
         SegmentProblem,
+        list_segments,
         read_log,
+        read_prediction_segment,
         recent_rows_start,
     )
     from polyclass.predlog._segmentlog import (
@@ -46,8 +48,10 @@ __all__ = [
     "PredictionLog",
     "SegmentLog",
     "SegmentProblem",
+    "list_segments",
     "log_folder",
     "read_log",
+    "read_prediction_segment",
     "recent_rows_start",
     "to_micros",
 ]
@@ -56,7 +60,9 @@ _LAZY: dict[str, str] = {
     "LogData": "_reader",
     "LogError": "_reader",
     "SegmentProblem": "_reader",
+    "list_segments": "_reader",
     "read_log": "_reader",
+    "read_prediction_segment": "_reader",
     "recent_rows_start": "_reader",
     "ROTATE_BYTES": "_segmentlog",
     "ROTATE_SECONDS": "_segmentlog",

@@ -243,6 +243,21 @@ def _num_rows(paths: Sequence[Path]) -> int:
     return total
 
 
+def read_prediction_segment(
+    path: str | Path,
+    *,
+    features: Sequence[str] = (),
+    since: int | None = None,
+    until: int | None = None,
+    model_version: int | None = None,
+) -> Any:
+    """One predictions segment's rows and inputs as :func:`read_log` reads them, without
+    probabilities (None when its times lie outside ``[since, until)``): for a reader that
+    spreads the segments over workers. Raises what a segment :func:`read_log` skips raises."""
+    columns = [*_PRED_COLUMNS, *(f"in.{f}" for f in features)]
+    return prediction_segment(Path(path), columns, features, since, until, model_version, False, ())
+
+
 def recent_rows_start(log_dir: str | Path, max_rows: int) -> datetime | None:
     """When the newest segments that together hold ``max_rows`` predictions began.
 
