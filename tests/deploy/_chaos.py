@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -18,8 +19,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,7 @@ class Answer:
     residency: str | None
     expected: str
     body: bytes = b""
+    version: str | None = None
 
 
 def penguin_requests(model_dir: Path, count: int = 32) -> list[tuple[bytes, str]]:
@@ -77,10 +80,47 @@ def _request(body: bytes, residency: str | None) -> bytes:
     return head.encode() + b"\r\n" + body
 
 
+class _Stale(Exception):
+    """A kept-alive connection closed before any byte of the answer: send again."""
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection to the router."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer, self.used = reader, writer, False
+
+    async def exchange(self, request: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+        """Send ``request``; the status, the headers this client reads and the body."""
+        self.writer.write(request)
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            if self.used and not getattr(exc, "partial", b""):
+                raise _Stale from None
+            raise
+        self.used = True
+        lines = head.split(b"\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.lower()] = value.strip()
+        body = await self.reader.readexactly(int(headers[b"content-length"]))
+        return int(lines[0].split()[1]), headers, body
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 class OpenLoopClient:
     """Sends ``rate`` requests a second for ``duration`` seconds over keep-alive connections.
 
-    ``mix`` is a list of residencies (None for none) cycled through request by request.
+    A scheduler hands each request out at its due time whatever the answers do (open
+    loop) to one of up to ``max_connections`` senders, each with its own connection; when
+    all are busy it waits in a backlog, the wait counted in its latency. ``mix`` is a
+    list of residencies (None for none) cycled through request by request. An answer is
+    checked by comparing its body with the bytes the expected label makes (parsed only
+    when they differ).
     """
 
     def __init__(
@@ -92,52 +132,76 @@ class OpenLoopClient:
         duration: float,
         mix: list[str | None],
         timeout: float = 10.0,
+        max_connections: int = 256,
     ) -> None:
         self.port, self.rate, self.duration, self.timeout = port, rate, duration, timeout
         self.wire = [[_request(b, r) for b, _ in requests] for r in mix]
         self.expected = [label for _, label in requests]
+        self.right = [json.dumps({"predictions": [label]}).encode() for label in self.expected]
         self.mix = mix
         self.answers: list[Answer] = []
         self.started = 0.0
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self._open = 0  # connections open now, at most max_connections
-        self.max_connections = 256
+        self.max_connections = max_connections
         self.peak_open = 0
         self.stale_retries = 0
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._open = 0
+        self._senders: list[asyncio.Task[None]] = []
+        self._idle: list[asyncio.Future[tuple[int, float] | None]] = []
+        self._backlog: deque[tuple[int, float]] = deque()
+        self._closing = False
 
-    def run(self) -> None:
-        try:
-            import uvloop
+    def run(self, start_at: float = 0.0) -> None:
+        """Send the whole schedule, from wall-clock ``start_at`` (or now, if later)."""
+        _event_loop(self._run(start_at))
 
-            uvloop.run(self._run())
-        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-            asyncio.run(self._run())
-
-    async def _run(self) -> None:
+    async def _run(self, start_at: float) -> None:
         loop = asyncio.get_running_loop()
         total = int(self.rate * self.duration)
+        await asyncio.sleep(max(0.0, start_at - time.time()))
         self.started = time.time()
         start = loop.time()
-        tasks: set[asyncio.Task[None]] = set()
         sent = 0
         while sent < total:
             now = loop.time()
             while sent < total and start + sent / self.rate <= now:
-                due = self.started + sent / self.rate
-                task = loop.create_task(self._one(sent, due))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                self._dispatch((sent, self.started + sent / self.rate))
                 sent += 1
-            await asyncio.sleep(0.001)
-        if tasks:
-            await asyncio.wait(tasks)
-        for _, writer in self._idle:
-            writer.close()
+            if sent < total:
+                await asyncio.sleep(max(0.0, start + sent / self.rate - loop.time()))
+        self._closing = True
+        while self._idle:
+            self._idle.pop().set_result(None)
+        await asyncio.gather(*self._senders)
+
+    def _dispatch(self, item: tuple[int, float]) -> None:
+        """Hand a due request to the sender idle for the shortest time (its connection is
+        the warmest), else to a new sender, else to the backlog the senders drain."""
+        if self._idle:
+            self._idle.pop().set_result(item)
+        elif len(self._senders) < self.max_connections:
+            self._senders.append(asyncio.get_running_loop().create_task(self._sender(item)))
+        else:
+            self._backlog.append(item)
+
+    async def _sender(self, item: tuple[int, float] | None) -> None:
+        loop = asyncio.get_running_loop()
+        conn = None
+        while item is not None:
+            conn = await self._one(conn, *item)
+            if self._backlog:
+                item = self._backlog.popleft()
+            elif self._closing:
+                item = None
+            else:
+                waiting: asyncio.Future[tuple[int, float] | None] = loop.create_future()
+                self._idle.append(waiting)
+                item = await waiting
+        if conn is not None:
+            self._drop(conn)
 
     def throughput(self, concurrency: int, seconds: float) -> float:
         """Answers per second of ``concurrency`` closed-loop senders (what the machine takes)."""
-        return asyncio.run(self._closed(concurrency, seconds))
+        return float(_event_loop(self._closed(concurrency, seconds)))
 
     async def _closed(self, concurrency: int, seconds: float) -> float:
         deadline = time.time() + seconds
@@ -145,90 +209,94 @@ class OpenLoopClient:
 
         async def sender(offset: int) -> None:
             nonlocal done
-            number = offset
+            number, conn = offset, None
             while time.time() < deadline:
-                await self._one(number, time.time())
+                conn = await self._one(conn, number, time.time())
                 done += 1
                 number += concurrency
+            if conn is not None:
+                self._drop(conn)
 
         start = time.time()
         await asyncio.gather(*(sender(i) for i in range(concurrency)))
-        for _, writer in self._idle:
-            writer.close()
-        self._idle, self._open, self.answers, self._writers = [], 0, [], set()
+        self.answers = []
         return done / (time.time() - start)
 
-    async def _one(self, number: int, due: float) -> None:
-        kind = number % len(self.mix)
-        which = (number // len(self.mix)) % len(self.expected)
-        answer = Answer(due, 0.0, 0, None, None, self.mix[kind], self.expected[which])
-        try:
-            await asyncio.wait_for(self._exchange(self.wire[kind][which], answer), self.timeout)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
-            answer.status = 0
-        answer.latency = time.time() - due
-        self.answers.append(answer)
-
-    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        # a bounded pool: a burst waits for a connection (the wait counts in its latency)
-        while not self._idle and self._open >= self.max_connections:
-            await asyncio.sleep(0.0005)
-        if self._idle:
-            return self._idle.pop()
-        return await self._new_connection()
-
-    async def _new_connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self) -> _Connection:
         self._open += 1
         self.peak_open = max(self.peak_open, self._open)
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            return _Connection(*await asyncio.open_connection("127.0.0.1", self.port))
         except BaseException:
             self._open -= 1
             raise
-        self._writers.add(writer)
-        return reader, writer
 
-    def _close(self, writer: asyncio.StreamWriter) -> None:
-        if writer in self._writers:  # closed once, counted once
-            self._writers.discard(writer)
-            self._open -= 1
-        writer.close()
+    def _drop(self, conn: _Connection) -> None:
+        self._open -= 1
+        conn.close()
 
-    async def _exchange(self, request: bytes, answer: Answer) -> None:
-        reused = bool(self._idle)
-        reader, writer = await self._connection()
+    async def _one(self, conn: _Connection | None, number: int, due: float) -> _Connection | None:
+        """Send request ``number`` (due at ``due``) on ``conn``; the connection to go on with."""
+        kind = number % len(self.mix)
+        which = (number // len(self.mix)) % len(self.expected)
+        answer = Answer(due, 0.0, 0, None, None, self.mix[kind], self.expected[which])
+        request = self.wire[kind][which]
         try:
-            writer.write(request)
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (OSError, asyncio.IncompleteReadError) as exc:
-                nothing = not getattr(exc, "partial", b"")
-                if not (reused and nothing):
-                    raise
-                # a kept-alive connection closed as the request left, before any byte of
-                # an answer: sent again on a new one, as HTTP clients do (counted)
-                self._close(writer)
-                self.stale_retries += 1
-                reader, writer = await self._new_connection()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {
-                k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)
-            }
-            body = await reader.readexactly(int(headers["content-length"]))
-        except BaseException:
-            self._close(writer)
-            raise
-        answer.status = int(lines[0].split()[1])
-        answer.upstream = headers.get("x-polyclass-upstream")
-        answer.body = body
-        if answer.status == 200:
-            answer.label = str(json.loads(body)["predictions"][0])
-        if headers.get("connection", "").lower() == "close":
-            self._close(writer)
-        else:
-            self._idle.append((reader, writer))
+            async with asyncio.timeout(self.timeout):
+                if conn is None:
+                    conn = await self._connect()
+                try:
+                    status, headers, body = await conn.exchange(request)
+                except _Stale:  # sent again on a new connection, as HTTP clients do (counted)
+                    self._drop(conn)
+                    self.stale_retries += 1
+                    conn = None
+                    conn = await self._connect()
+                    status, headers, body = await conn.exchange(request)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, KeyError):
+            if conn is not None:
+                self._drop(conn)
+            conn = None
+            answer.latency = time.time() - due
+            self.answers.append(answer)
+            return None
+        answer.latency = time.time() - due
+        answer.status, answer.body = status, body
+        upstream, version = headers.get(b"x-polyclass-upstream"), headers.get(b"x-model-version")
+        answer.upstream = None if upstream is None else upstream.decode()
+        answer.version = None if version is None else version.decode()
+        if status == 200:
+            right = body == self.right[which]
+            answer.label = answer.expected if right else str(json.loads(body)["predictions"][0])
+        self.answers.append(answer)
+        if headers.get(b"connection", b"").lower() == b"close":
+            self._drop(conn)
+            return None
+        return conn
+
+
+def _client_process(
+    port: int,
+    requests: list[tuple[bytes, str]],
+    rate: float,
+    duration: float,
+    mix: list[str | None],
+    start_at: float,
+) -> tuple[list[Answer], float, int]:
+    """An open-loop run in a process of its own: the answers, the start, the resends."""
+    client = OpenLoopClient(port, requests, rate=rate, duration=duration, mix=mix)
+    client.run(start_at)
+    return client.answers, client.started, client.stale_retries
+
+
+def _event_loop(main: Any) -> Any:
+    """Run ``main`` on uvloop (the client's own CPU is a share of what it measures)."""
+    try:
+        import uvloop
+
+        return uvloop.run(main)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(main)
 
 
 @dataclass
@@ -405,6 +473,7 @@ class ChaosRun:
     capacity: float
     refusal: tuple[int, dict[str, Any]]  # what X-Data-Residency: us got while us-east hung
     stale_retries: int = 0
+    started: float = 0.0  # when the client sent its first request
 
 
 def run_chaos(
@@ -416,88 +485,87 @@ def run_chaos(
     store_dirs: dict[str, Path],
     rate: float = 1000.0,
     duration: float = 30.0,
+    share: float | None = 0.2,
 ) -> ChaosRun:
     """The client at ``rate`` for ``duration`` s while regions are killed, hung and cut off.
 
     At 10% of the run eu-west's replicas get SIGKILL (the supervisor starts them again:
     the killed region comes back); at 45% us-east's are stopped (SIGSTOP) for 10% of
     the run; at 62% eu-central's store disappears and its replicas are killed, so they
-    restart from the region's cache; the store comes back once they answer.
+    restart from the region's cache; the store comes back once they answer. ``share``:
+    the rate is at most this share of the closed-loop capacity measured first (None:
+    ``rate`` as given, whatever the machine takes).
     """
     mix: list[str | None] = [None] * 8 + ["eu", "us"]
     router_sees_every_replica(deployment, admin)
     probe = OpenLoopClient(port, requests, rate=1, duration=1, mix=mix)
     capacity = probe.throughput(16, 3.0)
-    # open loop above what the machine can answer only grows a queue until requests time
-    # out: a loaded machine gets a lower rate (reported), a quiet one the full rate
-    rate = max(50.0, min(rate, 0.2 * capacity))
-    client = OpenLoopClient(port, requests, rate=rate, duration=duration, mix=mix)
+    if share is not None:
+        # open loop above what the machine can answer only grows a queue until requests
+        # time out: a loaded machine gets a lower rate (reported), a quiet one the full rate
+        rate = max(50.0, min(rate, share * capacity))
     watch = HostWatch(admin)
     watch.start()
-    thread = threading.Thread(target=client.run, daemon=True)
-    thread.start()
-    while client.started == 0.0:
-        time.sleep(0.01)
-    t0, events, back = client.started, [], {}
-
-    def at(share: float) -> None:
-        time.sleep(max(0.0, t0 + share * duration - time.time()))
-
-    def signal_region(name: str, region: str, sig: int) -> Event:
-        event = Event(name, region, time.time(), deployment.pids(region))
-        for pid in event.pids:
-            os.kill(pid, sig)
-        events.append(event)
-        return event
-
-    def comes_back(event: Event, timeout: float, *, restarted: bool = True) -> None:
-        addresses = deployment.addresses(event.region)
-
-        def back_up() -> bool:
-            fresh = deployment.pids(event.region)
-            if restarted and any(p in event.pids for p in fresh):
-                return False
-            return all(ready(a) for a in addresses)
-
-        when = wait_until(back_up, timeout)
-        if when is not None:
-            back[event.name] = when
-
-    at(0.10)
-    comes_back(signal_region("kill", "eu-west", signal.SIGKILL), 0.35 * duration)
-    at(0.45)
-    hang = signal_region("hang", "us-east", signal.SIGSTOP)
-    refusal = refused_while_hung(port, requests[0][0], 0.08 * duration)
-    at(0.55)
-    for pid in hang.pids:
-        os.kill(pid, signal.SIGCONT)
-    events.append(Event("resume", "us-east", time.time(), hang.pids))
-    comes_back(events[-1], 0.05 * duration, restarted=False)
-    at(0.62)
-    store = store_dirs["eu-central"]
-    hidden = store.with_name(store.name + ".unreachable")
-    store.rename(hidden)
+    # the client runs in a process of its own: this one's threads (the watch, the events)
+    # would otherwise hold the interpreter lock while answers wait
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:
-        comes_back(signal_region("store-down", "eu-central", signal.SIGKILL), 60.0)
+        t0 = time.time() + 3.0
+        running = pool.submit(_client_process, port, requests, rate, duration, mix, t0)
+        events: list[Event] = []
+        back: dict[str, float] = {}
+
+        def at(part: float) -> None:
+            time.sleep(max(0.0, t0 + part * duration - time.time()))
+
+        def signal_region(name: str, region: str, sig: int) -> Event:
+            event = Event(name, region, time.time(), deployment.pids(region))
+            for pid in event.pids:
+                os.kill(pid, sig)
+            events.append(event)
+            return event
+
+        def comes_back(event: Event, timeout: float, *, restarted: bool = True) -> None:
+            addresses = deployment.addresses(event.region)
+
+            def back_up() -> bool:
+                fresh = deployment.pids(event.region)
+                if restarted and any(p in event.pids for p in fresh):
+                    return False
+                return all(ready(a) for a in addresses)
+
+            when = wait_until(back_up, timeout)
+            if when is not None:
+                back[event.name] = when
+
+        at(0.10)
+        comes_back(signal_region("kill", "eu-west", signal.SIGKILL), 0.35 * duration)
+        at(0.45)
+        hang = signal_region("hang", "us-east", signal.SIGSTOP)
+        refusal = refused_while_hung(port, requests[0][0], 0.08 * duration)
+        at(0.55)
+        for pid in hang.pids:
+            os.kill(pid, signal.SIGCONT)
+        events.append(Event("resume", "us-east", time.time(), hang.pids))
+        comes_back(events[-1], 0.05 * duration, restarted=False)
+        at(0.62)
+        store = store_dirs["eu-central"]
+        hidden = store.with_name(store.name + ".unreachable")
+        store.rename(hidden)
+        try:
+            comes_back(signal_region("store-down", "eu-central", signal.SIGKILL), 60.0)
+        finally:
+            hidden.rename(store)
+        answers, started, stale = running.result()
     finally:
-        hidden.rename(store)
-    thread.join()
+        pool.shutdown(cancel_futures=True)
     for event in events:  # a region slower to restart than the schedule: wait for it
         if event.name in ("kill", "store-down") and event.name not in back:
             comes_back(event, 60.0)
     watch.stop()
     region_of = deployment.region_of()
     return ChaosRun(
-        client.answers,
-        events,
-        watch,
-        back,
-        region_of,
-        duration,
-        rate,
-        capacity,
-        refusal,
-        client.stale_retries,
+        answers, events, watch, back, region_of, duration, rate, capacity, refusal, stale, started
     )
 
 
