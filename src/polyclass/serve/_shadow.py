@@ -48,12 +48,12 @@ SHADOW_QUEUE = 1024
 SHADOW_ROWS = 65_536
 #: The largest share of the time the shadow's thread works; it rests for the rest.
 SHADOW_SHARE = 0.1
-#: One slice, predicted at once: at most this many requests and rows (one larger request
-#: is a slice of its own).
-SLICE_REQUESTS = 64
-SLICE_ROWS = 2048
-#: The shortest rest between slices, so requests arriving one by one are gathered into
-#: slices instead of waking the worker (and taking the lock) once each.
+#: One slice, predicted at once, holds the interpreter lock briefly: at most this many
+#: requests and rows (one larger request is a slice of its own).
+SLICE_REQUESTS = 32
+SLICE_ROWS = 1024
+#: The shortest rest while less than a slice waits, so requests arriving one by one are
+#: gathered into slices instead of waking the worker (and taking the lock) once each.
 MIN_REST = 0.01
 
 Record = Callable[[str, ServedModel, Prediction], None]
@@ -160,7 +160,8 @@ class ShadowRunner:
         self.counts = ShadowCounts()
         self._items: deque[_Item] = deque()
         self._rows = 0  # rows in ``_items``
-        self._cond = threading.Condition()  # guards _items, _rows, _closed, counts.dropped
+        # guards _items, _rows, _closed and counts.dropped
+        self._cond = threading.Condition(threading.Lock())
         self._closed = False  # stopping: take no more requests, log the queued ones
         self._stopping = threading.Event()  # wakes a resting worker at stop
         self._thread: threading.Thread | None = None
@@ -231,9 +232,12 @@ class ShadowRunner:
             return batch
 
     def _rest(self, worked: float) -> None:
-        """Sleep so the worker works at most ``share`` of the time (not while stopping)."""
-        pause = max(MIN_REST, worked * (1.0 - self.share) / self.share)
-        self._stopping.wait(pause)
+        """Sleep so the worker works at most ``share`` of the time, and at least
+        ``MIN_REST`` unless a whole slice waits; a stop ends the rest."""
+        pause = worked * (1.0 - self.share) / self.share
+        with self._cond:
+            behind = len(self._items) >= SLICE_REQUESTS or self._rows >= SLICE_ROWS
+        self._stopping.wait(pause if behind else max(pause, MIN_REST))
 
     def _shadow(self, batch: list[_Item]) -> None:
         """Predict a slice's rows at once and log each request's part; requests are taken
