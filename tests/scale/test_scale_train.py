@@ -98,7 +98,8 @@ def test_train_dask_matches_train(
 def test_train_dask_samples_a_large_table(
     client: Any, table: tuple[pd.DataFrame, Path], tmp_path: Path, monkeypatch: Any
 ) -> None:
-    """Above the sample sizes the search runs on a sample; every row is still fitted."""
+    """Above the sample sizes the search runs on a sample; every row is still fitted
+    (with --refit-all the test rows too)."""
     from polyclass.pipeline import _steps, _train_dask
 
     _, folder = table
@@ -111,10 +112,12 @@ def test_train_dask_samples_a_large_table(
         out=tmp_path / "out",
         register=False,
         dask=client.scheduler.address,
+        refit_all=True,
         **OPTIONS,
     )
-    assert done.distributed is not None
-    assert done.distributed["fitted_rows"] == 4800
+    assert done.distributed is not None and done.refit is not None
+    assert done.distributed["fitted_rows"] == 6000 and done.refit["tested_model_rows"] == 4800
+    assert done.model.reference is not None
     assert done.distributed["sample_rows"] < 2100
     assert done.tuning["sampled"] and done.tuning["of"] == 3600
     assert done.test_metrics["n_samples"] == 1200 and done.test_metrics["sample_rows"] < 600
@@ -145,3 +148,13 @@ def test_train_dask_names_a_csv(client: Any, tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--dask", client.scheduler.address])
     assert result.exit_code == 2
     assert "Cannot read" in result.output and "rows.csv" in result.output
+
+
+def test_train_dask_names_an_address_that_does_not_answer(
+    table: tuple[pd.DataFrame, Path], tmp_path: Path
+) -> None:
+    _, folder = table
+    args = ["train", str(folder), "-t", "label", "-o", str(tmp_path / "o"), "--no-register"]
+    result = runner.invoke(app, [*args, "--dask", "tcp://127.0.0.1:9"])
+    assert result.exit_code == 2
+    assert "tcp://127.0.0.1:9" in result.output and not (tmp_path / "o" / "model").exists()

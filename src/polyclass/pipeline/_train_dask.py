@@ -145,16 +145,19 @@ def _missing_message(missing: int, target: str) -> str:
 
 def _sample_message(run: Run, spread: Spread) -> str:
     rows = len(spread.sample)
+    linear = "Only the linear family is compared (the one fitted on the cluster)."
     if rows == run.n_rows:
         return (
             f"Trained on Dask ({len(spread.table.frames)} parts): every one of the "
-            f"{run.n_rows:,} rows was checked, explored, tuned and validated on the driver."
+            f"{run.n_rows:,} rows was checked, explored, tuned and validated on the driver. "
+            + linear
         )
     return (
         f"Trained on Dask ({len(spread.table.frames)} parts, {run.n_rows:,} rows): the "
         f"checks, the exploration, the tuning and the validation ran on a stratified sample "
         f"of {rows:,} rows; preprocessing statistics, the final fit and the test metrics' "
-        "values use every row (intervals, curves and importance come from the test sample)."
+        "values use every row (intervals, curves and importance come from the test "
+        "sample). " + linear
     )
 
 
