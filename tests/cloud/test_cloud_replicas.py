@@ -344,23 +344,28 @@ def test_usage_errors_exit_2(registry: str, args: list[str], problem: str) -> No
     assert code == 2 and problem in " ".join(out.split()), out
 
 
+@pytest.mark.parametrize("ref", ["penguins:1", "penguins@production"])
 def test_serve_from_a_store_with_a_cold_cache(
-    registry: str, new_store: Callable[[str], str], tmp_path: Path
+    ref: str, registry: str, new_store: Callable[[str], str], tmp_path: Path
 ) -> None:
+    """A pinned version needs no registry at all; an alias is resolved by the registry
+    (to version 1, not the latest) and that version is fetched and served."""
     import httpx
 
     from _serve_helpers import ServerProcess
+    from polyclass.registry import Registry
 
     azure = new_store("azure")
     assert replicate("penguins:1", [azure], registry=registry).ok
-    empty = tmp_path / "empty-registry"
+    with Registry(registry) as reg:
+        reg.set_alias("penguins", "production", 1)
     server = ServerProcess(
         [
-            "penguins:1",
+            ref,
             "--store",
             azure,
             "--registry",
-            str(empty),
+            str(tmp_path / "empty-registry") if ":" in ref else registry,
             "--no-prediction-log",
             "--monitor-interval",
             "0",
@@ -370,6 +375,7 @@ def test_serve_from_a_store_with_a_cold_cache(
     )
     try:
         server.wait_ready()
+        assert httpx.get(server.url + "/v2/models/penguins", timeout=10).json()["versions"] == ["1"]
         reply = httpx.post(
             server.url + "/invocations", json={"dataframe_records": ROWS}, timeout=10
         )

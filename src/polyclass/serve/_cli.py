@@ -203,7 +203,8 @@ def serve_command(
     registered = None
     if store or "://" in model:
         registered = None if "://" in model else _registered(model, registry)
-        model = _from_store(model, store or [], registry)
+        # The registry resolved an alias once already: fetch the pinned NAME:N it named.
+        model = _from_store(registered or model, store or [], registry)
     elif not Path(model).exists():
         model = _replica_if_missing(model, registry)
     config = ServeConfig(
