@@ -4,12 +4,15 @@ failures and drops counted, nothing queued lost at stop."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
-from _serve_helpers import ROW, ROW2, Trained
+from _serve_helpers import ROW, ROW2, ServerProcess, Trained
+from polyclass.predlog import read_log
 from polyclass.preprocess import Table
 from polyclass.serve._manager import ModelManager
 from polyclass.serve._mlflow import parse_invocation
@@ -213,3 +216,38 @@ def test_share_must_be_a_fraction(trained: Trained) -> None:
     _, shadow_manager = _managers(trained)
     with pytest.raises(ValueError, match=r"share must lie in \(0, 1\]"):
         ShadowRunner(shadow_manager, 100.0, _Logged(), share=0.0)
+
+
+def test_a_server_stopped_with_requests_queued_logs_every_shadow_prediction(
+    trained: Trained, tmp_path: Path
+) -> None:
+    """SIGTERM right after the last answer (the shadow rests at least 10 ms between
+    slices, so the last requests are usually still queued): every request's shadow rows
+    are logged before the server exits."""
+    server = ServerProcess(
+        ["penguins@production", "--registry", str(trained.registry), "--log-dir",
+         str(tmp_path), "--poll-interval", "0", "--no-access-log", "--monitor-interval", "0",
+         "--shadow", "penguins:2"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            ids = []
+            for k in range(60):
+                res = client.post(
+                    "/invocations", json={"dataframe_records": [ROW, ROW2][: 1 + k % 2]}
+                )
+                assert res.status_code == 200, res.text
+                ids.append(res.headers["x-request-id"])
+            shadow = client.get("/admin/routing").json()["shadow"]
+    finally:
+        assert server.stop() in (0, -15), server.stderr  # both are a clean stop
+    assert shadow["dropped"] == 0 and shadow["errors"] == 0
+    data = read_log(tmp_path / "logs" / "penguins")
+    versions = np.asarray(data.model_version)
+    request_ids = np.asarray(data.request_id.to_pylist(), dtype=object)
+    for version in (1, 2):
+        logged = request_ids[versions == version]
+        assert sorted(set(logged)) == sorted(ids)
+        assert len(logged) == sum(1 + k % 2 for k in range(60))  # every row, once
