@@ -253,10 +253,11 @@ class OpenLoopClient:
                     conn = None
                     conn = await self._connect()
                     status, headers, body = await conn.exchange(request)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, KeyError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, KeyError) as exc:
             if conn is not None:
                 self._drop(conn)
             conn = None
+            answer.body = f"client: {type(exc).__name__}: {exc}".encode()  # shown if it fails
             answer.latency = time.time() - due
             self.answers.append(answer)
             return None

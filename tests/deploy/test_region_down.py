@@ -78,6 +78,12 @@ def test_a_region_whose_store_is_down_starts_later_and_the_rest_serve(
         down = replicas["eu-central"]
         assert not down["healthy"]
         assert "No store holds a whole copy of penguins:1" in down["error"]  # its own error
+        table = subprocess.run(
+            [sys.executable, "-m", "polyclass.cli", "deploy", "status", str(path)],
+            capture_output=True,
+            text=True,
+        )
+        assert f"eu-central {central}: down: {down['error']}" in table.stdout, table.stdout
         hidden.rename(store)  # the store is back: the region joins without a restart
 
         def joined() -> bool:

@@ -312,7 +312,8 @@ def rollout_command(
     mixed = report.get("mixed_version_seconds")
     console.print(
         f"rollout to {target.ref}: {report['state']}; two versions served at once for "
-        + (f"{mixed:.1f} s" if mixed is not None else "no time"),
+        + (f"{mixed:.1f} s" if mixed is not None else "no time")
+        + (f" ({report['message']})" if report.get("message") else ""),
         highlight=False,
     )
     if report["state"] != "done":

@@ -183,9 +183,15 @@ class Controller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # a rollout ticks from its own thread too, and a probe's connection has one user
+        self._ticking = threading.Lock()
 
     def tick(self) -> None:
-        """Measure once and rewrite whatever changed."""
+        """Measure once and rewrite whatever changed (one tick at a time)."""
+        with self._ticking:
+            self._tick()
+
+    def _tick(self) -> None:
         current = self._endpoints()
         with self._lock:
             wanted = {e.address: e for e in current}

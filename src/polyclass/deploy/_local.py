@@ -246,8 +246,13 @@ class LocalDeployment:
         """Take ``replicas`` out of rotation, give Envoy ``drain`` seconds, stop them."""
         with self._lock:
             self.replicas = [r for r in self.replicas if r not in replicas]
-        self.controller.tick()
-        time.sleep(drain)
+        try:
+            self.controller.tick()
+            time.sleep(drain)
+        finally:  # out of the list, so only this can stop them
+            self._terminate(replicas)
+
+    def _terminate(self, replicas: list[LocalReplica]) -> None:
         for replica in replicas:
             if replica.proc is not None and replica.proc.poll() is None:
                 replica.proc.send_signal(signal.SIGCONT)  # a hung one cannot act on SIGTERM
@@ -372,13 +377,19 @@ class LocalDeployment:
         def publish(report: RolloutReport) -> None:
             _write_json(self.folder / "rollout-status.json", report.to_dict())
 
-        report = run_rollout(
-            self,
-            str(asked["target"]),
-            canary=float(asked.get("canary", 0.1)),
-            watch=float(asked.get("watch", 5.0)),
-            on_change=publish,
-        )
+        try:
+            report = run_rollout(
+                self,
+                str(asked["target"]),
+                canary=float(asked.get("canary", 0.1)),
+                watch=float(asked.get("watch", 5.0)),
+                on_change=publish,
+            )
+        except Exception as exc:  # `deploy rollout` waits for a verdict: give it one
+            failed = RolloutReport(str(asked["target"]), state="failed")
+            failed.message = f"the rollout stopped on an error: {type(exc).__name__}: {exc}"
+            publish(failed)
+            raise
         publish(report)
 
     def request_stop(self) -> None:

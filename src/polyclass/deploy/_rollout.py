@@ -31,6 +31,10 @@ __all__ = ["RolloutReport", "run_rollout"]
 #: A canary regresses when its rate of failed attempts exceeds the old replicas' by this
 #: much ...
 _ERROR_MARGIN = 0.01
+#: ... counting only from this many failed attempts (one slow first answer is no trend) ...
+_MIN_FAILURES = 5
+#: ... or it is found failing in this many more samples than they are ...
+_MIN_FAILING_SAMPLES = 3
 #: ... or its median readiness latency exceeds twice theirs plus this many seconds (the
 #: median, not a tail: a loaded machine's hiccups land on old and new alike).
 _LATENCY_MARGIN = 0.010
@@ -46,7 +50,7 @@ class RolloutReport:
     """What a rollout did: per region the outcome and the canary's figures."""
 
     target: str
-    state: str = "running"  # running | done | rolled-back
+    state: str = "running"  # running | done | rolled-back | failed (an error stopped it)
     regions: list[dict[str, Any]] = field(default_factory=list)
     first_new: float | None = None
     last_old_out: float | None = None
@@ -84,7 +88,7 @@ class _Watched:
     """One set of replicas over a canary's watch: Envoy's counts and the probes' times."""
 
     seen: _Seen = field(default_factory=_Seen)
-    failing: bool = False  # any sample found one failing
+    failing: int = 0  # samples that found one of them failing
     probes: list[float] = field(default_factory=list)
 
     @property
@@ -157,7 +161,7 @@ def _watch(
     deployment: LocalDeployment, groups: list[list[LocalReplica]], watch: float
 ) -> list[_Watched]:
     """Sample each group of replicas for ``watch`` seconds: the change in Envoy's counts,
-    whether any sample found one failing, and a timed readiness probe of each replica
+    how many samples found one failing, and a timed readiness probe of each replica
     per sample (old and new alike, so both see the same machine)."""
     first = [_counts(deployment, g) for g in groups]
     watched = [_Watched() for _ in groups]
@@ -169,7 +173,7 @@ def _watch(
             seen = _counts(deployment, group)
             if seen is not None:
                 last[i] = seen
-                watched[i].failing |= seen.failing
+                watched[i].failing += seen.failing
         time.sleep(_SAMPLE)
     for i, (a, b) in enumerate(zip(first, last, strict=True)):
         if a is not None and b is not None:
@@ -183,12 +187,15 @@ def _verdict(
     """Watch the canary for ``watch`` seconds; the figures and whether it regressed."""
     was, now = _watch(deployment, [old, new], watch)
     reasons = []
-    if now.error_rate > was.error_rate + _ERROR_MARGIN:
+    if now.seen.errors >= _MIN_FAILURES and now.error_rate > was.error_rate + _ERROR_MARGIN:
         reasons.append(
             f"failed attempts {now.error_rate:.2%} of {now.seen.total} against {was.error_rate:.2%}"
         )
-    if now.failing and not was.failing:
-        reasons.append("Envoy found a canary replica failing (health check or ejection)")
+    if now.failing >= was.failing + _MIN_FAILING_SAMPLES:
+        reasons.append(
+            f"Envoy found a canary replica failing (health check or ejection) in "
+            f"{now.failing} samples against {was.failing}"
+        )
     if now.p50 is not None and was.p50 is not None and now.p50 > 2 * was.p50 + _LATENCY_MARGIN:
         reasons.append(f"readiness p50 {now.p50 * 1000:.1f} ms against {was.p50 * 1000:.1f} ms")
     return {
