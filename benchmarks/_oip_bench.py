@@ -316,6 +316,7 @@ def report_oip(
                 ("rps", "requests/s", 0),
                 ("p99", "p99 ms", 2),
                 ("cpu_ms", "CPU ms/request", 3),
+                ("cpu_run_ms", "CPU ms/request, in the run", 3),
             ):
                 values = [cell(res, key, field, digits) for res in (ours, bare, theirs)]
                 line = f"{f'{LABELS[path]}, {rows}, {what}':40s} " + " ".join(
