@@ -76,7 +76,7 @@ def test_train_dask_matches_train(
     np.testing.assert_allclose(X, single.model.preprocessor.transform(df.iloc[fitted]), atol=1e-9)
     # its coefficients: those of a converged single-machine fit of these rows and parameters
     converged = OneVsRestClassifier(
-        LogisticRegression(C=1.0, class_weight="balanced", tol=1e-8)
+        LogisticRegression(C=1.0, class_weight="balanced", tol=1e-8, random_state=0)
     ).fit(X, y[fitted])
     np.testing.assert_allclose(_coef(model.estimator), _coef(converged), atol=1e-4, rtol=0)
     # scored on the same test rows (every one, small table) as the single-machine run

@@ -40,10 +40,11 @@ from polyclass.preprocess import Preprocessor
 SAMPLE_MAX_ROWS = 50_000
 
 
-#: Solver tolerance of the final fit on the cluster: a warm start from a sample and the
-#: single-machine default (1e-4) stop it while its coefficients are still ~1e-2 from the
-#: optimum; a few more round trips bring them within 1e-4 of a converged fit.
-FINAL_TOL = 1e-6
+#: Solver tolerance of the final fit on the cluster, by precision: a warm start from a
+#: sample and the single-machine default (1e-4) stop it while its coefficients are still
+#: ~1e-2 from the optimum; a few more round trips bring them within 1e-4 of a converged
+#: fit (float32 blocks cannot resolve a line search much below 1e-5).
+FINAL_TOL = {"float64": 1e-7, "float32": 1e-5}
 
 
 @dataclass
@@ -235,7 +236,9 @@ def _fit_on_cluster(run: Run, spread: Spread, rows: NDArray[np.intp]) -> Model:
     blocks = encode(table, pre, classes, dtype)
     template = run.best.candidate.build(1, dtype, seed=run.cfg.seed)
     inner = getattr(template, "estimator", template)  # one-vs-rest / one-vs-one wrap it
-    inner.tol = min(float(inner.tol), FINAL_TOL)
+    inner.tol = min(float(inner.tol), FINAL_TOL[dtype])
+    if inner.random_state is None:  # the warm start's sample: the same model run to run
+        inner.random_state = run.cfg.seed
     n_features = len(pre.get_feature_names_out())
     estimator, how = fit_logistic(
         spread.client, blocks, template, classes, mass, len(rows), n_features
