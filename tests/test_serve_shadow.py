@@ -68,7 +68,7 @@ def _submit(
 ) -> None:
     for i, table in enumerate(tables):
         answer = served.predict(table)
-        runner.submit(f"{prefix}{i}", table, answer.index, served.class_array)
+        runner.submit(f"{prefix}{i}", table, answer.index, served.class_array, served.feature_names)
 
 
 def test_each_request_is_logged_under_its_id_as_if_predicted_alone(
@@ -114,7 +114,7 @@ def test_a_request_the_shadow_refuses_is_counted_and_spares_its_slice(
     _submit(runner, served, tables)
     bad = _table(served, {"dataframe_records": [ROW]})
     bad.columns["body_mass_g"] = ["heavy"]  # what only a shadow with other checks refuses
-    runner.submit("bad", bad, np.zeros(1, dtype=np.intp), served.class_array)
+    runner.submit("bad", bad, np.zeros(1, dtype=np.intp), served.class_array, served.feature_names)
     _submit(runner, served, tables, prefix="s")
     runner.start()
     runner.stop()
@@ -140,7 +140,7 @@ def test_agreement_follows_the_classes_of_the_version_that_answered(trained: Tra
         "other": (np.ones(len(own), dtype=np.intp), other),
     }
     for key, (index, classes) in answers.items():
-        runner.submit(key, table, np.asarray(index, dtype=np.intp), classes)
+        runner.submit(key, table, np.asarray(index, dtype=np.intp), classes, served.feature_names)
     runner.start()
     runner.stop()
     expected = 2 * len(own)  # "same" and "reordered" agree on every row, "other" on none
@@ -156,11 +156,13 @@ def test_a_full_queue_drops_samples_and_counts_them(trained: Trained) -> None:
     logged = _Logged()
     runner = ShadowRunner(shadow_manager, 100.0, logged)
     for i in range(SHADOW_QUEUE + 7):  # the worker is not running: the queue fills
-        runner.submit(f"r{i}", table, answer, served.class_array)
+        runner.submit(f"r{i}", table, answer, served.class_array, served.feature_names)
     assert runner.counts.dropped == 7
     runner.start()
     runner.stop()  # the queued ones are logged at stop
-    runner.submit("late", table, answer, served.class_array)  # after stop: dropped
+    runner.submit(
+        "late", table, answer, served.class_array, served.feature_names
+    )  # after stop: dropped
     assert runner.counts.requests == SHADOW_QUEUE and runner.counts.dropped == 8
     assert len(logged.rows) == SHADOW_QUEUE
 
@@ -171,8 +173,12 @@ def test_queued_rows_are_bounded_but_a_lone_large_request_is_taken(trained: Trai
     big = Table(SHADOW_ROWS + 1, {n: v * (SHADOW_ROWS + 1) for n, v in _columns(served).items()})
     small = Table(1, _columns(served))
     runner = ShadowRunner(shadow_manager, 100.0, _Logged())
-    runner.submit("big", big, np.zeros(big.n_rows, dtype=np.intp), served.class_array)
-    runner.submit("small", small, np.zeros(1, dtype=np.intp), served.class_array)
+    runner.submit(
+        "big", big, np.zeros(big.n_rows, dtype=np.intp), served.class_array, served.feature_names
+    )
+    runner.submit(
+        "small", small, np.zeros(1, dtype=np.intp), served.class_array, served.feature_names
+    )
     assert runner.counts.dropped == 1  # the rows bound is reached
     runner.start()
     runner.stop()
@@ -251,3 +257,48 @@ def test_a_server_stopped_with_requests_queued_logs_every_shadow_prediction(
         logged = request_ids[versions == version]
         assert sorted(set(logged)) == sorted(ids)
         assert len(logged) == sum(1 + k % 2 for k in range(60))  # every row, once
+
+
+def _numeric_model(columns: list[str], out: Path) -> Path:
+    """A logistic regression on three numeric inputs, taken in the order ``columns``."""
+    import pandas as pd
+
+    from polyclass import LogisticRegression
+    from polyclass.data import infer_schema
+    from polyclass.model import Model
+    from polyclass.preprocess import Preprocessor
+
+    rng = np.random.default_rng(0)
+    y = np.array(["a", "b", "c"])[rng.integers(0, 3, 90)]
+    shift = {"a": 0.0, "b": 2.0, "c": 4.0}
+    df = pd.DataFrame(
+        {"x": rng.normal(size=90), "y": rng.normal(size=90) * 3, "z": rng.normal(size=90)}
+    )
+    df["x"] += np.array([shift[v] for v in y])
+    df = df[columns].assign(target=y)
+    schema = infer_schema(df, "target")
+    pre = Preprocessor(schema).fit(df)
+    est = LogisticRegression(max_iter=200).fit(pre.transform(df), y)
+    return Model(schema=schema, preprocessor=pre, estimator=est).save(out)
+
+
+def test_a_shadow_reading_its_inputs_in_another_order_gets_them_by_name(tmp_path: Path) -> None:
+    served = ModelManager(str(_numeric_model(["x", "y", "z"], tmp_path / "a")), poll_interval=0)
+    other = ModelManager(str(_numeric_model(["z", "x", "y"], tmp_path / "b")), poll_interval=0)
+    model, shadow = served.current, other.current
+    assert model.plan.all_numeric and shadow.feature_names == ["z", "x", "y"]
+    rows = [[-1.0, 2.0, 0.5], [3.0, -4.0, 0.0], [1.5, 0.0, -2.0]]
+    logged = _Logged()
+    runner = ShadowRunner(other, 100.0, logged)
+    for i in range(3):  # three one-row requests, each a matrix in the served order
+        table = _table(model, {"dataframe_split": {"columns": ["x", "y", "z"], "data": [rows[i]]}})
+        assert table.matrix is not None
+        answer = model.predict(table).index
+        runner.submit(f"r{i}", table, answer, model.class_array, model.feature_names)
+    runner.start()
+    runner.stop()
+    by_name = Table(3, {name: [r[j] for r in rows] for j, name in enumerate(["x", "y", "z"])})
+    expected = shadow.predict(by_name)
+    np.testing.assert_array_equal(np.concatenate([r[2] for r in logged.rows]), expected.index)
+    np.testing.assert_allclose(np.concatenate([r[3] for r in logged.rows]), expected.proba)
+    assert runner.counts.errors == 0 and runner.counts.requests == 3

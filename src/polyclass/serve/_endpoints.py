@@ -171,7 +171,9 @@ class Endpoints:
         self.log_prediction(request_id, model, prediction)
         shadow = self.router.shadow if self.router is not None else None
         if shadow is not None and n and shadow.wants(routing_key or request_id):
-            shadow.submit(request_id, table, prediction.index, model.class_array)
+            shadow.submit(
+                request_id, table, prediction.index, model.class_array, model.feature_names
+            )
         return prediction
 
     async def log_room(self) -> None:

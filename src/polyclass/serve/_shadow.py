@@ -63,7 +63,8 @@ class _Item(NamedTuple):
     request_id: str
     table: Table
     served: NDArray[np.intp]  # the served answer's class index per row
-    classes: NDArray[np.object_]  # the served version's classes
+    classes: NDArray[np.object_]  # the answering version's classes
+    features: Sequence[str]  # the answering version's inputs: a matrix's column order
 
 
 @dataclass
@@ -114,6 +115,15 @@ def join_tables(tables: Sequence[Table]) -> Table | None:
             return None
     columns = {n: list(chain.from_iterable(t.columns[n] for t in tables)) for n in names}
     return Table(n_rows, columns, first.locs)
+
+
+def _by_name(table: Table, features: Sequence[str], model: ServedModel) -> Table:
+    """``table`` as ``model`` reads it: a matrix in another version's input order becomes
+    named columns (a missing input then fails that request alone, counted)."""
+    if table.matrix is None or list(features) == model.feature_names:
+        return table
+    matrix = table.matrix
+    return Table(table.n_rows, {name: matrix[:, j] for j, name in enumerate(features)})
 
 
 def _part(prediction: Prediction, start: int, stop: int) -> Prediction:
@@ -171,8 +181,19 @@ class ShadowRunner:
         """Whether this request is in the shadowed share (sticky, like the canary)."""
         return self.percent >= 100.0 or bucket("shadow:" + key) < self.percent
 
-    def submit(self, request_id: str, table: Table, served: NDArray[np.intp], classes: Any) -> None:
-        """Queue a request for the shadow; never waits (a full queue drops it, counted)."""
+    def submit(
+        self,
+        request_id: str,
+        table: Table,
+        served: NDArray[np.intp],
+        classes: Any,
+        features: Sequence[str],
+    ) -> None:
+        """Queue a request for the shadow; never waits (a full queue drops it, counted).
+
+        ``served`` is the answer's class index per row among ``classes``; ``features``
+        the answering version's inputs, in the order of ``table.matrix`` if it has one.
+        """
         n = len(served)
         with self._cond:
             full = len(self._items) >= SHADOW_QUEUE or (
@@ -181,7 +202,7 @@ class ShadowRunner:
             if full or self._closed:
                 self.counts.dropped += 1
                 return
-            self._items.append(_Item(request_id, table, served, classes))
+            self._items.append(_Item(request_id, table, served, classes, features))
             self._rows += n
             if len(self._items) == 1:
                 self._cond.notify()
@@ -243,7 +264,8 @@ class ShadowRunner:
         """Predict a slice's rows at once and log each request's part; requests are taken
         one by one when their tables do not join or the joined prediction fails."""
         model = self.manager.current
-        table = join_tables([item.table for item in batch])
+        tables = [_by_name(item.table, item.features, model) for item in batch]
+        table = join_tables(tables)
         if table is not None:
             try:
                 prediction = model.predict(table)
@@ -252,9 +274,9 @@ class ShadowRunner:
             if prediction is not None:
                 self._log(model, batch, prediction)
                 return
-        for item in batch:
+        for item, one in zip(batch, tables, strict=True):
             try:
-                prediction = model.predict(item.table)
+                prediction = model.predict(one)
             except Exception as exc:  # a shadow never affects serving; count and say once
                 self._failed(model, exc)
                 continue
