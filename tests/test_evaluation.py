@@ -330,6 +330,28 @@ def test_permutation_importance_on_a_real_pipeline_explains_original_columns() -
     json.dumps(out, allow_nan=False)
 
 
+def test_permutation_importance_is_the_same_in_batches_of_any_size(monkeypatch) -> None:
+    from polyclass.evaluation import _importance
+
+    model, X, y, _, classes = fitted("wine")
+    calls: list[int] = []
+
+    def counted(df: pd.DataFrame) -> Any:
+        calls.append(len(df))
+        return model.predict_proba(df)
+
+    batched = permutation_importance(counted, X, y, n_repeats=3, classes=classes)
+    assert len(calls) < 1 + X.shape[1] * 3  # fewer calls than shuffles
+    monkeypatch.setattr(_importance, "BATCH_CELLS", 1)  # one shuffled copy per call
+    calls.clear()
+    one_by_one = permutation_importance(counted, X, y, n_repeats=3, classes=classes)
+    assert len(calls) == 1 + X.shape[1] * 3
+    # the same shuffles: the same drops (up to the last bits of a larger matrix product)
+    one = {f["feature"]: f["importances"] for f in one_by_one["features"]}
+    for f in batched["features"]:
+        np.testing.assert_allclose(f["importances"], one[f["feature"]], rtol=1e-9, atol=1e-12)
+
+
 def test_permutation_importance_bad_input() -> None:
     X = pd.DataFrame({"a": [1, 2, 3, 4]})
     y = np.array([0, 1, 0, 1])

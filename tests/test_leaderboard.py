@@ -184,3 +184,49 @@ def test_a_family_that_cannot_fit_is_skipped_with_its_reason(tmp_path, monkeypat
     assert "max_depth" in rows["forest"]["reason"]
     assert result.model.family == "linear"
     assert "skipped" in result.report_path.read_text()
+
+
+def test_balanced_class_weight_is_searched_only_when_the_classes_are_not():
+    from polyclass.pipeline._search import class_weights_to_search
+
+    even = np.repeat(["a", "b", "c"], [50, 52, 48])
+    kept, note = class_weights_to_search(["none", "balanced"], even)
+    assert kept == ["none"] and "1.08x" in note
+    uneven = np.repeat(["a", "b"], [50, 60])
+    assert class_weights_to_search(["none", "balanced"], uneven) == (["none", "balanced"], None)
+    # asked for alone, it is searched whatever the balance
+    assert class_weights_to_search(["balanced"], even) == (["balanced"], None)
+
+
+def _rung(family: str, scores: list[float], **settings: object):
+    from polyclass.pipeline._search import Candidate
+    from polyclass.pipeline._tune import CandidateResult, FoldScore
+
+    folds = [FoldScore(score=s) for s in scores] + [None] * 3
+    return CandidateResult(Candidate(family, dict(settings)), folds)
+
+
+def test_a_family_far_behind_the_leader_is_pruned_with_its_scores():
+    from polyclass.pipeline._scoring import named_scorer
+    from polyclass.pipeline._tune import _keep_after_first_rung, noise_margin
+
+    accuracy = named_scorer("accuracy", 3)
+    labels = np.repeat(["a", "b", "c"], 100)  # the 300 test rows of the first rung
+    # twice the bound on the paired difference's standard error: (e1 + e2) / n
+    assert noise_margin(accuracy, 0.95, 0.85, labels) == pytest.approx(2 * np.sqrt(0.2 / 300))
+    assert noise_margin(named_scorer("log_loss", 3), 0.3, 0.4, labels) is None
+    # a macro average rests on the harmonic mean of the class sizes
+    uneven = np.repeat(["a", "b"], [270, 30])
+    macro = noise_margin(named_scorer("f1_macro", 2), 0.9, 0.9, uneven)
+    assert macro == pytest.approx(2 * np.sqrt(0.2 / (4 / (1 / 270 + 1 / 30))))
+    results = [
+        _rung("linear", [0.95, 0.95], C=1.0),
+        _rung("linear", [0.94, 0.94], C=0.1),
+        _rung("linear", [0.93, 0.94], C=0.01),
+        _rung("forest", [0.93, 0.92]),  # 0.025 behind, within 2 x sqrt(0.125 / 300)
+        _rung("mlp", [0.84, 0.86]),  # 0.10 behind
+    ]
+    keep, dropped = _keep_after_first_rung(results, accuracy, labels)
+    assert keep == {0, 1, 3}  # the best third, and forest's best
+    assert set(dropped) == {"mlp"}
+    assert "0.8500" in dropped["mlp"] and "linear's 0.9500" in dropped["mlp"]

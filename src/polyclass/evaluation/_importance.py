@@ -141,27 +141,18 @@ def permutation_importance(
         keep = np.sort(rng.choice(len(X), size=max_samples, replace=False))
         X = X.iloc[keep].reset_index(drop=True)
         t = t[keep]
-    X = X.copy()
     baseline = float(score(t, np.asarray(predict_proba_fn(X), dtype=np.float64)))
-    features = []
     n = len(X)
-    for column in X.columns:
-        original = X[column].copy()
-        drops = []
-        for _ in range(int(n_repeats)):
-            X[column] = original.to_numpy()[rng.permutation(n)]
-            shuffled = float(score(t, np.asarray(predict_proba_fn(X), dtype=np.float64)))
-            drops.append(baseline - shuffled)
-        X[column] = original
-        values = np.asarray(drops)
-        features.append(
-            {
-                "feature": str(column),
-                "importance_mean": float(values.mean()),
-                "importance_std": float(values.std()),
-                "importances": [float(v) for v in values],
-            }
-        )
+    drops = _shuffled_drops(predict_proba_fn, X, t, score, baseline, rng, int(n_repeats))
+    features = [
+        {
+            "feature": str(column),
+            "importance_mean": float(values.mean()),
+            "importance_std": float(values.std()),
+            "importances": [float(v) for v in values],
+        }
+        for column, values in zip(X.columns, drops, strict=True)
+    ]
     features.sort(key=lambda r: -r["importance_mean"])
     return {
         "metric": name,
@@ -170,6 +161,41 @@ def permutation_importance(
         "n_samples": int(n),
         "features": features,
     }
+
+
+#: Shuffled copies of the rows are scored in batches of about this many cells: one
+#: ``predict_proba`` call per batch instead of one per column and repeat.
+BATCH_CELLS = 2_000_000
+
+
+def _shuffled_drops(
+    predict_proba_fn: Callable[[pd.DataFrame], Any],
+    X: pd.DataFrame,
+    t: NDArray[np.intp],
+    score: ScoreFn,
+    baseline: float,
+    rng: np.random.Generator,
+    n_repeats: int,
+) -> list[FloatArray]:
+    """Per column, the score drop of each of ``n_repeats`` shuffles of that column.
+
+    The shuffles are drawn column by column, repeat by repeat (as a loop over both
+    would draw them), and scored in batches of whole shuffled copies of ``X``.
+    """
+    n = len(X)
+    units = [(column, r) for column in X.columns for r in range(n_repeats)]
+    per_batch = max(1, BATCH_CELLS // max(n * X.shape[1], 1))
+    drops: dict[Any, list[float]] = {column: [] for column in X.columns}
+    for start in range(0, len(units), per_batch):
+        copies = []
+        for column, _ in units[start : start + per_batch]:
+            copy = X.copy()
+            copy[column] = X[column].to_numpy()[rng.permutation(n)]
+            copies.append(copy)
+        proba = np.asarray(predict_proba_fn(pd.concat(copies, ignore_index=True)), np.float64)
+        for i, (column, _) in enumerate(units[start : start + per_batch]):
+            drops[column].append(baseline - float(score(t, proba[i * n : (i + 1) * n])))
+    return [np.asarray(drops[column]) for column in X.columns]
 
 
 def coefficient_table(

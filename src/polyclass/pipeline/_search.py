@@ -131,6 +131,32 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+#: ``class_weight='balanced'`` is left out of the search when the largest class has at
+#: most this many times the rows of the smallest: its weights then differ by at most
+#: this factor, so it fits nearly the model ``'none'`` fits, at the cost of a second fit.
+BALANCED_RATIO = 1.1
+
+
+def class_weights_to_search(class_weight: list[str], y: Any) -> tuple[list[str], str | None]:
+    """The class weights worth searching for labels ``y``, and why one was left out.
+
+    ``'balanced'`` is dropped (when ``'none'`` is searched too) if the classes are already
+    balanced within :data:`BALANCED_RATIO`.
+    """
+    if "balanced" not in class_weight or "none" not in class_weight:
+        return class_weight, None
+    counts = np.unique(np.asarray(y), return_counts=True)[1]
+    ratio = float(counts.max() / counts.min())
+    if ratio > BALANCED_RATIO:
+        return class_weight, None
+    kept = [w for w in class_weight if w != "balanced"]
+    return kept, (
+        f"class_weight 'balanced' was not searched: the largest class has {ratio:.2f}x the "
+        f"rows of the smallest (at most {BALANCED_RATIO:g}x), so its weights would fit "
+        "nearly the same model as 'none'."
+    )
+
+
 def linear_candidates(
     strategies: list[str],
     C: list[float],

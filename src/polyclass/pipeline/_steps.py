@@ -18,7 +18,12 @@ from polyclass.pipeline._fit import choose_scorer, fit_model, out_of_fold, strat
 from polyclass.pipeline._labels import labels_of
 from polyclass.pipeline._leaderboard import leaderboard
 from polyclass.pipeline._run import Run
-from polyclass.pipeline._search import choose_families, family_candidates, linear_candidates
+from polyclass.pipeline._search import (
+    choose_families,
+    class_weights_to_search,
+    family_candidates,
+    linear_candidates,
+)
 from polyclass.pipeline._tune import (
     best_result,
     cross_validate,
@@ -88,11 +93,12 @@ def tune(run: Run, say: Callable[[int, int], None]) -> None:
             run.train_rows, run.y[run.train_rows], TUNE_MAX_ROWS, cfg.seed
         )
     families, skipped = choose_families(cfg.families, len(run.train_rows))
+    weights, weight_note = class_weights_to_search(cfg.class_weight, run.y[run.tune_rows])
     candidates = linear_candidates(
         cfg.strategies,
         cfg.C,
         cfg.l1_ratio,
-        cfg.class_weight,
+        weights,
         n_classes=len(run.classes),
         search=cfg.search,
         n_trials=cfg.n_trials,
@@ -128,6 +134,7 @@ def tune(run: Run, say: Callable[[int, int], None]) -> None:
         "time_budget": cfg.time_budget,
         "workers": n_workers(cfg.n_jobs),
         "seconds": time.perf_counter() - clock,
+        "notes": [note for note in (weight_note,) if note is not None],
     }
 
 

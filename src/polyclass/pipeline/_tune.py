@@ -6,8 +6,10 @@ so no statistic leaks from the rows it is scored on. Each (candidate, fold) fit 
 task; tasks run in worker processes, one BLAS/OpenMP thread each.
 
 With ``halving``, every candidate is first scored on two folds; only the best third
-(and each family's best, so every family reaches the leaderboard) go on to the
-remaining folds. With ``time_budget``, no new task starts once the budget is spent.
+go on to the remaining folds, with each other family's best unless it trails the leader
+by more than twice the standard error of that difference (a bound for metrics that are
+shares of rows; a family pruned so is on the leaderboard with the reason). With
+``time_budget``, no new task starts once the budget is spent.
 """
 
 from __future__ import annotations
@@ -208,13 +210,18 @@ def _run_tasks(
     tick: Callable[[], None],
     first_chunk_always: bool = False,
 ) -> bool:
-    """Run (candidate, fold) tasks in chunks; False when the deadline stopped them
-    (the first chunk runs regardless with ``first_chunk_always``: a search has a result)."""
+    """Run (candidate, fold) tasks; False when the deadline stopped them.
+
+    Without a deadline every task is queued at once, so no worker waits for another's
+    slow fit. With one, tasks run in chunks and none starts once it has passed (the first
+    chunk runs regardless with ``first_chunk_always``: a search has a result).
+    """
     from joblib import Parallel, delayed  # type: ignore[import-untyped]
 
-    chunk = max(workers * 2, 1)
-    with Parallel(n_jobs=workers, backend="loky" if workers > 1 else "sequential") as pool:
-        for start in range(0, len(tasks), chunk):
+    chunk = len(tasks) if deadline is None else max(workers * 2, 1)
+    backend = "loky" if workers > 1 else "sequential"
+    with Parallel(n_jobs=workers, backend=backend, return_as="generator") as pool:
+        for start in range(0, len(tasks), max(chunk, 1)):
             started = start > 0 or not first_chunk_always
             if started and deadline is not None and time.perf_counter() > deadline:
                 return False
@@ -235,19 +242,58 @@ def _run_tasks(
     return True
 
 
-def _keep_after_first_rung(results: list[CandidateResult], scorer: Scorer) -> set[int]:
-    """The best third of the candidates, plus each family's best."""
+def _keep_after_first_rung(
+    results: list[CandidateResult], scorer: Scorer, rung_labels: NDArray[Any]
+) -> tuple[set[int], dict[str, str]]:
+    """The best third of the candidates, plus each other family's best unless it trails
+    the leader by more than the noise of the difference; the families left out, and why."""
     ranked = sorted(
         (i for i, r in enumerate(results) if r.fold_scores and r.error is None),
         key=lambda i: results[i].mean,
         reverse=scorer.greater_is_better,
     )
     keep = set(ranked[: max(1, math.ceil(len(results) * KEEP_FRACTION))])
+    dropped: dict[str, str] = {}
+    if not ranked:
+        return keep, dropped
+    leader = results[ranked[0]]
     for family in dict.fromkeys(r.candidate.family for r in results):
         mine = [i for i in ranked if results[i].candidate.family == family]
-        if mine:
+        if not mine or keep.intersection(mine):
+            continue
+        best = results[mine[0]]
+        margin = noise_margin(scorer, leader.mean, best.mean, rung_labels)
+        if margin is not None and abs(leader.mean - best.mean) > margin:
+            dropped[family] = (
+                f"pruned after {len(best.fold_scores)} folds: its best ({best.mean:.4f}) "
+                f"trails {leader.candidate.family}'s {leader.mean:.4f} on the same folds by "
+                f"{abs(leader.mean - best.mean):.4f}, more than twice the standard error of "
+                f"that difference (at most {margin / 2:.4f})"
+            )
+        else:
             keep.add(mine[0])
-    return keep
+    return keep, dropped
+
+
+def noise_margin(scorer: Scorer, leader: float, other: float, labels: NDArray[Any]) -> float | None:
+    """Twice an upper bound on the standard error of the paired difference of two scores
+    that are shares of the rows ``labels`` (None for any other metric).
+
+    Two classifiers disagree on at most the rows either gets wrong, so the difference of
+    their accuracies on ``n`` rows has a variance of at most ``(e1 + e2) / n`` with error
+    rates ``e1, e2``; a macro average over classes rests on the harmonic mean of the
+    class sizes instead of ``n``.
+    """
+    average = scorer.kwargs.get("average")
+    if scorer.function == "accuracy_score" or average == "weighted":
+        rows = float(len(labels))
+    elif scorer.function == "balanced_accuracy_score" or average == "macro":
+        counts = np.unique(labels, return_counts=True)[1]
+        rows = float(len(counts) ** 2 / np.sum(1.0 / counts))
+    else:
+        return None
+    errors = min(max((1.0 - leader) + (1.0 - other), 0.0), 1.0)
+    return 2.0 * math.sqrt(errors / max(rows, 1.0))
 
 
 def cross_validate(
@@ -292,14 +338,22 @@ def cross_validate(
 
     everyone = range(len(results))
     tasks = list(_tasks(everyone, range(first)))
+    if deadline is None:
+        tasks = _slow_first(tasks, results)
     finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick, True)
     if prune and finished:
-        keep = _keep_after_first_rung(results, scorer)
+        rung_labels = np.concatenate([folds[f].y_test for f in range(first)])
+        keep, dropped = _keep_after_first_rung(results, scorer, rung_labels)
         for i in everyone:
             if i not in keep and results[i].error is None:
-                results[i].pruned = f"pruned after {first} of {n_splits} folds (halving)"
+                results[i].pruned = dropped.get(
+                    results[i].candidate.family,
+                    f"pruned after {first} of {n_splits} folds (halving)",
+                )
         total = done[0] + len(keep) * (n_splits - first)
         tasks = list(_tasks(sorted(keep), range(first, n_splits)))
+        if deadline is None:
+            tasks = _slow_first(tasks, results)
         finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick)
     if not finished:
         for r in results:
@@ -313,6 +367,20 @@ def _tasks(candidates: Any, folds: range) -> Iterator[tuple[int, int]]:
     for f in folds:
         for c in candidates:
             yield c, f
+
+
+def _slow_first(
+    tasks: list[tuple[int, int]], results: list[CandidateResult]
+) -> list[tuple[int, int]]:
+    """Linear candidates last (the cheapest fits, multinomial cheapest of all): short
+    tasks at the end fill the workers' idle time while the last slow fits finish."""
+    order = {"ovo": 1, "ovr": 2, "multinomial": 3, "binary": 3}
+
+    def rank(task: tuple[int, int]) -> int:
+        candidate = results[task[0]].candidate
+        return order.get(candidate.strategy, 0) if candidate.family == "linear" else 0
+
+    return sorted(tasks, key=rank)
 
 
 def eligible(results: list[CandidateResult]) -> list[CandidateResult]:

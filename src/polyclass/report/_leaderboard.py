@@ -84,6 +84,8 @@ def leaderboard_section(board: Any, refit: Any = None) -> str:
         if search.get("n_pruned"):
             lede += f"; {search['n_pruned']} pruned early by successive halving or the time budget"
         lede += "."
+    for note in search.get("notes") or []:
+        lede += f" {str(note)[:1].upper()}{str(note)[1:]}"
     parts.append(f'<p class="lede">{esc(lede)}</p>')
     if board.get("why"):
         parts.append(f"<p><b>Chosen: {esc(board.get('chosen'))}.</b> {esc(board['why'])}</p>")
