@@ -208,7 +208,7 @@ def _rung(family: str, scores: list[float], **settings: object):
 
 def test_a_family_far_behind_the_leader_is_pruned_with_its_scores():
     from polyclass.pipeline._scoring import named_scorer
-    from polyclass.pipeline._tune import _keep_after_first_rung, noise_margin
+    from polyclass.pipeline._tune import _survivors, noise_margin
 
     accuracy = named_scorer("accuracy", 3)
     labels = np.repeat(["a", "b", "c"], 100)  # the 300 test rows of the first rung
@@ -226,7 +226,11 @@ def test_a_family_far_behind_the_leader_is_pruned_with_its_scores():
         _rung("forest", [0.93, 0.92]),  # 0.025 behind, within 2 x sqrt(0.125 / 300)
         _rung("mlp", [0.84, 0.86]),  # 0.10 behind
     ]
-    keep, dropped = _keep_after_first_rung(results, accuracy, labels)
+    everyone = set(range(len(results)))
+    keep, dropped = _survivors(results, everyone, accuracy, labels, halve=True)
     assert keep == {0, 1, 3}  # the best third, and forest's best
     assert set(dropped) == {"mlp"}
     assert "0.8500" in dropped["mlp"] and "linear's 0.9500" in dropped["mlp"]
+    # after the first fold only whole families stop
+    keep, dropped = _survivors(results, everyone, accuracy, labels, halve=False)
+    assert keep == {0, 1, 2, 3} and set(dropped) == {"mlp"}

@@ -43,8 +43,10 @@ class SVMFamily(Family):
     scores_only = True
 
     def candidates(self, n_rows: int, n_features: int, n_classes: int) -> list[dict[str, Any]]:
-        # the kernel map costs rows x components: fewer components on a big table
-        components = max(2, min(n_rows // 2, 300 if n_rows <= 50_000 else 150))
+        # the kernel map costs rows x components: about one per eight rows (at least
+        # 100, at most half the rows), capped lower on a big table
+        cap = 300 if n_rows <= 50_000 else 150
+        components = max(2, min(max(100, n_rows // 8), n_rows // 2, cap))
         return [
             {"kernel": "linear", "C": 1.0},
             {"kernel": "rbf", "C": 10.0, "n_components": components, "gamma": None},

@@ -242,13 +242,19 @@ def _run_tasks(
     return True
 
 
-def _keep_after_first_rung(
-    results: list[CandidateResult], scorer: Scorer, rung_labels: NDArray[Any]
+def _survivors(
+    results: list[CandidateResult],
+    alive: set[int],
+    scorer: Scorer,
+    rung_labels: NDArray[Any],
+    halve: bool,
 ) -> tuple[set[int], dict[str, str]]:
-    """The best third of the candidates, plus each other family's best unless it trails
-    the leader by more than the noise of the difference; the families left out, and why."""
+    """Of the ``alive`` candidates: with ``halve`` the best third, plus each other
+    family's best; without, every candidate. A family whose best trails the leader by
+    more than the noise of that difference is left out either way; returns the kept
+    candidates and the families left out with why."""
     ranked = sorted(
-        (i for i, r in enumerate(results) if r.fold_scores and r.error is None),
+        (i for i in alive if results[i].fold_scores and results[i].error is None),
         key=lambda i: results[i].mean,
         reverse=scorer.greater_is_better,
     )
@@ -257,21 +263,24 @@ def _keep_after_first_rung(
     if not ranked:
         return keep, dropped
     leader = results[ranked[0]]
-    for family in dict.fromkeys(r.candidate.family for r in results):
+    for family in dict.fromkeys(results[i].candidate.family for i in ranked):
         mine = [i for i in ranked if results[i].candidate.family == family]
-        if not mine or keep.intersection(mine):
+        if mine[0] in keep:
+            if not halve:
+                keep.update(mine)
             continue
         best = results[mine[0]]
         margin = noise_margin(scorer, leader.mean, best.mean, rung_labels)
         if margin is not None and abs(leader.mean - best.mean) > margin:
+            n = len(best.fold_scores)
             dropped[family] = (
-                f"pruned after {len(best.fold_scores)} folds: its best ({best.mean:.4f}) "
-                f"trails {leader.candidate.family}'s {leader.mean:.4f} on the same folds by "
+                f"pruned after {n} fold{'s' if n > 1 else ''}: its best ({best.mean:.4f}) "
+                f"trails {leader.candidate.family}'s {leader.mean:.4f} on the same rows by "
                 f"{abs(leader.mean - best.mean):.4f}, more than twice the standard error of "
                 f"that difference (at most {margin / 2:.4f})"
             )
         else:
-            keep.add(mine[0])
+            keep.update(mine if not halve else mine[:1])
     return keep, dropped
 
 
@@ -325,10 +334,10 @@ def cross_validate(
     context = {"scorer": scorer, "classes": classes, "positive_class": positive_class}
     context["seed"] = seed
     prune = halving and n_splits > FIRST_RUNG_FOLDS and len(candidates) > 3
-    first = FIRST_RUNG_FOLDS if prune else n_splits
-    total = len(candidates) * first
-    if prune:
-        total += math.ceil(len(candidates) * KEEP_FRACTION) * (n_splits - first)
+    # the folds after which weak families (after the first fold) and weak candidates
+    # (after the first rung) stop
+    rungs = [1, FIRST_RUNG_FOLDS, n_splits] if prune else [n_splits]
+    total = len(candidates) * rungs[0]
     done = [0]
 
     def tick() -> None:
@@ -336,25 +345,27 @@ def cross_validate(
         if progress is not None:
             progress(done[0], max(total, done[0]))
 
-    everyone = range(len(results))
-    tasks = list(_tasks(everyone, range(first)))
-    if deadline is None:
-        tasks = _slow_first(tasks, results)
-    finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick, True)
-    if prune and finished:
-        rung_labels = np.concatenate([folds[f].y_test for f in range(first)])
-        keep, dropped = _keep_after_first_rung(results, scorer, rung_labels)
-        for i in everyone:
-            if i not in keep and results[i].error is None:
-                results[i].pruned = dropped.get(
-                    results[i].candidate.family,
-                    f"pruned after {first} of {n_splits} folds (halving)",
-                )
-        total = done[0] + len(keep) * (n_splits - first)
-        tasks = list(_tasks(sorted(keep), range(first, n_splits)))
+    alive = set(range(len(results)))
+    scored, finished = 0, True
+    for end in rungs:
+        total = done[0] + len(alive) * (end - scored)
+        tasks = list(_tasks(sorted(alive), range(scored, end)))
         if deadline is None:
             tasks = _slow_first(tasks, results)
-        finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick)
+        finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick, scored == 0)
+        scored = end
+        if not finished or end == n_splits:
+            break
+        labels = np.concatenate([folds[f].y_test for f in range(end)])
+        halve = end >= FIRST_RUNG_FOLDS
+        keep, dropped = _survivors(results, alive, scorer, labels, halve)
+        for i in alive - keep:
+            if results[i].error is None:
+                results[i].pruned = dropped.get(
+                    results[i].candidate.family,
+                    f"pruned after {end} of {n_splits} folds (halving)",
+                )
+        alive = keep
     if not finished:
         for r in results:
             if r.pruned is None and r.error is None and not r.complete:
