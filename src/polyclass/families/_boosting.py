@@ -52,9 +52,16 @@ class BoostingFamily(Family):
         rounds = 200 if n_rows > 10_000 else 100
         if importlib.util.find_spec("lightgbm") is not None:
             lgb = {"engine": "lightgbm", "learning_rate": 0.1, "n_estimators": rounds}
+            # a small table gains nothing from a slower rate over twice the rounds, at
+            # three times the fits' cost: fewer, larger trees instead
+            larger = (
+                {"learning_rate": 0.05, "n_estimators": 2 * rounds}
+                if n_rows > 10_000
+                else {"n_estimators": rounds // 2}
+            )
             return [
                 {**lgb, "num_leaves": 15, "reg_lambda": 1.0},
-                {**lgb, "learning_rate": 0.05, "n_estimators": 2 * rounds, "num_leaves": 31},
+                {**lgb, **larger, "num_leaves": 31},
             ]
         # more rounds with early stopping on big tables, where a held-out 10% is cheap
         return [
