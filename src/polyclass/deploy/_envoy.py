@@ -251,7 +251,10 @@ def _compact_priorities(localities: list[dict[str, Any]]) -> None:
 
 def _retry_policy(topology: Topology, per_try: float) -> dict[str, Any]:
     return {
-        "retry_on": "5xx,gateway-error,reset,connect-failure,refused-stream",
+        "retry_on": "5xx,gateway-error,reset,connect-failure,refused-stream,retriable-status-codes",
+        # a replica's 408 says it never got the whole request (as after a SIGSTOP, when
+        # its timers fire first on waking): nothing was done, so another replica may try
+        "retriable_status_codes": [408],
         "num_retries": topology.router.retries,
         "per_try_timeout": _seconds(per_try),
         "retry_host_predicate": [

@@ -6,16 +6,18 @@ of its body holds a connection (and a shutdown waiting for it) for ever. This pr
 gives a request's headers ``header_timeout`` seconds from its first byte (or from the
 connection, for the first request), and its body ``body_timeout`` seconds between two
 reads; then it answers 408 (when no answer has started) and closes the connection.
+Each response leaves in one write (``_coalesce``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from polyclass.serve._coalesce import CoalescingTransport
 from polyclass.serve._observe import TIMED_OUT
 
 __all__ = ["BODY_TIMEOUT", "HEADER_TIMEOUT", "TimedProtocol", "timed_protocol"]
@@ -71,6 +73,7 @@ class TimedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = cast(asyncio.Transport, CoalescingTransport(transport, self.loop))
         self._arm(self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
