@@ -125,6 +125,8 @@ def failover(folder: Path, replicated: object, requests: list[tuple[bytes, str]]
         "0",
         counts["outside_residency"] == 0,
     )
+    line("'eu' requests refused (eu always had a region up)", str(counts["eu_503"]), "0",
+         counts["eu_503"] == 0)  # fmt: skip
     line(
         "explicit 503 naming the residency (us hung)",
         f"{counts['residency_503_named']}/{counts['residency_503']}",

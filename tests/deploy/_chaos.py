@@ -618,6 +618,9 @@ def verdict(run: ChaosRun) -> dict[str, Any]:
         "residency_503": len(refusals),
         "residency_503_named": len(named),
         "us_503": sum(a.residency == "us" for a in refusals),
+        # 'eu' always had a healthy region: its 503s are Envoy giving up (overload), not
+        # a residency without one
+        "eu_503": sum(a.residency == "eu" for a in refusals),
         "stale_connection_resends": run.stale_retries,
         "failures": Counter(
             (a.residency, a.status, a.body[:90].decode(errors="replace"))
