@@ -167,15 +167,16 @@ class Server:
         return [self.proc.pid] + [int(x) for x in out.split()]
 
     def helper_pids(self) -> list[int]:
-        """Python's multiprocessing helpers in the tree (polyclass's monitoring child
-        while it refreshes the gauges, and its resource tracker)."""
+        """Helper processes in the tree: Python's multiprocessing ones (polyclass's
+        monitoring child while it refreshes the gauges, and its resource tracker) and the
+        prediction log's compaction child while it runs."""
         out = []
         for pid in self.pids():
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"multiprocessing" in cmdline:
+            if b"multiprocessing" in cmdline or b"polyclass.predlog._compact" in cmdline:
                 out.append(pid)
         return out
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import multiprocessing
 import os
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from polyclass.predlog._format import ARROW_SUFFIX, PARQUET_SUFFIX
 from polyclass.predlog._journal import to_parquet
@@ -96,20 +95,38 @@ def compact_folder(folder: Path, stop: Callable[[], bool] = lambda: False) -> bo
     return True
 
 
-def _child(folder: Path, stop: Any, parent: int) -> None:
+def _child(folder: Path) -> None:
     """The compaction child: at a lower priority, compact ``folder`` as segments close;
-    exit when ``stop`` is set, the writer's process is gone, or nothing closed for
-    ``CHILD_IDLE_SECONDS``."""
+    exit when its stdin ends (the writer stopped it, or its process is gone) or nothing
+    closed for ``CHILD_IDLE_SECONDS``."""
     with contextlib.suppress(OSError, AttributeError):  # not allowed, or not on this OS
         os.nice(NICENESS)
+    stop = threading.Event()
+
+    def watch() -> None:
+        sys.stdin.buffer.read()
+        stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
     idle_since = time.monotonic()
-    while not stop.is_set() and os.getppid() == parent:
+    while not stop.is_set():
         if closed_segments(folder):
             compact_folder(folder, stop.is_set)
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since >= CHILD_IDLE_SECONDS:
             return
         stop.wait(POLL_SECONDS)
+
+
+def _child_command(folder: Path) -> tuple[list[str], dict[str, str]]:
+    """The child's command line and environment (polyclass importable from where this
+    process imported it)."""
+    import polyclass
+
+    env = dict(os.environ)
+    where = str(Path(polyclass.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [where, env.get("PYTHONPATH")]))
+    return [sys.executable, "-m", "polyclass.predlog._compact", str(folder)], env
 
 
 class Compactor:
@@ -119,7 +136,9 @@ class Compactor:
     long-lived child process at a lower CPU priority, started when a segment closes and
     none runs: the request thread then shares neither the GIL nor its priority with the
     Parquet encoding, and one child serves a busy period (its start costs an
-    interpreter and pyarrow's import).
+    interpreter and pyarrow's import). The child is a plain ``python -m`` process, not
+    a multiprocessing one (which imports the parent's main module); closing its stdin
+    stops it, and so does the writer's death.
 
     Parameters
     ----------
@@ -133,8 +152,7 @@ class Compactor:
         self.folder = folder
         self.process = process
         self.waiting = bool(closed_segments(folder))  # a stopped writer's, too
-        self._child: Any = None
-        self._stop: Any = None
+        self._child: subprocess.Popen[bytes] | None = None
         self._started = -RESTART_SECONDS
         self._lock = threading.Lock()  # the writer thread and ``finish`` both come here
 
@@ -156,9 +174,11 @@ class Compactor:
         """Stop the child and compact the rest here, until ``deadline`` (monotonic);
         what is left then stays as it is (readers read it; the next writer compacts it)."""
         with self._lock:
-            if self._child is not None:
-                self._stop.set()
-                self._child.join(max(0.0, deadline - time.monotonic()))
+            child = self._child
+            if child is not None:
+                self._close_stdin(child)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(max(0.0, deadline - time.monotonic()))
                 if self._running():
                     return
             self._here(lambda: time.monotonic() >= deadline)
@@ -171,25 +191,30 @@ class Compactor:
         child = self._child
         if child is None:
             return False
-        if child.is_alive():
+        if child.poll() is None:
             return True
-        child.join()
+        self._close_stdin(child)
         self._child = None
         self.waiting = bool(closed_segments(self.folder))  # what it left
         return False
 
+    @staticmethod
+    def _close_stdin(child: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(OSError):  # a child that is gone already
+            if child.stdin is not None:
+                child.stdin.close()
+
     def _start(self) -> None:
         self._started = time.monotonic()
+        command, env = _child_command(self.folder)
         try:
-            context = multiprocessing.get_context("spawn")
-            self._stop = context.Event()
-            self._child = context.Process(
-                target=_child,
-                args=(self.folder, self._stop, os.getpid()),
-                name="polyclass-log-compaction",
-                daemon=True,
+            self._child = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env
             )
-            self._child.start()
-        except Exception:  # no child process here (or its start failed): compact here
+        except OSError:  # no child process here: compact in this thread
             self._child = None
             self._here(lambda: False)
+
+
+if __name__ == "__main__":
+    _child(Path(sys.argv[1]))
