@@ -151,9 +151,9 @@ def class_weights_to_search(class_weight: list[str], y: Any) -> tuple[list[str],
         return class_weight, None
     kept = [w for w in class_weight if w != "balanced"]
     return kept, (
-        f"class_weight 'balanced' was not searched: the largest class has {ratio:.2f}x the "
-        f"rows of the smallest (at most {BALANCED_RATIO:g}x), so its weights would fit "
-        "nearly the same model as 'none'."
+        "The linear search left out class_weight 'balanced': the largest class has "
+        f"{ratio:.2f}x the rows of the smallest (at most {BALANCED_RATIO:g}x), so its "
+        "weights would fit nearly the same model as 'none'."
     )
 
 

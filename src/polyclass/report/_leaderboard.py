@@ -82,10 +82,13 @@ def leaderboard_section(board: Any, refit: Any = None) -> str:
             f"{search.get('workers')} worker(s) in {fmt_seconds(search.get('seconds'))}"
         )
         if search.get("n_pruned"):
-            lede += f"; {search['n_pruned']} pruned early by successive halving or the time budget"
+            lede += (
+                f"; {search['n_pruned']} pruned early (successive halving, a family far behind "
+                "the leader, or the time budget)"
+            )
         lede += "."
     for note in search.get("notes") or []:
-        lede += f" {str(note)[:1].upper()}{str(note)[1:]}"
+        lede += f" {note}"
     parts.append(f'<p class="lede">{esc(lede)}</p>')
     if board.get("why"):
         parts.append(f"<p><b>Chosen: {esc(board.get('chosen'))}.</b> {esc(board['why'])}</p>")
