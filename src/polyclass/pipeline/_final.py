@@ -27,6 +27,10 @@ REFERENCE_MAX_ROWS = 200_000
 FLOAT32_MIN_ROWS = 500_000
 #: Partial dependence is drawn for this many of the most important features.
 PDP_FEATURES = 3
+#: Permutation importance scores at most this many shuffled rows in all (columns x
+#: repeats x rows), so a wide table samples fewer test rows instead of costing more.
+IMPORTANCE_ROWS = 2_000_000
+IMPORTANCE_REPEATS = 5
 
 
 def final_fit_and_test(run: Run) -> None:
@@ -83,13 +87,15 @@ def explain(run: Run, model: Any, test_frame: pd.DataFrame, y_test: Any) -> None
     """Coefficients (linear models), permutation importance and partial dependence."""
     features = test_frame[run.schema.feature_names]
     run.coefficients = coefficients(model)
+    per_row = max(features.shape[1], 1) * IMPORTANCE_REPEATS
     run.importance = permutation_importance(
         model.predict_proba,
         features,
         y_test,
         classes=run.classes,
-        n_repeats=5,
+        n_repeats=IMPORTANCE_REPEATS,
         random_state=run.cfg.seed,
+        max_samples=min(5000, max(200, IMPORTANCE_ROWS // per_row)),
     )
     top = [f["feature"] for f in run.importance["features"][:PDP_FEATURES]]
     run.partial_dependence = partial_dependence(
