@@ -4,6 +4,7 @@ failures and drops counted, nothing queued lost at stop."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from _serve_helpers import ROW, ROW2, ServerProcess, Trained
 from polyclass.predlog import read_log
 from polyclass.preprocess import Table
 from polyclass.serve._manager import ModelManager
+from polyclass.serve._metrics import ServerMetrics
 from polyclass.serve._mlflow import parse_invocation
 from polyclass.serve._served import Prediction, ServedModel
 from polyclass.serve._shadow import SHADOW_QUEUE, SHADOW_ROWS, ShadowRunner, join_tables
@@ -165,6 +167,88 @@ def test_a_full_queue_drops_samples_and_counts_them(trained: Trained) -> None:
     )  # after stop: dropped
     assert runner.counts.requests == SHADOW_QUEUE and runner.counts.dropped == 8
     assert len(logged.rows) == SHADOW_QUEUE
+
+
+_SERIES = ("requests", "rows", "agreed_rows", "dropped", "errors")
+
+
+def _shadow_series(text: str, version: str = "2") -> dict[str, float]:
+    """The shadow counters of ``version`` in a ``/metrics`` text (summed over workers)."""
+    out = {}
+    for name in _SERIES:
+        prefix = f'polyclass_shadow_{name}_total{{model="penguins",version="{version}"}} '
+        lines = [line for line in text.splitlines() if line.startswith(prefix)]
+        assert len(lines) == 1, (name, text)
+        out[name] = float(lines[0][len(prefix) :])
+    return out
+
+
+def test_the_prometheus_counters_say_what_the_shadow_did(trained: Trained) -> None:
+    served_manager, shadow_manager = _managers(trained)
+    served = served_manager.current
+    tables = _requests(served, 5)
+    metrics = ServerMetrics()
+    runner = ShadowRunner(shadow_manager, 100.0, _Logged(), metrics=metrics)
+    runner.start()  # the series exist at 0 from the start
+    assert _shadow_series(metrics.exposition().decode()) == dict.fromkeys(_SERIES, 0.0)
+    runner.stop()
+    _submit(runner, served, tables)  # stopped: every one dropped
+    bad = _table(served, {"dataframe_records": [ROW]})
+    bad.columns["body_mass_g"] = ["heavy"]
+    runner.start()
+    runner.submit("bad", bad, np.zeros(1, dtype=np.intp), served.class_array, served.feature_names)
+    _submit(runner, served, tables, prefix="s")
+    runner.stop()
+    counts = runner.counts
+    assert (counts.requests, counts.dropped, counts.errors) == (5, 5, 1)
+    assert _shadow_series(metrics.exposition().decode()) == {
+        "requests": 5.0,
+        "rows": float(counts.rows),
+        "agreed_rows": float(counts.agreed),
+        "dropped": 5.0,
+        "errors": 1.0,
+    }
+
+
+@pytest.mark.slow
+def test_two_workers_sum_the_shadow_counters_and_they_match_the_log(
+    trained: Trained, tmp_path: Path
+) -> None:
+    server = ServerProcess(
+        ["penguins@production", "--registry", str(trained.registry), "--log-dir",
+         str(tmp_path), "--poll-interval", "0", "--no-access-log", "--monitor-interval", "0",
+         "--shadow", "penguins:2", "--workers", "2"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    n = 40
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for k in range(n):
+                rows = [dict(ROW, body_mass_g=2500.0 + 100 * k), ROW2][: 1 + k % 2]
+                res = client.post("/invocations", json={"dataframe_records": rows})
+                assert res.status_code == 200, res.text
+            for _ in range(600):  # the shadows work off the response path: wait for them
+                seen = _shadow_series(client.get("/metrics").text)
+                if seen["requests"] + seen["dropped"] + seen["errors"] == n:
+                    break
+                time.sleep(0.1)
+    finally:
+        assert server.stop() in (0, -15), server.stderr
+    data = read_log(tmp_path / "logs" / "penguins")
+    versions = np.asarray(data.model_version)
+    keys = list(zip(data.request_id.to_pylist(), data.row.tolist(), strict=True))
+    predictions = data.prediction.to_pylist()
+    served = {key: p for key, p, v in zip(keys, predictions, versions, strict=True) if v == 1}
+    shadow = [(key, p) for key, p, v in zip(keys, predictions, versions, strict=True) if v == 2]
+    shadowed = len({request_id for (request_id, _), _ in shadow})
+    assert seen == {
+        "requests": float(shadowed),
+        "rows": float(len(shadow)),
+        "agreed_rows": float(sum(served[key] == p for key, p in shadow)),
+        "dropped": float(n - shadowed),
+        "errors": 0.0,
+    }
 
 
 def test_queued_rows_are_bounded_but_a_lone_large_request_is_taken(trained: Trained) -> None:

@@ -340,7 +340,7 @@ def _router(config: ServeConfig, manager: ModelManager, endpoints: Endpoints) ->
                 "version: its agreement would count answers it gave itself; shadow "
                 "another version, or drop --shadow."
             )
-        shadow = ShadowRunner(other, share, endpoints.log_prediction)
+        shadow = ShadowRunner(other, share, endpoints.log_prediction, metrics=endpoints.metrics)
     router = Router(manager, canary, percent, shadow)
     _announce_swaps(router)
     return router

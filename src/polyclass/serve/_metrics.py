@@ -1,4 +1,5 @@
-"""Prometheus metrics of one server: requests, latency, predictions, in-flight, version.
+"""Prometheus metrics of one server: requests, latency, predictions, in-flight, version,
+and what a shadow version compared, agreed on, dropped and failed.
 
 Each app owns a ``CollectorRegistry`` (no global state, so tests can build many apps).
 With several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``polyclass serve``
@@ -93,6 +94,38 @@ class ServerMetrics:
             buckets=_BUCKETS,
             registry=r,
         )
+        self.shadow_requests = Counter(
+            "polyclass_shadow_requests",
+            "Requests the shadow predicted and logged, by model and shadow version.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.shadow_rows = Counter(
+            "polyclass_shadow_rows",
+            "Rows the shadow predicted and logged, by model and shadow version.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.shadow_agreed_rows = Counter(
+            "polyclass_shadow_agreed_rows",
+            "Logged shadow rows whose class is the served answer's, by model and shadow version.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.shadow_dropped = Counter(
+            "polyclass_shadow_dropped",
+            "Requests of the shadowed share never shadowed (queue full under load, or "
+            "server stopping), by model and shadow version.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.shadow_errors = Counter(
+            "polyclass_shadow_errors",
+            "Requests the shadow failed to predict or log, by model and shadow version.",
+            ["model", "version"],
+            registry=r,
+        )
+        self._shadow: dict[tuple[str, str], tuple[Any, Any, Any, Any, Any]] = {}
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._grpc_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._predicted: dict[tuple[str, str, str], Any] = {}
@@ -142,6 +175,32 @@ class ServerMetrics:
         if rows is None:
             rows = self._rows[model] = self.rows.labels(model)
         rows.observe(n_rows)
+
+    def count_shadow(
+        self,
+        model: str,
+        version: str,
+        *,
+        requests: int = 0,
+        rows: int = 0,
+        agreed: int = 0,
+        dropped: int = 0,
+        errors: int = 0,
+    ) -> None:
+        """Add to the shadow's counters (all of them exist from the first call, at 0)."""
+        key = (model, version)
+        children = self._shadow.get(key)
+        if children is None:
+            children = self._shadow[key] = (
+                self.shadow_requests.labels(model, version),
+                self.shadow_rows.labels(model, version),
+                self.shadow_agreed_rows.labels(model, version),
+                self.shadow_dropped.labels(model, version),
+                self.shadow_errors.labels(model, version),
+            )
+        for child, amount in zip(children, (requests, rows, agreed, dropped, errors), strict=True):
+            if amount:
+                child.inc(amount)
 
     def set_loaded(self, model: str, version: str, previous: str | None) -> None:
         """Mark ``version`` as served (and ``previous`` as not)."""

@@ -10,7 +10,8 @@ The worker shares the server's interpreter lock, so its cost on served requests 
 bounded by design rather than by luck: a slice is small (a short hold of the lock), and
 after each slice the worker rests long enough that it works at most ``SHADOW_SHARE`` of
 the time. A server busier than that share allows sees shadow samples dropped (counted
-in ``GET /admin/routing``) rather than slower answers. A clean stop logs every queued
+in ``GET /admin/routing`` and in ``/metrics``, summed over workers) rather than slower
+answers. A clean stop logs every queued
 request before the log closes.
 """
 
@@ -31,6 +32,7 @@ from numpy.typing import NDArray
 from polyclass.preprocess import Encoded, Table
 from polyclass.serve._canary import bucket
 from polyclass.serve._manager import ModelManager
+from polyclass.serve._metrics import ServerMetrics
 from polyclass.serve._served import Prediction, ServedModel
 
 __all__ = [
@@ -153,6 +155,9 @@ class ShadowRunner:
         ``record(request_id, model, prediction)`` logs a request's shadow prediction.
     share : float
         The largest share of the time the worker thread works (see ``SHADOW_SHARE``).
+    metrics : ServerMetrics, optional
+        Also counts there, by shadow version: this process's ``counts`` are one worker's
+        and die with it, the Prometheus counters are summed over workers.
     """
 
     def __init__(
@@ -162,11 +167,13 @@ class ShadowRunner:
         record: Record,
         *,
         share: float = SHADOW_SHARE,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share must lie in (0, 1]; got {share!r}.")
         self.manager, self.percent, self.record = manager, percent, record
         self.share = share
+        self.metrics = metrics
         self.counts = ShadowCounts()
         self._items: deque[_Item] = deque()
         self._rows = 0  # rows in ``_items``
@@ -199,15 +206,19 @@ class ShadowRunner:
             full = len(self._items) >= SHADOW_QUEUE or (
                 self._items and self._rows + n > SHADOW_ROWS
             )
-            if full or self._closed:
+            dropped = full or self._closed
+            if dropped:
                 self.counts.dropped += 1
-                return
-            self._items.append(_Item(request_id, table, served, classes, features))
-            self._rows += n
-            if len(self._items) == 1:
-                self._cond.notify()
+            else:
+                self._items.append(_Item(request_id, table, served, classes, features))
+                self._rows += n
+                if len(self._items) == 1:
+                    self._cond.notify()
+        if dropped:
+            self._tally(self.manager.current, dropped=1)
 
     def start(self) -> None:
+        self._tally(self.manager.current)  # the series exist, at 0, before anything happens
         if self._thread is None:
             self._closed = False
             self._stopping.clear()
@@ -287,6 +298,7 @@ class ShadowRunner:
         of their rows agree with the served answer."""
         same = self._agreeing(model, batch, prediction.index)
         agreed = int(np.count_nonzero(same))
+        requests = rows = 0
         start = 0
         for item in batch:
             stop = start + len(item.served)
@@ -296,10 +308,13 @@ class ShadowRunner:
                 self._failed(model, exc)
                 agreed -= int(np.count_nonzero(same[start:stop]))
             else:
-                self.counts.requests += 1
-                self.counts.rows += stop - start
+                requests += 1
+                rows += stop - start
             start = stop
+        self.counts.requests += requests
+        self.counts.rows += rows
         self.counts.agreed += agreed
+        self._tally(model, requests=requests, rows=rows, agreed=agreed)
 
     def _agreeing(
         self, model: ServedModel, batch: list[_Item], index: NDArray[np.intp]
@@ -332,7 +347,13 @@ class ShadowRunner:
         self._to_served[key] = (model, classes, lookup)  # held, so the ids stay theirs
         return lookup
 
+    def _tally(self, model: ServedModel, **amounts: int) -> None:
+        """Add ``amounts`` to the Prometheus counters of ``model``'s version."""
+        if self.metrics is not None:
+            self.metrics.count_shadow(model.name, model.version_label, **amounts)
+
     def _failed(self, model: ServedModel, exc: Exception) -> None:
         self.counts.errors += 1
+        self._tally(model, errors=1)
         if self.counts.errors == 1:
             sys.stderr.write(f"polyclass serve: shadow {model.version_label} failed: {exc}\n")
