@@ -319,6 +319,26 @@ def test_load_and_load_served_agree_on_malformed_models(
     assert str(served.value) == str(loaded.value)
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_a_non_finite_coefficient_is_refused_by_load_and_serve(
+    tmp_path: Path, value: float
+) -> None:
+    """It used to load and answer a confident label with NaN probabilities."""
+    from polyclass.serve import load_served
+
+    golden = read_artifact(GOLDEN_MODEL)
+    arrays = dict(golden.arrays)
+    arrays["est.coef"] = arrays["est.coef"].copy()
+    arrays["est.coef"][0, 0] = value
+    damaged = save_artifact(tmp_path / "damaged", golden.metadata, arrays)
+    expected = "coef array holds values that are not finite floats"
+    with pytest.raises(ArtifactError, match=expected) as loaded:
+        polyclass.load(damaged)
+    with pytest.raises(ArtifactError) as served:
+        load_served(damaged)
+    assert str(served.value) == str(loaded.value)
+
+
 def test_the_golden_model_passes_the_one_check() -> None:
     assert read_model_artifact(GOLDEN_MODEL).metadata["kind"] == "polyclass.model"
 

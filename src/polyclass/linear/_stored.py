@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 
 from polyclass.linear._multiclass_state import STATE_FORMAT, STATE_VERSION
@@ -106,3 +107,12 @@ def _check_arrays(
             f"coef of shape {shape} and intercept of shape ({n_models},); it holds "
             f"{coef.shape} and {arrays['intercept'].shape}"
         )
+    for name in ("coef", "intercept"):
+        values = arrays[name]
+        # a non-finite coefficient makes every probability NaN, served as a confident label
+        if values.dtype.kind != "f" or not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"the {type_name} state's {name} array holds values that are not finite "
+                f"floats ({values.dtype}); the artifact is damaged or was edited by hand: "
+                "train the model again"
+            )
