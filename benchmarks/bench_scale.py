@@ -1,6 +1,10 @@
 """polyclass on Dask against Spark MLlib and dask-ml, and against itself on one machine.
 
-Usage: ``python benchmarks/bench_scale.py [--quick] [--repeat R] [--no-baselines]``.
+Usage: ``python benchmarks/bench_scale.py [--quick] [--repeat R] [--no-baselines]
+[--no-predict] [--train]``.
+
+``--train`` also times the whole ``polyclass train`` (one linear candidate, 3 folds)
+on one machine (the 16 files written as one) against ``train --dask`` on the files.
 
 Data: 2M rows x 50 float32 features, 7 classes, 16 Parquet files (``--quick``: 200k rows),
 made once under ``.bench/scale-data``. Every fit includes reading the Parquet files.
@@ -147,6 +151,50 @@ def dask_fit(client: Any, folder: Path, n_rows: int) -> tuple[Any, Any]:
     return fitted, info
 
 
+def train_cases(folder: Path, repeat: int) -> None:
+    """``polyclass train`` on one file against ``train --dask`` on the parts, whole runs."""
+    from polyclass.pipeline import train
+    from polyclass.scale import connect
+
+    whole = folder.with_name(f"{folder.name}-whole.parquet")
+    if not whole.exists():
+        pq.write_table(pq.read_table(folder, use_threads=False), whole)
+    options = {
+        "target": "label",
+        "families": "linear",
+        "strategies": "multinomial",
+        "C": str(C),
+        "class_weight": "none",
+        "cv": 3,
+        "n_bootstrap": 200,
+        "register": False,
+        "overwrite": True,
+        "n_jobs": 1,
+    }
+    out = BENCH / "scale-train"
+    t_single, single = best(lambda: train(data=whole, out=out / "single", **options), repeat)
+    line("polyclass train (one machine, whole pipeline)", t_single)
+    with connect("local", n_workers=2) as client:
+        t_dask, spread = best(
+            lambda: train(
+                data=str(folder), out=out / "dask", dask=client.scheduler.address, **options
+            ),
+            repeat,
+        )
+    d = spread.distributed
+    line(
+        "polyclass train --dask (2 workers x 1 thread)",
+        t_dask,
+        f"{d['round_trips']} round trips, sample {d['sample_rows']:,} rows",
+    )
+    acc = [r.test_metrics["metrics"]["accuracy"]["value"] for r in (single, spread)]
+    print(
+        f"  train --dask / train: {t_dask / t_single:.2f}x; test accuracy {acc[0]:.4f} "
+        f"(one machine) vs {acc[1]:.4f} (Dask)",
+        flush=True,
+    )
+
+
 def predict_folder(folder: Path, copies: int) -> Path:
     """``copies`` x the training files, as links: the 10M-row input of the predict case."""
     out = folder.with_name(f"{folder.name}-x{copies}")
@@ -250,6 +298,9 @@ def main() -> None:
         model = Model(schema, pre, estimator)
         with connect("local", n_workers=2) as client:
             predict_cases(client, model, predict_folder(folder, 5), repeat)
+
+    if "--train" in sys.argv:
+        train_cases(folder, repeat)
 
     if baselines:
         spark, spark_peak = run_baseline(

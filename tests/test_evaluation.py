@@ -459,3 +459,16 @@ def test_per_class_f1_bootstrap_is_bounded_and_says_so(monkeypatch: pytest.Monke
     assert all(row["f1_ci"] is None for row in out["per_class"])
     assert out["metrics"]["f1_macro"]["ci"] is not None
     assert any("No per-class F1 intervals" in n for n in out["notes"])
+
+
+def test_float32_probabilities_are_accepted_as_a_float32_model_gives_them() -> None:
+    """A float32 model's rows sum to one within float32 precision only (the final model of
+    a table above 500,000 rows); evaluate scores them like their float64 renormalisation."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2000, 7)).astype(np.float32)
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.abs(proba.astype(np.float64).sum(axis=1) - 1).max() > 3e-8  # what broke it
+    y = rng.integers(0, 7, 2000)
+    got = evaluate(y, proba, np.arange(7), n_bootstrap=0)["metrics"]["log_loss"]["value"]
+    wide = proba.astype(np.float64)
+    assert got == pytest.approx(skm.log_loss(y, wide / wide.sum(axis=1, keepdims=True)))

@@ -87,6 +87,10 @@ def _check_proba(proba: Any, n_rows: int, n_classes: int) -> FloatArray:
             f"values in [{np.nanmin(p):.3g}, {np.nanmax(p):.3g}]. Pass predict_proba's output, "
             "not decision_function's."
         )
+    if np.asarray(proba).dtype in (np.float32, np.float16) and p.ndim == 2:
+        # a float32 model's rows sum to one within float32 precision only, which the
+        # float64 metrics would refuse: renormalise the widened rows
+        p = p / p.sum(axis=1, keepdims=True)
     return p
 
 
