@@ -177,7 +177,7 @@ class Model:
         -------
         ndarray of shape (n_rows, n_classes)
         """
-        return np.asarray(self.estimator.predict_proba(self.transform(data)))
+        return _float64_rows(self.estimator.predict_proba(self.transform(data)))
 
     def predict(self, data: Any) -> NDArray[Any]:
         """Predicted class labels, using the model's decision rule.
@@ -209,7 +209,7 @@ class Model:
         proba : ndarray of shape (n_rows, n_classes)
         """
         X = self.transform(data)
-        proba = np.asarray(self.estimator.predict_proba(X))
+        proba = _float64_rows(self.estimator.predict_proba(X))
         if self.decision.kind == "argmax":
             return np.asarray(self.estimator.predict(X)), proba
         return self.decide(proba), proba
@@ -435,3 +435,13 @@ def load(model: str | Path, *, registry: str | None = None, stores: Sequence[str
 
         return Model.load(fetch_recorded(version, registry))
     return Model.load(version.path)
+
+
+def _float64_rows(proba: Any) -> NDArray[np.float64]:
+    """Probabilities as float64 rows that sum to one: a float32 model's sum to one only
+    within float32 precision, which the metrics (float64) would refuse."""
+    p = np.asarray(proba)
+    if p.dtype == np.float64:
+        return p
+    wide = p.astype(np.float64)
+    return wide / wide.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
