@@ -136,7 +136,9 @@ def test_train_dask_refuses_what_it_cannot_fit(
 ) -> None:
     _, folder = table
     args = ["train", str(folder), "-t", "label", "-o", str(tmp_path / "o"), "--no-register"]
-    result = runner.invoke(app, [*args, *extra, "--dask", client.scheduler.address])
+    # the scheduler named by the environment, as --dask would name it
+    env = {"DASK_SCHEDULER_ADDRESS": client.scheduler.address}
+    result = runner.invoke(app, [*args, *extra], env=env)
     assert result.exit_code == 2
     assert says in result.output
 
