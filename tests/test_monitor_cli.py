@@ -202,3 +202,50 @@ def test_corrupt_segment_is_reported_not_fatal_and_failures_exit_2(trained, tmp_
     assert res.exit_code == 2 and "not a duration" in res.output
     res = runner.invoke(app, ["monitor", "nosuchmodel", "--registry", str(root / "reg")])
     assert res.exit_code == 2
+
+
+def test_versions_say_what_share_of_the_served_requests_the_shadow_saw(trained, tmp_path):
+    """40 requests answered by version 1; version 2 shadowed those from 5 to 34 but
+    skipped every third: it saw 20 of the 30 requests answered while it ran."""
+    _, result = trained
+    model = polyclass.load(result.artifact_path)
+    classes = [str(c) for c in model.classes_]
+    frame = _frame(np.random.default_rng(3), 40)
+    proba = model.predict_proba(frame)
+    served = [str(p) for p in model.predict(frame)]
+    ts = T0 + np.arange(40) * 1000
+    inputs = {"x1": ("numeric", frame["x1"]), "x2": ("numeric", frame["x2"])}
+    inputs["color"] = ("categorical", frame["color"])
+    ids = [f"q{i}" for i in range(40)]
+    write_predictions(
+        tmp_path, classes=classes, proba=proba, ts=ts, predictions=served, inputs=inputs,
+        request_ids=ids, model_name="toy", model_version=1, seq=1,
+    )  # fmt: skip
+    seen = [i for i in range(5, 35) if i % 3]
+    shadow = [served[i] for i in seen]
+    for k in range(4):  # the shadow disagrees on four rows
+        shadow[k] = next(c for c in classes if c != shadow[k])
+    write_predictions(
+        tmp_path, classes=classes, proba=proba[seen], ts=ts[seen] + 300, predictions=shadow,
+        inputs={name: (kind, np.asarray(v)[seen]) for name, (kind, v) in inputs.items()},
+        request_ids=[ids[i] for i in seen], model_name="toy", model_version=2, seq=2,
+    )  # fmt: skip
+    args = ["monitor", str(result.artifact_path), "--log", str(tmp_path)]
+    res = runner.invoke(app, [*args, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    (pair,) = json.loads(res.stdout)["versions"]["agreement"]
+    assert pair == {
+        "versions": [1, 2],
+        "rows": 20,
+        "agreement": 16 / 20,
+        "served_version": 1,
+        "shadow_version": 2,
+        "served_requests": 30,
+        "shadowed_requests": 20,
+        "shadow_share": 20 / 30,
+    }
+    said = "The shadow (version 2) saw 66.7% of the 30 requests version 1 answered while it ran"
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "report")], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    assert said in " ".join(res.stdout.split())
+    assert said in (tmp_path / "report" / "monitor.html").read_text()

@@ -250,11 +250,13 @@ def _versions_table(versions: dict[str, Any]) -> Table:
             _number(live.get("f1_macro"), 3),
             ", ".join(drift.get("drifted") or []) or "—",
         )
+    from polyclass.monitor._versions import shadow_coverage
+
     for pair in versions["agreement"]:
         a, b = pair["versions"]
-        table.caption = (table.caption or "") + (
-            f"versions {a} and {b} agree on {pair['agreement']:.1%} of {pair['rows']:,} rows. "
-        )
+        agree = f"versions {a} and {b} agree on {pair['agreement']:.1%} of {pair['rows']:,} rows."
+        said = " ".join(filter(None, (agree, shadow_coverage(pair))))
+        table.caption = (table.caption or "") + said + " "
     return table
 
 

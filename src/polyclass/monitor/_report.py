@@ -467,9 +467,12 @@ def _versions_html(v: dict[str, Any]) -> str:
         + "".join(rows)
         + "</table>"
     )
+    from polyclass.monitor._versions import shadow_coverage
+
     pairs = "".join(
         f"<li>versions {p['versions'][0]} and {p['versions'][1]} predict the same class on "
-        f"{p['agreement']:.1%} of the {p['rows']:,} rows both predicted</li>"
+        f"{p['agreement']:.1%} of the {p['rows']:,} rows both predicted. "
+        f"{esc(shadow_coverage(p))}</li>"
         for p in v["agreement"]
     )
     return table + (f"<ul>{pairs}</ul>" if pairs else "")

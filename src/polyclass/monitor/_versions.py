@@ -5,7 +5,11 @@ A log holds every version that answered (a canary) or predicted beside the serve
 rows that got feedback (accuracy with its Wilson interval, macro F1 with a bootstrap
 interval), and drift of its inputs against the reference. Per pair of versions that
 predicted the same rows (a shadow and the version it shadows): the share of those rows
-on which they predict the same class.
+on which they predict the same class, and the share of the served requests the shadow
+saw. The log does not mark roles: of two versions logging one request, the one that
+logged it first answered it (a shadow logs after the answer), and a shadow's coverage is
+judged between its first and last shadowed request, since it may have run for part of
+the period only.
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def compare_versions(
 
 
 def _agreement(data: LogData, classes: list[str], labels: list[int]) -> list[dict[str, Any]]:
-    """For each pair of versions, the share of shared rows predicted alike."""
+    """For each pair of versions, the share of shared rows predicted alike and the
+    share of the answering version's requests the other (the shadow) saw."""
     if len(labels) < 2 or not data.n_rows:
         return []
     import pandas as pd
@@ -84,8 +89,10 @@ def _agreement(data: LogData, classes: list[str], labels: list[int]) -> list[dic
             "row": np.asarray(data.row, dtype=np.int64),
             "version": np.asarray(data.model_version, dtype=np.int64),
             "pred": class_codes(data.prediction, classes),
+            "ts": np.asarray(data.ts, dtype=np.int64),
         }
     ).drop_duplicates(["request_id", "row", "version"])
+    first = frame.groupby(["version", "request_id"], sort=False)["ts"].min()
     wide = frame.pivot(index=["request_id", "row"], columns="version", values="pred")
     pairs = []
     for i, a in enumerate(labels):
@@ -99,6 +106,46 @@ def _agreement(data: LogData, classes: list[str], labels: list[int]) -> list[dic
                     "versions": [int(a), int(b)],
                     "rows": len(both),
                     "agreement": same / len(both),
+                    **_coverage(first, int(a), int(b)),
                 }
             )
     return pairs
+
+
+def _coverage(first: Any, a: int, b: int) -> dict[str, Any]:
+    """Which of ``a`` and ``b`` answered their shared requests, and the share of its
+    requests (between the first and the last shared one) the other one shadowed.
+
+    ``first`` is each (version, request id)'s earliest log time; a request logged by
+    both was answered by the version that logged it first.
+    """
+    ts_a, ts_b = first.loc[a], first.loc[b]
+    shared = ts_a.index.intersection(ts_b.index)
+    a_first = int((ts_a[shared] < ts_b[shared]).sum())
+    served, shadow = (a, b) if a_first * 2 >= len(shared) else (b, a)
+    answered = first.loc[served]
+    times = answered[shared]
+    during = int(answered.between(times.min(), times.max()).sum())
+    return {
+        "served_version": served,
+        "shadow_version": shadow,
+        "served_requests": during,
+        "shadowed_requests": len(shared),
+        "shadow_share": len(shared) / during,
+    }
+
+
+def shadow_coverage(pair: dict[str, Any]) -> str:
+    """One sentence: the share of the answering version's requests its shadow saw, and
+    why a partial sample is biased ("" for a pair from before coverage was reported)."""
+    if "shadow_share" not in pair:
+        return ""
+    shadow, served = pair["shadow_version"], pair["served_version"]
+    n, share = pair["served_requests"], pair["shadow_share"]
+    if pair["shadowed_requests"] == n:
+        return f"The shadow (version {shadow}) saw all {n:,} requests version {served} answered."
+    return (
+        f"The shadow (version {shadow}) saw {share:.1%} of the {n:,} requests version "
+        f"{served} answered while it ran; the rest were not shadowed (a --shadow REF=PCT "
+        "sample, or skipped under load, which leans its sample toward quieter moments)."
+    )
