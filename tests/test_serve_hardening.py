@@ -3,6 +3,7 @@ slow and stalled clients, SIGTERM with a stalled request, open admin routes."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -214,3 +216,83 @@ def test_open_admin_routes_need_tokens_off_loopback(registry_copy: Path, tmp_pat
     proc = _server(registry_copy, tmp_path)  # loopback without tokens: served, with a warning
     proc.stop()
     assert "warning: no --token-file" in proc.stderr
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs: a disk that can really fill up (root only)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Fill ``disk`` up to its last byte with one file."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        for size in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while fh.write(b"\0" * size):
+                    pass
+    return filler
+
+
+def test_disk_full_refuses_at_the_memory_bound_and_recovers_losing_nothing(
+    registry_copy: Path, tmp_path: Path, small_disk: Path
+) -> None:
+    """While the log's disk is full its rows are held up to the memory bound, then
+    requests get a 503 naming the log and the fix and the server is not ready; each
+    failed write is in /metrics; stderr says so once; once space is freed the server
+    recovers by itself and every answered row is in the log."""
+    proc = _server(registry_copy, tmp_path, "--log-rotate-mb", "0.1", "--log-dir", str(small_disk))
+    rows = [ROW] * 1000
+    answered = 0
+    try:
+        with httpx.Client(base_url=proc.url, timeout=30) as client:
+            filler = _fill(small_disk)
+            for _ in range(200):  # each answer holds 1,000 rows: far over the bound
+                r = client.post("/invocations", json={"dataframe_records": rows})
+                if r.status_code != 200:
+                    break
+                answered += 1
+            folder = small_disk / "logs" / "penguins" / "predictions"
+            why = (
+                f"the prediction log cannot be written (No space left on device at {folder}); "
+                "free space or move --log-dir."
+            )
+            assert (r.status_code, r.json()["error"]) == (503, why)
+            ready = client.get("/v2/health/ready")
+            assert (ready.status_code, ready.json()) == (503, {"ready": False, "error": why})
+            metrics = client.get("/metrics").text
+            errors = next(
+                float(line.split()[-1])
+                for line in metrics.splitlines()
+                if line.startswith("polyclass_prediction_log_write_errors ")
+            )
+            assert errors >= 1
+            filler.unlink()
+            deadline = time.monotonic() + 60
+            while client.get("/v2/health/ready").status_code != 200:
+                assert time.monotonic() < deadline, proc.stderr
+                time.sleep(0.1)
+            r = client.post("/invocations", json={"dataframe_records": rows})
+            assert r.status_code == 200
+            answered += 1
+    finally:
+        proc.stop()
+    assert proc.stderr.count("cannot write the prediction log") == 1, proc.stderr
+    assert proc.stderr.count("is written again after") == 1, proc.stderr
+    assert answered >= 2
+    folder = small_disk / "logs" / "penguins"
+    assert read_log(folder / "predictions").num_rows == 1000 * answered
+    assert read_predlog(folder, with_proba=False).problems == []

@@ -190,6 +190,44 @@ def test_a_failing_writer_keeps_rows_and_does_not_stall_requests(tmp_path: Path)
     assert table["request_id"].to_pylist() == _expected(payloads)["request_id"]
 
 
+def test_an_outage_is_counted_reported_once_and_burns_no_segment_number(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Every failed write is counted as it happens; stderr says when the outage starts
+    and when it ends, once each; the log is ``full`` (the server refuses rows) while it
+    fails at its memory bound; failed attempts leave no hole in the segment numbers."""
+    log = PredictionLog(tmp_path, rotate_bytes=1, rotate_seconds=3600)
+    counted: list[int] = []
+    log.on_error = counted.append
+    _record_all(log, _payloads(), "ok-")
+    log.flush()  # segment 1, written
+    folder = tmp_path / "predictions"
+    aside = tmp_path / "aside"
+    folder.rename(aside)
+    folder.write_text("not a folder")  # every write now fails
+    _record_all(log, _payloads(), "held-")
+    for _ in range(3):
+        log.flush()
+    with log._write_lock:  # not while the writer thread has taken the rows for a retry
+        assert log.errors >= 3 and counted == list(range(1, log.errors + 1))
+        assert log.failure == f"Not a directory at {folder}" and log.full
+    folder.unlink()
+    aside.rename(folder)
+    log.flush()
+    assert log.failure is None and not log.full and log.pending_rows == 0
+    log.close()
+    err = capfd.readouterr().err
+    assert err.count("cannot write the prediction log") == 1, err
+    assert err.count("is written again after") == 1, err
+    numbers = sorted(int(p.stem.rsplit("-", 1)[1]) for p in _segments(folder))
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 2
+    table = pa.concat_tables([pq.read_table(p) for p in _segments(folder)])
+    ids = _expected(_payloads())["request_id"]
+    assert sorted(table["request_id"].to_pylist()) == sorted(
+        [f"ok-{i}" for i in ids] + [f"held-{i}" for i in ids]
+    )
+
+
 def _record_all(log: PredictionLog, payloads: list[tuple[Any, ...]], prefix: str) -> None:
     for rid, version, index, proba, numeric, categorical in payloads:
         log.record(f"{prefix}{rid}", version, KEY, index, proba, numeric, categorical)

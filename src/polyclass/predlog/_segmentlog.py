@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import os
 import sys
 import threading
 import time
@@ -237,7 +238,14 @@ class SegmentLog:
         self._untrimmed = 0  # segments closed since the heap was last trimmed
         self._last_append = time.monotonic()
         self.rows_written = 0
+        #: Failed writes since the log opened (each attempt counts).
         self.errors = 0
+        #: Called with ``errors`` after each failed write (the server's metric).
+        self.on_error: Callable[[int], None] | None = None
+        #: Why writes fail now ("No space left on device at <folder>"); None while they work.
+        self.failure: str | None = None
+        self._failing_since = 0.0
+        self._failed_attempts = 0
         self._thread = threading.Thread(
             target=self._run, name=f"polyclass-log-{folder}", daemon=True
         )
@@ -290,17 +298,23 @@ class SegmentLog:
         """
         return self._pending.total_bytes >= 2 * self.rotate_bytes
 
+    @property
+    def full(self) -> bool:
+        """True while writes fail and the buffer is :attr:`backlogged`: the memory bound
+        is reached, so the server takes no more rows until a write succeeds again."""
+        return self.failure is not None and self.backlogged
+
     async def await_room(self, timeout: float = 2.0) -> None:
         """Wait (without blocking the event loop) until the writer has caught up.
 
-        Gives up after ``timeout`` seconds (a writer that keeps failing must not stall
-        the server; its rows stay buffered and are retried).
+        Gives up after ``timeout`` seconds, or at once while writes fail (the server
+        then refuses new rows instead, see :attr:`full`).
         """
         import anyio
 
         deadline = time.monotonic() + timeout
         self._wake.set()
-        while self.backlogged and time.monotonic() < deadline:
+        while self.backlogged and self.failure is None and time.monotonic() < deadline:
             await anyio.sleep(0.002)
 
     # ------------------------------------------------------------- background
@@ -366,15 +380,44 @@ class SegmentLog:
                     due or (self._segment.written.total_bytes >= self.rotate_bytes)
                 ):
                     self._close_segment()
-                self._sync(now)
+                synced = self._sync(now)
             except Exception as exc:  # keep serving; keep the rows for the next try
-                self.errors += 1
-                sys.stderr.write(
-                    f"polyclass serve: cannot write a log segment in "
-                    f"{self.folder}: {exc!r}; will retry.\n"
-                )
                 rest = pending.part(self._placed, len(pending)) if take else None
                 self._abort_segment(rest)
+                self._failed(exc)
+            else:
+                durable = self._segment is None or self._segment.unsynced is None
+                if self.failure is not None and (take or synced) and durable:
+                    self._recovered()  # on disk, not only written: fsync fails too on a full disk
+
+    def _failed(self, exc: Exception) -> None:
+        """Count a failed write; say so on stderr when it starts an outage."""
+        self.errors += 1
+        self._failed_attempts += 1
+        if self.failure is None:
+            self._failing_since = time.monotonic()
+            errno = exc.errno if isinstance(exc, OSError) else None
+            reason = os.strerror(errno) if errno else repr(exc)  # Arrow's message is long
+            self.failure = f"{reason} at {self.folder}"
+            sys.stderr.write(
+                f"polyclass serve: cannot write the prediction log in {self.folder}: "
+                f"{exc!r}; its rows are kept in memory and retried (up to about "
+                f"{2 * self.rotate_bytes / 2**20:.3g} MB; then requests are refused "
+                "with 503 until a write succeeds).\n"
+            )
+        if self.on_error is not None:
+            self.on_error(self.errors)
+
+    def _recovered(self) -> None:
+        """A write succeeded after an outage: say so once."""
+        seconds = time.monotonic() - self._failing_since
+        sys.stderr.write(
+            f"polyclass serve: the prediction log in {self.folder} is written again "
+            f"after {self._failed_attempts} failed attempts over {seconds:.0f} s; "
+            "the rows held meanwhile are being written.\n"
+        )
+        self.failure = None
+        self._failed_attempts = 0
 
     def _write_runs(self, pending: Buffer) -> None:
         """Each run of equal keys into the segment for that key, rotating by size.
@@ -405,8 +448,9 @@ class SegmentLog:
                 time.sleep(0)  # let the request thread have the GIL between row groups
             start = stop
 
-    def _sync(self, now: float) -> None:
-        """Fsync the open journal once its oldest unsynced request has waited half the bound."""
+    def _sync(self, now: float) -> bool:
+        """Fsync the open journal once its oldest unsynced request has waited half the
+        bound; whether it did."""
         segment = self._segment
         if (
             segment is None
@@ -414,9 +458,10 @@ class SegmentLog:
             or segment.unsynced is None
             or now - segment.unsynced < self.hold_seconds
         ):
-            return
+            return False
         segment.journal.sync()
         segment.unsynced = None
+        return True
 
     @staticmethod
     def _chunks(group: Buffer, start: int, stop: int) -> Iterator[tuple[int, int]]:
@@ -476,6 +521,7 @@ class SegmentLog:
         self._segment = None
         back = Buffer(self._n_fields)
         if segment is not None:
+            self._seq -= 1  # its number is used again: no gap for a reader to report
             if segment.journal is not None:
                 with contextlib.suppress(Exception):  # the file is dropped anyway
                     segment.journal.close()

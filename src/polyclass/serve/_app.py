@@ -213,8 +213,6 @@ def create_app(
         doc = openapi_document(new)
         endpoints.openapi_bytes = json.dumps(doc).encode()
         endpoints.docs_html = docs_page(doc)
-        if logs.predictions is not None:
-            metrics.log_errors.set(logs.predictions.errors)
 
     manager.add_listener(on_switch)
     endpoints.router = _router(config, manager, endpoints)
@@ -234,6 +232,9 @@ def create_app(
             }
             logs.predictions = PredictionLog(folder, **options)
             logs.feedback = FeedbackLog(folder, **options)
+            logs.predictions.on_error = logs.feedback.on_error = lambda _: metrics.log_errors.set(
+                _log_errors(logs)
+            )  # each failure as it happens
             if config.monitor_interval > 0:
                 endpoints.monitor_gauges = MonitorGauges(
                     lambda: _monitor_ref(manager.current),
@@ -290,6 +291,11 @@ def create_app(
     app.state.manager = manager
     app.state.logs = logs
     return app
+
+
+def _log_errors(logs: Logs) -> int:
+    """Failed writes of this process's prediction and feedback logs."""
+    return sum(log.errors for log in (logs.predictions, logs.feedback) if log is not None)
 
 
 async def _start_grpc(config: ServeConfig, endpoints: Endpoints, stream: Any) -> Any:

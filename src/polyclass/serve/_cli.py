@@ -118,7 +118,8 @@ def serve_command(
         typer.Option(
             min=0.01,
             help="Close a prediction-log segment when its rows take this many MB in memory "
-            "(the log's memory bound is about 3x this).",
+            "(the log's memory bound is about 3x this; while its disk cannot be written, "
+            "requests get 503 once 2x this is held).",
         ),
     ] = 8.0,
     log_rotate_seconds: Annotated[

@@ -39,6 +39,11 @@ __all__ = ["Endpoints", "Logs", "json_response"]
 _JSON = "application/json"
 
 
+def _log_sentence(failure: str) -> str:
+    """The 503 / readiness sentence for a log whose writes fail (``failure``: why, where)."""
+    return f"the prediction log cannot be written ({failure}); free space or move --log-dir."
+
+
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type=_JSON)
 
@@ -158,7 +163,8 @@ class Endpoints:
         self, model: ServedModel, table: Table, request_id: str, routing_key: str | None = None
     ) -> Prediction:
         """Predict, count the predictions in the metrics, log the rows and hand them to the
-        shadow (HTTP and gRPC)."""
+        shadow (HTTP and gRPC); a 503 while the log cannot take them."""
+        self.check_log(self.logs.predictions)
         prediction = model.predict(table)
         n = len(prediction.index)
         counts = np.bincount(prediction.index, minlength=len(model.classes))
@@ -176,6 +182,28 @@ class Endpoints:
             )
         return prediction
 
+    def log_failure(self) -> str | None:
+        """Why the prediction or feedback log cannot be written now (None: it can)."""
+        for log in (self.logs.predictions, self.logs.feedback):
+            if log is not None and log.failure is not None:
+                return _log_sentence(log.failure)
+        return None
+
+    @staticmethod
+    def check_log(log: PredictionLog | FeedbackLog | None) -> None:
+        """A 503 once the log's writes fail and its buffer is at its memory bound (an
+        answer whose rows cannot be logged or held is not given)."""
+        failure = log.failure if log is not None and log.full else None
+        if failure is not None:
+            raise RequestError(503, _log_sentence(failure))
+
+    def ready(self) -> tuple[bool, str | None]:
+        """Whether to take traffic, and why not: stopping, or the log cannot be written."""
+        if self.shutting_down:
+            return False, "the server is stopping."
+        failure = self.log_failure()
+        return failure is None, failure
+
     async def log_room(self) -> None:
         """Hold the answer back while the prediction log's writer is behind (memory bound)."""
         log = self.logs.predictions
@@ -190,18 +218,21 @@ class Endpoints:
         return json_response({"live": True})
 
     async def v2_ready(self, request: Request) -> Response:
-        ready = not self.shutting_down
-        return json_response({"ready": ready}, 200 if ready else 503)
+        ready, why = self.ready()
+        return json_response(
+            {"ready": True} if ready else {"ready": False, "error": why}, 200 if ready else 503
+        )
 
     async def v2_model(self, request: Request) -> Response:
         return json_response(model_metadata(self._model(request, routed=False)))
 
     async def v2_model_ready(self, request: Request) -> Response:
         model = self._model(request)
-        return json_response(
-            {"name": model.name, "ready": not self.shutting_down},
-            200 if not self.shutting_down else 503,
-        )
+        ready, why = self.ready()
+        body: dict[str, Any] = {"name": model.name, "ready": ready}
+        if why is not None:
+            body["error"] = why
+        return json_response(body, 200 if ready else 503)
 
     async def v2_infer(self, request: Request) -> Response:
         model = self._model(request)
@@ -288,6 +319,7 @@ class Endpoints:
     async def feedback(self, request: Request) -> Response:
         self.tokens.check(request.headers.get("authorization"))
         items = parse_feedback(parse_json(await self._body(request)))
+        self.check_log(self.logs.feedback)
         if self.logs.feedback is not None:
             self.logs.feedback.record(items)
         return json_response({"accepted": len(items)})

@@ -267,11 +267,11 @@ class GrpcServer:
         return self.messages["ServerLiveResponse"](live=True)
 
     async def _server_ready(self, request: Any, context: Any, request_id: str) -> Any:
-        return self.messages["ServerReadyResponse"](ready=not self.endpoints.shutting_down)
+        return self.messages["ServerReadyResponse"](ready=self.endpoints.ready()[0])
 
     async def _model_ready(self, request: Any, context: Any, request_id: str) -> Any:
         self._model(request.name, request.version)
-        return self.messages["ModelReadyResponse"](ready=not self.endpoints.shutting_down)
+        return self.messages["ModelReadyResponse"](ready=self.endpoints.ready()[0])
 
     async def _server_metadata(self, request: Any, context: Any, request_id: str) -> Any:
         meta = server_metadata()

@@ -132,9 +132,10 @@ class ServerMetrics:
         self._rows: dict[str, Any] = {}
         self.log_errors = Gauge(
             "polyclass_prediction_log_write_errors",
-            "Failed prediction-log segment writes (rows are kept and retried).",
+            "Failed prediction- and feedback-log writes, each attempt (rows are kept and "
+            "retried; requests get 503 once the held rows reach the log's memory bound).",
             registry=r,
-            multiprocess_mode="livemax",
+            multiprocess_mode="livesum",
         )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
