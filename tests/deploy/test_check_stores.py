@@ -77,3 +77,23 @@ def test_check_names_a_store_that_is_gone(own_store: tuple[Path, Path]) -> None:
     (problem,) = info.value.problems
     assert problem.startswith(f"region 'eu-west': Store file://{store}: the directory does not")
     assert f"mkdir -p {store}" in problem
+
+
+def test_check_reports_every_regions_problem_in_one_run(
+    own_store: tuple[Path, Path], replicated: Replicated
+) -> None:
+    from polyclass.registry import Registry
+
+    path, store = own_store
+    with Registry(str(path.parent / "registry")) as registry:  # own_store's copy
+        registry.record_replica(
+            "penguins", 1, url=replicated.stores["us-east"], cloud="azure", status="corrupt"
+        )
+    (store / "models" / "penguins" / "1" / "manifest.json").unlink()
+    with pytest.raises(TopologyError) as info:
+        check_topology(load_topology(path))
+    # eu-west's gone manifest is named though us-east's recorded status is already bad
+    eu_west, us_east = info.value.problems
+    assert eu_west.startswith("region 'eu-west'") and "no longer holds penguins:1" in eu_west
+    assert us_east.startswith("region 'us-east'") and "is corrupt" in us_east
+    assert str(info.value).startswith(f"{path}: 2 problems: ")

@@ -8,7 +8,8 @@ registered version to several stores at once, ``verify`` re-hashes every replica
 local content-addressed cache, falling back store by store. ``write_bytes`` and
 ``read_bytes`` move one small object atomically (the registry's backup uses them).
 Credentials come only from each cloud's standard mechanisms and never appear in a
-message.
+message: ``split_url`` is the one check of a store URL (it refuses a user, password,
+query or fragment) and ``redact_url`` the one way a refused URL is shown.
 
 Each public name loads its module on first use, so a command that never touches a store
 (``polyclass serve DIR``, ``polyclass train``) does not import this package's modules.
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     )
     from polyclass.cloud._layout import Manifest
     from polyclass.cloud._replicate import ReplicateResult, StoreOutcome
+    from polyclass.cloud._secrets import redact_url
     from polyclass.cloud._stores import Store, read_bytes, split_url, write_bytes
     from polyclass.cloud._verify import Problem, ReplicaCheck, read_manifest
 
@@ -66,6 +68,7 @@ __all__ = [
     "read_bytes",
     "read_manifest",
     "read_stores_file",
+    "redact_url",
     "repair",
     "replicate",
     "spec",
@@ -99,6 +102,7 @@ __getattr__, __dir__ = attach(
         "Manifest": "polyclass.cloud._layout",
         "ReplicateResult": "polyclass.cloud._replicate",
         "StoreOutcome": "polyclass.cloud._replicate",
+        "redact_url": "polyclass.cloud._secrets",
         "Store": "polyclass.cloud._stores",
         "read_bytes": "polyclass.cloud._stores",
         "split_url": "polyclass.cloud._stores",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polyclass.cloud._errors import UsageError
+from polyclass.cloud._secrets import redact_url
 from polyclass.cloud._stores import split_url
 
 ENV_STORES = "POLYCLASS_STORES"
@@ -71,7 +72,7 @@ def _entry(file: Path, url: str, values: object) -> StoreSpec:
         or not all(isinstance(v, str) and v for v in values.values())
     ):
         raise UsageError(
-            f'{file}: [stores."{url}"] may only set cloud, region and residency, as '
+            f'{file}: [stores."{redact_url(url)}"] may only set cloud, region and residency, as '
             "non-empty strings."
         )
     try:

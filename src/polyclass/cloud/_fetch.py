@@ -17,6 +17,7 @@ from polyclass.cloud._layout import (
     parse_manifest,
     split_replica_url,
 )
+from polyclass.cloud._secrets import redact_url
 from polyclass.cloud._stores import Store
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def _locate(model: str, stores: Sequence[str], registry: str | None) -> tuple[st
         parts = split_replica_url(model.rstrip("/"))
         if parts is None:
             raise UsageError(
-                f"{model!r} is not a replica URL: write STORE/models/NAME/VERSION (for "
+                f"{redact_url(model)!r} is not a replica URL: write STORE/models/NAME/VERSION (for "
                 "example s3://bucket/prefix/models/penguins/3), or NAME:VERSION with --store."
             )
         store, name, version = parts

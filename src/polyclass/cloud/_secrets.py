@@ -1,4 +1,5 @@
-"""Keep credentials out of every message: the variables each cloud reads, and a scrubber."""
+"""Keep credentials out of every message: the variables each cloud reads, a scrubber, and
+the one way a store URL is shown."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ _SECRET_VARIABLES = (
     "AZURE_CLIENT_SECRET",
     "AZURE_STORAGE_CLIENT_SECRET",
 )
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # Key material that can appear inside a library's message even when no variable holds it.
 _PATTERNS = (
     re.compile(r"(AccountKey=)[^;\s'\"]+", re.IGNORECASE),
@@ -59,3 +61,38 @@ def scrub(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(r"\1***", text)
     return text
+
+
+def redact_url(url: object) -> str:
+    """Return a store URL as messages, logs, the registry and JSON may show it.
+
+    The scheme and location stay; a user or password becomes ``***@`` and a query or
+    fragment ``?***`` / ``#***``, whatever its keys: ``s3://KEY:SECRET@bucket/pc?token=T``
+    is shown ``s3://***@bucket/pc?***``. Everything up to the last ``@`` counts as
+    credentials, because a secret key may itself hold ``/``, ``?`` or ``#``.
+
+    Parameters
+    ----------
+    url : object
+        The URL as given (anything else is shown as its ``repr``, scrubbed).
+
+    Returns
+    -------
+    str
+        The URL without credentials or options, also passed through :func:`scrub`.
+
+    Examples
+    --------
+    >>> redact_url("s3://AKIA:s3cr3t@bucket/pc?X-Amz-Security-Token=t0k")
+    's3://***@bucket/pc?***'
+    """
+    if not isinstance(url, str):
+        return scrub(repr(url))
+    scheme, sep, rest = url.partition("://")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        scheme, sep, rest = "", "", url
+    user = "***@" if "@" in rest else ""
+    rest = rest.rpartition("@")[2]
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    options = rest[cut : cut + 1] + "***" if cut < len(rest) else ""
+    return scrub(f"{scheme}{sep}{user}{rest[:cut]}{options}")

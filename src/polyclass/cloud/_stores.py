@@ -18,7 +18,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from polyclass.cloud._errors import StoreError, UsageError
-from polyclass.cloud._secrets import CREDENTIAL_HINTS, ENDPOINT_HINTS, scrub
+from polyclass.cloud._secrets import CREDENTIAL_HINTS, ENDPOINT_HINTS, redact_url, scrub
 
 #: URL scheme -> (cloud name, fsspec protocol).
 SCHEMES = {
@@ -75,26 +75,34 @@ _UNREACHABLE = (
 def split_url(url: str) -> tuple[str, str, str]:
     """Return ``(cloud, protocol, root)`` for a store URL, or raise UsageError.
 
-    ``root`` is the path fsspec uses: ``bucket/prefix`` for object stores, an absolute
-    directory for ``file://``.
+    This is the one check of a store URL: a known scheme, a bucket, and no user,
+    password, query or fragment (credentials come only from the cloud's standard
+    mechanisms). Every refusal shows the URL through :func:`redact_url`. ``root`` is the
+    path fsspec uses: ``bucket/prefix`` for object stores, an absolute directory for
+    ``file://``.
     """
     if not isinstance(url, str) or "://" not in url:
         raise UsageError(
-            f"Invalid store URL {url!r}: write s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, "
+            f"Invalid store URL {redact_url(url)!r}: write s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, "
             "az://CONTAINER/PREFIX or file:///ABSOLUTE/PATH."
         )
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    scheme = url.split("://", 1)[0].lower()
     if scheme not in SCHEMES:
+        named = f"{scheme!r} " if scheme.isascii() and scheme.isalnum() else ""
         raise UsageError(
-            f"Unknown store scheme {scheme!r} in {scrub(url)!r}: use one of s3, gs, az or file."
+            f"Unknown store scheme {named}in {redact_url(url)!r}: use one of s3, gs, az or file."
         )
-    if "@" in parts.netloc or parts.query or parts.fragment:
+    # '@' anywhere: a secret key may hold '/', which would end urlsplit's user part early
+    if "@" in url or "?" in url or "#" in url:
         raise UsageError(
-            f"Store URL {scrub(url.split('@')[-1])!r} carries credentials or options; give the "
-            "bare URL and set credentials the cloud's standard way ("
-            f"{CREDENTIAL_HINTS[SCHEMES[scheme][0]]})."
+            f"Store URL {redact_url(url)!r} carries credentials or options; give the bare URL "
+            "and set credentials the cloud's standard way "
+            f"({CREDENTIAL_HINTS[SCHEMES[scheme][0]]})."
         )
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unbalanced '[' (IPv6) in the host
+        raise UsageError(f"Invalid store URL {redact_url(url)!r}: {exc}.") from None
     cloud, protocol = SCHEMES[scheme]
     if protocol == "file":
         root = os.path.abspath(os.path.expanduser(parts.netloc + parts.path))

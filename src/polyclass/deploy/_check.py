@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from polyclass.deploy._topology import Region, Topology, TopologyError
@@ -76,7 +76,6 @@ def check_topology(
         raise ValueError(f"stores must be one of {', '.join(STORE_CHECKS)}; got {stores!r}")
     if stores == "hash":
         _rehash(topology, registry)
-    problems: list[str] = []
     try:
         with Registry(registry or topology.registry) as reg:
             version = reg.resolve(topology.model)
@@ -90,15 +89,17 @@ def check_topology(
     except RegistryError as exc:
         raise TopologyError(topology.source, [f'"model" {topology.model!r}: {exc}']) from None
     recorded = {_normal(r.url): r for r in replicas}
-    for region in topology.regions:
-        problems += _region_problems(region, recorded, allowed, f"{version.name}:{version.version}")
+    checked = CheckedTopology(topology, version.name, version.version)
+    # every region's problems in one run: the stores recorded ok are read too, not only
+    # once the others are fixed
+    found = {r.name: _region_problems(r, recorded, allowed, checked.ref) for r in topology.regions}
+    if stores != "record":
+        verified = [r.name for r in topology.regions if _recorded_ok(r, recorded)]
+        for name, problem in unreachable_stores(checked, verified).items():
+            found[name].append(problem)
+    problems = [problem for region in topology.regions for problem in found[region.name]]
     if problems:
         raise TopologyError(topology.source, problems)
-    checked = CheckedTopology(topology, version.name, version.version)
-    if stores != "record":
-        unreachable = unreachable_stores(checked)
-        if unreachable:
-            raise TopologyError(topology.source, list(unreachable.values()))
     return checked
 
 
@@ -112,17 +113,20 @@ def _rehash(topology: Topology, registry: str | None) -> None:
         raise TopologyError(topology.source, [f'"model" {topology.model!r}: {exc}']) from None
 
 
-def unreachable_stores(checked: CheckedTopology) -> dict[str, str]:
+def unreachable_stores(
+    checked: CheckedTopology, regions: Collection[str] | None = None
+) -> dict[str, str]:
     """Region -> problem for each region whose store no longer shows the version's manifest.
 
     Reads one small object per store (the manifest), no blob: a replica deleted or a
-    store unreachable since the registry last verified it.
+    store unreachable since the registry last verified it. ``regions`` limits the
+    regions read (default all).
     """
     from polyclass.cloud import CloudError, read_manifest
 
     problems = {}
     for region in checked.topology.regions:
-        if region.store is None:
+        if region.store is None or (regions is not None and region.name not in regions):
             continue
         try:
             read_manifest(region.store, checked.name, checked.version)
@@ -180,6 +184,14 @@ def _region_problems(
             "in the region's residency"
         )
     return problems
+
+
+def _recorded_ok(region: Region, recorded: Mapping[str, object]) -> bool:
+    """Whether the registry records the region's store as holding a verified replica."""
+    from polyclass.registry import Replica
+
+    replica = recorded.get(_normal(region.store)) if region.store else None
+    return isinstance(replica, Replica) and replica.status == "ok"
 
 
 def _normal(url: str) -> str:

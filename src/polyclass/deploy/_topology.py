@@ -607,6 +607,8 @@ def _region(table: Mapping[str, Any], number: int, base: Path, out: list[str]) -
 def _store(
     value: object, cloud: object, replicas: int, where: str, base: Path, out: list[str]
 ) -> str | None:
+    from polyclass.cloud import UsageError, redact_url, split_url
+
     if value is None:
         if replicas > 0:
             out.append(
@@ -618,22 +620,29 @@ def _store(
     if scheme not in _SCHEME_CLOUDS:
         out.append(
             f"{where}: 'store' must be a store URL (s3://, gs://, az://, abfs:// or file://), "
-            f"got {value!r}"
+            f"got {redact_url(value)!r}"
         )
+        return None
+    text = str(value).rstrip("/")
+    rest = text.split("://", 1)[1]
+    if scheme == "file" and not rest.startswith("/"):  # relative to the topology file
+        text = f"file://{base / rest}"
+    try:  # the check `serve --store` and `cloud replicate` make: no credentials, no options
+        split_url(text)
+    except UsageError as exc:
+        out.append(f"{where}: 'store': {str(exc).rstrip('.')}")
         return None
     if cloud in CLOUDS and cloud not in _SCHEME_CLOUDS[scheme]:
         out.append(
             f"{where}: a {scheme}:// store cannot be in cloud {cloud!r}: use a store of that "
             f"cloud or set cloud to {' or '.join(_SCHEME_CLOUDS[scheme])}"
         )
-    text = str(value).rstrip("/")
-    rest = text.split("://", 1)[1]
-    if scheme == "file" and not rest.startswith("/"):  # relative to the topology file
-        return f"file://{base / rest}"
     return text
 
 
 def _endpoints(value: object, where: str, out: list[str]) -> tuple[str, ...]:
+    from polyclass.cloud import redact_url
+
     if not isinstance(value, list):
         out.append(
             f"{where}: 'endpoints' must be a list of URLs such as [\"http://10.0.0.5:8080\"]"
@@ -641,10 +650,13 @@ def _endpoints(value: object, where: str, out: list[str]) -> tuple[str, ...]:
         return ()
     good: list[str] = []
     for url in value:
-        parts = urlsplit(url) if isinstance(url, str) else None
+        try:
+            parts = urlsplit(url) if isinstance(url, str) else None
+        except ValueError:  # an unbalanced '[' (IPv6) in the host
+            parts = None
         if parts is None or parts.scheme != "http" or not parts.hostname or not _port(parts):
             out.append(
-                f"{where}: endpoint {url!r} must be http://HOST:PORT (the replica's "
+                f"{where}: endpoint {redact_url(url)!r} must be http://HOST:PORT (the replica's "
                 "`polyclass serve` address; put TLS in front of the router, not here)"
             )
             continue

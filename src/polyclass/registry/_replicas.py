@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
@@ -25,31 +24,41 @@ _REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def store_url(url: object) -> str:
-    """Check a store URL: ``scheme://...``, no credentials in it, at most 1024 characters."""
+    """Check a store URL: ``scheme://...``, no credentials in it, at most 1024 characters.
+
+    A refused URL is shown through ``polyclass.cloud.redact_url``, as every store URL
+    in a message is.
+    """
     if not isinstance(url, str) or "://" not in url:
         raise InvalidNameError(
             f"A replica's url must be a store URL such as s3://bucket/prefix or "
-            f"file:///path, got {url!r}."
+            f"file:///path, got {_shown(url)!r}."
         )
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        host = parts.netloc.rpartition("@")[2]
+    if "@" in url:  # anywhere: a secret key may hold '/', which ends urlsplit's netloc
         raise InvalidNameError(
-            f"The store URL {parts.scheme}://***@{host}{parts.path} carries credentials; the "
+            f"The store URL {_shown(url)} carries credentials; the "
             "registry never stores them. Pass the URL without user or password and give "
             "credentials through the cloud's own mechanism (environment or profile)."
         )
-    if parts.query or parts.fragment:
+    if "?" in url or "#" in url:
         raise InvalidNameError(
-            f"The store URL {parts.scheme}://{parts.netloc}{parts.path} has a query or "
+            f"The store URL {_shown(url)} has a query or "
             "fragment, which may carry a credential (a SAS token, a signature); the "
             "registry never stores them. Pass the URL without '?...' or '#...'."
         )
     if len(url) > 1024 or any(c.isspace() for c in url):
         raise InvalidNameError(
-            f"A store URL must be at most 1024 characters without spaces, got {url!r}."
+            f"A store URL must be at most 1024 characters without spaces, got "
+            f"{_shown(url[:200])!r} ({len(url)} characters)."
         )
     return url
+
+
+def _shown(url: object) -> str:
+    """``url`` without user, password, query or fragment, as every message shows one."""
+    from polyclass.cloud import redact_url
+
+    return redact_url(url)
 
 
 def residency_tag(tag: object, what: str = "residency") -> str:
