@@ -141,3 +141,14 @@ def test_a_stores_file_with_a_credentialed_url_is_refused_without_a_secret(
         _no_secret(result.stdout, result.stderr)
         assert result.exit_code == 2, result.stderr
         assert "s3://***@bucket/pc?***" in _one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "url", ["s3://AKIAX:s3cr3tKEY@bucket", "s3://bucket/backup.json?token=s3cr3tTOK"]
+)
+def test_an_object_url_with_credentials_is_refused_without_a_secret(url: str) -> None:
+    from polyclass.cloud import write_bytes
+
+    with pytest.raises(UsageError, match="carries credentials or options") as info:
+        write_bytes(url, b"{}")
+    _no_secret(str(info.value))

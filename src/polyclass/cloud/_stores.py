@@ -450,10 +450,11 @@ def read_bytes(url: str) -> bytes:
 
 
 def _object(url: str) -> tuple[Store, str]:
+    split_url(url)  # the whole URL: a query after the object's name is refused too
     head, sep, key = url.rstrip("/").rpartition("/")
     if not sep or not key or head.endswith(":/") or head.endswith("://"):
         raise UsageError(
-            f"URL {url!r} names no object: write s3://BUCKET/KEY (and the like for gs://, "
-            "az://, file://)."
+            f"URL {redact_url(url)!r} names no object: write s3://BUCKET/KEY (and the like "
+            "for gs://, az://, file://)."
         )
     return Store(head), key
