@@ -148,7 +148,10 @@ def unfinished(folder: Path, kind: str) -> list[SegmentProblem]:
     if folder.is_dir():
         problems += [
             SegmentProblem(
-                str(path), kind, "an unfinished segment with no readable row group (kept)."
+                str(path),
+                kind,
+                "a torn segment kept aside: rows past its last complete batch are "
+                "missing from this report (its complete batches, if any, are read).",
             )
             for path in sorted(folder.glob(".part-*.lost"))
         ]
