@@ -3,7 +3,10 @@ from the replicas it records, in file:// stores (no emulator needed)."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import time
+import warnings
 from pathlib import Path
 
 import httpx
@@ -12,7 +15,14 @@ import pytest
 
 import polyclass
 from _serve_helpers import ROW, ServerProcess
-from polyclass.cloud import ReplicaFallbackWarning, Store, StoreError, replicate
+from polyclass.cloud import (
+    CacheDiscardedWarning,
+    ReplicaFallbackWarning,
+    Store,
+    StoreError,
+    fetch,
+    replicate,
+)
 from polyclass.registry import Registry
 
 ROWS = [ROW]
@@ -104,3 +114,113 @@ def test_replicate_to_a_missing_directory_does_not_promise_a_rerun_fixes_it(
     text = " ".join(result.output.split())
     assert "fix the problem each names" in text, text
     assert "run the same command again to resume" not in text
+
+
+def _flip_a_byte(artifact: Path) -> str:
+    """Damage the largest file of a cached artifact in place, its size kept (a disk error)."""
+    victim = max((p for p in artifact.iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[-3] ^= 0x40
+    with open(victim, "r+b") as handle:  # in place: the blob it is linked to changes too
+        handle.write(data)
+    return victim.name
+
+
+def test_a_damaged_cached_version_is_discarded_and_fetched_again(
+    registry: str, tmp_path: Path
+) -> None:
+    expected = polyclass.load("penguins:1", registry=registry).predict(ROWS)
+    store = _store(tmp_path, "storeA")
+    assert replicate("penguins:1", [store], registry=registry).ok
+    damaged = _flip_a_byte(fetch("penguins:1", [store]))
+    with pytest.warns(CacheDiscardedWarning, match=f"penguins:1.*{damaged}.*again") as caught:
+        again = fetch("penguins:1", [store])
+    assert len(caught) == 1
+    np.testing.assert_array_equal(polyclass.load(again).predict(ROWS), expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # now intact: a warm start says nothing
+        assert fetch("penguins:1", [store]) == again
+
+
+def test_a_damaged_cache_and_a_damaged_store_name_the_store_and_repair(
+    registry: str, tmp_path: Path
+) -> None:
+    store = _store(tmp_path, "storeA")
+    assert replicate("penguins:1", [store], registry=registry).ok
+    cached = fetch("penguins:1", [store])
+    shas = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in cached.iterdir()}
+    victim = _flip_a_byte(cached)
+    stored = tmp_path / "storeA" / "blobs" / shas[victim]  # the store's copy is damaged too
+    stored.write_bytes((cached / victim).read_bytes())
+    with pytest.warns(CacheDiscardedWarning), pytest.raises(StoreError) as raised:
+        fetch("penguins:1", [store])
+    text = " ".join(str(raised.value).split())
+    assert "storeA" in text and "corrupt" in text and "polyclass cloud repair" in text, text
+
+
+def test_serve_from_a_store_heals_a_damaged_cache(registry: str, tmp_path: Path) -> None:
+    store = _store(tmp_path, "storeA")
+    assert replicate("penguins:1", [store], registry=registry).ok
+    cache = tmp_path / "serve-cache"
+    _flip_a_byte(fetch("penguins:1", [store], cache=cache))
+    server = ServerProcess(
+        ["penguins:1", "--store", store, "--no-prediction-log", "--monitor-interval", "0"],
+        tmp_path,
+        env={"POLYCLASS_CACHE": str(cache)},
+    )
+    try:
+        server.wait_ready()
+        reply = httpx.post(server.url + "/invocations", json={"dataframe_records": ROWS})
+        assert reply.status_code == 200, reply.text
+    finally:
+        server.stop()
+    assert "failed verification" in server.stderr and "again from the store" in server.stderr
+
+
+def test_serve_from_a_store_follows_the_alias_and_fetches_the_new_version(
+    registry: str, tmp_path: Path
+) -> None:
+    """Moving the alias reaches a server started with --store: the poll resolves it again
+    and the new version comes from the store (the registry's own copy is gone)."""
+    expected = polyclass.load("penguins:2", registry=registry).predict(ROWS)
+    store = _store(tmp_path, "storeA")
+    assert replicate("penguins:1", [store], registry=registry).ok
+    assert replicate("penguins:2", [store], registry=registry).ok
+    _drop_local(registry, "penguins:2")
+    with Registry(registry) as reg:
+        reg.set_alias("penguins", "production", 1)
+    server = ServerProcess(
+        [
+            "penguins@production",
+            "--store",
+            store,
+            "--registry",
+            registry,
+            "--poll-interval",
+            "0.2",
+            "--no-prediction-log",
+            "--monitor-interval",
+            "0",
+        ],
+        tmp_path,
+        env={"POLYCLASS_CACHE": str(tmp_path / "serve-cache")},
+    )
+
+    def served() -> httpx.Response:
+        reply = httpx.post(server.url + "/invocations", json={"dataframe_records": ROWS})
+        assert reply.status_code == 200, reply.text
+        return reply
+
+    try:
+        server.wait_ready()
+        assert served().headers["x-model-version"] == "1"
+        with Registry(registry) as reg:
+            reg.set_alias("penguins", "production", 2)
+        deadline = time.monotonic() + 60
+        while served().headers["x-model-version"] != "2" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        reply = served()
+        assert reply.headers["x-model-version"] == "2", server.stderr
+    finally:
+        server.stop()
+    assert reply.json()["predictions"] == list(expected)

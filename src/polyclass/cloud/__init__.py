@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from polyclass.cloud._fetch import (
+        CacheDiscardedWarning,
         ReplicaFallbackWarning,
         StoreSkippedWarning,
         fetch,
@@ -48,6 +49,7 @@ __all__ = [
     "ENV_CACHE",
     "ENV_STORES",
     "Cache",
+    "CacheDiscardedWarning",
     "CloudError",
     "IntegrityError",
     "Manifest",
@@ -94,6 +96,7 @@ __getattr__, __dir__ = attach(
         "IntegrityError": "polyclass.cloud._errors",
         "StoreError": "polyclass.cloud._errors",
         "UsageError": "polyclass.cloud._errors",
+        "CacheDiscardedWarning": "polyclass.cloud._fetch",
         "ReplicaFallbackWarning": "polyclass.cloud._fetch",
         "StoreSkippedWarning": "polyclass.cloud._fetch",
         "fetch": "polyclass.cloud._fetch",

@@ -3,7 +3,8 @@
 ``$POLYCLASS_CACHE`` (default ``$XDG_CACHE_HOME/polyclass`` or ``~/.cache/polyclass``)
 holds ``blobs/<sha256>`` (each hashed before it enters), ``artifacts/<id>/`` (hard links
 to blobs under the artifact's file names) and ``replicas/`` (manifests already read,
-so a warm start needs no store). Every entry appears by one rename, never half-written.
+so a warm start needs no store). Every entry appears by one rename, never half-written;
+a warm start re-hashes what it uses, and a damaged entry is discarded to be fetched again.
 """
 
 from __future__ import annotations
@@ -128,13 +129,47 @@ class Cache:
         self._write_atomic(self._replica_file(key), manifest.to_bytes())
 
     # ------------------------------------------------------------------ artifacts
-    def artifact(self, manifest: Manifest) -> Path:
-        """The artifact directory for ``manifest``, built from cached blobs if needed."""
+    def _home(self, manifest: Manifest) -> Path:
         identity = hashlib.sha256(
             json.dumps([[f.path, f.sha256] for f in manifest.files]).encode()
         ).hexdigest()
+        return self.root / "artifacts" / identity[:32]
+
+    def damaged(self, manifest: Manifest) -> list[str]:
+        """The files of ``manifest`` whose cached bytes no longer hash to its sha256.
+
+        Re-hashes the built artifact directory (else the blobs): a blob was hashed on
+        the way in, but a disk error or a cleaner can change it in place, size kept.
+        """
+        built = self._home(manifest) / manifest.name
+        bad = []
+        for entry in manifest.files:
+            path = built / entry.path if built.is_dir() else self.blob(entry.sha256)
+            try:
+                intact = hash_file(path) == entry.sha256
+            except OSError:
+                intact = False
+            if not intact:
+                bad.append(entry.path)
+        return bad
+
+    def discard(self, manifest: Manifest, paths: Iterable[str]) -> None:
+        """Drop the artifact directory of ``manifest`` and the blobs of its ``paths``, so
+        the next fetch downloads them again."""
+        home = self._home(manifest)
+        if home.is_dir():  # renamed away first: a reader sees the whole directory or none
+            trash = Path(tempfile.mkdtemp(dir=home.parent, prefix=".discard-"))
+            os.replace(home, trash / "old")
+            shutil.rmtree(trash, ignore_errors=True)
+        wanted = set(paths)
+        for entry in manifest.files:
+            if entry.path in wanted:
+                self.blob(entry.sha256).unlink(missing_ok=True)
+
+    def artifact(self, manifest: Manifest) -> Path:
+        """The artifact directory for ``manifest``, built from cached blobs if needed."""
         # The directory is named after the model, so a server built on it names it right.
-        home = self.root / "artifacts" / identity[:32]
+        home = self._home(manifest)
         target = home / manifest.name
         if target.is_dir():
             return target

@@ -30,6 +30,10 @@ class StoreSkippedWarning(UserWarning):
     """A store was down or held a damaged copy; the next store was tried."""
 
 
+class CacheDiscardedWarning(UserWarning):
+    """A cached version failed verification; it was dropped and downloaded again."""
+
+
 class ReplicaFallbackWarning(UserWarning):
     """The registry's local artifact was missing; a recorded replica was loaded instead."""
 
@@ -64,7 +68,9 @@ def fetch(
     Returns
     -------
     pathlib.Path
-        An artifact directory whose every file matched its sha256.
+        An artifact directory whose every file matched its sha256 (a cached copy is
+        re-hashed; one that fails is discarded, with a :class:`CacheDiscardedWarning`,
+        and downloaded again).
 
     Examples
     --------
@@ -75,8 +81,20 @@ def fetch(
     keys = [f"{Store(u).url}|{name}|{version}" for u in urls]
     for key in keys:  # a warm cache needs no store at all
         manifest = local.cached_manifest(key)
-        if manifest is not None and all(local.has_blob(s, n) for s, n in manifest.blobs.items()):
+        if manifest is None or not all(local.has_blob(s, n) for s, n in manifest.blobs.items()):
+            continue
+        damaged = local.damaged(manifest)
+        if not damaged:
             return local.artifact(manifest)
+        local.discard(manifest, damaged)
+        warnings.warn(
+            f"The cached copy of {name}:{version} in {local.root} failed verification "
+            f"({', '.join(damaged)} changed since it was downloaded); discarded it, "
+            "downloading it again from the store.",
+            CacheDiscardedWarning,
+            stacklevel=2,
+        )
+        break
     failures: list[str] = []
     for url, key in zip(urls, keys, strict=True):
         try:

@@ -98,6 +98,9 @@ class ServeConfig:
     registered : str, optional
         ``name:version`` the artifact directory ``model`` is a copy of (fetched from a
         store): the version the server reports and logs instead of a content hash.
+    stores : list of str, optional
+        Store URLs a followed ``model`` (``name@alias`` or ``name``) is fetched from into
+        the local cache, at start and whenever the reference moves.
     workers : int
         Worker processes serving together; with more than one, ``POST /admin/routing``
         is refused (the split is per process).
@@ -122,6 +125,7 @@ class ServeConfig:
     shadow: str | None = None
     registered: str | None = None
     workers: int = 1
+    stores: list[str] | None = None
 
     def to_env(self) -> str:
         """The config as JSON, for :data:`CONFIG_ENV`."""
@@ -196,6 +200,7 @@ def create_app(
         registry=config.registry,
         poll_interval=config.poll_interval,
         registered=config.registered,
+        stores=config.stores or (),
     )
     tokens = Tokens(read_tokens(config.token_file) if config.token_file else None)
     metrics = ServerMetrics()

@@ -185,7 +185,9 @@ def serve_command(
         list[str] | None,
         typer.Option(
             help="Download MODEL from this store URL into the local cache first "
-            "(repeatable, in order of preference; MODEL may also be a replica URL).",
+            "(repeatable, in order of preference; MODEL may also be a replica URL). "
+            "NAME@ALIAS and NAME are still followed: when the registry moves them, the "
+            "new version is fetched from the store and swapped in.",
         ),
     ] = None,
 ) -> None:
@@ -193,6 +195,7 @@ def serve_command(
     import uvicorn
 
     from polyclass.artifact import ArtifactError
+    from polyclass.cloud import CloudError
     from polyclass.registry import RegistryError
     from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app, tune_process
     from polyclass.serve._manager import ModelManager
@@ -202,9 +205,11 @@ def serve_command(
     if grpc_port is not None:
         _check_grpc_port(host, port, grpc_port)
     registered = None
-    if store or "://" in model:
+    stores: list[str] = []
+    if store and _follows(model):
+        stores = store  # the manager resolves the reference at every poll, fetches NAME:N
+    elif store or "://" in model:
         registered = None if "://" in model else _registered(model, registry)
-        # The registry resolved an alias once already: fetch the pinned NAME:N it named.
         model = _from_store(registered or model, store or [], registry)
     elif not Path(model).exists():
         model = _replica_if_missing(model, registry)
@@ -228,14 +233,21 @@ def serve_command(
         shadow=shadow,
         registered=registered,
         workers=workers,
+        stores=stores or None,
     )
     try:
         manager = ModelManager(
-            model, registry=registry, poll_interval=poll_interval, registered=registered
+            model,
+            registry=registry,
+            poll_interval=poll_interval,
+            registered=registered,
+            stores=stores,
         )
         app = create_app(config, manager=manager)
     except (ArtifactError, RegistryError, ValueError, FileNotFoundError) as exc:
         fail(str(exc))
+    except CloudError as exc:  # no store holds a whole copy
+        fail(str(exc), 1)
     current = manager.current
     sys.stderr.write(
         f"polyclass serve: {current.name} version {current.version_label} "
@@ -307,6 +319,19 @@ def _replica_if_missing(model: str, registry: str | None) -> str:
         return str(fetch_recorded(version, registry))
     except CloudError as exc:
         fail(str(exc), 1)
+
+
+def _follows(model: str) -> bool:
+    """Whether ``model`` is a registry reference that can move (``NAME@ALIAS``, ``NAME``)."""
+    from polyclass.registry import RegistryError, parse_ref
+
+    if "://" in model:
+        return False
+    try:
+        ref = parse_ref(model)
+    except RegistryError:
+        return False  # _registered reports it
+    return ref.kind != "version" or ref.version is None
 
 
 def _registered(model: str, registry: str | None) -> str:

@@ -7,14 +7,15 @@ it loads the new version completely (every checksum verified) while the old one 
 answering, then replaces one attribute: a request reads :attr:`current` once and uses
 that model to the end, so no response mixes versions. The old version is dropped when
 its last request finishes. An artifact that fails to load is refused and the old
-version stays.
+version stays. With ``stores`` a registry reference is still resolved by the registry,
+but the version it names is loaded from a store's copy in the local cache.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ class ModelManager:
         Seconds between looks at the registry; 0 turns polling off.
     registered : str, optional
         ``name:version`` a directory ``ref`` is a copy of (fetched from a store).
+    stores : sequence of str
+        Store URLs (in order of preference) a registry ``ref``'s versions are fetched
+        from into the local cache, verified, instead of read from the registry's folder.
     """
 
     def __init__(
@@ -63,9 +67,11 @@ class ModelManager:
         registry: str | None = None,
         poll_interval: float = 5.0,
         registered: str | None = None,
+        stores: Sequence[str] = (),
     ) -> None:
         self.ref = ref
         self.registered = registered
+        self.stores = list(stores)
         self.poll_interval = poll_interval
         self._registry: Any = None
         self._registry_url = registry
@@ -113,7 +119,15 @@ class ModelManager:
 
     def _load_now(self) -> ServedModel:
         path, name, version, _ = self._resolve()
-        return load_served(path, name=name, version=version)
+        return load_served(self._fetched(path, name, version), name=name, version=version)
+
+    def _fetched(self, path: Path, name: str | None, version: int | None) -> Path:
+        """The directory to load: with stores, the cache's verified copy of ``name:version``."""
+        if not self.stores or self.is_path or version is None:
+            return path
+        from polyclass.cloud import fetch
+
+        return fetch(f"{name}:{version}", self.stores, registry=self._registry_url)
 
     # ------------------------------------------------------------------ switch
     def add_listener(self, listener: Listener) -> None:
@@ -135,7 +149,7 @@ class ModelManager:
                     return ReloadResult(False, old, None)
                 if sha is not None and sha == self._failed_sha:
                     return ReloadResult(False, old, None, self.last_error)
-                new = load_served(path, name=name, version=version)
+                new = load_served(self._fetched(path, name, version), name=name, version=version)
             except Exception as exc:  # keep serving the old version
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._failed_sha = sha
