@@ -296,3 +296,65 @@ def test_disk_full_refuses_at_the_memory_bound_and_recovers_losing_nothing(
     folder = small_disk / "logs" / "penguins"
     assert read_log(folder / "predictions").num_rows == 1000 * answered
     assert read_predlog(folder, with_proba=False).problems == []
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="lists processes via /proc")
+def test_workers_stop_when_serve_is_killed_and_a_restart_can_bind(
+    registry_copy: Path, tmp_path: Path
+) -> None:
+    """SIGKILL of a `serve --workers 2` leaves no worker serving the port (they kept
+    answering and the restart could not bind)."""
+    proc = _server(registry_copy, tmp_path, "--workers", "2")
+    workers = _children(proc.proc.pid)
+    assert len(workers) >= 2
+    proc.proc.send_signal(signal.SIGKILL)
+    proc.stop()
+    deadline = time.monotonic() + 60  # a graceful stop each, on a loaded machine
+    while any(map(_alive, workers)):
+        assert time.monotonic() < deadline, [w for w in workers if _alive(w)]
+        time.sleep(0.1)
+    with socket.socket() as probe:  # the port is free again
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", proc.port))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_error_line(trained: Trained, tmp_path: Path, workers: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [
+                *(sys.executable, "-m", "polyclass.cli", "serve", str(trained.model_dir)),
+                *("--port", str(port), "--workers", workers, "--no-prediction-log"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"error: Cannot listen on 127.0.0.1:{port}: Address already in use. Choose another "
+        "--port, or stop the process that holds it."
+    ]

@@ -38,6 +38,7 @@ from polyclass.predlog import (
 from polyclass.serve._canary import Router, parse_canary, parse_shadow
 from polyclass.serve._endpoints import Endpoints, Logs, json_response
 from polyclass.serve._errors import RequestError
+from polyclass.serve._lifeline import exit_with_master
 from polyclass.serve._manager import ModelManager
 from polyclass.serve._metrics import ServerMetrics
 from polyclass.serve._monitoring import MonitorGauges
@@ -398,6 +399,7 @@ def create_app_from_env() -> Starlette:
     raw = os.environ.get(CONFIG_ENV)
     if not raw:
         raise RuntimeError(f"{CONFIG_ENV} is not set; start the server with `polyclass serve`.")
+    exit_with_master()
     app = create_app(ServeConfig(**json.loads(raw)))
     tune_process()
     return app

@@ -28,19 +28,22 @@ def is_loopback(host: str) -> bool:
 
 
 def _check_open_routes(host: str, token_file: Path | None, insecure: bool) -> None:
-    """Refuse /feedback and /admin/reload open to a network; warn when open on loopback."""
-    if token_file is not None:
-        return
-    if not is_loopback(host) and not insecure:
+    """Refuse /feedback and /admin/reload open to a network."""
+    if token_file is None and not is_loopback(host) and not insecure:
         fail(
             f"--host {host} would open POST /feedback and POST /admin/reload to anyone "
             "who can reach this address (wrong labels, forced reloads). Pass "
             "--token-file with bearer tokens, or --insecure if the network is trusted."
         )
-    sys.stderr.write(
-        f"polyclass serve: warning: no --token-file: anyone who can reach {host} can post "
-        "/feedback and /admin/reload.\n"
-    )
+
+
+def _warn_open_routes(host: str, token_file: Path | None) -> None:
+    """Warn when /feedback and /admin/reload are open (on loopback, or --insecure)."""
+    if token_file is None:
+        sys.stderr.write(
+            f"polyclass serve: warning: no --token-file: anyone who can reach {host} can "
+            "post /feedback and /admin/reload.\n"
+        )
 
 
 def serve_command(
@@ -198,10 +201,13 @@ def serve_command(
     from polyclass.cloud import CloudError
     from polyclass.registry import RegistryError
     from polyclass.serve._app import CONFIG_ENV, ServeConfig, create_app, tune_process
+    from polyclass.serve._lifeline import MASTER_ENV
     from polyclass.serve._manager import ModelManager
     from polyclass.serve._timeouts import timed_protocol
 
     _check_open_routes(host, token_file, insecure)
+    _check_port(host, port)  # before the warning: a taken port is the one line printed
+    _warn_open_routes(host, token_file)
     if grpc_port is not None:
         _check_grpc_port(host, port, grpc_port)
     registered = None
@@ -272,6 +278,7 @@ def serve_command(
     manager.stop()
     metrics_dir = tempfile.mkdtemp(prefix="polyclass-metrics-")
     os.environ[CONFIG_ENV] = config.to_env()
+    os.environ[MASTER_ENV] = str(os.getpid())  # workers stop when this process dies
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         uvicorn.run(
@@ -279,6 +286,22 @@ def serve_command(
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on (uvicorn printed a log line and exit 3)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            fail(
+                f"Cannot listen on {host}:{port}: {exc.strerror}. Choose another --port, "
+                "or stop the process that holds it."
+            )
 
 
 def _check_grpc_port(host: str, port: int, grpc_port: int) -> None:
