@@ -181,11 +181,13 @@ def test_serve_from_a_store_follows_the_alias_and_fetches_the_new_version(
     registry: str, tmp_path: Path
 ) -> None:
     """Moving the alias reaches a server started with --store: the poll resolves it again
-    and the new version comes from the store (the registry's own copy is gone)."""
+    and the new version comes from the store (the registry's own copy is gone), as soon
+    as the store holds it."""
     expected = polyclass.load("penguins:2", registry=registry).predict(ROWS)
     store = _store(tmp_path, "storeA")
     assert replicate("penguins:1", [store], registry=registry).ok
-    assert replicate("penguins:2", [store], registry=registry).ok
+    elsewhere = _store(tmp_path, "storeB")
+    assert replicate("penguins:2", [elsewhere], registry=registry).ok
     _drop_local(registry, "penguins:2")
     with Registry(registry) as reg:
         reg.set_alias("penguins", "production", 1)
@@ -216,7 +218,13 @@ def test_serve_from_a_store_follows_the_alias_and_fetches_the_new_version(
         assert served().headers["x-model-version"] == "1"
         with Registry(registry) as reg:
             reg.set_alias("penguins", "production", 2)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60  # not in the store yet: refused, version 1 stays
+        while "cannot load penguins@production" not in server.stderr:
+            assert time.monotonic() < deadline, server.stderr
+            time.sleep(0.1)
+        assert served().headers["x-model-version"] == "1"
+        shutil.copytree(tmp_path / "storeB", tmp_path / "storeA", dirs_exist_ok=True)
+        deadline = time.monotonic() + 60  # the next polls fetch it
         while served().headers["x-model-version"] != "2" and time.monotonic() < deadline:
             time.sleep(0.1)
         reply = served()

@@ -151,12 +151,15 @@ class ModelManager:
                     return ReloadResult(False, old, None, self.last_error)
                 new = load_served(self._fetched(path, name, version), name=name, version=version)
             except Exception as exc:  # keep serving the old version
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                self._failed_sha = sha
-                sys.stderr.write(
-                    f"polyclass serve: cannot load {self.ref}: {self.last_error}; "
-                    f"still serving version {old.version_label}.\n"
-                )
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self.last_error:  # a store down for a while: said once
+                    sys.stderr.write(
+                        f"polyclass serve: cannot load {self.ref}: {error}; "
+                        f"still serving version {old.version_label}.\n"
+                    )
+                self.last_error = error
+                # A store may come back (or receive the version): only a bad artifact is final.
+                self._failed_sha = None if _store_failure(exc) else sha
                 return ReloadResult(False, old, None, self.last_error)
             if new.sha256 == old.sha256 and new.version == old.version:
                 return ReloadResult(False, old, None)
@@ -187,3 +190,10 @@ class ModelManager:
         if self._registry is not None:
             self._registry.close()
             self._registry = None
+
+
+def _store_failure(exc: Exception) -> bool:
+    """Whether ``exc`` says no store held the version now (worth trying again later)."""
+    from polyclass.cloud import StoreError
+
+    return isinstance(exc, StoreError)
