@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from polyclass.deploy._check import CheckedTopology
+from polyclass.deploy._children import popen_tied
 from polyclass.deploy._controller import Controller
 from polyclass.deploy._envoy import Endpoint
 from polyclass.deploy._router import DeployError, Envoy
@@ -168,7 +169,7 @@ class LocalDeployment:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
             replica.log_start = out.tell()
-            replica.proc = subprocess.Popen(
+            replica.proc = popen_tied(
                 self._command(replica),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from polyclass.deploy._children import popen_tied
 from polyclass.deploy._envoy import EnvoyFiles, bootstrap, clusters, listeners, write_atomically
 from polyclass.deploy._topology import Topology
 
@@ -116,7 +117,7 @@ class Envoy:
             str(log),
         ]
         _raise_open_files_limit()
-        self.proc = subprocess.Popen(
+        self.proc = popen_tied(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
         self._wait_ready(timeout, log)
