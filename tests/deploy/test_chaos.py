@@ -36,7 +36,10 @@ def test_no_request_fails_when_regions_die(tmp_path: Path, replicated: Replicate
             deployment, requests, port=port, admin=f"127.0.0.1:{admin}", store_dirs=stores
         )
         status_out = polyclass_deploy("status", str(topology), "--json")
-        rollout = polyclass_deploy("rollout", str(topology), "penguins:2", "--watch", "1")
+        # --no-promote: other tests share the registry and its production alias
+        rollout = polyclass_deploy(
+            "rollout", str(topology), "penguins:2", "--watch", "1", "--no-promote"
+        )
         after = polyclass_deploy("status", str(topology), "--json")
     finally:
         code = deployment.stop()
@@ -62,6 +65,7 @@ def test_no_request_fails_when_regions_die(tmp_path: Path, replicated: Replicate
     assert rollout.returncode == 0, rollout.stdout + rollout.stderr
     assert "rollout to penguins:2: done" in rollout.stdout
     assert all(f"{name}: done" in rollout.stdout for name in run.region_of.values())
+    assert "`polyclass registry alias penguins production 2` keeps penguins:2" in rollout.stdout
     replicas = json.loads(after.stdout)["replicas"]
     assert len(replicas) == 6 and {r["version"] for r in replicas} == {"penguins:2"}
 

@@ -266,14 +266,25 @@ def rollout_command(
         float, typer.Option(min=0.5, help="Seconds the canary is watched before a verdict.")
     ] = 5.0,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the end.")] = 900.0,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            "--promote/--no-promote",
+            help="When it is done, move the alias the file's model names (NAME@ALIAS) to "
+            "MODEL, so a restarted `deploy up` serves it too.",
+        ),
+    ] = True,
 ) -> None:
     """Move a running deployment to MODEL region by region, canary first; roll back on a
-    regression (error rate or latency against the old version). Exit 1 when rolled back."""
+    regression (error rate or latency against the old version). Exit 1 when rolled back.
+    When done, the file's alias is moved to MODEL (unless --no-promote)."""
     import dataclasses
     import time
 
     from polyclass.deploy import TopologyError, check_topology, load_topology
     from polyclass.deploy._local import _write_json
+    from polyclass.deploy._rollout import keep_rollout
+    from polyclass.registry import RegistryError
 
     try:
         topology = load_topology(file)
@@ -318,3 +329,10 @@ def rollout_command(
     )
     if report["state"] != "done":
         raise typer.Exit(1)
+    try:
+        kept = keep_rollout(topology, target, registry=registry, promote=promote)
+    except RegistryError as exc:
+        fail(
+            f"the rollout is done but {topology.model} could not be moved to {target.ref}: {exc}", 1
+        )
+    console.print(kept, highlight=False, soft_wrap=True)

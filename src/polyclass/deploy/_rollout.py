@@ -24,9 +24,11 @@ from polyclass.deploy._envoy import ALL
 from polyclass.deploy._router import admin_json
 
 if TYPE_CHECKING:
+    from polyclass.deploy._check import CheckedTopology
     from polyclass.deploy._local import LocalDeployment, LocalReplica
+    from polyclass.deploy._topology import Topology
 
-__all__ = ["RolloutReport", "run_rollout"]
+__all__ = ["RolloutReport", "keep_rollout", "run_rollout"]
 
 #: A canary regresses when its rate of failed attempts exceeds the old replicas' by this
 #: much ...
@@ -263,3 +265,40 @@ def run_rollout(
     if on_change is not None:
         on_change(report)
     return report
+
+
+def keep_rollout(
+    topology: Topology, target: CheckedTopology, *, registry: str | None, promote: bool
+) -> str:
+    """Make a finished rollout outlive ``deploy up``: move the topology's alias to it.
+
+    A rollout changes only the running processes; a restarted ``deploy up`` serves what
+    the topology's ``model`` resolves to, so the alias it names is moved to the rolled
+    out version (unless ``promote`` is false). Returns the line that says what a restart
+    will serve and, when that is not the new version, how to make it so.
+    """
+    from polyclass.registry import Registry, parse_ref
+
+    ref = parse_ref(topology.model)
+    new = target.ref
+    if ref.kind == "alias" and ref.name == target.name:
+        command = f"polyclass registry alias {ref.name} {ref.alias} {target.version}"
+        if not promote:
+            return (
+                f"{topology.model} still names the old version (--no-promote): a restarted "
+                f"`deploy up` goes back to it; `{command}` keeps {new}"
+            )
+        with Registry(registry or topology.registry) as reg:
+            reg.set_alias(ref.name, str(ref.alias), target.version)
+        return f"{topology.model} now names {new}: a restarted `deploy up` serves it"
+    if ref.kind == "latest" and ref.name == target.name:
+        return (
+            f"{topology.model} names the latest version: a restarted `deploy up` serves "
+            f"{new} only while it is the latest"
+        )
+    if str(ref) == new:
+        return f"{topology.model} is {new}: a restarted `deploy up` serves it"
+    return (
+        f"{topology.source} names {topology.model}: a restarted `deploy up` goes back to "
+        f"it; set its model to {new} (or NAME@ALIAS with the alias on {new}) to keep {new}"
+    )
