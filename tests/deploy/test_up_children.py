@@ -1,8 +1,9 @@
 """Nothing `deploy up` starts outlives it: SIGKILL it and its replicas and Envoy exit too,
-whichever of its threads started them."""
+whichever of its threads started them; and `deploy rollout` does not wait for a dead one."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -84,3 +85,28 @@ def test_sigkill_of_deploy_up_takes_its_replicas_and_envoy_with_it(
         for pid in pids:  # leave nothing behind when the test failed
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_rollout_refuses_a_deployment_whose_deploy_up_was_killed(
+    tmp_path: Path, replicated: Replicated
+) -> None:
+    path = tmp_path / "gone.toml"
+    path.write_text(
+        topology_text(replicated, port=free_port(), admin=free_port(), replicas=1, regions=1),
+        encoding="utf-8",
+    )
+    folder = tmp_path / ".polyclass-deploy" / "gone"
+    folder.mkdir(parents=True)
+    # a SIGKILLed `deploy up` leaves its state file; a pid above pid_max is surely gone
+    dead = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    (folder / "state.json").write_text(json.dumps({"pid": dead}), encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "polyclass.cli", "deploy", "rollout", str(path), "penguins:2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"no running deployment of {path}" in out.stderr
+    assert not (folder / "rollout.json").exists()

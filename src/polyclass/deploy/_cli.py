@@ -292,7 +292,7 @@ def rollout_command(
     except TopologyError as exc:
         fail(str(exc))
     folder = topology.state_dir
-    if not (folder / "state.json").exists():
+    if not _running(folder / "state.json"):
         fail(
             f"no running deployment of {file}: start it with `polyclass deploy up {file} --local`",
             1,
@@ -336,3 +336,15 @@ def rollout_command(
             f"the rollout is done but {topology.model} could not be moved to {target.ref}: {exc}", 1
         )
     console.print(kept, highlight=False, soft_wrap=True)
+
+
+def _running(state: Path) -> bool:
+    """Whether the ``deploy up`` that wrote ``state`` still runs (a SIGKILLed one leaves it)."""
+    import os
+
+    try:
+        pid = int(json.loads(state.read_text(encoding="utf-8"))["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
