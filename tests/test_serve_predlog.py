@@ -316,6 +316,25 @@ def test_requests_share_blocks_in_arrival_order_and_blocks_are_reused(
     assert log.rows_written == table.num_rows
 
 
+def test_alternating_keys_share_one_segment_each(tmp_path: Path) -> None:
+    """A shadow whose inputs differ from the served version's logs rows of two keys in
+    turn; each key's rows go to a segment of their own, not one segment per switch."""
+    other = ("m", ("a", "b", "c"), ("x1", "x2"), (("s", "categorical"),), ("x1", "s", "x2"))
+    payloads = _payloads(2, (1, 2, 1, 3) * 25)
+    log = PredictionLog(tmp_path, rotate_seconds=3600, sync_seconds=3600)
+    for rid, version, index, proba, numeric, categorical in payloads:
+        log.record(rid, version, KEY, index, proba, numeric, categorical)
+        log.record(f"s-{rid}", 2, other, index, proba, numeric, categorical[:1])
+    log.close()
+    segments = _segments(tmp_path / "predictions")
+    assert len(segments) == 2
+    tables = [pq.read_table(p) for p in segments]
+    assert len({table.num_columns for table in tables}) == 2  # each key's own columns
+    served = next(t for t in tables if not t["request_id"][0].as_py().startswith("s-"))
+    assert served["request_id"].to_pylist() == _expected(payloads)["request_id"]
+    assert sum(t.num_rows for t in tables) == 2 * sum(len(p[2]) for p in payloads)
+
+
 def test_monitor_reads_segments_of_this_writer_beside_older_ones(tmp_path: Path) -> None:
     """Segments written with the Arrow schema (before the writer's dictionary columns) and
     the writer's own read back together through polyclass.monitor's reader."""

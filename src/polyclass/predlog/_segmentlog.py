@@ -108,6 +108,26 @@ class Buffer:
         out.total_bytes = sum(out.nbytes)
         return out
 
+    def grouped(self, first: Any) -> Buffer:
+        """The same requests with equal keys side by side, ``first``'s key leading and each
+        key's requests in their order: alternating keys (a shadow or canary whose inputs
+        differ from the served version's) would otherwise close a segment at every switch."""
+        keys = self.keys
+        if all(key is keys[0] or key == keys[0] for key in keys):
+            return self
+        runs: dict[Any, list[int]] = {first: []} if first is not None else {}
+        for i, key in enumerate(keys):
+            runs.setdefault(key, []).append(i)
+        order = [i for indices in runs.values() for i in indices]
+        out = Buffer(len(self.fields))
+        out.keys = [keys[i] for i in order]
+        out.rows = [self.rows[i] for i in order]
+        out.nbytes = [self.nbytes[i] for i in order]
+        out.created = [self.created[i] for i in order]
+        out.fields = [[column[i] for i in order] for column in self.fields]
+        out.total_bytes = self.total_bytes
+        return out
+
     def release(self, step: int = 2048) -> None:
         """Drop the buffered values a few thousand at a time, yielding the GIL in between
         (one ``del`` of them all held up requests)."""
@@ -371,6 +391,7 @@ class SegmentLog:
                 )
                 if take:
                     self._pending = Buffer(self._n_fields)
+                    pending = pending.grouped(None if segment is None else segment.key)
             self._placed = 0
             try:
                 if take:
