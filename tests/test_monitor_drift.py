@@ -161,6 +161,22 @@ def test_numeric_missing_and_windows_add_up():
     np.testing.assert_allclose(per.total().sums, whole.sums)
 
 
+def test_numeric_input_logged_as_text_counts_its_numbers():
+    # segments of a version that read the input as a category make the column text
+    import pyarrow as pa
+
+    rng = np.random.default_rng(6)
+    ref = NumericReference.from_values("x", rng.normal(size=1000))
+    x = rng.normal(size=300)
+    text = pa.chunked_array(
+        [[str(v) for v in x[:150].tolist()], [*map(str, x[150:299].tolist()), "n/a"]]
+    )
+    numbers = np.append(x[:299], np.nan)
+    got, expected = count_numeric(ref, text), count_numeric(ref, numbers)
+    np.testing.assert_array_equal(got.counts, expected.counts)
+    assert got.missing[0] == expected.missing[0] == 1
+
+
 def test_reference_state_roundtrip_and_compute():
     rng = np.random.default_rng(6)
     data = {"x": rng.normal(size=300), "c": rng.choice(["u", "v"], size=300)}

@@ -92,6 +92,12 @@ def _to_numpy_float(values: Any) -> NDArray[np.float64]:
         import pyarrow as pa
 
         if isinstance(values, pa.ChunkedArray | pa.Array):
+            if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+                # a segment logged this input as text (a version that read it as a
+                # category): numbers written as text count, other values as missing
+                from polyclass.data import parse_numbers
+
+                return parse_numbers(values.to_numpy(zero_copy_only=False))[0]
             if values.null_count:
                 values = values.fill_null(float("nan"))
             return np.asarray(values.to_numpy(), dtype=np.float64)
