@@ -13,6 +13,7 @@ import pandas as pd
 from polyclass._json import plain
 from polyclass._version import __version__
 from polyclass.evaluation import partial_dependence, permutation_importance
+from polyclass.model import Model
 from polyclass.monitor import compute_reference
 from polyclass.pipeline._fit import coefficients, fit_estimator, fit_model, headline, sample_rows
 from polyclass.pipeline._record import register, stored_config, user
@@ -66,21 +67,35 @@ def final_fit_and_test(run: Run) -> None:
     if cfg.refit_all:
         final = _refit_on_every_row(run)
     final.info = info(run)
-    # Reference statistics for monitoring: fitted rows' inputs (a sample of at most
-    # REFERENCE_MAX_ROWS of them) and their hashes, held-out (test) scores.
+    attach_reference(
+        run, final, reference_frame, run.y[reference_rows], test_proba, test_pred, len(fitted)
+    )
+    run.final = final
+
+
+def attach_reference(
+    run: Run,
+    final: Model,
+    frame: pd.DataFrame,
+    y: Any,
+    test_proba: Any,
+    test_pred: Any,
+    fitted_rows: int,
+) -> None:
+    """Reference statistics for monitoring: the fitted rows' inputs (``frame``, a sample
+    of at most REFERENCE_MAX_ROWS of them, and ``y``) and the held-out (test) scores."""
     final.reference = compute_reference(
-        reference_frame,
+        frame,
         run.schema,
-        y=run.y[reference_rows],
+        y=y,
         classes=final.classes_,
         proba=test_proba,
         predicted=test_pred,
         score_rows="test",
         performance=final.info["test_metrics"],
-        target=cfg.target,
-        fitted_rows=len(fitted),
+        target=run.cfg.target,
+        fitted_rows=fitted_rows,
     ).to_state()
-    run.final = final
 
 
 def explain(run: Run, model: Any, test_frame: pd.DataFrame, y_test: Any) -> None:

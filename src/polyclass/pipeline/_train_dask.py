@@ -21,11 +21,11 @@ from numpy.typing import NDArray
 from polyclass.data import DataError
 from polyclass.data import stratified_split as split_rows
 from polyclass.model import Model
-from polyclass.monitor import compute_reference
 from polyclass.pipeline._config import ConfigError, TrainConfig
 from polyclass.pipeline._final import (
     FLOAT32_MIN_ROWS,
     REFERENCE_MAX_ROWS,
+    attach_reference,
     explain,
     info,
 )
@@ -199,18 +199,10 @@ def final_fit_and_test(run: Run, spread: Spread) -> None:
         np.concatenate([run.train_rows, run.val_rows]), REFERENCE_MAX_ROWS, cfg.seed
     )
     final.info = info(run)
-    final.reference = compute_reference(
-        run.frame.iloc[np.sort(reference_rows)],
-        run.schema,
-        y=run.y[np.sort(reference_rows)],
-        classes=final.classes_,
-        proba=test_proba,
-        predicted=test_pred,
-        score_rows="test",
-        performance=final.info["test_metrics"],
-        target=cfg.target,
-        fitted_rows=len(fitted),
-    ).to_state()
+    rows = np.sort(reference_rows)
+    attach_reference(
+        run, final, run.frame.iloc[rows], run.y[rows], test_proba, test_pred, len(fitted)
+    )
     run.final = final
     run.frame = pd.DataFrame()
     # from here on the split means the whole table's (the report's counts)
