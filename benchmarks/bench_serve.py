@@ -451,16 +451,22 @@ def _step(server: Server, run: Any) -> dict[str, float]:
 
     ``cpu_ms`` includes the Parquet compaction of the run's log segments, which the
     server's niced child may finish after the run (waited for); ``cpu_run_ms`` is the
-    CPU within the run alone.
+    CPU within the run alone; ``client_cores`` the load client's CPU in cores.
     """
     before = server.cpu_seconds()
+    client = os.times()
     result = dict(run())
     during = server.cpu_seconds() - before
+    after = os.times()
     _compacted(server)
     used = server.cpu_seconds() - before
     requests = result["rps"] * result.get("seconds", 0.0)
     result["cpu_ms"] = 1000 * used / requests if requests else float("nan")
     result["cpu_run_ms"] = 1000 * during / requests if requests else float("nan")
+    # the load client (wrk, h2load: children; the paced client: this process) shares the
+    # cores with the server: its CPU in cores says whether it could have starved it
+    used_client = sum(after[:4]) - sum(client[:4])
+    result["client_cores"] = used_client / result["seconds"] if result.get("seconds") else 0.0
     return result
 
 
@@ -598,6 +604,13 @@ def main() -> None:
         help="the mlserver executable (default: .bench/mlserver, installed on first use)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="OIP part: run every path this many times and report medians (a loaded "
+        "machine's throughput swings from one run to the next)",
+    )
+    parser.add_argument(
         "--parts",
         default="mlflow,oip",
         help="what to run: mlflow (the /invocations comparison), oip (against MLServer)",
@@ -665,7 +678,9 @@ def main() -> None:
                     )
                 )
                 oip.warm_up_oip(pairs, work)
-                oip_results = oip.measure_oip(pairs, args.duration, work, wrk, _step)
+                oip_results = oip.measure_oip(
+                    pairs, args.duration, work, wrk, _step, rounds=args.rounds
+                )
         finally:
             for server in servers:
                 server.stop()
@@ -678,7 +693,7 @@ def main() -> None:
         f"machine: {os.cpu_count()} CPUs, load average (1, 5, 15 min) before "
         f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
         f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}; wrk -t1; "
-        f"{args.duration:.0f} s per run"
+        f"{args.duration:.0f} s per run, {args.rounds} OIP round(s)"
     )
     if results:
         report(results[0], results[1] if len(results) > 1 else None)
