@@ -344,6 +344,7 @@ def report_oip(
                 ("p99", "p99 ms", 2),
                 ("cpu_ms", "CPU ms/request", 3),
                 ("cpu_run_ms", "CPU ms/request, in the run", 3),
+                ("switches", "context switches/request", 1),
                 ("client_cores", "load client's CPU, cores", 2),
             ):
                 values = [cell(res, key, field, digits) for res in (ours, bare, theirs)]

@@ -30,13 +30,17 @@ access log on (to /dev/null) and the prediction log on (to a temporary folder).
 
 MLflow is looked up with ``--mlflow`` (an ``mlflow`` executable), else on PATH; it is
 in the ``bench`` extra (``pip install -e .[bench]``). Without it, polyclass is measured
-alone. Run: ``python benchmarks/bench_serve.py [--duration 10] [--parts mlflow,oip]``.
+alone. Run: ``python benchmarks/bench_serve.py [--duration 10] [--parts mlflow,oip]
+[--rounds 3]``.
 
 The Open Inference Protocol part (``_oip_bench.py``) then measures polyclass (as shipped,
 and again without its prediction log, since MLServer keeps none) against MLServer over
 REST JSON, REST binary and gRPC, one-row and 1,000-row requests; it needs ``h2load``
 (``apt-get install nghttp2-client``) and installs MLServer into ``.bench/mlserver`` on
-first use (``--mlserver`` names another executable).
+first use (``--mlserver`` names another executable). With ``--rounds N`` it runs every
+path N times and reports medians, each ratio the median of the ratios within a round;
+each step also reports the server's context switches per request and the load
+client's CPU (in cores), which shares the 2 cores with the server.
 """
 
 from __future__ import annotations
@@ -201,6 +205,20 @@ class Server:
             except OSError:
                 continue
             total += sum(int(f) for f in fields[11:15]) / ticks  # [c]utime, [c]stime
+        return total
+
+    def context_switches(self) -> int:
+        """Context switches so far of every thread of the server's processes (a thread
+        that has exited no longer counts): how often a request's work moved between
+        threads or waited, which the gRPC transport does far more than HTTP."""
+        total = 0
+        for pid in self.pids():
+            for status in Path(f"/proc/{pid}/task").glob("*/status"):
+                try:
+                    lines = status.read_text().splitlines()
+                except OSError:
+                    continue
+                total += sum(int(x.split()[1]) for x in lines if "ctxt_switches:" in x)
         return total
 
     def stop(self) -> None:
@@ -451,18 +469,22 @@ def _step(server: Server, run: Any) -> dict[str, float]:
 
     ``cpu_ms`` includes the Parquet compaction of the run's log segments, which the
     server's niced child may finish after the run (waited for); ``cpu_run_ms`` is the
-    CPU within the run alone; ``client_cores`` the load client's CPU in cores.
+    CPU within the run alone; ``switches`` the server's context switches per request
+    within the run; ``client_cores`` the load client's CPU in cores.
     """
     before = server.cpu_seconds()
+    switches = server.context_switches()
     client = os.times()
     result = dict(run())
     during = server.cpu_seconds() - before
     after = os.times()
+    switches = server.context_switches() - switches
     _compacted(server)
     used = server.cpu_seconds() - before
     requests = result["rps"] * result.get("seconds", 0.0)
     result["cpu_ms"] = 1000 * used / requests if requests else float("nan")
     result["cpu_run_ms"] = 1000 * during / requests if requests else float("nan")
+    result["switches"] = switches / requests if requests else float("nan")
     # the load client (wrk, h2load: children; the paced client: this process) shares the
     # cores with the server: its CPU in cores says whether it could have starved it
     used_client = sum(after[:4]) - sum(client[:4])
