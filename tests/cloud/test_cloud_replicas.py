@@ -103,6 +103,29 @@ def test_replicate_to_three_clouds_once_then_nothing(
     assert recorded[(1, Store(stores[0]).url)].status == "unverified"
 
 
+def test_an_unchanged_replicate_lists_each_store_once_and_writes_nothing(
+    registry: str, new_store: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stores = [new_store(c) for c in ("s3", "gcs", "azure", "file")]
+    assert replicate("penguins:1", stores, registry=registry).ok
+    calls: list[tuple[str, str]] = []
+
+    def counted(method: str) -> Callable[..., object]:
+        real = getattr(Store, method)
+
+        def call(self: Store, *args: object, **kwargs: object) -> object:
+            calls.append((method, self.url))
+            return real(self, *args, **kwargs)
+
+        return call
+
+    for method in ("sizes", "write", "put_file"):
+        monkeypatch.setattr(Store, method, counted(method))
+    again = replicate("penguins:1", stores, registry=registry)
+    assert again.ok and again.uploaded_bytes == 0
+    assert sorted(calls) == sorted(("sizes", Store(s).url) for s in stores)
+
+
 def test_damaged_replica_is_found_served_around_and_healed(
     registry: str, new_store: Callable[[str], str]
 ) -> None:

@@ -112,7 +112,8 @@ def _one_store(
         )
         outcome.uploaded_blobs = len(needed)
         outcome.uploaded_bytes = sum(e.size for e in needed)
-        commit(store, manifest)
+        # Nothing sent: the listing just taken already shows every blob whole.
+        commit(store, manifest, None if needed else present)
         outcome.manifest_written = True
     except CloudError as exc:
         outcome.error = str(exc)
@@ -135,9 +136,14 @@ def send_all(store: Store, files: Sequence[tuple[Path, str]], progress: Progress
             raise
 
 
-def commit(store: Store, manifest: Manifest) -> None:
-    """Write the manifest once every blob it names is in the store with the right size."""
-    present = store.sizes(BLOBS)
+def commit(store: Store, manifest: Manifest, present: dict[str, int] | None = None) -> None:
+    """Write the manifest once every blob it names is in the store with the right size.
+
+    ``present`` is a listing of the store's blobs taken after the last upload; without
+    one the store is listed here.
+    """
+    if present is None:
+        present = store.sizes(BLOBS)
     absent = [sha for sha, size in manifest.blobs.items() if present.get(sha) != size]
     if absent:
         raise IntegrityError(
