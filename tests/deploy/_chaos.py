@@ -375,11 +375,28 @@ class HostWatch:
                 return when
         return None
 
+    def back_at(self, addresses: list[str], after: float) -> float | None:
+        """When Envoy first held one of ``addresses`` healthy again after it had held it
+        unhealthy (after ``after``): the region is alive from then on, and traffic to it
+        is no longer traffic to a dead region."""
+        seen_down: set[str] = set()
+        for when, hosts in self.samples:
+            if when < after:
+                continue
+            for address in addresses:
+                if address not in hosts:
+                    continue
+                if not hosts[address][0]:
+                    seen_down.add(address)
+                elif address in seen_down:
+                    return when
+        return None
+
     def last_attempt(self, addresses: list[str], after: float, until: float) -> float:
-        """The last time an attempt to ``addresses`` was counted in [after, until]."""
+        """The last time an attempt to ``addresses`` was counted in [after, until)."""
         last, previous = after, None
         for when, hosts in self.samples:
-            if when > until:
+            if when >= until:
                 break
             total = sum(hosts.get(a, (True, 0))[1] for a in addresses)
             if previous is not None and total > previous and when >= after:
@@ -641,8 +658,15 @@ def timings(run: ChaosRun) -> dict[str, Any]:
             continue
         addresses = [a for a, r in run.region_of.items() if r == event.region]
         detected = run.watch.unhealthy_at(addresses, event.at)
-        until = run.back.get("resume" if event.name == "hang" else event.name, event.at + 5)
-        off = run.watch.last_attempt(addresses, event.at, min(until, event.at + 5))
+        # the dead window ends when the region is alive again: Envoy's health check (every
+        # 0.1 s) may see that before this process's own readiness poll does
+        ends = [
+            run.back.get("resume" if event.name == "hang" else event.name),
+            run.watch.back_at(addresses, event.at),
+            event.at + 5,
+        ]
+        until = min(e for e in ends if e is not None)
+        off = run.watch.last_attempt(addresses, event.at, until)
         out[f"{event.name}_detect_s"] = None if detected is None else detected - event.at
         out[f"{event.name}_off_s"] = off - event.at
     for name, when in run.back.items():

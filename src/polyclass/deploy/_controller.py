@@ -32,7 +32,11 @@ __all__ = ["Controller", "Probe", "per_try_timeout", "placements"]
 
 #: Latency samples kept per replica (about a minute at one probe a second).
 _WINDOW = 60
-#: A per-try timeout is this many times the slowest region's p99 ...
+#: A per-try timeout is this many times the slowest region's p90 probe latency: the
+#: window's p99 is its single slowest sample, so one slow probe (a replica's first answer
+#: after a restart, a scheduling hiccup) set every attempt's timeout for a minute, and a
+#: hung replica then held its requests that long before they were hedged ...
+_PER_TRY_QUANTILE = 0.9
 _PER_TRY_FACTOR = 4.0
 #: ... and never below this (seconds): a loaded machine's scheduling hiccups.
 _PER_TRY_FLOOR = 0.1
@@ -146,12 +150,12 @@ def _cost(
 
 
 def per_try_timeout(topology: Topology, probes: list[Probe], residency: str | None) -> float:
-    """Seconds one attempt may take in a cluster: a multiple of its slowest region's p99."""
+    """Seconds one attempt may take in a cluster: a multiple of its slowest region's p90."""
     if topology.router.per_try_timeout is not None:
         return topology.router.per_try_timeout
     names = {r.name for r in topology.regions if residency is None or r.residency == residency}
-    p99 = [p.quantile(0.99) for p in probes if p.endpoint.region in names]
-    slowest = max((v for v in p99 if v is not None), default=_PER_TRY_FLOOR)
+    measured = [p.quantile(_PER_TRY_QUANTILE) for p in probes if p.endpoint.region in names]
+    slowest = max((v for v in measured if v is not None), default=_PER_TRY_FLOOR)
     return min(max(_PER_TRY_FACTOR * slowest, _PER_TRY_FLOOR), topology.router.timeout / 2)
 
 

@@ -152,10 +152,14 @@ def _cluster(topology: Topology, name: str, files: EnvoyFiles) -> dict[str, Any]
         "lb_policy": "ROUND_ROBIN",
         "common_lb_config": {
             # never send to hosts known unhealthy, however few are left (Envoy's panic
-            # mode would spray a dead region); a busy host is not marked unhealthy, as
-            # health checks have a generous timeout and outlier ejection a 50% cap
+            # mode would spray a dead region); a busy host is not marked unhealthy for
+            # long, as health checks have a generous timeout and un-eject a host they pass
             "healthy_panic_threshold": {"value": 0.0},
             "locality_weighted_lb_config": {},
+            # Envoy merges health changes for up to 1 s before its workers see them: a
+            # dead host would keep getting new requests (each a connect failure and a
+            # retry) for that second after it was ejected
+            "update_merge_window": "0s",
         },
         "ignore_health_on_host_removal": True,
         "health_checks": [_health_check(topology)],
@@ -166,9 +170,15 @@ def _cluster(topology: Topology, name: str, files: EnvoyFiles) -> dict[str, Any]
             "enforcing_consecutive_5xx": 100,
             "enforcing_consecutive_gateway_failure": 100,
             "interval": "1s",
-            "base_ejection_time": "1s",
-            "max_ejection_time": "10s",
-            "max_ejection_percent": 50,  # never eject everything: busy is not dead
+            # a live host is back at its next passed health check (below), so only a
+            # dead or hung one stays out this long; a short ejection let a hung host back
+            # into rotation before its health checks had timed out
+            "base_ejection_time": "10s",
+            "max_ejection_time": "60s",
+            # any number of hosts may be ejected: a region of two hung replicas must lose
+            # both (a 50% cap kept one in rotation until its health checks timed out),
+            # and a busy host ejected by mistake is back within a health-check interval
+            "max_ejection_percent": 100,
             "successful_active_health_check_uneject_host": True,
         },
         "circuit_breakers": {

@@ -1,0 +1,87 @@
+"""What polyclass writes for Envoy so that a dead or hung region stops getting requests
+at once: health changes reach the workers unmerged, a whole region may be ejected and
+stays out until it passes a health check, and one slow probe does not stretch every
+attempt's timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyclass.deploy import parse_topology
+from polyclass.deploy._controller import Probe, per_try_timeout
+from polyclass.deploy._envoy import Endpoint, EnvoyFiles, clusters
+
+TOPOLOGY = {
+    "model": "m",
+    "policy": "round-robin",
+    "regions": [
+        {
+            "name": "eu-west",
+            "cloud": "aws",
+            "endpoints": ["http://h:1"],
+            "replicas": 0,
+            "residency": "eu",
+        },
+        {
+            "name": "us-east",
+            "cloud": "gcp",
+            "endpoints": ["http://h:2"],
+            "replicas": 0,
+            "residency": "us",
+        },
+    ],
+}
+
+
+def seconds(text: str) -> float:
+    assert text.endswith("s"), text
+    return float(text[:-1])
+
+
+def written_clusters(tmp_path: Path) -> list[dict]:
+    return clusters(parse_topology(TOPOLOGY), EnvoyFiles(tmp_path))["resources"]
+
+
+def test_health_changes_reach_the_workers_unmerged(tmp_path: Path) -> None:
+    written = written_clusters(tmp_path)
+    assert [c["name"] for c in written] == ["polyclass", "polyclass-res-eu", "polyclass-res-us"]
+    for cluster in written:
+        # Envoy's default merges health changes for 1 s before its workers route by them
+        assert seconds(cluster["common_lb_config"]["update_merge_window"]) == 0
+        assert cluster["common_lb_config"]["healthy_panic_threshold"] == {"value": 0.0}
+
+
+def test_a_whole_region_may_be_ejected_until_it_passes_a_health_check(tmp_path: Path) -> None:
+    for cluster in written_clusters(tmp_path):
+        outlier, check = cluster["outlier_detection"], cluster["health_checks"][0]
+        # a residency of one region of two replicas loses both when they hang
+        assert outlier["max_ejection_percent"] == 100
+        assert outlier["successful_active_health_check_uneject_host"] is True
+        # an ejected hung host stays out at least until its health checks have failed it
+        fails_after = check["unhealthy_threshold"] * (
+            seconds(check["timeout"]) + seconds(check["unhealthy_interval"])
+        )
+        assert seconds(outlier["base_ejection_time"]) > fails_after
+        assert seconds(outlier["max_ejection_time"]) >= seconds(outlier["base_ejection_time"])
+
+
+def probe(region: str, port: int, samples: list[float]) -> Probe:
+    measured = Probe(Endpoint(region, "127.0.0.1", port))
+    measured.samples.extend(samples)
+    measured.healthy = True
+    return measured
+
+
+def test_one_slow_probe_does_not_set_the_per_try_timeout() -> None:
+    topology = parse_topology(TOPOLOGY)
+    quick = [0.002] * 59
+    # a replica's first answer after a restart: one slow sample in the window
+    once = [probe("eu-west", 1, [*quick, 0.5]), probe("us-east", 2, [0.002] * 60)]
+    assert per_try_timeout(topology, once, None) == 0.1  # the floor
+    # a region that is slow for a tenth of its probes is slow: its timeout follows
+    slow = [probe("eu-west", 1, [0.002] * 50 + [0.3] * 10), probe("us-east", 2, quick)]
+    assert per_try_timeout(topology, slow, None) == 4 * 0.3
+    assert per_try_timeout(topology, slow, "us") == 0.1  # us-east's own cluster is quick
+    # never more than half the whole request's timeout
+    stuck = [probe("eu-west", 1, [2.0] * 60)]
+    assert per_try_timeout(topology, stuck, "eu") == topology.router.timeout / 2
