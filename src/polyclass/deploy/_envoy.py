@@ -11,6 +11,7 @@ outside it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -140,7 +141,24 @@ def _health_check(topology: Topology) -> dict[str, Any]:
     }
 
 
+def _max_ejection_percent(regions: tuple[Region, ...]) -> int:
+    """The share of a cluster's hosts outlier detection may eject: its largest region
+    whole (two hung replicas must both go; a cap of half kept one in rotation until its
+    health checks timed out), and never more than half when several regions serve it,
+    since under a machine-wide stall every busy host looks hung and the rest must serve.
+    A cluster of one region may lose it all: there is nowhere else to send its requests,
+    and its residency's explicit 503 beats waiting on a hung replica."""
+    hosts = [r.replicas + len(r.endpoints) for r in regions]
+    if len(hosts) <= 1 or sum(hosts) == 0:
+        return 100
+    # Envoy ejects one more host while the ejected share is below the cap: the largest
+    # region fits, and not one host beyond it unless half the hosts still serve
+    return max(50, math.floor(100 * max(hosts) / sum(hosts)))
+
+
 def _cluster(topology: Topology, name: str, files: EnvoyFiles) -> dict[str, Any]:
+    tag = name.removeprefix(f"{ALL}-res-")
+    regions = topology.regions if name == ALL else topology.regions_with(tag)
     return {
         "@type": f"{_TYPES}.config.cluster.v3.Cluster",
         "name": name,
@@ -175,10 +193,7 @@ def _cluster(topology: Topology, name: str, files: EnvoyFiles) -> dict[str, Any]
             # into rotation before its health checks had timed out
             "base_ejection_time": "10s",
             "max_ejection_time": "60s",
-            # any number of hosts may be ejected: a region of two hung replicas must lose
-            # both (a 50% cap kept one in rotation until its health checks timed out),
-            # and a busy host ejected by mistake is back within a health-check interval
-            "max_ejection_percent": 100,
+            "max_ejection_percent": _max_ejection_percent(regions),
             "successful_active_health_check_uneject_host": True,
         },
         "circuit_breakers": {
