@@ -126,6 +126,32 @@ def test_an_unchanged_replicate_lists_each_store_once_and_writes_nothing(
     assert sorted(calls) == sorted(("sizes", Store(s).url) for s in stores)
 
 
+def test_a_replicate_that_changes_nothing_keeps_what_verify_found(
+    registry: str, new_store: Callable[[str], str]
+) -> None:
+    stores = [new_store("s3"), new_store("file")]
+    assert replicate("penguins:1", stores, registry=registry).ok
+    assert all(c.ok for c in verify("penguins:1", registry=registry))
+
+    def statuses() -> dict[str, tuple[str, object]]:
+        with Registry(registry) as reg:
+            return {r.url: (r.status, r.verified_at) for r in reg.replicas("penguins", 1)}
+
+    verified = statuses()
+    assert {status for status, _ in verified.values()} == {"ok"}
+    assert replicate("penguins:1", stores, registry=registry).uploaded_bytes == 0
+    assert statuses() == verified
+
+    # A blob sent again changes that store: it is unverified until the next verify.
+    damaged = Store(stores[0])
+    damaged.delete(f"blobs/{sorted(damaged.sizes('blobs'))[0]}")
+    again = replicate("penguins:1", stores, registry=registry)
+    assert [s.changed for s in again.stores] == [True, False]
+    after = statuses()
+    assert after[damaged.url] == ("unverified", None)
+    assert after[Store(stores[1]).url] == verified[Store(stores[1]).url]
+
+
 def test_damaged_replica_is_found_served_around_and_healed(
     registry: str, new_store: Callable[[str], str]
 ) -> None:

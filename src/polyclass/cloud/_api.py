@@ -27,7 +27,7 @@ from polyclass.cloud._verify import (
 )
 
 if TYPE_CHECKING:
-    from polyclass.registry import ModelVersion, Registry
+    from polyclass.registry import ModelVersion, Registry, Replica
 
 
 def replicate(
@@ -43,7 +43,8 @@ def replicate(
 
     Blobs already in a store with the right size are skipped, so a second run of an
     unchanged version uploads nothing and a run killed midway resumes. Each store's
-    manifest is written only after all its blobs are there.
+    manifest is written only after all its blobs are there. A store this run changed is
+    recorded as ``unverified``; one it left as it was keeps its recorded status.
 
     Parameters
     ----------
@@ -86,8 +87,12 @@ def replicate(
         outcomes = upload_version(
             targets, manifest, lambda e: files[e.sha256], progress=progress, planned=planned
         )
+        recorded = {r.url: r for r in reg.replicas(version.name, _number(version))}
         for target, outcome in zip(targets, outcomes, strict=True):
-            if outcome.ok:
+            # A run that changed nothing keeps the record, and so what verify last found.
+            if outcome.ok and (
+                outcome.changed or not _recorded_as(recorded.get(target.url), target)
+            ):
                 _record(reg, version, target, "unverified", None)
     return ReplicateResult(version.name, _number(version), outcomes)
 
@@ -247,6 +252,15 @@ def _number(version: ModelVersion) -> int:
     if version.version is None:  # pragma: no cover - _resolve refuses these
         raise UsageError(f"{version.path} is not a registered version.")
     return version.version
+
+
+def _recorded_as(replica: Replica | None, target: StoreSpec) -> bool:
+    """Whether the registry already records ``target`` with its cloud, region and residency."""
+    return replica is not None and (replica.cloud, replica.region, replica.residency) == (
+        target.cloud,
+        target.region,
+        target.residency,
+    )
 
 
 def _record(

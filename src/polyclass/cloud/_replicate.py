@@ -36,6 +36,8 @@ class StoreOutcome:
     uploaded_blobs: int = 0
     skipped_blobs: int = 0
     manifest_written: bool = False
+    #: Whether this run changed the store: sent a blob or (re)wrote the manifest.
+    changed: bool = False
     error: str | None = None
     #: Whether running the command again may get past ``error`` (a store down, a
     #: transfer cut) rather than only a fix (a bucket, a credential).
@@ -113,8 +115,9 @@ def _one_store(
         outcome.uploaded_blobs = len(needed)
         outcome.uploaded_bytes = sum(e.size for e in needed)
         # Nothing sent: the listing just taken already shows every blob whole.
-        commit(store, manifest, None if needed else present)
+        wrote = commit(store, manifest, None if needed else present)
         outcome.manifest_written = True
+        outcome.changed = bool(needed) or wrote
     except CloudError as exc:
         outcome.error = str(exc)
         outcome.transient = not isinstance(exc, UsageError) and getattr(exc, "transient", True)
@@ -136,8 +139,9 @@ def send_all(store: Store, files: Sequence[tuple[Path, str]], progress: Progress
             raise
 
 
-def commit(store: Store, manifest: Manifest, present: dict[str, int] | None = None) -> None:
-    """Write the manifest once every blob it names is in the store with the right size.
+def commit(store: Store, manifest: Manifest, present: dict[str, int] | None = None) -> bool:
+    """Write the manifest once every blob it names is in the store with the right size;
+    return whether it was written (False when the store already held the same one).
 
     ``present`` is a listing of the store's blobs taken after the last upload; without
     one the store is listed here.
@@ -159,10 +163,11 @@ def commit(store: Store, manifest: Manifest, present: dict[str, int] | None = No
     if existing is not None:
         try:
             if parse_manifest(existing, f"{store.url}/{key}").same_content(manifest):
-                return
+                return False
         except IntegrityError:
             pass  # a damaged manifest is rewritten below
     store.write(key, manifest.to_bytes())
+    return True
 
 
 def _callback(progress: Progress | None) -> Any:
