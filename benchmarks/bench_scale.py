@@ -120,6 +120,21 @@ def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return min(times), out
 
 
+def cpu_seconds(fn: Callable[[], Any], client: Any = None) -> float:
+    """CPU seconds (user + system) ``fn`` takes in this process and, given a Dask client,
+    in its workers: on a loaded machine a steadier measure than the wall time."""
+
+    def own() -> float:
+        return sum(os.times()[:2])
+
+    def workers() -> float:
+        return 0.0 if client is None else sum(client.run(own).values())
+
+    before = own() + workers()
+    fn()
+    return own() + workers() - before
+
+
 def read_all(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     table = pq.read_table(folder, use_threads=False)
     names = [f"f{j}" for j in range(N_FEATURES)]
@@ -142,8 +157,7 @@ def dask_fit(client: Any, folder: Path, n_rows: int) -> tuple[Any, Any]:
     labels = label_counts(table)
     classes = sorted(labels)
     features = [f"f{j}" for j in range(N_FEATURES)]
-    blocks = encode(table, features, classes, "float32")
-    table.frames = []  # the raw parts are no longer needed: only the blocks stay
+    blocks = encode(table, features, classes, "float32")  # frees the parts as it goes
     mass = np.array([labels[c][1] for c in classes])
     template = LogisticRegression(C=C, dtype="float32")
     fitted, info = fit_logistic(client, blocks, template, classes, mass, n_rows, N_FEATURES)
@@ -262,14 +276,16 @@ def main() -> None:
     )
     print(f"load average before: {os.getloadavg()}  (2 cores)", flush=True)
 
-    t_single, single = best(lambda: single_node_fit(folder), repeat)
-    line("polyclass single-node (read + fit)", t_single)
-
     from polyclass.scale import connect
 
+    # Dask first: its peak memory is that of a driver that has held no table yet
     with PeakMemory(os.getpid()) as mem, connect("local", n_workers=2) as client:
         t_dask, (fitted, info) = best(lambda: dask_fit(client, folder, n_rows), repeat)
         dask_peak = mem.peak
+        cpu_dask = cpu_seconds(lambda: dask_fit(client, folder, n_rows), client)
+    t_single, single = best(lambda: single_node_fit(folder), repeat)
+    line("polyclass single-node (read + fit)", t_single)
+    cpu_single = cpu_seconds(lambda: single_node_fit(folder))
     # the objectives are computed after the timed runs: the driver holds no table
     # while Dask's memory is measured
     X, y = read_all(folder)
@@ -281,6 +297,10 @@ def main() -> None:
         t_dask,
         f"objective {f_dask:.7f}, {info.round_trips} round trips, {info.n_iter} Newton steps, "
         f"peak {dask_peak / 2**30:.2f} GB",
+    )
+    print(
+        f"  CPU seconds of one more run: single-node {cpu_single:.2f}, on Dask {cpu_dask:.2f} "
+        "(driver, scheduler and workers)"
     )
     print(
         f"  Dask / single-node: {t_dask / t_single:.2f}x (target <= 1.5x); "

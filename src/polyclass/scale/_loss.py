@@ -103,12 +103,12 @@ class DistributedLoss:
         g.reshape(self.K, self.q)[:, : self.p] += self.l2v[:, None] * W
         return g
 
-    def value_grad(self, w: Array, keep: tuple[int, ...] = ()) -> tuple[int, float, Array]:
-        """Objective and gradient at ``w``; the workers keep its state as point ``pid``
-        (and the points in ``keep``, dropping older ones)."""
+    def value_grad(self, w: Array) -> tuple[int, float, Array]:
+        """Objective and gradient at ``w``; the workers keep its curvature as point
+        ``pid`` for :meth:`hessp` (replacing the previous point's)."""
         pid = self._next
         self._next += 1
-        _, (f, g) = self._run(_blocks.value_grad_task, pid, w, keep)
+        _, (f, g) = self._run(_blocks.value_grad_task, pid, w)
         self.last_value = float(f) + self.penalty(w)
         return pid, self.last_value, self._add_penalty_grad(w, g)
 
@@ -125,10 +125,9 @@ class DistributedLoss:
         out.reshape(self.K, self.q)[:, : self.p] += self.l2v[:, None] * V
         return out
 
-    def line_values(self, base: tuple[int, Array], trial: tuple[int, Array], steps: Array) -> Array:
-        """Objective at ``w + t * (w_trial - w)`` for each step ``t``, in one round trip."""
-        _, data = self._run(_blocks.line_task, base, trial, steps)
-        w0, w1 = base[1], trial[1]
+    def line_values(self, w0: Array, w1: Array, steps: Array) -> Array:
+        """Objective at ``w0 + t * (w1 - w0)`` for each step ``t``, in one round trip."""
+        _, data = self._run(_blocks.line_task, w0, w1, steps)
         penalties = np.array([self.penalty(w0 + t * (w1 - w0)) for t in steps])
         values: Array = np.asarray(data, dtype=np.float64) + penalties
         return values

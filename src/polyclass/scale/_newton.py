@@ -5,7 +5,7 @@ uniform row sample (here gathered from the blocks), conjugate gradients precondi
 the exact Hessian of a row subsample (Cholesky per coupled block), the same forcing
 term, an Armijo search that tries the full step with its gradient first. Each CG step
 and each gradient is one round trip; a failed full step costs one more round trip that
-evaluates twenty shorter steps at once from the workers' linear predictors.
+evaluates twenty shorter steps at once (two passes over each block, none per step).
 """
 
 from __future__ import annotations
@@ -121,11 +121,11 @@ def distributed_newton(
             d = -g
             gd = float(g @ d)
         w_t = w + d
-        pid_t, f_t, g_t = loss.value_grad(w_t, keep=(pid,))
+        pid_t, f_t, g_t = loss.value_grad(w_t)
         if f_t <= f + 1e-4 * gd:
             pid, w, f, g = pid_t, w_t, f_t, g_t
             continue
-        values = loss.line_values((pid, w), (pid_t, w_t), _STEPS)
+        values = loss.line_values(w, w_t, _STEPS)
         passed = np.flatnonzero(values <= f + 1e-4 * _STEPS * gd)
         if passed.size == 0:
             return SolveResult(w, it + 1, False, "line search could not decrease the objective")

@@ -4,18 +4,16 @@ written as one part of a partitioned Parquet output (local or in a store)."""
 from __future__ import annotations
 
 import uuid
+from contextlib import ExitStack
 from typing import Any
 
-from polyclass.scale._blocks import _is_local, read_part
+from polyclass.scale._blocks import _is_local
 from polyclass.scale._errors import ScaleError
-from polyclass.scale._parts import discover
+from polyclass.scale._parts import _filesystem, discover
 
-
-def _output_fs(output: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(output, **storage_options)
-    return fs, str(root).rstrip("/")
+#: Rows scored at a time within a part (as single-node ``predict``): a part of any size
+#: needs memory for one batch, and the batches' arrays are reused by the allocator.
+BATCH_ROWS = 100_000
 
 
 def _predict_part(
@@ -27,30 +25,43 @@ def _predict_part(
     storage_options: dict[str, Any],
     output_options: dict[str, Any],
 ) -> int:
-    """Score one part and write ``part-NNNNN.parquet`` (a temp name, then a rename)."""
+    """Score one part batch by batch into ``part-NNNNN.parquet`` (a temp name, then a
+    rename)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from polyclass.pipeline import prediction_frame
 
     columns = list(dict.fromkeys([*model.schema.feature_names, *keep]))
-    frame = read_part(url, columns, storage_options)
-    out = prediction_frame(model, frame, keep)
-    fs, root = _output_fs(output, output_options)
+    in_fs, source = _filesystem(url, storage_options)
+    fs, root = _filesystem(output, output_options)
+    root = str(root).rstrip("/")
     final = f"{root}/part-{index:05d}.parquet"
     tmp = f"{root}/.part-{index:05d}.parquet.tmp-{uuid.uuid4().hex[:8]}"
-    table = pa.Table.from_pandas(out, preserve_index=False)
+    rows = 0
     try:
-        if _is_local(fs):
-            pq.write_table(table, tmp)
-        else:
-            with fs.open(tmp, "wb") as handle:
-                pq.write_table(table, handle)
+        with ExitStack() as stack:
+            reader = pq.ParquetFile(
+                source if _is_local(in_fs) else stack.enter_context(in_fs.open(source, "rb"))
+            )
+            sink = tmp if _is_local(fs) else stack.enter_context(fs.open(tmp, "wb"))
+            writer = None
+            for batch in reader.iter_batches(BATCH_ROWS, columns=columns, use_threads=False):
+                out = prediction_frame(model, batch.to_pandas(), keep)
+                table = pa.Table.from_pandas(out, preserve_index=False)
+                if writer is None:
+                    writer = stack.enter_context(pq.ParquetWriter(sink, table.schema))
+                writer.write_table(table)
+                rows += len(out)
+            if writer is None:  # a part without rows still gets its (empty) output
+                empty = reader.read(columns=columns, use_threads=False).to_pandas()
+                out = prediction_frame(model, empty, keep)
+                pq.write_table(pa.Table.from_pandas(out, preserve_index=False), sink)
         fs.mv(tmp, final)
     finally:
         if fs.exists(tmp):
             fs.rm(tmp)
-    return len(out)
+    return rows
 
 
 def predict_parts(
@@ -85,7 +96,8 @@ def predict_parts(
             f"Column(s) {missing} are not in {parts.files[0]!r} (the model needs its features "
             "and --keep names columns to copy)."
         )
-    fs, root = _output_fs(output, out_options)
+    fs, root = _filesystem(output, out_options)
+    root = str(root).rstrip("/")
     existing = [p for p in fs.glob(f"{root}/part-*.parquet")] if fs.exists(root) else []
     if existing and not overwrite:
         raise ScaleError(

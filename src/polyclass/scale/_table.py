@@ -64,10 +64,34 @@ def read_table(
     for extra in (target, weight_column):
         if extra is not None and extra not in wanted:
             wanted.append(extra)
-    frames = client.map(
-        read_part, parts.files, columns=wanted, storage_options=parts.storage_options, pure=False
-    )
+    frames = [
+        client.submit(
+            read_part,
+            url,
+            columns=wanted,
+            storage_options=parts.storage_options,
+            workers=[worker],
+            allow_other_workers=True,  # another worker reads it if this one is lost
+            pure=False,
+        )
+        for url, worker in zip(parts.files, spread_rows(client, parts.rows), strict=True)
+    ]
     return DaskTable(client, parts, frames, target, weight_column)
+
+
+def spread_rows(client: Any, rows: tuple[int, ...]) -> list[str]:
+    """A worker for each part, the rows spread evenly (each part to the worker with the
+    fewest rows so far): the blocks stay where they are read, and a fit's passes take as
+    long as the busiest worker's share. Dask's own placement follows which worker is
+    free first, which on a loaded machine left one worker half as many rows again."""
+    workers = sorted(client.scheduler_info()["workers"])
+    load = dict.fromkeys(workers, 0)
+    chosen = []
+    for n in rows:
+        worker = min(workers, key=lambda w: load[w])
+        load[worker] += n
+        chosen.append(worker)
+    return chosen
 
 
 def _head(frame: Any, n: int) -> Any:
@@ -187,7 +211,12 @@ def encode(
     table: DaskTable, pre: Preprocessor | list[str], classes: list[Any], dtype: str
 ) -> list[Any]:
     """The parts encoded into Blocks on the workers (futures), waited for; ``pre`` is the
-    fitted Preprocessor, or the names of columns that are numeric features already."""
+    fitted Preprocessor, or the names of columns that are numeric features already.
+
+    The table is consumed: ``table.frames`` is emptied, so each part is freed as soon as
+    its block is made and the workers hold the data once (a block lost with its worker
+    is still rebuilt from its file).
+    """
     if table.target is None:
         raise ScaleError("Encoding training blocks needs the target column.")
     client = table.client
@@ -197,6 +226,7 @@ def encode(
         )
         for f in table.frames
     ]
+    table.frames = []
     checks = [
         client.submit(check_block, b, url, pure=False)
         for b, url in zip(blocks, table.parts.files, strict=True)
