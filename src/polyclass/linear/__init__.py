@@ -2,9 +2,10 @@
 
 The estimators load scikit-learn (their base classes) on first use;
 ``LinearMulticlassPredictor`` predicts from stored coefficients with NumPy alone, for
-the serving path. The solver's parts (``LogisticLoss``, ``newton_cg``, ``dense_hessian``,
-``forcing_term``) and ``fitted_from_coefficients`` are public for ``polyclass.scale``,
-which runs the same solver on a loss summed over a cluster's blocks.
+the serving path. The solver's parts (``LogisticLoss``, ``newton_cg``, ``pcg``,
+``subsample_preconditioner``, ``forcing_term``) and ``fitted_from_coefficients`` are
+public for ``polyclass.scale``, which runs the same solver on a loss summed over a
+cluster's blocks.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ if TYPE_CHECKING:
     from polyclass.linear._lbfgs import lbfgs
     from polyclass.linear._logistic import LogisticRegression
     from polyclass.linear._loss import CurvatureState, LogisticLoss, dense_hessian
-    from polyclass.linear._newton import SolveResult, forcing_term, newton_cg
+    from polyclass.linear._newton import (
+        SolveResult,
+        forcing_term,
+        newton_cg,
+        pcg,
+        subsample_preconditioner,
+    )
     from polyclass.linear._ovo import OneVsOneClassifier
     from polyclass.linear._ovr import OneVsRestClassifier
     from polyclass.linear._scores import linear_scores, proba_from_scores
@@ -41,7 +48,9 @@ __all__ = [
     "lbfgs",
     "linear_scores",
     "newton_cg",
+    "pcg",
     "proba_from_scores",
+    "subsample_preconditioner",
 ]
 
 __getattr__, __dir__ = attach(
@@ -56,6 +65,8 @@ __getattr__, __dir__ = attach(
         "forcing_term": "polyclass.linear._newton",
         "lbfgs": "polyclass.linear._lbfgs",
         "newton_cg": "polyclass.linear._newton",
+        "pcg": "polyclass.linear._newton",
+        "subsample_preconditioner": "polyclass.linear._newton",
         "LogisticRegression": "polyclass.linear._logistic",
         "OneVsOneClassifier": "polyclass.linear._ovo",
         "OneVsRestClassifier": "polyclass.linear._ovr",

@@ -122,6 +122,29 @@ def _cholesky(H: Array) -> Any:
         return None
 
 
+def subsample_preconditioner(
+    sub: LogisticLoss, state: CurvatureState, project: Callable[[Array], Array]
+) -> Precond:
+    """``r -> project(M^{-1} r)`` with M the exact Hessian of the rows ``sub`` holds, at
+    the point whose curvature is ``state`` (``sub`` carries the full problem's penalty):
+    one Cholesky factor per binary problem of a batch, one for the multinomial problem."""
+    blocks = range(sub.K) if sub.binary else [None]
+    dtype = preconditioner_dtype(sub)
+    factors = [_cholesky(dense_hessian(sub, state, block=k, dtype=dtype)) for k in blocks]
+    size = _block_size(sub)
+
+    def solve(r: Array) -> Array:
+        z = np.empty_like(r)
+        for k, factor in enumerate(factors):
+            part = r[k * size : (k + 1) * size]
+            z[k * size : (k + 1) * size] = (
+                part if factor is None else scipy.linalg.cho_solve(factor, part, check_finite=False)
+            )
+        return project(z)
+
+    return solve
+
+
 class _Preconditioner:
     """Builds ``M^{-1}`` at the current point."""
 
@@ -157,25 +180,7 @@ class _Preconditioner:
         if self.sub is not None:
             sub = self.sub
             sub_state = state if sub is loss else sub.value_grad(sub.linear(w), w)[2]
-            blocks = range(loss.K) if loss.binary else [None]
-            dtype = preconditioner_dtype(sub)
-            factors = [
-                _cholesky(dense_hessian(sub, sub_state, block=k, dtype=dtype)) for k in blocks
-            ]
-            size = _block_size(loss)
-
-            def solve(r: Array) -> Array:
-                z = np.empty_like(r)
-                for k, factor in enumerate(factors):
-                    part = r[k * size : (k + 1) * size]
-                    z[k * size : (k + 1) * size] = (
-                        part
-                        if factor is None
-                        else scipy.linalg.cho_solve(factor, part, check_finite=False)
-                    )
-                return loss.project(z)
-
-            return solve
+            return subsample_preconditioner(sub, sub_state, loss.project)
         assert self.X2 is not None
         d = loss.hessian_diag(state, self.X2)
         d[d <= 0] = 1.0
@@ -198,8 +203,8 @@ def forcing_term(gnorm: Any, gmax: Any, tol: float, exact_precond: bool) -> Any:
     return np.minimum(0.5, np.maximum(scale * np.sqrt(gnorm), floor))
 
 
-def _pcg(
-    hessp_u: Callable[[Array], tuple[Array, Array]],
+def pcg(
+    hessp_u: Callable[[Array], tuple[Array, Array | None]],
     b: Array,
     precond: Precond,
     rtol: float,
@@ -208,7 +213,8 @@ def _pcg(
     """Preconditioned CG for ``H x = b`` from x = 0; returns (x, X x, iterations).
 
     ``hessp_u(d)`` returns ``H d`` and the linear predictor of ``d``; accumulating the
-    latter gives the solution's linear predictor without another pass over X.
+    latter gives the solution's linear predictor without another pass over X. A
+    ``hessp_u`` that returns None for it (a loss spread over a cluster) gets None back.
     """
     x = np.zeros_like(b)
     Ux: Array | None = None
@@ -226,9 +232,9 @@ def _pcg(
             return x, Ux, i
         alpha = rz / dHd
         x += alpha * d
-        if Ux is None:
+        if Ud is not None and Ux is None:
             Ux = alpha * Ud
-        else:
+        elif Ud is not None and Ux is not None:
             Ux += alpha * Ud
         r -= alpha * Hd
         if np.linalg.norm(r) <= rtol * bnorm:
@@ -284,7 +290,7 @@ def newton_cg(
         # forcing term, tighter (superlinear) close to the optimum; CG steps are cheap
         # with the subsampled-Hessian preconditioner, dear with the diagonal one
         rtol = float(forcing_term(gnorm, gmax, tol, precond_builder.sub is not None))
-        d, U, last_cg = _pcg(
+        d, U, last_cg = pcg(
             partial(loss.hessp_u, state),
             -g,
             precond,

@@ -183,7 +183,7 @@ def _pcg_batch(
     maxiter: int,
     active: NDArray[np.bool_],
 ) -> tuple[Array, Array, NDArray[np.int64]]:
-    """``newton_cg``'s ``_pcg`` for each active row of B; one Hessian product per step.
+    """``newton_cg``'s ``pcg`` for each active row of B; one Hessian product per step.
 
     Returns the solutions (m, q), their linear predictors (n, m) and CG iterations.
     Inactive rows (and their columns) stay zero.

@@ -11,7 +11,7 @@ keyed by the fit's token; every task carries the point ``w`` it needs, so a cach
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -157,9 +157,11 @@ def _compact(state: CurvatureState, X: Any) -> CurvatureState:
     if X.dtype != np.float32:
         return state
     low = state.low()
+    # the float32 array stands for h or P too: the products promote it where they need
+    same = cast(NDArray[np.float64], low)
     if state.h is not None:
-        return CurvatureState(h=low, P=None, _low=low)
-    return CurvatureState(h=None, P=low, _low=low)
+        return CurvatureState(h=same, P=None, _low=low)
+    return CurvatureState(h=None, P=same, _low=low)
 
 
 class _Solver:
@@ -179,7 +181,7 @@ class _Solver:
         self.pid, self.w, self.state = -1, None, None
 
     def state_at(self, pid: int, w: NDArray[np.float64]) -> CurvatureState:
-        if self.state is None or self.pid != pid or not np.array_equal(self.w, w):
+        if self.w is None or self.pid != pid or not np.array_equal(self.w, w):
             self.drop()  # a rebuilt block on another worker, or a point since replaced
             _, _, state = self.loss.value_grad(self.loss.linear(w), w)
             self.keep(pid, w, state)

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import numpy as np
-import scipy.linalg
 
-from polyclass.linear import LogisticLoss, SolveResult, dense_hessian, forcing_term
+from polyclass.linear import (
+    LogisticLoss,
+    SolveResult,
+    forcing_term,
+    pcg,
+    subsample_preconditioner,
+)
 from polyclass.scale._loss import Array, DistributedLoss
 
 #: A preconditioner is rebuilt at a new point when CG needed more steps than this.
@@ -26,65 +30,16 @@ _REFRESH_AFTER_CG = 3
 _STEPS: Array = 0.5 ** np.arange(1, 21, dtype=np.float64)
 
 
-def _cholesky(H: Array) -> Any:
-    ridge = 1e-10 * max(float(np.trace(H)) / H.shape[0], 1e-300)
-    H[np.diag_indices_from(H)] += ridge
-    try:
-        return scipy.linalg.cho_factor(H, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        return None
-
-
 def preconditioner(sub: LogisticLoss, w: Array) -> Callable[[Array], Array]:
-    """``r -> M^{-1} r`` with M the Hessian of the row subsample ``sub`` at ``w`` (one
-    Cholesky factor per binary problem, one for the multinomial problem)."""
+    """``r -> M^{-1} r`` with M the Hessian of the row subsample ``sub`` at ``w``."""
     _, _, state = sub.value_grad(sub.linear(w), w)
-    blocks: list[int | None] = list(range(sub.K)) if sub.binary else [None]
-    factors = [_cholesky(dense_hessian(sub, state, block=k)) for k in blocks]
-    size = sub.n_coef // len(factors)
-
-    def solve(r: Array) -> Array:
-        z = np.empty_like(r)
-        for k, factor in enumerate(factors):
-            part = r[k * size : (k + 1) * size]
-            z[k * size : (k + 1) * size] = (
-                part if factor is None else scipy.linalg.cho_solve(factor, part, check_finite=False)
-            )
-        return sub.project(z)
-
-    return solve
+    return subsample_preconditioner(sub, state, sub.project)
 
 
-def _pcg(
-    hessp: Callable[[Array], Array],
-    b: Array,
-    precond: Callable[[Array], Array],
-    rtol: float,
-    maxiter: int,
-) -> tuple[Array, int]:
-    """Preconditioned CG for ``H x = b`` from 0 (as the single-node solver's)."""
-    x = np.zeros_like(b)
-    r = b.copy()
-    z = precond(r)
-    d = z.copy()
-    rz = float(r @ z)
-    bnorm = float(np.linalg.norm(b))
-    for i in range(1, maxiter + 1):
-        Hd = hessp(d)
-        dHd = float(d @ Hd)
-        if dHd <= 0:
-            return (d if i == 1 else x), i
-        alpha = rz / dHd
-        x += alpha * d
-        r -= alpha * Hd
-        if np.linalg.norm(r) <= rtol * bnorm:
-            return x, i
-        z = precond(r)
-        rz_new = float(r @ z)
-        d *= rz_new / rz
-        d += z
-        rz = rz_new
-    return x, maxiter
+def _hessp(loss: DistributedLoss, point: tuple[int, Array], v: Array) -> tuple[Array, None]:
+    """A Hessian product for ``pcg``, without the linear predictor (it stays on the
+    workers)."""
+    return loss.hessp(point, v), None
 
 
 def distributed_newton(
@@ -112,9 +67,8 @@ def distributed_newton(
         if precond is None or last_cg > _REFRESH_AFTER_CG:
             precond = preconditioner(sub, w)
         rtol = float(forcing_term(float(np.linalg.norm(g)), gmax, tol, True))
-        d, last_cg = _pcg(
-            partial(loss.hessp, (pid, w)), -g, precond, rtol, max(20, min(loss.n_coef, 200))
-        )
+        hessp = partial(_hessp, loss, (pid, w))
+        d, _, last_cg = pcg(hessp, -g, precond, rtol, max(20, min(loss.n_coef, 200)))
         loss.project(d)
         gd = float(g @ d)
         if not gd < 0:
