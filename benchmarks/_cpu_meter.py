@@ -61,8 +61,9 @@ class Step:
 
     @property
     def floor(self) -> float:
-        """The bound, or the busiest process's CPU seconds when larger (an emulator
-        serves on one core: one Node event loop, or Python's GIL)."""
+        """The bound, or the busiest process's CPU seconds when larger: each process
+        here runs its code on about one core at a time (Python's GIL, Node's event loop;
+        hashing and copies outside them are small beside it)."""
         return max(self.bound, *self.cpu.values())
 
 
@@ -75,6 +76,8 @@ class Meter:
     pids : dict of str to int
         Name -> process id to watch (children included); the calling process is always
         watched as ``client``.
+    sample_to : Path
+        Where the sampler writes its samples (read back by :meth:`close`).
     """
 
     def __init__(self, pids: dict[str, int], sample_to: Path) -> None:
