@@ -61,9 +61,9 @@ class Step:
 
     @property
     def floor(self) -> float:
-        """The bound, or the busiest process's CPU seconds when larger: each process
-        here runs its code on about one core at a time (Python's GIL, Node's event loop;
-        hashing and copies outside them are small beside it)."""
+        """The bound, or the busiest process's CPU seconds when larger: a process here
+        runs mostly on one core at a time (Python's GIL, Node's event loop; hashing
+        outside them can overlap), so this is an estimate, not a guarantee."""
         return max(self.bound, *self.cpu.values())
 
 
