@@ -7,26 +7,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from polyclass.deploy import parse_topology
 from polyclass.deploy._controller import Probe, per_try_timeout
 from polyclass.deploy._envoy import Endpoint, EnvoyFiles, clusters
 
 #: region -> (residency, replicas running elsewhere)
 SHAPE = {"eu-west": ("eu", 3), "eu-central": ("eu", 1), "us-east": ("us", 2)}
-TOPOLOGY = {
-    "model": "m",
-    "policy": "round-robin",
-    "regions": [
-        {
-            "name": name,
-            "cloud": "onprem",
-            "endpoints": [f"http://h:{port}" for port in range(1, hosts + 1)],
-            "replicas": 0,
-            "residency": residency,
-        }
-        for name, (residency, hosts) in SHAPE.items()
-    ],
-}
+
+
+def topology(shape: dict[str, tuple[str, int]]) -> dict:
+    return {
+        "model": "m",
+        "policy": "round-robin",
+        "regions": [
+            {
+                "name": name,
+                "cloud": "onprem",
+                "endpoints": [f"http://h:{port}" for port in range(1, hosts + 1)],
+                "replicas": 0,
+                "residency": residency,
+            }
+            for name, (residency, hosts) in shape.items()
+        ],
+    }
+
+
+TOPOLOGY = topology(SHAPE)
 
 
 def seconds(text: str) -> float:
@@ -34,8 +42,8 @@ def seconds(text: str) -> float:
     return float(text[:-1])
 
 
-def written_clusters(tmp_path: Path) -> list[dict]:
-    return clusters(parse_topology(TOPOLOGY), EnvoyFiles(tmp_path))["resources"]
+def written_clusters(tmp_path: Path, shape: dict[str, tuple[str, int]] = SHAPE) -> list[dict]:
+    return clusters(parse_topology(topology(shape)), EnvoyFiles(tmp_path))["resources"]
 
 
 def test_health_changes_reach_the_workers_unmerged(tmp_path: Path) -> None:
@@ -48,22 +56,33 @@ def test_health_changes_reach_the_workers_unmerged(tmp_path: Path) -> None:
 
 
 def ejectable(hosts: int, percent: int) -> int:
-    """How many of ``hosts`` Envoy ejects at most: one more while the share is below the cap."""
+    """How many of ``hosts`` Envoy ejects at most: one more only while the share ejected
+    with it stays at most the cap (Envoy since 1.27; 1.40 checked: a cap of 66 ejects one
+    of three failing hosts, 67 two)."""
     ejected = 0
-    while ejected < hosts and 100 * ejected / hosts < percent:
+    while ejected < hosts and 100 * (ejected + 1) / hosts <= percent:
         ejected += 1
     return ejected
 
 
-def test_a_whole_region_may_be_ejected_until_it_passes_a_health_check(tmp_path: Path) -> None:
-    regions_of = {
-        "polyclass": list(SHAPE),
-        "polyclass-res-eu": ["eu-west", "eu-central"],
-        "polyclass-res-us": ["us-east"],
-    }
-    for cluster in written_clusters(tmp_path):
+@pytest.mark.parametrize(
+    "shape",
+    [
+        SHAPE,
+        # test_hung_region's: 2 of 3 hosts is 66.7%, a cap rounded down kept one in rotation
+        {"eu-west": ("eu", 2), "eu-central": ("eu", 1)},
+        {"eu-west": ("eu", 4), "eu-central": ("eu", 3), "us-east": ("us", 1)},
+    ],
+)
+def test_a_whole_region_may_be_ejected_until_it_passes_a_health_check(
+    tmp_path: Path, shape: dict[str, tuple[str, int]]
+) -> None:
+    for cluster in written_clusters(tmp_path, shape):
         outlier, check = cluster["outlier_detection"], cluster["health_checks"][0]
-        sizes = [SHAPE[name][1] for name in regions_of[cluster["name"]]]
+        tag = cluster["name"].removeprefix("polyclass-res-")
+        sizes = [
+            n for name, (res, n) in shape.items() if cluster["name"] == "polyclass" or res == tag
+        ]
         most = ejectable(sum(sizes), outlier["max_ejection_percent"])
         assert most >= max(sizes)  # a region of hung replicas loses every one of them
         if len(sizes) > 1:  # in a stall that makes every host look hung, some still serve

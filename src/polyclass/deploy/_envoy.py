@@ -11,7 +11,6 @@ outside it.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time
@@ -151,9 +150,10 @@ def _max_ejection_percent(regions: tuple[Region, ...]) -> int:
     hosts = [r.replicas + len(r.endpoints) for r in regions]
     if len(hosts) <= 1 or sum(hosts) == 0:
         return 100
-    # Envoy ejects one more host while the ejected share is below the cap: the largest
-    # region fits, and not one host beyond it unless half the hosts still serve
-    return max(50, math.floor(100 * max(hosts) / sum(hosts)))
+    # Envoy ejects a host only if the share ejected with it stays at most the cap, so the
+    # cap is rounded up (2 of 3 hosts is 66.7%: a cap of 66 ejects one); not one host
+    # beyond the largest region unless half the hosts still serve
+    return max(50, -(-100 * max(hosts) // sum(hosts)))
 
 
 def _cluster(topology: Topology, name: str, files: EnvoyFiles) -> dict[str, Any]:
