@@ -152,6 +152,29 @@ def test_a_replicate_that_changes_nothing_keeps_what_verify_found(
     assert after[Store(stores[1]).url] == verified[Store(stores[1]).url]
 
 
+def test_a_replicate_cut_midway_in_a_store_it_found_damaged_unverifies_it(
+    registry: str, tmp_path: Path
+) -> None:
+    stores = []
+    for name in ("damaged", "whole"):
+        (tmp_path / name).mkdir()
+        stores.append(f"file://{tmp_path / name}")
+    assert replicate("penguins:1", stores, registry=registry).ok
+    assert all(c.ok for c in verify("penguins:1", registry=registry))
+    # A blob lost, and the store then refuses it back: the run fails there midway.
+    blobs = tmp_path / "damaged" / "blobs"
+    lost = max(blobs.iterdir(), key=lambda p: p.stat().st_size)
+    lost.unlink()
+    lost.mkdir()
+    (lost / "in-the-way").write_text("x", encoding="utf-8")
+    again = replicate("penguins:1", stores, registry=registry)
+    assert [(s.ok, s.changed) for s in again.stores] == [(False, True), (True, False)]
+    with Registry(registry) as reg:
+        statuses = {r.url: r.status for r in reg.replicas("penguins", 1)}
+    # not `ok`, which deploy check would trust, for a store known to lack a blob
+    assert statuses == {Store(stores[0]).url: "unverified", Store(stores[1]).url: "ok"}
+
+
 def test_damaged_replica_is_found_served_around_and_healed(
     registry: str, new_store: Callable[[str], str]
 ) -> None:

@@ -36,7 +36,9 @@ class StoreOutcome:
     uploaded_blobs: int = 0
     skipped_blobs: int = 0
     manifest_written: bool = False
-    #: Whether this run changed the store: sent a blob or (re)wrote the manifest.
+    #: Whether this run changed the store: sent a blob or (re)wrote the manifest. Set
+    #: once the listing shows a blob to send, so a run cut midway still says the store
+    #: is no longer what verify last found.
     changed: bool = False
     error: str | None = None
     #: Whether running the command again may get past ``error`` (a store down, a
@@ -109,6 +111,7 @@ def _one_store(
         )
         if planned is not None:
             planned(sum(e.size for e in needed))
+        outcome.changed = bool(needed)
         send_all(
             store, [(source(e), e.sha256) for e in sorted(needed, key=lambda e: -e.size)], progress
         )
@@ -117,7 +120,7 @@ def _one_store(
         # Nothing sent: the listing just taken already shows every blob whole.
         wrote = commit(store, manifest, None if needed else present)
         outcome.manifest_written = True
-        outcome.changed = bool(needed) or wrote
+        outcome.changed = outcome.changed or wrote
     except CloudError as exc:
         outcome.error = str(exc)
         outcome.transient = not isinstance(exc, UsageError) and getattr(exc, "transient", True)
