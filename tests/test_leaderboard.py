@@ -234,3 +234,64 @@ def test_a_family_far_behind_the_leader_is_pruned_with_its_scores():
     # after the first fold only whole families stop
     keep, dropped = _survivors(results, everyone, accuracy, labels, halve=False)
     assert keep == {0, 1, 2, 3} and set(dropped) == {"mlp"}
+
+
+def test_advance_takes_each_close_familys_best_and_says_why_others_stop():
+    from polyclass.pipeline._scoring import named_scorer
+    from polyclass.pipeline._tune import advance
+
+    accuracy = named_scorer("accuracy", 3)
+    labels = np.repeat(["a", "b", "c"], 100)
+
+    def done(family, scores, **settings):
+        result = _rung(family, scores, **settings)
+        result.folds = result.folds[: len(scores)]  # scored on every fold of the screen
+        return result
+
+    results = [
+        done("linear", [0.95, 0.95], C=1.0),
+        done("linear", [0.90, 0.90], C=0.1),
+        done("forest", [0.93, 0.92]),  # within the noise of linear's best: goes on
+        done("mlp", [0.84, 0.86]),  # 0.10 behind: stops, with its scores
+        _rung("svm", [0.80]),  # pruned before the screen's last fold: not a candidate
+    ]
+    chosen, dropped = advance(results, accuracy, labels)
+    assert chosen == [0, 2]
+    assert set(dropped) == {"mlp"} and "trails linear's 0.9500" in dropped["mlp"]
+
+
+def test_a_large_table_screens_every_candidate_on_a_sample_first(tmp_path, monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from polyclass.pipeline import _steps
+
+    X, y = make_classification(
+        n_samples=2000, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    frame["label"] = np.asarray(["a", "b", "c"])[y]
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    monkeypatch.setattr(_steps, "SCREEN_ROWS", 300)
+    monkeypatch.setattr(_steps, "SCREEN_MIN_ROWS", 900)
+    result = train(
+        data=tmp_path / "big.csv",
+        target="label",
+        out=tmp_path / "out",
+        families="linear,boosting",
+        **QUICK,
+    )
+    screen, tuned = result.tuning["screen"], result.tuning["rows"]
+    assert tuned == 1200 and abs(screen["rows"] - 300) <= 3
+    candidates = json.loads(result.metrics_path.read_text())["strategies"]["candidates"]
+    advanced = [c for c in candidates if c["rows"] == tuned]
+    stopped = [c for c in candidates if c["rows"] == screen["rows"]]
+    assert len(advanced) == len(screen["advanced"]) >= 1 and len(stopped) == 4 - len(advanced)
+    # one candidate per family goes on; the others keep their screen's scores and say why
+    assert len({c["family"] for c in advanced}) == len(advanced)
+    assert all(c["pruned"].startswith("screened out on 300 rows") for c in stopped)
+    later = sum(len(c["fold_scores"]) for c in advanced)
+    assert result.tuning["n_fits"] == screen["n_fits"] + later
+    # the winner and the leaderboard are paired on every tuning row, not the screen's
+    chosen = next(r for r in result.leaderboard["families"] if r["status"] == "chosen")
+    assert sum(chosen["calibration"]["count"]) == tuned * chosen["n_folds"] // 3  # 400 a fold
+    assert any(all(c.get(k) == v for k, v in result.best_params.items()) for c in advanced)

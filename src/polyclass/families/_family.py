@@ -54,6 +54,8 @@ class Family:
         Whether the family accepts a calibration at all.
     scores_only : bool
         The estimator's scores are not probabilities: it is always calibrated.
+    blas_threads : bool
+        Whether a fit gains from more than one BLAS thread (false: fit with one).
     """
 
     name: str = ""
@@ -62,6 +64,7 @@ class Family:
     calibration: str | None = None
     calibratable: bool = True
     scores_only: bool = False
+    blas_threads: bool = True
 
     def available(self) -> bool:
         """Whether the family's library is installed.

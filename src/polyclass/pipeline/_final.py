@@ -3,7 +3,6 @@ the optional refit on every row, then save and register."""
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +14,14 @@ from polyclass._version import __version__
 from polyclass.evaluation import partial_dependence, permutation_importance
 from polyclass.model import Model
 from polyclass.monitor import compute_reference
-from polyclass.pipeline._fit import coefficients, fit_estimator, fit_model, headline, sample_rows
+from polyclass.pipeline._fit import (
+    coefficients,
+    fit_estimator,
+    fit_model,
+    free_memory,
+    headline,
+    sample_rows,
+)
 from polyclass.pipeline._record import register, stored_config, user
 from polyclass.pipeline._run import Run
 from polyclass.preprocess import Preprocessor
@@ -48,14 +54,14 @@ def final_fit_and_test(run: Run) -> None:
         # From here on only these parts are needed: drop the whole table, and the fitted
         # rows once transformed, so the final fit does not run beside them (peak memory).
         run.frame = pd.DataFrame()
-        gc.collect()  # DataFrames sit in reference cycles: free the table now
+        free_memory(run.n_rows)  # DataFrames sit in reference cycles: free the table now
     dtype: Literal["float64", "float32"] = (
         "float32" if len(fit_rows) > FLOAT32_MIN_ROWS else "float64"
     )
     preprocessor = Preprocessor(run.schema, dtype=dtype).fit(fit_part)
     X_fit = preprocessor.transform(fit_part)
     del fit_part
-    gc.collect()  # DataFrames sit in reference cycles: free them now, not at some later GC
+    free_memory(len(fit_rows))  # DataFrames sit in reference cycles: free them now
     final = fit_estimator(
         preprocessor, X_fit, run.y[fit_rows], run.schema, run.best.candidate, cfg, dtype=dtype
     )
@@ -124,7 +130,7 @@ def _refit_on_every_row(run: Run) -> Any:
     model = fit_model(run.frame, every, run.y, run.schema, run.best.candidate, run.cfg)
     model.decision = run.decision
     run.frame = pd.DataFrame()
-    gc.collect()
+    free_memory(run.n_rows)
     run.refit = {
         "rows": int(run.n_rows),
         "tested_model_rows": int(len(run.train_rows) + len(run.val_rows)),

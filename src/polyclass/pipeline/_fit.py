@@ -69,8 +69,20 @@ def fit_model(
     pre = Preprocessor(schema).fit(part)
     X = pre.transform(part)
     del part
-    gc.collect()  # DataFrames sit in reference cycles: free the subset before the fit
+    free_memory(len(rows))  # DataFrames sit in reference cycles: free the subset before the fit
     return fit_estimator(pre, X, y[rows], schema, candidate, cfg)
+
+
+#: A full garbage collection frees a large table's DataFrames (they sit in reference
+#: cycles) before the next fit; on fewer rows than this the automatic collection does,
+#: and a full one would cost more than the memory is worth.
+COLLECT_MIN_ROWS = 50_000
+
+
+def free_memory(n_rows: int) -> None:
+    """Collect garbage now when ``n_rows`` rows were just dropped and they are many."""
+    if n_rows >= COLLECT_MIN_ROWS:
+        gc.collect()
 
 
 def fit_estimator(
@@ -83,8 +95,14 @@ def fit_estimator(
     *,
     dtype: str = "float64",
 ) -> Model:
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    from polyclass.families import get_family
+
     estimator = candidate.build(n_workers(cfg.n_jobs), dtype, seed=cfg.seed)
-    fit_quietly(estimator, X, y)
+    one_thread = not get_family(candidate.family).blas_threads
+    with threadpool_limits(1 if one_thread else None, user_api="blas"):
+        fit_quietly(estimator, X, y)
     return Model(schema=schema, preprocessor=pre, estimator=estimator, family=candidate.family)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,16 @@ from polyclass.pipeline._labels import labels_of
 from polyclass.pipeline._leaderboard import leaderboard
 from polyclass.pipeline._run import Run
 from polyclass.pipeline._search import (
+    Candidate,
     choose_families,
     class_weights_to_search,
     family_candidates,
     linear_candidates,
 )
 from polyclass.pipeline._tune import (
+    FIRST_RUNG_FOLDS,
+    CandidateResult,
+    advance,
     best_result,
     cross_validate,
     n_workers,
@@ -34,6 +39,14 @@ from polyclass.pipeline._tune import (
 # Above this many training rows, hyperparameters are tuned on a stratified sample
 # of this size (the final model is still fitted on every row).
 TUNE_MAX_ROWS = 50_000
+#: Successive halving on growing samples: when the tuning rows number at least
+#: SCREEN_MIN_ROWS and several families compete, every candidate is first
+#: cross-validated (with halving) on a stratified sample of SCREEN_ROWS of them; only
+#: each family's best, unless it trails the leader by more than the noise, goes on to
+#: the whole tuning sample. The screen scores at most FIRST_RUNG_FOLDS folds: it only
+#: chooses what goes on.
+SCREEN_ROWS = 10_000
+SCREEN_MIN_ROWS = 30_000
 
 
 def load_and_check(run: Run) -> None:
@@ -107,9 +120,41 @@ def tune(run: Run, say: Callable[[int, int], None]) -> None:
         families, len(run.tune_rows), len(run.schema.feature_names), len(run.classes)
     )
     clock = time.perf_counter()
-    run.results = cross_validate(
-        run.frame.iloc[run.tune_rows],
-        run.y[run.tune_rows],
+    screen: dict[str, Any] | None = None
+    if cfg.halving and len(families) > 1 and len(run.tune_rows) >= SCREEN_MIN_ROWS:
+        run.results, screen = _screen_then_tune(run, candidates, say)
+    else:
+        run.results = _cross_validate(run, run.tune_rows, candidates, cfg.time_budget, say)
+    run.best = best_result(run.results, run.scorer)
+    run.strategies = strategy_summary(run.results, run.scorer)
+    run.leaderboard = leaderboard(run.results, skipped, run.scorer, run.best)
+    run.search = {
+        "families": families,
+        "n_candidates": len(candidates),
+        "n_fits": sum(f is not None for r in run.results for f in r.folds)
+        + (0 if screen is None else int(screen.pop("replaced_fits"))),
+        "n_pruned": sum(r.pruned is not None for r in run.results),
+        "halving": cfg.halving,
+        "time_budget": cfg.time_budget,
+        "workers": n_workers(cfg.n_jobs),
+        "seconds": time.perf_counter() - clock,
+        "notes": [note for note in (weight_note,) if note is not None],
+        "screen": screen,
+    }
+
+
+def _cross_validate(
+    run: Run,
+    rows: np.ndarray,
+    candidates: list[Candidate],
+    time_budget: float | None,
+    say: Callable[[int, int], None],
+    max_folds: int | None = None,
+) -> list[CandidateResult]:
+    cfg = run.cfg
+    return cross_validate(
+        run.frame.iloc[rows],
+        run.y[rows],
         run.schema,
         candidates,
         run.scorer,
@@ -119,23 +164,56 @@ def tune(run: Run, say: Callable[[int, int], None]) -> None:
         seed=cfg.seed,
         n_jobs=cfg.n_jobs,
         halving=cfg.halving,
-        time_budget=cfg.time_budget,
+        time_budget=time_budget,
         progress=say,
+        max_folds=max_folds,
     )
-    run.best = best_result(run.results, run.scorer)
-    run.strategies = strategy_summary(run.results, run.scorer)
-    run.leaderboard = leaderboard(run.results, skipped, run.scorer, run.best)
-    run.search = {
-        "families": families,
-        "n_candidates": len(candidates),
-        "n_fits": sum(f is not None for r in run.results for f in r.folds),
-        "n_pruned": sum(r.pruned is not None for r in run.results),
-        "halving": cfg.halving,
-        "time_budget": cfg.time_budget,
-        "workers": n_workers(cfg.n_jobs),
-        "seconds": time.perf_counter() - clock,
-        "notes": [note for note in (weight_note,) if note is not None],
+
+
+def _screen_then_tune(
+    run: Run, candidates: list[Candidate], say: Callable[[int, int], None]
+) -> tuple[list[CandidateResult], dict[str, Any]]:
+    """Every candidate on a SCREEN_ROWS sample, then the advancing ones on every tuning
+    row; the others keep their screen's scores with the reason they stopped."""
+    cfg = run.cfg
+    start = time.perf_counter()
+    rows = stratified_sample(run.tune_rows, run.y[run.tune_rows], SCREEN_ROWS, cfg.seed)
+    done = [0, 0]
+
+    def first(n: int, total: int) -> None:
+        done[0] = n
+        say(n, total)
+
+    first_results = _cross_validate(
+        run, rows, candidates, cfg.time_budget, first, max_folds=FIRST_RUNG_FOLDS
+    )
+    chosen, dropped = advance(first_results, run.scorer, run.y[rows])
+    if not chosen:  # nothing finished the screen (errors or the budget): nothing to go on
+        return first_results, {"rows": len(rows), "advanced": [], "replaced_fits": 0}
+    for i, result in enumerate(first_results):
+        if i not in chosen and result.error is None:
+            family = result.candidate.family
+            why = result.pruned or dropped.get(family) or f"not {family}'s best candidate"
+            result.pruned = f"screened out on {len(rows):,} rows: {why}"
+    left = None if cfg.time_budget is None else cfg.time_budget - (time.perf_counter() - start)
+    second = _cross_validate(
+        run,
+        run.tune_rows,
+        [candidates[i] for i in chosen],
+        None if left is None else max(left, 1e-3),
+        lambda n, total: say(done[0] + n, done[0] + total),
+    )
+    results = list(first_results)
+    for i, result in zip(chosen, second, strict=True):
+        results[i] = result
+    summary = {
+        "rows": len(rows),
+        "n_fits": sum(f is not None for r in first_results for f in r.folds),
+        # the advanced candidates' screen fits, which their later results replace
+        "replaced_fits": sum(f is not None for i in chosen for f in first_results[i].folds),
+        "advanced": [candidates[i].params() for i in chosen],
     }
+    return results, summary
 
 
 def validate(run: Run) -> None:

@@ -3,7 +3,9 @@
 Every candidate of every family is scored in the same folds, so their scores are
 paired. Preprocessing is fitted inside each fold (on that fold's training rows only)
 so no statistic leaks from the rows it is scored on. Each (candidate, fold) fit is one
-task; tasks run in worker processes, one BLAS/OpenMP thread each.
+task; tasks run in threads of this process, one BLAS/OpenMP thread each: the fitting
+libraries release the GIL in their numerical loops, and threads spare the search the
+start-up and imports of worker processes and the copies of the folds they would need.
 
 With ``halving``, every candidate is first scored on two folds; only the best third
 go on to the remaining folds, with each other family's best unless it trails the leader
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from polyclass.data import Schema
 from polyclass.pipeline._scoring import Scorer
-from polyclass.pipeline._search import Candidate, fit_quietly
+from polyclass.pipeline._search import Candidate
 from polyclass.preprocess import Preprocessor
 
 STRATEGY_LABELS = {
@@ -64,6 +67,8 @@ class CandidateResult:
     candidate: Candidate
     folds: list[FoldScore | None] = field(default_factory=list)
     pruned: str | None = None
+    #: The rows the folds split (a screen's sample, or every tuning row).
+    rows: int = 0
 
     @property
     def fold_scores(self) -> list[float]:
@@ -98,6 +103,7 @@ class CandidateResult:
             "cv_mean": self.mean if self.fold_scores else None,
             "cv_std": self.std if self.fold_scores else None,
             "fold_scores": list(self.fold_scores),
+            "rows": self.rows,
             "fit_seconds": float(np.mean(self.fit_seconds)) if self.fit_seconds else None,
             "pruned": self.pruned,
             "error": self.error,
@@ -169,26 +175,23 @@ def fit_and_score(
     classes: NDArray[Any],
     positive_class: Any,
     seed: int,
-    limit_threads: bool,
     measure_size: bool,
 ) -> FoldScore:
-    """Fit ``candidate`` on the fold's training rows and score its test rows.
+    """Fit ``candidate`` on the fold's training rows and score its test rows (the caller
+    sets the thread limits and warning filters).
 
     An estimator that cannot fit these rows is a result with ``error`` set, not a crash.
     """
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
-    with threadpool_limits(1 if limit_threads else None):
-        try:
-            estimator = candidate.build(1, seed=seed)
-            t0 = time.perf_counter()
-            fit_quietly(estimator, fold.X_train, fold.y_train)
-            t1 = time.perf_counter()
-            proba = np.asarray(estimator.predict_proba(fold.X_test), dtype=np.float64)
-            own = np.asarray(estimator.predict(fold.X_test))
-            t2 = time.perf_counter()
-        except (ValueError, ArithmeticError, MemoryError, RuntimeError) as exc:
-            return FoldScore(error=f"{type(exc).__name__}: {exc}")
+    try:
+        estimator = candidate.build(1, seed=seed)
+        t0 = time.perf_counter()
+        estimator.fit(fold.X_train, fold.y_train)
+        t1 = time.perf_counter()
+        proba = np.asarray(estimator.predict_proba(fold.X_test), dtype=np.float64)
+        own = np.asarray(estimator.predict(fold.X_test))
+        t2 = time.perf_counter()
+    except (ValueError, ArithmeticError, MemoryError, RuntimeError) as exc:
+        return FoldScore(error=f"{type(exc).__name__}: {exc}")
     y_pred = scorer.decide(proba, classes, own)
     score = scorer.score(fold.y_test, y_pred, proba, classes, positive_class)
     return FoldScore(
@@ -217,10 +220,19 @@ def _run_tasks(
     chunk runs regardless with ``first_chunk_always``: a search has a result).
     """
     from joblib import Parallel, delayed  # type: ignore[import-untyped]
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     chunk = len(tasks) if deadline is None else max(workers * 2, 1)
-    backend = "loky" if workers > 1 else "sequential"
-    with Parallel(n_jobs=workers, backend=backend, return_as="generator") as pool:
+    backend = "threading" if workers > 1 else "sequential"
+    # BLAS/OpenMP limits and warning filters are process-wide: set once around every
+    # thread's fits (a solver stopped at its iteration cap is still scored as it is)
+    with (
+        threadpool_limits(1 if workers > 1 else None),
+        warnings.catch_warnings(),
+        Parallel(n_jobs=workers, backend=backend, return_as="generator") as pool,
+    ):
+        warnings.simplefilter("ignore", ConvergenceWarning)
         for start in range(0, len(tasks), max(chunk, 1)):
             started = start > 0 or not first_chunk_always
             if started and deadline is not None and time.perf_counter() > deadline:
@@ -230,7 +242,6 @@ def _run_tasks(
                 delayed(fit_and_score)(
                     results[c].candidate,
                     folds[f],
-                    limit_threads=workers > 1,
                     measure_size=f == 0,
                     **context,
                 )
@@ -320,8 +331,13 @@ def cross_validate(
     halving: bool = False,
     time_budget: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_folds: int | None = None,
 ) -> list[CandidateResult]:
     """Score the candidates fold by fold; ``progress(done, total)`` after each fit.
+
+    With ``halving``, the search stops once one candidate is left after at least
+    :data:`FIRST_RUNG_FOLDS` folds: its other folds would decide nothing. With
+    ``max_folds`` (a screen), no candidate is scored on more folds than that.
 
     Returns every candidate's result; pruned or unfinished candidates have folds
     that are ``None`` and say why in ``pruned``.
@@ -329,14 +345,17 @@ def cross_validate(
     start = time.perf_counter()
     deadline = None if time_budget is None else start + time_budget
     folds = _folds(frame, y, schema, n_splits, seed)
-    results = [CandidateResult(c, [None] * n_splits) for c in candidates]
+    results = [CandidateResult(c, [None] * n_splits, rows=len(y)) for c in candidates]
     workers = n_workers(n_jobs)
     context = {"scorer": scorer, "classes": classes, "positive_class": positive_class}
     context["seed"] = seed
-    prune = halving and n_splits > FIRST_RUNG_FOLDS and len(candidates) > 3
+    families = {c.family for c in candidates}
+    prune = halving and n_splits > FIRST_RUNG_FOLDS and (len(candidates) > 3 or len(families) > 1)
     # the folds after which weak families (after the first fold) and weak candidates
     # (after the first rung) stop
     rungs = [1, FIRST_RUNG_FOLDS, n_splits] if prune else [n_splits]
+    if max_folds is not None:
+        rungs = [r for r in rungs if r < max_folds] + [min(max_folds, n_splits)]
     total = len(candidates) * rungs[0]
     done = [0]
 
@@ -354,7 +373,7 @@ def cross_validate(
             tasks = _slow_first(tasks, results)
         finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick, scored == 0)
         scored = end
-        if not finished or end == n_splits:
+        if not finished or end == rungs[-1]:
             break
         labels = np.concatenate([folds[f].y_test for f in range(end)])
         halve = end >= FIRST_RUNG_FOLDS
@@ -366,6 +385,8 @@ def cross_validate(
                     f"pruned after {end} of {n_splits} folds (halving)",
                 )
         alive = keep
+        if len(alive) == 1 and end >= FIRST_RUNG_FOLDS:
+            break  # the search has its winner
     if not finished:
         for r in results:
             if r.pruned is None and r.error is None and not r.complete:
@@ -394,11 +415,34 @@ def _slow_first(
     return sorted(tasks, key=rank)
 
 
+def advance(
+    results: list[CandidateResult], scorer: Scorer, labels: NDArray[Any]
+) -> tuple[list[int], dict[str, str]]:
+    """After a screen on a sample: the candidates that go on to the larger sample, and
+    the families left out with why.
+
+    Of the candidates scored on the most folds, each family's best goes on unless it trails
+    the leader by more than the noise of that difference on the sample's rows
+    ``labels`` (the rule of the halving's rungs).
+    """
+    scored = [r for r in results if r.pruned is None and r.error is None and r.fold_scores]
+    most = max((len(r.fold_scores) for r in scored), default=0)
+    done = {i for i, r in enumerate(results) if r in scored and len(r.fold_scores) == most}
+    keep, dropped = _survivors(results, done, scorer, labels, halve=True)
+    best_of: dict[str, int] = {}
+    for i in sorted(keep, key=lambda i: results[i].mean, reverse=scorer.greater_is_better):
+        best_of.setdefault(results[i].candidate.family, i)
+    return sorted(best_of.values()), dropped
+
+
 def eligible(results: list[CandidateResult]) -> list[CandidateResult]:
-    """The candidates scored on the most folds without error: the paired comparison."""
+    """The candidates scored without error on the most rows, and of those on the most
+    folds: the paired comparison."""
     scored = [r for r in results if r.error is None and r.fold_scores]
     if not scored:
         return []
+    rows = max(r.rows for r in scored)
+    scored = [r for r in scored if r.rows == rows]
     most = max(len(r.fold_scores) for r in scored)
     return [r for r in scored if len(r.fold_scores) == most]
 
