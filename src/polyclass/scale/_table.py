@@ -84,7 +84,9 @@ def spread_rows(client: Any, rows: tuple[int, ...]) -> list[str]:
     fewest rows so far): the blocks stay where they are read, and a fit's passes take as
     long as the busiest worker's share. Dask's own placement follows which worker is
     free first, which on a loaded machine left one worker half as many rows again."""
-    workers = sorted(client.scheduler_info()["workers"])
+    # nthreads names every worker; scheduler_info() lists only five by default in
+    # distributed 2025.4 to 2026.6, which left a larger cluster's other workers idle
+    workers = sorted(client.nthreads())
     load = dict.fromkeys(workers, 0)
     chosen = []
     for n in rows:
