@@ -3,6 +3,7 @@ single-node commands and scikit-learn on the same rows."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +85,6 @@ def test_evaluate_dask_equals_one_pass(
         ],
     )
     assert result.exit_code == 0, result.output
-    import json
-
     got = json.loads((out / "metrics.json").read_text())["metrics"]
     model = Model.load(model_dir)
     pred, proba = model.predict_with_proba(df)
@@ -99,6 +98,46 @@ def test_evaluate_dask_equals_one_pass(
     auc = sk.roc_auc_score(y, proba, multi_class="ovr", labels=model.classes_)
     assert got["roc_auc_ovr"] == pytest.approx(auc, abs=1e-12)
     np.testing.assert_array_equal(got["confusion_matrix"], sk.confusion_matrix(y, pred))
+
+
+def test_parts_written_empty_are_predicted_evaluated_and_trained_around(
+    client: Any, table: tuple[pd.DataFrame, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    """Spark and Dask write an empty file for an empty partition; the first one here."""
+    df, folder = table
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    # typed as Spark writes it (pandas writes an empty object column as Parquet's null)
+    df.iloc[:0].astype({"colour": "str"}).to_parquet(parts / "part-000.parquet", index=False)
+    for i, path in enumerate(sorted(folder.glob("*.parquet")), start=1):
+        (parts / f"part-{i:03d}.parquet").write_bytes(path.read_bytes())
+    address = client.scheduler.address
+    out = tmp_path / "pred"
+    args = ["predict", str(model_dir), str(parts), "-o", str(out), "--keep", "colour"]
+    result = runner.invoke(app, [*args, "--dask", address])
+    assert result.exit_code == 0, result.output
+    # one output part per input part, readable together (types agree with the empty one)
+    assert len(list(out.glob("part-*.parquet"))) == 6
+    got = pd.read_parquet(out)
+    model = Model.load(model_dir)
+    pred, _ = model.predict_with_proba(df)
+    np.testing.assert_array_equal(got["prediction"].to_numpy(), pred)
+    assert got["colour"].fillna("-").tolist() == df["colour"].fillna("-").tolist()
+
+    evaluated = tmp_path / "eval"
+    args = ["evaluate", str(model_dir), str(parts), "-o", str(evaluated), "--dask", address]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((evaluated / "metrics.json").read_text())["metrics"]
+    assert metrics["rows"] == len(df)
+    assert metrics["accuracy"] == pytest.approx(sk.accuracy_score(df["label"], pred), abs=1e-12)
+
+    flags = ["--strategies", "multinomial", "--C", "1", "--class-weight", "none", "--cv", "2"]
+    args = ["train", str(parts), "--target", "label", *flags, "-o", str(tmp_path / "fit")]
+    result = runner.invoke(app, [*args, "--no-register", "--dask", address])
+    assert result.exit_code == 0, result.output
+    fitted = json.loads((tmp_path / "fit" / "metrics.json").read_text())
+    assert fitted["dask"]["parts"] == 5 and fitted["dask"]["converged"]
 
 
 def test_dask_unreachable_is_one_error_line(model_dir: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from polyclass.data import DataError, iter_table_chunks
@@ -18,8 +19,16 @@ OUTPUT_EXTENSIONS = (".csv", ".parquet")
 def prediction_frame(model: Model, chunk: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
     """The predictions of ``chunk``'s rows: the ``keep`` columns, ``prediction`` and one
     ``proba_<class>`` column per class (the one layout of batch predictions)."""
-    labels, proba = model.predict_with_proba(chunk)
-    out = pd.DataFrame({c: chunk[c].to_numpy() for c in keep})
+    if len(chunk):
+        labels, proba = model.predict_with_proba(chunk)
+        out = pd.DataFrame({c: chunk[c].to_numpy() for c in keep})
+    else:
+        # an empty file or Dask part: the estimator refuses zero rows, and every column
+        # keeps its type (an empty array of text objects would be written as Parquet's
+        # null type, which a reader of all the parts cannot merge with their strings)
+        labels = pd.Series(list(model.classes_)).iloc[:0]
+        proba = np.empty((0, len(model.classes_)))
+        out = chunk[keep].reset_index(drop=True)
     out["prediction"] = labels
     for j, c in enumerate(model.classes_):
         out[f"proba_{c}"] = proba[:, j]

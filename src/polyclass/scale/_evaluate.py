@@ -46,7 +46,10 @@ def _evaluate_part(model: Any, url: str, target: str, options: dict[str, Any]) -
 def _frame_state(model: Any, frame: Any, target: str, where: str) -> EvalState:
     frame = frame[frame[target].notna()]
     y = frame[target].to_numpy()
-    pred, proba = model.predict_with_proba(frame)
+    if len(frame):
+        pred, proba = model.predict_with_proba(frame)
+    else:  # a part written empty, or whose labels are all missing: the model refuses 0 rows
+        pred, proba = y, np.empty((0, len(model.classes_)))
     classes = list(model.classes_)
     confusion = ConfusionMatrixState(labels=classes).update(y, pred)
     curves = []

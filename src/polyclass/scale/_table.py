@@ -3,7 +3,7 @@ preprocessing fitted on all of it from merged per-block statistics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,15 @@ def read_table(
         named column that is missing.
     """
     parts = discover(client, path, storage_options)
+    if 0 < parts.n_rows and 0 in parts.rows:
+        # parts written empty (as Spark and Dask do for an empty partition) hold nothing
+        # to fit, and an empty block is a special case in every pass over the data
+        kept = [i for i, n in enumerate(parts.rows) if n]
+        parts = replace(
+            parts,
+            files=tuple(parts.files[i] for i in kept),
+            rows=tuple(parts.rows[i] for i in kept),
+        )
     wanted = list(columns) if columns is not None else list(parts.columns)
     for name in [target, weight_column, *wanted]:
         if name is not None and name not in parts.columns:
