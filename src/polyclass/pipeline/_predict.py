@@ -19,6 +19,7 @@ OUTPUT_EXTENSIONS = (".csv", ".parquet")
 def prediction_frame(model: Model, chunk: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
     """The predictions of ``chunk``'s rows: the ``keep`` columns, ``prediction`` and one
     ``proba_<class>`` column per class (the one layout of batch predictions)."""
+    labels: Any
     if len(chunk):
         labels, proba = model.predict_with_proba(chunk)
         out = pd.DataFrame({c: chunk[c].to_numpy() for c in keep})
