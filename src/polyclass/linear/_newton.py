@@ -125,9 +125,25 @@ def _cholesky(H: Array) -> Any:
 def subsample_preconditioner(
     sub: LogisticLoss, state: CurvatureState, project: Callable[[Array], Array]
 ) -> Precond:
-    """``r -> project(M^{-1} r)`` with M the exact Hessian of the rows ``sub`` holds, at
-    the point whose curvature is ``state`` (``sub`` carries the full problem's penalty):
-    one Cholesky factor per binary problem of a batch, one for the multinomial problem."""
+    """The exact Hessian of a row subsample as a preconditioner for :func:`pcg`.
+
+    One Cholesky factor per binary problem of a batch, one for the multinomial problem.
+
+    Parameters
+    ----------
+    sub : LogisticLoss
+        The loss on the subsampled rows, carrying the full problem's penalty.
+    state : CurvatureState
+        ``sub``'s curvature at the current point (from ``sub.value_grad``).
+    project : callable
+        Applied to each solution, e.g. ``LogisticLoss.project`` (removes the directions
+        the multinomial objective is flat along).
+
+    Returns
+    -------
+    callable
+        ``r -> project(M^{-1} r)``, with ``M`` the Hessian of ``sub`` at that point.
+    """
     blocks = range(sub.K) if sub.binary else [None]
     dtype = preconditioner_dtype(sub)
     factors = [_cholesky(dense_hessian(sub, state, block=k, dtype=dtype)) for k in blocks]
@@ -210,11 +226,35 @@ def pcg(
     rtol: float,
     maxiter: int,
 ) -> tuple[Array, Array | None, int]:
-    """Preconditioned CG for ``H x = b`` from x = 0; returns (x, X x, iterations).
+    """Preconditioned conjugate gradients for ``H x = b``, from ``x = 0``.
 
-    ``hessp_u(d)`` returns ``H d`` and the linear predictor of ``d``; accumulating the
-    latter gives the solution's linear predictor without another pass over X. A
-    ``hessp_u`` that returns None for it (a loss spread over a cluster) gets None back.
+    Stops at a relative residual of ``rtol``, after ``maxiter`` iterations, or at flat or
+    negative curvature (then the last iterate, or the preconditioned gradient if that
+    happens at once).
+
+    Parameters
+    ----------
+    hessp_u : callable
+        ``d -> (H d, linear predictor of d)``; accumulating the latter gives the
+        solution's linear predictor without another pass over X. It may return None for
+        it (a loss spread over a cluster), and then None comes back.
+    b : ndarray of shape (n_coef,)
+        The right-hand side (the negative gradient, for a Newton step).
+    precond : callable
+        ``r -> M^{-1} r``, e.g. from :func:`subsample_preconditioner`.
+    rtol : float
+        Target of ``||r|| / ||b||``.
+    maxiter : int
+        Most iterations.
+
+    Returns
+    -------
+    x : ndarray of shape (n_coef,)
+        The approximate solution.
+    Ux : ndarray or None
+        Its linear predictor (None when ``hessp_u`` gives none).
+    iterations : int
+        Iterations taken.
     """
     x = np.zeros_like(b)
     Ux: Array | None = None
