@@ -44,8 +44,8 @@ def replicate(
     Blobs already in a store with the right size are skipped, so a second run of an
     unchanged version uploads nothing and a run killed midway resumes. Each store's
     manifest is written only after all its blobs are there. A store this run changed is
-    recorded as ``unverified`` (so is a recorded one it found lacking a blob, even when
-    the run then failed there); one it left as it was keeps its recorded status.
+    recorded as ``unverified`` (so is one recorded ``ok`` that it found lacking a blob,
+    even when the run then failed there); one it left as it was keeps its recorded status.
 
     Parameters
     ----------
@@ -95,9 +95,10 @@ def replicate(
                 # A run that changed nothing keeps the record, and so what verify last found.
                 stale = outcome.changed or not _recorded_as(known, target)
             else:
-                # A run cut midway in a store it found lacking a blob: the record (an `ok`
-                # that deploy check trusts) is no longer true; an unrecorded store stays so.
-                stale = outcome.changed and known is not None and known.status != "unverified"
+                # A run cut midway in a store it found lacking a blob: an `ok` record (which
+                # deploy check trusts) is no longer true; what verify found wrong (missing,
+                # corrupt) still is, and an unrecorded store stays so.
+                stale = outcome.changed and known is not None and known.status == "ok"
             if stale:
                 _record(reg, version, target, "unverified", None)
     return ReplicateResult(version.name, _number(version), outcomes)
