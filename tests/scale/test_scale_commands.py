@@ -140,6 +140,38 @@ def test_parts_written_empty_are_predicted_evaluated_and_trained_around(
     assert fitted["dask"]["parts"] == 5 and fitted["dask"]["converged"]
 
 
+def test_a_kept_column_typed_differently_by_its_batches(
+    table: tuple[pd.DataFrame, Path], model_dir: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A part is scored batch by batch; a kept column whose values make pandas type one
+    batch otherwise than the next (integers with a null, text all null) is written as the
+    input file types it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from polyclass.scale import _predict
+
+    df, _ = table
+    rows = df.iloc[:250].reset_index(drop=True)
+    source = pa.Table.from_pandas(rows, preserve_index=False)
+    ids = pa.array([None if i >= 100 and i % 2 else i for i in range(250)], pa.int64())
+    notes = pa.array([None] * 100 + ["x"] * 150, pa.string())
+    source = source.append_column("id", ids).append_column("note", notes)
+    pq.write_table(source, tmp_path / "in.parquet")
+    monkeypatch.setattr(_predict, "BATCH_ROWS", 100)
+    out = tmp_path / "out"
+    out.mkdir()
+    model = Model.load(model_dir)
+    keep = ["id", "note"]
+    n = _predict._predict_part(model, str(tmp_path / "in.parquet"), 0, str(out), keep, {}, {})
+    assert n == 250
+    written = pq.read_table(out / "part-00000.parquet")
+    assert written.column("id").equals(source.column("id"))
+    assert written.column("note").equals(source.column("note"))
+    pred, _ = model.predict_with_proba(rows)
+    np.testing.assert_array_equal(written.column("prediction").to_numpy(), pred)
+
+
 def test_dask_unreachable_is_one_error_line(model_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(
         app,

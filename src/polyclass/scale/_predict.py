@@ -45,23 +45,37 @@ def _predict_part(
                 source if _is_local(in_fs) else stack.enter_context(in_fs.open(source, "rb"))
             )
             sink = tmp if _is_local(fs) else stack.enter_context(fs.open(tmp, "wb"))
-            writer = None
+            writer: Any = None
+            schema = None
             for batch in reader.iter_batches(BATCH_ROWS, columns=columns, use_threads=False):
                 out = prediction_frame(model, batch.to_pandas(), keep)
                 table = pa.Table.from_pandas(out, preserve_index=False)
-                if writer is None:
-                    writer = stack.enter_context(pq.ParquetWriter(sink, table.schema))
-                writer.write_table(table)
+                if schema is None:
+                    schema = _written_schema(table.schema, reader.schema_arrow, keep)
+                    writer = stack.enter_context(pq.ParquetWriter(sink, schema))
+                writer.write_table(table.cast(schema))
                 rows += len(out)
             if writer is None:  # a part without rows still gets its (empty) output
                 empty = reader.read(columns=columns, use_threads=False).to_pandas()
                 out = prediction_frame(model, empty, keep)
-                pq.write_table(pa.Table.from_pandas(out, preserve_index=False), sink)
+                table = pa.Table.from_pandas(out, preserve_index=False)
+                table = table.cast(_written_schema(table.schema, reader.schema_arrow, keep))
+                pq.write_table(table, sink)
         fs.mv(tmp, final)
     finally:
         if fs.exists(tmp):
             fs.rm(tmp)
     return rows
+
+
+def _written_schema(first: Any, source: Any, keep: list[str]) -> Any:
+    """The schema of a part's predictions: the first batch's, with the ``keep`` columns
+    typed as the input file types them. A batch's pandas round trip types them by its
+    values (integers with a null among them come back as floats, text that is all null
+    as Arrow's null type), and the writer takes every batch in the first one's schema."""
+    import pyarrow as pa
+
+    return pa.schema([source.field(f.name) if f.name in keep else f for f in first])
 
 
 def predict_parts(
