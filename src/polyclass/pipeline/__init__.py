@@ -13,7 +13,7 @@ from polyclass._lazy import attach
 if TYPE_CHECKING:
     from polyclass.pipeline._config import ConfigError, OutputExistsError, TrainConfig, check_out
     from polyclass.pipeline._evaluate import Evaluation, evaluate_model
-    from polyclass.pipeline._predict import predict_file, prediction_frame
+    from polyclass.pipeline._predict import predict_file, prediction_frame, prediction_schema
     from polyclass.pipeline._train import STEPS, TrainResult, train
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "evaluate_model",
     "predict_file",
     "prediction_frame",
+    "prediction_schema",
     "train",
 ]
 
@@ -39,6 +40,7 @@ __getattr__, __dir__ = attach(
         "evaluate_model": "polyclass.pipeline._evaluate",
         "predict_file": "polyclass.pipeline._predict",
         "prediction_frame": "polyclass.pipeline._predict",
+        "prediction_schema": "polyclass.pipeline._predict",
         "STEPS": "polyclass.pipeline._train",
         "TrainResult": "polyclass.pipeline._train",
         "OutputExistsError": "polyclass.pipeline._config",

@@ -36,6 +36,35 @@ def prediction_frame(model: Model, chunk: pd.DataFrame, keep: list[str]) -> pd.D
     return out
 
 
+def prediction_schema(first: Any, source: Any, keep: list[str]) -> Any:
+    """The Arrow schema a Parquet file of predictions is written in, chunk after chunk.
+
+    A chunk's pandas round trip types a kept column by its values (integers with a null
+    among them come back as floats, text that is all null as Arrow's null type), and a
+    Parquet writer takes every chunk in one schema.
+
+    Parameters
+    ----------
+    first : pyarrow.Schema
+        The first chunk's predictions (:func:`prediction_frame`) as Arrow gives them.
+    source : pyarrow.Schema or None
+        The input file's schema when it is Parquet: the kept columns are typed as there.
+    keep : list of str
+        The input columns copied into the predictions.
+
+    Returns
+    -------
+    pyarrow.Schema
+        ``first``'s columns, the kept ones typed as in ``source``.
+    """
+    import pyarrow as pa
+
+    fields = list(first)
+    if source is not None:
+        fields = [source.field(f.name) if f.name in keep else f for f in fields]
+    return pa.schema(fields)
+
+
 def predict_file(
     model: Model,
     data: str | Path,
@@ -76,7 +105,18 @@ def predict_file(
 
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    parquet_in = Path(data).suffix.lower() in (".parquet", ".pq")
+                    source = pq.read_schema(data) if parquet_in else None
+                    schema = prediction_schema(table.schema, source, keep)
+                    writer = pq.ParquetWriter(tmp, schema)
+                try:
+                    table = table.cast(schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise DataError(
+                        f"A --keep column of {data} changes type between chunks "
+                        f"({_first_line(exc)}). Write the output as .csv, or pass a "
+                        "--chunksize that holds the whole file."
+                    ) from None
                 writer.write_table(table)
             rows += len(frame)
             if progress is not None:
@@ -92,3 +132,7 @@ def predict_file(
             writer.close()
         tmp.unlink(missing_ok=True)
     return rows
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -30,7 +30,7 @@ def _predict_part(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from polyclass.pipeline import prediction_frame
+    from polyclass.pipeline import prediction_frame, prediction_schema
 
     columns = list(dict.fromkeys([*model.schema.feature_names, *keep]))
     in_fs, source = _filesystem(url, storage_options)
@@ -51,7 +51,7 @@ def _predict_part(
                 out = prediction_frame(model, batch.to_pandas(), keep)
                 table = pa.Table.from_pandas(out, preserve_index=False)
                 if schema is None:
-                    schema = _written_schema(table.schema, reader.schema_arrow, keep)
+                    schema = prediction_schema(table.schema, reader.schema_arrow, keep)
                     writer = stack.enter_context(pq.ParquetWriter(sink, schema))
                 writer.write_table(table.cast(schema))
                 rows += len(out)
@@ -59,23 +59,13 @@ def _predict_part(
                 empty = reader.read(columns=columns, use_threads=False).to_pandas()
                 out = prediction_frame(model, empty, keep)
                 table = pa.Table.from_pandas(out, preserve_index=False)
-                table = table.cast(_written_schema(table.schema, reader.schema_arrow, keep))
+                table = table.cast(prediction_schema(table.schema, reader.schema_arrow, keep))
                 pq.write_table(table, sink)
         fs.mv(tmp, final)
     finally:
         if fs.exists(tmp):
             fs.rm(tmp)
     return rows
-
-
-def _written_schema(first: Any, source: Any, keep: list[str]) -> Any:
-    """The schema of a part's predictions: the first batch's, with the ``keep`` columns
-    typed as the input file types them. A batch's pandas round trip types them by its
-    values (integers with a null among them come back as floats, text that is all null
-    as Arrow's null type), and the writer takes every batch in the first one's schema."""
-    import pyarrow as pa
-
-    return pa.schema([source.field(f.name) if f.name in keep else f for f in first])
 
 
 def predict_parts(
