@@ -169,6 +169,8 @@ def test_a_replicate_cut_midway_in_a_store_it_found_damaged_unverifies_it(
     (lost / "in-the-way").write_text("x", encoding="utf-8")
     again = replicate("penguins:1", stores, registry=registry)
     assert [(s.ok, s.changed) for s in again.stores] == [(False, True), (True, False)]
+    # the same thing would be in the way again: not "run the same command to resume"
+    assert again.stores[0].transient is False and "Move it away" in str(again.stores[0].error)
     with Registry(registry) as reg:
         statuses = {r.url: r.status for r in reg.replicas("penguins", 1)}
     # not `ok`, which deploy check would trust, for a store known to lack a blob

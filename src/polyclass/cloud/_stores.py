@@ -372,6 +372,14 @@ class Store:
                 f"{ENDPOINT_HINTS[self.cloud]}.",
                 url=self.url,
             )
+        if self.protocol == "file" and isinstance(exc, NotADirectoryError | IsADirectoryError):
+            # running again meets the same thing in the way
+            return StoreError(
+                f"Store {self.url}: a file stands where the store needs a directory, or a "
+                f"directory where it needs a file ({reason}). Move it away or fix the URL.",
+                url=self.url,
+                transient=False,
+            )
         return StoreError(f"Store {self.url} failed: {reason}", url=self.url)
 
 
