@@ -386,3 +386,29 @@ def test_a_shadow_reading_its_inputs_in_another_order_gets_them_by_name(tmp_path
     np.testing.assert_array_equal(np.concatenate([r[2] for r in logged.rows]), expected.index)
     np.testing.assert_allclose(np.concatenate([r[3] for r in logged.rows]), expected.proba)
     assert runner.counts.errors == 0 and runner.counts.requests == 3
+
+
+def test_the_logs_cost_of_its_rows_counts_in_the_workers_share(trained: Trained) -> None:
+    served_manager, shadow_manager = _managers(trained)
+    served = served_manager.current
+    tables = _requests(served, 41)
+    logged = _Logged()
+    costs: list[int] = []
+
+    def log_cost() -> float:  # the log's writer spends 1000 s a row: the worker must rest
+        costs.append(1)
+        return 1000.0
+
+    # half the time: its own work (milliseconds) alone would make it rest milliseconds
+    runner = ShadowRunner(shadow_manager, 100.0, logged, share=0.5, log_cost=log_cost)
+    runner.start()
+    _submit(runner, served, tables[:1])
+    deadline = time.monotonic() + 30
+    while runner.counts.requests < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runner.counts.requests == 1 and costs
+    _submit(runner, served, tables[1:], prefix="s")
+    time.sleep(0.3)
+    assert runner.counts.requests == 1  # resting for the charged cost, not taking more
+    runner.stop()  # a stop ends the rest and logs every queued request
+    assert runner.counts.requests == 41 and runner.counts.dropped == 0

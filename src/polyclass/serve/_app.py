@@ -352,7 +352,13 @@ def _router(config: ServeConfig, manager: ModelManager, endpoints: Endpoints) ->
                 "version: its agreement would count answers it gave itself; shadow "
                 "another version, or drop --shadow."
             )
-        shadow = ShadowRunner(other, share, endpoints.log_prediction, metrics=endpoints.metrics)
+        shadow = ShadowRunner(
+            other,
+            share,
+            endpoints.log_prediction,
+            metrics=endpoints.metrics,
+            log_cost=endpoints.log_seconds_per_row,
+        )
     router = Router(manager, canary, percent, shadow)
     _announce_swaps(router)
     return router

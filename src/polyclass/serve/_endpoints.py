@@ -153,6 +153,11 @@ class Endpoints:
                 enc.categorical,
             )
 
+    def log_seconds_per_row(self) -> float:
+        """The prediction log writer's CPU seconds per row so far (0 without a log)."""
+        log = self.logs.predictions
+        return 0.0 if log is None else log.seconds_per_row()
+
     def _predict(self, request: Request, model: ServedModel, table: Table) -> Prediction:
         state = request.scope["state"]
         prediction = self.predict_rows(model, table, state["request_id"], state.get("routing_key"))

@@ -9,10 +9,12 @@ answer. Its answers are never returned.
 The worker shares the server's interpreter lock, so its cost on served requests is
 bounded by design rather than by luck: a slice is small (a short hold of the lock), and
 after each slice the worker rests long enough that it works at most ``SHADOW_SHARE`` of
-the time. A server busier than that share allows sees shadow samples dropped (counted
-in ``GET /admin/routing`` and in ``/metrics``, summed over workers) rather than slower
-answers. A clean stop logs every queued
-request before the log closes.
+the time. Its work includes what the log's writer thread spends on the rows it logged
+(the writer's CPU per row so far, times its rows), since logging the shadow's rows is
+part of its cost on the server. A server busier than that share allows sees shadow
+samples dropped (counted in ``GET /admin/routing`` and in ``/metrics``, summed over
+workers) rather than slower answers. A clean stop logs every queued request before the
+log closes.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ SLICE_ROWS = 1024
 MIN_REST = 0.01
 
 Record = Callable[[str, ServedModel, Prediction], None]
+#: The log's writer's CPU seconds per row logged (see ``SegmentLog.seconds_per_row``).
+LogCost = Callable[[], float]
 
 
 class _Item(NamedTuple):
@@ -158,6 +162,9 @@ class ShadowRunner:
     metrics : ServerMetrics, optional
         Also counts there, by shadow version: this process's ``counts`` are one worker's
         and die with it, the Prometheus counters are summed over workers.
+    log_cost : callable, optional
+        ``log_cost()``: the log writer's CPU seconds per row, charged to the worker's share
+        for each row it logs (None: no log, nothing to charge).
     """
 
     def __init__(
@@ -168,12 +175,14 @@ class ShadowRunner:
         *,
         share: float = SHADOW_SHARE,
         metrics: ServerMetrics | None = None,
+        log_cost: LogCost | None = None,
     ) -> None:
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share must lie in (0, 1]; got {share!r}.")
         self.manager, self.percent, self.record = manager, percent, record
         self.share = share
         self.metrics = metrics
+        self.log_cost = log_cost
         self.counts = ShadowCounts()
         self._items: deque[_Item] = deque()
         self._rows = 0  # rows in ``_items``
@@ -241,9 +250,12 @@ class ShadowRunner:
             batch = self._take()
             if not batch:
                 return
-            started = time.thread_time()
+            started, rows = time.thread_time(), self.counts.rows
             self._shadow(batch)
-            self._rest(time.thread_time() - started)
+            worked = time.thread_time() - started
+            if self.log_cost is not None:
+                worked += (self.counts.rows - rows) * self.log_cost()
+            self._rest(worked)
 
     def _take(self) -> list[_Item]:
         """The next slice of queued requests (waiting for one); empty once stopped and
