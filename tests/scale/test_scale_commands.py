@@ -172,6 +172,31 @@ def test_a_kept_column_typed_differently_by_its_batches(
     np.testing.assert_array_equal(written.column("prediction").to_numpy(), pred)
 
 
+def test_a_failed_predict_leaves_the_output_as_it_was(
+    client: Any, table: tuple[pd.DataFrame, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    _, folder = table
+    out = tmp_path / "pred"
+    address = client.scheduler.address
+    args = ["predict", str(model_dir), str(folder), "-o", str(out), "--dask", address]
+    assert runner.invoke(app, args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # a part whose footer reads but whose data does not: found only while scoring it
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in sorted(folder.glob("*.parquet")):
+        (broken / path.name).write_bytes(path.read_bytes())
+    last = sorted(broken.glob("*.parquet"))[-1]
+    data = bytearray(last.read_bytes())
+    data[8:200] = bytes(192)
+    last.write_bytes(bytes(data))
+    args = ["predict", str(model_dir), str(broken), "-o", str(out), "--overwrite"]
+    result = runner.invoke(app, [*args, "--dask", address])
+    assert result.exit_code != 0
+    # the earlier predictions whole, nothing of the failed run
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_dask_unreachable_is_one_error_line(model_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(
         app,

@@ -9,7 +9,7 @@ from typing import Any
 
 from polyclass.scale._blocks import _is_local
 from polyclass.scale._errors import ScaleError
-from polyclass.scale._parts import _filesystem, discover
+from polyclass.scale._parts import _filesystem, _url, discover
 
 #: Rows scored at a time within a part (as single-node ``predict``): a part of any size
 #: needs memory for one batch, and the batches' arrays are reused by the allocator.
@@ -108,15 +108,35 @@ def predict_parts(
             f"{output!r} already holds {len(existing)} prediction parts. Choose another "
             "folder, or pass --overwrite to replace them."
         )
-    fs.makedirs(root, exist_ok=True)
-    for path in existing:
-        fs.rm(path)
-    shared = client.scatter(model, broadcast=True)
-    futures = [
-        client.submit(_predict_part, shared, url, i, output, keep, options, out_options, pure=False)
-        for i, url in enumerate(parts.files)
-    ]
-    return int(sum(client.gather(futures)))
+    # every part is written to a staging folder and moved in only once all are: a run
+    # that fails leaves the folder as it was (with --overwrite, the old parts still there)
+    stage = f"{root}/.run-{uuid.uuid4().hex[:8]}"
+    fs.makedirs(stage, exist_ok=True)
+    try:
+        shared = client.scatter(model, broadcast=True)
+        futures = [
+            client.submit(
+                _predict_part,
+                shared,
+                url,
+                i,
+                _url(fs, stage),
+                keep,
+                options,
+                out_options,
+                pure=False,
+            )
+            for i, url in enumerate(parts.files)
+        ]
+        rows = int(sum(client.gather(futures)))
+        for path in existing:
+            fs.rm(path)
+        for path in sorted(fs.glob(f"{stage}/part-*.parquet")):
+            fs.mv(path, f"{root}/{path.rsplit('/', 1)[-1]}")
+    finally:
+        if fs.exists(stage):
+            fs.rm(stage, recursive=True)
+    return rows
 
 
 __all__ = ["predict_parts"]
