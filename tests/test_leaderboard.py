@@ -295,3 +295,9 @@ def test_a_large_table_screens_every_candidate_on_a_sample_first(tmp_path, monke
     chosen = next(r for r in result.leaderboard["families"] if r["status"] == "chosen")
     assert sum(chosen["calibration"]["count"]) == tuned * chosen["n_folds"] // 3  # 400 a fold
     assert any(all(c.get(k) == v for k, v in result.best_params.items()) for c in advanced)
+    # a family stopped after the screen gives the reason of its candidate that went on
+    for row in result.leaderboard["families"]:
+        if row["status"] == "skipped":
+            went_on = [c for c in advanced if c["family"] == row["family"]]
+            assert row["reason"] == (went_on[0]["pruned"] if went_on else row["reason"])
+            assert not went_on or not row["reason"].startswith("screened out")

@@ -126,7 +126,9 @@ def _why_not(mine: list[CandidateResult]) -> str:
     errors = [r.error for r in mine if r.error]
     if errors and len(errors) == len(mine):
         return f"could not be fitted on the folds: {errors[0]}"
-    pruned = [r.pruned for r in mine if r.pruned]
+    # the reason of the candidate that went furthest: on the most rows, then folds
+    furthest = sorted(mine, key=lambda r: (r.rows, len(r.fold_scores)), reverse=True)
+    pruned = [r.pruned for r in furthest if r.pruned]
     return pruned[0] if pruned else "no candidate finished"
 
 
