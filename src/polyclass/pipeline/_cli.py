@@ -167,7 +167,9 @@ def train_command(
     ] = None,
     n_jobs: Annotated[
         int | None,
-        typer.Option(help="Worker processes for the search (-1: every core).", show_default="-1"),
+        typer.Option(
+            help="Parallel fits (threads) in the search (-1: every core).", show_default="-1"
+        ),
     ] = None,
     halving: Annotated[
         bool | None,

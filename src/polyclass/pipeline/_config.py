@@ -54,7 +54,7 @@ class TrainConfig:
         Model families to compare (``linear``, ``boosting``, ``forest``, ``mlp``, ...).
         Empty: a default set for the table's size. ``linear`` is always included.
     n_jobs : int
-        Worker processes for the search (-1: every core, -2: all but one).
+        Parallel fits (threads) in the search (-1: every core, -2: all but one).
     halving : bool
         Successive halving: score every candidate on two folds, then only the best
         third (and each family's best) on the rest.
