@@ -20,8 +20,9 @@ Baselines run in their own environment, ``.bench/venv`` (git-ignored):
 which is scikit-learn's divided by ``C n``). dask-ml: ``LogisticRegression(solver='lbfgs')``
 once per class (one-vs-rest by hand; it is binary only).
 
-Memory is the peak resident memory of every process of a run (driver, scheduler,
-workers; Spark's JVM), sampled every 50 ms.
+Memory is the peak summed memory of every process of a run (driver, scheduler,
+workers; Spark's JVM), sampled every 50 ms: resident (RSS) and proportional (PSS: a page
+shared by several processes, such as a library's code, counted once in all).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import json  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -83,10 +85,14 @@ def objective(coef: np.ndarray, intercept: np.ndarray, X: np.ndarray, y: np.ndar
 
 
 class PeakMemory:
-    """Peak summed RSS of a process and its descendants, sampled in a thread."""
+    """Peak summed memory of a process and its descendants, sampled in a thread: resident
+    (RSS, which counts a page shared by several processes, such as a library's code, in
+    each) and proportional (PSS, which splits a shared page among its processes: the
+    tree's own memory when it has several processes)."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self.pid, self.peak, self.peak_pss = pid, 0, 0
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -94,13 +100,16 @@ class PeakMemory:
             try:
                 root = psutil.Process(self.pid)
                 procs = [root, *root.children(recursive=True)]
-                total = 0
+                rss = pss = 0
                 for p in procs:
                     try:
-                        total += p.memory_info().rss
+                        full = p.memory_full_info()
                     except psutil.Error:
-                        pass
-                self.peak = max(self.peak, total)
+                        continue
+                    rss += full.rss
+                    pss += full.pss
+                self.peak = max(self.peak, rss)
+                self.peak_pss = max(self.peak_pss, pss)
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -215,18 +224,18 @@ def train_cases(folder: Path, repeat: int) -> None:
 def predict_folder(folder: Path, copies: int) -> Path:
     """``copies`` x the training files, as links: the 10M-row input of the predict case."""
     out = folder.with_name(f"{folder.name}-x{copies}")
+    if out.exists() and not all(link.exists() for link in out.iterdir()):
+        shutil.rmtree(out)  # links made through a path that is gone (another checkout's)
     if not out.exists():
         out.mkdir()
         for k in range(copies):
             for part in sorted(folder.glob("*.parquet")):
-                (out / f"{k:02d}-{part.name}").symlink_to(part)
+                (out / f"{k:02d}-{part.name}").symlink_to(part.resolve())
     return out
 
 
 def predict_cases(client: Any, model: Any, data: Path, repeat: int) -> None:
     """``predict --dask`` against single-node ``predict`` on every file of ``data``."""
-    import shutil
-
     from polyclass.pipeline import predict_file
     from polyclass.scale import predict_parts
 
@@ -257,7 +266,7 @@ def predict_cases(client: Any, model: Any, data: Path, repeat: int) -> None:
     shutil.rmtree(out, ignore_errors=True)
 
 
-def run_baseline(args: list[str]) -> tuple[dict[str, Any], int]:
+def run_baseline(args: list[str]) -> tuple[dict[str, Any], PeakMemory]:
     proc = subprocess.Popen(
         [str(BASELINE_PYTHON), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -265,7 +274,7 @@ def run_baseline(args: list[str]) -> tuple[dict[str, Any], int]:
         out, _ = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"baseline {args[0]} failed (exit {proc.returncode})")
-    return json.loads(out.strip().splitlines()[-1]), mem.peak
+    return json.loads(out.strip().splitlines()[-1]), mem
 
 
 def line(name: str, seconds: float, extra: str = "") -> None:
@@ -289,7 +298,7 @@ def main() -> None:
     # Dask first: its peak memory is that of a driver that has held no table yet
     with PeakMemory(os.getpid()) as mem, connect("local", n_workers=2) as client:
         t_dask, (fitted, info) = best(lambda: dask_fit(client, folder, n_rows), repeat)
-        dask_peak = mem.peak
+        dask_mem = mem
         cpu_dask = cpu_seconds(lambda: dask_fit(client, folder, n_rows), client)
     t_single, single = best(lambda: single_node_fit(folder), repeat)
     line("polyclass single-node (read + fit)", t_single)
@@ -304,7 +313,7 @@ def main() -> None:
         "polyclass on Dask, 2 workers x 1 thread",
         t_dask,
         f"objective {f_dask:.10f}, {info.round_trips} round trips, {info.n_iter} Newton steps, "
-        f"peak {dask_peak / 2**30:.2f} GB",
+        f"peak {dask_mem.peak / 2**30:.2f} GB (PSS {dask_mem.peak_pss / 2**30:.2f} GB)",
     )
     print(
         f"  CPU seconds of one more run: single-node {cpu_single:.2f}, on Dask {cpu_dask:.2f} "
@@ -331,7 +340,7 @@ def main() -> None:
         train_cases(folder, repeat)
 
     if baselines:
-        spark, spark_peak = run_baseline(
+        spark, spark_mem = run_baseline(
             [
                 str(ROOT / "benchmarks" / "_scale_spark.py"),
                 str(folder),
@@ -346,12 +355,14 @@ def main() -> None:
             "Spark MLlib multinomial, local[2]",
             t_spark,
             f"objective {f_spark:.10f}, {spark['iterations']} iterations, start-up "
-            f"{spark['startup']:.1f} s, peak {spark_peak / 2**30:.2f} GB",
+            f"{spark['startup']:.1f} s, peak {spark_mem.peak / 2**30:.2f} GB (PSS "
+            f"{spark_mem.peak_pss / 2**30:.2f} GB)",
         )
         print(
             f"  speed-up vs Spark: {t_spark / t_dask:.1f}x (target >= 6x); objective "
             f"{'<=' if f_dask <= f_spark + 1e-9 else '>'} Spark's; memory "
-            f"{dask_peak / spark_peak:.2f} of Spark's (target <= 0.33)",
+            f"{dask_mem.peak / spark_mem.peak:.3f} of Spark's by RSS, "
+            f"{dask_mem.peak_pss / spark_mem.peak_pss:.3f} by PSS (target <= 0.33)",
             flush=True,
         )
         daskml, _ = run_baseline(
