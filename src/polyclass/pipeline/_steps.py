@@ -178,7 +178,7 @@ def _screen_then_tune(
     cfg = run.cfg
     start = time.perf_counter()
     rows = stratified_sample(run.tune_rows, run.y[run.tune_rows], SCREEN_ROWS, cfg.seed)
-    done = [0, 0]
+    done = [0]  # candidates the screen has scored, for the progress of both rounds
 
     def first(n: int, total: int) -> None:
         done[0] = n
