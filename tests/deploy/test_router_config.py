@@ -1,16 +1,18 @@
 """What polyclass writes for Envoy so that a dead or hung region stops getting requests
 at once: health changes reach the workers unmerged, a whole region may be ejected and
 stays out until it passes a health check, and one slow probe does not stretch every
-attempt's timeout."""
+attempt's timeout; the controller probes every replica at once."""
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from polyclass.deploy import parse_topology
-from polyclass.deploy._controller import Probe, per_try_timeout
+from polyclass.deploy._controller import Controller, Probe, per_try_timeout
 from polyclass.deploy._envoy import Endpoint, EnvoyFiles, clusters
 
 #: region -> (residency, replicas running elsewhere)
@@ -116,3 +118,55 @@ def test_one_slow_probe_does_not_set_the_per_try_timeout() -> None:
     # never more than half the whole request's timeout
     stuck = [probe("eu-west", 1, [2.0] * 60)]
     assert per_try_timeout(topology, stuck, "eu") == topology.router.timeout / 2
+
+
+class _Together(ThreadingHTTPServer):
+    """Answers ready only while its ``barrier``'s other parties wait too."""
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        super().__init__(("127.0.0.1", 0), _WaitForAll)
+        self.barrier = barrier
+
+
+class _WaitForAll(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        try:
+            self.server.barrier.wait()  # type: ignore[attr-defined]
+            status = 200
+        except threading.BrokenBarrierError:
+            status = 503
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_controller_probes_every_replica_at_once(tmp_path: Path) -> None:
+    # three replicas that answer only when all three are asked at the same time: one
+    # tick sends every probe before any answer comes back, so a hung replica's timeout
+    # holds up neither the others' probes nor the tick
+    barrier = threading.Barrier(3, timeout=5)
+    servers = [_Together(barrier) for _ in range(3)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        regions = ["eu-west", "eu-west", "us-east"]
+        endpoints = [
+            Endpoint(region, "127.0.0.1", server.server_address[1])
+            for region, server in zip(regions, servers, strict=True)
+        ]
+        deployed = parse_topology(topology({"eu-west": ("eu", 2), "us-east": ("us", 1)}))
+        files = EnvoyFiles(tmp_path)
+        controller = Controller(deployed, files, lambda: endpoints)
+        try:
+            controller.tick()
+            assert [p.healthy for p in controller.probes.values()] == [True] * 3
+        finally:
+            controller.stop()
+        assert files.eds("polyclass").exists() and files.rds.exists()
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

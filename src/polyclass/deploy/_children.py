@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["popen_tied"]
+__all__ = ["popen_tied", "set_cpus", "starting_cpus"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -104,3 +104,36 @@ def popen_tied(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
         lambda: subprocess.Popen(command, preexec_fn=tie, **options)
     )
     return proc
+
+
+def starting_cpus() -> set[int] | None:
+    """The CPUs a replica that starts while others serve may use, None for all of them.
+
+    Half of this process's CPUs (at least one): a ``polyclass serve`` start is about a
+    CPU-second of imports and loading, and two of them on every core delayed each
+    serving process's wake-ups behind them, the whole-run tail of a restart.
+    """
+    if not hasattr(os, "sched_getaffinity"):  # not Linux
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    share = set(allowed[len(allowed) - max(1, len(allowed) // 2) :])
+    return None if share == set(allowed) else share
+
+
+def set_cpus(pid: int, cpus: set[int] | None) -> None:
+    """Let every thread of process ``pid`` run on ``cpus`` (None: all of ours).
+
+    A process that is gone or refuses is left as it is: this only shares the CPUs out.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    wanted = os.sched_getaffinity(0) if cpus is None else cpus
+    try:
+        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        threads = [pid]
+    for thread in threads:  # affinity is per thread; new threads inherit their creator's
+        try:
+            os.sched_setaffinity(thread, wanted)
+        except OSError:
+            continue

@@ -1,9 +1,10 @@
 """The control loop beside Envoy: measure every replica, turn the policy into localities.
 
-Each tick probes every replica's readiness route (its latency as a caller sees it),
-keeps a window of samples per replica, and rewrites the EDS files (each region's
-priority and locality weight, from the policy) and the RDS file (per-try timeouts from
-the measured latency). Files are only written when they change.
+Each tick probes every replica's readiness route at once (its latency as a caller sees
+it; a hung replica's timeout holds up neither the others' probes nor the tick), keeps a
+window of samples per replica, and rewrites the EDS files (each region's priority and
+locality weight, from the policy) and the RDS file (per-try timeouts from the measured
+latency). Files are only written when they change.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from polyclass.deploy._envoy import (
@@ -189,6 +191,7 @@ class Controller:
         self._lock = threading.Lock()
         # a rollout ticks from its own thread too, and a probe's connection has one user
         self._ticking = threading.Lock()
+        self._probing: ThreadPoolExecutor | None = None
 
     def tick(self) -> None:
         """Measure once and rewrite whatever changed (one tick at a time)."""
@@ -205,8 +208,9 @@ class Controller:
             for address, endpoint in wanted.items():
                 self.probes.setdefault(address, Probe(endpoint))
             probes = list(self.probes.values())
-        for probe in probes:
-            probe.measure(timeout=1.0)
+        if self._probing is None:
+            self._probing = ThreadPoolExecutor(16, thread_name_prefix="polyclass-probe")
+        list(self._probing.map(lambda probe: probe.measure(timeout=1.0), probes))
         self.apply(current, probes)
 
     def apply(self, endpoints: list[Endpoint], probes: list[Probe]) -> None:
@@ -240,5 +244,9 @@ class Controller:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for probe in self.probes.values():
-            probe.close()
+        with self._ticking:  # a rollout's tick may still be probing
+            if self._probing is not None:
+                self._probing.shutdown()
+                self._probing = None
+            for probe in self.probes.values():
+                probe.close()

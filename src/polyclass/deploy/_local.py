@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from polyclass.deploy._check import CheckedTopology
-from polyclass.deploy._children import popen_tied
+from polyclass.deploy._children import popen_tied, set_cpus, starting_cpus
 from polyclass.deploy._controller import Controller
 from polyclass.deploy._envoy import Endpoint
 from polyclass.deploy._router import DeployError, Envoy
@@ -86,6 +86,7 @@ class LocalReplica:
     weight: int = 1
     log_start: int = 0  # where this start's lines begin in its appended log
     error: str | None = None  # why its last start exited, until it answers again
+    confined: bool = False  # on the starting CPUs until it answers
 
     @property
     def endpoint(self) -> Endpoint:
@@ -162,7 +163,9 @@ class LocalDeployment:
             command += ["--token-file", str(Path(self.token_file).resolve())]
         return command + list(self.serve_args)
 
-    def _spawn(self, replica: LocalReplica) -> None:
+    def _spawn(self, replica: LocalReplica, *, confine: bool = False) -> None:
+        """Start ``replica``'s process; ``confine``: on :func:`starting_cpus` until it
+        answers, since others serve meanwhile (a restart, a rollout's new version)."""
         env = {**os.environ, "POLYCLASS_CACHE": str(self.folder / "cache" / replica.region.name)}
         env.pop("POLYCLASS_REGISTRY", None)
         log = self._log(replica)
@@ -176,6 +179,10 @@ class LocalDeployment:
                 stderr=out,
                 env=env,
             )
+        cpus = starting_cpus() if confine else None
+        if cpus is not None:
+            set_cpus(replica.proc.pid, cpus)
+        replica.confined = cpus is not None
         replica.starts += 1
         replica.started_at = time.time()
 
@@ -191,9 +198,16 @@ class LocalDeployment:
         return lines[-1] if lines else "(it wrote nothing)"
 
     def supervise_once(self) -> None:
-        """Start again every replica whose process exited, with a growing back-off."""
+        """Start again every replica whose process exited, with a growing back-off; give
+        a restarted one every CPU back once it answers."""
         now = time.monotonic()
         changed = False
+        with self._lock:
+            starting = [r for r in self.replicas if r.confined and r.running]
+        for replica in starting:
+            if _answers(replica.port, timeout=0.2) and replica.proc is not None:
+                set_cpus(replica.proc.pid, None)
+                replica.confined = False
         with self._lock:
             for replica in self.replicas:
                 if replica.proc is None or replica.running:
@@ -208,7 +222,7 @@ class LocalDeployment:
                     changed = True
                 elif now >= replica.next_start:
                     replica.next_start = 0.0
-                    self._spawn(replica)
+                    self._spawn(replica, confine=True)
                     changed = True
         if changed:
             self.write_state()
@@ -224,7 +238,7 @@ class LocalDeployment:
             for index, replica in enumerate(old):
                 fresh = LocalReplica(replica.region, len(old) + index, free_port(), version)
                 fresh.weight = 0  # out of rotation until it answers
-                self._spawn(fresh)
+                self._spawn(fresh, confine=True)
                 new.append(fresh)
             self.replicas.extend(new)
         self.write_state()
@@ -478,12 +492,12 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
     os.replace(out.name, path)
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, timeout: float = 1.0) -> bool:
     """Whether the replica on ``port`` answers ready now."""
     import http.client
 
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         try:
             conn.request("GET", "/v2/health/ready")
             return conn.getresponse().status == 200

@@ -1,0 +1,84 @@
+"""A replica that starts while others serve runs on half the CPUs until it answers, then
+on all of them: two restarts at once held every core, and the serving replicas' answers
+waited behind them (the chaos run's tail)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _chaos import Deployment, ready, wait_until
+from _deploy_helpers import Replicated, topology_text
+
+from polyclass.deploy._children import set_cpus, starting_cpus
+from polyclass.deploy._local import free_port
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity is Linux's"),
+    pytest.mark.skipif(starting_cpus() is None, reason="one CPU: nothing to share out"),
+]
+
+THREADS = """
+import sys, threading
+for _ in range(3):
+    threading.Thread(target=sys.stdin.read, daemon=True).start()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def cpus_of(pid: int) -> list[set[int]]:
+    """The CPUs each thread of ``pid`` may run on."""
+    return [os.sched_getaffinity(int(t)) for t in os.listdir(f"/proc/{pid}/task")]
+
+
+def test_set_cpus_moves_every_thread_and_gives_them_back() -> None:
+    starting = starting_cpus()
+    assert starting and starting < os.sched_getaffinity(0)
+    with subprocess.Popen(
+        [sys.executable, "-c", THREADS], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as child:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        set_cpus(child.pid, starting)
+        assert cpus_of(child.pid) == [starting] * 4
+        set_cpus(child.pid, None)
+        assert cpus_of(child.pid) == [os.sched_getaffinity(0)] * 4
+        child.kill()
+    set_cpus(child.pid, starting)  # gone: nothing to do, no error
+
+
+@pytest.mark.slow
+def test_a_restarted_replica_starts_on_the_starting_cpus_then_gets_them_all(
+    tmp_path: Path, replicated: Replicated
+) -> None:
+    path = tmp_path / "restart.toml"
+    text = topology_text(replicated, port=free_port(), admin=free_port(), replicas=1, regions=1)
+    path.write_text(text, encoding="utf-8")
+    deployment = Deployment(path, tmp_path / ".polyclass-deploy" / "restart")
+    try:
+        deployment.wait_ready()
+        (first,) = deployment.pids("eu-west")
+        (address,) = deployment.addresses("eu-west")
+        assert os.sched_getaffinity(first) == os.sched_getaffinity(0)  # started before traffic
+        os.kill(first, signal.SIGKILL)
+        seen: list[set[int]] = []
+
+        def restarted() -> bool:
+            (pid,) = deployment.pids("eu-west")
+            if pid in (first, None):
+                return False
+            seen.append(os.sched_getaffinity(pid))
+            return True
+
+        assert wait_until(restarted, 60, step=0.01) is not None
+        assert seen[0] == starting_cpus()  # it starts where it leaves the others a CPU
+        assert wait_until(lambda: ready(address), 60) is not None
+        (pid,) = deployment.pids("eu-west")
+        everything = os.sched_getaffinity(0)
+        assert wait_until(lambda: cpus_of(pid) == [everything] * len(cpus_of(pid)), 10)
+    finally:
+        assert deployment.stop() == 0
