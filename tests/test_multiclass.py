@@ -393,3 +393,20 @@ def test_large_ovo_in_float32_reaches_the_float64_objective(monkeypatch: Any) ->
     low_obj = total_objective("ovo", low, X, y, ones, None)
     high_obj = total_objective("ovo", high, X, y, ones, None)
     assert low_obj <= high_obj * (1 + 1e-7)
+
+
+def test_ovo_pairs_in_one_batch_fit_each_pairs_model(monkeypatch: Any) -> None:
+    """A small X fits every pair in one batch; the models are the per-pair fits'."""
+    from polyclass.linear import _ovo
+
+    X, y, w = problem(5, seed=4)
+    assert _ovo._batch_all_pairs(LogisticRegression(), X)
+    params = {"tol": 1e-8, "class_weight": "balanced"}
+    together = OneVsOneClassifier(LogisticRegression(**params)).fit(X, y, sample_weight=w)
+    monkeypatch.setattr(_ovo, "BATCH_PAIRS_MAX_COST", 0)
+    assert not _ovo._batch_all_pairs(LogisticRegression(), X)
+    apart = OneVsOneClassifier(LogisticRegression(**params)).fit(X, y, sample_weight=w)
+    for a, b in zip(together.estimators_, apart.estimators_, strict=True):
+        assert_allclose(a.coef_, b.coef_, atol=1e-12)
+        assert_allclose(a.intercept_, b.intercept_, atol=1e-12)
+        assert a.n_iter_ == b.n_iter_

@@ -187,12 +187,16 @@ def _shuffled_drops(
     per_batch = max(1, BATCH_CELLS // max(n * X.shape[1], 1))
     drops: dict[Any, list[float]] = {column: [] for column in X.columns}
     for start in range(0, len(units), per_batch):
-        copies = []
-        for column, _ in units[start : start + per_batch]:
-            copy = X.copy()
-            copy[column] = X[column].to_numpy()[rng.permutation(n)]
-            copies.append(copy)
-        proba = np.asarray(predict_proba_fn(pd.concat(copies, ignore_index=True)), np.float64)
+        batch = units[start : start + per_batch]
+        # per column, which row of X each row of the batch's stacked copies takes: its own,
+        # or a shuffle's (one take per column, not one copy of X per shuffle)
+        takes: dict[Any, NDArray[np.intp]] = {
+            column: np.tile(np.arange(n), len(batch)) for column in X.columns
+        }
+        for i, (column, _) in enumerate(batch):
+            takes[column][i * n : (i + 1) * n] = rng.permutation(n)
+        copies = pd.DataFrame({column: X[column].array.take(takes[column]) for column in X})
+        proba = np.asarray(predict_proba_fn(copies), np.float64)
         for i, (column, _) in enumerate(units[start : start + per_batch]):
             drops[column].append(baseline - float(score(t, proba[i * n : (i + 1) * n])))
     return [np.asarray(drops[column]) for column in X.columns]

@@ -81,6 +81,14 @@ def _subsample_size(loss: LogisticLoss) -> int:
     return int(max(_MIN_SUBSAMPLE, _ROWS_PER_COEF * _block_size(loss)))
 
 
+def exact_preconditioner_rows(n_coef: int) -> int:
+    """The most rows on which a binary problem of ``n_coef`` coefficients (a dense X) is
+    preconditioned by its exact Hessian: no row subsample is drawn."""
+    if n_coef > _MAX_DENSE_COEF:
+        return 0
+    return int(max(_MIN_SUBSAMPLE, _ROWS_PER_COEF * n_coef))
+
+
 def _subsample(loss: LogisticLoss, rows: np.ndarray) -> LogisticLoss:
     X = loss.X[rows]
     y = loss.y01 if loss.binary else loss.y_codes

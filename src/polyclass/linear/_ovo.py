@@ -38,6 +38,7 @@ from polyclass.linear._multiclass_validation import (
     check_targets,
     check_weight_support,
 )
+from polyclass.linear._newton import exact_preconditioner_rows
 
 
 def _class_rows(y_encoded: npt.NDArray[np.intp], n_classes: int) -> list[npt.NDArray[np.intp]]:
@@ -108,10 +109,11 @@ def _fit_pairs_fast(
     the grouped copy is float32 and the pairs never read float64: half the copy and
     half the bytes of every pass.
 
-    A batch of all pairs over the class-grouped X, each class block serving only the
-    K - 1 pairs of its class, read X once per pass but was no faster: with 6 columns the
-    products are compute-bound, so sharing the reads saves little, and a batch takes as
-    many CG steps as its slowest pair.
+    On a large X a batch of all pairs over the class-grouped X is no faster (with 6
+    columns the products are compute-bound, and a batch takes as many CG steps as its
+    slowest pair); on a small one the per-pair solver's Python overhead dominates, so
+    all pairs go in one batch, each zero-weighted outside its rows
+    (:func:`_batch_all_pairs`).
     """
     template = clone(estimator)
     copy = n_workers(n_jobs, len(pairs)) == 1
@@ -135,6 +137,8 @@ def _fit_pairs_fast(
     dtype = np.float32 if float32 else X.dtype
     grouped = _rows_in_order(X, order, dtype)
     grouped_w = None if weights is None else weights[order]
+    if _batch_all_pairs(template, grouped):
+        return _fit_pairs_together(template, grouped, grouped_w, bounds, pairs, names)
     apart = [len(class_rows[i]) + len(class_rows[j]) for i, j in pairs if j != i + 1]
     buffers: queue.SimpleQueue[npt.NDArray[Any]] = queue.SimpleQueue()
     for _ in range(n_workers(n_jobs, len(pairs)) if apart else 0):
@@ -160,6 +164,50 @@ def _fit_pairs_fast(
 
     arguments = [(i, j, name) for (i, j), name in zip(pairs, names, strict=True)]
     return run_threads(fit_dense, arguments, n_jobs)
+
+
+#: On an X of at most this many rows x coefficients^2 (the cost of one problem's dense
+#: Hessian over all rows), every pair is fitted in one batch: the per-pair solver's
+#: Python overhead then outweighs the passes over the other classes' rows.
+BATCH_PAIRS_MAX_COST = 20_000_000
+
+
+def _batch_all_pairs(template: Any, grouped: npt.NDArray[Any]) -> bool:
+    """Whether one batch of all pairs fits the models the pairs would alone, and
+    sooner: Newton-CG on a small X, whose preconditioner is then the exact Hessian over
+    every row (no row subsample drawn, so the batch's solver steps are each pair's)."""
+    n, q = grouped.shape[0], grouped.shape[1] + 1
+    return (
+        uses_newton(template, grouped)
+        and n <= exact_preconditioner_rows(q)
+        and n * q * q <= BATCH_PAIRS_MAX_COST
+    )
+
+
+def _fit_pairs_together(
+    template: Any,
+    grouped: npt.NDArray[Any],
+    grouped_w: npt.NDArray[Any] | None,
+    bounds: npt.NDArray[np.intp],
+    pairs: list[tuple[int, int]],
+    names: list[str],
+) -> list[tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]]:
+    """Every pair as one problem of a single batch over the class-grouped X: a pair's
+    column of Y marks its second class, its column of weights is zero outside its rows."""
+    n = grouped.shape[0]
+    Y = np.zeros((n, len(pairs)), dtype=bool)
+    W = np.zeros((n, len(pairs)), dtype=np.float64)
+    for k, ((i, j), name) in enumerate(zip(pairs, names, strict=True)):
+        rows = np.r_[bounds[i] : bounds[i + 1], bounds[j] : bounds[j + 1]]
+        y_bool = np.zeros(rows.size, dtype=bool)
+        y_bool[bounds[i + 1] - bounds[i] :] = True
+        w = None if grouped_w is None else grouped_w[rows]
+        w = fold_class_weight(template.class_weight, y_bool, w, grouped.dtype)
+        check_weight_sum(w, name)
+        Y[bounds[j] : bounds[j + 1], k] = True
+        W[rows, k] = 1.0 if w is None else w
+    coef, intercept, n_iter = fit_batch(template, grouped, Y, W, copy_for_hessian=False)
+    return [(coef[k : k + 1], intercept[k : k + 1], n_iter[k : k + 1]) for k in range(len(pairs))]
 
 
 class OneVsOneClassifier(MulticlassWrapper):
