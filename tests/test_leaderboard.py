@@ -301,3 +301,35 @@ def test_a_large_table_screens_every_candidate_on_a_sample_first(tmp_path, monke
             went_on = [c for c in advanced if c["family"] == row["family"]]
             assert row["reason"] == (went_on[0]["pruned"] if went_on else row["reason"])
             assert not went_on or not row["reason"].startswith("screened out")
+
+
+def test_halving_measures_the_stored_size_on_the_second_fold():
+    """Weak families stop after the first fold, before the size is measured (a boosting
+    model's export costs about its fit); every candidate that goes on has its size."""
+    from polyclass.data import infer_schema
+    from polyclass.pipeline._scoring import named_scorer
+    from polyclass.pipeline._search import family_candidates, linear_candidates
+    from polyclass.pipeline._tune import cross_validate
+
+    frame = pd.read_csv(penguins_path())
+    frame = frame.dropna(subset=["species"]).reset_index(drop=True)
+    schema = infer_schema(frame, "species")
+    y = frame["species"].astype(str).to_numpy()
+    candidates = linear_candidates(
+        ["multinomial"], [0.1, 1.0], [0.0], ["none"], n_classes=3, search="grid", n_trials=0, seed=0
+    ) + family_candidates(["boosting"], len(y), 6, 3)
+    results = cross_validate(
+        frame,
+        y,
+        schema,
+        candidates,
+        named_scorer("accuracy", 3),
+        classes=np.unique(y),
+        positive_class=None,
+        n_splits=3,
+        seed=0,
+        halving=True,
+    )
+    assert all(r.folds[0] is not None and r.folds[0].size_bytes is None for r in results)
+    went_on = [r for r in results if r.folds[1] is not None]
+    assert went_on and all(r.folds[1].size_bytes > 0 for r in went_on)

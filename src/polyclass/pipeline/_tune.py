@@ -212,12 +212,14 @@ def _run_tasks(
     deadline: float | None,
     tick: Callable[[], None],
     first_chunk_always: bool = False,
+    size_fold: int = 0,
 ) -> bool:
     """Run (candidate, fold) tasks; False when the deadline stopped them.
 
     Without a deadline every task is queued at once, so no worker waits for another's
     slow fit. With one, tasks run in chunks and none starts once it has passed (the first
-    chunk runs regardless with ``first_chunk_always``: a search has a result).
+    chunk runs regardless with ``first_chunk_always``: a search has a result). The fits
+    of fold ``size_fold`` also measure the stored model's size.
     """
     from joblib import Parallel, delayed  # type: ignore[import-untyped]
     from sklearn.exceptions import ConvergenceWarning
@@ -242,7 +244,7 @@ def _run_tasks(
                 delayed(fit_and_score)(
                     results[c].candidate,
                     folds[f],
-                    measure_size=f == 0,
+                    measure_size=f == size_fold,
                     **context,
                 )
                 for c, f in part
@@ -354,6 +356,10 @@ def cross_validate(
     # the folds after which weak families (after the first fold) and weak candidates
     # (after the first rung) stop
     rungs = [1, FIRST_RUNG_FOLDS, n_splits] if prune else [n_splits]
+    # the stored size is measured on one fold: the second when weak families stop after
+    # the first (the leaderboard shows only families scored on more folds, and a
+    # boosting model's export costs about its fit)
+    size_fold = 1 if prune else 0
     if max_folds is not None:
         rungs = [r for r in rungs if r < max_folds] + [min(max_folds, n_splits)]
     total = len(candidates) * rungs[0]
@@ -371,7 +377,9 @@ def cross_validate(
         tasks = list(_tasks(sorted(alive), range(scored, end)))
         if deadline is None:
             tasks = _slow_first(tasks, results)
-        finished = _run_tasks(tasks, results, folds, context, workers, deadline, tick, scored == 0)
+        finished = _run_tasks(
+            tasks, results, folds, context, workers, deadline, tick, scored == 0, size_fold
+        )
         scored = end
         if not finished or end == rungs[-1]:
             break
