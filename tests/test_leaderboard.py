@@ -333,3 +333,27 @@ def test_halving_measures_the_stored_size_on_the_second_fold():
     assert all(r.folds[0] is not None and r.folds[0].size_bytes is None for r in results)
     went_on = [r for r in results if r.folds[1] is not None]
     assert went_on and all(r.folds[1].size_bytes > 0 for r in went_on)
+
+
+def test_later_rungs_run_the_slowest_candidates_first():
+    from polyclass.pipeline._search import Candidate
+    from polyclass.pipeline._tune import CandidateResult, FoldScore, _slow_first
+
+    def result(family: str, seconds: list[float], **settings: object) -> CandidateResult:
+        folds = [FoldScore(score=0.9, fit_seconds=s) for s in seconds] + [None] * 2
+        return CandidateResult(Candidate(family, dict(settings)), folds)
+
+    fresh = [
+        result("linear", [], strategy="multinomial"),
+        result("linear", [], strategy="ovo"),
+        result("forest", []),
+    ]
+    # before any fold: linear last, one-vs-one before multinomial
+    assert _slow_first([(0, 0), (1, 0), (2, 0)], fresh) == [(2, 0), (1, 0), (0, 0)]
+    measured = [
+        result("linear", [0.01, 0.02]),
+        result("svm", [0.5, 0.7]),
+        result("forest", [0.3, 0.3]),
+    ]
+    tasks = [(c, f) for f in (2, 3) for c in range(3)]
+    assert _slow_first(tasks, measured) == [(1, 2), (1, 3), (2, 2), (2, 3), (0, 2), (0, 3)]

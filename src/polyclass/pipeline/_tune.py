@@ -412,13 +412,19 @@ def _tasks(candidates: Any, folds: range) -> Iterator[tuple[int, int]]:
 def _slow_first(
     tasks: list[tuple[int, int]], results: list[CandidateResult]
 ) -> list[tuple[int, int]]:
-    """Linear candidates last (the cheapest fits, multinomial cheapest of all): short
-    tasks at the end fill the workers' idle time while the last slow fits finish."""
+    """Longest tasks first, so the workers finish a rung together: by the candidate's
+    mean fit time on the folds it has run; before any, linear candidates last (the
+    cheapest fits, multinomial cheapest of all). Short tasks at the end fill the
+    workers' idle time while the last slow fits finish."""
     order = {"ovo": 1, "ovr": 2, "multinomial": 3, "binary": 3}
 
-    def rank(task: tuple[int, int]) -> int:
-        candidate = results[task[0]].candidate
-        return order.get(candidate.strategy, 0) if candidate.family == "linear" else 0
+    def rank(task: tuple[int, int]) -> tuple[float, int]:
+        result = results[task[0]]
+        seconds = result.fit_seconds
+        if seconds:
+            return -float(np.mean(seconds)), 0
+        candidate = result.candidate
+        return 0.0, order.get(candidate.strategy, 0) if candidate.family == "linear" else 0
 
     return sorted(tasks, key=rank)
 
