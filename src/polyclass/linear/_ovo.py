@@ -169,7 +169,7 @@ def _fit_pairs_fast(
 #: On an X of at most this many rows x coefficients^2 (the cost of one problem's dense
 #: Hessian over all rows), every pair is fitted in one batch: the per-pair solver's
 #: Python overhead then outweighs the passes over the other classes' rows.
-BATCH_PAIRS_MAX_COST = 20_000_000
+BATCH_PAIRS_MAX_COST = 5_000_000
 
 
 def _batch_all_pairs(template: Any, grouped: npt.NDArray[Any]) -> bool:
