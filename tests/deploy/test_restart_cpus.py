@@ -82,3 +82,37 @@ def test_a_restarted_replica_starts_on_the_starting_cpus_then_gets_them_all(
         assert wait_until(lambda: cpus_of(pid) == [everything] * len(cpus_of(pid)), 10)
     finally:
         assert deployment.stop() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(starting_cpus() != {os.cpu_count() - 1}, reason="one starting CPU")
+def test_a_killed_region_restarts_one_replica_at_a_time(
+    tmp_path: Path, replicated: Replicated
+) -> None:
+    # one starting CPU: the second replica starts once the first answers, so the first is
+    # back as soon as it would be alone and the two never share a CPU while starting
+    path = tmp_path / "stagger.toml"
+    text = topology_text(replicated, port=free_port(), admin=free_port(), replicas=2, regions=1)
+    path.write_text(text, encoding="utf-8")
+    deployment = Deployment(path, tmp_path / ".polyclass-deploy" / "stagger")
+    try:
+        deployment.wait_ready()
+        killed = deployment.pids("eu-west")
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        addresses = deployment.addresses("eu-west")
+        order: list[str] = []  # addresses in the order their new process appeared
+
+        def both_restarted() -> bool:
+            for replica in deployment.state()["replicas"]:
+                if replica["pid"] not in killed and replica["address"] not in order:
+                    # the other one must answer already when the second one starts
+                    assert all(ready(a) for a in order), (order, replica["address"])
+                    order.append(replica["address"])
+            return len(order) == 2
+
+        assert wait_until(both_restarted, 120, step=0.01) is not None
+        assert sorted(order) == sorted(addresses)
+        assert wait_until(lambda: all(ready(a) for a in addresses), 60) is not None
+    finally:
+        assert deployment.stop() == 0

@@ -37,6 +37,9 @@ __all__ = ["LocalDeployment", "LocalReplica", "busy_ports", "free_port"]
 _BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 #: A replica that ran this long before it exited starts again at the shortest back-off.
 _STEADY = 30.0
+#: A restart holds one of the starting CPUs' slots at most this long (seconds), so one
+#: that never answers does not hold up the others' restarts.
+_START_SLOT = 10.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -198,8 +201,9 @@ class LocalDeployment:
         return lines[-1] if lines else "(it wrote nothing)"
 
     def supervise_once(self) -> None:
-        """Start again every replica whose process exited, with a growing back-off; give
-        a restarted one every CPU back once it answers."""
+        """Start again every replica whose process exited, with a growing back-off, as
+        many at a time as there are starting CPUs (the first of a killed region answers
+        as soon as it would alone); give a restarted one every CPU back once it answers."""
         now = time.monotonic()
         changed = False
         with self._lock:
@@ -220,12 +224,23 @@ class LocalDeployment:
                     delay = _BACKOFF[min(replica.exits - 1, len(_BACKOFF) - 1)]
                     replica.next_start = now + delay
                     changed = True
-                elif now >= replica.next_start:
+                elif now >= replica.next_start and self._start_slot():
                     replica.next_start = 0.0
                     self._spawn(replica, confine=True)
                     changed = True
         if changed:
             self.write_state()
+
+    def _start_slot(self) -> bool:
+        """Whether fewer replicas than there are starting CPUs are starting now."""
+        cpus = starting_cpus()
+        if cpus is None:
+            return True
+        now = time.time()
+        starting = sum(
+            r.confined and r.running and now - r.started_at < _START_SLOT for r in self.replicas
+        )
+        return starting < len(cpus)
 
     # ------------------------------------------------------------------ versions
     def add_version(
