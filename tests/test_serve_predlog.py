@@ -482,3 +482,140 @@ def test_a_server_log_compacts_in_a_child_process(
     finally:
         log.close()
     assert _read_all(tmp_path).request_id.to_pylist() == _expected(_payloads())["request_id"]
+
+
+def test_compaction_waits_while_the_writer_is_busy_unless_the_backlog_is_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full segments keep the writer busy: closed segments stay as they are (and read
+    whole) until it is quiet, or until they hold more than BACKLOG_BYTES; close compacts
+    the rest."""
+    from polyclass.predlog import _compact
+
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)
+    monkeypatch.setattr(_compact, "QUIET_SECONDS", 3600.0)
+    log = PredictionLog(tmp_path, rotate_bytes=2000, rotate_seconds=3600)
+    folder = tmp_path / "predictions"
+    payloads = _payloads()
+    for rep in range(2):
+        _record_all(log, payloads, f"{rep}-")
+    log._drain(final=False)
+    log._compactor.step()
+    closed = sorted(folder.glob("part-*.arrows"))
+    assert len(closed) > 1 and not _segments(folder)  # busy: nothing compacted
+    ids = [f"{rep}-{rid}" for rep in range(2) for rid in _expected(payloads)["request_id"]]
+    assert _read_all(tmp_path).request_id.to_pylist()[: len(closed)] == ids[: len(closed)]
+
+    monkeypatch.setattr(_compact, "BACKLOG_BYTES", 0)  # the backlog is too large now
+    log._compactor.step()
+    assert not list(folder.glob("part-*.arrows")) and len(_segments(folder)) == len(closed)
+
+    monkeypatch.setattr(_compact, "BACKLOG_BYTES", 1 << 30)
+    _record_all(log, payloads, "2-")
+    log.close()  # compacts whatever is left, busy or not
+    assert not list(folder.glob("part-*.arrows"))
+    assert _read_all(tmp_path).request_id.to_pylist() == [
+        *ids,
+        *(f"2-{rid}" for rid in _expected(payloads)["request_id"]),
+    ]
+
+
+def test_a_busy_writer_pauses_its_compaction_child_and_resumes_it_when_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_predlog, "CHUNK_BYTES", 1500)
+    log = PredictionLog(tmp_path, rotate_bytes=3000, rotate_seconds=3600, compact_process=True)
+    folder = tmp_path / "predictions"
+
+    def wait_for(done: Any) -> None:
+        deadline = time.monotonic() + 120  # a child's start on a loaded machine
+        while time.monotonic() < deadline and not done():
+            time.sleep(0.1)
+
+    try:
+        _record_all(log, _payloads(), "0-")
+        wait_for(lambda: _segments(folder) and not list(folder.glob("part-*.arrows")))
+        child = log._compactor._child
+        assert child is not None and child.poll() is None and not log._compactor._paused
+
+        log._compactor._busy_until = time.monotonic() + 3600  # as after a full segment
+        log._wake.set()
+        wait_for(lambda: log._compactor._paused)
+        time.sleep(1.0)  # the child reads the line between two segments
+        compacted = len(_segments(folder))
+        _record_all(log, _payloads(), "1-")
+        wait_for(lambda: list(folder.glob("part-*.arrows")))
+        time.sleep(1.5)  # three of the child's polls
+        assert list(folder.glob("part-*.arrows")) and len(_segments(folder)) == compacted
+        assert log._compactor._child is child and child.poll() is None  # waiting, alive
+
+        log._compactor._busy_until = 0.0  # quiet again
+        log._wake.set()
+        wait_for(lambda: not list(folder.glob("part-*.arrows")))
+        assert not list(folder.glob("part-*.arrows")) and log._compactor._child is child
+    finally:
+        log.close()
+    ids = _expected(_payloads())["request_id"]
+    assert _read_all(tmp_path).request_id.to_pylist() == [f"0-{r}" for r in ids] + [
+        f"1-{r}" for r in ids
+    ]
+
+
+_KILLED_WRITER = """
+import sys, time
+import numpy as np
+from polyclass.predlog import PredictionLog
+key = ("m", ("a", "b", "c"), ("x1", "x2"), (), ("x1", "x2"))
+log = PredictionLog(sys.argv[1], rotate_bytes=64 * 1024, sync_seconds=0.5, compact_process=True)
+rng = np.random.default_rng(0)
+for i in range(10**9):
+    proba = rng.random((50, 3))
+    log.record(f"r{i}", 1, key, proba.argmax(1), proba, rng.normal(size=(50, 2)), [])
+    print(i, time.time(), flush=True)
+    time.sleep(0.001)
+"""
+
+
+def test_a_writer_killed_mid_run_loses_only_the_bound_and_nothing_reads_half_written(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL a busy writer (its compaction waiting, closed segments and a journal on
+    disk): every row recorded more than the bound before the kill is read back once,
+    before and after the next writer recovers the journal, and no torn row is read."""
+    from polyclass.predlog import read_log
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    recorded: list[tuple[int, float]] = []
+    started = None
+    for line in proc.stdout:
+        i, when = line.split()
+        recorded.append((int(i), float(when)))
+        started = started or time.time()
+        if time.time() - started > 3.0:
+            break
+    killed_at = time.time()
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    folder = tmp_path / "predictions"
+    assert list(folder.glob("part-*.arrows")), "the busy writer left closed segments waiting"
+
+    expected = {f"r{i}" for i, when in recorded if when < killed_at - 1.5}
+    for recovered in (False, True):
+        if recovered:
+            PredictionLog(tmp_path).close()  # what the next server does first
+        data = read_log(tmp_path, with_proba=True)
+        pairs = list(zip(data.request_id.to_pylist(), data.row.tolist(), strict=True))
+        assert len(pairs) == len(set(pairs))  # no row read twice
+        assert expected <= {rid for rid, _ in pairs}
+        counts = np.unique(data.request_id.to_numpy(zero_copy_only=False), return_counts=True)
+        assert set(counts[1].tolist()) == {50}  # only whole requests, never a torn one
+        assert np.isfinite(data.proba).all()
+        if recovered:  # a journal cut inside its first batch is kept aside, and said so
+            assert all(p.path.endswith(".lost") for p in data.problems), data.problems
+            assert not list(folder.glob(".part-*.tmp"))
