@@ -333,6 +333,22 @@ def test_halving_measures_the_stored_size_on_the_second_fold():
     assert all(r.folds[0] is not None and r.folds[0].size_bytes is None for r in results)
     went_on = [r for r in results if r.folds[1] is not None]
     assert went_on and all(r.folds[1].size_bytes > 0 for r in went_on)
+    # a time budget may stop the search after the first fold: the size is measured there
+    budgeted = cross_validate(
+        frame,
+        y,
+        schema,
+        candidates,
+        named_scorer("accuracy", 3),
+        classes=np.unique(y),
+        positive_class=None,
+        n_splits=3,
+        seed=0,
+        halving=True,
+        time_budget=1e-6,
+    )
+    scored = [r for r in budgeted if r.folds[0] is not None]
+    assert scored and all(r.folds[0].size_bytes > 0 for r in scored)
 
 
 def test_later_rungs_run_the_slowest_candidates_first():

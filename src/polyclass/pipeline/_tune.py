@@ -358,8 +358,9 @@ def cross_validate(
     rungs = [1, FIRST_RUNG_FOLDS, n_splits] if prune else [n_splits]
     # the stored size is measured on one fold: the second when weak families stop after
     # the first (the leaderboard shows only families scored on more folds, and a
-    # boosting model's export costs about its fit)
-    size_fold = 1 if prune else 0
+    # boosting model's export costs about its fit), unless a time budget may stop the
+    # search before the second fold runs (the first chunk of fold 0 always does)
+    size_fold = 1 if prune and deadline is None else 0
     if max_folds is not None:
         rungs = [r for r in rungs if r < max_folds] + [min(max_folds, n_splits)]
     total = len(candidates) * rungs[0]
