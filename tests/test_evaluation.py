@@ -367,6 +367,8 @@ def test_permutation_importance_bad_input() -> None:
         permutation_importance(fn, X, y, n_repeats=0)
     with pytest.raises(ValueError, match="not in classes"):
         permutation_importance(fn, X, y, classes=[0, 2])
+    with pytest.raises(ValueError, match=r"repeated column names \['a'\]"):
+        permutation_importance(fn, pd.concat([X, X], axis=1), y)
 
 
 def test_coefficient_tables() -> None:

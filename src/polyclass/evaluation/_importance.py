@@ -114,6 +114,12 @@ def permutation_importance(
             "permutation_importance: X_df must be a pandas DataFrame of the original "
             f"feature columns, got {type(X_df).__name__}. Wrap it with pd.DataFrame(...)."
         )
+    if not X_df.columns.is_unique:
+        repeated = sorted({str(c) for c in X_df.columns[X_df.columns.duplicated()]})[:5]
+        raise ValueError(
+            f"permutation_importance: X_df has repeated column names {repeated}; each "
+            "column is shuffled on its own, so give every column its own name."
+        )
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, Integral) or n_repeats < 1:
         raise ValueError(
             "The 'n_repeats' parameter of permutation_importance must be an int in the range "
