@@ -179,3 +179,56 @@ def test_large_tables_fit_the_final_model_in_float32(tmp_path, monkeypatch):
     loaded = polyclass.load(result.artifact_path)
     frame = pd.read_csv(penguins_path()).dropna(subset=["species"])
     np.testing.assert_array_equal(loaded.predict(frame), result.model.predict(frame))
+
+
+def _comparable(value):
+    """A run's outputs without what differs between two runs (timings, paths)."""
+    changing = {"timings", "seconds", "fit_seconds", "predict_seconds_per_1000", "data_path"}
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items() if k not in changing}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
+def test_evaluations_in_forked_processes_match_the_sequential_run(tmp_path, monkeypatch):
+    from polyclass.pipeline import _run
+
+    options = {
+        **FAST,
+        "families": ["linear", "forest"],
+        "refit_all": True,
+        "register": False,
+        "n_jobs": 2,
+    }
+    forked = []
+    in_child = _run._in_child
+    monkeypatch.setattr(_run, "_in_child", lambda work: forked.append(1) or in_child(work))
+    beside = train(data=penguins_path(), target="species", out=tmp_path / "a", **options)
+    assert len(forked) == 2  # validation and test were evaluated in child processes
+
+    def in_place(work):
+        value = work()
+        return lambda: value
+
+    monkeypatch.setattr(_run, "_in_child", in_place)
+    inline = train(data=penguins_path(), target="species", out=tmp_path / "b", **options)
+
+    docs = [json.loads(r.metrics_path.read_text()) for r in (beside, inline)]
+    for doc in docs:
+        doc["model"].pop("artifact_path")
+        doc["model"].pop("command")  # names the output folder
+        assert doc["test"]["metrics"] and doc["validation"]["metrics"]
+    assert _comparable(docs[0]) == _comparable(docs[1])
+    rows = pd.read_csv(penguins_path())
+    np.testing.assert_array_equal(
+        beside.model.predict_proba(rows), inline.model.predict_proba(rows)
+    )
+
+
+def test_an_evaluation_failing_in_its_process_is_raised_in_the_run():
+    from polyclass.pipeline._run import _in_child
+
+    with pytest.raises(ZeroDivisionError):
+        _in_child(lambda: {"x": 1 / 0})()
+    assert _in_child(lambda: {"x": 1})() == {"x": 1}

@@ -68,10 +68,11 @@ def final_fit_and_test(run: Run) -> None:
     del X_fit
     final.decision = run.decision
     test_pred, test_proba = final.predict_with_proba(test_frame)
-    run.test = run.evaluate(run.test_rows, test_pred, test_proba)
+    run.evaluate_aside("test", run.test_rows, test_pred, test_proba)
     explain(run, final, test_frame, run.y[run.test_rows])
     if cfg.refit_all:
         final = _refit_on_every_row(run)
+    run.collect()
     final.info = info(run)
     attach_reference(
         run, final, reference_frame, run.y[reference_rows], test_proba, test_pred, len(fitted)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from polyclass.pipeline._config import TrainConfig
 from polyclass.pipeline._costs import Costs
 from polyclass.pipeline._fit import add_objective
 from polyclass.pipeline._record import default_name
+from polyclass.pipeline._tune import n_workers
 
 
 @dataclass
@@ -80,6 +84,9 @@ class Run:
     registered: dict[str, Any] | None = None
     report_path: Path = Path()
     metrics_path: Path = Path()
+    #: Whether ``evaluate_aside`` may fork (not beside a Dask client's threads and sockets).
+    may_fork: bool = True
+    pending: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -99,3 +106,62 @@ class Run:
         )
         add_objective(out, self.scorer, y, pred, proba, self.classes, self.positive_class)
         return out
+
+    def evaluate_aside(self, name: str, rows: NDArray[Any], pred: NDArray[Any], proba: Any) -> None:
+        """Set ``self.<name>`` to ``self.evaluate(rows, pred, proba)``, computed in a forked
+        process beside the steps that follow when the run may use more than one core
+        (``collect`` waits for it), else now.
+
+        A process, not a thread: ``evaluate`` turns the warnings raised while it runs into
+        notes, and Python's warning filters are process-wide, so a thread would record
+        (or lose) other threads' warnings.
+        """
+        work = partial(self.evaluate, rows, pred, proba)
+        forks = "fork" in multiprocessing.get_all_start_methods()
+        if self.may_fork and forks and n_workers(self.cfg.n_jobs) > 1:
+            self.pending[name] = _in_child(work)
+        else:
+            setattr(self, name, work())
+
+    def collect(self) -> None:
+        """Wait for the evaluations ``evaluate_aside`` started, and store them."""
+        while self.pending:
+            name, result = next(iter(self.pending.items()))
+            del self.pending[name]
+            setattr(self, name, result())
+
+
+def _in_child(work: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """Start ``work`` in a forked child process; returns a function that waits for its
+    result (or raises its exception)."""
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, work())
+        except BaseException as exc:  # handed to the parent, which raises it
+            outcome = (False, exc)
+        writer.send(outcome)
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    writer.close()
+
+    def result() -> dict[str, Any]:
+        try:
+            ok, value = reader.recv()
+        except EOFError:
+            process.join()
+            raise RuntimeError(
+                f"an evaluation's process ended without a result (exit code "
+                f"{process.exitcode}); the machine may be out of memory."
+            ) from None
+        finally:
+            reader.close()
+        process.join()
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    return result

@@ -240,4 +240,4 @@ def validate(run: Run) -> None:
     if run.decision.kind != "argmax":
         model.decision = run.decision
         val_pred = model.decide(val_proba)
-    run.validation = run.evaluate(run.val_rows, val_pred, val_proba)
+    run.evaluate_aside("validation", run.val_rows, val_pred, val_proba)

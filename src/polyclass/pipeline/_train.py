@@ -206,7 +206,7 @@ def _train_on_dask(cfg: TrainConfig, address: str, say: Progress, timings: dict[
     from polyclass.pipeline import _train_dask as on_dask
     from polyclass.scale import connect
 
-    run = Run(on_dask.check_options(cfg))
+    run = Run(on_dask.check_options(cfg), may_fork=False)
     with connect(address) as client:
         spread = on_dask.Spread(client, address)
         steps = _steps(
