@@ -1,4 +1,4 @@
-"""A replica that starts while others serve runs on half the CPUs until it answers, then
+"""A replica that starts while others serve runs on half the CPUs until it listens, then
 on all of them: two restarts at once held every core, and the serving replicas' answers
 waited behind them (the chaos run's tail)."""
 
@@ -15,7 +15,7 @@ from _chaos import Deployment, ready, wait_until
 from _deploy_helpers import Replicated, topology_text
 
 from polyclass.deploy._children import set_cpus, starting_cpus
-from polyclass.deploy._local import free_port
+from polyclass.deploy._local import _START_SLOT, free_port
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity is Linux's"),
@@ -89,8 +89,9 @@ def test_a_restarted_replica_starts_on_the_starting_cpus_then_gets_them_all(
 def test_a_killed_region_restarts_one_replica_at_a_time(
     tmp_path: Path, replicated: Replicated
 ) -> None:
-    # one starting CPU: the second replica starts once the first answers, so the first is
-    # back as soon as it would be alone and the two never share a CPU while starting
+    # one starting CPU: the second replica starts once the first listens (it answers
+    # then) or has held the CPU for _START_SLOT, so the first is back as soon as it would
+    # be alone and the two do not share a CPU while starting
     path = tmp_path / "stagger.toml"
     text = topology_text(replicated, port=free_port(), admin=free_port(), replicas=2, regions=1)
     path.write_text(text, encoding="utf-8")
@@ -102,13 +103,17 @@ def test_a_killed_region_restarts_one_replica_at_a_time(
             os.kill(pid, signal.SIGKILL)
         addresses = deployment.addresses("eu-west")
         order: list[str] = []  # addresses in the order their new process appeared
+        started: dict[str, float] = {}
 
         def both_restarted() -> bool:
             for replica in deployment.state()["replicas"]:
-                if replica["pid"] not in killed and replica["address"] not in order:
-                    # the other one must answer already when the second one starts
-                    assert all(ready(a) for a in order), (order, replica["address"])
-                    order.append(replica["address"])
+                address = replica["address"]
+                if replica["pid"] not in killed and address not in order:
+                    started[address] = replica["started_at"]
+                    for first in order:  # it listened, or its slot's time was up
+                        waited = started[address] - started[first]
+                        assert ready(first) or waited >= _START_SLOT - 0.1, (first, waited)
+                    order.append(address)
             return len(order) == 2
 
         assert wait_until(both_restarted, 120, step=0.01) is not None

@@ -37,9 +37,11 @@ __all__ = ["LocalDeployment", "LocalReplica", "busy_ports", "free_port"]
 _BACKOFF = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 #: A replica that ran this long before it exited starts again at the shortest back-off.
 _STEADY = 30.0
-#: A restart holds one of the starting CPUs' slots at most this long (seconds), so one
-#: that never answers does not hold up the others' restarts.
-_START_SLOT = 10.0
+#: A start stays on the starting CPUs, holding one of their slots, at most this long
+#: (seconds; about twice a start on a quiet machine): on a machine loaded by others a
+#: start on half the CPUs took several times as long, and the ones waiting for its slot
+#: longer still.
+_START_SLOT = 3.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -202,14 +204,18 @@ class LocalDeployment:
 
     def supervise_once(self) -> None:
         """Start again every replica whose process exited, with a growing back-off, as
-        many at a time as there are starting CPUs (the first of a killed region answers
-        as soon as it would alone); give a restarted one every CPU back once it answers."""
+        many at a time as there are starting CPUs (the first of a killed region is back
+        as soon as it would be alone); give a restarted one every CPU back once it
+        listens (``polyclass serve`` listens once its model and app are ready)."""
         now = time.monotonic()
         changed = False
         with self._lock:
             starting = [r for r in self.replicas if r.confined and r.running]
         for replica in starting:
-            if _answers(replica.port, timeout=0.2) and replica.proc is not None:
+            # listening, not answering: a started replica gets traffic at once, and one
+            # starved on its one CPU answered too slowly to ever be given the rest
+            done = _listening(replica.port) or time.time() - replica.started_at >= _START_SLOT
+            if done and replica.proc is not None:
                 set_cpus(replica.proc.pid, None)
                 replica.confined = False
         with self._lock:
@@ -236,11 +242,7 @@ class LocalDeployment:
         cpus = starting_cpus()
         if cpus is None:
             return True
-        now = time.time()
-        starting = sum(
-            r.confined and r.running and now - r.started_at < _START_SLOT for r in self.replicas
-        )
-        return starting < len(cpus)
+        return sum(r.confined and r.running for r in self.replicas) < len(cpus)
 
     # ------------------------------------------------------------------ versions
     def add_version(
@@ -507,12 +509,19 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
     os.replace(out.name, path)
 
 
-def _answers(port: int, timeout: float = 1.0) -> bool:
+def _listening(port: int) -> bool:
+    """Whether something listens on ``port`` (the kernel accepts for a starved process)."""
+    with socket.socket() as sock:
+        sock.settimeout(0.1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _answers(port: int) -> bool:
     """Whether the replica on ``port`` answers ready now."""
     import http.client
 
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
             conn.request("GET", "/v2/health/ready")
             return conn.getresponse().status == 200
