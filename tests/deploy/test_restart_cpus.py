@@ -23,10 +23,14 @@ pytestmark = [
 ]
 
 THREADS = """
-import sys, threading
+import subprocess, sys, threading
 for _ in range(3):
-    threading.Thread(target=sys.stdin.read, daemon=True).start()
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
 print("ready", flush=True)
+sys.stdin.readline()  # then a child, started where this process runs by then
+grandchild = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE)
+print(grandchild.pid, flush=True)
 sys.stdin.read()
 """
 
@@ -42,12 +46,20 @@ def test_set_cpus_moves_every_thread_and_gives_them_back() -> None:
     with subprocess.Popen(
         [sys.executable, "-c", THREADS], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     ) as child:
-        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
         set_cpus(child.pid, starting)
         assert cpus_of(child.pid) == [starting] * 4
+        child.stdin.write(b"start a child\n")
+        child.stdin.flush()
+        grandchild = int(child.stdout.readline())
+        assert cpus_of(grandchild) == [starting]
         set_cpus(child.pid, None)
         assert cpus_of(child.pid) == [os.sched_getaffinity(0)] * 4
+        # a child it started while confined gets every CPU back with it
+        assert cpus_of(grandchild) == [os.sched_getaffinity(0)]
         child.kill()
+        os.kill(grandchild, signal.SIGKILL)
     set_cpus(child.pid, starting)  # gone: nothing to do, no error
 
 

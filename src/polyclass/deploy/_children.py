@@ -10,6 +10,7 @@ instead, which suits a Python child of our own but not Envoy or a server.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -121,19 +122,43 @@ def starting_cpus() -> set[int] | None:
 
 
 def set_cpus(pid: int, cpus: set[int] | None) -> None:
-    """Let every thread of process ``pid`` run on ``cpus`` (None: all of ours).
+    """Let every thread of process ``pid`` and of its descendants run on ``cpus`` (None:
+    all of ours).
 
-    A process that is gone or refuses is left as it is: this only shares the CPUs out.
+    Descendants too: a child a replica started while it was confined (its prediction
+    log's compaction child, started at once when a killed server left segments) would
+    otherwise stay on the starting CPUs for its whole life. A process that is gone or
+    refuses is left as it is: this only shares the CPUs out.
     """
     if not hasattr(os, "sched_setaffinity"):
         return
     wanted = os.sched_getaffinity(0) if cpus is None else cpus
+    done: set[int] = set()
+    processes = [pid]
+    while processes:
+        process = processes.pop()
+        # a second pass for threads made meanwhile by one not moved yet (a new thread
+        # inherits its creator's CPUs)
+        for _ in range(2):
+            threads = set(_threads(process)) - done
+            for thread in threads:
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(thread, wanted)
+                processes += _children(process, thread)
+            done |= threads
+
+
+def _threads(pid: int) -> list[int]:
     try:
-        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:  # gone, or no /proc
+        return [pid]
+
+
+def _children(pid: int, thread: int) -> list[int]:
+    """The processes ``thread`` of ``pid`` forked (empty when the kernel does not say)."""
+    try:
+        with open(f"/proc/{pid}/task/{thread}/children", encoding="ascii") as fh:
+            return [int(c) for c in fh.read().split()]
     except OSError:
-        threads = [pid]
-    for thread in threads:  # affinity is per thread; new threads inherit their creator's
-        try:
-            os.sched_setaffinity(thread, wanted)
-        except OSError:
-            continue
+        return []
