@@ -8,11 +8,11 @@ Load comes from ``wrk`` (one thread, 16 connections) at peak and from the open-l
 ``paced`` client of ``bench_serve.py`` at half of the baseline's peak for p50/p99. Each
 step runs on the baseline and then on the shadowed server before the next step (the
 machine is shared), ``--repeat`` times; the best throughput and the median p99 of the
-repeats are reported, with the server's CPU time per request (all its threads: on a
-loaded machine a steadier sign of the shadow's cost than throughput) and the shadow's
-own counts from ``GET /admin/routing``: per step, the share of the served requests that
-the shadow logged (the rest were dropped, counted, when it had used its share of the
-time), and at the end its agreement.
+repeats are reported, with the server's CPU time per request (all its threads and
+child processes, the shadow's included: on a loaded machine a steadier sign of the
+shadow's cost than throughput) and the shadow's own counts from ``GET /admin/routing``:
+per step, the share of the served requests that the shadow logged (the rest were
+dropped, counted, when its process fell behind), and at the end its agreement.
 
 Targets (issue #16): throughput with a shadow >= 80% of without; p99 unchanged within
 the noise (shown as the difference in ms and the spread of the baseline's repeats).
@@ -162,7 +162,7 @@ def _report(
     )
     print(
         f"shadow: {routing['requests']:,} requests shadowed, {routing['dropped']:,} dropped "
-        f"(queue full), {routing['errors']} errors, agreement {routing['agreement']:.3f}; "
+        f"(buffer full), {routing['errors']} errors, agreement {routing['agreement']:.3f}; "
         f"non-2xx: {int(sum(a['non2xx']))} / {int(sum(b['non2xx']))}"
     )
 

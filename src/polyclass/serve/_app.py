@@ -226,6 +226,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        shadow_log: dict[str, Any] | None = None
         if config.prediction_log:
             root = Path(config.log_dir) if config.log_dir else manager.log_root()
             folder = log_folder(root, manager.current.name)
@@ -237,6 +238,7 @@ def create_app(
                 "compact_process": True,
             }
             logs.predictions = PredictionLog(folder, **options)
+            shadow_log = {"folder": str(folder), "options": {**options, "compact_process": False}}
             logs.feedback = FeedbackLog(folder, **options)
             logs.predictions.on_error = logs.feedback.on_error = lambda _: metrics.log_errors.set(
                 _log_errors(logs)
@@ -256,7 +258,8 @@ def create_app(
         for other in router.managers[1:] if router is not None else []:
             other.start()
         if router is not None and router.shadow is not None:
-            router.shadow.start()
+            # the shadow's process writes its own segments into the same log folder
+            router.shadow.start(shadow_log)
         try:
             yield
         finally:
@@ -352,13 +355,7 @@ def _router(config: ServeConfig, manager: ModelManager, endpoints: Endpoints) ->
                 "version: its agreement would count answers it gave itself; shadow "
                 "another version, or drop --shadow."
             )
-        shadow = ShadowRunner(
-            other,
-            share,
-            endpoints.log_prediction,
-            metrics=endpoints.metrics,
-            log_cost=endpoints.log_seconds_per_row,
-        )
+        shadow = ShadowRunner(other, share, metrics=endpoints.metrics)
     router = Router(manager, canary, percent, shadow)
     _announce_swaps(router)
     return router

@@ -32,7 +32,7 @@ from polyclass.serve._protocol_v2 import (
     server_metadata,
 )
 from polyclass.serve._security import Tokens
-from polyclass.serve._served import Prediction, ServedModel
+from polyclass.serve._served import Prediction, ServedModel, log_rows
 
 __all__ = ["Endpoints", "Logs", "json_response"]
 
@@ -140,23 +140,8 @@ class Endpoints:
 
     def log_prediction(self, request_id: str, model: ServedModel, prediction: Prediction) -> None:
         """Record a prediction's rows in the log under ``model``'s version."""
-        log = self.logs.predictions
-        if log is not None and len(prediction.index):
-            enc = prediction.encoded
-            log.record(
-                request_id,
-                -1 if model.version is None else model.version,
-                model.log_key,
-                prediction.index,
-                prediction.proba,
-                enc.numeric,
-                enc.categorical,
-            )
-
-    def log_seconds_per_row(self) -> float:
-        """The prediction log writer's CPU seconds per row so far (0 without a log)."""
-        log = self.logs.predictions
-        return 0.0 if log is None else log.seconds_per_row()
+        if self.logs.predictions is not None:
+            log_rows(self.logs.predictions, request_id, model, prediction)
 
     def _predict(self, request: Request, model: ServedModel, table: Table) -> Prediction:
         state = request.scope["state"]

@@ -1,4 +1,5 @@
-"""A uvicorn worker stops when the ``polyclass serve`` process that started it dies.
+"""A uvicorn worker stops when the ``polyclass serve`` process that started it dies (and
+a worker's shadow process when the worker dies).
 
 uvicorn's workers outlive a master that is SIGKILLed (or OOM-killed): they kept serving
 the port and writing the log, and the restarted server could not bind. Each worker asks
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 
-__all__ = ["MASTER_ENV", "exit_with_master"]
+__all__ = ["MASTER_ENV", "exit_with_master", "exit_with_parent"]
 
 #: The master's pid, set by ``polyclass serve`` for its workers.
 MASTER_ENV = "POLYCLASS_SERVE_MASTER"
@@ -32,12 +33,16 @@ def exit_with_master() -> None:
     raw = os.environ.get(MASTER_ENV)
     if not raw:
         return
-    master = int(raw)
+    exit_with_parent(int(raw))
+
+
+def exit_with_parent(parent: int) -> None:
+    """Get SIGTERM when ``parent`` (this process's parent) dies."""
     if not _death_signal(signal.SIGTERM):
         threading.Thread(
-            target=_watch, args=(master,), name="polyclass-master-watch", daemon=True
+            target=_watch, args=(parent,), name="polyclass-parent-watch", daemon=True
         ).start()
-    if os.getppid() != master:  # it died before the signal was asked for
+    if os.getppid() != parent:  # it died before the signal was asked for
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -50,7 +55,7 @@ def _death_signal(sig: int) -> bool:
     return False
 
 
-def _watch(master: int) -> None:
-    while os.getppid() == master:
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
         time.sleep(WATCH_SECONDS)
     os.kill(os.getpid(), signal.SIGTERM)

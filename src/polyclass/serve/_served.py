@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,9 +26,12 @@ from polyclass.model import Decision, read_model_artifact
 from polyclass.preprocess import Encoded, InputError, InputPlan, Preprocessor, Table
 from polyclass.serve._errors import unprocessable
 
+if TYPE_CHECKING:
+    from polyclass.predlog import PredictionLog
+
 _log = logging.getLogger("polyclass.serve")
 
-__all__ = ["Prediction", "ServedModel", "load_served"]
+__all__ = ["Prediction", "ServedModel", "load_served", "log_rows"]
 
 
 class _Scorer:
@@ -274,3 +277,20 @@ def load_served(
         matches = [i for i, c in enumerate(classes) if c == decision.positive_class]
         served._positive = matches[0] if matches else 1
     return served
+
+
+def log_rows(
+    log: PredictionLog, request_id: str, model: ServedModel, prediction: Prediction
+) -> None:
+    """Record ``prediction``'s rows in ``log`` under ``model``'s version."""
+    if len(prediction.index):
+        enc = prediction.encoded
+        log.record(
+            request_id,
+            -1 if model.version is None else model.version,
+            model.log_key,
+            prediction.index,
+            prediction.proba,
+            enc.numeric,
+            enc.categorical,
+        )

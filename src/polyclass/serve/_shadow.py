@@ -1,82 +1,86 @@
 """The shadow: another version predicting the served requests' rows off the response path.
 
-The request handler only appends the parsed rows to a bounded queue (never waiting: a
-full queue drops the sample and counts it). One worker thread takes the queued requests
-in slices, predicts each slice's rows at once, logs every request's rows under the
-shadow's version with that request's id, and counts how often it agrees with the served
-answer. Its answers are never returned.
+The shadow runs in its own process (:mod:`polyclass.serve._shadow_worker`), a child of
+the server worker, so its predictions and its log's writer never compete with the
+request path for the interpreter lock. The request handler only appends the request's
+rows to a buffer as one frame (never waiting: a full buffer drops the sample and counts
+it); the event loop writes the buffer to the child's standard input every few
+milliseconds, without blocking, and reads the child's reports of what it logged, agreed on
+and failed on (counted in ``GET /admin/routing`` and in ``/metrics``, summed over
+workers). When the shadow's reference moves, the server (which follows it like the
+served one) tells the child which version to load. A clean stop writes every buffered
+request to the child and waits for it to log them and close its log; the child also
+stops when the server process dies.
 
-The worker shares the server's interpreter lock, so its cost on served requests is
-bounded by design rather than by luck: a slice is small (a short hold of the lock), and
-after each slice the worker rests long enough that it works at most ``SHADOW_SHARE`` of
-the time. Its work includes what the log's writer thread spends on the rows it logged
-(the writer's CPU per row so far, times its rows), since logging the shadow's rows is
-part of its cost on the server. A server busier than that share allows sees shadow
-samples dropped (counted in ``GET /admin/routing`` and in ``/metrics``, summed over
-workers) rather than slower answers. A clean stop logs every queued request before the
-log closes.
+A frame is the sizes of its two parts, a pickle of a plain tuple and the raw bytes of a
+numeric matrix (not pickled, so not copied once more); the pipe is private to the server
+and its child, so nothing from outside is ever unpickled.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
 import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import islice
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from polyclass.preprocess import Encoded, Table
+from polyclass.preprocess import Table
 from polyclass.serve._canary import bucket
 from polyclass.serve._manager import ModelManager
 from polyclass.serve._metrics import ServerMetrics
-from polyclass.serve._served import Prediction, ServedModel
+from polyclass.serve._served import ServedModel
 
 __all__ = [
-    "SHADOW_QUEUE",
-    "SHADOW_ROWS",
+    "FLUSH_SECONDS",
+    "SHADOW_BYTES",
     "SHADOW_SHARE",
+    "Frames",
+    "Item",
     "ShadowCounts",
     "ShadowRunner",
-    "join_tables",
 ]
 
-#: Requests waiting for the shadow at most; beyond, shadow samples are dropped (counted).
-SHADOW_QUEUE = 1024
-#: Rows waiting for the shadow at most (a lone larger request is still taken).
-SHADOW_ROWS = 65_536
-#: The largest share of the time the shadow's thread works; it rests for the rest.
-SHADOW_SHARE = 0.1
-#: One slice, predicted at once, holds the interpreter lock briefly: at most this many
-#: requests and rows (one larger request is a slice of its own).
-SLICE_REQUESTS = 32
-SLICE_ROWS = 1024
-#: The shortest rest while less than a slice waits, so requests arriving one by one are
-#: gathered into slices instead of waking the worker (and taking the lock) once each.
-MIN_REST = 0.01
+#: Bytes of frames waiting in the server at most; beyond, shadow samples are dropped
+#: (counted). A lone larger request is still taken.
+SHADOW_BYTES = 2 * 1024 * 1024
+#: Seconds between two writes of the buffered frames to the child (one system call for
+#: many requests).
+FLUSH_SECONDS = 0.005
+#: The pipe's capacity asked of Linux (the default 64 KiB holds few requests).
+PIPE_BYTES = 1024 * 1024
+#: The largest share of one CPU's time the shadow's process works; it rests for the rest.
+SHADOW_SHARE = 0.2
+#: Seconds a stop waits for the child to log what it was sent before killing it.
+STOP_SECONDS = 60.0
 
-Record = Callable[[str, ServedModel, Prediction], None]
-#: The log's writer's CPU seconds per row logged (see ``SegmentLog.seconds_per_row``).
-LogCost = Callable[[], float]
+#: Frames handed to one ``writev`` at most (Linux's IOV_MAX is 1024).
+WRITE_FRAMES = 512
 
-
-class _Item(NamedTuple):
-    request_id: str
-    table: Table
-    served: NDArray[np.intp]  # the served answer's class index per row
-    classes: NDArray[np.object_]  # the answering version's classes
-    features: Sequence[str]  # the answering version's inputs: a matrix's column order
+#: A frame's head: the sizes of its message (a pickle) and of the raw bytes after it.
+_HEAD = struct.Struct("<II")
 
 
 @dataclass
 class ShadowCounts:
     """What the shadow did: requests and rows compared, rows agreeing, samples dropped
-    (queue full or server stopping), requests it failed on."""
+    (buffer full, server stopping or shadow process gone), requests it failed on."""
 
     requests: int = 0
     rows: int = 0
@@ -95,103 +99,142 @@ class ShadowCounts:
         }
 
 
-def join_tables(tables: Sequence[Table]) -> Table | None:
-    """The rows of ``tables`` as one table, or None when their forms differ.
+class Item(NamedTuple):
+    """One request to shadow."""
 
-    Tables join when every one is a numeric matrix of one width, or every one holds
-    lists under the same column names; anything else is predicted table by table.
-    """
-    first = tables[0]
-    if len(tables) == 1:
-        return first
-    n_rows = sum(t.n_rows for t in tables)
-    if first.matrix is not None:
-        width = first.matrix.shape[1]
-        if any(t.matrix is None or t.matrix.shape[1] != width for t in tables):
-            return None
-        matrix = np.concatenate([t.matrix for t in tables if t.matrix is not None])
-        return Table(
-            n_rows, matrix=matrix, matrix_loc=first.matrix_loc, matrix_keys=first.matrix_keys
-        )
-    names = first.columns.keys()
-    for t in tables:
-        if t.matrix is not None or t.columns.keys() != names:
-            return None
-        if not all(isinstance(values, list) for values in t.columns.values()):
-            return None
-    columns = {n: list(chain.from_iterable(t.columns[n] for t in tables)) for n in names}
-    return Table(n_rows, columns, first.locs)
+    request_id: str
+    table: Table
+    served: NDArray[np.intp]  # the served answer's class index per row
+    classes: NDArray[np.object_]  # the answering version's classes
+    features: Sequence[str]  # the answering version's inputs: a matrix's column order
 
 
-def _by_name(table: Table, features: Sequence[str], model: ServedModel) -> Table:
-    """``table`` as ``model`` reads it: a matrix in another version's input order becomes
-    named columns (a missing input then fails that request alone, counted)."""
-    if table.matrix is None or list(features) == model.feature_names:
-        return table
+def _frame(message: tuple[Any, ...], raw: bytes = b"") -> list[bytes]:
+    """A message's frame as buffers to write in turn (``raw`` is not copied into it)."""
+    body = pickle.dumps(message, protocol=5)
+    head = _HEAD.pack(len(body), len(raw)) + body
+    return [head, raw] if raw else [head]
+
+
+def item_frame(
+    request_id: str, context: int, table: Table, served: NDArray[np.intp]
+) -> list[bytes]:
+    """A request's frame: its rows (a matrix as raw float64, else the columns) and the
+    served answer; ``context`` numbers the answering version's classes and inputs."""
     matrix = table.matrix
-    return Table(table.n_rows, {name: matrix[:, j] for j, name in enumerate(features)})
+    served_bytes = served.tobytes()
+    if matrix is not None:
+        raw = np.ascontiguousarray(matrix, dtype=np.float64).tobytes()
+        message = ("i", request_id, context, served_bytes, table.n_rows, matrix.shape[1], None)
+        return _frame(message, raw)
+    return _frame(("i", request_id, context, served_bytes, table.n_rows, None, table.columns))
 
 
-def _part(prediction: Prediction, start: int, stop: int) -> Prediction:
-    """Rows ``start:stop`` of a prediction (views, no copies)."""
-    enc = prediction.encoded
-    return Prediction(
-        index=prediction.index[start:stop],
-        proba=prediction.proba[start:stop],
-        encoded=Encoded(
-            X=enc.X[start:stop],
-            numeric=enc.numeric[start:stop],
-            categorical=[values[start:stop] for values in enc.categorical],
-        ),
-    )
+def context_frame(context: int, classes: Any, features: Sequence[str]) -> list[bytes]:
+    """The classes and inputs of the version answering the requests numbered ``context``."""
+    return _frame(("c", context, np.asarray(classes).tolist(), list(features)))
+
+
+def model_frame(model: ServedModel) -> list[bytes]:
+    """Load ``model``'s version: the shadow's reference moved to it."""
+    return _frame(("m", str(model.path), model.name, model.version))
+
+
+class Frames:
+    """Turns the bytes read from the server into messages (a frame may span reads)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._contexts: dict[int, tuple[NDArray[np.object_], list[str]]] = {}
+
+    def feed(self, data: bytes) -> Iterator[tuple[str, Any]]:
+        """``("item", Item)`` per request and ``("model", (path, name, version))`` per
+        swap, in the order sent; contexts are kept, not yielded."""
+        buffer = self._buffer
+        buffer += data
+        start = 0
+        while len(buffer) - start >= _HEAD.size:
+            size, raw_size = _HEAD.unpack_from(buffer, start)
+            body = start + _HEAD.size
+            end = body + size + raw_size
+            if end > len(buffer):
+                break
+            message = pickle.loads(buffer[body : body + size])
+            raw = buffer[body + size : end]  # a copy, so writable
+            start = end
+            if message[0] == "i":
+                _, request_id, context, served, n_rows, width, columns = message
+                yield "item", self._item(request_id, context, served, n_rows, width, columns, raw)
+            elif message[0] == "c":
+                classes = np.empty(len(message[2]), dtype=object)
+                classes[:] = message[2]
+                self._contexts[message[1]] = (classes, message[3])
+            else:
+                yield "model", message[1:]
+        del buffer[:start]
+
+    def _item(
+        self,
+        request_id: str,
+        context: int,
+        served: bytes,
+        n_rows: int,
+        width: int | None,
+        columns: dict[str, Any] | None,
+        raw: bytearray,
+    ) -> Item:
+        classes, features = self._contexts[context]
+        if width is not None:
+            table = Table(
+                n_rows, matrix=np.frombuffer(raw, dtype=np.float64).reshape(n_rows, width)
+            )
+        else:
+            table = Table(n_rows, columns or {})
+        index = np.frombuffer(served, dtype=np.intp)
+        return Item(request_id, table, index, classes, features)
 
 
 class ShadowRunner:
-    """One thread predicting queued requests with the shadow version, then logging them.
+    """The server's side of the shadow: queues requests for its process, reads its counts.
 
     Parameters
     ----------
     manager : ModelManager
-        Follows the shadow's reference (hot-swaps like the served version).
+        Follows the shadow's reference (hot-swaps like the served version); the shadow
+        process loads each version it moves to.
     percent : float
         The share of requests shadowed (sticky by routing key, like the canary).
-    record : callable
-        ``record(request_id, model, prediction)`` logs a request's shadow prediction.
     share : float
-        The largest share of the time the worker thread works (see ``SHADOW_SHARE``).
+        The largest share of one CPU's time the shadow's process works (``SHADOW_SHARE``).
     metrics : ServerMetrics, optional
         Also counts there, by shadow version: this process's ``counts`` are one worker's
         and die with it, the Prometheus counters are summed over workers.
-    log_cost : callable, optional
-        ``log_cost()``: the log writer's CPU seconds per row, charged to the worker's share
-        for each row it logs (None: no log, nothing to charge).
     """
 
     def __init__(
         self,
         manager: ModelManager,
         percent: float,
-        record: Record,
         *,
         share: float = SHADOW_SHARE,
         metrics: ServerMetrics | None = None,
-        log_cost: LogCost | None = None,
     ) -> None:
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share must lie in (0, 1]; got {share!r}.")
-        self.manager, self.percent, self.record = manager, percent, record
+        self.manager, self.percent, self.metrics = manager, percent, metrics
         self.share = share
-        self.metrics = metrics
-        self.log_cost = log_cost
         self.counts = ShadowCounts()
-        self._items: deque[_Item] = deque()
-        self._rows = 0  # rows in ``_items``
-        # guards _items, _rows, _closed and counts.dropped
-        self._cond = threading.Condition(threading.Lock())
-        self._closed = False  # stopping: take no more requests, log the queued ones
-        self._stopping = threading.Event()  # wakes a resting worker at stop
-        self._thread: threading.Thread | None = None
-        self._to_served: dict[tuple[int, int], tuple[Any, Any, NDArray[np.intp]]] = {}
+        self._out: deque[bytes | memoryview] = deque()  # frames not yet written to the child
+        self._queued = 0  # bytes in ``_out``
+        self._contexts: dict[tuple[int, int], tuple[Any, Any, int]] = {}
+        self._next_context = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._reports = b""  # a report line not read to its end yet
+        self._closed = True  # not started, or stopping: no more requests
+        self._listening = False
+        self._ready = False  # the child said it handles SIGTERM
 
     def wants(self, key: str) -> bool:
         """Whether this request is in the shadowed share (sticky, like the canary)."""
@@ -205,167 +248,199 @@ class ShadowRunner:
         classes: Any,
         features: Sequence[str],
     ) -> None:
-        """Queue a request for the shadow; never waits (a full queue drops it, counted).
+        """Queue a request for the shadow; never waits (a full buffer drops it, counted).
 
         ``served`` is the answer's class index per row among ``classes``; ``features``
         the answering version's inputs, in the order of ``table.matrix`` if it has one.
+        Called on the event loop's thread.
         """
-        n = len(served)
-        with self._cond:
-            full = len(self._items) >= SHADOW_QUEUE or (
-                self._items and self._rows + n > SHADOW_ROWS
-            )
-            dropped = full or self._closed
-            if dropped:
-                self.counts.dropped += 1
-            else:
-                self._items.append(_Item(request_id, table, served, classes, features))
-                self._rows += n
-                if len(self._items) == 1:
-                    self._cond.notify()
-        if dropped:
-            self._tally(self.manager.current, dropped=1)
+        if not self._closed and (self._queued < SHADOW_BYTES or not self._out):
+            context = self._context(classes, features)
+            self._send(item_frame(request_id, context, table, served))
+            return
+        self.counts.dropped += 1
+        model = self.manager.current
+        self._tally(model.name, model.version_label, dropped=1)
 
-    def start(self) -> None:
-        self._tally(self.manager.current)  # the series exist, at 0, before anything happens
-        if self._thread is None:
-            self._closed = False
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="polyclass-shadow", daemon=True)
-            self._thread.start()
+    def _context(self, classes: Any, features: Sequence[str]) -> int:
+        """The number of the answering version's classes and inputs (sent once each)."""
+        key = (id(classes), id(features))
+        known = self._contexts.get(key)
+        if known is not None and known[0] is classes and known[1] is features:
+            return known[2]
+        if len(self._contexts) > 8:  # versions swapped in and out: forget the old ones
+            self._contexts.clear()
+        number = self._next_context
+        self._next_context += 1
+        self._contexts[key] = (classes, features, number)  # held, so the ids stay theirs
+        self._send(context_frame(number, classes, features))
+        return number
+
+    def start(self, log: dict[str, Any] | None = None) -> None:
+        """Start the shadow process (on the event loop's thread); ``log``: its prediction
+        log's ``folder`` and ``options`` (None: nothing logged, only counted)."""
+        model = self.manager.current
+        self._tally(model.name, model.version_label)  # the series exist, at 0, from now
+        if self._child is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        config = {
+            "path": str(model.path),
+            "name": model.name,
+            "version": model.version,
+            "parent": os.getpid(),
+            "share": self.share,
+            "log": log,
+        }
+        env = dict(os.environ)  # the child imports this very polyclass
+        src = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        self._child = child = subprocess.Popen(
+            [sys.executable, "-m", "polyclass.serve._shadow_worker", json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        os.set_blocking(child.stdin.fileno(), False)
+        with contextlib.suppress(OSError, AttributeError):  # Linux only; a hint
+            fcntl.fcntl(child.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self._loop.add_reader(child.stdout.fileno(), self._read_reports)
+        if not self._listening:
+            self.manager.add_listener(self._on_switch)
+            self._listening = True
+        self._contexts.clear()  # a new child knows none
+        self._ready = False
+        self._closed = False
 
     def stop(self) -> None:
-        """Log every queued request (no more rests), then stop the thread."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Send every queued request, let the child log them and close its log, then reap
+        it (on the event loop's thread)."""
+        child, self._child = self._child, None
+        self._closed = True
+        if child is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        assert child.stdin is not None and child.stdout is not None
+        if self._loop is not None:
+            self._loop.remove_reader(child.stdout.fileno())
+        deadline = time.monotonic() + STOP_SECONDS
+        # SIGTERM ends its rests (a stop sooner would kill it before its handler is set)
+        if self._read_until(child, lambda: self._ready, deadline):
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+        os.set_blocking(child.stdin.fileno(), True)
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.write(b"".join(self._out))
+        self._out.clear()
+        self._queued = 0
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.close()  # its end of input: it logs what it was sent, then ends
+        self._read_until(child, lambda: False, deadline)
+        child.stdout.close()
+        child.wait()
 
-    # ------------------------------------------------------------------ worker
-    def _run(self) -> None:
-        while True:
-            batch = self._take()
-            if not batch:
-                return
-            started, rows = time.thread_time(), self.counts.rows
-            self._shadow(batch)
-            worked = time.thread_time() - started
-            if self.log_cost is not None:
-                worked += (self.counts.rows - rows) * self.log_cost()
-            self._rest(worked)
+    def _read_until(
+        self, child: subprocess.Popen[bytes], done: Callable[[], bool], deadline: float
+    ) -> bool:
+        """Read the child's reports until ``done()``; False at their end (or when it
+        has not stopped by ``deadline``: killed)."""
+        out = child.stdout.fileno() if child.stdout is not None else -1
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([out], [], [], left)[0]:
+                child.kill()
+                sys.stderr.write("polyclass serve: the shadow process did not stop; killed\n")
+                return False
+            data = os.read(out, 1 << 16)
+            if not data:
+                return False
+            self._apply(data)
+        return True
 
-    def _take(self) -> list[_Item]:
-        """The next slice of queued requests (waiting for one); empty once stopped and
-        drained."""
-        with self._cond:
-            while not self._items and not self._closed:
-                self._cond.wait()
-            batch: list[_Item] = []
-            rows = 0
-            items = self._items
-            while items and len(batch) < SLICE_REQUESTS:
-                n = len(items[0].served)
-                if batch and rows + n > SLICE_ROWS:
-                    break
-                batch.append(items.popleft())
-                rows += n
-            self._rows -= rows
-            return batch
+    # ------------------------------------------------------------ event loop
+    def _send(self, frame: list[bytes]) -> None:
+        self._out.extend(frame)
+        self._queued += sum(map(len, frame))
+        if self._timer is None and self._loop is not None:
+            self._timer = self._loop.call_later(FLUSH_SECONDS, self._flush)
 
-    def _rest(self, worked: float) -> None:
-        """Sleep so the worker works at most ``share`` of the time, and at least
-        ``MIN_REST`` unless a whole slice waits; a stop ends the rest."""
-        pause = worked * (1.0 - self.share) / self.share
-        with self._cond:
-            behind = len(self._items) >= SLICE_REQUESTS or self._rows >= SLICE_ROWS
-        self._stopping.wait(pause if behind else max(pause, MIN_REST))
+    def _schedule(self) -> None:
+        if self._timer is None and self._loop is not None:
+            self._timer = self._loop.call_later(FLUSH_SECONDS, self._flush)
 
-    def _shadow(self, batch: list[_Item]) -> None:
-        """Predict a slice's rows at once and log each request's part; requests are taken
-        one by one when their tables do not join or the joined prediction fails."""
-        model = self.manager.current
-        tables = [_by_name(item.table, item.features, model) for item in batch]
-        table = join_tables(tables)
-        if table is not None:
-            try:
-                prediction = model.predict(table)
-            except Exception:  # one request the shadow refuses: find it, spare the others
-                prediction = None
-            if prediction is not None:
-                self._log(model, batch, prediction)
-                return
-        for item, one in zip(batch, tables, strict=True):
-            try:
-                prediction = model.predict(one)
-            except Exception as exc:  # a shadow never affects serving; count and say once
-                self._failed(model, exc)
+    def _flush(self) -> None:
+        """Write what the pipe takes now; the rest waits for the next turn."""
+        self._timer = None
+        child = self._child
+        if child is None or child.stdin is None or not self._out:
+            return
+        out = self._out
+        try:
+            written = os.writev(child.stdin.fileno(), list(islice(out, WRITE_FRAMES)))
+        except BlockingIOError:
+            written = 0
+        except OSError:  # the child is gone: its reports' end says so
+            out.clear()
+            self._queued = 0
+            return
+        self._queued -= written
+        while written and written >= len(out[0]):
+            written -= len(out.popleft())
+        if written:  # a frame written in part: its rest goes next
+            out[0] = memoryview(out[0])[written:]
+        if out:
+            self._schedule()
+
+    def _read_reports(self) -> None:
+        child = self._child
+        if child is None or child.stdout is None:
+            return
+        data = os.read(child.stdout.fileno(), 1 << 16)
+        if data:
+            self._apply(data)
+            return
+        # the child ended while the server serves: take no more requests (counted)
+        assert self._loop is not None
+        self._loop.remove_reader(child.stdout.fileno())
+        self._closed = True
+        self._out.clear()
+        self._queued = 0
+        code = child.wait()
+        sys.stderr.write(
+            f"polyclass serve: the shadow process exited (code {code}); the shadow's "
+            "samples are dropped (counted) until the server restarts\n"
+        )
+
+    def _apply(self, data: bytes) -> None:
+        """Add the child's reports (JSON lines of counts by version) to the counts."""
+        *lines, self._reports = (self._reports + data).split(b"\n")
+        for line in lines:
+            report = json.loads(line)
+            if "ready" in report:  # its handlers are set
+                self._ready = True
                 continue
-            self._log(model, [item], prediction)
+            amounts = {k: int(report[k]) for k in ("requests", "rows", "agreed", "errors")}
+            self.counts.requests += amounts["requests"]
+            self.counts.rows += amounts["rows"]
+            self.counts.agreed += amounts["agreed"]
+            self.counts.errors += amounts["errors"]
+            self._tally(report["model"], report["version"], **amounts)
 
-    def _log(self, model: ServedModel, batch: list[_Item], prediction: Prediction) -> None:
-        """Log each request's rows of ``prediction``; count the logged ones and how many
-        of their rows agree with the served answer."""
-        same = self._agreeing(model, batch, prediction.index)
-        agreed = int(np.count_nonzero(same))
-        requests = rows = 0
-        start = 0
-        for item in batch:
-            stop = start + len(item.served)
-            try:
-                self.record(item.request_id, model, _part(prediction, start, stop))
-            except Exception as exc:  # not logged, so not counted as compared
-                self._failed(model, exc)
-                agreed -= int(np.count_nonzero(same[start:stop]))
-            else:
-                requests += 1
-                rows += stop - start
-            start = stop
-        self.counts.requests += requests
-        self.counts.rows += rows
-        self.counts.agreed += agreed
-        self._tally(model, requests=requests, rows=rows, agreed=agreed)
+    def _on_switch(self, new: ServedModel, old: ServedModel | None) -> None:
+        """The shadow's reference moved (the manager's thread): the child loads it too."""
+        loop = self._loop
+        if loop is not None and not self._closed:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._send_model, new)
 
-    def _agreeing(
-        self, model: ServedModel, batch: list[_Item], index: NDArray[np.intp]
-    ) -> NDArray[np.bool_]:
-        """Per row: whether the shadow's class is the served one."""
-        first = batch[0].classes
-        if all(item.classes is first for item in batch):
-            mapped = self._served_index(model, first)[index]
-        else:  # some requests answered by the canary
-            parts, start = [], 0
-            for item in batch:
-                stop = start + len(item.served)
-                parts.append(self._served_index(model, item.classes)[index[start:stop]])
-                start = stop
-            mapped = np.concatenate(parts)
-        served = batch[0].served if len(batch) == 1 else np.concatenate([i.served for i in batch])
-        same: NDArray[np.bool_] = mapped == served
-        return same
+    def _send_model(self, model: ServedModel) -> None:
+        if not self._closed:
+            self._send(model_frame(model))
 
-    def _served_index(self, model: ServedModel, classes: Any) -> NDArray[np.intp]:
-        """Each shadow class's position among the served classes (-1 when absent)."""
-        key = (id(model), id(classes))
-        known = self._to_served.get(key)
-        if known is not None and known[0] is model and known[1] is classes:
-            return known[2]
-        position = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
-        lookup = np.array([position.get(c, -1) for c in model.classes], dtype=np.intp)
-        if len(self._to_served) > 8:  # versions swapped in and out: forget the old ones
-            self._to_served.clear()
-        self._to_served[key] = (model, classes, lookup)  # held, so the ids stay theirs
-        return lookup
-
-    def _tally(self, model: ServedModel, **amounts: int) -> None:
-        """Add ``amounts`` to the Prometheus counters of ``model``'s version."""
+    def _tally(self, model: str, version: str, **amounts: int) -> None:
+        """Add ``amounts`` to the Prometheus counters of the shadow version."""
         if self.metrics is not None:
-            self.metrics.count_shadow(model.name, model.version_label, **amounts)
-
-    def _failed(self, model: ServedModel, exc: Exception) -> None:
-        self.counts.errors += 1
-        self._tally(model, errors=1)
-        if self.counts.errors == 1:
-            sys.stderr.write(f"polyclass serve: shadow {model.version_label} failed: {exc}\n")
+            self.metrics.count_shadow(model, version, **amounts)
