@@ -196,6 +196,21 @@ def failover(folder: Path, replicated: object, requests: list[tuple[bytes, str]]
     line("p50 latency, whole run", f"{figures['p50_ms']:.1f} ms", "-", None)
     line("p99 latency, whole run", f"{figures['p99_ms']:.1f} ms", "< 25 ms", figures["p99_ms"] < 25)
     line("slowest answer", f"{figures['max_ms']:.0f} ms", "-", None)
+    print_slow_by_phase(run)
+
+
+def print_slow_by_phase(run: object) -> None:
+    """Where the whole run's tail sits: answers over 25 ms between one event and the next."""
+    marks = [("start", run.started)] + [(e.name, e.at) for e in run.events]  # type: ignore[attr-defined]
+    marks += [(f"{name} back", at) for name, at in run.back.items()]  # type: ignore[attr-defined]
+    marks.sort(key=lambda mark: mark[1])
+    answers = run.answers  # type: ignore[attr-defined]
+    parts = []
+    for (name, at), (_, until) in zip(marks, [*marks[1:], ("end", float("inf"))], strict=True):
+        inside = [a for a in answers if at <= a.due < until and a.status == 200]
+        slow = sum(a.latency > 0.025 for a in inside)
+        parts.append(f"{name} +{at - run.started:.1f}s: {slow}/{len(inside)}")  # type: ignore[attr-defined]
+    print("   answers over 25 ms from each event to the next: " + "; ".join(parts))
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -89,8 +90,13 @@ def test_read_log_reorders_probabilities_and_reports_corrupt(tmp_path):
     assert bad.name in reasons and gap.name in reasons
     assert any("segment number(s) 4 absent" in p.reason for p in data.problems)
     assert data.inputs["absent"].null_count == 600
-    with pytest.raises(LogError, match="No prediction log"):
+    with pytest.raises(LogError, match=r"No prediction log.* first"):
         read_log(tmp_path / "nowhere")
+    # serve's --log-dir given instead of its model's log: the error names the log inside
+    served = tmp_path / "served"
+    (served / "logs" / "penguins" / "predictions").mkdir(parents=True)
+    with pytest.raises(LogError, match=re.escape(f"one of {served / 'logs' / 'penguins'}")):
+        read_log(served)
 
 
 def test_since_until_and_versions(tmp_path):

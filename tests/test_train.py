@@ -232,3 +232,23 @@ def test_an_evaluation_failing_in_its_process_is_raised_in_the_run():
     with pytest.raises(ZeroDivisionError):
         _in_child(lambda: {"x": 1 / 0})()
     assert _in_child(lambda: {"x": 1})() == {"x": 1}
+
+
+def _train_in_daemon(out: str, send) -> None:
+    result = train(
+        data=penguins_path(), target="species", out=out, register=False, n_jobs=2, **FAST
+    )
+    send.send(result.test_metrics["metrics"]["accuracy"]["value"])
+
+
+def test_a_run_inside_a_daemonic_process_evaluates_in_place(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    worker = context.Process(target=_train_in_daemon, args=(str(tmp_path), writer), daemon=True)
+    worker.start()
+    assert reader.poll(120), "the run in the daemonic process gave no result"
+    assert 0 < reader.recv() <= 1
+    worker.join(10)
+    assert worker.exitcode == 0

@@ -117,7 +117,9 @@ class Run:
         (or lose) other threads' warnings.
         """
         work = partial(self.evaluate, rows, pred, proba)
+        # a daemonic process (a run inside another's worker) may not start children
         forks = "fork" in multiprocessing.get_all_start_methods()
+        forks = forks and not multiprocessing.current_process().daemon
         if self.may_fork and forks and n_workers(self.cfg.n_jobs) > 1:
             self.pending[name] = _in_child(work)
         else:

@@ -322,9 +322,16 @@ def read_log(
     root = Path(log_dir)
     pred_dir, fb_dir = root / "predictions", root / "feedback"
     if not pred_dir.is_dir():
+        # the folder given to `serve --log-dir` holds one log per model, under logs/
+        inside = sorted(p.parent for p in root.glob("logs/*/predictions") if p.is_dir())
+        hint = (
+            f"; it is a `serve --log-dir` folder: pass its model's log, one of "
+            f"{', '.join(str(p) for p in inside[:5])}"
+            if inside
+            else ". Serve the model with `polyclass serve` first, or pass --log with the log folder"
+        )
         raise LogError(
-            f"No prediction log at {root} (expected a 'predictions' folder there). Serve "
-            "the model with `polyclass serve` first, or pass --log with the log folder."
+            f"No prediction log at {root} (expected a 'predictions' folder there){hint}."
         )
     lo = since if isinstance(since, int) or since is None else to_micros(since)
     hi = until if isinstance(until, int) or until is None else to_micros(until)
