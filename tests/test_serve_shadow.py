@@ -473,12 +473,20 @@ def test_the_shadow_process_follows_its_reference(trained: Trained, tmp_path: Pa
     assert versions == {"a0": 1, "a1": 1, "a2": 1, "b0": 2, "b1": 2, "b2": 2}
 
 
-def test_a_shadow_process_that_dies_stops_the_shadow_not_the_server(
-    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_shadow_process_that_dies_is_started_again_later(
+    trained: Trained,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A dead shadow process stops the shadow, not the server: samples are dropped
+    (counted) until a new process starts, after a back-off; it logs what follows."""
+    from polyclass.serve import _shadow
+
+    monkeypatch.setattr(_shadow, "RESTART_SECONDS", 0.2)
     served_manager, shadow_manager = _managers(trained)
     served = served_manager.current
-    item = _items(served, _requests(served, 1))[0]
+    first, second = _items(served, _requests(served, 2))
     runner = ShadowRunner(shadow_manager, 100.0)
 
     async def serve() -> None:
@@ -489,11 +497,17 @@ def test_a_shadow_process_that_dies_stops_the_shadow_not_the_server(
             if runner._closed:
                 break
             await asyncio.sleep(0.01)
-        runner.submit(*item)
+        runner.submit(*first)  # no process: dropped
+        for _ in range(500):
+            if not runner._closed:
+                break
+            await asyncio.sleep(0.01)
+        runner.submit(*second)
         runner.stop()
 
     asyncio.run(serve())
-    assert runner.counts.dropped == 1
+    assert runner.counts.dropped == 1 and runner.counts.requests == 1
+    assert {rid for rid, _ in _logged_ids(tmp_path)} == {second[0]}
     assert "the shadow process exited" in capsys.readouterr().err
 
 

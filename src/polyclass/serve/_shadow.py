@@ -10,7 +10,9 @@ and failed on (counted in ``GET /admin/routing`` and in ``/metrics``, summed ove
 workers). When the shadow's reference moves, the server (which follows it like the
 served one) tells the child which version to load. A clean stop writes every buffered
 request to the child and waits for it to log them and close its log; the child also
-stops when the server process dies.
+stops when the server process dies. A child that exits while the server serves (killed,
+out of memory) is started again after a back-off (``RESTART_SECONDS``, doubling), its
+samples dropped and counted meanwhile.
 
 A frame is the sizes of its two parts, a pickle of a plain tuple and the raw bytes of a
 numeric matrix (not pickled, so not copied once more); the pipe is private to the server
@@ -69,6 +71,10 @@ PIPE_BYTES = 1024 * 1024
 SHADOW_SHARE = 0.2
 #: Seconds a stop waits for the child to log what it was sent before killing it.
 STOP_SECONDS = 60.0
+#: Seconds before a shadow process that exited is started again, doubling with each exit
+#: up to ``RESTART_MAX_SECONDS`` (one that keeps dying is not restarted in a loop).
+RESTART_SECONDS = 5.0
+RESTART_MAX_SECONDS = 300.0
 
 #: Frames handed to one ``writev`` at most (Linux's IOV_MAX is 1024).
 WRITE_FRAMES = 512
@@ -234,6 +240,9 @@ class ShadowRunner:
         self._reports = b""  # a report line not read to its end yet
         self._closed = True  # not started, or stopping: no more requests
         self._listening = False
+        self._log: dict[str, Any] | None = None  # the log spec ``start`` was given
+        self._exits = 0  # times the process exited while the server served
+        self._restart: asyncio.TimerHandle | None = None
         self._ready = False  # the child said it handles SIGTERM
 
     def wants(self, key: str) -> bool:
@@ -284,6 +293,7 @@ class ShadowRunner:
         if self._child is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._log = log
         config = {
             "path": str(model.path),
             "name": model.name,
@@ -318,6 +328,9 @@ class ShadowRunner:
         it (on the event loop's thread)."""
         child, self._child = self._child, None
         self._closed = True
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
         if child is None:
             return
         if self._timer is not None:
@@ -402,17 +415,40 @@ class ShadowRunner:
         if data:
             self._apply(data)
             return
-        # the child ended while the server serves: take no more requests (counted)
+        # the child ended while the server serves: drop samples (counted) until it is
+        # started again, later after each exit
         assert self._loop is not None
         self._loop.remove_reader(child.stdout.fileno())
+        self._child = None
         self._closed = True
         self._out.clear()
         self._queued = 0
         code = child.wait()
+        child.stdout.close()
+        if child.stdin is not None:
+            with contextlib.suppress(OSError):
+                child.stdin.close()
+        self._exits += 1
+        delay = min(RESTART_SECONDS * 2 ** (self._exits - 1), RESTART_MAX_SECONDS)
         sys.stderr.write(
             f"polyclass serve: the shadow process exited (code {code}); the shadow's "
-            "samples are dropped (counted) until the server restarts\n"
+            f"samples are dropped (counted) until it is started again in {delay:.0f} s\n"
         )
+        self._restart = self._loop.call_later(delay, self._start_again)
+
+    def _start_again(self) -> None:
+        self._restart = None
+        try:
+            self.start(self._log)
+        except OSError as exc:  # no process now: try again later
+            self._exits += 1
+            delay = min(RESTART_SECONDS * 2 ** (self._exits - 1), RESTART_MAX_SECONDS)
+            sys.stderr.write(
+                f"polyclass serve: cannot start the shadow process ({exc}); trying again "
+                f"in {delay:.0f} s\n"
+            )
+            assert self._loop is not None
+            self._restart = self._loop.call_later(delay, self._start_again)
 
     def _apply(self, data: bytes) -> None:
         """Add the child's reports (JSON lines of counts by version) to the counts."""
