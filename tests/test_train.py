@@ -252,3 +252,19 @@ def test_a_run_inside_a_daemonic_process_evaluates_in_place(tmp_path):
     assert 0 < reader.recv() <= 1
     worker.join(10)
     assert worker.exitcode == 0
+
+
+def test_an_evaluation_process_hands_back_an_error_that_does_not_pickle() -> None:
+    """An exception the parent cannot rebuild arrives as its type and message, not as
+    the unpickling's own TypeError."""
+    from polyclass.pipeline._run import _in_child
+
+    class Odd(Exception):
+        def __init__(self, a: int, b: int) -> None:
+            super().__init__(f"{a}/{b}")
+
+    def work() -> dict[str, object]:
+        raise Odd(1, 2)
+
+    with pytest.raises(RuntimeError, match="Odd: 1/2"):
+        _in_child(work)()

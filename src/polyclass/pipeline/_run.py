@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -144,6 +145,10 @@ def _in_child(work: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]
             outcome: tuple[bool, Any] = (True, work())
         except BaseException as exc:  # handed to the parent, which raises it
             outcome = (False, exc)
+            try:  # the parent must be able to rebuild it, or it would get another error
+                pickle.loads(pickle.dumps(exc))
+            except Exception:
+                outcome = (False, RuntimeError(f"{type(exc).__name__}: {exc}"))
         writer.send(outcome)
 
     process = context.Process(target=child, daemon=True)
