@@ -7,12 +7,6 @@ fsynced, renamed) and then deletes the ``.arrows`` file. Readers read either; on
 finds both reads the Parquet file. Whoever compacts holds an exclusive ``flock`` on the
 ``.arrows`` file, so two processes never convert the same segment.
 
-Compaction waits while its writer is busy (it closed a full segment within the last
-``QUIET_SECONDS``): then the Parquet encoding would take CPU from the requests being
-logged, while readers read closed segments as they are. It goes on once the writer is
-quiet again, or while the closed segments waiting hold more than ``BACKLOG_BYTES``
-(which bounds the disk they take beyond their Parquet files').
-
 A torn closed segment (a disk error, a copy cut short) has its complete batches
 compacted and is moved aside as ``.part-<name>.lost``; a segment that cannot be
 compacted is reported once and left as it is (readers read it) until it changes.
@@ -46,10 +40,6 @@ POLL_SECONDS = 0.5
 CHILD_IDLE_SECONDS = 30.0
 #: Least seconds between two child starts (one that keeps failing is not restarted in a loop).
 RESTART_SECONDS = 5.0
-#: The writer counts as busy this long after it closed a full segment: compaction waits.
-QUIET_SECONDS = 1.0
-#: Closed segments waiting beyond this many bytes are compacted even while the writer is busy.
-BACKLOG_BYTES = 1 << 30
 
 
 #: A segment that failed to compact, as it was then: its size and mtime (ns).
@@ -210,42 +200,29 @@ _IN_CHILD = False
 
 def _child(folder: Path) -> None:
     """The compaction child: at a lower priority, compact ``folder`` as segments close;
-    wait between two segments while its stdin's last line is ``pause`` (until
-    ``resume``); exit when its stdin ends (the writer stopped it, or its process is
-    gone) or nothing was left to compact for ``CHILD_IDLE_SECONDS`` (segments that
-    failed, here or in an earlier child as the first line of stdin says, count only
-    once they change)."""
+    exit when its stdin ends (the writer stopped it, or its process is gone) or nothing
+    was left to compact for ``CHILD_IDLE_SECONDS`` (segments that failed, here or in an
+    earlier child as the first line of stdin says, count only once they change)."""
     global _IN_CHILD
     _IN_CHILD = True
     with contextlib.suppress(OSError, AttributeError):  # not allowed, or not on this OS
         os.nice(NICENESS)
     stop = threading.Event()
-    paused = threading.Event()
 
     def watch() -> None:
-        for line in sys.stdin:
-            if line.strip() == PAUSE:
-                paused.set()
-            else:
-                paused.clear()
+        sys.stdin.read()
         stop.set()
 
     failed = {Path(p): (size, mtime) for p, size, mtime in json.loads(sys.stdin.readline())}
     threading.Thread(target=watch, daemon=True).start()
     idle_since = time.monotonic()
     while not stop.is_set():
-        if paused.is_set():
-            idle_since = time.monotonic()  # waiting for the writer, not idle
-        elif to_compact(folder, failed):
-            compact_folder(folder, lambda: stop.is_set() or paused.is_set(), failed)
+        if to_compact(folder, failed):
+            compact_folder(folder, stop.is_set, failed)
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since >= CHILD_IDLE_SECONDS:
             return
         stop.wait(POLL_SECONDS)
-
-
-#: The lines the writer sends its compaction child.
-PAUSE, RESUME = "pause", "resume"
 
 
 def _child_command(folder: Path) -> tuple[list[str], dict[str, str]]:
@@ -268,9 +245,7 @@ class Compactor:
     Parquet encoding, and one child serves a busy period (its start costs an
     interpreter and pyarrow's import). The child is a plain ``python -m`` process, not
     a multiprocessing one (which imports the parent's main module); closing its stdin
-    stops it, and so does the writer's death. Either way compaction waits while the
-    writer is busy, unless the backlog is over ``BACKLOG_BYTES`` (see the module's
-    docstring).
+    stops it, and so does the writer's death.
 
     Parameters
     ----------
@@ -290,49 +265,20 @@ class Compactor:
         self._listener: threading.Thread | None = None  # reads the child's failures
         self._started = -RESTART_SECONDS
         self._lock = threading.Lock()  # the writer thread and ``finish`` both come here
-        self._busy_until = 0.0  # monotonic time until which the writer counts as busy
-        self._paused = False  # the running child was told to pause
 
-    def closed(self, full: bool = False) -> None:
-        """Note that a segment was closed (``full``: because it reached its size)."""
+    def closed(self) -> None:
+        """Note that a segment was closed."""
         self.waiting = True
-        if full:
-            self._busy_until = max(self._busy_until, time.monotonic() + QUIET_SECONDS)
 
     def step(self) -> None:
-        """Compact what waits (here), or see that a child does; or wait while the writer
-        is busy."""
+        """Compact what waits (here), or see that a child does."""
         with self._lock:
             if not self.waiting:
                 return
-            hold = self._hold()
-            if self.process and self._running():
-                if hold != self._paused:
-                    self._tell(PAUSE if hold else RESUME)
-            elif hold:
-                return
-            elif not self.process:
-                self._here(lambda: self._hold())
-            elif time.monotonic() - self._started >= RESTART_SECONDS:
+            if not self.process:
+                self._here(lambda: False)
+            elif not self._running() and time.monotonic() - self._started >= RESTART_SECONDS:
                 self._start()
-
-    def _hold(self) -> bool:
-        """Whether compaction waits: the writer is busy and the backlog is not too large."""
-        if time.monotonic() >= self._busy_until:
-            return False
-        backlog = 0
-        for path in closed_segments(self.folder):
-            with contextlib.suppress(OSError):  # compacted since it was listed
-                backlog += path.stat().st_size
-        return backlog <= BACKLOG_BYTES
-
-    def _tell(self, line: str) -> None:
-        child = self._child
-        self._paused = line == PAUSE
-        with contextlib.suppress(OSError):  # a child that is gone already is seen by _running
-            if child is not None and child.stdin is not None:
-                child.stdin.write(line.encode() + b"\n")
-                child.stdin.flush()
 
     def finish(self, deadline: float) -> None:
         """Stop the child and compact the rest here, until ``deadline`` (monotonic);
@@ -359,7 +305,6 @@ class Compactor:
             return True
         self._close_stdin(child)
         self._child = None
-        self._paused = False
         if self._listener is not None:
             self._listener.join()  # its last lines: the output ended with the child
         self.waiting = bool(to_compact(self.folder, self.failed))  # what it left

@@ -16,8 +16,7 @@ when its oldest request is ``rotate_seconds`` old, when the model version's clas
 inputs change, and on :meth:`SegmentLog.close` (called at shutdown, after in-flight
 requests finish). Each row is thus written once; closed segments become Parquet by
 compaction (:mod:`polyclass.predlog._compact`), in the writer thread or, for a server,
-in a child process at a lower priority, once the writer is no longer busy, and on
-:meth:`SegmentLog.close`. A segment's
+in a child process at a lower priority, and on :meth:`SegmentLog.close`. A segment's
 requests stay referenced until its rename, so a failed write puts them back in the
 buffer, and are let go a few thousand at a time. Journals left by a killed writer are
 turned into segments when the next writer starts.
@@ -532,7 +531,7 @@ class SegmentLog:
         if segment.journal is not None:
             segment.journal.finish(segment.final)
             segment.journal = None
-            self._compactor.closed(full=segment.written.total_bytes >= self.rotate_bytes)
+            self._compactor.closed()
         self._segment = None
         self.rows_written += sum(segment.written.rows)
         self._recycle(segment.written)
