@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -152,7 +153,11 @@ def _in_child(work: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]
         writer.send(outcome)
 
     process = context.Process(target=child, daemon=True)
-    process.start()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns on any fork beside threads; the child only computes metrics on
+        # arrays it already holds and takes none of the locks the other threads use.
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        process.start()
     writer.close()
 
     def result() -> dict[str, Any]:
