@@ -258,8 +258,6 @@ class SegmentLog:
         self._untrimmed = 0  # segments closed since the heap was last trimmed
         self._last_append = time.monotonic()
         self.rows_written = 0
-        #: CPU seconds the writer thread spent writing, syncing and closing segments.
-        self.writer_seconds = 0.0
         #: Failed writes since the log opened (each attempt counts).
         self.errors = 0
         #: Called with ``errors`` after each failed write (the server's metric).
@@ -360,17 +358,10 @@ class SegmentLog:
         while not self._closed:
             self._wake.wait(tick)
             self._wake.clear()
-            started = time.thread_time()
             self._drain(final=False)
             self._compactor.step()
-            self.writer_seconds += time.thread_time() - started
             if self._untrimmed and time.monotonic() - self._last_append >= tick:
                 self._release_memory()  # a quiet moment: no request for a whole tick
-
-    def seconds_per_row(self) -> float:
-        """The writer thread's CPU seconds per row of the closed segments so far (0 before
-        the first closes): what logging one more row costs beyond buffering it."""
-        return self.writer_seconds / self.rows_written if self.rows_written else 0.0
 
     def flush(self) -> None:
         """Write everything buffered, close the open segment and compact it, now."""
