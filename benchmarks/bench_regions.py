@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "deploy"), str(ROOT / "tests")]
 
 from _chaos import (  # noqa: E402
+    ChaosRun,
     Deployment,
     OpenLoopClient,
     penguin_requests,
@@ -118,7 +119,7 @@ def _spread(values: list[float], spec: str) -> str:
 
 def failover(folder: Path, replicated: object, requests: list[tuple[bytes, str]]) -> None:
     deployment, port, admin = start(folder, replicated, "chaos")
-    stores = {n: Path(u.removeprefix("file://")) for n, u in replicated.stores.items()}  # type: ignore[attr-defined]
+    stores = {n: Path(u.removeprefix("file://")) for n, u in replicated.stores.items()}
     try:
         run = run_chaos(  # the issue's rate, whatever this machine's capacity
             deployment,
@@ -199,17 +200,17 @@ def failover(folder: Path, replicated: object, requests: list[tuple[bytes, str]]
     print_slow_by_phase(run)
 
 
-def print_slow_by_phase(run: object) -> None:
+def print_slow_by_phase(run: ChaosRun) -> None:
     """Where the whole run's tail sits: answers over 25 ms between one event and the next."""
-    marks = [("start", run.started)] + [(e.name, e.at) for e in run.events]  # type: ignore[attr-defined]
-    marks += [(f"{name} back", at) for name, at in run.back.items()]  # type: ignore[attr-defined]
+    marks = [("start", run.started)] + [(e.name, e.at) for e in run.events]
+    marks += [(f"{name} back", at) for name, at in run.back.items()]
     marks.sort(key=lambda mark: mark[1])
-    answers = run.answers  # type: ignore[attr-defined]
+    answers = run.answers
     parts = []
     for (name, at), (_, until) in zip(marks, [*marks[1:], ("end", float("inf"))], strict=True):
         inside = [a for a in answers if at <= a.due < until and a.status == 200]
         slow = sum(a.latency > 0.025 for a in inside)
-        parts.append(f"{name} +{at - run.started:.1f}s: {slow}/{len(inside)}")  # type: ignore[attr-defined]
+        parts.append(f"{name} +{at - run.started:.1f}s: {slow}/{len(inside)}")
     print("   answers over 25 ms from each event to the next: " + "; ".join(parts))
 
 
